@@ -1,0 +1,102 @@
+//! Identifiers. Post ids are time-ordered 64-bit "snowflakes" in X's layout
+//! (milliseconds since X's epoch in the top 42 bits), so `since_id`, `until_id`
+//! and `start_time` agree with each other exactly as they do on X.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ParseError, Timestamp};
+
+/// X's snowflake epoch, 2010-11-04T01:42:54.657Z, in Unix milliseconds.
+pub const SNOWFLAKE_EPOCH_MS: i64 = 1_288_834_974_657;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub u64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseError;
+            fn from_str(s: &str) -> Result<Self, ParseError> {
+                if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(ParseError::new($what, s, "a decimal number of 1 to 19 digits"));
+                }
+                s.parse::<u64>()
+                    .map($name)
+                    .map_err(|_| ParseError::new($what, s, "a decimal number of 1 to 19 digits"))
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A post (X: tweet) id.
+    PostId,
+    "post id"
+);
+id_type!(
+    /// An account (X: user) id.
+    AccountId,
+    "account id"
+);
+id_type!(
+    /// A developer app id.
+    AppId,
+    "app id"
+);
+id_type!(
+    /// An API key id; the key's secret is never stored, only its hash.
+    KeyId,
+    "key id"
+);
+
+impl PostId {
+    /// The smallest id that could have been minted at `t`.
+    pub fn first_at(t: Timestamp) -> PostId {
+        let ms = (t.millis() - SNOWFLAKE_EPOCH_MS).max(0) as u64;
+        PostId(ms << 22)
+    }
+
+    /// A snowflake for `t` with a 22-bit sequence (worker and counter bits).
+    pub fn mint(t: Timestamp, sequence: u32) -> PostId {
+        let ms = (t.millis() - SNOWFLAKE_EPOCH_MS).max(0) as u64;
+        PostId((ms << 22) | u64::from(sequence & 0x3f_ffff))
+    }
+
+    /// The time the id was minted at.
+    pub fn timestamp(self) -> Timestamp {
+        Timestamp::from_millis((self.0 >> 22) as i64 + SNOWFLAKE_EPOCH_MS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snowflake_round_trips_its_time() {
+        let t = Timestamp::parse("2025-06-05T12:00:00.123Z").unwrap();
+        let id = PostId::mint(t, 7);
+        assert_eq!(id.timestamp(), t);
+        assert!(PostId::first_at(t) <= id);
+    }
+
+    #[test]
+    fn ids_reject_non_numbers() {
+        assert!("12a".parse::<PostId>().is_err());
+        assert!("".parse::<PostId>().is_err());
+        assert!("-1".parse::<PostId>().is_err());
+        assert!("99999999999999999999".parse::<PostId>().is_err());
+        assert_eq!("0042".parse::<PostId>().unwrap(), PostId(42));
+    }
+}

@@ -1,0 +1,201 @@
+//! The purpose vocabulary: what a recipient will do with posts. The labels are
+//! the ones in the project's documentation (`docs/policy.md`); the mapping to
+//! aipref, RSL and the AI-preference categories lives here and nowhere else.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ParseError;
+
+/// What a recipient will do with posts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Purpose {
+    Display,
+    Analytics,
+    Moderation,
+    Research,
+    Search,
+    AiInput,
+    TrainAi,
+    TrainGenai,
+    Archive,
+}
+
+impl Purpose {
+    pub const ALL: [Purpose; 9] = [
+        Purpose::Display,
+        Purpose::Analytics,
+        Purpose::Moderation,
+        Purpose::Research,
+        Purpose::Search,
+        Purpose::AiInput,
+        Purpose::TrainAi,
+        Purpose::TrainGenai,
+        Purpose::Archive,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Display => "display",
+            Purpose::Analytics => "analytics",
+            Purpose::Moderation => "moderation",
+            Purpose::Research => "research",
+            Purpose::Search => "search",
+            Purpose::AiInput => "ai-input",
+            Purpose::TrainAi => "train-ai",
+            Purpose::TrainGenai => "train-genai",
+            Purpose::Archive => "archive",
+        }
+    }
+
+    /// The AI-preference category an author's consent is asked under, if any.
+    /// Only these purposes are "AI purposes".
+    pub fn category(self) -> Option<Category> {
+        match self {
+            Purpose::AiInput => Some(Category::AiInput),
+            Purpose::TrainAi => Some(Category::TrainAi),
+            Purpose::TrainGenai => Some(Category::TrainGenai),
+            _ => None,
+        }
+    }
+
+    pub fn is_ai(self) -> bool {
+        self.category().is_some()
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Parses a comma-separated list such as `display,train-ai`.
+    pub fn parse_list(s: &str) -> Result<Vec<Purpose>, ParseError> {
+        let mut out = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let p: Purpose = part.parse()?;
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Display for Purpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Purpose {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        Purpose::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| ParseError::new("purpose", s, format!("one of {}", Purpose::ALL.map(Purpose::as_str).join(", "))))
+    }
+}
+
+/// An AI-preference category, as a user sets it in their settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    TrainGenai,
+    TrainAi,
+    AiInput,
+}
+
+impl Category {
+    pub const ALL: [Category; 3] = [Category::TrainGenai, Category::TrainAi, Category::AiInput];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::TrainGenai => "train-genai",
+            Category::TrainAi => "train-ai",
+            Category::AiInput => "ai-input",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Category {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        Category::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| ParseError::new("category", s, "one of train-genai, train-ai, ai-input"))
+    }
+}
+
+/// Whose use a preference governs: the platform's own, or everybody else's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    FirstParty,
+    ThirdParties,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 2] = [Scope::FirstParty, Scope::ThirdParties];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::FirstParty => "first-party",
+            Scope::ThirdParties => "third-parties",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        Scope::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| ParseError::new("scope", s, "one of first-party, third-parties"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purposes_round_trip_and_only_three_are_ai() {
+        for p in Purpose::ALL {
+            assert_eq!(p.as_str().parse::<Purpose>().unwrap(), p);
+            assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{p}\""));
+        }
+        let ai: Vec<_> = Purpose::ALL.into_iter().filter(|p| p.is_ai()).collect();
+        assert_eq!(ai, [Purpose::AiInput, Purpose::TrainAi, Purpose::TrainGenai]);
+    }
+
+    #[test]
+    fn unknown_purpose_error_lists_the_vocabulary() {
+        let err = "training".parse::<Purpose>().unwrap_err().to_string();
+        assert!(err.contains("`training`") && err.contains("train-genai"), "{err}");
+    }
+}

@@ -1,0 +1,166 @@
+//! Timestamps in Unix milliseconds, rendered as X renders them
+//! (`2025-06-05T12:00:00.000Z`). A hand-written civil calendar keeps the domain
+//! free of a date crate: only UTC instants are ever stored or shown.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::ParseError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub const fn from_millis(ms: i64) -> Self {
+        Timestamp(ms)
+    }
+
+    pub const fn millis(self) -> i64 {
+        self.0
+    }
+
+    pub fn now() -> Self {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(d.as_millis() as i64)
+    }
+
+    pub fn seconds(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+
+    /// The calendar year (UTC) this instant falls in.
+    pub fn year(self) -> i32 {
+        civil_from_days(self.0.div_euclid(86_400_000)).0
+    }
+
+    /// Parses RFC 3339 in UTC: `YYYY-MM-DDTHH:MM:SS[.fff]Z` (also with `+00:00`).
+    pub fn parse(s: &str) -> Result<Timestamp, ParseError> {
+        let bad = || ParseError::new("timestamp", s, "an RFC 3339 UTC time such as `2025-06-05T12:00:00Z`");
+        let b = s.as_bytes();
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':' {
+            return Err(bad());
+        }
+        let num = |r: std::ops::Range<usize>| -> Result<i64, ParseError> {
+            let part = &s[r];
+            if !part.bytes().all(|c| c.is_ascii_digit()) {
+                return Err(bad());
+            }
+            part.parse::<i64>().map_err(|_| bad())
+        };
+        let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        let mut rest = &s[19..];
+        let mut millis = 0i64;
+        if let Some(frac) = rest.strip_prefix('.') {
+            let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return Err(bad());
+            }
+            for (i, c) in frac[..digits].bytes().take(3).enumerate() {
+                millis += i64::from(c - b'0') * [100, 10, 1][i];
+            }
+            rest = &frac[digits..];
+        }
+        if !matches!(rest, "Z" | "z" | "+00:00" | "-00:00") {
+            return Err(bad());
+        }
+        if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60 {
+            return Err(bad());
+        }
+        let days = days_from_civil(year, month, day);
+        Ok(Timestamp(((days * 24 + hour) * 60 + minute) * 60_000 + second.min(59) * 1000 + millis))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let days = self.0.div_euclid(86_400_000);
+        let ms_of_day = self.0.rem_euclid(86_400_000);
+        let (y, m, d) = civil_from_days(days);
+        let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
+        let (min, rest) = (rest / 60_000, rest % 60_000);
+        let (s, ms) = (rest / 1000, rest % 1000);
+        write!(f, "{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z")
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Timestamp::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+// Howard Hinnant's `days_from_civil` and `civil_from_days`.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i32, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    ((if m <= 2 { y + 1 } else { y }) as i32, m as u32, d as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_x() {
+        assert_eq!(Timestamp::from_millis(0).to_string(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp::from_millis(1_717_243_200_123).to_string(), "2024-06-01T12:00:00.123Z");
+    }
+
+    #[test]
+    fn parses_what_it_prints_and_x_forms() {
+        for ms in [0, 951_782_400_000, 1_717_243_200_123, 4_102_444_800_000] {
+            let t = Timestamp::from_millis(ms);
+            assert_eq!(Timestamp::parse(&t.to_string()).unwrap(), t);
+        }
+        assert_eq!(Timestamp::parse("2024-06-01T12:00:00Z").unwrap().millis(), 1_717_243_200_000);
+        assert_eq!(Timestamp::parse("2024-06-01T12:00:00+00:00").unwrap().millis(), 1_717_243_200_000);
+    }
+
+    #[test]
+    fn rejects_malformed_times() {
+        for bad in ["2024-13-01T00:00:00Z", "2024-02-30T00:00:00Z", "2024-06-01 12:00:00Z", "2024-06-01T12:00:00", "yesterday", "2024-06-01T12:00:00+02:00"] {
+            assert!(Timestamp::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The `Store` trait: everything Tollgate keeps, behind one interface.
+//!
+//! Callers (the API, the CLI, import) only ever see this trait; only the CLI
+//! knows which backend is in use. The embedded SQLite backend is the default;
+//! a PostgreSQL backend implements the same trait and runs the same
+//! conformance suite (`conformance`, behind the feature of that name), the way
+//! ripgrep runs every matcher test against each engine.
+//!
+//! Every method is synchronous and short. Every write is durable when it
+//! returns: a caller may acknowledge it to a client straight away.
+
+use tollgate_domain::{
+    Account, AccountId, AccountStatus, Agreement, ApiKey, App, AppId, AppStatus, KeyId, Post, PostId,
+    PreferenceChange, Purpose, Tier, Timestamp,
+};
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod search;
+
+pub use search::SearchExpr;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A value the store refuses; `field` names it.
+    #[error("invalid `{field}`: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A bulk load was stopped by its caller; nothing of it was committed.
+    #[error("aborted: {0}")]
+    Aborted(String),
+    /// The data directory was written by a newer Tollgate.
+    #[error("the store has schema version {found}, newer than this build's {supported}: upgrade Tollgate")]
+    TooNew { found: u32, supported: u32 },
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// A user timeline request; newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimelineQuery {
+    /// Only posts with a greater id.
+    pub since_id: Option<PostId>,
+    /// Only posts with a smaller id.
+    pub until_id: Option<PostId>,
+    /// Only posts created at or after.
+    pub start_time: Option<Timestamp>,
+    /// Only posts created before.
+    pub end_time: Option<Timestamp>,
+    /// Pagination: only posts with a smaller id than the last one of the previous page.
+    pub before_id: Option<PostId>,
+    pub limit: usize,
+}
+
+/// A search request; newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    pub expr: SearchExpr,
+    pub since_id: Option<PostId>,
+    pub until_id: Option<PostId>,
+    pub start_time: Option<Timestamp>,
+    pub end_time: Option<Timestamp>,
+    pub before_id: Option<PostId>,
+    pub limit: usize,
+}
+
+/// A new app; the store assigns its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApp {
+    pub name: String,
+    pub tier: Tier,
+    pub purposes: Vec<Purpose>,
+    pub licensed_purposes: Vec<Purpose>,
+    pub agreement_version: Option<u32>,
+    pub created_at: Timestamp,
+}
+
+/// A new key; the store assigns its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKey {
+    pub app_id: AppId,
+    pub hash: String,
+    pub prefix: String,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// What a changed app may change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppUpdate {
+    pub status: Option<AppStatus>,
+    pub agreement_version: Option<u32>,
+    pub purposes: Option<Vec<Purpose>>,
+    pub licensed_purposes: Option<Vec<Purpose>>,
+}
+
+/// One ledger entry as stored: the ledger crate owns its encoding and hashing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    /// 0-based position in the ledger; contiguous.
+    pub seq: u64,
+    pub time: Timestamp,
+    pub app_id: Option<AppId>,
+    /// The entry's canonical encoding.
+    pub body: Vec<u8>,
+    /// The chained hash (see the ledger crate).
+    pub hash: [u8; 32],
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub accounts: u64,
+    pub posts: u64,
+    pub apps: u64,
+    pub ledger_entries: u64,
+}
+
+/// Writes inside one bulk transaction (see `Store::bulk_load`).
+pub trait BulkWriter {
+    fn put_account(&mut self, account: &Account) -> Result<()>;
+    fn put_post(&mut self, post: &Post) -> Result<()>;
+}
+
+pub trait Store: Send + Sync + 'static {
+    // -- accounts --------------------------------------------------------------
+
+    /// Inserts or replaces accounts, all or none.
+    fn upsert_accounts(&self, accounts: &[Account]) -> Result<()>;
+    fn account(&self, id: AccountId) -> Result<Option<Account>>;
+    /// The accounts that exist among `ids`, in no particular order.
+    fn accounts(&self, ids: &[AccountId]) -> Result<Vec<Account>>;
+    /// Handles match case-insensitively, as on X.
+    fn account_by_handle(&self, handle: &str) -> Result<Option<Account>>;
+    /// Applies preference changes; returns the updated account, `None` if unknown.
+    fn set_preferences(&self, id: AccountId, changes: &[PreferenceChange], at: Timestamp) -> Result<Option<Account>>;
+    /// Returns false if the account is unknown.
+    fn set_account_status(&self, id: AccountId, status: AccountStatus) -> Result<bool>;
+
+    // -- posts -----------------------------------------------------------------
+
+    /// Inserts or replaces posts, all or none.
+    fn upsert_posts(&self, posts: &[Post]) -> Result<()>;
+    /// The posts that exist among `ids` (deleted ones included), in no particular order.
+    fn posts(&self, ids: &[PostId]) -> Result<Vec<Post>>;
+    /// An author's posts (deleted ones included), newest first.
+    fn timeline(&self, author: AccountId, query: &TimelineQuery) -> Result<Vec<Post>>;
+    /// Posts matching a search (deleted ones included), newest first.
+    fn search(&self, query: &SearchQuery) -> Result<Vec<Post>>;
+    /// Returns false if the post is unknown.
+    fn set_post_no_ai(&self, id: PostId, no_ai: bool) -> Result<bool>;
+    /// Marks a post deleted (kept for compliance); false if unknown.
+    fn delete_post(&self, id: PostId, at: Timestamp) -> Result<bool>;
+
+    /// Runs `work` in one transaction and commits it only if `work` returns Ok:
+    /// a failed or interrupted bulk load leaves nothing behind.
+    fn bulk_load(&self, work: &mut dyn FnMut(&mut dyn BulkWriter) -> Result<()>) -> Result<()>;
+
+    // -- apps, keys, agreements ------------------------------------------------
+
+    fn create_app(&self, app: &NewApp) -> Result<App>;
+    fn app(&self, id: AppId) -> Result<Option<App>>;
+    fn apps(&self) -> Result<Vec<App>>;
+    /// Returns the updated app, `None` if unknown.
+    fn update_app(&self, id: AppId, update: &AppUpdate) -> Result<Option<App>>;
+    fn add_key(&self, key: &NewKey) -> Result<ApiKey>;
+    fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>>;
+    fn keys(&self, app: AppId) -> Result<Vec<ApiKey>>;
+    /// Sets `expires_at` on the app's unrevoked keys that would outlive it
+    /// (used by rotation); returns how many changed.
+    fn expire_keys(&self, app: AppId, except: Option<KeyId>, at: Timestamp) -> Result<usize>;
+    /// Revokes one key (or all of an app's keys with `None`); returns how many changed.
+    fn revoke_keys(&self, app: AppId, key: Option<KeyId>, at: Timestamp) -> Result<usize>;
+
+    fn publish_agreement(&self, agreement: &Agreement) -> Result<()>;
+    fn latest_agreement(&self) -> Result<Option<Agreement>>;
+    fn agreement(&self, version: u32) -> Result<Option<Agreement>>;
+
+    // -- ledger ----------------------------------------------------------------
+
+    /// Appends rows whose `seq` continue the ledger exactly; durable on return.
+    fn ledger_append(&self, rows: &[LedgerRow]) -> Result<()>;
+    /// Rows from `from_seq` on, at most `limit`.
+    fn ledger_read(&self, from_seq: u64, limit: usize) -> Result<Vec<LedgerRow>>;
+    /// The last row, if any.
+    fn ledger_last(&self) -> Result<Option<LedgerRow>>;
+
+    // -- operations ------------------------------------------------------------
+
+    fn stats(&self) -> Result<Stats>;
+}

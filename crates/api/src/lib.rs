@@ -1,1 +1,150 @@
-//! placeholder
+//! The developer API (X API v2 shapes), the platform-facing internal API, and
+//! the operational endpoints, as one axum `Router`.
+//!
+//! `router(state)` builds the whole service, so tests drive it with
+//! `tower::ServiceExt::oneshot` without a socket. Handlers never filter posts
+//! themselves: they fetch candidates from the store and hand them to
+//! `tollgate_deliver::Deliverer`, the one path that decides and records.
+
+mod content;
+mod error;
+mod internal;
+mod metrics;
+mod params;
+mod query;
+mod ratelimit;
+mod render;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tollgate_deliver::Deliverer;
+use tollgate_store::Store;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+pub use query::parse as parse_query;
+pub use ratelimit::{RateLimiter, RateLimits};
+
+/// Settings the API needs from configuration.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// The address clients reach this server at, for links in responses.
+    pub public_url: String,
+    /// The bearer token of `/internal/`; the internal API is off without one.
+    pub internal_token: Option<String>,
+    pub rate_limits: RateLimits,
+}
+
+pub struct ApiState {
+    pub store: Arc<dyn Store>,
+    pub deliverer: Arc<Deliverer>,
+    pub config: ApiConfig,
+    pub limiter: RateLimiter,
+    pub metrics: Metrics,
+    instance: String,
+    next_request: AtomicU64,
+}
+
+impl ApiState {
+    pub fn new(store: Arc<dyn Store>, deliverer: Arc<Deliverer>, config: ApiConfig) -> ApiState {
+        let mut seed = [0u8; 4];
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        seed.copy_from_slice(&(nanos as u32 ^ std::process::id()).to_le_bytes());
+        ApiState {
+            store,
+            deliverer,
+            limiter: RateLimiter::new(config.rate_limits),
+            config,
+            metrics: Metrics::default(),
+            instance: hex::encode(seed),
+            next_request: AtomicU64::new(1),
+        }
+    }
+
+    /// A request id unique to this process run: instance prefix and counter.
+    fn request_id(&self) -> String {
+        format!("{}-{:x}", self.instance, self.next_request.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// The whole service.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/2/tweets", get(content::tweets_lookup))
+        .route("/2/tweets/search/recent", get(content::search_recent))
+        .route("/2/tweets/{id}", get(content::tweet_lookup))
+        .route("/2/users", get(content::users_lookup))
+        .route("/2/users/by/username/{username}", get(content::user_by_username))
+        .route("/2/users/{id}", get(content::user_lookup))
+        .route("/2/users/{id}/tweets", get(content::user_timeline))
+        .route("/2/openapi.json", get(openapi))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/agreement", get(agreement_latest))
+        .route("/agreement/{version}", get(agreement_version))
+        .merge(internal::routes())
+        .fallback(not_found)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .with_state(state)
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    eprintln!("error: a request handler panicked; the request was answered with 500");
+    let body = serde_json::json!({
+        "title": "Internal Error", "detail": "The server failed to answer this request.", "type": "about:blank", "status": 500,
+    });
+    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("Sorry, that page does not exist".into())
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("openapi.json")).into_response()
+}
+
+async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
+    match state.store.stats() {
+        Ok(s) => axum::Json(serde_json::json!({
+            "status": "ok",
+            "policy_version": state.deliverer.policy().version(),
+            "accounts": s.accounts, "posts": s.posts, "ledger_entries": s.ledger_entries,
+        }))
+        .into_response(),
+        Err(e) => ApiError::Unavailable(format!("health check: {e}")).into_response(),
+    }
+}
+
+async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+async fn agreement_latest(State(state): State<Arc<ApiState>>) -> Response {
+    agreement_text(&state, None)
+}
+
+async fn agreement_version(State(state): State<Arc<ApiState>>, Path(version): Path<String>) -> Response {
+    match version.parse::<u32>() {
+        Ok(v) => agreement_text(&state, Some(v)),
+        Err(_) => ApiError::InvalidRequest(format!("`{version}` is not an agreement version number")).into_response(),
+    }
+}
+
+fn agreement_text(state: &ApiState, version: Option<u32>) -> Response {
+    let found = match version {
+        Some(v) => state.store.agreement(v),
+        None => state.store.latest_agreement(),
+    };
+    match found {
+        Ok(Some(a)) => ([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], a.text).into_response(),
+        Ok(None) => ApiError::NotFound("no such agreement version".into()).into_response(),
+        Err(e) => ApiError::Unavailable(e.to_string()).into_response(),
+    }
+}

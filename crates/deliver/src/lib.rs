@@ -1,1 +1,284 @@
-//! placeholder
+//! Decide and record: the one path through which every channel releases posts.
+//!
+//! A channel hands `Deliverer::deliver` the candidate posts for a request and
+//! their authors; it gets back only the posts the policy allowed, and only after
+//! the ledger entry that records the release is durable. There is no other way
+//! to turn candidates into releasable posts, so no channel can filter on its own
+//! or skip the ledger.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tollgate_domain::{
+    Account, AccountId, AccountStatus, AppId, AuthorFacts, ConsentDefaults, ContentClass, Decision, KeyId, Post,
+    PostFacts, PostId, Purpose, Reason, Timestamp,
+};
+use tollgate_ledger::{Channel, Entry, LedgerError, LedgerWriter, Outcome, Receipt};
+use tollgate_policy::{AppFacts, PolicyEngine};
+
+/// Who is asking, as established by authentication.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    pub app: AppFacts,
+    pub key_id: Option<KeyId>,
+    /// For anonymous clients (public pages): the guard's client identity.
+    pub client: Option<String>,
+}
+
+impl Recipient {
+    pub fn app_id(&self) -> AppId {
+        self.app.app_id
+    }
+}
+
+/// One request's context.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub recipient: &'a Recipient,
+    pub purpose: Purpose,
+    pub channel: Channel,
+    pub endpoint: &'a str,
+    pub request_id: &'a str,
+    pub now: Timestamp,
+}
+
+/// What may be released: the allowed posts in the order given, with the
+/// withheld ones named, and the ledger receipt that makes it releasable.
+#[derive(Debug)]
+pub struct Delivery {
+    pub posts: Vec<Post>,
+    pub accounts: Vec<Account>,
+    pub withheld: Vec<(PostId, Reason)>,
+    pub withheld_by_reason: BTreeMap<Reason, u32>,
+    /// Decisions for the delivered posts had the purpose been `train-genai`:
+    /// used to state the content's usage terms in response headers.
+    pub genai_allowed: bool,
+    pub receipt: Receipt,
+}
+
+/// Accounts the deliverer withholds outright (profiles and their posts).
+pub fn account_withheld(account: &Account) -> Option<Reason> {
+    match account.status {
+        AccountStatus::Active => None,
+        AccountStatus::Suspended => Some(Reason::AUTHOR_SUSPENDED),
+        AccountStatus::Deactivated => Some(Reason::AUTHOR_DEACTIVATED),
+        AccountStatus::Deleted => Some(Reason::DELETED),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// Which profiles a post response includes (X's `expansions`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Expand {
+    pub authors: bool,
+    pub reply_users: bool,
+}
+
+/// Time spent deciding and recording, for the metrics endpoint.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Timings {
+    pub policy_nanos: u64,
+    pub ledger_nanos: u64,
+}
+
+pub struct Deliverer {
+    policy: Arc<PolicyEngine>,
+    ledger: LedgerWriter,
+    defaults: ConsentDefaults,
+}
+
+impl Deliverer {
+    pub fn new(policy: Arc<PolicyEngine>, ledger: LedgerWriter, defaults: ConsentDefaults) -> Deliverer {
+        Deliverer { policy, ledger, defaults }
+    }
+
+    pub fn policy(&self) -> &PolicyEngine {
+        &self.policy
+    }
+
+    pub fn defaults(&self) -> &ConsentDefaults {
+        &self.defaults
+    }
+
+    /// Whether the request is refused whole, before any post is looked at.
+    pub fn refusal(&self, recipient: &Recipient, purpose: Purpose) -> Option<Reason> {
+        self.policy.refusal(&recipient.app, purpose)
+    }
+
+    /// Records a refused request; the refusal is answered only once it is durable.
+    pub async fn refuse(&self, req: &Request<'_>, reason: Reason) -> Result<Receipt, DeliverError> {
+        let entry =
+            self.entry(req, Outcome::Refused(reason.as_str().to_owned()), Vec::new(), Vec::new(), BTreeMap::new());
+        Ok(self.ledger.record(entry).await?)
+    }
+
+    /// Decides every candidate, records the release, and returns what may be sent.
+    ///
+    /// `accounts` must hold the author of every candidate that exists (a post
+    /// whose author is missing is withheld as deleted) and every account an
+    /// expansion may name. The delivered profiles are those `expand` names for
+    /// the allowed posts, less those `account_withheld` refuses.
+    pub async fn deliver(
+        &self,
+        req: &Request<'_>,
+        candidates: Vec<Post>,
+        accounts: &HashMap<AccountId, Account>,
+        expand: Expand,
+        timings: &mut Timings,
+    ) -> Result<Delivery, DeliverError> {
+        let started = Instant::now();
+        let mut facts: HashMap<AccountId, AuthorFacts> = HashMap::with_capacity(4);
+        let classes: Vec<Option<ContentClass>> = candidates
+            .iter()
+            .map(|p| {
+                let author = match facts.get(&p.author_id) {
+                    Some(f) => *f,
+                    None => {
+                        let f = AuthorFacts::of(accounts.get(&p.author_id)?, &self.defaults, req.now);
+                        facts.insert(p.author_id, f);
+                        f
+                    }
+                };
+                Some(PostFacts::of(p, author).class())
+            })
+            .collect();
+        let known: Vec<ContentClass> = classes.iter().flatten().copied().collect();
+        let mut decisions = Vec::with_capacity(known.len());
+        self.policy.decide_page(&req.recipient.app, req.purpose, &known, &mut decisions);
+        let mut decided = decisions.into_iter();
+
+        let mut posts = Vec::with_capacity(candidates.len());
+        let mut allowed_classes = Vec::with_capacity(candidates.len());
+        let mut withheld = Vec::new();
+        let mut withheld_by_reason = BTreeMap::new();
+        for (post, class) in candidates.into_iter().zip(classes) {
+            let decision = match class {
+                Some(_) => decided.next().unwrap_or(Decision::Withhold(Reason::NOT_PERMITTED)),
+                None => Decision::Withhold(Reason::DELETED),
+            };
+            match decision {
+                Decision::Allow => {
+                    allowed_classes.extend(class);
+                    posts.push(post);
+                }
+                Decision::Withhold(reason) => {
+                    *withheld_by_reason.entry(reason).or_insert(0) += 1;
+                    withheld.push((post.id, reason));
+                }
+            }
+        }
+        let genai_allowed = self.genai_allowed(req, &allowed_classes);
+        let mut profile_ids: Vec<AccountId> = Vec::new();
+        for post in &posts {
+            if expand.authors {
+                profile_ids.push(post.author_id);
+            }
+            if expand.reply_users {
+                profile_ids.extend(post.in_reply_to_user_id);
+            }
+        }
+        profile_ids.sort_unstable();
+        profile_ids.dedup();
+        let profiles: Vec<Account> = profile_ids
+            .iter()
+            .filter_map(|id| accounts.get(id))
+            .filter(|a| account_withheld(a).is_none())
+            .cloned()
+            .collect();
+        timings.policy_nanos += started.elapsed().as_nanos() as u64;
+        let receipt = self.record(req, &posts, &profiles, &withheld_by_reason, timings).await?;
+        Ok(Delivery { posts, accounts: profiles, withheld, withheld_by_reason, genai_allowed, receipt })
+    }
+
+    /// Releases account profiles (user lookups): active accounts are delivered,
+    /// the others are returned with the reason they are withheld.
+    pub async fn deliver_accounts(
+        &self,
+        req: &Request<'_>,
+        candidates: Vec<Account>,
+        timings: &mut Timings,
+    ) -> Result<(Delivery, Vec<(AccountId, Reason)>), DeliverError> {
+        let (profiles, refused): (Vec<Account>, Vec<Account>) =
+            candidates.into_iter().partition(|a| account_withheld(a).is_none());
+        let refused = refused.iter().filter_map(|a| Some((a.id, account_withheld(a)?))).collect();
+        let genai_allowed = self.genai_allowed(req, &[]);
+        let receipt = self.record(req, &[], &profiles, &BTreeMap::new(), timings).await?;
+        let delivery = Delivery {
+            posts: Vec::new(),
+            accounts: profiles,
+            withheld: Vec::new(),
+            withheld_by_reason: BTreeMap::new(),
+            genai_allowed,
+            receipt,
+        };
+        Ok((delivery, refused))
+    }
+
+    /// Whether every released post could also have gone to this recipient for
+    /// `train-genai`: the basis of the usage headers on the response.
+    fn genai_allowed(&self, req: &Request<'_>, allowed: &[ContentClass]) -> bool {
+        if req.purpose == Purpose::TrainGenai {
+            return true;
+        }
+        if self.policy.refusal(&req.recipient.app, Purpose::TrainGenai).is_some() {
+            return false;
+        }
+        let mut genai = Vec::with_capacity(allowed.len());
+        self.policy.decide_page(&req.recipient.app, Purpose::TrainGenai, allowed, &mut genai);
+        genai.iter().all(|d| d.is_allowed())
+    }
+
+    async fn record(
+        &self,
+        req: &Request<'_>,
+        posts: &[Post],
+        profiles: &[Account],
+        withheld: &BTreeMap<Reason, u32>,
+        timings: &mut Timings,
+    ) -> Result<Receipt, DeliverError> {
+        let mut post_ids: Vec<PostId> = posts.iter().map(|p| p.id).collect();
+        post_ids.sort_unstable();
+        let mut account_ids: Vec<AccountId> = profiles.iter().map(|a| a.id).collect();
+        account_ids.sort_unstable();
+        let counts = withheld.iter().map(|(r, n)| (r.as_str().to_owned(), *n)).collect();
+        let entry = self.entry(req, Outcome::Served, post_ids, account_ids, counts);
+        let started = Instant::now();
+        // INVARIANT (ledger-before-release): nothing is handed back for release
+        // until the entry that records it is durable.
+        let receipt = self.ledger.record(entry).await?;
+        timings.ledger_nanos += started.elapsed().as_nanos() as u64;
+        Ok(receipt)
+    }
+
+    fn entry(
+        &self,
+        req: &Request<'_>,
+        outcome: Outcome,
+        posts: Vec<PostId>,
+        accounts: Vec<AccountId>,
+        withheld: BTreeMap<String, u32>,
+    ) -> Entry {
+        Entry {
+            v: Entry::VERSION,
+            time: req.now,
+            request_id: req.request_id.to_owned(),
+            channel: req.channel,
+            app_id: Some(req.recipient.app.app_id),
+            key_id: req.recipient.key_id,
+            client: req.recipient.client.clone(),
+            endpoint: req.endpoint.to_owned(),
+            purpose: Some(req.purpose),
+            outcome,
+            posts,
+            accounts,
+            withheld,
+            policy_version: self.policy.version().to_owned(),
+        }
+    }
+}

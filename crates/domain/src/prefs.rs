@@ -138,8 +138,8 @@ pub struct ConsentDefaults {
 
 /// The EU member states, the EEA states outside the EU, and the United Kingdom.
 pub const EU_EEA_UK: [&str; 31] = [
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
-    "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO", "GB",
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU", "MT",
+    "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO", "GB",
 ];
 
 impl Default for ConsentDefaults {
@@ -189,7 +189,14 @@ impl ConsentDefaults {
     /// Whether the author's posts may be used under `category` by `scope`:
     /// minors never; otherwise the author's explicit choice, or the regional
     /// default where they made none (an unset default counts as deny).
-    pub fn effective(&self, prefs: &AiPreferences, group: RegionGroup, minor: bool, category: Category, scope: Scope) -> bool {
+    pub fn effective(
+        &self,
+        prefs: &AiPreferences,
+        group: RegionGroup,
+        minor: bool,
+        category: Category,
+        scope: Scope,
+    ) -> bool {
         if minor {
             return false;
         }

@@ -92,10 +92,9 @@ impl fmt::Display for Purpose {
 impl FromStr for Purpose {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, ParseError> {
-        Purpose::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| ParseError::new("purpose", s, format!("one of {}", Purpose::ALL.map(Purpose::as_str).join(", "))))
+        Purpose::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| {
+            ParseError::new("purpose", s, format!("one of {}", Purpose::ALL.map(Purpose::as_str).join(", ")))
+        })
     }
 }
 

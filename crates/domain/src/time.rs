@@ -21,9 +21,7 @@ impl Timestamp {
     }
 
     pub fn now() -> Self {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Timestamp(d.as_millis() as i64)
     }
 
@@ -40,7 +38,13 @@ impl Timestamp {
     pub fn parse(s: &str) -> Result<Timestamp, ParseError> {
         let bad = || ParseError::new("timestamp", s, "an RFC 3339 UTC time such as `2025-06-05T12:00:00Z`");
         let b = s.as_bytes();
-        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':' {
+        if b.len() < 20
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || !matches!(b[10], b'T' | b't')
+            || b[13] != b':'
+            || b[16] != b':'
+        {
             return Err(bad());
         }
         let num = |r: std::ops::Range<usize>| -> Result<i64, ParseError> {
@@ -67,7 +71,13 @@ impl Timestamp {
         if !matches!(rest, "Z" | "z" | "+00:00" | "-00:00") {
             return Err(bad());
         }
-        if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60 {
+        if !(1..=12).contains(&month)
+            || day < 1
+            || day > days_in_month(year, month)
+            || hour > 23
+            || minute > 59
+            || second > 60
+        {
             return Err(bad());
         }
         let days = days_from_civil(year, month, day);
@@ -159,7 +169,14 @@ mod tests {
 
     #[test]
     fn rejects_malformed_times() {
-        for bad in ["2024-13-01T00:00:00Z", "2024-02-30T00:00:00Z", "2024-06-01 12:00:00Z", "2024-06-01T12:00:00", "yesterday", "2024-06-01T12:00:00+02:00"] {
+        for bad in [
+            "2024-13-01T00:00:00Z",
+            "2024-02-30T00:00:00Z",
+            "2024-06-01 12:00:00Z",
+            "2024-06-01T12:00:00",
+            "yesterday",
+            "2024-06-01T12:00:00+02:00",
+        ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
     }

@@ -1,1 +1,708 @@
-//! placeholder
+//! The embedded store: SQLite in WAL mode, in two files in one directory.
+//!
+//! `tollgate.db` holds the platform data (accounts, posts and their full-text
+//! index, apps, keys, agreements); `ledger.db` holds the disclosure ledger.
+//! Two files means two write locks: a ledger append, which every release
+//! waits for, never queues behind a bulk import or a preference change.
+//! `docs/storage.md` explains the choice of SQLite, the schema and the
+//! durability guarantees.
+
+mod codec;
+mod conn;
+mod query;
+mod schema;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use tollgate_domain::{
+    Account, AccountId, AccountStatus, Agreement, AiPreferences, ApiKey, App, AppId, AppStatus, KeyId, Post, PostId,
+    PreferenceChange, Timestamp,
+};
+use tollgate_store::{
+    AppUpdate, BulkWriter, LedgerRow, NewApp, NewKey, Result, SearchQuery, Stats, Store, StoreError, TimelineQuery,
+};
+
+use crate::codec::{
+    ACCOUNT_COLUMNS, AGREEMENT_COLUMNS, APP_COLUMNS, Ctx, KEY_COLUMNS, LEDGER_COLUMNS, POST_COLUMNS, account_from_row,
+    agreement_from_row, app_from_row, handle_key, id_to_sql, is_unique_violation, key_from_row, ledger_from_row,
+    lookup_id, post_from_row, prefs_to_json, purposes_to_sql,
+};
+use crate::conn::{ReadPool, lock_writer, open_reader, open_writer, sync_dir};
+
+/// The file of the platform data inside the store's directory.
+pub const PLATFORM_FILE: &str = "tollgate.db";
+/// The file of the ledger inside the store's directory.
+pub const LEDGER_FILE: &str = "ledger.db";
+
+/// The schema version of `tollgate.db` this build writes.
+pub const PLATFORM_SCHEMA_VERSION: u32 = schema::PLATFORM[schema::PLATFORM.len() - 1].0;
+/// The schema version of `ledger.db` this build writes.
+pub const LEDGER_SCHEMA_VERSION: u32 = schema::LEDGER[schema::LEDGER.len() - 1].0;
+
+/// When a commit counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// Every commit is synced to the disk before it returns: a write that
+    /// returned survives a crash of the process and a loss of power.
+    #[default]
+    Full,
+    /// Commits are synced at checkpoints only: a write that returned survives
+    /// a crash of the process, but the last ones may be lost with power.
+    Normal,
+}
+
+/// Tuning of an opened store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteOptions {
+    pub synchronous: Synchronous,
+    /// Connections serving reads concurrently (at least one is opened).
+    pub read_connections: usize,
+    /// The page cache of each connection, in MiB.
+    pub cache_mib: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions { synchronous: Synchronous::Full, read_connections: 4, cache_mib: 64 }
+    }
+}
+
+/// The page cache of the writer during a bulk load, in MiB, if the configured
+/// one is smaller: an import touches many index pages at random, and a bigger
+/// cache only costs memory for the duration of the load.
+const BULK_CACHE_MIB: u32 = 256;
+
+/// The SQLite store. `Send + Sync`: share it behind an `Arc`.
+pub struct SqliteStore {
+    platform: Mutex<Connection>,
+    ledger: Mutex<Connection>,
+    readers: ReadPool,
+    options: SqliteOptions,
+    dir: PathBuf,
+    /// Declared last so that it is dropped after every connection is closed.
+    _temp: Option<TempDir>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore").field("dir", &self.dir).field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir`, migrating both files to
+    /// this build's schema. Refuses files written by a newer build with
+    /// `StoreError::TooNew`.
+    pub fn open(dir: &Path, options: &SqliteOptions) -> Result<SqliteStore> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Backend(format!("creating the data directory {}: {e}", dir.display())))?;
+        let platform_path = dir.join(PLATFORM_FILE);
+        let ledger_path = dir.join(LEDGER_FILE);
+
+        let mut platform = open_writer(&platform_path, options.synchronous, options.cache_mib)?;
+        schema::migrate(&mut platform, PLATFORM_FILE, schema::PLATFORM)?;
+        let mut ledger = open_writer(&ledger_path, options.synchronous, options.cache_mib)?;
+        schema::migrate(&mut ledger, LEDGER_FILE, schema::LEDGER)?;
+        sync_dir(dir)?;
+
+        let readers = (0..options.read_connections.max(1))
+            .map(|_| open_reader(&platform_path, &ledger_path, options.cache_mib))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SqliteStore {
+            platform: Mutex::new(platform),
+            ledger: Mutex::new(ledger),
+            readers: ReadPool::new(readers),
+            options: options.clone(),
+            dir: dir.to_owned(),
+            _temp: None,
+        })
+    }
+
+    /// A store in a fresh temporary directory that is removed when the store
+    /// is dropped. Not in memory despite the name: tests run the very code
+    /// (WAL, two files, the reader pool) that production runs.
+    pub fn open_in_memory_for_tests() -> Result<SqliteStore> {
+        let temp = TempDir::new()?;
+        let mut store = SqliteStore::open(&temp.0, &SqliteOptions { read_connections: 2, ..SqliteOptions::default() })?;
+        store._temp = Some(temp);
+        Ok(store)
+    }
+
+    /// The directory holding the two database files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Runs `f` on a read connection.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.readers.get();
+        f(&conn)
+    }
+
+    /// Runs `f` in one immediate transaction on the writer of `file`,
+    /// committing only if it returns Ok.
+    fn write_on<T>(file: &Mutex<Connection>, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = lock_writer(file);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).ctx("starting a write")?;
+        let out = f(&tx)?;
+        tx.commit().ctx("committing a write")?;
+        Ok(out)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        Self::write_on(&self.platform, f)
+    }
+}
+
+fn account_by_id(conn: &Connection, id: i64) -> Result<Option<Account>> {
+    conn.prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"))
+        .and_then(|mut s| s.query_row([id], account_from_row).optional())
+        .ctx(format_args!("reading account {id}"))
+}
+
+fn post_by_id(conn: &Connection, id: i64) -> Result<Option<Post>> {
+    conn.prepare_cached(&format!("SELECT {POST_COLUMNS} FROM posts p WHERE p.id = ?1"))
+        .and_then(|mut s| s.query_row([id], post_from_row).optional())
+        .ctx(format_args!("reading post {id}"))
+}
+
+fn app_by_id(conn: &Connection, id: i64) -> Result<Option<App>> {
+    conn.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = ?1"))
+        .and_then(|mut s| s.query_row([id], app_from_row).optional())
+        .ctx(format_args!("reading app {id}"))
+}
+
+fn key_by_id(conn: &Connection, id: i64) -> Result<Option<ApiKey>> {
+    conn.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"))
+        .and_then(|mut s| s.query_row([id], key_from_row).optional())
+        .ctx(format_args!("reading key {id}"))
+}
+
+fn agreement_by_version(conn: &Connection, version: u32) -> Result<Option<Agreement>> {
+    conn.prepare_cached(&format!("SELECT {AGREEMENT_COLUMNS} FROM agreements WHERE version = ?1"))
+        .and_then(|mut s| s.query_row([version], agreement_from_row).optional())
+        .ctx(format_args!("reading agreement version {version}"))
+}
+
+/// Runs a built listing statement.
+fn list_posts(conn: &Connection, stmt: Option<query::Statement>, what: &str) -> Result<Vec<Post>> {
+    let Some(stmt) = stmt else { return Ok(Vec::new()) };
+    let mut prepared = conn.prepare_cached(&stmt.sql).ctx(format_args!("preparing {what}"))?;
+    let rows = prepared
+        .query_map(rusqlite::params_from_iter(stmt.params.iter()), post_from_row)
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
+    rows.ctx(format_args!("running {what}"))
+}
+
+/// The distinct storable ids among `ids`, in their first order.
+fn distinct_ids(ids: impl Iterator<Item = u64>) -> Vec<i64> {
+    let mut seen = HashSet::new();
+    ids.filter_map(lookup_id).filter(|id| seen.insert(*id)).collect()
+}
+
+/// The bulk transaction as the import sees it.
+struct Bulk<'a> {
+    tx: &'a Transaction<'a>,
+}
+
+impl BulkWriter for Bulk<'_> {
+    fn put_account(&mut self, account: &Account) -> Result<()> {
+        codec::put_account(self.tx, account)
+    }
+
+    fn put_post(&mut self, post: &Post) -> Result<()> {
+        codec::put_post(self.tx, post)
+    }
+}
+
+impl Store for SqliteStore {
+    // -- accounts --------------------------------------------------------------
+
+    fn upsert_accounts(&self, accounts: &[Account]) -> Result<()> {
+        if accounts.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx| accounts.iter().try_for_each(|a| codec::put_account(tx, a)))
+    }
+
+    fn account(&self, id: AccountId) -> Result<Option<Account>> {
+        let Some(id) = lookup_id(id.0) else { return Ok(None) };
+        self.read(|conn| account_by_id(conn, id))
+    }
+
+    fn accounts(&self, ids: &[AccountId]) -> Result<Vec<Account>> {
+        let ids = distinct_ids(ids.iter().map(|i| i.0));
+        self.read(|conn| {
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                out.extend(account_by_id(conn, id)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn account_by_handle(&self, handle: &str) -> Result<Option<Account>> {
+        let key = handle_key(handle);
+        self.read(|conn| {
+            conn.prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE handle_lower = ?1"))
+                .and_then(|mut s| s.query_row([&key], account_from_row).optional())
+                .ctx("reading an account by handle")
+        })
+    }
+
+    fn set_preferences(&self, id: AccountId, changes: &[PreferenceChange], at: Timestamp) -> Result<Option<Account>> {
+        let Some(id) = lookup_id(id.0) else { return Ok(None) };
+        self.write(|tx| {
+            let Some(mut account) = account_by_id(tx, id)? else { return Ok(None) };
+            let mut prefs: AiPreferences = account.ai_preferences;
+            for change in changes {
+                prefs.apply(change, at);
+            }
+            let json = prefs_to_json(&prefs)?;
+            tx.prepare_cached("UPDATE accounts SET prefs = ?1 WHERE id = ?2")
+                .and_then(|mut s| s.execute(params![json, id]))
+                .ctx(format_args!("writing the preferences of account {id}"))?;
+            account.ai_preferences = prefs;
+            Ok(Some(account))
+        })
+    }
+
+    fn set_account_status(&self, id: AccountId, status: AccountStatus) -> Result<bool> {
+        let Some(id) = lookup_id(id.0) else { return Ok(false) };
+        self.write(|tx| {
+            tx.prepare_cached("UPDATE accounts SET status = ?1 WHERE id = ?2")
+                .and_then(|mut s| s.execute(params![status.as_str(), id]))
+                .map(|n| n > 0)
+                .ctx(format_args!("setting the status of account {id}"))
+        })
+    }
+
+    // -- posts -----------------------------------------------------------------
+
+    fn upsert_posts(&self, posts: &[Post]) -> Result<()> {
+        if posts.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx| posts.iter().try_for_each(|p| codec::put_post(tx, p)))
+    }
+
+    fn posts(&self, ids: &[PostId]) -> Result<Vec<Post>> {
+        let ids = distinct_ids(ids.iter().map(|i| i.0));
+        self.read(|conn| {
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                out.extend(post_by_id(conn, id)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn timeline(&self, author: AccountId, q: &TimelineQuery) -> Result<Vec<Post>> {
+        let stmt = query::timeline(author, q);
+        self.read(|conn| list_posts(conn, stmt, "a timeline query"))
+    }
+
+    fn search(&self, q: &SearchQuery) -> Result<Vec<Post>> {
+        let stmt = query::search(q);
+        self.read(|conn| list_posts(conn, stmt, "a search query"))
+    }
+
+    fn set_post_no_ai(&self, id: PostId, no_ai: bool) -> Result<bool> {
+        let Some(id) = lookup_id(id.0) else { return Ok(false) };
+        self.write(|tx| {
+            tx.prepare_cached("UPDATE posts SET no_ai = ?1 WHERE id = ?2")
+                .and_then(|mut s| s.execute(params![no_ai, id]))
+                .map(|n| n > 0)
+                .ctx(format_args!("setting no_ai on post {id}"))
+        })
+    }
+
+    /// A post deleted twice keeps the time of its first deletion.
+    fn delete_post(&self, id: PostId, at: Timestamp) -> Result<bool> {
+        let Some(id) = lookup_id(id.0) else { return Ok(false) };
+        self.write(|tx| {
+            tx.prepare_cached("UPDATE posts SET deleted_at = COALESCE(deleted_at, ?1) WHERE id = ?2")
+                .and_then(|mut s| s.execute(params![at.millis(), id]))
+                .map(|n| n > 0)
+                .ctx(format_args!("deleting post {id}"))
+        })
+    }
+
+    fn bulk_load(&self, work: &mut dyn FnMut(&mut dyn BulkWriter) -> Result<()>) -> Result<()> {
+        let mut conn = lock_writer(&self.platform);
+        let bigger = self.options.cache_mib < BULK_CACHE_MIB;
+        if bigger {
+            conn.pragma_update(None, "cache_size", -(i64::from(BULK_CACHE_MIB) * 1024))
+                .ctx("enlarging the cache for a bulk load")?;
+        }
+        let outcome = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).ctx("starting a bulk load")?;
+            work(&mut Bulk { tx: &tx })?;
+            // The commit is as durable as any other: synchronous is unchanged.
+            tx.commit().ctx("committing a bulk load")
+        })();
+        if bigger {
+            let restored = conn
+                .pragma_update(None, "cache_size", -(i64::from(self.options.cache_mib) * 1024))
+                .ctx("restoring the cache after a bulk load");
+            // The load's own outcome matters more than the cache size.
+            outcome?;
+            return restored;
+        }
+        outcome
+    }
+
+    // -- apps, keys, agreements ------------------------------------------------
+
+    fn create_app(&self, app: &NewApp) -> Result<App> {
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO apps (name, tier, purposes, licensed_purposes, status, agreement_version, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    app.name,
+                    app.tier.as_str(),
+                    purposes_to_sql(&app.purposes),
+                    purposes_to_sql(&app.licensed_purposes),
+                    AppStatus::Active.as_str(),
+                    app.agreement_version,
+                    app.created_at.millis(),
+                ])
+            })
+            .ctx(format_args!("creating app `{}`", app.name))?;
+            Ok(App {
+                id: AppId(tx.last_insert_rowid() as u64),
+                name: app.name.clone(),
+                tier: app.tier,
+                purposes: app.purposes.clone(),
+                licensed_purposes: app.licensed_purposes.clone(),
+                status: AppStatus::Active,
+                agreement_version: app.agreement_version,
+                created_at: app.created_at,
+            })
+        })
+    }
+
+    fn app(&self, id: AppId) -> Result<Option<App>> {
+        let Some(id) = lookup_id(id.0) else { return Ok(None) };
+        self.read(|conn| app_by_id(conn, id))
+    }
+
+    fn apps(&self) -> Result<Vec<App>> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY id"))
+                .and_then(|mut s| s.query_map([], app_from_row)?.collect())
+                .ctx("listing apps")
+        })
+    }
+
+    fn update_app(&self, id: AppId, update: &AppUpdate) -> Result<Option<App>> {
+        let Some(id) = lookup_id(id.0) else { return Ok(None) };
+        self.write(|tx| {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE apps SET status = COALESCE(?1, status), \
+                     agreement_version = COALESCE(?2, agreement_version), \
+                     purposes = COALESCE(?3, purposes), licensed_purposes = COALESCE(?4, licensed_purposes) \
+                     WHERE id = ?5",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        update.status.map(AppStatus::as_str),
+                        update.agreement_version,
+                        update.purposes.as_deref().map(purposes_to_sql),
+                        update.licensed_purposes.as_deref().map(purposes_to_sql),
+                        id,
+                    ])
+                })
+                .ctx(format_args!("updating app {id}"))?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            app_by_id(tx, id)
+        })
+    }
+
+    fn add_key(&self, key: &NewKey) -> Result<ApiKey> {
+        let app_id = lookup_id(key.app_id.0).ok_or_else(|| StoreError::NotFound(format!("app {}", key.app_id)))?;
+        self.write(|tx| {
+            if app_by_id(tx, app_id)?.is_none() {
+                return Err(StoreError::NotFound(format!("app {}", key.app_id)));
+            }
+            tx.prepare_cached(
+                "INSERT INTO api_keys (app_id, hash, prefix, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    app_id,
+                    key.hash,
+                    key.prefix,
+                    key.created_at.millis(),
+                    key.expires_at.map(Timestamp::millis)
+                ])
+            })
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict("a key with this hash already exists".into())
+                } else {
+                    StoreError::Backend(format!("adding a key to app {}: {e}", key.app_id))
+                }
+            })?;
+            let id = tx.last_insert_rowid();
+            key_by_id(tx, id)?.ok_or_else(|| StoreError::Backend(format!("key {id} vanished after its insert")))
+        })
+    }
+
+    fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?1"))
+                .and_then(|mut s| s.query_row([hash], key_from_row).optional())
+                .ctx("reading a key by hash")
+        })
+    }
+
+    fn keys(&self, app: AppId) -> Result<Vec<ApiKey>> {
+        let Some(app) = lookup_id(app.0) else { return Ok(Vec::new()) };
+        self.read(|conn| {
+            conn.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE app_id = ?1 ORDER BY id"))
+                .and_then(|mut s| s.query_map([app], key_from_row)?.collect())
+                .ctx(format_args!("listing the keys of app {app}"))
+        })
+    }
+
+    fn expire_keys(&self, app: AppId, except: Option<KeyId>, at: Timestamp) -> Result<usize> {
+        let Some(app) = lookup_id(app.0) else { return Ok(0) };
+        // An `except` no key can have excludes nothing.
+        let except = except.and_then(|k| lookup_id(k.0));
+        self.write(|tx| {
+            tx.prepare_cached(
+                "UPDATE api_keys SET expires_at = ?1 WHERE app_id = ?2 AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > ?1) AND (?3 IS NULL OR id <> ?3)",
+            )
+            .and_then(|mut s| s.execute(params![at.millis(), app, except]))
+            .ctx(format_args!("expiring the keys of app {app}"))
+        })
+    }
+
+    fn revoke_keys(&self, app: AppId, key: Option<KeyId>, at: Timestamp) -> Result<usize> {
+        let Some(app) = lookup_id(app.0) else { return Ok(0) };
+        let key = match key {
+            Some(k) => match lookup_id(k.0) {
+                Some(k) => Some(k),
+                None => return Ok(0),
+            },
+            None => None,
+        };
+        self.write(|tx| {
+            tx.prepare_cached(
+                "UPDATE api_keys SET revoked_at = ?1 WHERE app_id = ?2 AND revoked_at IS NULL \
+                 AND (?3 IS NULL OR id = ?3)",
+            )
+            .and_then(|mut s| s.execute(params![at.millis(), app, key]))
+            .ctx(format_args!("revoking keys of app {app}"))
+        })
+    }
+
+    /// Publishing is append-only: publishing a version again is accepted only
+    /// if it is identical (a retried publication), and a conflict otherwise.
+    fn publish_agreement(&self, agreement: &Agreement) -> Result<()> {
+        self.write(|tx| {
+            if let Some(existing) = agreement_by_version(tx, agreement.version)? {
+                if existing == *agreement {
+                    return Ok(());
+                }
+                return Err(StoreError::Conflict(format!(
+                    "agreement version {} is already published with different content",
+                    agreement.version
+                )));
+            }
+            tx.prepare_cached(
+                "INSERT INTO agreements (version, text, terms_json, published_at, grace_until) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    agreement.version,
+                    agreement.text,
+                    agreement.terms_json,
+                    agreement.published_at.millis(),
+                    agreement.grace_until.millis(),
+                ])
+            })
+            .ctx(format_args!("publishing agreement version {}", agreement.version))?;
+            Ok(())
+        })
+    }
+
+    fn latest_agreement(&self) -> Result<Option<Agreement>> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!("SELECT {AGREEMENT_COLUMNS} FROM agreements ORDER BY version DESC LIMIT 1"))
+                .and_then(|mut s| s.query_row([], agreement_from_row).optional())
+                .ctx("reading the latest agreement")
+        })
+    }
+
+    fn agreement(&self, version: u32) -> Result<Option<Agreement>> {
+        self.read(|conn| agreement_by_version(conn, version))
+    }
+
+    // -- ledger ----------------------------------------------------------------
+
+    /// Checks continuity and inserts inside one immediate transaction on the
+    /// ledger's own writer, so the check cannot race another append (not even
+    /// one from another process) and a refused call writes nothing.
+    fn ledger_append(&self, rows: &[LedgerRow]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        Self::write_on(&self.ledger, |tx| {
+            let next: i64 = tx
+                .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .ctx("reading the ledger's next seq")?;
+            let mut insert = tx
+                .prepare_cached(&format!("INSERT INTO ledger ({LEDGER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"))
+                .ctx("preparing the ledger insert")?;
+            for (i, row) in rows.iter().enumerate() {
+                let expected = next as u64 + i as u64;
+                if row.seq != expected {
+                    return Err(StoreError::Conflict(format!(
+                        "ledger row {} does not continue the ledger, which expects seq {expected}",
+                        row.seq
+                    )));
+                }
+                let seq = id_to_sql(row.seq, "seq")?;
+                let app = row.app_id.map(|a| id_to_sql(a.0, "app_id")).transpose()?;
+                insert
+                    .execute(params![seq, row.time.millis(), app, row.body, row.hash.as_slice()])
+                    .ctx(format_args!("appending ledger row {}", row.seq))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn ledger_read(&self, from_seq: u64, limit: usize) -> Result<Vec<LedgerRow>> {
+        let Some(from) = lookup_id(from_seq) else { return Ok(Vec::new()) };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {LEDGER_COLUMNS} FROM ledger.ledger WHERE seq >= ?1 ORDER BY seq LIMIT ?2"
+            ))
+            .and_then(|mut s| s.query_map([from, limit], ledger_from_row)?.collect())
+            .ctx(format_args!("reading the ledger from seq {from_seq}"))
+        })
+    }
+
+    fn ledger_last(&self) -> Result<Option<LedgerRow>> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!("SELECT {LEDGER_COLUMNS} FROM ledger.ledger ORDER BY seq DESC LIMIT 1"))
+                .and_then(|mut s| s.query_row([], ledger_from_row).optional())
+                .ctx("reading the last ledger row")
+        })
+    }
+
+    // -- operations ------------------------------------------------------------
+
+    /// Exact counts. The ledger is contiguous from 0, so its size is its last
+    /// seq plus one and needs no scan.
+    fn stats(&self) -> Result<Stats> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT (SELECT count(*) FROM main.accounts), (SELECT count(*) FROM main.posts), \
+                 (SELECT count(*) FROM main.apps), (SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger.ledger)",
+            )
+            .and_then(|mut s| {
+                s.query_row([], |r| {
+                    Ok(Stats {
+                        accounts: r.get::<_, i64>(0)? as u64,
+                        posts: r.get::<_, i64>(1)? as u64,
+                        apps: r.get::<_, i64>(2)? as u64,
+                        ledger_entries: r.get::<_, i64>(3)? as u64,
+                    })
+                })
+            })
+            .ctx("counting")
+        })
+    }
+}
+
+/// A directory under the system's temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<TempDir> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let name = format!("tollgate-store-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path)
+            .map_err(|e| StoreError::Backend(format!("creating the temporary directory {}: {e}", path.display())))?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        // Best effort: a leftover directory under the temporary directory is
+        // harmless, and a destructor has no one to report to.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tollgate_store::SearchExpr;
+
+    use super::*;
+
+    /// The plan of a built statement, one line per step.
+    fn plan(store: &SqliteStore, stmt: &query::Statement) -> String {
+        let conn = store.readers.get();
+        let mut s = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", stmt.sql)).unwrap();
+        let rows = s.query_map(rusqlite::params_from_iter(stmt.params.iter()), |r| r.get::<_, String>(3)).unwrap();
+        rows.collect::<rusqlite::Result<Vec<_>>>().unwrap().join("\n")
+    }
+
+    fn search(expr: SearchExpr) -> SearchQuery {
+        SearchQuery {
+            expr,
+            since_id: Some(PostId(5)),
+            until_id: None,
+            start_time: None,
+            end_time: None,
+            before_id: Some(PostId(500)),
+            limit: 20,
+        }
+    }
+
+    /// Pages come straight off an index in id order: no query collects every
+    /// match and sorts it.
+    #[test]
+    fn listings_never_sort() {
+        let store = SqliteStore::open_in_memory_for_tests().unwrap();
+        let term = |t: &str| SearchExpr::Term(t.into());
+        let queries = [
+            search(term("fox")),
+            search(SearchExpr::And(vec![term("fox"), SearchExpr::Lang("en".into()), SearchExpr::From("ada".into())])),
+            search(SearchExpr::And(vec![term("fox"), SearchExpr::Not(Box::new(term("dog")))])),
+            search(SearchExpr::Lang("en".into())),
+        ];
+        for q in &queries {
+            let p = plan(&store, &query::search(q).unwrap());
+            assert!(!p.contains("TEMP B-TREE"), "{q:?}:\n{p}");
+        }
+        let tq = TimelineQuery { since_id: Some(PostId(5)), limit: 20, ..TimelineQuery::default() };
+        let p = plan(&store, &query::timeline(AccountId(1), &tq).unwrap());
+        assert!(!p.contains("TEMP B-TREE") && p.contains("posts_author_id"), "{p}");
+    }
+}

@@ -10,8 +10,8 @@
 //! returns: a caller may acknowledge it to a client straight away.
 
 use tollgate_domain::{
-    Account, AccountId, AccountStatus, Agreement, ApiKey, App, AppId, AppStatus, KeyId, Post, PostId,
-    PreferenceChange, Purpose, Tier, Timestamp,
+    Account, AccountId, AccountStatus, Agreement, ApiKey, App, AppId, AppStatus, KeyId, Post, PostId, PreferenceChange,
+    Purpose, Tier, Timestamp,
 };
 
 #[cfg(feature = "conformance")]

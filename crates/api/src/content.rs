@@ -1,0 +1,642 @@
+//! The content endpoints of the developer API: post lookup, user timelines,
+//! recent search and user lookup. Each one authenticates, counts the request
+//! against its rate limit, validates every parameter, asks the policy whether
+//! the request is refused whole, fetches candidates and hands them to the
+//! deliverer; only what the deliverer returns is rendered.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use tollgate_deliver::{Delivery, Expand, Recipient, Request, Timings};
+use tollgate_domain::{Account, AccountId, AgreementState, App, Post, PostId, Purpose, Reason, Timestamp};
+use tollgate_ledger::Channel;
+use tollgate_policy::AppFacts;
+use tollgate_store::{SearchQuery, TimelineQuery};
+
+use crate::error::{ApiError, not_found_item, withheld_item};
+use crate::params::{self, Params, TWEET_EXPANSIONS, TWEET_FIELDS, USER_FIELDS, token};
+use crate::ratelimit::Window;
+use crate::render::{self, Fields};
+use crate::{ApiState, query};
+
+type Pairs = Query<Vec<(String, String)>>;
+
+/// The purpose header.
+pub const PURPOSE_HEADER: &str = "tollgate-purpose";
+
+/// An authenticated request.
+struct Ctx {
+    app: App,
+    recipient: Recipient,
+    purpose: Purpose,
+    now: Timestamp,
+    request_id: String,
+}
+
+/// Runs `work` for an authenticated request and finishes the response: rate
+/// limit headers, the request id, metrics.
+async fn handle<F>(state: &ApiState, headers: &HeaderMap, endpoint: &'static str, work: F) -> Response
+where
+    F: AsyncFnOnce(&ApiState, &Ctx) -> Result<Response, ApiError>,
+{
+    let started = Instant::now();
+    let request_id = state.request_id();
+    let mut window = None;
+    let result = async {
+        let ctx = authenticate(state, headers, endpoint, &mut window, request_id.clone())?;
+        work(state, &ctx).await
+    }
+    .await;
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    let h = response.headers_mut();
+    if let Some(w) = window {
+        h.insert("x-rate-limit-limit", HeaderValue::from(w.limit));
+        h.insert("x-rate-limit-remaining", HeaderValue::from(w.remaining));
+        h.insert("x-rate-limit-reset", HeaderValue::from(w.reset));
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("x-request-id", v);
+    }
+    state.metrics.request(endpoint, response.status().as_u16(), started.elapsed().as_nanos() as u64);
+    response
+}
+
+fn authenticate(
+    state: &ApiState,
+    headers: &HeaderMap,
+    endpoint: &'static str,
+    window: &mut Option<Window>,
+    request_id: String,
+) -> Result<Ctx, ApiError> {
+    let now = Timestamp::now();
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::Unauthorized("Unauthorized: send `Authorization: Bearer <token>`".into()))?;
+    let hash = hex::encode(Sha256::digest(token.as_bytes()));
+    let store_err = |e: tollgate_store::StoreError| ApiError::Unavailable(format!("authentication: {e}"));
+    let key = state
+        .store
+        .key_by_hash(&hash)
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::Unauthorized("Unauthorized: the bearer token is not known".into()))?;
+    if let Some(why) = key.unusable_at(now) {
+        return Err(ApiError::Unauthorized(format!("Unauthorized: the bearer token was {why}; use a current key")));
+    }
+    let app = state
+        .store
+        .app(key.app_id)
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::Unauthorized("Unauthorized: the app of this token no longer exists".into()))?;
+    let latest = state.store.latest_agreement().map_err(store_err)?;
+    let agreement = AgreementState::of(app.agreement_version, latest.as_ref(), now);
+
+    *window = state.limiter.hit(app.id, app.tier, endpoint, now);
+    if let Some(w) = window
+        && !w.allowed
+    {
+        return Err(ApiError::RateLimited { limit: w.limit, reset: w.reset });
+    }
+
+    let purpose = match headers.get(PURPOSE_HEADER) {
+        Some(v) => {
+            let raw = v.to_str().unwrap_or("");
+            raw.trim().parse::<Purpose>().map_err(|e| ApiError::InvalidParameter {
+                parameter: "Tollgate-Purpose".into(),
+                values: vec![raw.to_owned()],
+                message: format!("The `Tollgate-Purpose` header value [{raw}] is not valid: {}", e.expected),
+            })?
+        }
+        None => app.purposes.first().copied().unwrap_or(Purpose::Display),
+    };
+    let recipient = Recipient { app: AppFacts::of(&app, agreement), key_id: Some(key.id), client: None };
+    Ok(Ctx { app, recipient, purpose, now, request_id })
+}
+
+impl Ctx {
+    fn request<'a>(&'a self, endpoint: &'a str) -> Request<'a> {
+        Request {
+            recipient: &self.recipient,
+            purpose: self.purpose,
+            channel: Channel::Api,
+            endpoint,
+            request_id: &self.request_id,
+            now: self.now,
+        }
+    }
+
+    /// Refuses the request whole if the policy says so, recording the attempt.
+    async fn check_refusal(&self, state: &ApiState, endpoint: &str) -> Result<(), ApiError> {
+        let Some(reason) = state.deliverer.refusal(&self.recipient, self.purpose) else { return Ok(()) };
+        state.metrics.refusal();
+        state
+            .deliverer
+            .refuse(&self.request(endpoint), reason)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        Err(self.refusal_error(state, reason))
+    }
+
+    fn refusal_error(&self, state: &ApiState, reason: Reason) -> ApiError {
+        let app = &self.app;
+        let purpose = self.purpose;
+        let base = state.config.public_url.trim_end_matches('/');
+        let (detail, link) = match reason {
+            Reason::AGREEMENT_PROHIBITS => (
+                format!("The developer agreement does not allow {} apps to use posts for `{purpose}`.", app.tier),
+                Some(format!("{base}/agreement")),
+            ),
+            Reason::PURPOSE_NOT_DECLARED => (
+                format!(
+                    "App {} did not declare the purpose `{purpose}`; it declared: {}.",
+                    app.id,
+                    app.purposes.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                None,
+            ),
+            Reason::AGREEMENT_NOT_ACCEPTED => (
+                "This app has not accepted the current developer agreement and its grace period is over; \
+                 read and accept it to resume access."
+                    .to_owned(),
+                Some(format!("{base}/agreement")),
+            ),
+            Reason::APP_SUSPENDED => (format!("App {} is suspended.", app.id), None),
+            Reason::NOT_LICENSED => (format!("App {}'s license does not cover `{purpose}`.", app.id), None),
+            other => (format!("The platform's policy refuses `{purpose}` requests from this app ({other})."), None),
+        };
+        ApiError::Refused { reason: reason.as_str().to_owned(), detail, link }
+    }
+}
+
+fn unavailable<E: std::fmt::Display>(e: E) -> ApiError {
+    ApiError::Unavailable(e.to_string())
+}
+
+fn fields(p: &Params, expansions: &[&str]) -> Result<Fields, ApiError> {
+    Ok(Fields {
+        tweet: p.list("tweet.fields", TWEET_FIELDS)?,
+        user: p.list("user.fields", USER_FIELDS)?,
+        expansions: p.list("expansions", expansions)?,
+    })
+}
+
+fn expand(f: &Fields) -> Expand {
+    Expand { authors: f.expands("author_id"), reply_users: f.expands("in_reply_to_user_id") }
+}
+
+/// Loads the accounts the deliverer needs: authors and, if expanded, reply targets.
+fn load_accounts(state: &ApiState, posts: &[Post], e: Expand) -> Result<HashMap<AccountId, Account>, ApiError> {
+    let mut ids: Vec<AccountId> = posts.iter().map(|p| p.author_id).collect();
+    if e.reply_users {
+        ids.extend(posts.iter().filter_map(|p| p.in_reply_to_user_id));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(state.store.accounts(&ids).map_err(unavailable)?.into_iter().map(|a| (a.id, a)).collect())
+}
+
+/// Adds the usage-terms headers every content response carries.
+fn usage_headers(response: &mut Response, state: &ApiState, delivery: &Delivery) {
+    let h = response.headers_mut();
+    if delivery.genai_allowed {
+        h.insert("content-usage", HeaderValue::from_static("train-ai=y"));
+        h.insert("tdm-reservation", HeaderValue::from_static("0"));
+    } else {
+        h.insert("content-usage", HeaderValue::from_static("train-ai=n"));
+        h.insert("tdm-reservation", HeaderValue::from_static("1"));
+        if let Ok(v) = HeaderValue::from_str(&format!("{}/agreement", state.config.public_url.trim_end_matches('/'))) {
+            h.insert("tdm-policy", v);
+        }
+        h.insert("x-robots-tag", HeaderValue::from_static("noai, noimageai"));
+    }
+}
+
+fn includes(delivery: &Delivery, f: &Fields) -> Option<Value> {
+    if delivery.accounts.is_empty() {
+        return None;
+    }
+    Some(json!({ "users": delivery.accounts.iter().map(|a| render::user(a, f)).collect::<Vec<_>>() }))
+}
+
+fn withheld_meta(meta: &mut Map<String, Value>, by_reason: &BTreeMap<Reason, u32>) {
+    let total: u32 = by_reason.values().sum();
+    if total > 0 {
+        meta.insert("withheld_count".into(), json!(total));
+        meta.insert(
+            "withheld_by_reason".into(),
+            Value::Object(by_reason.iter().map(|(r, n)| (r.as_str().to_owned(), json!(n))).collect()),
+        );
+    }
+}
+
+fn respond(state: &ApiState, delivery: &Delivery, body: Value) -> Response {
+    let mut response = axum::Json(body).into_response();
+    usage_headers(&mut response, state, delivery);
+    response
+}
+
+// -- post lookup --------------------------------------------------------------
+
+const LOOKUP_PARAMS: &[&str] =
+    &["ids", "tweet.fields", "user.fields", "expansions", "media.fields", "place.fields", "poll.fields"];
+const ONE_PARAMS: &[&str] =
+    &["tweet.fields", "user.fields", "expansions", "media.fields", "place.fields", "poll.fields"];
+
+pub async fn tweet_lookup(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(pairs): Pairs,
+) -> Response {
+    handle(&state, &headers, "GET /2/tweets/:id", async |state, ctx| {
+        let p = Params::new(pairs, ONE_PARAMS)?;
+        let id = params::parse_post_id("id", &id)?;
+        lookup(state, ctx, "GET /2/tweets/:id", &p, vec![id], true).await
+    })
+    .await
+}
+
+pub async fn tweets_lookup(State(state): State<Arc<ApiState>>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
+    handle(&state, &headers, "GET /2/tweets", async |state, ctx| {
+        let p = Params::new(pairs, LOOKUP_PARAMS)?;
+        let ids = p.post_ids("ids", 100)?;
+        lookup(state, ctx, "GET /2/tweets", &p, ids, false).await
+    })
+    .await
+}
+
+async fn lookup(
+    state: &ApiState,
+    ctx: &Ctx,
+    endpoint: &str,
+    p: &Params,
+    ids: Vec<PostId>,
+    single: bool,
+) -> Result<Response, ApiError> {
+    let f = fields(p, TWEET_EXPANSIONS)?;
+    ctx.check_refusal(state, endpoint).await?;
+    let mut found = state.store.posts(&ids).map_err(unavailable)?;
+    // Answer in the order asked, once per id.
+    let order: HashMap<PostId, usize> = ids.iter().enumerate().rev().map(|(i, id)| (*id, i)).collect();
+    found.sort_by_key(|post| order.get(&post.id).copied().unwrap_or(usize::MAX));
+    let e = expand(&f);
+    let accounts = load_accounts(state, &found, e)?;
+    let found_ids: Vec<PostId> = found.iter().map(|p| p.id).collect();
+    let mut timings = Timings::default();
+    let delivery = state
+        .deliverer
+        .deliver(&ctx.request(endpoint), found, &accounts, e, &mut timings)
+        .await
+        .map_err(unavailable)?;
+    state.metrics.delivery(
+        ctx.purpose,
+        delivery.posts.len(),
+        &delivery.withheld_by_reason,
+        timings.policy_nanos,
+        timings.ledger_nanos,
+    );
+
+    let parameter = if single { "id" } else { "ids" };
+    let withheld: HashMap<PostId, Reason> = delivery.withheld.iter().copied().collect();
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for id in &ids {
+        if !seen.insert(*id) {
+            continue;
+        }
+        let id_s = id.to_string();
+        if let Some(reason) = withheld.get(id) {
+            errors.push(withheld_item("tweet", parameter, &id_s, reason.as_str()));
+        } else if !found_ids.contains(id) {
+            errors.push(not_found_item("tweet", parameter, &id_s));
+        }
+    }
+    let mut body = Map::new();
+    let data: Vec<Value> = delivery.posts.iter().map(|post| render::tweet(post, &f)).collect();
+    if single {
+        if let Some(first) = data.into_iter().next() {
+            body.insert("data".into(), first);
+        }
+    } else if !data.is_empty() {
+        body.insert("data".into(), Value::Array(data));
+    }
+    if let Some(inc) = includes(&delivery, &f) {
+        body.insert("includes".into(), inc);
+    }
+    if !errors.is_empty() {
+        body.insert("errors".into(), Value::Array(errors));
+    }
+    Ok(respond(state, &delivery, Value::Object(body)))
+}
+
+// -- lists: timelines and search -------------------------------------------------
+
+const TIMELINE_PARAMS: &[&str] = &[
+    "max_results",
+    "pagination_token",
+    "since_id",
+    "until_id",
+    "start_time",
+    "end_time",
+    "tweet.fields",
+    "user.fields",
+    "expansions",
+    "media.fields",
+    "place.fields",
+    "poll.fields",
+];
+
+const SEARCH_PARAMS: &[&str] = &[
+    "query",
+    "max_results",
+    "next_token",
+    "pagination_token",
+    "since_id",
+    "until_id",
+    "start_time",
+    "end_time",
+    "sort_order",
+    "tweet.fields",
+    "user.fields",
+    "expansions",
+    "media.fields",
+    "place.fields",
+    "poll.fields",
+];
+
+fn cursor(p: &Params, key: &str) -> Result<Option<PostId>, ApiError> {
+    p.get(key)
+        .map(|t| {
+            token::decode(t).ok_or_else(|| {
+                ApiError::param(
+                    key,
+                    t,
+                    format!("The `{key}` query parameter value [{t}] is not a token this server issued"),
+                )
+            })
+        })
+        .transpose()
+}
+
+fn check_time_order(p: &Params) -> Result<(), ApiError> {
+    if let (Some(s), Some(e)) = (p.time("start_time")?, p.time("end_time")?)
+        && s >= e
+    {
+        return Err(ApiError::param(
+            "start_time",
+            p.get("start_time").unwrap_or(""),
+            "Invalid 'start_time'. 'start_time' must be before 'end_time'",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn user_timeline(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(pairs): Pairs,
+) -> Response {
+    const ENDPOINT: &str = "GET /2/users/:id/tweets";
+    handle(&state, &headers, ENDPOINT, async |state, ctx| {
+        let p = Params::new(pairs, TIMELINE_PARAMS)?;
+        let author = params::parse_account_id("id", &id)?;
+        let f = fields(&p, TWEET_EXPANSIONS)?;
+        let limit = p.int("max_results", 5, 100, 10)?;
+        check_time_order(&p)?;
+        let q = TimelineQuery {
+            since_id: p.post_id("since_id")?,
+            until_id: p.post_id("until_id")?,
+            start_time: p.time("start_time")?,
+            end_time: p.time("end_time")?,
+            before_id: cursor(&p, "pagination_token")?,
+            limit: limit + 1,
+        };
+        ctx.check_refusal(state, ENDPOINT).await?;
+        if state.store.account(author).map_err(unavailable)?.is_none() {
+            let body = json!({ "errors": [not_found_item("user", "id", &author.to_string())] });
+            return Ok(axum::Json(body).into_response());
+        }
+        let candidates = state.store.timeline(author, &q).map_err(unavailable)?;
+        list(state, ctx, ENDPOINT, &f, candidates, limit).await
+    })
+    .await
+}
+
+pub async fn search_recent(State(state): State<Arc<ApiState>>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
+    const ENDPOINT: &str = "GET /2/tweets/search/recent";
+    handle(&state, &headers, ENDPOINT, async |state, ctx| {
+        let p = Params::new(pairs, SEARCH_PARAMS)?;
+        let raw = p.required("query")?;
+        let expr = query::parse(raw).map_err(|why| {
+            ApiError::param("query", raw, format!("There were errors processing your request: {why}"))
+        })?;
+        let f = fields(&p, TWEET_EXPANSIONS)?;
+        let limit = p.int("max_results", 10, 100, 10)?;
+        check_time_order(&p)?;
+        if let Some(order) = p.get("sort_order")
+            && order != "recency"
+        {
+            return Err(ApiError::param(
+                "sort_order",
+                order,
+                format!("The `sort_order` query parameter value [{order}] is not one of [recency]"),
+            ));
+        }
+        let before = match (cursor(&p, "next_token")?, cursor(&p, "pagination_token")?) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let q = SearchQuery {
+            expr,
+            since_id: p.post_id("since_id")?,
+            until_id: p.post_id("until_id")?,
+            start_time: p.time("start_time")?,
+            end_time: p.time("end_time")?,
+            before_id: before,
+            limit: limit + 1,
+        };
+        ctx.check_refusal(state, ENDPOINT).await?;
+        let candidates = state.store.search(&q).map_err(unavailable)?;
+        list(state, ctx, ENDPOINT, &f, candidates, limit).await
+    })
+    .await
+}
+
+/// Renders a page of a list: the delivered posts, and in `meta` the counts,
+/// the withheld posts by reason and the token of the next page. The token
+/// points past the last candidate, withheld or not, so pages never overlap.
+async fn list(
+    state: &ApiState,
+    ctx: &Ctx,
+    endpoint: &str,
+    f: &Fields,
+    mut candidates: Vec<Post>,
+    limit: usize,
+) -> Result<Response, ApiError> {
+    let more = candidates.len() > limit;
+    candidates.truncate(limit);
+    let next = if more { candidates.last().map(|p| token::encode(p.id)) } else { None };
+    let e = expand(f);
+    let accounts = load_accounts(state, &candidates, e)?;
+    let mut timings = Timings::default();
+    let delivery = state
+        .deliverer
+        .deliver(&ctx.request(endpoint), candidates, &accounts, e, &mut timings)
+        .await
+        .map_err(unavailable)?;
+    state.metrics.delivery(
+        ctx.purpose,
+        delivery.posts.len(),
+        &delivery.withheld_by_reason,
+        timings.policy_nanos,
+        timings.ledger_nanos,
+    );
+
+    let mut meta = Map::new();
+    meta.insert("result_count".into(), json!(delivery.posts.len()));
+    if let (Some(first), Some(last)) = (delivery.posts.first(), delivery.posts.last()) {
+        meta.insert("newest_id".into(), json!(first.id.to_string()));
+        meta.insert("oldest_id".into(), json!(last.id.to_string()));
+    }
+    if let Some(next) = next {
+        meta.insert("next_token".into(), json!(next));
+    }
+    withheld_meta(&mut meta, &delivery.withheld_by_reason);
+    let mut body = Map::new();
+    if !delivery.posts.is_empty() {
+        body.insert("data".into(), Value::Array(delivery.posts.iter().map(|post| render::tweet(post, f)).collect()));
+    }
+    if let Some(inc) = includes(&delivery, f) {
+        body.insert("includes".into(), inc);
+    }
+    body.insert("meta".into(), Value::Object(meta));
+    Ok(respond(state, &delivery, Value::Object(body)))
+}
+
+// -- users ----------------------------------------------------------------------
+
+const USER_PARAMS: &[&str] = &["user.fields", "expansions", "tweet.fields"];
+const USERS_PARAMS: &[&str] = &["ids", "user.fields", "expansions", "tweet.fields"];
+
+pub async fn user_lookup(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(pairs): Pairs,
+) -> Response {
+    const ENDPOINT: &str = "GET /2/users/:id";
+    handle(&state, &headers, ENDPOINT, async |state, ctx| {
+        let p = Params::new(pairs, USER_PARAMS)?;
+        let id = params::parse_account_id("id", &id)?;
+        let found = state.store.accounts(&[id]).map_err(unavailable)?;
+        users(state, ctx, ENDPOINT, &p, vec![(id.to_string(), found.into_iter().next())], "id", true).await
+    })
+    .await
+}
+
+pub async fn users_lookup(State(state): State<Arc<ApiState>>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
+    const ENDPOINT: &str = "GET /2/users";
+    handle(&state, &headers, ENDPOINT, async |state, ctx| {
+        let p = Params::new(pairs, USERS_PARAMS)?;
+        let ids = p.account_ids("ids", 100)?;
+        let found: HashMap<AccountId, Account> =
+            state.store.accounts(&ids).map_err(unavailable)?.into_iter().map(|a| (a.id, a)).collect();
+        let mut seen = std::collections::HashSet::new();
+        let asked =
+            ids.iter().filter(|id| seen.insert(**id)).map(|id| (id.to_string(), found.get(id).cloned())).collect();
+        users(state, ctx, ENDPOINT, &p, asked, "ids", false).await
+    })
+    .await
+}
+
+pub async fn user_by_username(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    Query(pairs): Pairs,
+) -> Response {
+    const ENDPOINT: &str = "GET /2/users/by/username/:username";
+    handle(&state, &headers, ENDPOINT, async |state, ctx| {
+        let p = Params::new(pairs, USER_PARAMS)?;
+        if username.is_empty()
+            || username.len() > 15
+            || !username.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(ApiError::param(
+                "username",
+                &username,
+                format!("The `username` query parameter value [{username}] does not match ^[A-Za-z0-9_]{{1,15}}$"),
+            ));
+        }
+        let found = state.store.account_by_handle(&username).map_err(unavailable)?;
+        users(state, ctx, ENDPOINT, &p, vec![(username.clone(), found)], "username", true).await
+    })
+    .await
+}
+
+/// Renders user objects for the accounts asked for, in order; `asked` pairs
+/// the value as given with the account found for it.
+async fn users(
+    state: &ApiState,
+    ctx: &Ctx,
+    endpoint: &str,
+    p: &Params,
+    asked: Vec<(String, Option<Account>)>,
+    parameter: &str,
+    single: bool,
+) -> Result<Response, ApiError> {
+    let f = fields(p, &["pinned_tweet_id", "most_recent_tweet_id", "affiliation.user_id"])?;
+    if !f.expansions.is_empty() {
+        return Err(ApiError::param(
+            "expansions",
+            &f.expansions.join(","),
+            "The `expansions` query parameter is not supported on user lookups by this server",
+        ));
+    }
+    ctx.check_refusal(state, endpoint).await?;
+    let candidates: Vec<Account> = asked.iter().filter_map(|(_, a)| a.clone()).collect();
+    let mut timings = Timings::default();
+    let (delivery, refused) = state
+        .deliverer
+        .deliver_accounts(&ctx.request(endpoint), candidates, &mut timings)
+        .await
+        .map_err(unavailable)?;
+    let refused: HashMap<AccountId, Reason> = refused.into_iter().collect();
+    let mut data = Vec::new();
+    let mut errors = Vec::new();
+    for (value, account) in &asked {
+        match account {
+            None => errors.push(not_found_item("user", parameter, value)),
+            Some(a) => match refused.get(&a.id) {
+                Some(reason) => errors.push(withheld_item("user", parameter, value, reason.as_str())),
+                None => {
+                    if let Some(d) = delivery.accounts.iter().find(|d| d.id == a.id) {
+                        data.push(render::user(d, &f));
+                    }
+                }
+            },
+        }
+    }
+    let mut body = Map::new();
+    if single {
+        if let Some(first) = data.into_iter().next() {
+            body.insert("data".into(), first);
+        }
+    } else if !data.is_empty() {
+        body.insert("data".into(), Value::Array(data));
+    }
+    if !errors.is_empty() {
+        body.insert("errors".into(), Value::Array(errors));
+    }
+    Ok(respond(state, &delivery, Value::Object(body)))
+}

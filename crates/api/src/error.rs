@@ -1,0 +1,149 @@
+//! One error type for every endpoint, rendered in X API v2's problem shapes so
+//! that client libraries raise their usual exceptions. The table of problem
+//! types is documented in `docs/api.md`.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+const X_INVALID_REQUEST: &str = "https://api.twitter.com/2/problems/invalid-request";
+const X_USAGE_CAPPED: &str = "https://api.twitter.com/2/problems/usage-capped";
+const X_CLIENT_FORBIDDEN: &str = "https://api.twitter.com/2/problems/client-forbidden";
+
+/// A request-level failure. Details meant for operators are logged, not sent.
+#[derive(Debug)]
+pub enum ApiError {
+    /// A query parameter failed validation: (parameter, offending values, message).
+    InvalidParameter {
+        parameter: String,
+        values: Vec<String>,
+        message: String,
+    },
+    /// A request body or path segment failed validation.
+    InvalidRequest(String),
+    Unauthorized(String),
+    /// The policy refuses the whole request: (reason code, human detail, optional link).
+    Refused {
+        reason: String,
+        detail: String,
+        link: Option<String>,
+    },
+    NotFound(String),
+    RateLimited {
+        limit: u32,
+        reset: u64,
+    },
+    /// The ledger or the store failed; nothing was released.
+    Unavailable(String),
+}
+
+impl ApiError {
+    pub fn param(parameter: &str, value: &str, message: impl Into<String>) -> ApiError {
+        ApiError::InvalidParameter {
+            parameter: parameter.to_owned(),
+            values: vec![value.to_owned()],
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidParameter { .. } | ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Refused { .. } => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        match self {
+            ApiError::InvalidParameter { parameter, values, message } => json!({
+                "errors": [{ "parameters": { parameter: values }, "message": message }],
+                "title": "Invalid Request",
+                "detail": "One or more parameters to your request was invalid.",
+                "type": X_INVALID_REQUEST,
+            }),
+            ApiError::InvalidRequest(message) => json!({
+                "errors": [{ "message": message }],
+                "title": "Invalid Request",
+                "detail": message,
+                "type": X_INVALID_REQUEST,
+            }),
+            ApiError::Unauthorized(detail) => json!({
+                "title": "Unauthorized", "type": "about:blank", "status": 401, "detail": detail,
+            }),
+            ApiError::Refused { reason, detail, link } => {
+                let mut body = json!({
+                    "title": "Forbidden",
+                    "status": 403,
+                    "detail": detail,
+                    "reason": reason,
+                    "type": if reason == "app_suspended" { X_CLIENT_FORBIDDEN.to_owned() } else { format!("urn:tollgate:problem:{reason}") },
+                });
+                if let Some(link) = link {
+                    body["agreement_url"] = Value::String(link.clone());
+                }
+                body
+            }
+            ApiError::NotFound(detail) => json!({
+                "errors": [{ "message": detail }],
+                "title": "Not Found Error", "detail": detail, "type": "about:blank", "status": 404,
+            }),
+            ApiError::RateLimited { .. } => json!({
+                "title": "Too Many Requests", "detail": "Too Many Requests", "type": X_USAGE_CAPPED, "status": 429,
+            }),
+            ApiError::Unavailable(_) => json!({
+                "title": "Service Unavailable",
+                "detail": "The request could not be recorded, so nothing was released. Retry later.",
+                "type": "about:blank",
+                "status": 503,
+            }),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Unavailable(detail) = &self {
+            eprintln!("error: {detail}");
+        }
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        if let ApiError::RateLimited { limit, reset } = self {
+            let headers = response.headers_mut();
+            headers.insert("x-rate-limit-limit", HeaderValue::from(limit));
+            headers.insert("x-rate-limit-remaining", HeaderValue::from(0u32));
+            headers.insert("x-rate-limit-reset", HeaderValue::from(reset));
+        }
+        response
+    }
+}
+
+/// X's partial error for a resource that does not exist.
+pub fn not_found_item(resource_type: &str, parameter: &str, id: &str) -> Value {
+    let what = if resource_type == "tweet" { "tweet" } else { "user" };
+    json!({
+        "value": id,
+        "detail": format!("Could not find {what} with {parameter}: [{id}]."),
+        "title": "Not Found Error",
+        "resource_type": resource_type,
+        "parameter": parameter,
+        "resource_id": id,
+        "type": "https://api.twitter.com/2/problems/resource-not-found",
+    })
+}
+
+/// The partial error for a resource the policy withholds from this request.
+pub fn withheld_item(resource_type: &str, parameter: &str, id: &str, reason: &str) -> Value {
+    json!({
+        "value": id,
+        "detail": format!("The {resource_type} [{id}] is withheld from this request: {reason}."),
+        "title": "Authorization Error",
+        "resource_type": resource_type,
+        "parameter": parameter,
+        "resource_id": id,
+        "reason": reason,
+        "type": "https://api.twitter.com/2/problems/not-authorized-for-resource",
+    })
+}

@@ -1,0 +1,95 @@
+//! Prometheus metrics in the text exposition format, kept in atomics: no
+//! registry crate, no locks on the request path except one for the
+//! per-(endpoint, status) map.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use tollgate_domain::{Purpose, Reason};
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    delivered: [AtomicU64; 9],
+    withheld: Mutex<BTreeMap<Reason, u64>>,
+    refused: AtomicU64,
+    request_nanos: AtomicU64,
+    policy_nanos: AtomicU64,
+    ledger_nanos: AtomicU64,
+}
+
+impl Metrics {
+    pub fn request(&self, endpoint: &'static str, status: u16, nanos: u64) {
+        *self.requests.lock().unwrap_or_else(|e| e.into_inner()).entry((endpoint, status)).or_insert(0) += 1;
+        self.request_nanos.fetch_add(nanos, Relaxed);
+    }
+
+    pub fn delivery(
+        &self,
+        purpose: Purpose,
+        delivered: usize,
+        withheld: &BTreeMap<Reason, u32>,
+        policy: u64,
+        ledger: u64,
+    ) {
+        self.delivered[purpose.index()].fetch_add(delivered as u64, Relaxed);
+        if !withheld.is_empty() {
+            let mut w = self.withheld.lock().unwrap_or_else(|e| e.into_inner());
+            for (reason, n) in withheld {
+                *w.entry(*reason).or_insert(0) += u64::from(*n);
+            }
+        }
+        self.policy_nanos.fetch_add(policy, Relaxed);
+        self.ledger_nanos.fetch_add(ledger, Relaxed);
+    }
+
+    pub fn refusal(&self) {
+        self.refused.fetch_add(1, Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP tollgate_http_requests_total Requests answered, by endpoint and status.\n");
+        out.push_str("# TYPE tollgate_http_requests_total counter\n");
+        for ((endpoint, status), n) in self.requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "tollgate_http_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {n}");
+        }
+        out.push_str("# HELP tollgate_posts_delivered_total Posts released, by purpose.\n");
+        out.push_str("# TYPE tollgate_posts_delivered_total counter\n");
+        for p in Purpose::ALL {
+            let _ = writeln!(
+                out,
+                "tollgate_posts_delivered_total{{purpose=\"{p}\"}} {}",
+                self.delivered[p.index()].load(Relaxed)
+            );
+        }
+        out.push_str("# HELP tollgate_posts_withheld_total Posts withheld, by reason.\n");
+        out.push_str("# TYPE tollgate_posts_withheld_total counter\n");
+        for (reason, n) in self.withheld.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "tollgate_posts_withheld_total{{reason=\"{reason}\"}} {n}");
+        }
+        let secs = |a: &AtomicU64| a.load(Relaxed) as f64 / 1e9;
+        let _ = write!(
+            out,
+            "# HELP tollgate_requests_refused_total Requests the policy refused whole.\n\
+             # TYPE tollgate_requests_refused_total counter\n\
+             tollgate_requests_refused_total {}\n\
+             # HELP tollgate_request_seconds_total Time spent in handlers.\n\
+             # TYPE tollgate_request_seconds_total counter\n\
+             tollgate_request_seconds_total {}\n\
+             # HELP tollgate_policy_seconds_total Time spent deciding (attributes, classes, lookups).\n\
+             # TYPE tollgate_policy_seconds_total counter\n\
+             tollgate_policy_seconds_total {}\n\
+             # HELP tollgate_ledger_wait_seconds_total Time responses waited for their ledger entry to be durable.\n\
+             # TYPE tollgate_ledger_wait_seconds_total counter\n\
+             tollgate_ledger_wait_seconds_total {}\n",
+            self.refused.load(Relaxed),
+            secs(&self.request_nanos),
+            secs(&self.policy_nanos),
+            secs(&self.ledger_nanos),
+        );
+        out
+    }
+}

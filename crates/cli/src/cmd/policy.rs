@@ -1,0 +1,92 @@
+//! `tollgate policy ...`: validate the policy, explain a decision.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use tollgate_domain::{AgreementState, AuthorFacts, PostFacts, PostId, Purpose, Timestamp};
+use tollgate_policy::{AppFacts, PolicyEngine};
+
+use crate::cmd::print_json;
+use crate::config::Config;
+use crate::{Failure, runtime};
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate the policy against the schema, with Cedar's own diagnostics.
+    Check(CheckArgs),
+    /// Decide one (app, purpose, post) and name the policies that decided.
+    Explain(ExplainArgs),
+    /// Print the Cedar schema policies are validated against.
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The policy directory to check (default: `policy_dir`).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[arg(long)]
+    pub app: String,
+    #[arg(long)]
+    pub purpose: String,
+    #[arg(long)]
+    pub post: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(config: &Config, command: PolicyCommand) -> Result<(), Failure> {
+    match command {
+        PolicyCommand::Check(a) => {
+            let dir = a.dir.or_else(|| config.policy_dir.clone());
+            let engine = PolicyEngine::load(dir.as_deref(), config.policy_mode)
+                .map_err(|e| Failure::invalid(format!("the policy does not validate:\n{e}")))?;
+            println!(
+                "policy ok: {} policies ({}), version {}",
+                engine.policy_ids().len(),
+                dir.map_or("built-in pack".to_owned(), |d| format!("{} {}", config.policy_mode.as_str(), d.display())),
+                engine.version()
+            );
+            Ok(())
+        }
+        PolicyCommand::Schema => {
+            print!("{}", PolicyEngine::schema_text());
+            Ok(())
+        }
+        PolicyCommand::Explain(a) => {
+            let engine = runtime::load_policy(config)?;
+            let purpose: Purpose = a
+                .purpose
+                .parse()
+                .map_err(|e: tollgate_domain::ParseError| Failure::invalid(format!("--purpose: {e}")))?;
+            let post_id: PostId =
+                a.post.parse().map_err(|e: tollgate_domain::ParseError| Failure::invalid(format!("--post: {e}")))?;
+            let store = runtime::open_store(config)?;
+            let app_id =
+                a.app.parse().map_err(|e: tollgate_domain::ParseError| Failure::invalid(format!("--app: {e}")))?;
+            let app = store.app(app_id)?.ok_or_else(|| Failure::invalid(format!("no app with id `{}`", a.app)))?;
+            let post = store
+                .posts(&[post_id])?
+                .pop()
+                .ok_or_else(|| Failure::invalid(format!("no post with id `{}`", a.post)))?;
+            let author = store.account(post.author_id)?.ok_or_else(|| {
+                Failure::invalid(format!("the author {} of post {} does not exist", post.author_id, post.id))
+            })?;
+            let now = Timestamp::now();
+            let agreement = AgreementState::of(app.agreement_version, store.latest_agreement()?.as_ref(), now);
+            let facts = PostFacts::of(&post, AuthorFacts::of(&author, &config.consent, now));
+            let explanation = engine.explain(&AppFacts::of(&app, agreement), purpose, &facts);
+            if a.json {
+                print_json(&explanation.to_json());
+            } else {
+                println!("app {} ({}), purpose {purpose}, post {}", app.id, app.tier, post.id);
+                print!("{explanation}");
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Configuration: one set of keys that is at once the `tollgate.toml` file,
+//! `TOLLGATE_*` environment variables and command-line flags. A flag beats the
+//! environment, which beats the file, which beats the built-in default; every
+//! default works out of the box. `docs/configuration.md` lists every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+use tollgate_domain::{ConsentDefaults, Tri};
+use tollgate_policy::PolicyMode;
+
+/// Every key, as flags and environment variables; `None` where not given.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where the store, the ledger and generated files live.
+    #[arg(long, global = true, env = "TOLLGATE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The address `serve` and `demo` listen on.
+    #[arg(long, global = true, env = "TOLLGATE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// The URL clients reach the server at, for links in responses.
+    #[arg(long, global = true, env = "TOLLGATE_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Bearer token of the internal API; generated into DATA/internal-token if unset.
+    #[arg(long, global = true, env = "TOLLGATE_INTERNAL_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub internal_token: Option<String>,
+    /// A directory of `.cedar` policies that replaces or extends the built-in pack.
+    #[arg(long, global = true, env = "TOLLGATE_POLICY_DIR", value_name = "DIR")]
+    pub policy_dir: Option<PathBuf>,
+    /// `extend` (built-in pack plus the directory) or `replace`.
+    #[arg(long, global = true, env = "TOLLGATE_POLICY_MODE", value_name = "MODE")]
+    pub policy_mode: Option<String>,
+    /// `full` (survives power loss) or `normal` (survives a crash of the process).
+    #[arg(long, global = true, env = "TOLLGATE_SYNCHRONOUS", value_name = "MODE")]
+    pub synchronous: Option<String>,
+    /// Read connections to the embedded store.
+    #[arg(long, global = true, env = "TOLLGATE_READ_CONNECTIONS", value_name = "N")]
+    pub read_connections: Option<usize>,
+    /// Comma-separated ISO 3166 codes whose residents default to `restricted_default`.
+    #[arg(long, global = true, env = "TOLLGATE_RESTRICTED_REGIONS", value_name = "CODES")]
+    pub restricted_regions: Option<String>,
+    /// What an unset AI preference means inside the restricted regions.
+    #[arg(long, global = true, env = "TOLLGATE_RESTRICTED_DEFAULT", value_name = "allow|deny")]
+    pub restricted_default: Option<String>,
+    /// What an unset AI preference means everywhere else.
+    #[arg(long, global = true, env = "TOLLGATE_DEFAULT_CONSENT", value_name = "allow|deny")]
+    pub default_consent: Option<String>,
+    /// Age from which an author with a birth year counts as an adult.
+    #[arg(long, global = true, env = "TOLLGATE_ADULT_AGE", value_name = "YEARS")]
+    pub adult_age: Option<u16>,
+    /// Days apps on the previous agreement keep access after a new version.
+    #[arg(long, global = true, env = "TOLLGATE_AGREEMENT_GRACE_DAYS", value_name = "DAYS")]
+    pub agreement_grace_days: Option<u32>,
+    /// Length of a rate-limit window in seconds.
+    #[arg(long, global = true, env = "TOLLGATE_RATE_LIMIT_WINDOW_SECS", value_name = "SECS")]
+    pub rate_limit_window_secs: Option<u64>,
+    /// Requests per window and endpoint for standard apps (0: unlimited).
+    #[arg(long, global = true, env = "TOLLGATE_RATE_LIMIT_STANDARD", value_name = "N")]
+    pub rate_limit_standard: Option<u32>,
+    /// Requests per window and endpoint for partner apps (0: unlimited).
+    #[arg(long, global = true, env = "TOLLGATE_RATE_LIMIT_PARTNER", value_name = "N")]
+    pub rate_limit_partner: Option<u32>,
+    /// Requests per window and endpoint for first-party apps (0: unlimited).
+    #[arg(long, global = true, env = "TOLLGATE_RATE_LIMIT_FIRST_PARTY", value_name = "N")]
+    pub rate_limit_first_party: Option<u32>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub internal_token: Option<String>,
+    pub policy_dir: Option<PathBuf>,
+    pub policy_mode: PolicyMode,
+    pub synchronous: tollgate_store_sqlite::Synchronous,
+    pub read_connections: usize,
+    pub consent: ConsentDefaults,
+    pub agreement_grace_days: u32,
+    pub rate_limits: tollgate_api::RateLimits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read `{path}`: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("`{path}`: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid `{key}` = `{value}`: {expected}")]
+    Invalid { key: &'static str, value: String, expected: &'static str },
+}
+
+impl Settings {
+    /// Fills what flags and environment left unset from the file at `path`.
+    /// The file is optional unless it was named explicitly.
+    pub fn with_file(mut self, path: &Path, explicit: bool) -> Result<Settings, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => return Ok(self),
+            Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
+        };
+        let file: Settings =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        macro_rules! fill {
+            ($($k:ident),*) => { $( if self.$k.is_none() { self.$k = file.$k; } )* };
+        }
+        fill!(
+            data_dir,
+            listen,
+            public_url,
+            internal_token,
+            policy_dir,
+            policy_mode,
+            synchronous,
+            read_connections,
+            restricted_regions,
+            restricted_default,
+            default_consent,
+            adult_age,
+            agreement_grace_days,
+            rate_limit_window_secs,
+            rate_limit_standard,
+            rate_limit_partner,
+            rate_limit_first_party
+        );
+        Ok(self)
+    }
+
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let listen = self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let tri = |key: &'static str, v: Option<String>, default: Tri| -> Result<Tri, ConfigError> {
+            match v.as_deref() {
+                None => Ok(default),
+                Some("allow") => Ok(Tri::Allow),
+                Some("deny") => Ok(Tri::Deny),
+                Some(other) => {
+                    Err(ConfigError::Invalid { key, value: other.to_owned(), expected: "`allow` or `deny`" })
+                }
+            }
+        };
+        let defaults = ConsentDefaults::default();
+        let restricted_regions = match self.restricted_regions {
+            None => defaults.restricted_regions.clone(),
+            Some(list) => {
+                let codes: Vec<String> =
+                    list.split(',').map(|c| c.trim().to_ascii_uppercase()).filter(|c| !c.is_empty()).collect();
+                if let Some(bad) = codes.iter().find(|c| c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic())) {
+                    return Err(ConfigError::Invalid {
+                        key: "restricted_regions",
+                        value: bad.clone(),
+                        expected: "a comma-separated list of ISO 3166-1 alpha-2 codes such as `DE,FR`",
+                    });
+                }
+                codes
+            }
+        };
+        let consent = ConsentDefaults {
+            restricted_regions,
+            restricted_default: tri("restricted_default", self.restricted_default, defaults.restricted_default)?,
+            default: tri("default_consent", self.default_consent, defaults.default)?,
+            adult_age: self.adult_age.unwrap_or(defaults.adult_age),
+        };
+        let policy_mode = match self.policy_mode.as_deref() {
+            None | Some("extend") => PolicyMode::Extend,
+            Some("replace") => PolicyMode::Replace,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "policy_mode",
+                    value: other.to_owned(),
+                    expected: "`extend` or `replace`",
+                });
+            }
+        };
+        let synchronous = match self.synchronous.as_deref() {
+            None | Some("full") => tollgate_store_sqlite::Synchronous::Full,
+            Some("normal") => tollgate_store_sqlite::Synchronous::Normal,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "synchronous",
+                    value: other.to_owned(),
+                    expected: "`full` or `normal`",
+                });
+            }
+        };
+        let limits = tollgate_api::RateLimits::default();
+        Ok(Config {
+            data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("data")),
+            listen,
+            public_url: self.public_url.unwrap_or_else(|| format!("http://{listen}")),
+            internal_token: self.internal_token.filter(|t| !t.is_empty()),
+            policy_dir: self.policy_dir,
+            policy_mode,
+            synchronous,
+            read_connections: self.read_connections.unwrap_or(4).max(1),
+            consent,
+            agreement_grace_days: self.agreement_grace_days.unwrap_or(30),
+            rate_limits: tollgate_api::RateLimits {
+                window_secs: self.rate_limit_window_secs.unwrap_or(limits.window_secs).max(1),
+                standard: self.rate_limit_standard.unwrap_or(limits.standard),
+                partner: self.rate_limit_partner.unwrap_or(limits.partner),
+                first_party: self.rate_limit_first_party.unwrap_or(limits.first_party),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = std::env::temp_dir().join(format!("tollgate-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("tollgate.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nadult_age = 16\nrate_limit_standard = 5\n").unwrap();
+        let flags = Settings { adult_age: Some(21), ..Settings::default() };
+        let c = flags.with_file(&file, true).unwrap().resolve().unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.consent.adult_age, 21);
+        assert_eq!(c.rate_limits.standard, 5);
+        assert_eq!(c.public_url, "http://127.0.0.1:9000");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let dir = std::env::temp_dir().join(format!("tollgate-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("tollgate.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let err = Settings::default().with_file(&file, true).unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+        let bad = Settings { restricted_default: Some("maybe".into()), ..Settings::default() };
+        assert!(bad.resolve().unwrap_err().to_string().contains("restricted_default"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn defaults_work_without_a_file() {
+        let c =
+            Settings::default().with_file(Path::new("/nonexistent/tollgate.toml"), false).unwrap().resolve().unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+    }
+}

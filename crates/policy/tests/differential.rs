@@ -1,0 +1,106 @@
+//! The differential test: on a million random (app facts, purpose, post)
+//! cases, the compiled path (`decide`, `decide_page`) must give exactly what
+//! the reference path (`evaluate`, Cedar every time) gives, and both must give
+//! what a plain-Rust oracle of the built-in pack gives. Authors change their
+//! preferences, flags and status between requests, and apps their facts, all
+//! against one engine, so a stale cache entry would show up as a mismatch.
+
+mod support;
+
+use support::{NOW, Rng};
+use tollgate_domain::{AuthorFacts, ConsentDefaults, ContentClass, PostFacts};
+use tollgate_policy::PolicyEngine;
+
+/// Override with `TOLLGATE_DIFFERENTIAL_CASES` for a quicker or longer run.
+const CASES: usize = 1_000_000;
+const ACCOUNTS: usize = 2_000;
+const APPS: usize = 64;
+const PAGE: usize = 100;
+
+#[test]
+fn compiled_path_equals_cedar_equals_oracle() {
+    let cases = std::env::var("TOLLGATE_DIFFERENTIAL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(CASES);
+    let engine = PolicyEngine::builtin().unwrap();
+    let defaults = ConsentDefaults::default();
+    let mut rng = Rng::new(0x7011_6a7e_d1ff_0001);
+    let mut accounts: Vec<_> = (0..ACCOUNTS as u64).map(|id| support::account(&mut rng, id + 1)).collect();
+    let mut apps: Vec<_> = (0..APPS as u64).map(|id| support::app_facts(&mut rng, id + 1)).collect();
+    let mut next_app_id = APPS as u64 + 1;
+    let (mut checked, mut allowed, mut pages, mut mutations) = (0usize, 0usize, 0usize, 0usize);
+    let mut page_classes = Vec::with_capacity(PAGE);
+    let mut page_facts = Vec::with_capacity(PAGE);
+    let mut out = Vec::with_capacity(PAGE);
+
+    for i in 0..cases {
+        // Authors change their minds between requests.
+        if rng.chance(25) {
+            let a = rng.below(ACCOUNTS);
+            support::mutate(&mut rng, &mut accounts[a]);
+            mutations += 1;
+        }
+        // Now and then an app's facts change (a new license, a lapsed agreement).
+        if rng.below(2_000) == 0 {
+            let a = rng.below(APPS);
+            apps[a] = support::app_facts(&mut rng, next_app_id);
+            next_app_id += 1;
+        }
+        let app = &apps[rng.below(APPS)];
+        let purpose = support::purpose(&mut rng, app);
+        let account = &accounts[rng.below(ACCOUNTS)];
+        let post = support::post(&mut rng, i as u64 + 1, account);
+        let facts = PostFacts::of(&post, AuthorFacts::of(account, &defaults, NOW));
+
+        let reference = engine.evaluate(app, purpose, &facts);
+        let compiled = engine.decide(app, purpose, facts.class());
+        assert_eq!(compiled, reference, "case {i}: compiled path differs for {app:?} {purpose} {facts:?}");
+        let expected = support::oracle(app, purpose, &facts);
+        assert_eq!(reference, expected, "case {i}: Cedar differs from the oracle for {app:?} {purpose} {facts:?}");
+        allowed += usize::from(reference.is_allowed());
+        checked += 1;
+
+        // Every so often a whole page through `decide_page`.
+        if i % 1_000 == 999 {
+            page_classes.clear();
+            page_facts.clear();
+            for n in 0..PAGE {
+                let account = &accounts[rng.below(ACCOUNTS)];
+                let post = support::post(&mut rng, (cases + i * PAGE + n) as u64, account);
+                let facts = PostFacts::of(&post, AuthorFacts::of(account, &defaults, NOW));
+                page_classes.push(facts.class());
+                page_facts.push(facts);
+            }
+            engine.decide_page(app, purpose, &page_classes, &mut out);
+            assert_eq!(out.len(), PAGE);
+            for (n, facts) in page_facts.iter().enumerate() {
+                assert_eq!(out[n], engine.evaluate(app, purpose, facts), "page case {i}/{n}");
+                assert_eq!(out[n], support::oracle(app, purpose, facts), "page case {i}/{n} against the oracle");
+            }
+            pages += 1;
+        }
+    }
+    println!(
+        "differential: {checked} cases checked ({allowed} allowed), {pages} pages of {PAGE}, {mutations} account changes"
+    );
+    assert_eq!(checked, cases);
+    assert!(allowed > cases / 50 && allowed < cases - cases / 50, "the cases should mix outcomes: {allowed} allowed");
+}
+
+/// Every class, for every purpose, for a spread of app facts: the compiled
+/// table filled through `decide` must match Cedar and the oracle everywhere.
+#[test]
+fn every_class_agrees_for_a_few_apps() {
+    let engine = PolicyEngine::builtin().unwrap();
+    let mut rng = Rng::new(42);
+    for id in 0..6 {
+        let app = support::app_facts(&mut rng, id);
+        for purpose in tollgate_domain::Purpose::ALL {
+            for index in (0..ContentClass::COUNT).step_by(7) {
+                let class = ContentClass::from_index(index).unwrap();
+                let facts = class.facts();
+                let reference = engine.evaluate(&app, purpose, &facts);
+                assert_eq!(engine.decide(&app, purpose, class), reference);
+                assert_eq!(reference, support::oracle(&app, purpose, &facts), "{app:?} {purpose} {facts:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Building the SQL of timeline and search requests.
+//!
+//! Every statement is assembled from fixed fragments with `?` placeholders;
+//! user text only ever travels as a bound parameter. Search words reach FTS5
+//! as quoted strings (`"..."`, inner quotes doubled), so nothing a user types
+//! can act as FTS5 syntax either: `AND`, `*`, `NEAR` or a stray quote are
+//! just text.
+//!
+//! A search is driven by the full-text index whenever it can be: the
+//! largest part of the expression that FTS5 can evaluate by itself becomes one
+//! `MATCH` query, which FTS5 walks in descending rowid (= post id) order, so
+//! `ORDER BY ... LIMIT` stops after the first page instead of collecting every
+//! match. Whatever FTS5 cannot express (author, language, replies, a negation
+//! without a positive part) becomes an ordinary SQL condition.
+
+use rusqlite::types::Value;
+use tollgate_domain::{AccountId, PostId, Timestamp};
+use tollgate_store::{SearchExpr, SearchQuery, TimelineQuery};
+
+use crate::codec::{MAX_ID, POST_COLUMNS, handle_key, lookup_id};
+
+/// A statement and its parameters, in placeholder order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Statement {
+    pub(crate) sql: String,
+    pub(crate) params: Vec<Value>,
+}
+
+/// The bounds every listing shares.
+struct Bounds {
+    since_id: Option<PostId>,
+    until_id: Option<PostId>,
+    start_time: Option<Timestamp>,
+    end_time: Option<Timestamp>,
+    before_id: Option<PostId>,
+    limit: usize,
+}
+
+/// Appends the bounds as `AND` conditions on `id_col`; `false` if no stored
+/// post can satisfy them (a lower bound at or above the largest storable id).
+fn push_bounds(sql: &mut String, params: &mut Vec<Value>, id_col: &str, b: &Bounds) -> bool {
+    if let Some(since) = b.since_id {
+        if since.0 >= MAX_ID {
+            return false;
+        }
+        sql.push_str(&format!(" AND {id_col} > ?"));
+        params.push(Value::Integer(since.0 as i64));
+    }
+    // An upper bound at or above 2^63 excludes nothing that can be stored.
+    for upper in [b.until_id, b.before_id].into_iter().flatten() {
+        if let Some(v) = lookup_id(upper.0) {
+            sql.push_str(&format!(" AND {id_col} < ?"));
+            params.push(Value::Integer(v));
+        }
+    }
+    if let Some(start) = b.start_time {
+        sql.push_str(" AND p.created_at >= ?");
+        params.push(Value::Integer(start.millis()));
+    }
+    if let Some(end) = b.end_time {
+        sql.push_str(" AND p.created_at < ?");
+        params.push(Value::Integer(end.millis()));
+    }
+    sql.push_str(&format!(" ORDER BY {id_col} DESC LIMIT ?"));
+    params.push(Value::Integer(i64::try_from(b.limit).unwrap_or(i64::MAX)));
+    true
+}
+
+/// An author's posts, newest first; `None` if the result is empty by
+/// construction.
+pub(crate) fn timeline(author: AccountId, q: &TimelineQuery) -> Option<Statement> {
+    let author = lookup_id(author.0)?;
+    let mut sql = format!("SELECT {POST_COLUMNS} FROM posts p WHERE p.author_id = ?");
+    let mut params = vec![Value::Integer(author)];
+    let bounds = Bounds {
+        since_id: q.since_id,
+        until_id: q.until_id,
+        start_time: q.start_time,
+        end_time: q.end_time,
+        before_id: q.before_id,
+        limit: q.limit,
+    };
+    push_bounds(&mut sql, &mut params, "p.id", &bounds).then_some(Statement { sql, params })
+}
+
+/// A search, newest first; `None` if the result is empty by construction.
+pub(crate) fn search(q: &SearchQuery) -> Option<Statement> {
+    let bounds = Bounds {
+        since_id: q.since_id,
+        until_id: q.until_id,
+        start_time: q.start_time,
+        end_time: q.end_time,
+        before_id: q.before_id,
+        limit: q.limit,
+    };
+    let mut params = Vec::new();
+    let (mut sql, id_col) = match split_for_fts(&q.expr) {
+        Some((fts, rest)) => {
+            let mut sql = format!(
+                "SELECT {POST_COLUMNS} FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid WHERE posts_fts MATCH ?"
+            );
+            params.push(Value::Text(fts));
+            for cond in rest {
+                sql.push_str(" AND (");
+                sql.push_str(&condition(cond, &mut params));
+                sql.push(')');
+            }
+            (sql, "posts_fts.rowid")
+        }
+        None => {
+            let cond = condition(&q.expr, &mut params);
+            (format!("SELECT {POST_COLUMNS} FROM posts p WHERE ({cond})"), "p.id")
+        }
+    };
+    push_bounds(&mut sql, &mut params, id_col, &bounds).then_some(Statement { sql, params })
+}
+
+/// Quotes `text` as one FTS5 string: the tokenizer splits it into words,
+/// which then must appear in this order (a single word is a one-word phrase).
+pub(crate) fn fts_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+/// The FTS5 query equivalent to `expr`, if FTS5 can evaluate all of it.
+///
+/// FTS5's `NOT` is binary (`a NOT b`), so a negation is only expressible next
+/// to a positive part of the same conjunction.
+fn fts_query(expr: &SearchExpr) -> Option<String> {
+    match expr {
+        SearchExpr::Term(t) | SearchExpr::Phrase(t) => Some(fts_string(t)),
+        SearchExpr::And(items) => {
+            let (positive, negative, rest) = partition_and(items);
+            if positive.is_empty() || !rest.is_empty() {
+                return None;
+            }
+            Some(conjunction(&positive, &negative))
+        }
+        SearchExpr::Or(items) if !items.is_empty() => {
+            let parts: Option<Vec<String>> = items.iter().map(fts_query).collect();
+            Some(parts?.iter().map(|p| format!("({p})")).collect::<Vec<_>>().join(" OR "))
+        }
+        _ => None,
+    }
+}
+
+/// Splits a conjunction into the FTS5-expressible positive parts, the
+/// FTS5-expressible negated parts (without their `Not`) and everything else.
+fn partition_and(items: &[SearchExpr]) -> (Vec<String>, Vec<String>, Vec<&SearchExpr>) {
+    let (mut positive, mut negative, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+    for item in items {
+        if let SearchExpr::Not(inner) = item
+            && let Some(q) = fts_query(inner)
+        {
+            negative.push(q);
+        } else if let Some(q) = fts_query(item) {
+            positive.push(q);
+        } else {
+            rest.push(item);
+        }
+    }
+    (positive, negative, rest)
+}
+
+fn conjunction(positive: &[String], negative: &[String]) -> String {
+    let mut q = positive.iter().map(|p| format!("({p})")).collect::<Vec<_>>().join(" AND ");
+    if !negative.is_empty() {
+        let neg = negative.iter().map(|n| format!("({n})")).collect::<Vec<_>>().join(" OR ");
+        q = format!("({q}) NOT ({neg})");
+    }
+    q
+}
+
+/// The part of `expr` the index drives, and the conditions left over; `None`
+/// if the index cannot drive the query (no positive text part at the top).
+fn split_for_fts(expr: &SearchExpr) -> Option<(String, Vec<&SearchExpr>)> {
+    if let Some(q) = fts_query(expr) {
+        return Some((q, Vec::new()));
+    }
+    if let SearchExpr::And(items) = expr {
+        let (positive, negative, rest) = partition_and(items);
+        if !positive.is_empty() {
+            return Some((conjunction(&positive, &negative), rest));
+        }
+    }
+    None
+}
+
+/// `expr` as an SQL condition on the posts row `p`.
+fn condition(expr: &SearchExpr, params: &mut Vec<Value>) -> String {
+    if let Some(q) = fts_query(expr) {
+        params.push(Value::Text(q));
+        return "p.id IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)".to_owned();
+    }
+    match expr {
+        // Reached only through `fts_query` above; kept for completeness.
+        SearchExpr::Term(t) | SearchExpr::Phrase(t) => {
+            params.push(Value::Text(fts_string(t)));
+            "p.id IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)".to_owned()
+        }
+        SearchExpr::From(handle) => {
+            params.push(Value::Text(handle_key(handle)));
+            "p.author_id IN (SELECT id FROM accounts WHERE handle_lower = ?)".to_owned()
+        }
+        SearchExpr::Lang(lang) => {
+            params.push(Value::Text(lang.clone()));
+            "p.lang = ?".to_owned()
+        }
+        SearchExpr::IsReply => "p.in_reply_to IS NOT NULL".to_owned(),
+        SearchExpr::Not(inner) => format!("NOT ({})", condition(inner, params)),
+        SearchExpr::And(items) => join(items, " AND ", "1", params),
+        SearchExpr::Or(items) => join(items, " OR ", "0", params),
+    }
+}
+
+fn join(items: &[SearchExpr], op: &str, empty: &str, params: &mut Vec<Value>) -> String {
+    if items.is_empty() {
+        return empty.to_owned();
+    }
+    items.iter().map(|i| format!("({})", condition(i, params))).collect::<Vec<_>>().join(op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn term(t: &str) -> SearchExpr {
+        SearchExpr::Term(t.into())
+    }
+
+    fn query(expr: SearchExpr) -> SearchQuery {
+        SearchQuery {
+            expr,
+            since_id: None,
+            until_id: None,
+            start_time: None,
+            end_time: None,
+            before_id: None,
+            limit: 10,
+        }
+    }
+
+    #[test]
+    fn quotes_make_fts_syntax_plain_text() {
+        assert_eq!(fts_string("rust"), "\"rust\"");
+        assert_eq!(fts_string("a\" OR \"b"), "\"a\"\" OR \"\"b\"");
+    }
+
+    #[test]
+    fn text_only_expressions_become_one_match() {
+        let expr = SearchExpr::And(vec![
+            term("a"),
+            SearchExpr::Or(vec![term("b"), SearchExpr::Phrase("c d".into())]),
+            SearchExpr::Not(Box::new(term("e"))),
+        ]);
+        assert_eq!(fts_query(&expr).unwrap(), r#"(("a") AND (("b") OR ("c d"))) NOT (("e"))"#);
+        let s = search(&query(expr)).unwrap();
+        assert!(s.sql.contains("FROM posts_fts JOIN posts"), "{}", s.sql);
+        assert!(!s.sql.contains("IN (SELECT"), "{}", s.sql);
+    }
+
+    #[test]
+    fn filters_ride_along_an_indexed_conjunction() {
+        let expr = SearchExpr::And(vec![
+            term("a"),
+            SearchExpr::Lang("en".into()),
+            SearchExpr::Not(Box::new(SearchExpr::IsReply)),
+        ]);
+        let s = search(&query(expr)).unwrap();
+        assert!(s.sql.contains("FROM posts_fts JOIN posts"), "{}", s.sql);
+        assert!(s.sql.contains("p.lang = ?") && s.sql.contains("NOT (p.in_reply_to IS NOT NULL)"), "{}", s.sql);
+        assert_eq!(s.params[0], Value::Text("(\"a\")".into()));
+    }
+
+    #[test]
+    fn negation_alone_scans_posts() {
+        let s = search(&query(SearchExpr::Not(Box::new(term("a"))))).unwrap();
+        assert!(s.sql.starts_with(&format!("SELECT {POST_COLUMNS} FROM posts p WHERE (NOT (p.id IN")), "{}", s.sql);
+    }
+
+    #[test]
+    fn user_text_is_never_part_of_the_sql() {
+        let evil = "'; DROP TABLE posts; --";
+        let expr = SearchExpr::Or(vec![term(evil), SearchExpr::From(evil.into()), SearchExpr::Lang(evil.into())]);
+        let s = search(&query(expr)).unwrap();
+        assert!(!s.sql.contains("DROP"), "{}", s.sql);
+    }
+
+    #[test]
+    fn unreachable_bounds_short_circuit() {
+        let mut q = query(term("a"));
+        q.since_id = Some(PostId(u64::MAX));
+        assert!(search(&q).is_none());
+        let tq = TimelineQuery { until_id: Some(PostId(u64::MAX)), limit: 5, ..TimelineQuery::default() };
+        let s = timeline(AccountId(1), &tq).unwrap();
+        assert!(!s.sql.contains("p.id <"), "{}", s.sql);
+        assert!(timeline(AccountId(u64::MAX), &tq).is_none());
+    }
+}

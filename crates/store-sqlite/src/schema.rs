@@ -1,0 +1,182 @@
+//! Versioned schema migrations for the two database files.
+//!
+//! Each file carries its schema version in `PRAGMA user_version` (part of the
+//! database header, so it changes in the same transaction as the migration
+//! itself). Migrations are append-only: a released `(version, SQL)` pair is
+//! never edited, a change to the schema is a new pair at the end of the list.
+//! A file whose version is newer than the last migration this build knows was
+//! written by a newer Tollgate and is refused with `StoreError::TooNew` rather
+//! than read with the wrong assumptions. `docs/storage.md` documents the
+//! resulting schema.
+
+use rusqlite::{Connection, TransactionBehavior};
+use tollgate_store::{Result, StoreError};
+
+use crate::codec::Ctx;
+
+/// Marks both files as Tollgate's (`Toll` in ASCII), so that opening some other
+/// application's SQLite database by mistake is refused instead of migrated.
+pub(crate) const APPLICATION_ID: i32 = 0x546f_6c6c;
+
+/// Migrations of `tollgate.db`, the platform data.
+pub(crate) const PLATFORM: &[(u32, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE accounts (
+    id            INTEGER PRIMARY KEY,
+    handle        TEXT    NOT NULL,
+    handle_lower  TEXT    NOT NULL,
+    display_name  TEXT    NOT NULL,
+    description   TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    region        TEXT    NOT NULL,
+    birth_year    INTEGER,
+    is_minor      INTEGER,
+    protected     INTEGER NOT NULL,
+    status        TEXT    NOT NULL,
+    prefs         TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX accounts_handle_lower ON accounts (handle_lower);
+
+CREATE TABLE posts (
+    id                  INTEGER PRIMARY KEY,
+    author_id           INTEGER NOT NULL,
+    created_at          INTEGER NOT NULL,
+    text                TEXT    NOT NULL,
+    lang                TEXT    NOT NULL,
+    in_reply_to         INTEGER,
+    in_reply_to_user_id INTEGER,
+    conversation_id     INTEGER,
+    no_ai               INTEGER NOT NULL,
+    deleted_at          INTEGER
+);
+CREATE INDEX posts_author_id ON posts (author_id, id DESC);
+
+CREATE VIRTUAL TABLE posts_fts USING fts5 (
+    text,
+    content = 'posts',
+    content_rowid = 'id',
+    tokenize = 'unicode61'
+);
+CREATE TRIGGER posts_fts_insert AFTER INSERT ON posts BEGIN
+    INSERT INTO posts_fts (rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER posts_fts_delete AFTER DELETE ON posts BEGIN
+    INSERT INTO posts_fts (posts_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER posts_fts_update AFTER UPDATE OF text ON posts WHEN old.text IS NOT new.text BEGIN
+    INSERT INTO posts_fts (posts_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO posts_fts (rowid, text) VALUES (new.id, new.text);
+END;
+
+CREATE TABLE apps (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    name              TEXT    NOT NULL,
+    tier              TEXT    NOT NULL,
+    purposes          TEXT    NOT NULL,
+    licensed_purposes TEXT    NOT NULL,
+    status            TEXT    NOT NULL,
+    agreement_version INTEGER,
+    created_at        INTEGER NOT NULL
+);
+
+CREATE TABLE api_keys (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id     INTEGER NOT NULL REFERENCES apps (id),
+    hash       TEXT    NOT NULL UNIQUE,
+    prefix     TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER
+);
+CREATE INDEX api_keys_app_id ON api_keys (app_id);
+
+CREATE TABLE agreements (
+    version      INTEGER PRIMARY KEY,
+    text         TEXT    NOT NULL,
+    terms_json   TEXT    NOT NULL,
+    published_at INTEGER NOT NULL,
+    grace_until  INTEGER NOT NULL
+);
+"#,
+)];
+
+/// Migrations of `ledger.db`, the disclosure ledger.
+pub(crate) const LEDGER: &[(u32, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE ledger (
+    seq    INTEGER PRIMARY KEY,
+    time   INTEGER NOT NULL,
+    app_id INTEGER,
+    body   BLOB    NOT NULL,
+    hash   BLOB    NOT NULL
+);
+CREATE INDEX ledger_app_time ON ledger (app_id, time);
+"#,
+)];
+
+/// The version a fully migrated file has.
+pub(crate) fn latest(migrations: &[(u32, &str)]) -> u32 {
+    migrations.last().map_or(0, |(v, _)| *v)
+}
+
+/// Brings the file behind `conn` up to the latest version of `migrations`.
+///
+/// Every pending migration runs in its own immediate transaction together
+/// with the version bump, so a crash between two migrations leaves a file at
+/// a well-defined version. The version is re-read inside the transaction:
+/// two processes opening the same fresh directory at once do not both
+/// migrate it.
+pub(crate) fn migrate(conn: &mut Connection, file: &str, migrations: &[(u32, &str)]) -> Result<()> {
+    let supported = latest(migrations);
+    check_identity(conn, file)?;
+    for &(version, sql) in migrations {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(format_args!("starting the migration of {file}"))?;
+        let found = user_version(&tx, file)?;
+        if found > supported {
+            return Err(StoreError::TooNew { found, supported });
+        }
+        if found >= version {
+            continue;
+        }
+        if found != version - 1 {
+            return Err(StoreError::Backend(format!(
+                "{file} has schema version {found}, which no migration of this build continues"
+            )));
+        }
+        tx.execute_batch(sql).ctx(format_args!("migrating {file} to schema version {version}"))?;
+        tx.pragma_update(None, "user_version", version).ctx(format_args!("recording schema version {version}"))?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID).ctx(format_args!("marking {file}"))?;
+        tx.commit().ctx(format_args!("committing the migration of {file} to version {version}"))?;
+    }
+    // A file already at the latest version never enters the loop's body, but
+    // one from a newer build must still be refused.
+    let found = user_version(conn, file)?;
+    if found > supported {
+        return Err(StoreError::TooNew { found, supported });
+    }
+    Ok(())
+}
+
+fn user_version(conn: &Connection, file: &str) -> Result<u32> {
+    let v: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .ctx(format_args!("reading the schema version of {file}"))?;
+    u32::try_from(v).map_err(|_| StoreError::Backend(format!("{file} has an impossible schema version {v}")))
+}
+
+/// Refuses a database that some other application created.
+fn check_identity(conn: &Connection, file: &str) -> Result<()> {
+    let id: i32 = conn
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .ctx(format_args!("reading the application id of {file}"))?;
+    if id != 0 && id != APPLICATION_ID {
+        return Err(StoreError::Backend(format!(
+            "{file} is an SQLite database of another application (application_id {id:#x})"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! Behaviour specific to the SQLite backend: its files, schema versions,
+//! independence of the ledger from the platform writer, recovery from a
+//! panicking bulk load, and FTS5 corner cases.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use tollgate_domain::{AccountId, Post, PostId, Timestamp};
+use tollgate_store::{BulkWriter, LedgerRow, SearchExpr, SearchQuery, Store, StoreError, TimelineQuery};
+use tollgate_store_sqlite::{
+    LEDGER_FILE, LEDGER_SCHEMA_VERSION, PLATFORM_FILE, PLATFORM_SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous,
+};
+
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dir() -> Dir {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let name = format!("tollgate-sqlite-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    Dir(std::env::temp_dir().join(name).join("nested"))
+}
+
+fn open(dir: &Path) -> SqliteStore {
+    SqliteStore::open(dir, &SqliteOptions::default()).unwrap()
+}
+
+fn post(id: u64, text: &str) -> Post {
+    Post {
+        id: PostId(id),
+        author_id: AccountId(1),
+        created_at: Timestamp::from_millis(id as i64),
+        text: text.into(),
+        lang: "en".into(),
+        in_reply_to: None,
+        in_reply_to_user_id: None,
+        conversation_id: None,
+        no_ai: false,
+        deleted_at: None,
+    }
+}
+
+fn row(seq: u64) -> LedgerRow {
+    LedgerRow { seq, time: Timestamp::from_millis(1), app_id: None, body: vec![1], hash: [7; 32] }
+}
+
+fn search(store: &SqliteStore, expr: SearchExpr) -> Result<Vec<u64>, StoreError> {
+    let q = SearchQuery {
+        expr,
+        since_id: None,
+        until_id: None,
+        start_time: None,
+        end_time: None,
+        before_id: None,
+        limit: 50,
+    };
+    Ok(store.search(&q)?.iter().map(|p| p.id.0).collect())
+}
+
+fn pragma<T: rusqlite::types::FromSql>(path: &Path, name: &str) -> T {
+    let conn = Connection::open(path).unwrap();
+    conn.pragma_query_value(None, name, |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn two_wal_files_at_the_current_schema_version() {
+    let d = dir();
+    drop(open(&d.0));
+    for (file, version) in [(PLATFORM_FILE, PLATFORM_SCHEMA_VERSION), (LEDGER_FILE, LEDGER_SCHEMA_VERSION)] {
+        let path = d.0.join(file);
+        assert!(path.is_file(), "{file}");
+        assert_eq!(pragma::<String>(&path, "journal_mode").to_lowercase(), "wal", "{file}");
+        assert_eq!(pragma::<u32>(&path, "user_version"), version, "{file}");
+        assert_eq!(pragma::<i32>(&path, "application_id"), 0x546f_6c6c, "{file}");
+    }
+    // Reopening an up-to-date store migrates nothing and loses nothing.
+    let store = open(&d.0);
+    store.upsert_posts(&[post(1, "kept")]).unwrap();
+    drop(store);
+    assert_eq!(search(&open(&d.0), SearchExpr::Term("kept".into())).unwrap(), vec![1]);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    for file in [PLATFORM_FILE, LEDGER_FILE] {
+        let d = dir();
+        drop(open(&d.0));
+        Connection::open(d.0.join(file)).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        match SqliteStore::open(&d.0, &SqliteOptions::default()) {
+            Err(StoreError::TooNew { found: 99, supported }) => assert_eq!(supported, 1),
+            other => panic!("{file}: expected TooNew, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn another_applications_database_is_refused() {
+    let d = dir();
+    std::fs::create_dir_all(&d.0).unwrap();
+    let conn = Connection::open(d.0.join(PLATFORM_FILE)).unwrap();
+    conn.execute_batch("PRAGMA application_id = 1234; CREATE TABLE t (x);").unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&d.0, &SqliteOptions::default()).unwrap_err();
+    assert!(matches!(err, StoreError::Backend(ref m) if m.contains("another application")), "{err}");
+}
+
+#[test]
+fn options_are_applied() {
+    let d = dir();
+    let options = SqliteOptions { synchronous: Synchronous::Normal, read_connections: 0, cache_mib: 1 };
+    let store = SqliteStore::open(&d.0, &options).unwrap();
+    store.upsert_posts(&[post(1, "normal sync")]).unwrap();
+    assert_eq!(store.posts(&[PostId(1)]).unwrap().len(), 1, "zero readers means one");
+    assert_eq!(store.dir(), d.0.as_path());
+}
+
+/// A bulk load holds the platform writer for as long as it runs; the ledger,
+/// reads and stats go on meanwhile, and see nothing of the load until it commits.
+#[test]
+fn a_long_bulk_load_blocks_neither_the_ledger_nor_readers() {
+    let store = SqliteStore::open_in_memory_for_tests().unwrap();
+    store.upsert_posts(&[post(1, "before")]).unwrap();
+    let (started_tx, started) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let store = &store;
+        let loader = s.spawn(move || {
+            store.bulk_load(&mut |w: &mut dyn BulkWriter| {
+                w.put_post(&post(2, "during"))?;
+                started_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                Ok(())
+            })
+        });
+        started.recv().unwrap();
+        let t = Instant::now();
+        for seq in 0..20 {
+            store.ledger_append(&[row(seq)]).unwrap();
+        }
+        assert_eq!(store.ledger_last().unwrap().map(|r| r.seq), Some(19));
+        assert_eq!(store.posts(&[PostId(1), PostId(2)]).unwrap().len(), 1, "the load is not visible yet");
+        assert_eq!(store.stats().unwrap().posts, 1);
+        assert_eq!(search(store, SearchExpr::Term("during".into())).unwrap(), Vec::<u64>::new());
+        assert!(t.elapsed() < Duration::from_secs(4), "waited on the bulk load: {:?}", t.elapsed());
+        release.send(()).unwrap();
+        loader.join().unwrap().unwrap();
+    });
+    assert_eq!(store.posts(&[PostId(2)]).unwrap().len(), 1);
+    assert_eq!(search(&store, SearchExpr::Term("during".into())).unwrap(), vec![2]);
+}
+
+/// A panic inside a bulk load rolls it back and leaves the store usable.
+#[test]
+fn a_panicking_bulk_load_leaves_nothing_and_the_store_usable() {
+    let store = SqliteStore::open_in_memory_for_tests().unwrap();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.bulk_load(&mut |w: &mut dyn BulkWriter| {
+            w.put_post(&post(1, "doomed"))?;
+            panic!("the import crashed");
+        })
+    }));
+    assert!(outcome.is_err());
+    assert!(store.posts(&[PostId(1)]).unwrap().is_empty());
+    store.upsert_posts(&[post(2, "after")]).unwrap();
+    assert_eq!(store.stats().unwrap().posts, 1);
+    assert_eq!(search(&store, SearchExpr::Term("after".into())).unwrap(), vec![2]);
+}
+
+/// Terms that the tokenizer reduces to nothing match nothing, and do not
+/// disturb the expression around them.
+#[test]
+fn terms_without_words_match_nothing() {
+    let store = SqliteStore::open_in_memory_for_tests().unwrap();
+    store.upsert_posts(&[post(1, "fox !!! \"quoted\""), post(2, "dog")]).unwrap();
+    let t = |s: &str| SearchExpr::Term(s.into());
+    for empty in ["", "!!!", "\"", "\"\"", " ", "*", "-"] {
+        assert_eq!(search(&store, t(empty)).unwrap(), Vec::<u64>::new(), "{empty:?}");
+        assert_eq!(search(&store, SearchExpr::Or(vec![t(empty), t("fox")])).unwrap(), vec![1], "{empty:?}");
+        assert_eq!(
+            search(&store, SearchExpr::And(vec![t("fox"), SearchExpr::Not(Box::new(t(empty)))])).unwrap(),
+            vec![1],
+            "{empty:?}"
+        );
+        assert_eq!(search(&store, SearchExpr::Not(Box::new(t(empty)))).unwrap(), vec![2, 1], "{empty:?}");
+    }
+    assert_eq!(search(&store, t("\"quoted\"")).unwrap(), vec![1]);
+    assert_eq!(search(&store, SearchExpr::And(vec![])).unwrap(), vec![2, 1]);
+    assert_eq!(search(&store, SearchExpr::Or(vec![])).unwrap(), Vec::<u64>::new());
+}
+
+/// Words are matched after Unicode case folding, as X does.
+#[test]
+fn non_ascii_words_fold_case() {
+    let store = SqliteStore::open_in_memory_for_tests().unwrap();
+    store.upsert_posts(&[post(1, "ÜBER Straße"), post(2, "Ελληνικά")]).unwrap();
+    assert_eq!(search(&store, SearchExpr::Term("über".into())).unwrap(), vec![1]);
+    assert_eq!(search(&store, SearchExpr::Term("ελληνικά".into())).unwrap(), vec![2]);
+}
+
+#[test]
+fn timeline_of_a_large_author_pages_quickly() {
+    let store = SqliteStore::open_in_memory_for_tests().unwrap();
+    store
+        .bulk_load(&mut |w: &mut dyn BulkWriter| {
+            for i in 1..=20_000u64 {
+                w.put_post(&Post { author_id: AccountId(i % 2 + 1), ..post(i, "common text in every post") })?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let t = Instant::now();
+    let page = store
+        .timeline(
+            AccountId(1),
+            &TimelineQuery { before_id: Some(PostId(10_001)), limit: 100, ..TimelineQuery::default() },
+        )
+        .unwrap();
+    assert_eq!(page.len(), 100);
+    assert_eq!(page[0].id, PostId(10_000), "author 1 has the even ids");
+    let hits = search(&store, SearchExpr::Term("common".into())).unwrap();
+    assert_eq!(hits.len(), 50);
+    assert_eq!(hits[0], 20_000);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}

@@ -1,0 +1,483 @@
+//! The developer and internal APIs driven through the router, without a socket:
+//! policy outcomes, X's shapes and errors, and the ledger behind every answer.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tollgate_api::{ApiConfig, ApiState, RateLimits, router};
+use tollgate_deliver::Deliverer;
+use tollgate_domain::{
+    Account, AccountId, AccountStatus, Agreement, AiPreferences, AppId, Category, ConsentDefaults, Post, PostId,
+    Purpose, Scope, Tier, Timestamp, Tri,
+};
+use tollgate_ledger::LedgerWriter;
+use tollgate_policy::PolicyEngine;
+use tollgate_store::{NewApp, NewKey, Store};
+use tollgate_store_sqlite::{SqliteOptions, SqliteStore};
+use tower::ServiceExt;
+
+const INTERNAL: &str = "internal-secret";
+
+struct Fixture {
+    store: Arc<dyn Store>,
+    app: axum::Router,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn account(id: u64, handle: &str, region: &str) -> Account {
+    Account {
+        id: AccountId(id),
+        handle: handle.into(),
+        display_name: handle.to_uppercase(),
+        description: String::new(),
+        created_at: Timestamp::parse("2020-01-01T00:00:00Z").unwrap(),
+        region: region.into(),
+        birth_year: None,
+        is_minor: None,
+        protected: false,
+        status: AccountStatus::Active,
+        ai_preferences: AiPreferences::default(),
+    }
+}
+
+/// Post ids are `author * 100 + n`, newest last; times follow ids.
+fn post(author: u64, n: u64, text: &str) -> Post {
+    Post {
+        id: PostId(author * 100 + n),
+        author_id: AccountId(author),
+        created_at: Timestamp::from_millis(1_700_000_000_000 + (author * 100 + n) as i64 * 1000),
+        text: text.into(),
+        lang: "en".into(),
+        in_reply_to: None,
+        in_reply_to_user_id: None,
+        conversation_id: None,
+        no_ai: false,
+        deleted_at: None,
+    }
+}
+
+/// ada (US, unset: allowed), bert (DE, unset: denied by the regional default),
+/// carl (US, explicitly denied third-party train-genai), minnie (a minor),
+/// pat (protected); five posts each.
+fn fixture(limits: RateLimits) -> Fixture {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-api-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir, &SqliteOptions::default()).unwrap());
+    let mut carl = account(3, "carl", "US");
+    carl.ai_preferences.set(Category::TrainGenai, Scope::ThirdParties, Tri::Deny, Timestamp::from_millis(1));
+    let mut minnie = account(4, "minnie", "US");
+    minnie.is_minor = Some(true);
+    let mut pat = account(5, "pat", "US");
+    pat.protected = true;
+    store.upsert_accounts(&[account(1, "ada", "US"), account(2, "bert", "DE"), carl, minnie, pat]).unwrap();
+    let mut posts = Vec::new();
+    for author in 1..=5 {
+        for n in 1..=5 {
+            posts.push(post(author, n, &format!("hello world number {n} from author {author}")));
+        }
+    }
+    store.upsert_posts(&posts).unwrap();
+    let now = Timestamp::now();
+    store
+        .publish_agreement(&Agreement {
+            version: 1,
+            text: "# Agreement v1".into(),
+            terms_json: "{}".into(),
+            published_at: now,
+            grace_until: now,
+        })
+        .unwrap();
+    let policy = Arc::new(PolicyEngine::builtin().unwrap());
+    let ledger = LedgerWriter::start(store.clone()).unwrap();
+    let deliverer = Arc::new(Deliverer::new(policy, ledger, ConsentDefaults::default()));
+    let config = ApiConfig {
+        public_url: "http://tollgate.test".into(),
+        internal_token: Some(INTERNAL.into()),
+        rate_limits: limits,
+    };
+    let app = router(Arc::new(ApiState::new(store.clone(), deliverer, config)));
+    Fixture { store, app, dir }
+}
+
+fn unlimited() -> RateLimits {
+    RateLimits { window_secs: 900, standard: 0, partner: 0, first_party: 0 }
+}
+
+impl Fixture {
+    fn new_app(&self, tier: Tier, purposes: &[Purpose], licensed: &[Purpose]) -> (AppId, String) {
+        let app = self
+            .store
+            .create_app(&NewApp {
+                name: "test".into(),
+                tier,
+                purposes: purposes.to_vec(),
+                licensed_purposes: licensed.to_vec(),
+                agreement_version: Some(1),
+                created_at: Timestamp::now(),
+            })
+            .unwrap();
+        let token = format!("tg_test_{}_{}", app.id, tier);
+        self.store
+            .add_key(&NewKey {
+                app_id: app.id,
+                hash: hex::encode(Sha256::digest(token.as_bytes())),
+                prefix: token[..8].into(),
+                created_at: Timestamp::now(),
+                expires_at: None,
+            })
+            .unwrap();
+        (app.id, token)
+    }
+
+    fn partner(&self) -> String {
+        self.new_app(Tier::Partner, &[Purpose::Display, Purpose::TrainGenai], &[Purpose::TrainGenai]).1
+    }
+
+    fn display(&self) -> String {
+        self.new_app(Tier::Standard, &[Purpose::Display, Purpose::Search], &[]).1
+    }
+
+    async fn call(&self, method: &str, uri: &str, token: &str, purpose: Option<&str>, body: Option<&str>) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let mut req = Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {token}"));
+        if let Some(p) = purpose {
+            req = req.header("tollgate-purpose", p);
+        }
+        let req = req.body(body.map(|b| Body::from(b.to_owned())).unwrap_or_else(Body::empty)).unwrap();
+        let response = self.app.clone().oneshot(req).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, headers, value)
+    }
+
+    async fn get(&self, uri: &str, token: &str, purpose: Option<&str>) -> (StatusCode, Value) {
+        let (s, _, v) = self.call("GET", uri, token, purpose, None).await;
+        (s, v)
+    }
+
+    fn ledger_len(&self) -> u64 {
+        self.store.ledger_last().unwrap().map_or(0, |r| r.seq + 1)
+    }
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["data"].as_array().map(|a| a.iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn opted_out_author_is_withheld_from_partner_training_but_served_for_display() {
+    let f = fixture(unlimited());
+    let partner = f.partner();
+    let (s, v) = f.get("/2/users/3/tweets", &partner, Some("train-genai")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["meta"]["result_count"], 0);
+    assert_eq!(v["meta"]["withheld_count"], 5);
+    assert_eq!(v["meta"]["withheld_by_reason"], json!({"author_opted_out": 5}));
+    let (s, v) = f.get("/2/users/3/tweets", &partner, Some("display")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(ids(&v).len(), 5);
+    assert!(v["meta"].get("withheld_count").is_none());
+}
+
+#[tokio::test]
+async fn regional_default_minor_and_protected_posts_are_withheld_from_training() {
+    let f = fixture(unlimited());
+    let partner = f.partner();
+    let (_, v) = f.get("/2/tweets?ids=101,201,401,501", &partner, Some("train-genai")).await;
+    assert_eq!(ids(&v), vec!["101"]);
+    let reasons: Vec<(String, String)> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["resource_id"].as_str().unwrap().to_owned(), e["reason"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            ("201".into(), "author_opted_out".into()),
+            ("401".into(), "minor".into()),
+            ("501".into(), "protected_account".into())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn standard_app_asking_for_train_genai_is_refused_and_the_attempt_recorded() {
+    let f = fixture(unlimited());
+    let (_, token) = f.new_app(Tier::Standard, &[Purpose::Display, Purpose::TrainGenai], &[]);
+    let before = f.ledger_len();
+    let (s, v) = f.get("/2/tweets/101", &token, Some("train-genai")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(v["reason"], "agreement_prohibits");
+    assert_eq!(v["agreement_url"], "http://tollgate.test/agreement");
+    assert_eq!(f.ledger_len(), before + 1, "the refusal is evidence and is recorded");
+    let row = f.store.ledger_last().unwrap().unwrap();
+    let entry = tollgate_ledger::Entry::decode(&row.body).unwrap();
+    assert_eq!(entry.outcome, tollgate_ledger::Outcome::Refused("agreement_prohibits".into()));
+    assert!(entry.posts.is_empty());
+}
+
+#[tokio::test]
+async fn undeclared_purpose_is_refused() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    let (s, v) = f.get("/2/tweets/101", &display, Some("ai-input")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(v["reason"], "purpose_not_declared");
+}
+
+#[tokio::test]
+async fn preference_change_is_in_force_on_the_next_request() {
+    let f = fixture(unlimited());
+    let partner = f.partner();
+    let (_, v) = f.get("/2/users/1/tweets", &partner, Some("train-genai")).await;
+    assert_eq!(ids(&v).len(), 5);
+    let body = r#"{"train-genai": {"third-parties": "deny"}}"#;
+    let (s, _, v) = f.call("PATCH", "/internal/accounts/1/ai-preferences", INTERNAL, None, Some(body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["effective_ai_preferences"]["train-genai"]["third-parties"], "deny");
+    let (_, v) = f.get("/2/users/1/tweets", &partner, Some("train-genai")).await;
+    assert_eq!(ids(&v).len(), 0);
+    assert_eq!(v["meta"]["withheld_by_reason"]["author_opted_out"], 5);
+    // Display is a different purpose: still served.
+    let (_, v) = f.get("/2/users/1/tweets", &partner, Some("display")).await;
+    assert_eq!(ids(&v).len(), 5);
+    let body = r#"{"train-genai": {"third-parties": "unset"}}"#;
+    f.call("PATCH", "/internal/accounts/1/ai-preferences", INTERNAL, None, Some(body)).await;
+    let (_, v) = f.get("/2/users/1/tweets", &partner, Some("train-genai")).await;
+    assert_eq!(ids(&v).len(), 5, "unset falls back to the regional default (allow in the US)");
+}
+
+#[tokio::test]
+async fn post_no_ai_and_deletion_and_suspension_take_effect_at_once() {
+    let f = fixture(unlimited());
+    let partner = f.partner();
+    let (s, _, _) = f.call("PUT", "/internal/posts/102/no-ai", INTERNAL, None, Some(r#"{"no_ai": true}"#)).await;
+    assert_eq!(s, StatusCode::OK);
+    f.call("DELETE", "/internal/posts/103", INTERNAL, None, None).await;
+    let (_, v) = f.get("/2/users/1/tweets", &partner, Some("train-genai")).await;
+    assert_eq!(v["meta"]["withheld_by_reason"], json!({"post_no_ai": 1, "deleted": 1}));
+    let (_, v) = f.get("/2/users/1/tweets", &partner, Some("display")).await;
+    assert_eq!(v["meta"]["withheld_by_reason"], json!({"deleted": 1}), "no_ai does not affect display");
+    f.call("PUT", "/internal/accounts/1/status", INTERNAL, None, Some(r#"{"status": "suspended"}"#)).await;
+    let (_, v) = f.get("/2/users/1/tweets", &partner, Some("display")).await;
+    assert_eq!(ids(&v).len(), 0);
+    let (_, v) = f.get("/2/users/1", &partner, Some("display")).await;
+    assert_eq!(v["errors"][0]["reason"], "author_suspended");
+}
+
+#[tokio::test]
+async fn timeline_pages_neither_repeat_nor_skip() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    let mut seen = Vec::new();
+    let mut uri = "/2/users/2/tweets?max_results=5".to_owned();
+    // bert's five posts, five at a time, then ada's via since/until bounds.
+    loop {
+        let (s, v) = f.get(&uri, &display, None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        seen.extend(ids(&v));
+        match v["meta"]["next_token"].as_str() {
+            Some(t) => uri = format!("/2/users/2/tweets?max_results=5&pagination_token={t}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["205", "204", "203", "202", "201"]);
+    let (_, v) = f.get("/2/users/1/tweets?since_id=102&until_id=105", &display, None).await;
+    assert_eq!(ids(&v), vec!["104", "103"]);
+}
+
+#[tokio::test]
+async fn search_understands_the_documented_query_subset() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    let (s, v) = f.get("/2/tweets/search/recent?query=%22number%203%22%20(from:ada%20OR%20from:BERT)", &display, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(ids(&v), vec!["203", "103"]);
+    let (s, v) = f.get("/2/tweets/search/recent?query=has:media", &display, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["errors"][0]["message"].as_str().unwrap().contains("has:"), "{v}");
+}
+
+#[tokio::test]
+async fn expansions_include_authors_of_delivered_posts_only() {
+    let f = fixture(unlimited());
+    let partner = f.partner();
+    let (_, v) = f
+        .get("/2/tweets?ids=101,301&expansions=author_id&tweet.fields=author_id,created_at", &partner, Some("train-genai"))
+        .await;
+    assert_eq!(ids(&v), vec!["101"]);
+    assert_eq!(v["data"][0]["author_id"], "1");
+    assert_eq!(v["data"][0]["created_at"], Timestamp::from_millis(1_700_000_101_000).to_string());
+    let users: Vec<&str> = v["includes"]["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(users, vec!["ada"]);
+}
+
+#[tokio::test]
+async fn bad_parameters_get_precise_errors_and_change_nothing() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    let before = f.ledger_len();
+    let too_many: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
+    let cases = [
+        ("/2/tweets/abc".to_owned(), "id", "abc"),
+        ("/2/tweets?ids=1,x".to_owned(), "ids", "x"),
+        (format!("/2/tweets?ids={}", too_many.join(",")), "ids", ""),
+        ("/2/tweets/101?foo=bar".to_owned(), "foo", "bar"),
+        ("/2/tweets/101?tweet.fields=bogus".to_owned(), "tweet.fields", "bogus"),
+        ("/2/users/1/tweets?max_results=1000".to_owned(), "max_results", "1000"),
+        ("/2/users/1/tweets?pagination_token=zzz".to_owned(), "pagination_token", "zzz"),
+        ("/2/users/1/tweets?start_time=yesterday".to_owned(), "start_time", "yesterday"),
+        ("/2/tweets/search/recent".to_owned(), "query", ""),
+    ];
+    for (uri, parameter, value) in cases {
+        let (s, v) = f.get(&uri, &display, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}: {v}");
+        assert_eq!(v["title"], "Invalid Request", "{uri}");
+        let params = &v["errors"][0]["parameters"][parameter];
+        assert!(params.is_array(), "{uri}: {v}");
+        if !value.is_empty() {
+            assert_eq!(params[0], value, "{uri}");
+        }
+    }
+    let (s, v) = f.get("/2/tweets/101", &display, Some("training")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["errors"][0]["message"].as_str().unwrap().contains("train-genai"), "lists the vocabulary: {v}");
+    assert_eq!(f.ledger_len(), before, "nothing was released, nothing recorded");
+}
+
+#[tokio::test]
+async fn unknown_revoked_and_expired_tokens_are_unauthorized() {
+    let f = fixture(unlimited());
+    let (app, token) = f.new_app(Tier::Standard, &[Purpose::Display], &[]);
+    let (s, _) = f.get("/2/tweets/101", "tg_nope", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let req = Request::builder().uri("/2/tweets/101").body(Body::empty()).unwrap();
+    assert_eq!(f.app.clone().oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(f.get("/2/tweets/101", &token, None).await.0, StatusCode::OK);
+    f.store.expire_keys(app, None, Timestamp::from_millis(1)).unwrap();
+    let (s, v) = f.get("/2/tweets/101", &token, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(v["detail"].as_str().unwrap().contains("expired"), "{v}");
+    let (app2, token2) = f.new_app(Tier::Standard, &[Purpose::Display], &[]);
+    f.store.revoke_keys(app2, None, Timestamp::now()).unwrap();
+    let (s, v) = f.get("/2/tweets/101", &token2, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(v["detail"].as_str().unwrap().contains("revoked"), "{v}");
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_x_headers() {
+    let f = fixture(RateLimits { window_secs: 900, standard: 2, partner: 0, first_party: 0 });
+    let display = f.display();
+    for remaining in ["1", "0"] {
+        let (s, h, _) = f.call("GET", "/2/tweets/101", &display, None, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(h["x-rate-limit-limit"], "2");
+        assert_eq!(h["x-rate-limit-remaining"], remaining);
+    }
+    let (s, h, v) = f.call("GET", "/2/tweets/101", &display, None, None).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(h["x-rate-limit-remaining"], "0");
+    assert!(h["x-rate-limit-reset"].to_str().unwrap().parse::<u64>().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn lapsed_agreement_is_refused_with_a_link_and_grace_is_honoured() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    let now = Timestamp::now().millis();
+    let publish = |grace_ms: i64, version: u32| Agreement {
+        version,
+        text: format!("# Agreement v{version}"),
+        terms_json: "{}".into(),
+        published_at: Timestamp::from_millis(now),
+        grace_until: Timestamp::from_millis(now + grace_ms),
+    };
+    f.store.publish_agreement(&publish(3_600_000, 2)).unwrap();
+    assert_eq!(f.get("/2/tweets/101", &display, None).await.0, StatusCode::OK, "within the grace period");
+    f.store.publish_agreement(&publish(-1, 3)).unwrap();
+    let (s, v) = f.get("/2/tweets/101", &display, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(v["reason"], "agreement_not_accepted");
+    assert_eq!(v["agreement_url"], "http://tollgate.test/agreement");
+}
+
+#[tokio::test]
+async fn content_responses_state_usage_terms_in_headers() {
+    let f = fixture(unlimited());
+    let (_, h, _) = f.call("GET", "/2/tweets/101", &f.display(), None, None).await;
+    assert_eq!(h["content-usage"], "train-ai=n");
+    assert_eq!(h["tdm-reservation"], "1");
+    assert_eq!(h["x-robots-tag"], "noai, noimageai");
+    assert!(h.contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn every_served_response_is_in_the_ledger_with_its_posts() {
+    let f = fixture(unlimited());
+    let partner = f.partner();
+    let (_, h, v) = f.call("GET", "/2/users/1/tweets?max_results=5", &partner, Some("train-genai"), None).await;
+    let row = f.store.ledger_last().unwrap().unwrap();
+    let entry = tollgate_ledger::Entry::decode(&row.body).unwrap();
+    assert_eq!(entry.request_id, h["x-request-id"].to_str().unwrap());
+    assert_eq!(entry.purpose, Some(Purpose::TrainGenai));
+    let mut delivered: Vec<u64> = ids(&v).iter().map(|s| s.parse().unwrap()).collect();
+    delivered.sort_unstable();
+    assert_eq!(entry.posts.iter().map(|p| p.0).collect::<Vec<_>>(), delivered);
+    assert_eq!(entry.policy_version.len(), 64);
+    assert!(tollgate_ledger::verify(f.store.as_ref()).unwrap().ok());
+}
+
+#[tokio::test]
+async fn internal_api_refuses_bad_input_and_changes_nothing() {
+    let f = fixture(unlimited());
+    let (s, _, v) = f.call("PUT", "/internal/posts", INTERNAL, None, Some("{\"id\": 1,")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["detail"].as_str().unwrap().contains("line 1"), "{v}");
+    let batch = r#"[{"id": 900, "author_id": 1, "created_at": "2024-01-01T00:00:00Z", "text": "ok"},
+                    {"id": 901, "author_id": 77, "created_at": "2024-01-01T00:00:00Z", "text": "no such author"}]"#;
+    let (s, _, v) = f.call("PUT", "/internal/posts", INTERNAL, None, Some(batch)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(f.store.posts(&[PostId(900)]).unwrap().is_empty(), "all or nothing");
+    let (s, _, _) = f.call("PATCH", "/internal/accounts/1/ai-preferences", INTERNAL, None, Some(r#"{"train": {"third-parties": "deny"}}"#)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _, _) = f.call("PATCH", "/internal/accounts/1/ai-preferences", "wrong", None, Some("{}")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // A profile update without preferences keeps the author's choices.
+    let carl = r#"{"id": 3, "handle": "carl", "display_name": "Carl II", "created_at": "2020-01-01T00:00:00Z", "region": "US"}"#;
+    let (s, _, _) = f.call("PUT", "/internal/accounts", INTERNAL, None, Some(carl)).await;
+    assert_eq!(s, StatusCode::OK);
+    let carl = f.store.account(AccountId(3)).unwrap().unwrap();
+    assert_eq!(carl.display_name, "Carl II");
+    assert_eq!(carl.ai_preferences.get(Category::TrainGenai, Scope::ThirdParties).value, Tri::Deny);
+}
+
+#[tokio::test]
+async fn users_lookups_follow_x_shapes() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    let (_, v) = f.get("/2/users/by/username/ADA?user.fields=created_at,protected", &display, None).await;
+    assert_eq!(v["data"]["id"], "1");
+    assert_eq!(v["data"]["protected"], false);
+    let (_, v) = f.get("/2/users?ids=1,5,99", &display, None).await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 2);
+    assert_eq!(v["errors"][0]["resource_id"], "99");
+    assert_eq!(v["errors"][0]["title"], "Not Found Error");
+}

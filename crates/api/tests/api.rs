@@ -481,3 +481,24 @@ async fn users_lookups_follow_x_shapes() {
     assert_eq!(v["errors"][0]["resource_id"], "99");
     assert_eq!(v["errors"][0]["title"], "Not Found Error");
 }
+
+#[tokio::test]
+async fn openapi_document_describes_every_route() {
+    let f = fixture(unlimited());
+    let (s, v) = f.get("/2/openapi.json", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    for path in [
+        "/2/tweets/{id}",
+        "/2/tweets",
+        "/2/users/{id}/tweets",
+        "/2/tweets/search/recent",
+        "/2/users/{id}",
+        "/2/users",
+        "/2/users/by/username/{username}",
+        "/internal/accounts/{id}/ai-preferences",
+        "/healthz",
+        "/metrics",
+    ] {
+        assert!(v["paths"].get(path).is_some(), "{path} is not documented");
+    }
+}

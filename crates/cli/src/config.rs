@@ -241,6 +241,14 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_tollgate_toml_states_the_defaults() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tollgate.toml");
+        let from_file = Settings::default().with_file(&shipped, true).unwrap().resolve().unwrap();
+        let built_in = Settings::default().resolve().unwrap();
+        assert_eq!(format!("{from_file:?}"), format!("{built_in:?}"));
+    }
+
+    #[test]
     fn defaults_work_without_a_file() {
         let c =
             Settings::default().with_file(Path::new("/nonexistent/tollgate.toml"), false).unwrap().resolve().unwrap();

@@ -696,6 +696,8 @@ mod tests {
             search(SearchExpr::And(vec![term("fox"), SearchExpr::Lang("en".into()), SearchExpr::From("ada".into())])),
             search(SearchExpr::And(vec![term("fox"), SearchExpr::Not(Box::new(term("dog")))])),
             search(SearchExpr::Lang("en".into())),
+            search(SearchExpr::From("ada".into())),
+            search(SearchExpr::And(vec![SearchExpr::From("ada".into()), SearchExpr::Not(Box::new(term("dog")))])),
         ];
         for q in &queries {
             let p = plan(&store, &query::search(q).unwrap());

@@ -6,12 +6,24 @@
 //! can act as FTS5 syntax either: `AND`, `*`, `NEAR` or a stray quote are
 //! just text.
 //!
-//! A search is driven by the full-text index whenever it can be: the
-//! largest part of the expression that FTS5 can evaluate by itself becomes one
-//! `MATCH` query, which FTS5 walks in descending rowid (= post id) order, so
-//! `ORDER BY ... LIMIT` stops after the first page instead of collecting every
-//! match. Whatever FTS5 cannot express (author, language, replies, a negation
-//! without a positive part) becomes an ordinary SQL condition.
+//! A page of results must come off an index in id order, so that `LIMIT`
+//! stops the work after one page instead of after every match. A search is
+//! driven by one of three paths, picked from the shape of the expression:
+//!
+//! - **by author** when a top-level `from:` is present: the author index is
+//!   walked newest first and each post is probed against the word parts.
+//!   One author's posts are far fewer than a common word's matches.
+//! - **by the full-text index** when the expression has a positive word part
+//!   at the top: the largest part FTS5 can evaluate by itself becomes one
+//!   `MATCH`, which FTS5 walks in descending rowid (= post id) order; the
+//!   rest (language, replies, ...) filters the rows it yields.
+//! - **by scanning posts** newest first otherwise (negations only, `lang:`
+//!   alone, ...). The API refuses most such queries; the store still answers
+//!   them correctly.
+//!
+//! A negated word part is always a per-post probe (`NOT EXISTS`): the scan
+//! it filters stops after a page, where `NOT IN (SELECT ...)` would first
+//! collect every post that has the word.
 
 use rusqlite::types::Value;
 use tollgate_domain::{AccountId, PostId, Timestamp};
@@ -94,25 +106,45 @@ pub(crate) fn search(q: &SearchQuery) -> Option<Statement> {
         limit: q.limit,
     };
     let mut params = Vec::new();
+    let conjuncts: Vec<&SearchExpr> = match &q.expr {
+        SearchExpr::And(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    let by_author = conjuncts.iter().any(|c| matches!(c, SearchExpr::From(_)));
     let (mut sql, id_col) = match split_for_fts(&q.expr) {
-        Some((fts, rest)) => {
+        Some((fts, rest)) if !by_author => {
+            // CROSS JOIN keeps the index as the outer loop, whose descending
+            // rowid order is the order of the result.
             let mut sql = format!(
-                "SELECT {POST_COLUMNS} FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid WHERE posts_fts MATCH ?"
+                "SELECT {POST_COLUMNS} FROM posts_fts CROSS JOIN posts p ON p.id = posts_fts.rowid \
+                 WHERE posts_fts MATCH ?"
             );
             params.push(Value::Text(fts));
             for cond in rest {
                 sql.push_str(" AND (");
-                sql.push_str(&condition(cond, &mut params));
+                sql.push_str(&condition(cond, Probe::Collect, &mut params));
                 sql.push(')');
             }
             (sql, "posts_fts.rowid")
         }
-        None => {
-            let cond = condition(&q.expr, &mut params);
+        _ => {
+            let probe = if by_author { Probe::PerPost } else { Probe::Collect };
+            let cond = condition(&q.expr, probe, &mut params);
             (format!("SELECT {POST_COLUMNS} FROM posts p WHERE ({cond})"), "p.id")
         }
     };
     push_bounds(&mut sql, &mut params, id_col, &bounds).then_some(Statement { sql, params })
+}
+
+/// How a positive word part is checked outside the index-driven path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// `p.id IN (SELECT rowid ...)`: the matches are collected once; lets
+    /// SQLite answer `word OR other` as a union of two index lookups.
+    Collect,
+    /// `EXISTS (... rowid = p.id)`: one probe per post of an already narrow
+    /// walk (one author's posts).
+    PerPost,
 }
 
 /// Quotes `text` as one FTS5 string: the tokenizer splits it into words,
@@ -185,38 +217,53 @@ fn split_for_fts(expr: &SearchExpr) -> Option<(String, Vec<&SearchExpr>)> {
     None
 }
 
+const FTS_COLLECT: &str = "p.id IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)";
+const FTS_PROBE: &str = "EXISTS (SELECT 1 FROM posts_fts WHERE posts_fts MATCH ? AND posts_fts.rowid = p.id)";
+
 /// `expr` as an SQL condition on the posts row `p`.
-fn condition(expr: &SearchExpr, params: &mut Vec<Value>) -> String {
+fn condition(expr: &SearchExpr, probe: Probe, params: &mut Vec<Value>) -> String {
     if let Some(q) = fts_query(expr) {
         params.push(Value::Text(q));
-        return "p.id IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)".to_owned();
+        return match probe {
+            Probe::Collect => FTS_COLLECT,
+            Probe::PerPost => FTS_PROBE,
+        }
+        .to_owned();
     }
     match expr {
         // Reached only through `fts_query` above; kept for completeness.
         SearchExpr::Term(t) | SearchExpr::Phrase(t) => {
             params.push(Value::Text(fts_string(t)));
-            "p.id IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)".to_owned()
+            FTS_COLLECT.to_owned()
         }
+        // Handles are unique, so the subquery yields one id or NULL (which
+        // matches nothing); as an equality it lets the author index drive.
         SearchExpr::From(handle) => {
             params.push(Value::Text(handle_key(handle)));
-            "p.author_id IN (SELECT id FROM accounts WHERE handle_lower = ?)".to_owned()
+            "p.author_id = (SELECT id FROM accounts WHERE handle_lower = ?)".to_owned()
         }
         SearchExpr::Lang(lang) => {
             params.push(Value::Text(lang.clone()));
             "p.lang = ?".to_owned()
         }
         SearchExpr::IsReply => "p.in_reply_to IS NOT NULL".to_owned(),
-        SearchExpr::Not(inner) => format!("NOT ({})", condition(inner, params)),
-        SearchExpr::And(items) => join(items, " AND ", "1", params),
-        SearchExpr::Or(items) => join(items, " OR ", "0", params),
+        SearchExpr::Not(inner) => match fts_query(inner) {
+            Some(q) => {
+                params.push(Value::Text(q));
+                format!("NOT {FTS_PROBE}")
+            }
+            None => format!("NOT ({})", condition(inner, probe, params)),
+        },
+        SearchExpr::And(items) => join(items, " AND ", "1", probe, params),
+        SearchExpr::Or(items) => join(items, " OR ", "0", probe, params),
     }
 }
 
-fn join(items: &[SearchExpr], op: &str, empty: &str, params: &mut Vec<Value>) -> String {
+fn join(items: &[SearchExpr], op: &str, empty: &str, probe: Probe, params: &mut Vec<Value>) -> String {
     if items.is_empty() {
         return empty.to_owned();
     }
-    items.iter().map(|i| format!("({})", condition(i, params))).collect::<Vec<_>>().join(op)
+    items.iter().map(|i| format!("({})", condition(i, probe, params))).collect::<Vec<_>>().join(op)
 }
 
 #[cfg(test)]
@@ -254,7 +301,7 @@ mod tests {
         ]);
         assert_eq!(fts_query(&expr).unwrap(), r#"(("a") AND (("b") OR ("c d"))) NOT (("e"))"#);
         let s = search(&query(expr)).unwrap();
-        assert!(s.sql.contains("FROM posts_fts JOIN posts"), "{}", s.sql);
+        assert!(s.sql.contains("FROM posts_fts CROSS JOIN posts"), "{}", s.sql);
         assert!(!s.sql.contains("IN (SELECT"), "{}", s.sql);
     }
 
@@ -266,7 +313,7 @@ mod tests {
             SearchExpr::Not(Box::new(SearchExpr::IsReply)),
         ]);
         let s = search(&query(expr)).unwrap();
-        assert!(s.sql.contains("FROM posts_fts JOIN posts"), "{}", s.sql);
+        assert!(s.sql.contains("FROM posts_fts CROSS JOIN posts"), "{}", s.sql);
         assert!(s.sql.contains("p.lang = ?") && s.sql.contains("NOT (p.in_reply_to IS NOT NULL)"), "{}", s.sql);
         assert_eq!(s.params[0], Value::Text("(\"a\")".into()));
     }
@@ -274,7 +321,17 @@ mod tests {
     #[test]
     fn negation_alone_scans_posts() {
         let s = search(&query(SearchExpr::Not(Box::new(term("a"))))).unwrap();
-        assert!(s.sql.starts_with(&format!("SELECT {POST_COLUMNS} FROM posts p WHERE (NOT (p.id IN")), "{}", s.sql);
+        assert!(s.sql.starts_with(&format!("SELECT {POST_COLUMNS} FROM posts p WHERE (NOT EXISTS")), "{}", s.sql);
+    }
+
+    #[test]
+    fn from_walks_the_author_and_probes_words() {
+        let expr =
+            SearchExpr::And(vec![term("a"), SearchExpr::From("Ada".into()), SearchExpr::Not(Box::new(term("b")))]);
+        let s = search(&query(expr)).unwrap();
+        assert!(s.sql.contains(&format!("FROM posts p WHERE (({FTS_PROBE}) AND (p.author_id =")), "{}", s.sql);
+        assert!(s.sql.contains(&format!("NOT {FTS_PROBE}")), "{}", s.sql);
+        assert_eq!(s.params[1], Value::Text("ada".into()));
     }
 
     #[test]

@@ -56,7 +56,8 @@ CREATE VIRTUAL TABLE posts_fts USING fts5 (
     text,
     content = 'posts',
     content_rowid = 'id',
-    tokenize = 'unicode61'
+    tokenize = 'unicode61',
+    columnsize = 0
 );
 CREATE TRIGGER posts_fts_insert AFTER INSERT ON posts BEGIN
     INSERT INTO posts_fts (rowid, text) VALUES (new.id, new.text);
@@ -131,6 +132,15 @@ pub(crate) fn latest(migrations: &[(u32, &str)]) -> u32 {
 pub(crate) fn migrate(conn: &mut Connection, file: &str, migrations: &[(u32, &str)]) -> Result<()> {
     let supported = latest(migrations);
     check_identity(conn, file)?;
+    // The common case, an up-to-date file, needs no write lock: a CLI command
+    // opening the store next to a busy server does not wait for it.
+    let found = user_version(conn, file)?;
+    if found > supported {
+        return Err(StoreError::TooNew { found, supported });
+    }
+    if found == supported {
+        return Ok(());
+    }
     for &(version, sql) in migrations {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -151,12 +161,6 @@ pub(crate) fn migrate(conn: &mut Connection, file: &str, migrations: &[(u32, &st
         tx.pragma_update(None, "user_version", version).ctx(format_args!("recording schema version {version}"))?;
         tx.pragma_update(None, "application_id", APPLICATION_ID).ctx(format_args!("marking {file}"))?;
         tx.commit().ctx(format_args!("committing the migration of {file} to version {version}"))?;
-    }
-    // A file already at the latest version never enters the loop's body, but
-    // one from a newer build must still be refused.
-    let found = user_version(conn, file)?;
-    if found > supported {
-        return Err(StoreError::TooNew { found, supported });
     }
     Ok(())
 }

@@ -30,3 +30,10 @@ tollgate_store::store_conformance_tests!(
     || SqliteStore::open_in_memory_for_tests().expect("open a temporary store"),
     reopen = opener,
 );
+
+/// A factory may hand out `Box<dyn Store>` as well as a concrete store.
+#[test]
+fn boxed_stores_run_the_checks_too() {
+    let boxed: Box<dyn tollgate_store::Store> = Box::new(SqliteStore::open_in_memory_for_tests().unwrap());
+    tollgate_store::conformance::account_round_trip(tollgate_store::conformance::AsStore::as_store(&boxed));
+}

@@ -195,12 +195,13 @@ fn terms_without_words_match_nothing() {
     assert_eq!(search(&store, SearchExpr::Or(vec![])).unwrap(), Vec::<u64>::new());
 }
 
-/// Words are matched after Unicode case folding, as X does.
+/// Words are matched after Unicode case and diacritics folding.
 #[test]
 fn non_ascii_words_fold_case() {
     let store = SqliteStore::open_in_memory_for_tests().unwrap();
     store.upsert_posts(&[post(1, "ÜBER Straße"), post(2, "Ελληνικά")]).unwrap();
     assert_eq!(search(&store, SearchExpr::Term("über".into())).unwrap(), vec![1]);
+    assert_eq!(search(&store, SearchExpr::Term("uber".into())).unwrap(), vec![1], "diacritics fold too");
     assert_eq!(search(&store, SearchExpr::Term("ελληνικά".into())).unwrap(), vec![2]);
 }
 

@@ -242,7 +242,7 @@ fn ledger_row(seq: u64) -> LedgerRow {
     LedgerRow {
         seq,
         time: ts(1_700_000_000_000 + seq as i64),
-        app_id: if seq % 2 == 0 { Some(AppId(seq + 1)) } else { None },
+        app_id: if seq.is_multiple_of(2) { Some(AppId(seq + 1)) } else { None },
         body: vec![0, 1, 2, 0xfe, seq as u8, 0],
         hash,
     }
@@ -387,7 +387,7 @@ pub fn invalid_post_refused_and_batch_not_written(store: &dyn Store) {
 /// and are what the next read returns.
 pub fn preference_changes_visible_to_next_read(store: &dyn Store) {
     let before = full_account(9, "prefs");
-    store.upsert_accounts(&[before.clone()]).unwrap();
+    store.upsert_accounts(std::slice::from_ref(&before)).unwrap();
     let changes = [
         PreferenceChange { category: Category::TrainGenai, scope: Scope::ThirdParties, value: Tri::Allow },
         PreferenceChange { category: Category::TrainAi, scope: Scope::ThirdParties, value: Tri::Deny },
@@ -452,9 +452,9 @@ pub fn post_round_trip(store: &dyn Store) {
 pub fn upsert_replaces_posts(store: &dyn Store) {
     store.upsert_posts(&[post(1, 1, 10, "first text")]).unwrap();
     let replaced = Post { no_ai: true, lang: "fr".into(), ..reply(1, 2, 0, 3, "second text") };
-    store.upsert_posts(&[replaced.clone()]).unwrap();
+    store.upsert_posts(std::slice::from_ref(&replaced)).unwrap();
     assert_eq!(store.posts(&[PostId(1)]).unwrap(), vec![replaced.clone()]);
-    store.upsert_posts(&[replaced.clone()]).unwrap();
+    store.upsert_posts(std::slice::from_ref(&replaced)).unwrap();
     assert_eq!(store.posts(&[PostId(1)]).unwrap(), vec![replaced]);
     assert_eq!(store.stats().unwrap().posts, 1);
     assert!(store.timeline(AccountId(1), &timeline(10)).unwrap().is_empty(), "the author changed");

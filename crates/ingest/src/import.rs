@@ -330,7 +330,7 @@ impl<'a> Loader<'a> {
             if !text.is_empty() {
                 pending_records += self.load_line(writer, At { file: path, line }, kind, text)?;
             }
-            if line % REPORT_EVERY == 0 {
+            if line.is_multiple_of(REPORT_EVERY) {
                 progress.advance(pending_bytes, pending_records);
                 self.bytes += pending_bytes;
                 (pending_bytes, pending_records) = (0, 0);

@@ -624,46 +624,61 @@ pub(crate) mod idx {
 /// A region, how many accounts in a thousand live there (roughly), and the
 /// languages its accounts mainly post in. The EU, the EEA and the UK together
 /// make up about 30%, as on the large platforms.
-pub(crate) const REGIONS: &[(&str, u32, &[(u8, u32)])] = {
+/// A region and who lives there.
+#[derive(Debug)]
+pub(crate) struct Region {
+    /// ISO 3166-1 alpha-2.
+    pub code: &'static str,
+    /// Accounts per thousand, roughly.
+    pub weight: u32,
+    /// Indexes into `LANGUAGES`, weighted.
+    pub languages: &'static [(u8, u32)],
+}
+
+const fn region(code: &'static str, weight: u32, languages: &'static [(u8, u32)]) -> Region {
+    Region { code, weight, languages }
+}
+
+pub(crate) const REGIONS: &[Region] = {
     use idx::*;
     &[
-        ("US", 240, &[(EN, 90), (ES, 10)]),
-        ("JP", 110, &[(JA, 95), (EN, 5)]),
-        ("BR", 70, &[(PT, 97), (EN, 3)]),
-        ("IN", 60, &[(EN, 60), (HI, 40)]),
-        ("GB", 60, &[(EN, 100)]),
-        ("DE", 45, &[(DE, 80), (EN, 20)]),
-        ("FR", 45, &[(FR, 85), (EN, 15)]),
-        ("ES", 40, &[(ES, 90), (EN, 10)]),
-        ("MX", 30, &[(ES, 95), (EN, 5)]),
-        ("TR", 30, &[(TR, 95), (EN, 5)]),
-        ("IT", 25, &[(IT, 85), (EN, 15)]),
-        ("KR", 20, &[(KO, 95), (EN, 5)]),
-        ("SA", 20, &[(AR, 95), (EN, 5)]),
-        ("CA", 20, &[(EN, 80), (FR, 20)]),
-        ("NL", 15, &[(EN, 100)]),
-        ("AR", 15, &[(ES, 100)]),
-        ("ID", 15, &[(EN, 100)]),
-        ("PL", 12, &[(EN, 100)]),
-        ("EG", 10, &[(AR, 90), (EN, 10)]),
-        ("AU", 10, &[(EN, 100)]),
-        ("NG", 10, &[(EN, 100)]),
-        ("PH", 10, &[(EN, 100)]),
-        ("CO", 10, &[(ES, 100)]),
-        ("SE", 8, &[(EN, 100)]),
-        ("IE", 8, &[(EN, 100)]),
-        ("PT", 8, &[(PT, 90), (EN, 10)]),
-        ("AT", 6, &[(DE, 90), (EN, 10)]),
-        ("BE", 6, &[(FR, 60), (EN, 40)]),
-        ("AE", 5, &[(AR, 50), (EN, 50)]),
-        ("ZA", 5, &[(EN, 100)]),
-        ("DK", 4, &[(EN, 100)]),
-        ("FI", 4, &[(EN, 100)]),
-        ("GR", 4, &[(EN, 100)]),
-        ("RO", 4, &[(EN, 100)]),
-        ("NO", 4, &[(EN, 100)]),
-        ("CZ", 3, &[(EN, 100)]),
-        ("HU", 3, &[(EN, 100)]),
+        region("US", 240, &[(EN, 90), (ES, 10)]),
+        region("JP", 110, &[(JA, 95), (EN, 5)]),
+        region("BR", 70, &[(PT, 97), (EN, 3)]),
+        region("IN", 60, &[(EN, 60), (HI, 40)]),
+        region("GB", 60, &[(EN, 100)]),
+        region("DE", 45, &[(DE, 80), (EN, 20)]),
+        region("FR", 45, &[(FR, 85), (EN, 15)]),
+        region("ES", 40, &[(ES, 90), (EN, 10)]),
+        region("MX", 30, &[(ES, 95), (EN, 5)]),
+        region("TR", 30, &[(TR, 95), (EN, 5)]),
+        region("IT", 25, &[(IT, 85), (EN, 15)]),
+        region("KR", 20, &[(KO, 95), (EN, 5)]),
+        region("SA", 20, &[(AR, 95), (EN, 5)]),
+        region("CA", 20, &[(EN, 80), (FR, 20)]),
+        region("NL", 15, &[(EN, 100)]),
+        region("AR", 15, &[(ES, 100)]),
+        region("ID", 15, &[(EN, 100)]),
+        region("PL", 12, &[(EN, 100)]),
+        region("EG", 10, &[(AR, 90), (EN, 10)]),
+        region("AU", 10, &[(EN, 100)]),
+        region("NG", 10, &[(EN, 100)]),
+        region("PH", 10, &[(EN, 100)]),
+        region("CO", 10, &[(ES, 100)]),
+        region("SE", 8, &[(EN, 100)]),
+        region("IE", 8, &[(EN, 100)]),
+        region("PT", 8, &[(PT, 90), (EN, 10)]),
+        region("AT", 6, &[(DE, 90), (EN, 10)]),
+        region("BE", 6, &[(FR, 60), (EN, 40)]),
+        region("AE", 5, &[(AR, 50), (EN, 50)]),
+        region("ZA", 5, &[(EN, 100)]),
+        region("DK", 4, &[(EN, 100)]),
+        region("FI", 4, &[(EN, 100)]),
+        region("GR", 4, &[(EN, 100)]),
+        region("RO", 4, &[(EN, 100)]),
+        region("NO", 4, &[(EN, 100)]),
+        region("CZ", 3, &[(EN, 100)]),
+        region("HU", 3, &[(EN, 100)]),
     ]
 };
 
@@ -673,8 +688,9 @@ mod tests {
 
     #[test]
     fn eu_eea_uk_is_about_thirty_percent() {
-        let total: u32 = REGIONS.iter().map(|r| r.1).sum();
-        let eu: u32 = REGIONS.iter().filter(|r| tollgate_domain::prefs::EU_EEA_UK.contains(&r.0)).map(|r| r.1).sum();
+        let total: u32 = REGIONS.iter().map(|r| r.weight).sum();
+        let eu: u32 =
+            REGIONS.iter().filter(|r| tollgate_domain::prefs::EU_EEA_UK.contains(&r.code)).map(|r| r.weight).sum();
         let share = f64::from(eu) / f64::from(total);
         assert!((0.28..0.33).contains(&share), "{share}");
     }

@@ -1,0 +1,130 @@
+"""Fixtures of the end-to-end suite.
+
+The suite builds nothing: it runs the binary at $TOLLGATE_BIN (default
+`target/debug/tollgate`, relative to the repository root). One demo platform is
+created and served for the whole session; tests that need a server of their
+own (other flags, a crash) start one on their own data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+import support
+from support import GroundTruth, Server, bearer, create_demo, free_port, run_cli, tollgate_bin
+
+# Loopback requests never go through a proxy the environment may name.
+os.environ["NO_PROXY"] = ",".join(filter(None, [os.environ.get("NO_PROXY", ""), "127.0.0.1", "localhost"]))
+os.environ["no_proxy"] = os.environ["NO_PROXY"]
+
+DEMO_ACCOUNTS = 3000
+DEMO_POSTS = 30000
+
+
+@dataclass
+class Platform:
+    """The session's demo platform and the server serving it."""
+
+    server: Server
+    data_dir: Path
+    credentials: dict
+    truth: GroundTruth
+    claimed_authors: set[int] = field(default_factory=set)
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def internal_token(self) -> str:
+        return self.credentials["internal_token"]
+
+    def app(self, name: str) -> dict:
+        for a in self.credentials["apps"]:
+            if a["name"] == name:
+                return a
+        raise KeyError(name)
+
+    def token(self, name: str) -> str:
+        return self.app(name)["token"]
+
+    @property
+    def opted_out_post_id(self) -> int:
+        return int(self.credentials["examples"]["opted_out_post_id"])
+
+    @property
+    def example_author_id(self) -> int:
+        return int(self.credentials["examples"]["author_id"])
+
+    def cli(self, *args: str, check: bool = True):
+        return run_cli(self.data_dir, *args, check=check)
+
+    def get(self, path: str, token: str, purpose: str | None = None, params=None) -> requests.Response:
+        return requests.get(self.base_url + path, headers=bearer(token, purpose), params=params, timeout=30)
+
+    def internal(self, method: str, path: str, json=None, data=None, token: str | None = None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token if token is not None else self.internal_token}"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        return requests.request(method, self.base_url + path, headers=headers, json=json, data=data, timeout=30)
+
+    def ledger_entries(self) -> int:
+        return self.server.health()["ledger_entries"]
+
+    def claim_author(self, accept) -> int:
+        """An author no other test has claimed, for which `accept(account, posts)`
+        holds. Tests that change an author's state, or that compare an author's
+        posts exactly, claim the author first so they never share one."""
+        candidates = sorted(self.truth.posts_by_author.items(), key=lambda kv: (len(kv[1]), kv[0]))
+        for author_id, posts in candidates:
+            if author_id in self.claimed_authors or author_id == self.example_author_id:
+                continue
+            if accept(self.truth.accounts[author_id], posts):
+                self.claimed_authors.add(author_id)
+                return author_id
+        raise LookupError("no unclaimed author fits: make the demo platform larger")
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    path = Path(tempfile.mkdtemp(prefix="tollgate-e2e-"))
+    yield path
+    if os.environ.get("TOLLGATE_E2E_KEEP"):
+        print(f"\nkept the e2e data in {path}")
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def platform(workdir):
+    binary = tollgate_bin()
+    if not binary.exists():
+        pytest.fail(f"{binary} does not exist: build it with `cargo build -p tollgate-cli` or set TOLLGATE_BIN")
+    data_dir = workdir / "demo"
+    port = free_port()
+    credentials = create_demo(data_dir, port, DEMO_ACCOUNTS, DEMO_POSTS)
+    server = Server(data_dir, port=port, name="demo")
+    server.start()
+    try:
+        yield Platform(server=server, data_dir=data_dir, credentials=credentials, truth=GroundTruth.load(data_dir))
+    finally:
+        server.stop()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed:
+        for server in support.RUNNING_SERVERS:
+            text = server.stderr().strip()
+            routine = ("[", "tollgate: serving on", "tollgate: shutting down")
+            if any(line and not line.startswith(routine) for line in text.splitlines()):
+                report.sections.append((f"stderr of tollgate ({server.name}, {server.base_url})", text[-20000:]))
+    return report

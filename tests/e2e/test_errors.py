@@ -1,0 +1,379 @@
+"""Bad input, authentication, rate limits and an invalid policy, over plain HTTP.
+
+Every bad request gets a 400 that names the parameter and the offending value
+in X's problem shape, and changes nothing: no ledger entry, no stored state.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+import tweepy
+
+from support import (
+    LocalTransport,
+    Server,
+    bearer,
+    child_env,
+    free_port,
+    none_deleted,
+    public_author,
+    run_cli,
+    tollgate_bin,
+)
+
+X_INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
+
+
+_SAMPLE: dict[int, tuple[int, int]] = {}
+
+
+def some_visible_post(platform) -> tuple[int, int]:
+    """(post id, author id) of a post the display app receives, by an author
+    that only this module uses."""
+    if id(platform) not in _SAMPLE:
+        author_id = platform.claim_author(public_author(3, 50, none_deleted))
+        _SAMPLE[id(platform)] = (platform.truth.posts_by_author[author_id][0]["id"], author_id)
+    return _SAMPLE[id(platform)]
+
+
+def real_token(platform, path: str, param: str, query: dict) -> str:
+    r = platform.get(path, platform.token("demo-display"), params=query)
+    assert r.status_code == 200, r.text
+    return r.json()["meta"]["next_token"]
+
+
+def bad_requests(platform):
+    post_id, author_id = some_visible_post(platform)
+    prolific = max(platform.truth.posts_by_author, key=lambda a: len(platform.truth.posts_by_author[a]))
+    timeline = f"/2/users/{prolific}/tweets"
+    token = real_token(platform, timeline, "pagination_token", {"max_results": 5})
+    tampered = token[:-1] + ("0" if token[-1] != "0" else "1")
+    ids_101 = ",".join(str(1_000_000 + i) for i in range(101))
+    return [
+        # (case, path, params, purpose header, parameter, offending value, words of the message)
+        ("non-numeric post id", "/2/tweets/abc", {}, None, "id", "abc", "^[0-9]{1,19}$"),
+        ("post id too long", "/2/tweets/12345678901234567890", {}, None, "id", "12345678901234567890", "^[0-9]"),
+        ("non-numeric user id", "/2/users/12x/tweets", {}, None, "id", "12x", "^[0-9]"),
+        ("non-numeric id in ids", "/2/tweets", {"ids": f"{post_id},x1"}, None, "ids", "x1", "^[0-9]"),
+        ("101 post ids", "/2/tweets", {"ids": ids_101}, None, "ids", ids_101, "at most 100"),
+        ("101 user ids", "/2/users", {"ids": ids_101}, None, "ids", ids_101, "at most 100"),
+        ("unknown query parameter", f"/2/tweets/{post_id}", {"colour": "red"}, None, "colour", "red", "[colour]"),
+        ("repeated query parameter", timeline, [("max_results", "5"), ("max_results", "6")], None,
+         "max_results", "6", "only once"),
+        ("unknown tweet field", f"/2/tweets/{post_id}", {"tweet.fields": "created_at,colour"}, None,
+         "tweet.fields", "colour", "[colour]"),
+        ("unknown user field", f"/2/users/{author_id}", {"user.fields": "shoe_size"}, None,
+         "user.fields", "shoe_size", "[shoe_size]"),
+        ("unknown expansion", f"/2/tweets/{post_id}", {"expansions": "author"}, None,
+         "expansions", "author", "[author]"),
+        ("max_results below the timeline's 5", timeline, {"max_results": "4"}, None,
+         "max_results", "4", "between 5 and 100"),
+        ("max_results above 100", timeline, {"max_results": "101"}, None,
+         "max_results", "101", "between 5 and 100"),
+        ("max_results not a number", timeline, {"max_results": "ten"}, None, "max_results", "ten", "between 5 and 100"),
+        ("max_results below search's 10", "/2/tweets/search/recent", {"query": "pizza", "max_results": "9"}, None,
+         "max_results", "9", "between 10 and 100"),
+        ("garbage pagination_token", timeline, {"pagination_token": "abc"}, None, "pagination_token", "abc",
+         "not a token"),
+        ("tampered pagination_token", timeline, {"pagination_token": tampered}, None, "pagination_token", tampered,
+         "not a token"),
+        ("garbage next_token", "/2/tweets/search/recent", {"query": "pizza", "next_token": "zzz"}, None,
+         "next_token", "zzz", "not a token"),
+        ("unknown purpose", f"/2/tweets/{post_id}", {}, "training", "Tollgate-Purpose", "training", "train-genai"),
+        ("unclosed group in a query", "/2/tweets/search/recent", {"query": "(pizza"}, None, "query", "(pizza",
+         "not closed"),
+        ("unsupported search operator", "/2/tweets/search/recent", {"query": "pizza has:media"}, None, "query",
+         "pizza has:media", "has:"),
+        ("malformed start_time", timeline, {"start_time": "yesterday"}, None, "start_time", "yesterday",
+         "YYYY-MM-DDTHH:mm:ssZ"),
+        ("start_time after end_time", timeline,
+         {"start_time": "2026-02-01T00:00:00Z", "end_time": "2026-01-01T00:00:00Z"}, None,
+         "start_time", "2026-02-01T00:00:00Z", "before 'end_time'"),
+        ("invalid username", "/2/users/by/username/not-a-name", {}, None, "username", "not-a-name", "A-Za-z0-9_"),
+    ]
+
+
+CASES = [
+    "non-numeric post id",
+    "post id too long",
+    "non-numeric user id",
+    "non-numeric id in ids",
+    "101 post ids",
+    "101 user ids",
+    "unknown query parameter",
+    "repeated query parameter",
+    "unknown tweet field",
+    "unknown user field",
+    "unknown expansion",
+    "max_results below the timeline's 5",
+    "max_results above 100",
+    "max_results not a number",
+    "max_results below search's 10",
+    "garbage pagination_token",
+    "tampered pagination_token",
+    "garbage next_token",
+    "unknown purpose",
+    "unclosed group in a query",
+    "unsupported search operator",
+    "malformed start_time",
+    "start_time after end_time",
+    "invalid username",
+]
+
+
+@pytest.fixture(scope="module")
+def bad_request_table(platform):
+    table = {case[0]: case[1:] for case in bad_requests(platform)}
+    assert set(table) == set(CASES)
+    return table
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_gets_a_precise_400_and_changes_nothing(platform, bad_request_table, case):
+    path, params, purpose, parameter, value, words = bad_request_table[case]
+    before = platform.ledger_entries()
+
+    r = platform.get(path, platform.token("demo-display"), purpose=purpose, params=params)
+
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["type"] == X_INVALID_REQUEST and body["title"] == "Invalid Request", body
+    [error] = body["errors"]
+    assert error["parameters"] == {parameter: [value]}, body
+    assert words in error["message"], error["message"]
+    assert "data" not in body
+    assert platform.ledger_entries() == before, "a refused bad request records no release"
+
+
+def test_search_without_a_query_names_the_missing_parameter(platform):
+    r = platform.get("/2/tweets/search/recent", platform.token("demo-display"), params={"max_results": "10"})
+    assert r.status_code == 400
+    [error] = r.json()["errors"]
+    assert error["parameters"] == {"query": []} and "query" in error["message"]
+
+
+def test_tweepy_raises_bad_request_for_an_invalid_max_results(platform):
+    client = tweepy.Client(bearer_token=platform.token("demo-display"))
+    client.session.mount("https://", LocalTransport(platform.base_url))
+    _, author_id = some_visible_post(platform)
+    with pytest.raises(tweepy.BadRequest) as bad:
+        client.get_users_tweets(author_id, max_results=101)
+    assert bad.value.response.status_code == 400
+    assert "between 5 and 100" in bad.value.api_messages[0]
+
+
+# -- the internal API -------------------------------------------------------------------------
+
+
+def account_view(platform, account_id: int) -> dict:
+    r = platform.internal("GET", f"/internal/accounts/{account_id}")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ('{"train-genai": {"third-parties": "deny"}', "malformed JSON body at line 1"),
+        ('{"train-genai": {"third-parties": "maybe"}}', "maybe"),
+        ('{"train-everything": {"third-parties": "deny"}}', "train-everything"),
+        ('{"train-genai": {"everyone": "deny"}}', "everyone"),
+        ("{}", "no preference given"),
+        ('["deny"]', "malformed JSON"),
+    ],
+)
+def test_bad_preference_update_is_refused_and_changes_nothing(platform, body, words):
+    _, author_id = some_visible_post(platform)
+    before = account_view(platform, author_id)
+
+    r = platform.internal("PATCH", f"/internal/accounts/{author_id}/ai-preferences", data=body)
+
+    assert r.status_code == 400, r.text
+    assert r.json()["type"] == X_INVALID_REQUEST
+    assert words in r.json()["errors"][0]["message"], r.text
+    assert account_view(platform, author_id) == before
+
+
+def test_malformed_internal_bodies_change_nothing(platform):
+    post_id, author_id = some_visible_post(platform)
+    before = account_view(platform, author_id)
+    partner = platform.token("demo-partner")
+
+    cases = [
+        ("PUT", f"/internal/accounts/{author_id}/status", '{"status": "frozen"}', "frozen"),
+        ("PUT", f"/internal/accounts/{author_id}/status", '{"status": "suspended", "why": 1}', "why"),
+        ("PUT", f"/internal/accounts/{author_id}/status", "status=suspended", "malformed JSON"),
+        ("PUT", f"/internal/posts/{post_id}/no-ai", '{"no_ai": "yes"}', "malformed JSON"),
+        ("PUT", f"/internal/posts/{post_id}/no-ai", "", "malformed JSON"),
+        ("PUT", "/internal/posts/12ab/no-ai", '{"no_ai": true}', "not a valid post id"),
+        ("PATCH", "/internal/accounts/-5/ai-preferences", '{"train-genai": {"third-parties": "deny"}}',
+         "not a valid account id"),
+    ]
+    for method, path, body, words in cases:
+        r = platform.internal(method, path, data=body)
+        assert r.status_code == 400, f"{method} {path} {body!r}: {r.status_code} {r.text}"
+        assert words in r.json()["errors"][0]["message"], f"{method} {path} {body!r}: {r.text}"
+
+    assert account_view(platform, author_id) == before
+    served = platform.get(f"/2/tweets/{post_id}", partner, purpose="display")
+    assert served.json()["data"]["id"] == str(post_id)
+
+
+def test_internal_api_refuses_a_wrong_token(platform):
+    _, author_id = some_visible_post(platform)
+    for token in ("", "tgi_wrong", platform.token("demo-first-party")):
+        path = f"/internal/accounts/{author_id}/status"
+        r = platform.internal("PUT", path, json={"status": "suspended"}, token=token)
+        assert r.status_code == 401, r.text
+    assert account_view(platform, author_id)["account"]["status"] == "active"
+
+
+# -- authentication ---------------------------------------------------------------------------
+
+
+def test_requests_without_a_usable_bearer_token_get_401(platform):
+    post_id, _ = some_visible_post(platform)
+    url = f"{platform.base_url}/2/tweets/{post_id}"
+    before = platform.ledger_entries()
+    for headers, words in [
+        ({}, "Authorization: Bearer"),
+        ({"Authorization": "Bearer "}, "Authorization: Bearer"),
+        ({"Authorization": f"Basic {platform.token('demo-display')}"}, "Authorization: Bearer"),
+        ({"Authorization": "Bearer tg_0000000000000000000000000000000000000000"}, "not known"),
+    ]:
+        r = requests.get(url, headers=headers, timeout=30)
+        assert r.status_code == 401, (headers, r.text)
+        body = r.json()
+        assert body["title"] == "Unauthorized" and words in body["detail"], body
+        assert "data" not in body
+    assert platform.ledger_entries() == before
+
+
+def test_revoked_key_is_refused_from_the_next_request(platform):
+    out = platform.cli(
+        "app", "create", "--name", "e2e-revoked", "--tier", "standard", "--purposes", "display", "--json"
+    )
+    created = json.loads(out.stdout)
+    app_id, token = created["app"]["id"], created["token"]
+    post_id, _ = some_visible_post(platform)
+    assert platform.get(f"/2/tweets/{post_id}", token).status_code == 200
+
+    revoked = json.loads(platform.cli("app", "revoke-key", app_id, "--json").stdout)
+    assert revoked == {"app": app_id, "revoked": 1}
+
+    r = platform.get(f"/2/tweets/{post_id}", token)
+    assert r.status_code == 401, r.text
+    assert "revoked" in r.json()["detail"]
+    client = tweepy.Client(bearer_token=token)
+    client.session.mount("https://", LocalTransport(platform.base_url))
+    with pytest.raises(tweepy.Unauthorized):
+        client.get_tweet(post_id)
+    shown = json.loads(platform.cli("app", "show", app_id, "--json").stdout)
+    assert shown["keys"][0]["revoked_at"]
+
+
+# -- rate limits ---------------------------------------------------------------------------------
+
+
+def test_rate_limit_headers_count_down_and_the_next_request_gets_429(tmp_path):
+    data_dir = tmp_path / "ratelimited"
+    data_dir.mkdir()
+    server = Server(data_dir, extra_args=("--rate-limit-standard", "3", "--rate-limit-window-secs", "3600"),
+                    name="rate-limited")
+    apps = []
+    for name in ("e2e-limited-1", "e2e-limited-2"):
+        out = run_cli(
+            data_dir, "app", "create", "--name", name, "--tier", "standard", "--purposes", "display", "--json"
+        )
+        apps.append(json.loads(out.stdout)["token"])
+    server.start()
+    try:
+        for token in apps:
+            # The window is fixed; should it roll over in the middle, the second app repeats the check.
+            responses = [requests.get(f"{server.base_url}/2/tweets/20", headers=bearer(token), timeout=30)
+                         for _ in range(4)]
+            resets = {r.headers.get("x-rate-limit-reset") for r in responses}
+            if len(resets) == 1:
+                break
+        else:
+            pytest.fail("the rate-limit window rolled over twice during the test")
+
+        for i, r in enumerate(responses[:3]):
+            assert r.status_code == 200, r.text
+            assert r.headers["x-rate-limit-limit"] == "3"
+            assert r.headers["x-rate-limit-remaining"] == str(2 - i)
+        reset = int(responses[0].headers["x-rate-limit-reset"])
+        assert time.time() < reset <= time.time() + 3600
+        limited = responses[3]
+        assert limited.status_code == 429, limited.text
+        assert limited.headers["x-rate-limit-limit"] == "3"
+        assert limited.headers["x-rate-limit-remaining"] == "0"
+        assert int(limited.headers["x-rate-limit-reset"]) == reset
+        body = limited.json()
+        assert body["type"] == "https://api.twitter.com/2/problems/usage-capped" and body["status"] == 429
+        entries = server.health()["ledger_entries"]
+        assert requests.get(f"{server.base_url}/2/tweets/20", headers=bearer(token), timeout=30).status_code == 429
+        assert server.health()["ledger_entries"] == entries, "a rate-limited request releases nothing"
+
+        # Limits are per endpoint: user lookups still have their own three requests.
+        client = tweepy.Client(bearer_token=token)
+        client.session.mount("https://", LocalTransport(server.base_url))
+        for _ in range(3):
+            client.get_user(id=20)
+        with pytest.raises(tweepy.TooManyRequests) as capped:
+            client.get_user(id=20)
+        assert capped.value.response.headers["x-rate-limit-remaining"] == "0"
+    finally:
+        server.stop()
+
+
+# -- an invalid policy ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "policy, diagnostic",
+    [
+        (
+            '@id("bad-action")\npermit (principal, action == Tollgate::Action::"sell", resource);\n',
+            'unrecognized action `Tollgate::Action::"sell"`',
+        ),
+        (
+            '@id("bad-attribute")\n@reason("x")\n'
+            'forbid (principal, action, resource)\nwhen { resource.colour == "red" };\n',
+            "colour",
+        ),
+        ("permit (principal, action, resource) when { ;\n", "unexpected token"),
+    ],
+    ids=["unknown-action", "unknown-attribute", "syntax-error"],
+)
+def test_serve_refuses_to_start_on_a_policy_that_does_not_validate(tmp_path, policy, diagnostic):
+    policy_dir = tmp_path / "policies"
+    policy_dir.mkdir()
+    (policy_dir / "bad.cedar").write_text(policy)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    port = free_port()
+    cmd = [str(tollgate_bin()), "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}",
+           "--policy-dir", str(policy_dir), "serve"]
+    try:
+        proc = subprocess.run(cmd, cwd=data_dir, env=child_env(), stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("`tollgate serve` kept running on a policy that does not validate")
+
+    assert proc.returncode != 0
+    assert proc.returncode == 3, proc.stderr
+    assert "does not validate" in proc.stderr, proc.stderr
+    assert diagnostic in proc.stderr, proc.stderr
+    assert str(policy_dir / "bad.cedar") in proc.stderr, "the diagnostic names the file"
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "nothing listens on the port"
+
+    check = run_cli(data_dir, "policy", "check", "--dir", str(policy_dir), check=False)
+    assert check.returncode == 3 and diagnostic in check.stderr, check.stderr

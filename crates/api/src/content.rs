@@ -20,7 +20,7 @@ use tollgate_policy::AppFacts;
 use tollgate_store::{SearchQuery, TimelineQuery};
 
 use crate::error::{ApiError, not_found_item, withheld_item};
-use crate::params::{self, Params, TWEET_EXPANSIONS, TWEET_FIELDS, USER_FIELDS, token};
+use crate::params::{self, Params, TWEET_EXPANSIONS, TWEET_FIELDS, USER_EXPANSIONS, USER_FIELDS, token};
 use crate::ratelimit::Window;
 use crate::render::{self, Fields};
 use crate::{ApiState, query};
@@ -341,7 +341,7 @@ async fn lookup(
 // -- lists: timelines and search -------------------------------------------------
 
 const TIMELINE_PARAMS: &[&str] = &[
-    "max_results",
+    "exclude", "max_results",
     "pagination_token",
     "since_id",
     "until_id",
@@ -413,7 +413,10 @@ pub async fn user_timeline(
         let f = fields(&p, TWEET_EXPANSIONS)?;
         let limit = p.int("max_results", 5, 100, 10)?;
         check_time_order(&p)?;
+        // Tollgate keeps no reposts, so excluding `retweets` leaves everything.
+        let exclude_replies = p.list("exclude", &["replies", "retweets"])?.iter().any(|e| e == "replies");
         let q = TimelineQuery {
+            exclude_replies,
             since_id: p.post_id("since_id")?,
             until_id: p.post_id("until_id")?,
             start_time: p.time("start_time")?,
@@ -437,21 +440,15 @@ pub async fn search_recent(State(state): State<Arc<ApiState>>, headers: HeaderMa
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs, SEARCH_PARAMS)?;
         let raw = p.required("query")?;
-        let expr = query::parse(raw).map_err(|why| {
+        let mut expr = query::parse(raw).map_err(|why| {
             ApiError::param("query", raw, format!("There were errors processing your request: {why}"))
         })?;
+        resolve_numeric_from(state, &mut expr)?;
         let f = fields(&p, TWEET_EXPANSIONS)?;
         let limit = p.int("max_results", 10, 100, 10)?;
         check_time_order(&p)?;
-        if let Some(order) = p.get("sort_order")
-            && order != "recency"
-        {
-            return Err(ApiError::param(
-                "sort_order",
-                order,
-                format!("The `sort_order` query parameter value [{order}] is not one of [recency]"),
-            ));
-        }
+        // Results are always newest first; `relevancy` is accepted and answered by recency.
+        p.list("sort_order", &["recency", "relevancy"])?;
         let before = match (cursor(&p, "next_token")?, cursor(&p, "pagination_token")?) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -470,6 +467,28 @@ pub async fn search_recent(State(state): State<Arc<ApiState>>, headers: HeaderMa
         list(state, ctx, ENDPOINT, &f, candidates, limit).await
     })
     .await
+}
+
+/// X's `from:` takes a username or a numeric user id. A number that is the id
+/// of an account becomes that account's handle; any other number stays a
+/// handle (handles may be all digits).
+fn resolve_numeric_from(state: &ApiState, expr: &mut tollgate_store::SearchExpr) -> Result<(), ApiError> {
+    use tollgate_store::SearchExpr;
+    match expr {
+        SearchExpr::From(who) if who.bytes().all(|b| b.is_ascii_digit()) => {
+            if let Ok(id) = who.parse::<AccountId>()
+                && let Some(account) = state.store.account(id).map_err(unavailable)?
+            {
+                *who = account.handle;
+            }
+            Ok(())
+        }
+        SearchExpr::Not(inner) => resolve_numeric_from(state, inner),
+        SearchExpr::And(items) | SearchExpr::Or(items) => {
+            items.iter_mut().try_for_each(|item| resolve_numeric_from(state, item))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Renders a page of a list: the delivered posts, and in `meta` the counts,
@@ -526,6 +545,7 @@ async fn list(
 // -- users ----------------------------------------------------------------------
 
 const USER_PARAMS: &[&str] = &["user.fields", "expansions", "tweet.fields"];
+const USERNAMES_PARAMS: &[&str] = &["usernames", "user.fields", "expansions", "tweet.fields"];
 const USERS_PARAMS: &[&str] = &["ids", "user.fields", "expansions", "tweet.fields"];
 
 pub async fn user_lookup(
@@ -559,6 +579,38 @@ pub async fn users_lookup(State(state): State<Arc<ApiState>>, headers: HeaderMap
     .await
 }
 
+pub async fn users_by_usernames(State(state): State<Arc<ApiState>>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
+    const ENDPOINT: &str = "GET /2/users/by";
+    handle(&state, &headers, ENDPOINT, async |state, ctx| {
+        let p = Params::new(pairs, USERNAMES_PARAMS)?;
+        let raw = p.required("usernames")?;
+        let names: Vec<&str> = raw.split(',').collect();
+        if names.len() > 100 {
+            return Err(ApiError::param("usernames", raw, "The `usernames` query parameter value must contain at most 100 usernames"));
+        }
+        let mut asked = Vec::new();
+        for name in names {
+            check_username("usernames", name)?;
+            if !asked.iter().any(|(n, _): &(String, Option<Account>)| n.eq_ignore_ascii_case(name)) {
+                asked.push((name.to_owned(), state.store.account_by_handle(name).map_err(unavailable)?));
+            }
+        }
+        users(state, ctx, ENDPOINT, &p, asked, "usernames", false).await
+    })
+    .await
+}
+
+fn check_username(parameter: &str, name: &str) -> Result<(), ApiError> {
+    if name.is_empty() || name.len() > 15 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(ApiError::param(
+            parameter,
+            name,
+            format!("The `{parameter}` query parameter value [{name}] does not match ^[A-Za-z0-9_]{{1,15}}$"),
+        ));
+    }
+    Ok(())
+}
+
 pub async fn user_by_username(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -568,16 +620,7 @@ pub async fn user_by_username(
     const ENDPOINT: &str = "GET /2/users/by/username/:username";
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs, USER_PARAMS)?;
-        if username.is_empty()
-            || username.len() > 15
-            || !username.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
-            return Err(ApiError::param(
-                "username",
-                &username,
-                format!("The `username` query parameter value [{username}] does not match ^[A-Za-z0-9_]{{1,15}}$"),
-            ));
-        }
+        check_username("username", &username)?;
         let found = state.store.account_by_handle(&username).map_err(unavailable)?;
         users(state, ctx, ENDPOINT, &p, vec![(username.clone(), found)], "username", true).await
     })
@@ -595,14 +638,7 @@ async fn users(
     parameter: &str,
     single: bool,
 ) -> Result<Response, ApiError> {
-    let f = fields(p, &["pinned_tweet_id", "most_recent_tweet_id", "affiliation.user_id"])?;
-    if !f.expansions.is_empty() {
-        return Err(ApiError::param(
-            "expansions",
-            &f.expansions.join(","),
-            "The `expansions` query parameter is not supported on user lookups by this server",
-        ));
-    }
+    let f = fields(p, USER_EXPANSIONS)?;
     ctx.check_refusal(state, endpoint).await?;
     let candidates: Vec<Account> = asked.iter().filter_map(|(_, a)| a.clone()).collect();
     let mut timings = Timings::default();

@@ -47,6 +47,9 @@ pub struct ApiState {
     pub config: ApiConfig,
     pub limiter: RateLimiter,
     pub metrics: Metrics,
+    /// The key the ledger's checkpoints are signed with, published at
+    /// `/.well-known/tollgate-ledger-key`; set once, when the ledger starts.
+    ledger_key: std::sync::OnceLock<tollgate_ledger::PublicKey>,
     instance: String,
     next_request: AtomicU64,
 }
@@ -62,9 +65,15 @@ impl ApiState {
             limiter: RateLimiter::new(config.rate_limits),
             config,
             metrics: Metrics::default(),
+            ledger_key: std::sync::OnceLock::new(),
             instance: hex::encode(seed),
             next_request: AtomicU64::new(1),
         }
+    }
+
+    /// Publishes the ledger's public key (the first key set stays).
+    pub fn publish_ledger_key(&self, key: tollgate_ledger::PublicKey) {
+        let _ = self.ledger_key.set(key);
     }
 
     /// A request id unique to this process run: instance prefix and counter.
@@ -80,6 +89,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/2/tweets/search/recent", get(content::search_recent))
         .route("/2/tweets/{id}", get(content::tweet_lookup))
         .route("/2/users", get(content::users_lookup))
+        .route("/2/users/by", get(content::users_by_usernames))
         .route("/2/users/by/username/{username}", get(content::user_by_username))
         .route("/2/users/{id}", get(content::user_lookup))
         .route("/2/users/{id}/tweets", get(content::user_timeline))
@@ -88,6 +98,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/agreement", get(agreement_latest))
         .route("/agreement/{version}", get(agreement_version))
+        .route("/.well-known/tollgate-ledger-key", get(ledger_key))
         .merge(internal::routes())
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
@@ -124,6 +135,13 @@ async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
 
 async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+async fn ledger_key(State(state): State<Arc<ApiState>>) -> Response {
+    match state.ledger_key.get() {
+        Some(key) => axum::Json(key.to_json()).into_response(),
+        None => ApiError::NotFound("this server publishes no ledger key".into()).into_response(),
+    }
 }
 
 async fn agreement_latest(State(state): State<Arc<ApiState>>) -> Response {

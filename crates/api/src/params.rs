@@ -69,8 +69,20 @@ pub const USER_FIELDS: &[&str] = &[
     "withheld",
 ];
 
-/// Expansions Tollgate serves on post endpoints.
-pub const TWEET_EXPANSIONS: &[&str] = &["author_id", "in_reply_to_user_id"];
+/// Expansions X defines on post endpoints. Tollgate serves `author_id` and
+/// `in_reply_to_user_id`; the others name objects it does not keep (media,
+/// polls, places) or posts a client can look up by id, and are left out, as X
+/// leaves out expansions that do not apply. Client libraries such as twarc ask
+/// for all of them by default.
+pub const TWEET_EXPANSIONS: &[&str] = &[
+    "attachments.media_keys", "attachments.media_source_tweet", "attachments.poll_ids", "author_id",
+    "edit_history_tweet_ids", "entities.mentions.username", "entities.note.mentions.username", "geo.place_id",
+    "in_reply_to_user_id", "referenced_tweets.id", "referenced_tweets.id.attachments.media_keys",
+    "referenced_tweets.id.author_id",
+];
+
+/// Expansions X defines on user endpoints; none applies to what Tollgate keeps.
+pub const USER_EXPANSIONS: &[&str] = &["affiliation.user_id", "most_recent_tweet_id", "pinned_tweet_id"];
 
 /// The parsed query string of one request.
 pub struct Params {

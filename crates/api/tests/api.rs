@@ -103,7 +103,7 @@ fn fixture(limits: RateLimits) -> Fixture {
         })
         .unwrap();
     let policy = Arc::new(PolicyEngine::builtin().unwrap());
-    let ledger = LedgerWriter::start(store.clone()).unwrap();
+    let ledger = LedgerWriter::start(store.clone(), &dir).unwrap();
     let deliverer = Arc::new(Deliverer::new(policy, ledger, ConsentDefaults::default()));
     let config = ApiConfig {
         public_url: "http://tollgate.test".into(),
@@ -501,4 +501,43 @@ async fn openapi_document_describes_every_route() {
     ] {
         assert!(v["paths"].get(path).is_some(), "{path} is not documented");
     }
+}
+
+#[tokio::test]
+async fn client_library_defaults_are_accepted() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    // twarc asks for every expansion by default; those that do not apply are left out.
+    let uri = "/2/tweets?ids=101&expansions=author_id,referenced_tweets.id,attachments.media_keys,geo.place_id";
+    let (s, v) = f.get(uri, &display, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["includes"]["users"][0]["id"], "1");
+    let (s, v) = f.get("/2/users/1?expansions=pinned_tweet_id", &display, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = f.get("/2/tweets/search/recent?query=hello&sort_order=relevancy", &display, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
+
+#[tokio::test]
+async fn usernames_lookup_exclude_replies_and_numeric_from() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    let (_, v) = f.get("/2/users/by?usernames=ada,CARL,nobody", &display, None).await;
+    let names: Vec<&str> = v["data"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["ada", "carl"]);
+    assert_eq!(v["errors"][0]["value"], "nobody");
+    let (s, _) = f.get("/2/users/by?usernames=not%20valid", &display, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    let reply = r#"{"id": 106, "author_id": 1, "created_at": "2024-01-01T00:00:00Z", "text": "a reply", "in_reply_to": 201, "in_reply_to_user_id": 2}"#;
+    f.call("PUT", "/internal/posts", INTERNAL, None, Some(reply)).await;
+    let (_, v) = f.get("/2/users/1/tweets", &display, None).await;
+    assert_eq!(ids(&v).len(), 6);
+    let (_, v) = f.get("/2/users/1/tweets?exclude=replies,retweets", &display, None).await;
+    assert_eq!(ids(&v).len(), 5);
+    let (s, _) = f.get("/2/users/1/tweets?exclude=likes", &display, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    let (_, v) = f.get("/2/tweets/search/recent?query=from:2%20%22number%201%22", &display, None).await;
+    assert_eq!(ids(&v), vec!["201"]);
 }

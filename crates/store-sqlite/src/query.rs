@@ -83,6 +83,9 @@ fn push_bounds(sql: &mut String, params: &mut Vec<Value>, id_col: &str, b: &Boun
 pub(crate) fn timeline(author: AccountId, q: &TimelineQuery) -> Option<Statement> {
     let author = lookup_id(author.0)?;
     let mut sql = format!("SELECT {POST_COLUMNS} FROM posts p WHERE p.author_id = ?");
+    if q.exclude_replies {
+        sql.push_str(" AND p.in_reply_to IS NULL");
+    }
     let mut params = vec![Value::Integer(author)];
     let bounds = Bounds {
         since_id: q.since_id,

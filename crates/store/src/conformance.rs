@@ -86,6 +86,7 @@ macro_rules! store_conformance_tests {
             posts_skips_missing_ids,
             timeline_newest_first_by_author,
             timeline_bounds,
+            timeline_excludes_replies,
             deleted_posts_still_returned,
             no_ai_toggle,
             search_terms,
@@ -481,6 +482,14 @@ pub fn timeline_newest_first_by_author(store: &dyn Store) {
     assert_eq!(store.timeline(AccountId(1), &timeline(100)).unwrap()[1], post(13, 1, 300, "c"));
 }
 
+/// `exclude_replies` leaves replies out and keeps everything else in order.
+pub fn timeline_excludes_replies(store: &dyn Store) {
+    store.upsert_posts(&[post(1, 1, 100, "root"), reply(2, 1, 1, 1, "reply"), post(3, 1, 300, "another")]).unwrap();
+    let q = TimelineQuery { exclude_replies: true, ..timeline(10) };
+    assert_eq!(ids(&store.timeline(AccountId(1), &q).unwrap()), vec![3, 1]);
+    assert_eq!(ids(&store.timeline(AccountId(1), &timeline(10)).unwrap()), vec![3, 2, 1]);
+}
+
 /// since_id and until_id and before_id are exclusive, start_time inclusive,
 /// end_time exclusive, limit caps the page (0 returns nothing); all combine.
 pub fn timeline_bounds(store: &dyn Store) {
@@ -511,6 +520,7 @@ pub fn timeline_bounds(store: &dyn Store) {
             start_time: Some(ts(2000)),
             end_time: Some(ts(8000)),
             before_id: Some(PostId(700)),
+            exclude_replies: false,
             limit: 2,
         }),
         vec![600, 500]

@@ -54,6 +54,8 @@ pub struct TimelineQuery {
     pub end_time: Option<Timestamp>,
     /// Pagination: only posts with a smaller id than the last one of the previous page.
     pub before_id: Option<PostId>,
+    /// Leave out replies (X's `exclude=replies`).
+    pub exclude_replies: bool,
     pub limit: usize,
 }
 

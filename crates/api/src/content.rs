@@ -341,7 +341,8 @@ async fn lookup(
 // -- lists: timelines and search -------------------------------------------------
 
 const TIMELINE_PARAMS: &[&str] = &[
-    "exclude", "max_results",
+    "exclude",
+    "max_results",
     "pagination_token",
     "since_id",
     "until_id",
@@ -579,14 +580,22 @@ pub async fn users_lookup(State(state): State<Arc<ApiState>>, headers: HeaderMap
     .await
 }
 
-pub async fn users_by_usernames(State(state): State<Arc<ApiState>>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
+pub async fn users_by_usernames(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(pairs): Pairs,
+) -> Response {
     const ENDPOINT: &str = "GET /2/users/by";
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs, USERNAMES_PARAMS)?;
         let raw = p.required("usernames")?;
         let names: Vec<&str> = raw.split(',').collect();
         if names.len() > 100 {
-            return Err(ApiError::param("usernames", raw, "The `usernames` query parameter value must contain at most 100 usernames"));
+            return Err(ApiError::param(
+                "usernames",
+                raw,
+                "The `usernames` query parameter value must contain at most 100 usernames",
+            ));
         }
         let mut asked = Vec::new();
         for name in names {

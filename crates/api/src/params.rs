@@ -75,9 +75,17 @@ pub const USER_FIELDS: &[&str] = &[
 /// leaves out expansions that do not apply. Client libraries such as twarc ask
 /// for all of them by default.
 pub const TWEET_EXPANSIONS: &[&str] = &[
-    "attachments.media_keys", "attachments.media_source_tweet", "attachments.poll_ids", "author_id",
-    "edit_history_tweet_ids", "entities.mentions.username", "entities.note.mentions.username", "geo.place_id",
-    "in_reply_to_user_id", "referenced_tweets.id", "referenced_tweets.id.attachments.media_keys",
+    "attachments.media_keys",
+    "attachments.media_source_tweet",
+    "attachments.poll_ids",
+    "author_id",
+    "edit_history_tweet_ids",
+    "entities.mentions.username",
+    "entities.note.mentions.username",
+    "geo.place_id",
+    "in_reply_to_user_id",
+    "referenced_tweets.id",
+    "referenced_tweets.id.attachments.media_keys",
     "referenced_tweets.id.author_id",
 ];
 

@@ -42,9 +42,16 @@ pub struct Window {
     pub allowed: bool,
 }
 
+/// The requests counted so far in the window that starts at `start`.
+#[derive(Debug, Clone, Copy)]
+struct Count {
+    start: u64,
+    requests: u32,
+}
+
 pub struct RateLimiter {
     limits: RateLimits,
-    windows: Mutex<HashMap<(AppId, &'static str), (u64, u32)>>,
+    windows: Mutex<HashMap<(AppId, &'static str), Count>>,
 }
 
 impl RateLimiter {
@@ -62,15 +69,15 @@ impl RateLimiter {
         let now_s = now.seconds().max(0) as u64;
         let start = now_s - now_s % window;
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = windows.entry((app, endpoint)).or_insert((start, 0));
-        if slot.0 != start {
-            *slot = (start, 0);
+        let count = windows.entry((app, endpoint)).or_insert(Count { start, requests: 0 });
+        if count.start != start {
+            *count = Count { start, requests: 0 };
         }
-        let allowed = slot.1 < limit;
+        let allowed = count.requests < limit;
         if allowed {
-            slot.1 += 1;
+            count.requests += 1;
         }
-        Some(Window { limit, remaining: limit - slot.1, reset: start + window, allowed })
+        Some(Window { limit, remaining: limit - count.requests, reset: start + window, allowed })
     }
 }
 

@@ -152,7 +152,14 @@ impl Fixture {
         self.new_app(Tier::Standard, &[Purpose::Display, Purpose::Search], &[]).1
     }
 
-    async fn call(&self, method: &str, uri: &str, token: &str, purpose: Option<&str>, body: Option<&str>) -> (StatusCode, axum::http::HeaderMap, Value) {
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        token: &str,
+        purpose: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
         let mut req = Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {token}"));
         if let Some(p) = purpose {
             req = req.header("tollgate-purpose", p);
@@ -307,7 +314,8 @@ async fn timeline_pages_neither_repeat_nor_skip() {
 async fn search_understands_the_documented_query_subset() {
     let f = fixture(unlimited());
     let display = f.display();
-    let (s, v) = f.get("/2/tweets/search/recent?query=%22number%203%22%20(from:ada%20OR%20from:BERT)", &display, None).await;
+    let (s, v) =
+        f.get("/2/tweets/search/recent?query=%22number%203%22%20(from:ada%20OR%20from:BERT)", &display, None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(ids(&v), vec!["203", "103"]);
     let (s, v) = f.get("/2/tweets/search/recent?query=has:media", &display, None).await;
@@ -320,12 +328,17 @@ async fn expansions_include_authors_of_delivered_posts_only() {
     let f = fixture(unlimited());
     let partner = f.partner();
     let (_, v) = f
-        .get("/2/tweets?ids=101,301&expansions=author_id&tweet.fields=author_id,created_at", &partner, Some("train-genai"))
+        .get(
+            "/2/tweets?ids=101,301&expansions=author_id&tweet.fields=author_id,created_at",
+            &partner,
+            Some("train-genai"),
+        )
         .await;
     assert_eq!(ids(&v), vec!["101"]);
     assert_eq!(v["data"][0]["author_id"], "1");
     assert_eq!(v["data"][0]["created_at"], Timestamp::from_millis(1_700_000_101_000).to_string());
-    let users: Vec<&str> = v["includes"]["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    let users: Vec<&str> =
+        v["includes"]["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
     assert_eq!(users, vec!["ada"]);
 }
 
@@ -456,7 +469,15 @@ async fn internal_api_refuses_bad_input_and_changes_nothing() {
     let (s, _, v) = f.call("PUT", "/internal/posts", INTERNAL, None, Some(batch)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert!(f.store.posts(&[PostId(900)]).unwrap().is_empty(), "all or nothing");
-    let (s, _, _) = f.call("PATCH", "/internal/accounts/1/ai-preferences", INTERNAL, None, Some(r#"{"train": {"third-parties": "deny"}}"#)).await;
+    let (s, _, _) = f
+        .call(
+            "PATCH",
+            "/internal/accounts/1/ai-preferences",
+            INTERNAL,
+            None,
+            Some(r#"{"train": {"third-parties": "deny"}}"#),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _, _) = f.call("PATCH", "/internal/accounts/1/ai-preferences", "wrong", None, Some("{}")).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);

@@ -27,7 +27,7 @@ pub fn run(config: &Config, args: &ImportArgs) -> Result<(), Failure> {
     }
     let store = runtime::open_store(config)?;
     let mut progress = TerminalProgress::new();
-    let options = ImportOptions { default_region: args.default_region.clone(), ..ImportOptions::default() };
+    let options = ImportOptions { default_region: args.default_region.clone() };
     let summary = import_with(store.as_ref(), args.accounts.as_deref(), args.posts.as_deref(), &options, &mut progress)
         .map_err(|e| Failure::invalid(e.to_string()))?;
     eprintln!("{summary}");

@@ -1,8 +1,14 @@
-//! `tollgate ledger ...`: inspect and verify the delivery ledger.
+//! `tollgate ledger ...`: inspect, verify, prove and prune the delivery ledger,
+//! and export what an auditor needs (the public key, signed checkpoints).
+
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
-use tollgate_ledger::Entry;
+use tollgate_domain::Timestamp;
+use tollgate_ledger::{
+    Checkpoint, Entry, LEDGER_RETENTION_DAYS, Ledger, LedgerError, ProofTarget, PublicKey, VerifyOptions, VerifyReport,
+};
 
 use crate::cmd::print_json;
 use crate::config::Config;
@@ -10,16 +16,40 @@ use crate::{Failure, exit, runtime};
 
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
-    /// Recompute the hash chain and report the first entry where it breaks.
-    Verify(JsonArg),
+    /// Recompute the chain and the Merkle tree, check every signed checkpoint,
+    /// and report the first entry where the ledger was altered.
+    Verify(VerifyArgs),
     /// Print entries from `--from` on.
     Tail(TailArgs),
+    /// Print the public key checkpoints are signed with (creating the key if
+    /// there is none yet).
+    Key(JsonArg),
+    /// Export the latest signed checkpoint.
+    Checkpoint(CheckpointArgs),
+    /// Print an inclusion proof of one entry against a signed checkpoint.
+    Prove(ProveArgs),
+    /// Seal whole segments of expired entries in a signed prune record.
+    Prune(PruneArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct JsonArg {
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Check signatures against this public key (hex) instead of the data
+    /// directory's own: the copy an auditor got from the published key.
+    #[arg(long, value_name = "HEX")]
+    pub key: Option<String>,
+    /// A checkpoint exported earlier (`ledger checkpoint --out`) that the
+    /// ledger must still match; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -30,28 +60,58 @@ pub struct TailArgs {
     pub limit: usize,
 }
 
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Write the checkpoint (as JSON) to FILE, atomically, instead of printing it.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    /// The entry's sequence number (its leaf index).
+    #[arg(long, value_name = "SEQ")]
+    pub entry: u64,
+    /// `latest`, or the tree size of an earlier checkpoint.
+    #[arg(long, value_name = "latest|SIZE", default_value = "latest")]
+    pub checkpoint: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Entries older than this (RFC 3339) are expired; default: now less
+    /// `--retention-days`.
+    #[arg(long, value_name = "TIME")]
+    pub before: Option<String>,
+    /// The retention period (configuration key `ledger_retention_days`).
+    #[arg(long, value_name = "DAYS", default_value_t = LEDGER_RETENTION_DAYS)]
+    pub retention_days: u32,
+    /// Show what would be sealed without writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Exit codes: an altered ledger is `VERIFY_FAILED`, a request the ledger
+/// cannot answer (no such entry or checkpoint) is `INVALID_INPUT`.
+fn failure(e: LedgerError) -> Failure {
+    match e {
+        LedgerError::Altered(_) => Failure { code: exit::VERIFY_FAILED, message: e.to_string() },
+        LedgerError::Invalid(_) => Failure::invalid(e.to_string()),
+        _ => Failure::failed(e.to_string()),
+    }
+}
+
 pub fn run(config: &Config, command: LedgerCommand) -> Result<(), Failure> {
     let store = runtime::open_store(config)?;
+    let ledger = Ledger::new(store.clone(), &config.data_dir);
     match command {
-        LedgerCommand::Verify(a) => {
-            let report = tollgate_ledger::verify(store.as_ref())?;
-            if a.json {
-                print_json(&json!({
-                    "ok": report.ok(),
-                    "entries": report.entries,
-                    "first_break": report.first_break.as_ref().map(|(seq, why)| json!({ "entry": seq, "reason": why })),
-                }));
-            } else if let Some((seq, why)) = &report.first_break {
-                println!("ledger altered at entry {seq}: {why}");
-            } else {
-                println!("ledger ok: {} entries verified", report.entries);
-            }
-            if report.ok() {
-                Ok(())
-            } else {
-                Err(Failure { code: exit::VERIFY_FAILED, message: "the ledger does not verify".into() })
-            }
-        }
+        LedgerCommand::Verify(a) => verify(&ledger, &a),
         LedgerCommand::Tail(a) => {
             for row in store.ledger_read(a.from, a.limit)? {
                 let entry = Entry::decode(&row.body).map_err(|e| Failure::failed(format!("entry {}: {e}", row.seq)))?;
@@ -62,5 +122,193 @@ pub fn run(config: &Config, command: LedgerCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
+        LedgerCommand::Key(a) => {
+            let existed = ledger.public_key().map_err(failure)?.is_some();
+            let key = ledger.create_key().map_err(failure)?;
+            if !existed {
+                eprintln!("created the ledger key in {}", ledger.files().key_path().display());
+            }
+            if a.json {
+                print_json(&key.to_json());
+            } else {
+                println!("{}", key.hex());
+            }
+            Ok(())
+        }
+        LedgerCommand::Checkpoint(a) => {
+            let (cp, key) = ledger.latest_checkpoint().map_err(failure)?.ok_or_else(|| {
+                Failure::failed("there is no signed checkpoint yet: the server signs one once entries exist")
+            })?;
+            let doc = cp.to_json(&key);
+            if let Some(out) = &a.out {
+                let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+                tollgate_ledger::write_atomic(out, text.as_bytes()).map_err(failure)?;
+                if !a.json {
+                    println!("checkpoint of size {} ({}) written to {}", cp.size, cp.time, out.display());
+                }
+            } else if a.json {
+                print_json(&doc);
+            } else {
+                print_checkpoint(&cp, &key);
+            }
+            Ok(())
+        }
+        LedgerCommand::Prove(a) => {
+            let target = match a.checkpoint.as_str() {
+                "latest" => ProofTarget::Latest,
+                size => ProofTarget::Size(size.parse().map_err(|_| {
+                    Failure::invalid(format!("`--checkpoint {size}`: expected `latest` or a tree size"))
+                })?),
+            };
+            let proof = ledger.prove(a.entry, target).map_err(failure)?;
+            if a.json {
+                print_json(&proof.to_json());
+            } else {
+                println!("entry:       {}", proof.seq);
+                println!("body:        {}", String::from_utf8_lossy(&proof.body));
+                println!("leaf hash:   {}", hex::encode(proof.leaf_hash()));
+                println!("tree size:   {}", proof.checkpoint.size);
+                println!("audit path:  {} hashes, the leaf's sibling first", proof.path.len());
+                for h in &proof.path {
+                    println!("  {}", hex::encode(h));
+                }
+                print_checkpoint(&proof.checkpoint, &proof.public_key);
+                println!("the proof verifies: the entry is in the tree the checkpoint signs");
+            }
+            Ok(())
+        }
+        LedgerCommand::Prune(a) => {
+            let before = match &a.before {
+                Some(t) => Timestamp::parse(t).map_err(|e| Failure::invalid(e.to_string()))?,
+                None => Timestamp::from_millis(Timestamp::now().millis() - i64::from(a.retention_days) * 86_400_000),
+            };
+            let outcome = ledger.prune(before, a.dry_run).map_err(failure)?;
+            if a.json {
+                print_json(&json!({
+                    "before": before.to_string(),
+                    "dry_run": a.dry_run,
+                    "recorded": outcome.recorded,
+                    "cut": outcome.cut,
+                    "record": outcome.record.as_ref().map(|r| r.to_json()),
+                    "rows_deleted": outcome.rows_deleted,
+                }));
+            } else {
+                match &outcome.record {
+                    None => println!(
+                        "nothing to prune: no whole segment of entries from {} on is older than {before} and signed",
+                        outcome.cut
+                    ),
+                    Some(r) => {
+                        let verb = if outcome.recorded { "sealed" } else { "would seal" };
+                        println!(
+                            "{verb} entries {}..{} ({} segments) as expired before {before}; root {}",
+                            r.from,
+                            r.to - 1,
+                            r.segments.len(),
+                            hex::encode(r.range_root)
+                        );
+                        println!(
+                            "the rows stay in the store: it cannot delete ledger rows yet (see docs/ledger.md, \"Retention\")"
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
     }
+}
+
+fn verify(ledger: &Ledger, a: &VerifyArgs) -> Result<(), Failure> {
+    let key = a.key.as_deref().map(PublicKey::from_hex).transpose().map_err(|e| Failure::invalid(e.to_string()))?;
+    let mut extra = Vec::new();
+    for path in &a.checkpoint {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::invalid(format!("cannot read {}: {e}", path.display())))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Failure::invalid(format!("{} is not JSON: {e}", path.display())))?;
+        // A proof carries its checkpoint inside; a checkpoint file is one.
+        let doc = value.get("checkpoint").unwrap_or(&value);
+        extra.push(Checkpoint::from_json(doc).map_err(|e| Failure::invalid(format!("{}: {e}", path.display())))?);
+    }
+    let report = ledger.verify(&VerifyOptions { key, extra_checkpoints: extra }).map_err(failure)?;
+    if a.json {
+        print_json(&report_json(&report));
+    } else {
+        print_report(&report);
+    }
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(Failure { code: exit::VERIFY_FAILED, message: "the ledger does not verify".into() })
+    }
+}
+
+fn report_json(r: &VerifyReport) -> serde_json::Value {
+    let brk = |b: &tollgate_ledger::Break| json!({ "entry": b.entry, "kind": b.kind.as_str(), "reason": b.reason });
+    json!({
+        "ok": r.ok(),
+        "entries": r.entries,
+        "stored": r.stored,
+        "root": hex::encode(r.root),
+        "chain": hex::encode(r.chain),
+        "checkpoints": {
+            "verified": r.checkpoints,
+            "matched": r.checkpoints_matched,
+            "latest": r.latest_checkpoint.as_ref().map(|c| json!({
+                "size": c.size, "time": c.time.to_string(), "root": hex::encode(c.root),
+            })),
+        },
+        "pruned": r.pruned.iter().map(|p| {
+            let mut v = p.record.to_json();
+            v["rows_removed"] = json!(p.rows_removed);
+            v
+        }).collect::<Vec<_>>(),
+        "first_break": r.first_break().map(brk),
+        "breaks": r.breaks.iter().map(brk).collect::<Vec<_>>(),
+        "notes": r.notes,
+    })
+}
+
+fn print_report(r: &VerifyReport) {
+    match r.first_break() {
+        Some(b) => match b.entry {
+            Some(entry) => println!("ledger altered at entry {entry} ({}): {}", b.kind.as_str(), b.reason),
+            None => println!("ledger record altered ({}): {}", b.kind.as_str(), b.reason),
+        },
+        None => {
+            println!("ledger ok: {} entries verified, root {}", r.entries, hex::encode(r.root));
+            match &r.latest_checkpoint {
+                Some(c) => println!(
+                    "{} signed checkpoints verified, {} matched; the latest covers {} entries, signed at {}",
+                    r.checkpoints, r.checkpoints_matched, c.size, c.time
+                ),
+                None => println!("no signed checkpoint yet"),
+            }
+        }
+    }
+    for b in r.breaks.iter().skip(1) {
+        println!("also: {} ({})", b.reason, b.kind.as_str());
+    }
+    for p in &r.pruned {
+        let state = if p.rows_removed { "removed" } else { "still stored" };
+        println!(
+            "pruned: entries {}..{} expired before {} (sealed at {}, rows {state})",
+            p.record.from,
+            p.record.to - 1,
+            p.record.before,
+            p.record.time
+        );
+    }
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+}
+
+fn print_checkpoint(cp: &Checkpoint, key: &PublicKey) {
+    println!("checkpoint:  {} entries, signed at {}", cp.size, cp.time);
+    println!("  root:       {}", hex::encode(cp.root));
+    println!("  chain:      {}", hex::encode(cp.chain));
+    println!("  key id:     {}", hex::encode(cp.key_id));
+    println!("  public key: {} (ed25519)", key.hex());
+    println!("  signature:  {}", hex::encode(cp.signature));
 }

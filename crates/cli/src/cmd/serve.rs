@@ -21,7 +21,8 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
     let policy = Arc::new(runtime::load_policy(config)?);
     runtime::ensure_agreement(store.as_ref())?;
     let internal_token = runtime::internal_token(config)?;
-    let ledger = LedgerWriter::start(store.clone()).map_err(|e| Failure::failed(e.to_string()))?;
+    let ledger = LedgerWriter::start(store.clone(), &config.data_dir).map_err(|e| Failure::failed(e.to_string()))?;
+    let ledger_key = ledger.public_key();
     let deliverer = Arc::new(Deliverer::new(policy.clone(), ledger, config.consent.clone()));
     let state = Arc::new(ApiState::new(
         store,
@@ -32,6 +33,7 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
             rate_limits: config.rate_limits,
         },
     ));
+    state.publish_ledger_key(ledger_key);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -7,6 +7,7 @@
 //! block, and two threads filling the same slot write the same value.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
@@ -61,12 +62,27 @@ impl Row {
     }
 }
 
+/// The map from app facts to their table. Keys come from the app registry,
+/// not from request input, so a fast non-keyed hash is safe here; SipHash
+/// over an `AppFacts` would cost more than the rest of a cached decision.
+type Tables = HashMap<AppFacts, Arc<Table>, BuildHasherDefault<FxHasher>>;
+
 #[derive(Default)]
 pub(crate) struct DecisionCache {
-    tables: RwLock<HashMap<AppFacts, Arc<Table>>>,
+    tables: RwLock<Tables>,
 }
 
 impl DecisionCache {
+    /// The cached code for (app, purpose, class), if there is one: the whole
+    /// hit path of `decide`, under one read lock and without touching the
+    /// table's reference count.
+    #[inline]
+    pub(crate) fn lookup(&self, app: &AppFacts, purpose: Purpose, class: ContentClass) -> Option<u16> {
+        let tables = self.tables.read().unwrap_or_else(PoisonError::into_inner);
+        let row = tables.get(app)?.rows[purpose.index()].get()?;
+        Some(row.get(class)).filter(|code| *code != EMPTY)
+    }
+
     /// The table for `app`, created empty on first use. Takes the read lock
     /// once; the write lock only the first time an `AppFacts` is seen.
     pub(crate) fn table(&self, app: &AppFacts) -> Arc<Table> {
@@ -82,5 +98,65 @@ impl DecisionCache {
 
     pub(crate) fn len(&self) -> usize {
         self.tables.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+/// The multiply-rotate hash of rustc's `FxHasher`: a few instructions per
+/// word, which is all a key of small integers needs.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let mut word = [0u8; 8];
+        let rest = chunks.remainder();
+        word[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(word) ^ (rest.len() as u64) << 56);
+    }
+
+    #[inline]
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    #[inline]
+    fn write_u16(&mut self, n: u16) {
+        self.add(u64::from(n));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
     }
 }

@@ -32,6 +32,9 @@ pub struct PolicyEngine {
     index: HashMap<PolicyId, usize>,
     version: String,
     names: Names,
+    /// The schema's action entities (the purposes and their groups), with
+    /// their hierarchy closed once; every request's entities start from here.
+    actions: Entities,
     /// Every reason a decision can carry; a cached `Withhold(reasons[i])` is
     /// stored as `i + 2` (0 is an empty slot, 1 is `Allow`).
     reasons: Vec<Reason>,
@@ -128,7 +131,9 @@ impl PolicyEngine {
         }
         // Codes past u16 cannot be cached; such decisions are simply recomputed.
         let codes = reasons.iter().enumerate().filter_map(|(i, r)| Some((*r, u16::try_from(i + 2).ok()?))).collect();
+        let actions = schema.action_entities().map_err(|e| PolicyError::Schema(e.to_string()))?;
         Ok(PolicyEngine {
+            actions,
             schema,
             policies: set,
             authorizer: Authorizer::new(),
@@ -163,6 +168,9 @@ impl PolicyEngine {
     /// been decided; the first time, the reference path decides and the answer
     /// is kept.
     pub fn decide(&self, app: &AppFacts, purpose: Purpose, class: ContentClass) -> Decision {
+        if let Some(d) = self.cache.lookup(app, purpose, class).and_then(|code| self.decode(code)) {
+            return d;
+        }
         let table = self.cache.table(app);
         self.decide_in(table.row(purpose), app, purpose, class)
     }
@@ -305,10 +313,15 @@ impl PolicyEngine {
         let principal = self.principal(app)?;
         let resource = self.resource(facts)?;
         let (p_uid, r_uid) = (principal.uid(), resource.uid());
-        // With the schema, Cedar checks both entities against it and adds the
-        // schema's action entities (and so the action groups) to the store.
-        let entities = Entities::from_entities([principal, resource], Some(&self.schema))
-            .map_err(|e| format!("entities do not match the schema: {e}"))?;
+        // The two entities are built to the schema's shape by the functions
+        // below, and a test checks them against the schema for every class;
+        // adding them to the prepared action entities keeps the reference path
+        // at the cost of Cedar's evaluation rather than of building its store.
+        let entities = self
+            .actions
+            .clone()
+            .add_entities([principal, resource], None)
+            .map_err(|e| format!("cannot build the entities: {e}"))?;
         let context = Context::from_pairs([(
             "purpose".to_owned(),
             RestrictedExpression::new_string(purpose.as_str().to_owned()),
@@ -375,5 +388,49 @@ impl PolicyEngine {
     #[cfg(test)]
     pub(crate) fn cached_apps(&self) -> usize {
         self.cache.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tollgate_domain::{AgreementState, AppId, AppStatus, Tier};
+
+    use super::*;
+
+    /// `ask` adds the entities without a schema check, for speed; this is the
+    /// check, for every tier and a spread of classes covering every bit.
+    #[test]
+    fn request_entities_conform_to_the_schema() {
+        let engine = PolicyEngine::builtin().unwrap();
+        for tier in Tier::ALL {
+            let app = AppFacts {
+                app_id: AppId(7),
+                tier,
+                purposes: Purpose::ALL.to_vec(),
+                licensed_purposes: vec![Purpose::TrainAi],
+                status: AppStatus::Active,
+                agreement: AgreementState::Grace,
+            };
+            for index in (0..ContentClass::COUNT).step_by(17).chain([ContentClass::COUNT - 1]) {
+                let facts = ContentClass::from_index(index).unwrap().facts();
+                let entities = [engine.principal(&app).unwrap(), engine.resource(&facts).unwrap()];
+                if let Err(e) = Entities::from_entities(entities, Some(&engine.schema)) {
+                    panic!("class {index} for a {tier} app does not conform: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_reason_of_the_pack_has_a_code() {
+        let engine = PolicyEngine::builtin().unwrap();
+        for m in &engine.meta {
+            if let Some(r) = m.reason {
+                let code = engine.encode(Decision::Withhold(r)).unwrap();
+                assert_eq!(engine.decode(code), Some(Decision::Withhold(r)));
+            }
+        }
+        assert_eq!(engine.decode(engine.encode(Decision::Allow).unwrap()), Some(Decision::Allow));
+        assert_eq!(engine.decode(EMPTY), None);
     }
 }

@@ -85,6 +85,8 @@ impl std::str::FromStr for PolicyMode {
 
 #[cfg(test)]
 mod tests {
+    use tollgate_domain::{Decision, Reason};
+
     use super::*;
 
     #[test]
@@ -128,5 +130,27 @@ mod tests {
         let other = AppFacts { agreement: AgreementState::Lapsed, ..app };
         engine.decide(&other, Purpose::Display, class);
         assert_eq!(engine.cached_apps(), 2);
+    }
+
+    #[test]
+    fn cache_is_emptied_past_its_bound_and_stays_right() {
+        let engine = PolicyEngine::builtin().unwrap();
+        let class = tollgate_domain::ContentClass::from_index(0).unwrap();
+        let app = |id| AppFacts {
+            app_id: AppId(id),
+            tier: Tier::Standard,
+            purposes: vec![Purpose::Display],
+            licensed_purposes: vec![],
+            status: if id % 2 == 0 { AppStatus::Active } else { AppStatus::Suspended },
+            agreement: AgreementState::Current,
+        };
+        for id in 0..=cache::MAX_TABLES as u64 + 10 {
+            let expected = engine.evaluate(&app(id), Purpose::Display, &class.facts());
+            assert_eq!(engine.decide(&app(id), Purpose::Display, class), expected, "app {id}");
+            assert!(engine.cached_apps() <= cache::MAX_TABLES);
+        }
+        assert_eq!(engine.cached_apps(), 11, "emptied once, then refilled");
+        assert_eq!(engine.decide(&app(1), Purpose::Display, class), Decision::Withhold(Reason::APP_SUSPENDED));
+        assert_eq!(engine.decide(&app(2), Purpose::Display, class), Decision::Allow);
     }
 }

@@ -8,7 +8,7 @@
 mod support;
 
 use support::{NOW, Rng};
-use tollgate_domain::{AuthorFacts, ConsentDefaults, ContentClass, PostFacts};
+use tollgate_domain::{AuthorFacts, ConsentDefaults, ContentClass, Decision, PostFacts, RegionGroup};
 use tollgate_policy::PolicyEngine;
 
 /// Override with `TOLLGATE_DIFFERENTIAL_CASES` for a quicker or longer run.
@@ -17,16 +17,53 @@ const ACCOUNTS: usize = 2_000;
 const APPS: usize = 64;
 const PAGE: usize = 100;
 
+/// What one worker saw.
+#[derive(Default)]
+struct Stats {
+    checked: usize,
+    allowed: usize,
+    pages: usize,
+    mutations: usize,
+}
+
+/// Two workers share the one engine, as the server's request handlers do; each
+/// has its own accounts and apps and a seed of its own.
 #[test]
 fn compiled_path_equals_cedar_equals_oracle() {
     let cases = std::env::var("TOLLGATE_DIFFERENTIAL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(CASES);
     let engine = PolicyEngine::builtin().unwrap();
+    let workers = 2;
+    let stats: Vec<Stats> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let share = cases / workers + usize::from(w < cases % workers);
+                let engine = &engine;
+                scope.spawn(move || run(engine, 0x7011_6a7e_d1ff_0001 + w as u64, w as u64, share))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let total = |f: fn(&Stats) -> usize| stats.iter().map(f).sum::<usize>();
+    let (checked, allowed) = (total(|s| s.checked), total(|s| s.allowed));
+    println!(
+        "differential: {checked} cases checked ({allowed} allowed), {} pages of {PAGE}, {} account changes, {workers} threads",
+        total(|s| s.pages),
+        total(|s| s.mutations),
+    );
+    assert_eq!(checked, cases);
+    assert!(allowed > cases / 50 && allowed < cases - cases / 50, "the cases should mix outcomes: {allowed} allowed");
+}
+
+fn run(engine: &PolicyEngine, seed: u64, worker: u64, cases: usize) -> Stats {
     let defaults = ConsentDefaults::default();
-    let mut rng = Rng::new(0x7011_6a7e_d1ff_0001);
-    let mut accounts: Vec<_> = (0..ACCOUNTS as u64).map(|id| support::account(&mut rng, id + 1)).collect();
-    let mut apps: Vec<_> = (0..APPS as u64).map(|id| support::app_facts(&mut rng, id + 1)).collect();
-    let mut next_app_id = APPS as u64 + 1;
-    let (mut checked, mut allowed, mut pages, mut mutations) = (0usize, 0usize, 0usize, 0usize);
+    let mut rng = Rng::new(seed);
+    // Ids are spread by worker so that the two never share an app id (and so
+    // never an `AppFacts` key) by accident.
+    let base = worker * 1_000_000_000;
+    let mut accounts: Vec<_> = (0..ACCOUNTS as u64).map(|id| support::account(&mut rng, base + id + 1)).collect();
+    let mut apps: Vec<_> = (0..APPS as u64).map(|id| support::app_facts(&mut rng, base + id + 1)).collect();
+    let mut next_app_id = base + APPS as u64 + 1;
+    let mut stats = Stats::default();
     let mut page_classes = Vec::with_capacity(PAGE);
     let mut page_facts = Vec::with_capacity(PAGE);
     let mut out = Vec::with_capacity(PAGE);
@@ -36,7 +73,7 @@ fn compiled_path_equals_cedar_equals_oracle() {
         if rng.chance(25) {
             let a = rng.below(ACCOUNTS);
             support::mutate(&mut rng, &mut accounts[a]);
-            mutations += 1;
+            stats.mutations += 1;
         }
         // Now and then an app's facts change (a new license, a lapsed agreement).
         if rng.below(2_000) == 0 {
@@ -47,7 +84,7 @@ fn compiled_path_equals_cedar_equals_oracle() {
         let app = &apps[rng.below(APPS)];
         let purpose = support::purpose(&mut rng, app);
         let account = &accounts[rng.below(ACCOUNTS)];
-        let post = support::post(&mut rng, i as u64 + 1, account);
+        let post = support::post(&mut rng, base + i as u64 + 1, account);
         let facts = PostFacts::of(&post, AuthorFacts::of(account, &defaults, NOW));
 
         let reference = engine.evaluate(app, purpose, &facts);
@@ -55,16 +92,16 @@ fn compiled_path_equals_cedar_equals_oracle() {
         assert_eq!(compiled, reference, "case {i}: compiled path differs for {app:?} {purpose} {facts:?}");
         let expected = support::oracle(app, purpose, &facts);
         assert_eq!(reference, expected, "case {i}: Cedar differs from the oracle for {app:?} {purpose} {facts:?}");
-        allowed += usize::from(reference.is_allowed());
-        checked += 1;
+        stats.allowed += usize::from(reference.is_allowed());
+        stats.checked += 1;
 
         // Every so often a whole page through `decide_page`.
         if i % 1_000 == 999 {
             page_classes.clear();
             page_facts.clear();
-            for n in 0..PAGE {
+            for _ in 0..PAGE {
                 let account = &accounts[rng.below(ACCOUNTS)];
-                let post = support::post(&mut rng, (cases + i * PAGE + n) as u64, account);
+                let post = support::post(&mut rng, base + 999_999_999, account);
                 let facts = PostFacts::of(&post, AuthorFacts::of(account, &defaults, NOW));
                 page_classes.push(facts.class());
                 page_facts.push(facts);
@@ -75,14 +112,23 @@ fn compiled_path_equals_cedar_equals_oracle() {
                 assert_eq!(out[n], engine.evaluate(app, purpose, facts), "page case {i}/{n}");
                 assert_eq!(out[n], support::oracle(app, purpose, facts), "page case {i}/{n} against the oracle");
             }
-            pages += 1;
+            // The whole-request refusal, against the oracle on the most
+            // permissive post of each region group.
+            let best = |region_group| {
+                let mut facts = ContentClass::from_index(0).unwrap().facts();
+                facts.author.consent = [[true; 2]; 3];
+                facts.author.region_group = region_group;
+                support::oracle(app, purpose, &facts)
+            };
+            let expected = match (best(RegionGroup::Default), best(RegionGroup::Restricted)) {
+                (Decision::Withhold(reason), Decision::Withhold(_)) => Some(reason),
+                _ => None,
+            };
+            assert_eq!(engine.refusal(app, purpose), expected, "refusal at case {i} for {app:?} {purpose}");
+            stats.pages += 1;
         }
     }
-    println!(
-        "differential: {checked} cases checked ({allowed} allowed), {pages} pages of {PAGE}, {mutations} account changes"
-    );
-    assert_eq!(checked, cases);
-    assert!(allowed > cases / 50 && allowed < cases - cases / 50, "the cases should mix outcomes: {allowed} allowed");
+    stats
 }
 
 /// Every class, for every purpose, for a spread of app facts: the compiled

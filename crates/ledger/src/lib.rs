@@ -1,33 +1,63 @@
-//! The delivery ledger: one entry per release (or refusal) of posts, hash-chained,
-//! appended durably before the response that it records is sent.
+//! The delivery ledger: one entry per release (or refusal) of posts, appended
+//! durably before the response that it records is sent, and made
+//! tamper-evident three ways:
 //!
-//! Entry hashing follows RFC 6962: a leaf hash is `SHA-256(0x00 || body)`, so the
-//! same leaves can later be grouped into a Certificate-Transparency-style Merkle
-//! tree. Each stored row also carries a chain hash
-//! `SHA-256(previous chain hash || leaf hash)` (the first entry chains from 32
-//! zero bytes), so editing, removing, inserting or reordering any entry breaks
-//! every chain hash after it and `verify` locates the first such entry.
+//! - **a hash chain** over the stored rows: each row carries
+//!   `SHA-256(previous chain hash || leaf hash)` (the first chains from 32 zero
+//!   bytes), so an entry edited, removed, inserted or moved through the
+//!   database breaks the chain exactly there, and `verify` names the entry;
+//! - **a Merkle tree** over the same leaves, built as Certificate Transparency
+//!   builds it (RFC 6962 / RFC 9162: leaf `SHA-256(0x00 || body)`, node
+//!   `SHA-256(0x01 || left || right)`), so any entry can be proven to be in
+//!   the ledger with a logarithmic audit path;
+//! - **signed checkpoints**: the writer signs (size, root, chain head, time)
+//!   with the ledger's Ed25519 key within a second of new entries
+//!   (`DATA/ledger/head.json`), keeps one a minute or every 16,384 entries in
+//!   `DATA/ledger/checkpoints.log`, and signs the end when it stops. Entries
+//!   removed from the end, or an alteration whose author rewrote the chain
+//!   after it, no longer match a signed checkpoint.
+//!
+//! Retention drops whole segments of 65,536 entries and leaves a signed record
+//! of their roots (see `prune`). docs/ledger.md gives the exact formats and a
+//! procedure to verify proofs without this code.
 
+mod checkpoint;
 mod entry;
+mod files;
+mod key;
+mod merkle;
+mod prove;
+mod prune;
 mod verify;
 mod writer;
 
-pub use entry::{Channel, Entry, Outcome};
-pub use verify::{VerifyReport, verify};
-pub use writer::{LedgerError, LedgerWriter, Receipt};
+use std::path::Path;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
+use tollgate_domain::Timestamp;
+use tollgate_store::{Store, StoreError};
 
-/// RFC 6962 leaf hash of an entry body.
-pub fn leaf_hash(body: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update([0u8]);
-    h.update(body);
-    h.finalize().into()
-}
+pub use checkpoint::{CHECKPOINT_MAGIC, CHECKPOINT_MESSAGE_LEN, Checkpoint};
+pub use entry::{Channel, Entry, Outcome};
+pub use files::{LEDGER_DIR, LedgerFiles, write_atomic};
+pub use key::{KeyId, LedgerKey, PublicKey};
+pub use merkle::{Frontier, Hash, audit_path_ranges, empty_root, leaf_hash, node_hash, root_from_inclusion};
+pub use prove::{InclusionProof, ProofTarget};
+pub use prune::{
+    LEDGER_RETENTION_DAYS, PRUNE_MAGIC, PruneOutcome, PruneRecord, SEGMENT_HEIGHT, SEGMENT_SIZE, SegmentSeal,
+    range_root,
+};
+pub use verify::{Break, BreakKind, PrunedRange, VerifyOptions, VerifyReport, verify};
+pub use writer::{CHECKPOINT_EVERY_ENTRIES, CHECKPOINT_INTERVAL, CheckpointPolicy, LedgerWriter, Receipt};
 
-/// The chain hash of an entry given the previous entry's chain hash.
-pub fn chain_hash(previous: &[u8; 32], leaf: &[u8; 32]) -> [u8; 32] {
+use crate::files::LogAppender;
+use crate::merkle::Frontier as Tree;
+use crate::verify::{load_signed, verify_with};
+
+/// The chain hash of an entry given the previous entry's chain hash:
+/// `SHA-256(previous || leaf hash)`.
+pub fn chain_hash(previous: &Hash, leaf: &Hash) -> Hash {
     let mut h = Sha256::new();
     h.update(previous);
     h.update(leaf);
@@ -35,4 +65,149 @@ pub fn chain_hash(previous: &[u8; 32], leaf: &[u8; 32]) -> [u8; 32] {
 }
 
 /// What the first entry chains from.
-pub const GENESIS: [u8; 32] = [0u8; 32];
+pub const GENESIS: Hash = [0u8; 32];
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LedgerError {
+    #[error("the ledger store failed: {0}")]
+    Store(String),
+    #[error("the ledger writer has stopped")]
+    Stopped,
+    #[error("{0}")]
+    Io(String),
+    #[error("the ledger key: {0}")]
+    Key(String),
+    #[error("another process is {0} the ledger in {1}")]
+    Busy(&'static str, String),
+    /// A request the ledger cannot answer (an entry it does not hold, a
+    /// checkpoint that does not exist).
+    #[error("{0}")]
+    Invalid(String),
+    /// The stored ledger does not match what was signed.
+    #[error("the ledger does not verify: {0}")]
+    Altered(String),
+}
+
+impl From<StoreError> for LedgerError {
+    fn from(e: StoreError) -> Self {
+        LedgerError::Store(e.to_string())
+    }
+}
+
+/// The ledger at rest: the store's rows and the signed records beside them.
+/// For reading, verifying, proving and pruning; `LedgerWriter` appends.
+pub struct Ledger {
+    store: Arc<dyn Store>,
+    files: LedgerFiles,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger").field("files", &self.files).finish_non_exhaustive()
+    }
+}
+
+impl Ledger {
+    /// The ledger of a data directory (`DATA/ledger` beside the store).
+    pub fn new(store: Arc<dyn Store>, data_dir: &Path) -> Ledger {
+        Ledger { store, files: LedgerFiles::in_data_dir(data_dir) }
+    }
+
+    pub fn with_files(store: Arc<dyn Store>, files: LedgerFiles) -> Ledger {
+        Ledger { store, files }
+    }
+
+    pub fn files(&self) -> &LedgerFiles {
+        &self.files
+    }
+
+    /// The public key, if the key exists yet.
+    pub fn public_key(&self) -> Result<Option<PublicKey>, LedgerError> {
+        self.files.public_key()
+    }
+
+    /// The public key, creating the key if there is none yet (so it can be
+    /// published before the first start).
+    pub fn create_key(&self) -> Result<PublicKey, LedgerError> {
+        Ok(self.files.load_or_create_key()?.public())
+    }
+
+    /// Every checkpoint whose signature verifies, in the order signed.
+    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, LedgerError> {
+        Ok(load_signed(Some(&self.files), None, &[])?.checkpoints)
+    }
+
+    /// The latest checkpoint whose signature verifies, with the key.
+    pub fn latest_checkpoint(&self) -> Result<Option<(Checkpoint, PublicKey)>, LedgerError> {
+        let signed = load_signed(Some(&self.files), None, &[])?;
+        Ok(signed.latest().cloned().zip(signed.key))
+    }
+
+    /// Recomputes everything and checks it against every signed record.
+    pub fn verify(&self, options: &VerifyOptions) -> Result<VerifyReport, LedgerError> {
+        verify_with(self.store.as_ref(), Some(&self.files), options)
+    }
+
+    /// An inclusion proof of entry `seq` against a signed checkpoint.
+    pub fn prove(&self, seq: u64, target: ProofTarget) -> Result<InclusionProof, LedgerError> {
+        let signed = load_signed(Some(&self.files), None, &[])?;
+        prove::prove(self.store.as_ref(), &signed, seq, target)
+    }
+
+    /// Seals every whole segment, from the first unsealed one on, whose
+    /// entries are all older than `before` and covered by a signed checkpoint,
+    /// in one signed record appended to `pruned.log`.
+    ///
+    /// Refuses on a ledger that does not verify: a seal over altered entries
+    /// would launder them. The rows themselves stay: the `Store` trait has no
+    /// method to delete ledger rows yet; once one exists, it deletes the rows
+    /// below `PruneOutcome::cut` after the record is written, and `verify`
+    /// already accepts their absence (docs/ledger.md, "Retention").
+    pub fn prune(&self, before: Timestamp, dry_run: bool) -> Result<PruneOutcome, LedgerError> {
+        let _lock = self.files.lock_pruner()?;
+        let report = self.verify(&VerifyOptions::default())?;
+        if let Some(b) = report.first_break() {
+            return Err(LedgerError::Altered(format!("nothing was pruned: {}", b.reason)));
+        }
+        let signed = load_signed(Some(&self.files), None, &[])?;
+        let key = LedgerKey::load(&self.files.key_path())?
+            .ok_or_else(|| LedgerError::Invalid("the ledger has no key, so nothing is signed yet".into()))?;
+        let covered = signed.latest().map_or(0, |c| c.size);
+        let from = signed.cut();
+        let mut seals = Vec::new();
+        let mut start = from;
+        'segments: while start + SEGMENT_SIZE <= covered {
+            let mut tree = Tree::new();
+            let mut chain = GENESIS;
+            let mut next = start;
+            while next < start + SEGMENT_SIZE {
+                let rows = self.store.ledger_read(next, (start + SEGMENT_SIZE - next).min(8192) as usize)?;
+                if rows.is_empty() {
+                    return Err(LedgerError::Altered(format!("entry {next} is missing")));
+                }
+                for row in rows {
+                    if row.seq != next {
+                        return Err(LedgerError::Altered(format!("entry {next} is missing")));
+                    }
+                    if row.time >= before {
+                        break 'segments;
+                    }
+                    tree.push_leaf(leaf_hash(&row.body));
+                    chain = row.hash;
+                    next += 1;
+                }
+            }
+            seals.push(SegmentSeal { root: tree.root(), chain });
+            start += SEGMENT_SIZE;
+        }
+        if seals.is_empty() {
+            return Ok(PruneOutcome { record: None, recorded: false, rows_deleted: 0, cut: from });
+        }
+        let record = PruneRecord::sign(&key, from, seals, before, Timestamp::now());
+        if !dry_run {
+            LogAppender::open(&self.files.pruned_path(), signed.prune_log_keep)?.append(&record.encode())?;
+        }
+        let cut = record.to;
+        Ok(PruneOutcome { record: Some(record), recorded: !dry_run, rows_deleted: 0, cut })
+    }
+}

@@ -1,50 +1,722 @@
-//! Recomputes the hash chain over the stored ledger and reports the first entry
-//! where it breaks.
+//! Verification: recomputes the chain and the Merkle tree over the stored
+//! ledger, checks every signed checkpoint and prune record, and reports the
+//! first entry where the ledger was altered.
+//!
+//! What locates what (docs/ledger.md has the full procedure):
+//! - an entry edited, inserted, removed or moved through the database breaks
+//!   the stored chain hashes at that entry, or leaves a gap in the sequence;
+//!   the entries around it tell which of these it was;
+//! - an alteration whose author also rewrote every chain hash after it shows
+//!   only against signed checkpoints: the first checkpoint whose root differs
+//!   bounds it to the entries after the last checkpoint that still matches;
+//! - removing entries from the end shows against the latest checkpoint, which
+//!   covers more entries than the store holds.
 
-use tollgate_store::{Store, StoreError};
+use std::sync::mpsc;
 
-use crate::{Entry, GENESIS, chain_hash, leaf_hash};
+use tollgate_store::{LedgerRow, Store};
+
+use crate::checkpoint::{Checkpoint, CheckpointRecord};
+use crate::files::{LedgerFiles, read_log};
+use crate::key::PublicKey;
+use crate::merkle::{Frontier, Hash, leaf_hash};
+use crate::prune::{PruneRecord, SEGMENT_HEIGHT, SEGMENT_SIZE, SegmentSeal};
+use crate::{Entry, GENESIS, LedgerError, chain_hash};
+
+/// Rows read from the store at a time.
+const READ_BATCH: usize = 8192;
+/// How far past a broken entry verification looks to tell an insertion or a
+/// move from an edit.
+const LOOKAHEAD: usize = 65_536;
+
+/// What kind of alteration a break is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakKind {
+    /// An entry's body (or its index columns) no longer matches its chain hash.
+    Modified,
+    /// Entries are absent from the sequence.
+    Missing,
+    /// An entry is present that the chain says was never there.
+    Inserted,
+    /// Entries are present but in a different order.
+    Reordered,
+    /// Entries covered by a signed checkpoint are gone from the end.
+    Truncated,
+    /// The chain is intact but the entries do not hash to a signed root: the
+    /// chain hashes were rewritten after an alteration.
+    Diverged,
+    /// An entry matches its hash but is not an entry.
+    Undecodable,
+    /// A checkpoint whose signature or key does not verify, or out of order.
+    BadCheckpoint,
+    /// A prune record that does not verify or does not fit the ledger.
+    BadPruneRecord,
+    /// A line of a signed log that is not a record (and not the last line).
+    MalformedLog,
+}
+
+impl BreakKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakKind::Modified => "modified",
+            BreakKind::Missing => "missing",
+            BreakKind::Inserted => "inserted",
+            BreakKind::Reordered => "reordered",
+            BreakKind::Truncated => "truncated",
+            BreakKind::Diverged => "diverged",
+            BreakKind::Undecodable => "undecodable",
+            BreakKind::BadCheckpoint => "bad-checkpoint",
+            BreakKind::BadPruneRecord => "bad-prune-record",
+            BreakKind::MalformedLog => "malformed-log",
+        }
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Break {
+    /// The first entry affected; `None` for a finding about a signed record
+    /// rather than about entries.
+    pub entry: Option<u64>,
+    pub kind: BreakKind,
+    pub reason: String,
+}
+
+/// A range of entries dropped under retention, as its signed record says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrunedRange {
+    pub record: PruneRecord,
+    /// Whether the rows are gone from the store (else they are still there
+    /// and were checked against the record).
+    pub rows_removed: bool,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
-    /// Entries checked.
+    /// The size of the recomputed tree: entries checked, pruned ones included.
     pub entries: u64,
-    /// The first broken entry and why, if any.
-    pub first_break: Option<(u64, String)>,
+    /// Entries read from the store and checked one by one.
+    pub stored: u64,
+    /// The Merkle root over `entries`.
+    pub root: Hash,
+    /// The chain hash of entry `entries - 1`.
+    pub chain: Hash,
+    /// Checkpoints whose signature verified.
+    pub checkpoints: u64,
+    /// Of those, the ones whose root and chain hash were recomputed and matched.
+    pub checkpoints_matched: u64,
+    /// The latest checkpoint whose signature verified.
+    pub latest_checkpoint: Option<Checkpoint>,
+    pub pruned: Vec<PrunedRange>,
+    /// Everything found, the first break first (see `first_break`).
+    pub breaks: Vec<Break>,
+    /// Things worth knowing that are not alterations.
+    pub notes: Vec<String>,
 }
 
 impl VerifyReport {
     pub fn ok(&self) -> bool {
-        self.first_break.is_none()
+        self.breaks.is_empty()
+    }
+
+    /// The first entry where the ledger was altered, or if no entry is, the
+    /// first signed record that does not verify.
+    pub fn first_break(&self) -> Option<&Break> {
+        self.breaks.first()
     }
 }
 
-/// Checks seq continuity, that every body decodes, and every chain hash.
-pub fn verify(store: &dyn Store) -> Result<VerifyReport, StoreError> {
-    let mut expected_seq = 0u64;
-    let mut chain = GENESIS;
-    loop {
-        let rows = store.ledger_read(expected_seq, 10_000)?;
-        if rows.is_empty() {
-            return Ok(VerifyReport { entries: expected_seq, first_break: None });
+/// What `verify` checks against besides the store.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Check signatures against this key instead of the one in the data
+    /// directory: an auditor's copy of the published key.
+    pub key: Option<PublicKey>,
+    /// Checkpoints kept outside the data directory (exported, escrowed) that
+    /// the ledger must also match.
+    pub extra_checkpoints: Vec<Checkpoint>,
+}
+
+/// Verifies the stored rows alone: sequence, chain hashes, encodings and the
+/// tree, without signed checkpoints (so truncation cannot be seen). Use
+/// `Ledger::verify` for the full check.
+pub fn verify(store: &dyn Store) -> Result<VerifyReport, LedgerError> {
+    verify_with(store, None, &VerifyOptions::default())
+}
+
+/// The signed records, checked, as verification and proofs use them.
+#[derive(Debug, Default)]
+pub(crate) struct Signed {
+    pub key: Option<PublicKey>,
+    /// Checkpoints whose signature verified: the history's in order, then the
+    /// head (unless it repeats the history's last), then those given.
+    pub checkpoints: Vec<Checkpoint>,
+    /// The frontier stored with the largest verified checkpoint that has a
+    /// usable one.
+    pub latest_frontier: Option<Frontier>,
+    /// The size of the latest verified checkpoint in the history.
+    pub logged_size: u64,
+    /// Prune records that verified and continue each other from entry 0.
+    pub prunes: Vec<PruneRecord>,
+    pub breaks: Vec<Break>,
+    pub notes: Vec<String>,
+    /// The length of the checkpoint log without an interrupted last write.
+    pub checkpoint_log_keep: u64,
+    /// The same for the prune log.
+    pub prune_log_keep: u64,
+}
+
+impl Signed {
+    /// Entries before this are sealed by prune records.
+    pub fn cut(&self) -> u64 {
+        self.prunes.last().map_or(0, |p| p.to)
+    }
+
+    /// The seal of every sealed segment, in order.
+    pub fn seals(&self) -> Vec<SegmentSeal> {
+        self.prunes.iter().flat_map(|p| p.segments.iter().copied()).collect()
+    }
+
+    pub fn latest(&self) -> Option<&Checkpoint> {
+        self.checkpoints.iter().max_by_key(|c| (c.size, c.time))
+    }
+}
+
+/// Reads and checks the key, the checkpoint log and the prune log.
+pub(crate) fn load_signed(
+    files: Option<&LedgerFiles>,
+    key: Option<PublicKey>,
+    extra: &[Checkpoint],
+) -> Result<Signed, LedgerError> {
+    let mut s = Signed::default();
+    // With a key given, the data directory's key is only compared, so an
+    // auditor who may not read the secret key file can still verify.
+    let own_key = match files {
+        Some(f) if key.is_some() => f.public_key().ok().flatten(),
+        Some(f) => f.public_key()?,
+        None => None,
+    };
+    s.key = key.or(own_key);
+    if let (Some(given), Some(own)) = (key, own_key)
+        && given != own
+    {
+        s.notes.push(format!(
+            "the key given ({}) is not the data directory's key ({}); signatures were checked against the key given",
+            hex::encode(given.key_id()),
+            hex::encode(own.key_id())
+        ));
+    }
+    let Some(files) = files else {
+        return Ok(s);
+    };
+
+    let log = read_log(&files.checkpoints_path(), CheckpointRecord::parse)?;
+    s.checkpoint_log_keep = log.keep;
+    for (line, why) in &log.malformed {
+        s.breaks.push(Break {
+            entry: None,
+            kind: BreakKind::MalformedLog,
+            reason: format!("line {line} of {} is not a checkpoint: {why}", files.checkpoints_path().display()),
+        });
+    }
+    if let Some(bytes) = log.torn {
+        s.notes.push(format!(
+            "the last {bytes} bytes of {} are an interrupted write and were ignored",
+            files.checkpoints_path().display()
+        ));
+    }
+    let mut largest: Option<u64> = None;
+    let mut best_frontier: Option<Frontier> = None;
+    let mut keep_frontier = |frontier: Option<Frontier>| {
+        if let Some(f) = frontier
+            && best_frontier.as_ref().is_none_or(|b| f.size() >= b.size())
+        {
+            best_frontier = Some(f);
         }
-        for row in &rows {
-            let broken =
-                |why: String| Ok(VerifyReport { entries: expected_seq, first_break: Some((expected_seq, why)) });
-            if row.seq != expected_seq {
-                return broken(format!("entry {expected_seq} is missing (the next stored entry is {})", row.seq));
-            }
-            if let Err(e) = Entry::decode(&row.body) {
-                return broken(format!("entry {} does not decode: {e}", row.seq));
-            }
-            chain = chain_hash(&chain, &leaf_hash(&row.body));
-            if chain != row.hash {
-                return broken(format!(
-                    "entry {} does not match its chain hash: it or an earlier entry was changed",
-                    row.seq
-                ));
-            }
-            expected_seq += 1;
+    };
+    for (line, (cp, frontier)) in log.records {
+        let Some(key) = &s.key else {
+            s.breaks.push(Break {
+                entry: None,
+                kind: BreakKind::BadCheckpoint,
+                reason: "checkpoints exist but the ledger key is missing, so none can be verified".into(),
+            });
+            break;
+        };
+        if let Err(why) = cp.verify(key) {
+            s.breaks.push(Break {
+                entry: None,
+                kind: BreakKind::BadCheckpoint,
+                reason: format!("the checkpoint on line {line} (size {}, {}) does not verify: {why}", cp.size, cp.time),
+            });
+            continue;
         }
+        if let Some(l) = largest
+            && cp.size < l
+        {
+            s.breaks.push(Break {
+                entry: None,
+                kind: BreakKind::BadCheckpoint,
+                reason: format!(
+                    "the checkpoint on line {line} (size {}) follows one of size {l}: checkpoints only grow, so the log was reordered or spliced",
+                    cp.size
+                ),
+            });
+        }
+        largest = Some(largest.map_or(cp.size, |l| l.max(cp.size)));
+        keep_frontier(frontier);
+        s.checkpoints.push(cp);
+    }
+    s.logged_size = largest.unwrap_or(0);
+
+    // The head: replaced by rename, so never torn; anything unreadable in it
+    // was put there.
+    let head_path = files.head_path();
+    match std::fs::read(&head_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(LedgerError::Io(format!("reading {}: {e}", head_path.display()))),
+        Ok(bytes) => match CheckpointRecord::parse(bytes.strip_suffix(b"\n").unwrap_or(&bytes)) {
+            Err(why) => s.breaks.push(Break {
+                entry: None,
+                kind: BreakKind::MalformedLog,
+                reason: format!("{} is not a checkpoint: {why}", head_path.display()),
+            }),
+            Ok((cp, frontier)) => match s.key.as_ref().map(|k| cp.verify(k)) {
+                None => s.breaks.push(Break {
+                    entry: None,
+                    kind: BreakKind::BadCheckpoint,
+                    reason: "a head checkpoint exists but the ledger key is missing, so it cannot be verified".into(),
+                }),
+                Some(Err(why)) => s.breaks.push(Break {
+                    entry: None,
+                    kind: BreakKind::BadCheckpoint,
+                    reason: format!("the head checkpoint (size {}, {}) does not verify: {why}", cp.size, cp.time),
+                }),
+                Some(Ok(())) => {
+                    keep_frontier(frontier);
+                    if s.checkpoints.last() != Some(&cp) {
+                        s.checkpoints.push(cp);
+                    }
+                }
+            },
+        },
+    }
+    s.latest_frontier = best_frontier;
+    for cp in extra {
+        match &s.key {
+            Some(key) => match cp.verify(key) {
+                Ok(()) => s.checkpoints.push(cp.clone()),
+                Err(why) => s.breaks.push(Break {
+                    entry: None,
+                    kind: BreakKind::BadCheckpoint,
+                    reason: format!("the checkpoint given (size {}, {}) does not verify: {why}", cp.size, cp.time),
+                }),
+            },
+            None => s.breaks.push(Break {
+                entry: None,
+                kind: BreakKind::BadCheckpoint,
+                reason: "a checkpoint was given but there is no key to verify it with".into(),
+            }),
+        }
+    }
+
+    let prunes = read_log(&files.pruned_path(), PruneRecord::parse)?;
+    s.prune_log_keep = prunes.keep;
+    for (line, why) in &prunes.malformed {
+        s.breaks.push(Break {
+            entry: None,
+            kind: BreakKind::MalformedLog,
+            reason: format!("line {line} of {} is not a prune record: {why}", files.pruned_path().display()),
+        });
+    }
+    if let Some(bytes) = prunes.torn {
+        s.notes.push(format!(
+            "the last {bytes} bytes of {} are an interrupted write and were ignored",
+            files.pruned_path().display()
+        ));
+    }
+    for (line, record) in prunes.records {
+        let problem = match &s.key {
+            None => Some("there is no ledger key to verify it with".to_string()),
+            Some(key) => record.verify(key).err().or_else(|| {
+                (record.from != s.cut())
+                    .then(|| format!("it starts at entry {} but the sealed entries end at {}", record.from, s.cut()))
+            }),
+        };
+        if let Some(why) = problem {
+            s.breaks.push(Break {
+                entry: None,
+                kind: BreakKind::BadPruneRecord,
+                reason: format!(
+                    "the prune record on line {line} (entries {}..{}) does not verify: {why}",
+                    record.from, record.to
+                ),
+            });
+            // Later records continue this one; without it they cannot be placed.
+            break;
+        }
+        s.prunes.push(record);
+    }
+    Ok(s)
+}
+
+/// The full check; `files` is `None` to check the stored rows alone.
+pub(crate) fn verify_with(
+    store: &dyn Store,
+    files: Option<&LedgerFiles>,
+    options: &VerifyOptions,
+) -> Result<VerifyReport, LedgerError> {
+    let signed = load_signed(files, options.key, &options.extra_checkpoints)?;
+    let mut v = Verifier::new(&signed);
+    let result = v.run(store);
+    let mut report = VerifyReport {
+        entries: v.frontier.size(),
+        stored: v.stored,
+        root: v.frontier.root(),
+        chain: v.chain,
+        checkpoints: signed.checkpoints.len() as u64,
+        checkpoints_matched: v.matched,
+        latest_checkpoint: signed.latest().cloned(),
+        pruned: signed
+            .prunes
+            .iter()
+            .map(|p| PrunedRange { record: p.clone(), rows_removed: p.to <= v.absent_until })
+            .collect(),
+        breaks: Vec::new(),
+        notes: signed.notes.clone(),
+    };
+    result?;
+    if signed.checkpoints.is_empty() && signed.breaks.is_empty() && files.is_some() {
+        report.notes.push("there is no signed checkpoint yet: entries removed from the end cannot be detected".into());
+    }
+    if v.unchecked > 0 {
+        report.notes.push(format!(
+            "{} checkpoint(s) fall inside removed segments; the prune records that replaced those entries were checked instead",
+            v.unchecked
+        ));
+    }
+    // INVARIANT (first-break-first): entry findings are found in entry order
+    // and there is at most one, so it leads; findings about signed records
+    // (which name no entry) follow.
+    report.breaks.extend(v.found);
+    report.breaks.extend(signed.breaks.iter().cloned());
+    Ok(report)
+}
+
+/// The state of one pass over the ledger.
+struct Verifier<'a> {
+    seals: Vec<SegmentSeal>,
+    cut: u64,
+    /// Checkpoints in size order, and the next one to reach.
+    checkpoints: Vec<&'a Checkpoint>,
+    next_checkpoint: usize,
+    frontier: Frontier,
+    /// The chain hash of the last entry passed, and of the one before it.
+    chain: Hash,
+    chain_before: Option<Hash>,
+    /// The tree over the current segment, while in the sealed range.
+    segment: Frontier,
+    /// Entries before this were removed under retention.
+    absent_until: u64,
+    stored: u64,
+    matched: u64,
+    unchecked: u64,
+    /// The largest size at which the ledger is known to match what was signed.
+    last_match: u64,
+    found: Option<Break>,
+}
+
+impl<'a> Verifier<'a> {
+    fn new(signed: &'a Signed) -> Verifier<'a> {
+        let mut checkpoints: Vec<&Checkpoint> = signed.checkpoints.iter().collect();
+        checkpoints.sort_by_key(|c| c.size);
+        Verifier {
+            seals: signed.seals(),
+            cut: signed.cut(),
+            checkpoints,
+            next_checkpoint: 0,
+            frontier: Frontier::new(),
+            chain: GENESIS,
+            chain_before: None,
+            segment: Frontier::new(),
+            absent_until: 0,
+            stored: 0,
+            matched: 0,
+            unchecked: 0,
+            last_match: 0,
+            found: None,
+        }
+    }
+
+    fn pos(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    fn fail(&mut self, entry: u64, kind: BreakKind, reason: String) {
+        self.found.get_or_insert(Break { entry: Some(entry), kind, reason });
+    }
+
+    fn run(&mut self, store: &dyn Store) -> Result<(), LedgerError> {
+        let first = store.ledger_read(0, 1)?.first().map(|r| r.seq);
+        if !self.check_checkpoints() {
+            return Ok(());
+        }
+        // Where the stored rows begin: at 0, or after segments that were
+        // sealed and then removed.
+        let start = match first {
+            None => self.cut,
+            Some(f) if f <= self.cut => f - f % SEGMENT_SIZE,
+            Some(_) => self.cut,
+        };
+        self.absent_until = start;
+        let seals = std::mem::take(&mut self.seals);
+        for seal in &seals[..(start / SEGMENT_SIZE) as usize] {
+            self.frontier
+                .push_subtree(SEGMENT_HEIGHT, seal.root)
+                .ok_or_else(|| LedgerError::Invalid("a sealed segment does not fit the tree".into()))?;
+            self.chain = seal.chain;
+            self.chain_before = None;
+            if !self.check_checkpoints() {
+                self.seals = seals;
+                return Ok(());
+            }
+            // The seal is signed: the ledger up to here is as it was.
+            self.last_match = self.pos();
+        }
+        self.seals = seals;
+        if let Some(f) = first
+            && f > start
+        {
+            let why = if start < self.cut || self.cut == 0 {
+                format!("entries {start}..{} are missing", f - 1)
+            } else {
+                format!(
+                    "entries {start}..{} are missing; only entries before {} were sealed for removal",
+                    f - 1,
+                    self.cut
+                )
+            };
+            self.fail(start, BreakKind::Missing, why);
+            return Ok(());
+        }
+        self.stream(store)?;
+        if self.found.is_some() {
+            return Ok(());
+        }
+        let n = self.pos();
+        if n < self.cut {
+            self.fail(
+                n,
+                BreakKind::Truncated,
+                format!(
+                    "entries {n}..{} are missing: they were sealed for removal, but removal only ever takes the oldest entries",
+                    self.cut - 1
+                ),
+            );
+        } else if let Some(cp) = self.checkpoints.last()
+            && cp.size > n
+        {
+            let reason = format!(
+                "entries {n}..{} are missing: the checkpoint signed at {} covers {} entries and the ledger holds {n}",
+                cp.size - 1,
+                cp.time,
+                cp.size
+            );
+            self.fail(n, BreakKind::Truncated, reason);
+        }
+        Ok(())
+    }
+
+    /// Reads rows on another thread while this one hashes and decodes.
+    fn stream(&mut self, store: &dyn Store) -> Result<(), LedgerError> {
+        let from = self.pos();
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::sync_channel::<Result<Vec<LedgerRow>, LedgerError>>(2);
+            scope.spawn(move || {
+                let mut next = from;
+                loop {
+                    let batch = store.ledger_read(next, READ_BATCH).map_err(LedgerError::from);
+                    let done = match &batch {
+                        Ok(rows) => match rows.last() {
+                            Some(last) => {
+                                next = last.seq + 1;
+                                rows.len() < READ_BATCH
+                            }
+                            None => true,
+                        },
+                        Err(_) => true,
+                    };
+                    let empty = matches!(&batch, Ok(rows) if rows.is_empty());
+                    if (!empty && tx.send(batch).is_err()) || done {
+                        return;
+                    }
+                }
+            });
+            for batch in rx {
+                for row in batch? {
+                    if !self.entry(store, &row)? {
+                        // Dropping the receiver stops the reader.
+                        return Ok(());
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Checks one stored row; false once a break is found.
+    fn entry(&mut self, store: &dyn Store, row: &LedgerRow) -> Result<bool, LedgerError> {
+        let pos = self.pos();
+        if row.seq != pos {
+            let why = if row.seq == pos + 1 {
+                format!("entry {pos} is missing")
+            } else {
+                format!("entries {pos}..{} are missing", row.seq - 1)
+            };
+            self.fail(pos, BreakKind::Missing, why);
+            return Ok(false);
+        }
+        let leaf = leaf_hash(&row.body);
+        let chain = chain_hash(&self.chain, &leaf);
+        if chain != row.hash {
+            let (at, kind, why) = self.classify(store, pos)?;
+            self.fail(at, kind, why);
+            return Ok(false);
+        }
+        match Entry::decode(&row.body) {
+            Err(e) => {
+                self.fail(
+                    pos,
+                    BreakKind::Undecodable,
+                    format!("entry {pos} matches its hash but does not decode: {e}"),
+                );
+                return Ok(false);
+            }
+            Ok(entry) if entry.time != row.time || entry.app_id != row.app_id => {
+                self.fail(
+                    pos,
+                    BreakKind::Modified,
+                    format!("the time or app id stored beside entry {pos} (used to search it) disagree with the entry"),
+                );
+                return Ok(false);
+            }
+            Ok(_) => {}
+        }
+        self.stored += 1;
+        self.frontier.push_leaf(leaf);
+        self.chain_before = Some(self.chain);
+        self.chain = chain;
+        let pos = self.pos();
+        if pos <= self.cut {
+            self.segment.push_leaf(leaf);
+            if pos.is_multiple_of(SEGMENT_SIZE) {
+                let seal = self.seals[(pos / SEGMENT_SIZE - 1) as usize];
+                if self.segment.root() != seal.root || self.chain != seal.chain {
+                    let start = pos - SEGMENT_SIZE;
+                    self.fail(
+                        start,
+                        BreakKind::Diverged,
+                        format!(
+                            "entries {start}..{} do not match the signed prune record that seals them: one of them was changed",
+                            pos - 1
+                        ),
+                    );
+                    return Ok(false);
+                }
+                self.segment = Frontier::new();
+                self.last_match = self.last_match.max(pos);
+            }
+        }
+        Ok(self.check_checkpoints())
+    }
+
+    /// Compares every checkpoint of the current size; false on a mismatch.
+    /// Checkpoints skipped over (inside removed segments) are counted.
+    fn check_checkpoints(&mut self) -> bool {
+        let pos = self.pos();
+        while let Some(cp) = self.checkpoints.get(self.next_checkpoint).copied() {
+            if cp.size > pos {
+                break;
+            }
+            self.next_checkpoint += 1;
+            if cp.size < pos {
+                self.unchecked += 1;
+                continue;
+            }
+            if cp.root == self.frontier.root() && cp.chain == self.chain {
+                self.matched += 1;
+                self.last_match = pos;
+                continue;
+            }
+            let from = self.last_match;
+            let reason = format!(
+                "entries 0..{} do not hash to the root signed at {} for that size, though each matches its chain hash: \
+                 one of entries {from}..{} was changed, inserted, removed or moved, and the chain hashes after it rewritten",
+                pos - 1,
+                cp.time,
+                pos - 1
+            );
+            self.fail(from, BreakKind::Diverged, reason);
+            return false;
+        }
+        true
+    }
+
+    /// Tells what happened at a broken entry from the entries around it. A row
+    /// "follows" a chain hash if its stored hash is that hash chained with its
+    /// body.
+    fn classify(&self, store: &dyn Store, pos: u64) -> Result<(u64, BreakKind, String), LedgerError> {
+        let rows = store.ledger_read(pos, LOOKAHEAD)?;
+        let follows = |row: &LedgerRow, prev: &Hash| chain_hash(prev, &leaf_hash(&row.body)) == row.hash;
+        let contiguous = rows.iter().enumerate().take_while(|(i, r)| r.seq == pos + *i as u64).count();
+        let rows = &rows[..contiguous];
+        let prev = self.chain;
+        if let Some(before) = &self.chain_before
+            && rows.first().is_some_and(|r| follows(r, before))
+        {
+            return Ok((
+                pos - 1,
+                BreakKind::Inserted,
+                format!("entry {} was inserted: entry {pos} continues the chain from the entry before it", pos - 1),
+            ));
+        }
+        if rows.len() >= 2 && follows(&rows[1], &prev) {
+            let swapped = rows.len() >= 3 && follows(&rows[2], &rows[0].hash) && follows(&rows[0], &rows[1].hash);
+            return Ok(if swapped {
+                (pos, BreakKind::Reordered, format!("entries {pos} and {} were swapped", pos + 1))
+            } else {
+                (
+                    pos,
+                    BreakKind::Inserted,
+                    format!("entry {pos} was inserted: entry {} continues the chain from the entry before it", pos + 1),
+                )
+            });
+        }
+        if let Some(k) = rows.iter().skip(2).position(|r| follows(r, &prev)) {
+            let at = pos + 2 + k as u64;
+            return Ok((
+                pos,
+                BreakKind::Reordered,
+                format!("entry {pos} is out of order: the entry that belongs at {pos} is stored at {at}"),
+            ));
+        }
+        Ok((
+            pos,
+            BreakKind::Modified,
+            format!(
+                "entry {pos} does not match its chain hash: it was changed (or removed, and the entries after it renumbered)"
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_have_stable_names() {
+        assert_eq!(BreakKind::Truncated.as_str(), "truncated");
+        assert_eq!(BreakKind::BadCheckpoint.as_str(), "bad-checkpoint");
     }
 }

@@ -2,18 +2,44 @@
 //! returns only once the entry is durable; concurrent records share one
 //! transaction (and one fsync), so durability stays cheap under load.
 //!
+//! The writer also keeps the Merkle tree's frontier as it appends, and hands
+//! snapshots (size, root, chain head) to a signing thread, off the path every
+//! release waits on. Checkpoints come in two tempos:
+//!
+//! - the **head** (`head.json`, replaced atomically) is signed at most
+//!   `CHECKPOINT_INTERVAL` (1 s) after an entry became durable, so that
+//!   entries removed from the end show within a second;
+//! - the **history** (`checkpoints.log`, append-only) gets a checkpoint every
+//!   `CHECKPOINT_EVERY_ENTRIES` entries, `CHECKPOINT_LOG_INTERVAL` after the
+//!   first entry it does not cover, and at shutdown.
+//!
+//! Logging every head would cost one signature per entry on a quiet ledger
+//! (one request a second), which verification must check, forever; the
+//! history's tempo bounds that to 1,440 a day at most, or one per 16,384
+//! entries under load.
+//!
 //! The road not taken: a write per request (one fsync each) caps throughput at
 //! the disk's fsync rate; an asynchronous, fire-and-forget append would let a
 //! response leave before its entry exists.
 
-use std::sync::Arc;
-use std::sync::mpsc;
-use std::thread;
+use std::fs::File;
+use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
-use tollgate_store::{LedgerRow, Store, StoreError};
+use tollgate_domain::Timestamp;
+use tollgate_store::{LedgerRow, Store};
 
-use crate::{Entry, GENESIS, chain_hash, leaf_hash};
+use crate::checkpoint::{Checkpoint, CheckpointRecord};
+use crate::files::{LedgerFiles, LogAppender, write_atomic};
+use crate::key::{LedgerKey, PublicKey};
+use crate::merkle::{Frontier, Hash, leaf_hash};
+use crate::prune::SEGMENT_HEIGHT;
+use crate::verify::{Signed, load_signed};
+use crate::{Entry, GENESIS, LedgerError, chain_hash};
 
 /// Proof that an entry is durable: its position in the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,104 +47,443 @@ pub struct Receipt {
     pub seq: u64,
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum LedgerError {
-    #[error("the ledger could not be written: {0}")]
-    Store(String),
-    #[error("the ledger writer has stopped")]
-    Stopped,
+/// The head checkpoint is signed at most this long after an entry became
+/// durable: an entry is covered by a signature about a second after its
+/// response left, for the cost of one small atomic file replacement a second
+/// under steady load.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// A checkpoint is appended to the history once this many entries are not in
+/// it...
+pub const CHECKPOINT_EVERY_ENTRIES: u64 = 16_384;
+/// ...or once the oldest entry it does not cover is this old, whichever
+/// comes first (and always at shutdown).
+pub const CHECKPOINT_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// When the writer signs checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointPolicy {
+    /// History: after this many entries.
+    pub every_entries: u64,
+    /// Head: this long after the first unsigned entry.
+    pub interval: Duration,
+    /// History: this long after the first entry not in it.
+    pub log_interval: Duration,
 }
 
-impl From<StoreError> for LedgerError {
-    fn from(e: StoreError) -> Self {
-        LedgerError::Store(e.to_string())
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        CheckpointPolicy {
+            every_entries: CHECKPOINT_EVERY_ENTRIES,
+            interval: CHECKPOINT_INTERVAL,
+            log_interval: CHECKPOINT_LOG_INTERVAL,
+        }
     }
 }
+
+/// The most entries one commit takes.
+const MAX_BATCH: usize = 4096;
+/// Rows read at a time while catching up at start.
+const READ_BATCH: usize = 8192;
 
 struct Job {
     entry: Entry,
     done: oneshot::Sender<Result<Receipt, LedgerError>>,
 }
 
-/// Handle to the writer thread; cheap to clone.
-#[derive(Clone)]
-pub struct LedgerWriter {
-    jobs: mpsc::Sender<Job>,
+enum Msg {
+    /// Boxed: a job is large, and a queue of them is sized by its largest variant.
+    Record(Box<Job>),
+    /// Finish what is queued, sign a final checkpoint and stop.
+    Close,
 }
 
-/// The most entries one commit takes.
-const MAX_BATCH: usize = 4096;
+struct Shared {
+    jobs: mpsc::Sender<Msg>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    public_key: PublicKey,
+}
+
+impl Shared {
+    fn close(&self) {
+        let _ = self.jobs.send(Msg::Close);
+        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Shared {
+    /// The last handle gone is a clean shutdown: the writer signs what it
+    /// appended before the process can exit.
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Handle to the writer thread; cheap to clone. When the last clone is
+/// dropped (or `shutdown` is called), queued entries are committed, a final
+/// checkpoint is signed and the threads are joined.
+#[derive(Clone)]
+pub struct LedgerWriter {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for LedgerWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerWriter").field("public_key", &self.shared.public_key).finish_non_exhaustive()
+    }
+}
 
 impl LedgerWriter {
-    /// Starts the writer thread, continuing the chain from the store's last row.
-    pub fn start(store: Arc<dyn Store>) -> Result<LedgerWriter, LedgerError> {
-        let head = store.ledger_last()?.map(|row| (row.seq + 1, row.hash)).unwrap_or((0, GENESIS));
-        let (jobs, rx) = mpsc::channel::<Job>();
-        thread::Builder::new()
+    /// Starts the writer on the store's ledger, with its key and signed
+    /// records in `DATA/ledger` (created, with a new key, on first start).
+    ///
+    /// Refuses to start on a ledger that does not extend its own latest
+    /// checkpoint (entries lost or altered): appending to it would sign over
+    /// the damage. `tollgate ledger verify` says what happened.
+    pub fn start(store: Arc<dyn Store>, data_dir: &Path) -> Result<LedgerWriter, LedgerError> {
+        LedgerWriter::start_with(store, &LedgerFiles::in_data_dir(data_dir), CheckpointPolicy::default())
+    }
+
+    pub fn start_with(
+        store: Arc<dyn Store>,
+        files: &LedgerFiles,
+        policy: CheckpointPolicy,
+    ) -> Result<LedgerWriter, LedgerError> {
+        files.create_dir()?;
+        let lock = files.lock_writer()?;
+        let key = files.load_or_create_key()?;
+        let public_key = key.public();
+        let signed = load_signed(Some(files), Some(public_key), &[])?;
+        let (head, signed_size) = recover(store.as_ref(), &signed)?;
+        let log = LogAppender::open(&files.checkpoints_path(), signed.checkpoint_log_keep)?;
+        files.remove_stray_temporaries();
+        let head_path = files.head_path();
+
+        let (snapshots, snapshot_rx) = mpsc::channel::<Snapshot>();
+        let signer = thread::Builder::new()
+            .name("ledger-signer".into())
+            .spawn(move || sign_checkpoints(key, log, &head_path, snapshot_rx))
+            .map_err(|e| LedgerError::Io(format!("cannot start the signing thread: {e}")))?;
+        let (jobs, rx) = mpsc::channel::<Msg>();
+        let writer = Writer {
+            store,
+            head,
+            signed_size,
+            logged_size: signed.logged_size,
+            policy,
+            snapshots,
+            rows: Vec::new(),
+            broken: None,
+        };
+        let thread = thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || run(store, rx, head))
-            .map_err(|e| LedgerError::Store(format!("cannot start the writer thread: {e}")))?;
-        Ok(LedgerWriter { jobs })
+            .spawn(move || writer.run(rx, signer, lock))
+            .map_err(|e| LedgerError::Io(format!("cannot start the writer thread: {e}")))?;
+        Ok(LedgerWriter { shared: Arc::new(Shared { jobs, thread: Mutex::new(Some(thread)), public_key }) })
+    }
+
+    /// The key checkpoints are signed with.
+    pub fn public_key(&self) -> PublicKey {
+        self.shared.public_key
     }
 
     /// Appends `entry` and returns once it is durable.
     pub async fn record(&self, entry: Entry) -> Result<Receipt, LedgerError> {
         let (done, wait) = oneshot::channel();
-        self.jobs.send(Job { entry, done }).map_err(|_| LedgerError::Stopped)?;
+        self.shared.jobs.send(Msg::Record(Box::new(Job { entry, done }))).map_err(|_| LedgerError::Stopped)?;
         wait.await.map_err(|_| LedgerError::Stopped)?
     }
 
     /// Blocking variant for synchronous callers (CLI exports, tests).
     pub fn record_blocking(&self, entry: Entry) -> Result<Receipt, LedgerError> {
         let (done, wait) = oneshot::channel();
-        self.jobs.send(Job { entry, done }).map_err(|_| LedgerError::Stopped)?;
+        self.shared.jobs.send(Msg::Record(Box::new(Job { entry, done }))).map_err(|_| LedgerError::Stopped)?;
         wait.blocking_recv().map_err(|_| LedgerError::Stopped)?
+    }
+
+    /// Stops the writer now: what is queued is committed, a final checkpoint
+    /// is signed; later records fail with `Stopped`. Blocks until done.
+    pub fn shutdown(&self) {
+        self.shared.close();
     }
 }
 
-fn run(store: Arc<dyn Store>, rx: mpsc::Receiver<Job>, (mut next_seq, mut head): (u64, [u8; 32])) {
-    let mut batch: Vec<Job> = Vec::new();
-    let mut rows: Vec<LedgerRow> = Vec::new();
-    while let Ok(first) = rx.recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+/// What the writer knows about the ledger's end.
+struct Head {
+    // INVARIANT (head-matches-store): `frontier` is the tree over entries
+    // `0..frontier.size()`, exactly the rows in the store, and `chain` is the
+    // chain hash of the last of them; it changes only after a commit returned.
+    frontier: Frontier,
+    chain: Hash,
+}
+
+/// What the signing thread signs.
+struct Snapshot {
+    frontier: Frontier,
+    chain: Hash,
+    /// Append it to the history too, not only to the head.
+    log: bool,
+}
+
+/// Finds the end of the ledger: from the latest checkpoint's stored frontier
+/// when it is usable (so a restart reads only the entries after it), else
+/// from the sealed segments and then every stored entry. Returns the head and
+/// the size of the latest signed checkpoint.
+fn recover(store: &dyn Store, signed: &Signed) -> Result<(Head, u64), LedgerError> {
+    let latest = signed.latest().cloned();
+    let stored_end = store.ledger_last()?.map_or(0, |r| r.seq + 1);
+    if let Some(cp) = &latest
+        && cp.size > stored_end
+    {
+        return Err(LedgerError::Altered(format!(
+            "the ledger holds {stored_end} entries but its checkpoint signed at {} covers {}: entries were lost or \
+             removed. Run `tollgate ledger verify`; docs/ledger.md says how to recover",
+            cp.time, cp.size
+        )));
+    }
+    let resume = latest.as_ref().zip(signed.latest_frontier.as_ref()).filter(|(cp, f)| f.size() == cp.size);
+    let mut head = match resume {
+        Some((cp, frontier)) => Head { frontier: frontier.clone(), chain: cp.chain },
+        None => {
+            let mut frontier = Frontier::new();
+            let mut chain = GENESIS;
+            let seals = signed.seals();
+            let first = store.ledger_read(0, 1)?.first().map_or(stored_end, |r| r.seq);
+            // Sealed segments whose rows are gone enter as their roots.
+            for seal in seals.iter().take((first / crate::prune::SEGMENT_SIZE) as usize) {
+                frontier.push_subtree(SEGMENT_HEIGHT, seal.root).unwrap_or_else(|| unreachable!("whole segments"));
+                chain = seal.chain;
+            }
+            Head { frontier, chain }
+        }
+    };
+    let from = head.frontier.size();
+    if from > 0 {
+        match store.ledger_read(from - 1, 1)?.first() {
+            Some(row) if row.seq == from - 1 => {
+                if row.hash != head.chain {
+                    return Err(LedgerError::Altered(format!(
+                        "entry {} does not match the chain hash the ledger resumes from; run `tollgate ledger verify`",
+                        from - 1
+                    )));
+                }
+            }
+            // Removed under retention: the seal stands in for it.
+            _ if from <= signed.cut() => {}
+            _ => {
+                return Err(LedgerError::Altered(format!(
+                    "entry {} is missing; run `tollgate ledger verify`",
+                    from - 1
+                )));
             }
         }
-        rows.clear();
-        let mut chain = head;
-        for (i, job) in batch.iter().enumerate() {
+    }
+    let mut next = from;
+    loop {
+        let rows = store.ledger_read(next, READ_BATCH)?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in rows {
+            let leaf = leaf_hash(&row.body);
+            let chain = chain_hash(&head.chain, &leaf);
+            if row.seq != next || row.hash != chain {
+                return Err(LedgerError::Altered(format!(
+                    "entry {next} is missing or does not match its chain hash; run `tollgate ledger verify`"
+                )));
+            }
+            head.frontier.push_leaf(leaf);
+            head.chain = chain;
+            next += 1;
+            if let Some(cp) = &latest
+                && cp.size == next
+                && (cp.root != head.frontier.root() || cp.chain != head.chain)
+            {
+                return Err(LedgerError::Altered(format!(
+                    "the entries do not match the checkpoint signed at {} for {} entries; run `tollgate ledger verify`",
+                    cp.time, cp.size
+                )));
+            }
+        }
+    }
+    Ok((head, latest.map_or(0, |c| c.size)))
+}
+
+struct Writer {
+    store: Arc<dyn Store>,
+    head: Head,
+    /// The size of the latest checkpoint handed to the signer.
+    signed_size: u64,
+    /// The size of the latest checkpoint handed to the signer for the history.
+    logged_size: u64,
+    policy: CheckpointPolicy,
+    snapshots: mpsc::Sender<Snapshot>,
+    rows: Vec<LedgerRow>,
+    /// Set if the store no longer matches the head; every record then fails.
+    broken: Option<String>,
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Msg>, signer: JoinHandle<()>, _lock: File) {
+        let mut batch: Vec<Job> = Vec::new();
+        let size = self.head.frontier.size();
+        // When the oldest entry not in the head, and not in the history, became durable.
+        let mut unsigned_since = (size > self.signed_size).then(Instant::now);
+        let mut unlogged_since = (size > self.logged_size).then(Instant::now);
+        let mut closing = false;
+        while !closing {
+            let deadline = [
+                unsigned_since.map(|t| t + self.policy.interval),
+                unlogged_since.map(|t| t + self.policy.log_interval),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let msg = match deadline {
+                Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => Some(Msg::Close),
+                },
+                None => Some(rx.recv().unwrap_or(Msg::Close)),
+            };
+            match msg {
+                Some(Msg::Record(job)) => {
+                    batch.push(*job);
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(Msg::Record(job)) => batch.push(*job),
+                            Ok(Msg::Close) => {
+                                closing = true;
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.commit(&mut batch);
+                    let size = self.head.frontier.size();
+                    if size > self.signed_size && unsigned_since.is_none() {
+                        unsigned_since = Some(Instant::now());
+                    }
+                    if size > self.logged_size && unlogged_since.is_none() {
+                        unlogged_since = Some(Instant::now());
+                    }
+                }
+                Some(Msg::Close) => closing = true,
+                None => {}
+            }
+            let size = self.head.frontier.size();
+            let unlogged = size - self.logged_size;
+            let log = unlogged > 0
+                && (closing
+                    || unlogged >= self.policy.every_entries
+                    || unlogged_since.is_some_and(|t| t.elapsed() >= self.policy.log_interval));
+            let head = size > self.signed_size
+                && (closing || unsigned_since.is_some_and(|t| t.elapsed() >= self.policy.interval));
+            // A history checkpoint is also the new head, even if the head is current.
+            if head || log {
+                let snapshot = Snapshot { frontier: self.head.frontier.clone(), chain: self.head.chain, log };
+                let _ = self.snapshots.send(snapshot);
+                self.signed_size = size;
+                unsigned_since = None;
+                if log {
+                    self.logged_size = size;
+                    unlogged_since = None;
+                }
+            }
+        }
+        // Records that raced with the close are refused, not dropped silently.
+        while let Ok(msg) = rx.try_recv() {
+            if let Msg::Record(job) = msg {
+                let _ = job.done.send(Err(LedgerError::Stopped));
+            }
+        }
+        drop(self.snapshots);
+        let _ = signer.join();
+    }
+
+    fn commit(&mut self, batch: &mut Vec<Job>) {
+        if let Some(why) = &self.broken {
+            let err = LedgerError::Store(why.clone());
+            for job in batch.drain(..) {
+                let _ = job.done.send(Err(err.clone()));
+            }
+            return;
+        }
+        let start = self.head.frontier.size();
+        let mut frontier = self.head.frontier.clone();
+        let mut chain = self.head.chain;
+        self.rows.clear();
+        for job in batch.iter() {
             let body = job.entry.encode();
-            chain = chain_hash(&chain, &leaf_hash(&body));
-            rows.push(LedgerRow {
-                seq: next_seq + i as u64,
+            let leaf = leaf_hash(&body);
+            chain = chain_hash(&chain, &leaf);
+            frontier.push_leaf(leaf);
+            self.rows.push(LedgerRow {
+                seq: start + self.rows.len() as u64,
                 time: job.entry.time,
                 app_id: job.entry.app_id,
                 body,
                 hash: chain,
             });
         }
-        match store.ledger_append(&rows) {
+        match self.store.ledger_append(&self.rows) {
             Ok(()) => {
                 for (i, job) in batch.drain(..).enumerate() {
-                    let _ = job.done.send(Ok(Receipt { seq: next_seq + i as u64 }));
+                    let _ = job.done.send(Ok(Receipt { seq: start + i as u64 }));
                 }
-                next_seq += rows.len() as u64;
-                head = chain;
+                self.head = Head { frontier, chain };
             }
             Err(e) => {
-                // Nothing of the batch was written: every waiting response fails,
-                // and the chain head stays where the store says it is.
+                // The batch is refused: every waiting response fails. An append
+                // is one transaction, so normally nothing of it was written;
+                // if the store says otherwise, the head follows the store, and
+                // if the store matches neither, the writer stops writing.
                 let err = LedgerError::from(e);
                 for job in batch.drain(..) {
                     let _ = job.done.send(Err(err.clone()));
                 }
-                if let Ok(last) = store.ledger_last() {
-                    (next_seq, head) = last.map(|r| (r.seq + 1, r.hash)).unwrap_or((0, GENESIS));
+                if let Ok(last) = self.store.ledger_last() {
+                    let end = last.as_ref().map_or(0, |r| r.seq + 1);
+                    let hash = last.map_or(GENESIS, |r| r.hash);
+                    if end == frontier.size() && hash == chain {
+                        self.head = Head { frontier, chain };
+                    } else if end != start || (start > 0 && hash != self.head.chain) {
+                        self.broken = Some(format!(
+                            "the ledger changed underneath its writer (it ends at {end}, the writer expected {start}); restart Tollgate"
+                        ));
+                    }
                 }
             }
+        }
+    }
+}
+
+/// Signs and stores checkpoints until the writer hangs up. Snapshots that
+/// queued up while a checkpoint was being synced are folded into the newest:
+/// each extends the one before, so signing only the newest loses nothing.
+///
+/// The history line is synced before the head is replaced, so the head is
+/// never behind the history for longer than a crash between the two.
+fn sign_checkpoints(key: LedgerKey, mut log: LogAppender, head_path: &Path, rx: mpsc::Receiver<Snapshot>) {
+    while let Ok(mut snapshot) = rx.recv() {
+        let mut to_log = snapshot.log;
+        while let Ok(newer) = rx.try_recv() {
+            to_log |= newer.log;
+            snapshot = newer;
+        }
+        let f = &snapshot.frontier;
+        let cp = Checkpoint::sign(&key, f.size(), Timestamp::now(), f.root(), snapshot.chain);
+        let mut line = CheckpointRecord::new(&cp, f).encode();
+        // Nothing waits on a checkpoint; the next one covers these entries too.
+        if to_log && let Err(e) = log.append(&line) {
+            eprintln!("warning: the ledger checkpoint of size {} was not added to the history: {e}", cp.size);
+        }
+        line.push(b'\n');
+        if let Err(e) = write_atomic(head_path, &line) {
+            eprintln!("warning: the ledger head checkpoint of size {} was not stored: {e}", cp.size);
         }
     }
 }

@@ -1,0 +1,161 @@
+//! Shared fixtures of the ledger's integration tests: a real SQLite store in a
+//! temporary data directory, a writer, and a raw connection to `ledger.db`
+//! for the edits an attacker with access to the file could make.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use tollgate_domain::{AppId, PostId, Purpose, Timestamp};
+use tollgate_ledger::{
+    Channel, CheckpointPolicy, Entry, Ledger, LedgerFiles, LedgerWriter, Outcome, chain_hash, leaf_hash,
+};
+use tollgate_store::Store;
+use tollgate_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
+
+pub struct Fixture {
+    pub dir: PathBuf,
+    pub store: Arc<dyn Store>,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Fixture {
+    pub fn new(name: &str) -> Fixture {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tollgate-ledger-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let options =
+            SqliteOptions { synchronous: Synchronous::Normal, read_connections: 2, ..SqliteOptions::default() };
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir, &options).unwrap());
+        Fixture { dir, store }
+    }
+
+    pub fn files(&self) -> LedgerFiles {
+        LedgerFiles::in_data_dir(&self.dir)
+    }
+
+    pub fn ledger(&self) -> Ledger {
+        Ledger::new(self.store.clone(), &self.dir)
+    }
+
+    /// A writer that signs after every `every` entries (and when it stops).
+    pub fn writer(&self, every: u64) -> LedgerWriter {
+        let hour = Duration::from_secs(3600);
+        let policy = CheckpointPolicy { every_entries: every, interval: hour, log_interval: hour };
+        LedgerWriter::start_with(self.store.clone(), &self.files(), policy).unwrap()
+    }
+
+    /// Records entries `from..to` in chunks of `chunk`, each chunk awaited
+    /// before the next, so that checkpoints fall on chunk boundaries.
+    pub fn record(&self, writer: &LedgerWriter, from: u64, to: u64, chunk: u64, time: impl Fn(u64) -> i64) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let mut at = from;
+            while at < to {
+                let end = (at + chunk).min(to);
+                let mut tasks = Vec::new();
+                for i in at..end {
+                    let w = writer.clone();
+                    let e = entry(i, time(i));
+                    tasks.push(tokio::spawn(async move { w.record(e).await }));
+                }
+                for t in tasks {
+                    t.await.unwrap().unwrap();
+                }
+                at = end;
+            }
+        });
+    }
+
+    /// A ledger of `n` entries with checkpoints every `every`, writer stopped.
+    pub fn filled(name: &str, n: u64, every: u64) -> Fixture {
+        let f = Fixture::new(name);
+        let w = f.writer(every);
+        f.record(&w, 0, n, every, |i| 1_750_000_000_000 + i as i64);
+        w.shutdown();
+        f
+    }
+
+    pub fn raw(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.dir.join("ledger.db")).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn
+    }
+
+    /// Removes the history lines of checkpoints of size `size`, and the head
+    /// if it has that size: what a crash before they were written, or an
+    /// attacker, leaves.
+    pub fn drop_checkpoints_of_size(&self, size: u64) {
+        let files = self.files();
+        let log = std::fs::read_to_string(files.checkpoints_path()).unwrap();
+        let kept: Vec<&str> = log.lines().filter(|l| !l.contains(&format!("\"size\":{size},"))).collect();
+        std::fs::write(files.checkpoints_path(), kept.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        if std::fs::read_to_string(files.head_path()).is_ok_and(|h| h.contains(&format!("\"size\":{size},"))) {
+            std::fs::remove_file(files.head_path()).unwrap();
+        }
+    }
+
+    pub fn exec(&self, sql: &str) {
+        self.raw().execute_batch(sql).unwrap();
+    }
+
+    pub fn body(&self, seq: u64) -> Vec<u8> {
+        self.raw().query_row("SELECT body FROM ledger WHERE seq = ?1", [seq as i64], |r| r.get(0)).unwrap()
+    }
+
+    pub fn hash(&self, seq: u64) -> [u8; 32] {
+        let v: Vec<u8> =
+            self.raw().query_row("SELECT hash FROM ledger WHERE seq = ?1", [seq as i64], |r| r.get(0)).unwrap();
+        v.try_into().unwrap()
+    }
+
+    /// Recomputes and stores every chain hash from `from` on, as an attacker
+    /// who knows the scheme would after an edit.
+    pub fn rewrite_chain(&self, from: u64) {
+        let conn = self.raw();
+        let mut chain = if from == 0 { [0u8; 32] } else { self.hash(from - 1) };
+        let rows: Vec<(i64, Vec<u8>)> = conn
+            .prepare("SELECT seq, body FROM ledger WHERE seq >= ?1 ORDER BY seq")
+            .unwrap()
+            .query_map([from as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (seq, body) in rows {
+            chain = chain_hash(&chain, &leaf_hash(&body));
+            conn.execute("UPDATE ledger SET hash = ?1 WHERE seq = ?2", rusqlite::params![chain.to_vec(), seq]).unwrap();
+        }
+    }
+}
+
+/// A plausible entry, distinct per `i`.
+pub fn entry(i: u64, time_ms: i64) -> Entry {
+    Entry {
+        v: Entry::VERSION,
+        time: Timestamp::from_millis(time_ms),
+        request_id: format!("test-{i:x}"),
+        channel: Channel::Api,
+        app_id: Some(AppId(1 + i % 3)),
+        key_id: None,
+        client: None,
+        endpoint: "/2/tweets".into(),
+        purpose: Some(Purpose::Display),
+        outcome: Outcome::Served,
+        posts: vec![PostId(1000 + i), PostId(2000 + i)],
+        accounts: Vec::new(),
+        withheld: Default::default(),
+        policy_version: "p1".into(),
+    }
+}

@@ -1,0 +1,197 @@
+//! The writer across restarts and crashes, checkpoint timing, and inclusion
+//! proofs against old and new checkpoints.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Fixture;
+use tollgate_ledger::{
+    CheckpointPolicy, LedgerError, LedgerWriter, ProofTarget, VerifyOptions, leaf_hash, root_from_inclusion,
+};
+
+fn time(i: u64) -> i64 {
+    1_750_000_000_000 + i as i64
+}
+
+#[test]
+fn a_restarted_writer_continues_the_tree_and_old_checkpoints_stay_provable() {
+    let f = Fixture::new("restart");
+    let w = f.writer(64);
+    f.record(&w, 0, 300, 64, time);
+    drop(w); // the last handle: a clean shutdown signs the end
+    let first = f.ledger().latest_checkpoint().unwrap().unwrap().0;
+    assert_eq!(first.size, 300);
+
+    let w = f.writer(64);
+    f.record(&w, 300, 777, 100, time);
+    w.shutdown();
+    assert_eq!(w.record_blocking(common::entry(1, 1)).unwrap_err().to_string(), LedgerError::Stopped.to_string());
+
+    let ledger = f.ledger();
+    let r = ledger.verify(&VerifyOptions::default()).unwrap();
+    assert!(r.ok(), "{:?}", r.breaks);
+    assert_eq!(r.entries, 777);
+    assert_eq!(r.checkpoints_matched, r.checkpoints);
+
+    for seq in [0, 1, 63, 64, 150, 299] {
+        let old = ledger.prove(seq, ProofTarget::Size(300)).unwrap();
+        assert_eq!(old.checkpoint, first);
+        old.verify().unwrap();
+    }
+    for seq in [0, 299, 300, 511, 512, 776] {
+        let p = ledger.prove(seq, ProofTarget::Latest).unwrap();
+        assert_eq!(p.checkpoint.size, 777);
+        p.verify().unwrap();
+        assert_eq!(p.body, f.body(seq));
+    }
+    assert!(matches!(ledger.prove(777, ProofTarget::Latest), Err(LedgerError::Invalid(_))));
+    assert!(matches!(ledger.prove(5, ProofTarget::Size(301)), Err(LedgerError::Invalid(_))));
+}
+
+#[test]
+fn every_leaf_of_small_trees_is_provable_and_a_tampered_proof_fails() {
+    for n in [1u64, 2, 3, 5, 8, 13] {
+        let f = Fixture::new("small");
+        let w = f.writer(u64::MAX);
+        f.record(&w, 0, n, n, time);
+        w.shutdown();
+        let ledger = f.ledger();
+        for seq in 0..n {
+            let p = ledger.prove(seq, ProofTarget::Latest).unwrap();
+            p.verify().unwrap();
+
+            let mut body = p.clone();
+            body.body[5] ^= 1;
+            assert!(body.verify().is_err(), "a changed body fails");
+            if !p.path.is_empty() {
+                let mut path = p.clone();
+                path.path[0][0] ^= 1;
+                assert!(path.verify().is_err(), "a changed path fails");
+                let mut short = p.clone();
+                short.path.pop();
+                assert!(short.verify().is_err(), "a shortened path fails");
+            }
+            let mut moved = p.clone();
+            moved.seq = (seq + 1) % n;
+            if n > 1 {
+                assert!(moved.verify().is_err(), "the proof is for one position only");
+            }
+            let mut root = p.clone();
+            root.checkpoint.root[0] ^= 1;
+            assert!(root.verify().is_err(), "a changed root breaks the signature");
+            assert_eq!(
+                root_from_inclusion(p.seq, p.checkpoint.size, &leaf_hash(&p.body), &p.path),
+                Some(p.checkpoint.root)
+            );
+        }
+    }
+}
+
+#[test]
+fn the_head_is_signed_within_the_interval_and_the_history_at_its_own_pace() {
+    let f = Fixture::new("interval");
+    let policy = CheckpointPolicy {
+        every_entries: u64::MAX,
+        interval: Duration::from_millis(100),
+        log_interval: Duration::from_millis(1500),
+    };
+    let w = LedgerWriter::start_with(f.store.clone(), &f.files(), policy).unwrap();
+    let history = || std::fs::read_to_string(f.files().checkpoints_path()).unwrap_or_default().lines().count();
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "{what} was not signed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    f.record(&w, 0, 10, 10, time);
+    let started = std::time::Instant::now();
+    wait_for("the head", &|| f.ledger().latest_checkpoint().unwrap().is_some_and(|(c, _)| c.size == 10));
+    assert_eq!(history(), 0, "the history waits for its own interval");
+    f.record(&w, 10, 12, 2, time);
+    wait_for("the second head", &|| f.ledger().latest_checkpoint().unwrap().is_some_and(|(c, _)| c.size == 12));
+    wait_for("the history", &|| history() == 1);
+    assert!(started.elapsed() >= Duration::from_millis(1400), "the history was not written before its interval");
+    // Nothing new, nothing signed: idle, neither grows.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(history(), 1);
+    let head = std::fs::read(f.files().head_path()).unwrap();
+    drop(w);
+    assert_eq!(history(), 1, "the end was in the history already");
+    assert_eq!(std::fs::read(f.files().head_path()).unwrap(), head);
+    let r = f.ledger().verify(&VerifyOptions::default()).unwrap();
+    assert!(r.ok() && r.checkpoints == 1, "the head repeats the history's last: {r:?}");
+}
+
+#[test]
+fn after_a_crash_mid_checkpoint_the_ledger_verifies_and_the_writer_cuts_the_torn_line() {
+    let f = Fixture::filled("crash", 200, 50);
+    let path = f.files().checkpoints_path();
+    let clean = std::fs::read(&path).unwrap();
+    // What a kill -9 during the write of a checkpoint line can leave behind.
+    let mut torn = clean.clone();
+    torn.extend_from_slice(b"{\"size\":250,\"time\":17500");
+    std::fs::write(&path, &torn).unwrap();
+    assert!(f.ledger().verify(&VerifyOptions::default()).unwrap().ok());
+
+    let w = f.writer(50);
+    f.record(&w, 200, 260, 60, time);
+    w.shutdown();
+    let after = std::fs::read(&path).unwrap();
+    assert!(after.starts_with(&clean) && !after[clean.len()..].starts_with(b"{\"size\":250,\"time\":17500"));
+    let r = f.ledger().verify(&VerifyOptions::default()).unwrap();
+    assert!(r.ok() && r.notes.is_empty(), "{:?} {:?}", r.breaks, r.notes);
+    assert_eq!(r.latest_checkpoint.unwrap().size, 260);
+}
+
+#[test]
+fn the_writer_refuses_a_ledger_that_lost_signed_entries() {
+    let f = Fixture::filled("refuse", 300, 100);
+    f.exec("DELETE FROM ledger WHERE seq >= 250");
+    let err = LedgerWriter::start(f.store.clone(), &f.dir).unwrap_err();
+    assert!(matches!(err, LedgerError::Altered(_)), "{err}");
+    assert!(err.to_string().contains("250 entries"), "{err}");
+}
+
+#[test]
+fn the_writer_refuses_a_ledger_altered_after_its_latest_checkpoint() {
+    let f = Fixture::new("refuse-tail");
+    let w = f.writer(100);
+    f.record(&w, 0, 100, 100, time);
+    f.record(&w, 100, 150, 50, time);
+    drop(w);
+    // As if the process had been killed before signing entries 100..150: the
+    // checkpoint of size 150 is not there.
+    f.drop_checkpoints_of_size(150);
+    assert_eq!(f.ledger().latest_checkpoint().unwrap().unwrap().0.size, 100);
+    let mut body = f.body(120);
+    body.push(b' ');
+    f.raw().execute("UPDATE ledger SET body = ?1 WHERE seq = 120", [body]).unwrap();
+    let err = LedgerWriter::start(f.store.clone(), &f.dir).unwrap_err();
+    assert!(matches!(err, LedgerError::Altered(_)), "{err}");
+}
+
+#[test]
+fn one_writer_per_ledger() {
+    let f = Fixture::new("busy");
+    let w = f.writer(100);
+    let err = LedgerWriter::start(f.store.clone(), &f.dir).unwrap_err();
+    assert!(matches!(err, LedgerError::Busy(..)), "{err}");
+    drop(w);
+    LedgerWriter::start(f.store.clone(), &f.dir).unwrap();
+}
+
+#[test]
+fn a_writer_without_its_checkpoint_log_rebuilds_the_tree_from_the_rows() {
+    let f = Fixture::filled("rebuild", 500, 100);
+    let before = f.ledger().latest_checkpoint().unwrap().unwrap().0;
+    std::fs::rename(f.files().checkpoints_path(), f.dir.join("checkpoints.log.aside")).unwrap();
+    std::fs::rename(f.files().head_path(), f.dir.join("head.json.aside")).unwrap();
+    let w = f.writer(1000);
+    f.record(&w, 500, 510, 10, time);
+    drop(w);
+    let r = f.ledger().verify(&VerifyOptions { key: None, extra_checkpoints: vec![before] }).unwrap();
+    assert!(r.ok(), "the rebuilt tree extends the old one: {:?}", r.breaks);
+    assert_eq!(r.checkpoints_matched, 2);
+}

@@ -1,0 +1,213 @@
+//! Every kind of alteration an attacker with write access to `ledger.db`
+//! could make is detected, and located at the entry where it happened.
+
+mod common;
+
+use common::Fixture;
+use tollgate_ledger::{BreakKind, VerifyOptions, VerifyReport, chain_hash, leaf_hash};
+
+const N: u64 = 1000;
+const EVERY: u64 = 100;
+
+fn verify(f: &Fixture) -> VerifyReport {
+    f.ledger().verify(&VerifyOptions::default()).unwrap()
+}
+
+fn assert_break(report: &VerifyReport, entry: u64, kind: BreakKind) {
+    let b = report.first_break().unwrap_or_else(|| panic!("the alteration went unnoticed: {report:?}"));
+    assert_eq!((b.entry, b.kind), (Some(entry), kind), "{}", b.reason);
+}
+
+#[test]
+fn an_untouched_ledger_verifies_against_all_its_checkpoints() {
+    let f = Fixture::filled("clean", N, EVERY);
+    let r = verify(&f);
+    assert!(r.ok(), "{:?}", r.breaks);
+    assert_eq!(r.entries, N);
+    assert_eq!(r.stored, N);
+    assert!(r.checkpoints >= 2, "checkpoints were signed along the way: {}", r.checkpoints);
+    assert_eq!(r.checkpoints_matched, r.checkpoints);
+    let latest = r.latest_checkpoint.unwrap();
+    assert_eq!((latest.size, latest.root), (N, r.root), "the clean shutdown signed the end");
+    assert!(r.notes.is_empty(), "{:?}", r.notes);
+    // The store-only check agrees.
+    assert!(tollgate_ledger::verify(f.store.as_ref()).unwrap().ok());
+}
+
+#[test]
+fn an_edited_body_is_located() {
+    let f = Fixture::filled("edit", N, EVERY);
+    let body = String::from_utf8(f.body(437)).unwrap().replace("/2/tweets", "/2/tweetz");
+    f.raw().execute("UPDATE ledger SET body = ?1 WHERE seq = 437", [body.as_bytes()]).unwrap();
+    assert_break(&verify(&f), 437, BreakKind::Modified);
+}
+
+#[test]
+fn an_edited_index_column_is_located() {
+    let f = Fixture::filled("column", N, EVERY);
+    f.exec("UPDATE ledger SET app_id = 99 WHERE seq = 512");
+    assert_break(&verify(&f), 512, BreakKind::Modified);
+}
+
+#[test]
+fn a_deleted_entry_is_located() {
+    let f = Fixture::filled("delete", N, EVERY);
+    f.exec("DELETE FROM ledger WHERE seq = 437");
+    assert_break(&verify(&f), 437, BreakKind::Missing);
+}
+
+#[test]
+fn a_deleted_entry_with_the_rest_renumbered_is_located() {
+    let f = Fixture::filled("delete-renumber", N, EVERY);
+    f.exec(
+        "DELETE FROM ledger WHERE seq = 437;
+         UPDATE ledger SET seq = -seq WHERE seq > 437;
+         UPDATE ledger SET seq = -seq - 1 WHERE seq < 0;",
+    );
+    let r = verify(&f);
+    assert_break(&r, 437, BreakKind::Modified);
+    assert!(r.first_break().unwrap().reason.contains("removed"), "the reason names removal as a possibility");
+}
+
+#[test]
+fn an_inserted_entry_is_located() {
+    let f = Fixture::filled("insert", N, EVERY);
+    let forged = common::entry(9999, 1_750_000_000_437).encode();
+    f.exec("UPDATE ledger SET seq = -seq WHERE seq >= 437; UPDATE ledger SET seq = -seq + 1 WHERE seq < 0;");
+    f.raw()
+        .execute(
+            "INSERT INTO ledger (seq, time, app_id, body, hash) VALUES (437, 1750000000437, 1, ?1, ?2)",
+            rusqlite::params![forged, vec![7u8; 32]],
+        )
+        .unwrap();
+    assert_break(&verify(&f), 437, BreakKind::Inserted);
+}
+
+#[test]
+fn an_inserted_entry_with_a_correct_chain_hash_is_located() {
+    let f = Fixture::filled("insert-chained", N, EVERY);
+    let forged = common::entry(9999, 1_750_000_000_437).encode();
+    let hash = chain_hash(&f.hash(436), &leaf_hash(&forged));
+    f.exec("UPDATE ledger SET seq = -seq WHERE seq >= 437; UPDATE ledger SET seq = -seq + 1 WHERE seq < 0;");
+    f.raw()
+        .execute(
+            "INSERT INTO ledger (seq, time, app_id, body, hash) VALUES (437, 1750000000437, 1, ?1, ?2)",
+            rusqlite::params![forged, hash.to_vec()],
+        )
+        .unwrap();
+    assert_break(&verify(&f), 437, BreakKind::Inserted);
+}
+
+fn swap(f: &Fixture, a: u64, b: u64) {
+    f.exec(&format!(
+        "UPDATE ledger SET seq = -1 WHERE seq = {a}; UPDATE ledger SET seq = {a} WHERE seq = {b}; UPDATE ledger SET seq = {b} WHERE seq = -1;"
+    ));
+}
+
+#[test]
+fn two_swapped_neighbours_are_located() {
+    let f = Fixture::filled("swap-adjacent", N, EVERY);
+    swap(&f, 437, 438);
+    assert_break(&verify(&f), 437, BreakKind::Reordered);
+}
+
+#[test]
+fn two_swapped_distant_entries_are_located() {
+    let f = Fixture::filled("swap-distant", N, EVERY);
+    swap(&f, 437, 612);
+    let r = verify(&f);
+    assert_break(&r, 437, BreakKind::Reordered);
+    assert!(r.first_break().unwrap().reason.contains("612"), "{}", r.first_break().unwrap().reason);
+}
+
+#[test]
+fn swapped_bodies_are_located() {
+    let f = Fixture::filled("swap-bodies", N, EVERY);
+    let (a, b) = (f.body(437), f.body(612));
+    let conn = f.raw();
+    conn.execute("UPDATE ledger SET body = ?1 WHERE seq = 437", [&b]).unwrap();
+    conn.execute("UPDATE ledger SET body = ?1 WHERE seq = 612", [&a]).unwrap();
+    assert_eq!(verify(&f).first_break().unwrap().entry, Some(437));
+}
+
+#[test]
+fn a_truncated_tail_is_located_against_the_latest_checkpoint() {
+    let f = Fixture::filled("truncate", N, EVERY);
+    f.exec("DELETE FROM ledger WHERE seq >= 900");
+    let r = verify(&f);
+    assert_break(&r, 900, BreakKind::Truncated);
+    assert!(r.first_break().unwrap().reason.contains("900..999"), "{}", r.first_break().unwrap().reason);
+    // The store-only check cannot see it: that is what checkpoints are for.
+    assert!(tollgate_ledger::verify(f.store.as_ref()).unwrap().ok());
+}
+
+#[test]
+fn an_edit_hidden_by_a_rewritten_chain_is_bounded_by_the_checkpoints_around_it() {
+    let f = Fixture::filled("rewrite", N, EVERY);
+    let sizes: Vec<u64> = f.ledger().checkpoints().unwrap().iter().map(|c| c.size).collect();
+    let body = String::from_utf8(f.body(437)).unwrap().replace("/2/tweets", "/2/tweetz");
+    f.raw().execute("UPDATE ledger SET body = ?1 WHERE seq = 437", [body.as_bytes()]).unwrap();
+    f.rewrite_chain(437);
+    assert!(tollgate_ledger::verify(f.store.as_ref()).unwrap().ok(), "the chain alone no longer shows it");
+    let before = sizes.iter().copied().filter(|&s| s <= 437).max().unwrap_or(0);
+    let r = verify(&f);
+    assert_break(&r, before, BreakKind::Diverged);
+    let after = sizes.iter().copied().filter(|&s| s > 437).min().unwrap();
+    assert!(r.first_break().unwrap().reason.contains(&format!("{before}..{}", after - 1)), "{:?}", r.breaks);
+}
+
+#[test]
+fn the_tail_replaced_after_the_last_checkpoint_is_caught_by_an_escrowed_checkpoint() {
+    // Entries after the latest checkpoint in the data directory are covered
+    // only by a checkpoint kept elsewhere: here, the one exported at the end.
+    let f = Fixture::filled("escrow", N, EVERY);
+    let (escrowed, key) = f.ledger().latest_checkpoint().unwrap().unwrap();
+    // The attacker rewrites the tail and removes the local checkpoints that cover it.
+    let body = String::from_utf8(f.body(990)).unwrap().replace("/2/tweets", "/2/tweetz");
+    f.raw().execute("UPDATE ledger SET body = ?1 WHERE seq = 990", [body.as_bytes()]).unwrap();
+    f.rewrite_chain(990);
+    f.drop_checkpoints_of_size(N);
+    assert!(verify(&f).ok(), "locally, nothing shows");
+    let options = VerifyOptions { key: Some(key), extra_checkpoints: vec![escrowed] };
+    let r = f.ledger().verify(&options).unwrap();
+    assert_eq!(r.first_break().unwrap().kind, BreakKind::Diverged, "{:?}", r.breaks);
+}
+
+#[test]
+fn a_forged_or_reordered_checkpoint_fails_but_an_interrupted_last_line_does_not() {
+    let f = Fixture::filled("checkpoint-log", N, EVERY);
+    let path = f.files().checkpoints_path();
+    let clean = std::fs::read_to_string(&path).unwrap();
+
+    // A torn last write, as a crash leaves it: ignored, with a note.
+    std::fs::write(&path, format!("{clean}{{\"size\":2000,\"ti")).unwrap();
+    let r = verify(&f);
+    assert!(r.ok(), "{:?}", r.breaks);
+    assert!(r.notes.iter().any(|n| n.contains("interrupted write")), "{:?}", r.notes);
+
+    // A forged size with the old signature.
+    let lines: Vec<&str> = clean.lines().collect();
+    let forged = lines[0].replacen("\"size\":", "\"size\":1", 1);
+    std::fs::write(&path, format!("{forged}\n{}\n", lines[1..].join("\n"))).unwrap();
+    let r = verify(&f);
+    assert_eq!(r.first_break().unwrap().kind, BreakKind::BadCheckpoint, "{:?}", r.breaks);
+
+    // Garbage in the middle is not excused as a torn write.
+    std::fs::write(&path, format!("{}\nnot a checkpoint\n{}\n", lines[0], lines[1..].join("\n"))).unwrap();
+    assert_eq!(verify(&f).first_break().unwrap().kind, BreakKind::MalformedLog);
+
+    // Checkpoints only grow.
+    let mut reordered = lines.clone();
+    reordered.swap(0, 1);
+    std::fs::write(&path, reordered.join("\n") + "\n").unwrap();
+    assert_eq!(verify(&f).first_break().unwrap().kind, BreakKind::BadCheckpoint);
+}
+
+#[test]
+fn checkpoints_signed_with_another_key_fail() {
+    let f = Fixture::filled("other-key", 200, EVERY);
+    let other = tollgate_ledger::LedgerKey::from_seed([9u8; 32]).public();
+    let r = f.ledger().verify(&VerifyOptions { key: Some(other), extra_checkpoints: Vec::new() }).unwrap();
+    assert_eq!(r.first_break().unwrap().kind, BreakKind::BadCheckpoint);
+    assert!(r.breaks.iter().all(|b| b.kind == BreakKind::BadCheckpoint));
+}

@@ -204,6 +204,27 @@ fn load_accounts(state: &ApiState, posts: &[Post], e: Expand) -> Result<HashMap<
     Ok(state.store.accounts(&ids).map_err(unavailable)?.into_iter().map(|a| (a.id, a)).collect())
 }
 
+/// Hands candidates to the deliverer with the accounts it needs and counts the
+/// outcome in the metrics.
+async fn deliver_posts(
+    state: &ApiState,
+    ctx: &Ctx,
+    endpoint: &str,
+    candidates: Vec<Post>,
+    e: Expand,
+) -> Result<Delivery, ApiError> {
+    let accounts = load_accounts(state, &candidates, e)?;
+    let mut timings = Timings::default();
+    let delivery = state
+        .deliverer
+        .deliver(&ctx.request(endpoint), candidates, &accounts, e, &mut timings)
+        .await
+        .map_err(unavailable)?;
+    let Timings { policy_nanos, ledger_nanos } = timings;
+    state.metrics.delivery(ctx.purpose, delivery.posts.len(), &delivery.withheld_by_reason, policy_nanos, ledger_nanos);
+    Ok(delivery)
+}
+
 /// Adds the usage-terms headers every content response carries.
 fn usage_headers(response: &mut Response, state: &ApiState, delivery: &Delivery) {
     let h = response.headers_mut();
@@ -259,7 +280,7 @@ pub async fn tweet_lookup(
 ) -> Response {
     handle(&state, &headers, "GET /2/tweets/:id", async |state, ctx| {
         let p = Params::new(pairs, ONE_PARAMS)?;
-        let id = params::parse_post_id("id", &id)?;
+        let id: PostId = params::parse_id("id", &id)?;
         lookup(state, ctx, "GET /2/tweets/:id", &p, vec![id], true).await
     })
     .await
@@ -268,7 +289,7 @@ pub async fn tweet_lookup(
 pub async fn tweets_lookup(State(state): State<Arc<ApiState>>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
     handle(&state, &headers, "GET /2/tweets", async |state, ctx| {
         let p = Params::new(pairs, LOOKUP_PARAMS)?;
-        let ids = p.post_ids("ids", 100)?;
+        let ids: Vec<PostId> = p.ids("ids", 100)?;
         lookup(state, ctx, "GET /2/tweets", &p, ids, false).await
     })
     .await
@@ -288,22 +309,8 @@ async fn lookup(
     // Answer in the order asked, once per id.
     let order: HashMap<PostId, usize> = ids.iter().enumerate().rev().map(|(i, id)| (*id, i)).collect();
     found.sort_by_key(|post| order.get(&post.id).copied().unwrap_or(usize::MAX));
-    let e = expand(&f);
-    let accounts = load_accounts(state, &found, e)?;
     let found_ids: Vec<PostId> = found.iter().map(|p| p.id).collect();
-    let mut timings = Timings::default();
-    let delivery = state
-        .deliverer
-        .deliver(&ctx.request(endpoint), found, &accounts, e, &mut timings)
-        .await
-        .map_err(unavailable)?;
-    state.metrics.delivery(
-        ctx.purpose,
-        delivery.posts.len(),
-        &delivery.withheld_by_reason,
-        timings.policy_nanos,
-        timings.ledger_nanos,
-    );
+    let delivery = deliver_posts(state, ctx, endpoint, found, expand(&f)).await?;
 
     let parameter = if single { "id" } else { "ids" };
     let withheld: HashMap<PostId, Reason> = delivery.withheld.iter().copied().collect();
@@ -410,7 +417,7 @@ pub async fn user_timeline(
     const ENDPOINT: &str = "GET /2/users/:id/tweets";
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs, TIMELINE_PARAMS)?;
-        let author = params::parse_account_id("id", &id)?;
+        let author: AccountId = params::parse_id("id", &id)?;
         let f = fields(&p, TWEET_EXPANSIONS)?;
         let limit = p.int("max_results", 5, 100, 10)?;
         check_time_order(&p)?;
@@ -506,21 +513,7 @@ async fn list(
     let more = candidates.len() > limit;
     candidates.truncate(limit);
     let next = if more { candidates.last().map(|p| token::encode(p.id)) } else { None };
-    let e = expand(f);
-    let accounts = load_accounts(state, &candidates, e)?;
-    let mut timings = Timings::default();
-    let delivery = state
-        .deliverer
-        .deliver(&ctx.request(endpoint), candidates, &accounts, e, &mut timings)
-        .await
-        .map_err(unavailable)?;
-    state.metrics.delivery(
-        ctx.purpose,
-        delivery.posts.len(),
-        &delivery.withheld_by_reason,
-        timings.policy_nanos,
-        timings.ledger_nanos,
-    );
+    let delivery = deliver_posts(state, ctx, endpoint, candidates, expand(f)).await?;
 
     let mut meta = Map::new();
     meta.insert("result_count".into(), json!(delivery.posts.len()));
@@ -558,7 +551,7 @@ pub async fn user_lookup(
     const ENDPOINT: &str = "GET /2/users/:id";
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs, USER_PARAMS)?;
-        let id = params::parse_account_id("id", &id)?;
+        let id: AccountId = params::parse_id("id", &id)?;
         let found = state.store.accounts(&[id]).map_err(unavailable)?;
         users(state, ctx, ENDPOINT, &p, vec![(id.to_string(), found.into_iter().next())], "id", true).await
     })
@@ -569,7 +562,7 @@ pub async fn users_lookup(State(state): State<Arc<ApiState>>, headers: HeaderMap
     const ENDPOINT: &str = "GET /2/users";
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs, USERS_PARAMS)?;
-        let ids = p.account_ids("ids", 100)?;
+        let ids: Vec<AccountId> = p.ids("ids", 100)?;
         let found: HashMap<AccountId, Account> =
             state.store.accounts(&ids).map_err(unavailable)?.into_iter().map(|a| (a.id, a)).collect();
         let mut seen = std::collections::HashSet::new();

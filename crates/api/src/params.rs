@@ -2,8 +2,9 @@
 //! parameter, the offending value and what would have been accepted.
 
 use std::collections::BTreeSet;
+use std::str::FromStr;
 
-use tollgate_domain::{AccountId, PostId, Timestamp};
+use tollgate_domain::{PostId, Timestamp};
 
 use crate::error::ApiError;
 
@@ -129,7 +130,7 @@ impl Params {
     }
 
     pub fn post_id(&self, key: &str) -> Result<Option<PostId>, ApiError> {
-        self.get(key).map(|v| parse_post_id(key, v)).transpose()
+        self.get(key).map(|v| parse_id(key, v)).transpose()
     }
 
     pub fn time(&self, key: &str) -> Result<Option<Timestamp>, ApiError> {
@@ -178,8 +179,8 @@ impl Params {
         Ok(out)
     }
 
-    /// `ids=1,2,3`: 1 to `max` post ids.
-    pub fn post_ids(&self, key: &str, max: usize) -> Result<Vec<PostId>, ApiError> {
+    /// `ids=1,2,3`: 1 to `max` ids.
+    pub fn ids<T: FromStr>(&self, key: &str, max: usize) -> Result<Vec<T>, ApiError> {
         let raw = self.required(key)?;
         let items: Vec<&str> = raw.split(',').collect();
         if items.len() > max {
@@ -192,34 +193,12 @@ impl Params {
                 ),
             ));
         }
-        items.into_iter().map(|v| parse_post_id(key, v)).collect()
-    }
-
-    /// `ids=1,2,3`: 1 to `max` account ids.
-    pub fn account_ids(&self, key: &str, max: usize) -> Result<Vec<AccountId>, ApiError> {
-        let raw = self.required(key)?;
-        let items: Vec<&str> = raw.split(',').collect();
-        if items.len() > max {
-            return Err(ApiError::param(
-                key,
-                raw,
-                format!(
-                    "The `{key}` query parameter value [{raw}] must contain at most {max} ids, not {}",
-                    items.len()
-                ),
-            ));
-        }
-        items.into_iter().map(|v| parse_account_id(key, v)).collect()
+        items.into_iter().map(|v| parse_id(key, v)).collect()
     }
 }
 
-pub fn parse_post_id(key: &str, v: &str) -> Result<PostId, ApiError> {
-    v.parse().map_err(|_| {
-        ApiError::param(key, v, format!("The `{key}` query parameter value [{v}] does not match ^[0-9]{{1,19}}$"))
-    })
-}
-
-pub fn parse_account_id(key: &str, v: &str) -> Result<AccountId, ApiError> {
+/// A decimal id as X accepts it, or X's error naming the parameter.
+pub fn parse_id<T: FromStr>(key: &str, v: &str) -> Result<T, ApiError> {
     v.parse().map_err(|_| {
         ApiError::param(key, v, format!("The `{key}` query parameter value [{v}] does not match ^[0-9]{{1,19}}$"))
     })

@@ -24,7 +24,9 @@
 //! `--dir` is a fresh directory, or a copy of a data directory that holds
 //! accounts already (the benchmark starts from the same state the import
 //! starts from). The last line on stdout is machine-readable:
-//! `raw_insert posts=N parse_s=.. insert_s=.. commit_s=.. posts_per_s=..`.
+//! `raw_insert posts=N parse_s=.. insert_s=.. commit_s=.. posts_per_s=..`,
+//! with the CPU seconds (user + system, from `/proc/self/stat`) of the parse
+//! and of the insert and commit beside the wall times.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -119,6 +121,9 @@ fn open(args: &Args) -> rusqlite::Result<Connection> {
         Synchronous::Normal => "NORMAL",
     };
     conn.pragma_update(None, "synchronous", sync)?;
+    let full = args.synchronous == Synchronous::Full;
+    conn.pragma_update(None, "fullfsync", full)?;
+    conn.pragma_update(None, "checkpoint_fullfsync", full)?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "cache_size", -(BULK_CACHE_MIB * 1024))?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
@@ -146,6 +151,18 @@ fn read_chunk(reader: &mut impl BufRead, n: usize, line_no: &mut u64) -> Result<
     Ok(if out.is_empty() { None } else { Some(out) })
 }
 
+/// CPU seconds (user + system) this process has used so far, where Linux's
+/// `/proc/self/stat` tells them (in clock ticks of 1/100 s); 0 elsewhere.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the command name, which is in parentheses: state is the
+    // first, utime the 12th and stime the 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn sql_id(id: u64) -> i64 {
     i64::try_from(id).expect("ids below 2^63")
 }
@@ -161,17 +178,19 @@ fn run(args: &Args) -> Result<(), String> {
     let mut reader = BufReader::with_capacity(256 * 1024, file);
 
     let (mut parse, mut insert) = (Duration::ZERO, Duration::ZERO);
+    let (mut parse_cpu, mut insert_cpu) = (0.0, 0.0);
     let (mut rows, mut line_no) = (0u64, 0u64);
     let started = Instant::now();
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| e.to_string())?;
     {
         let mut stmt = tx.prepare(if args.upsert { UPSERT } else { INSERT }).map_err(|e| e.to_string())?;
         loop {
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), cpu_seconds());
             let Some(chunk) = read_chunk(&mut reader, args.chunk, &mut line_no)? else { break };
             parse += t.elapsed();
+            parse_cpu += cpu_seconds() - c;
 
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), cpu_seconds());
             for p in &chunk {
                 stmt.execute(params![
                     sql_id(p.id.0),
@@ -188,6 +207,7 @@ fn run(args: &Args) -> Result<(), String> {
                 .map_err(|e| format!("inserting post {}: {e}", p.id))?;
             }
             insert += t.elapsed();
+            insert_cpu += cpu_seconds() - c;
             rows += chunk.len() as u64;
             // Freeing the chunk is not insert work either.
             drop(chunk);
@@ -199,14 +219,17 @@ fn run(args: &Args) -> Result<(), String> {
             );
         }
     }
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), cpu_seconds());
     tx.commit().map_err(|e| format!("committing: {e}"))?;
     let commit = t.elapsed();
+    let commit_cpu = cpu_seconds() - c;
     drop(conn);
 
     let timed = (insert + commit).as_secs_f64();
     println!(
-        "raw_insert posts={rows} statement={} synchronous={} parse_s={:.3} insert_s={:.3} commit_s={:.3} posts_per_s={:.0} posts_per_s_with_parse={:.0}",
+        "raw_insert posts={rows} statement={} synchronous={} parse_s={:.3} insert_s={:.3} commit_s={:.3} \
+         posts_per_s={:.0} posts_per_s_with_parse={:.0} parse_cpu_s={parse_cpu:.2} insert_cpu_s={insert_cpu:.2} \
+         commit_cpu_s={commit_cpu:.2}",
         if args.upsert { "upsert" } else { "insert" },
         if args.synchronous == Synchronous::Full { "full" } else { "normal" },
         parse.as_secs_f64(),

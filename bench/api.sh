@@ -419,7 +419,7 @@ LK_BYTES=$(stat -c %s "$WWW/lookup.json")
     echo "| --- | --- | ---: |"
     echo "| \`tollgate --data-dir DIR import --accounts accounts.jsonl --posts posts.jsonl\` | $IMPORT_SUMMARY | $IMPORT_WALL s |"
     echo
-    echo "Ledger entries after the synchronous-full runs: $LEDGER_ENTRIES (one per answered request, warm-ups included). wrk socket errors: timeline ${R[timeline.tollgate.errors]:-none} / nginx ${R[timeline.nginx.errors]:-none}; lookup ${R[lookup.tollgate.errors]:-none} / nginx ${R[lookup.nginx.errors]:-none}. Raw wrk outputs: \`$RAWOUT/\`."
+    echo "Ledger entries after the synchronous-full runs: $LEDGER_ENTRIES (one per answered request, warm-ups included). wrk socket errors: timeline ${R[timeline.tollgate.errors]:-none} / nginx ${R[timeline.nginx.errors]:-none}; lookup ${R[lookup.tollgate.errors]:-none} / nginx ${R[lookup.nginx.errors]:-none}. Raw wrk outputs: \`${RAWOUT#$ROOT/}/\`."
 } >"$FRAGMENT"
 
 cat "$FRAGMENT"

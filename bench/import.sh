@@ -193,7 +193,7 @@ VERDICT=$(awk -v r="$RATIO" 'BEGIN { print (r >= 0.7 ? "met" : "**missed**") }')
         echo "Heaviest symbols, raw insert: $RW_TOP"
     fi
     echo
-    echo "Raw outputs and profiles: \`$RAWOUT/\`."
+    echo "Raw outputs and profiles: \`${RAWOUT#$ROOT/}/\`."
 } >"$FRAGMENT"
 
 cat "$FRAGMENT"

@@ -33,7 +33,7 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/internal/posts/{id}/no-ai", put(put_no_ai))
 }
 
-fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = state.config.internal_token.as_deref() else {
         return Err(ApiError::Unauthorized("the internal API is disabled: set `internal_token` to enable it".into()));
     };
@@ -73,7 +73,7 @@ fn item<T: DeserializeOwned>(index: usize, value: Value) -> Result<T, ApiError> 
         .map_err(|e| ApiError::InvalidRequest(format!("item {index} of the body: {e}; nothing was changed")))
 }
 
-fn store_error(e: tollgate_store::StoreError) -> ApiError {
+pub(crate) fn store_error(e: tollgate_store::StoreError) -> ApiError {
     match e {
         tollgate_store::StoreError::Invalid { field, reason } => {
             ApiError::InvalidRequest(format!("invalid `{field}`: {reason}; nothing was changed"))
@@ -82,7 +82,7 @@ fn store_error(e: tollgate_store::StoreError) -> ApiError {
     }
 }
 
-fn path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
+pub(crate) fn path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::InvalidRequest(format!("`{raw}` is not a valid {what} id: use a decimal number")))
 }
 

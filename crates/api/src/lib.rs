@@ -6,6 +6,7 @@
 //! themselves: they fetch candidates from the store and hand them to
 //! `tollgate_deliver::Deliverer`, the one path that decides and records.
 
+mod audit;
 mod content;
 mod error;
 mod internal;
@@ -100,6 +101,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/agreement/{version}", get(agreement_version))
         .route("/.well-known/tollgate-ledger-key", get(ledger_key))
         .merge(internal::routes())
+        .merge(audit::routes())
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(state)

@@ -517,6 +517,10 @@ async fn openapi_document_describes_every_route() {
         "/2/users",
         "/2/users/by/username/{username}",
         "/internal/accounts/{id}/ai-preferences",
+        "/internal/accounts/{id}/deliveries",
+        "/internal/ledger/posts/{id}/recipients",
+        "/internal/ledger/apps/{id}/deliveries",
+        "/internal/ledger/attempts",
         "/healthz",
         "/metrics",
     ] {

@@ -113,8 +113,14 @@ impl Deliverer {
 
     /// Records a refused request; the refusal is answered only once it is durable.
     pub async fn refuse(&self, req: &Request<'_>, reason: Reason) -> Result<Receipt, DeliverError> {
-        let entry =
-            self.entry(req, Outcome::Refused(reason.as_str().to_owned()), Vec::new(), Vec::new(), BTreeMap::new());
+        let entry = self.entry(
+            req,
+            Outcome::Refused(reason.as_str().to_owned()),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            BTreeMap::new(),
+        );
         Ok(self.ledger.record(entry).await?)
     }
 
@@ -244,10 +250,13 @@ impl Deliverer {
     ) -> Result<Receipt, DeliverError> {
         let mut post_ids: Vec<PostId> = posts.iter().map(|p| p.id).collect();
         post_ids.sort_unstable();
+        let mut authors: Vec<AccountId> = posts.iter().map(|p| p.author_id).collect();
+        authors.sort_unstable();
+        authors.dedup();
         let mut account_ids: Vec<AccountId> = profiles.iter().map(|a| a.id).collect();
         account_ids.sort_unstable();
         let counts = withheld.iter().map(|(r, n)| (r.as_str().to_owned(), *n)).collect();
-        let entry = self.entry(req, Outcome::Served, post_ids, account_ids, counts);
+        let entry = self.entry(req, Outcome::Served, post_ids, authors, account_ids, counts);
         let started = Instant::now();
         // INVARIANT (ledger-before-release): nothing is handed back for release
         // until the entry that records it is durable.
@@ -261,6 +270,7 @@ impl Deliverer {
         req: &Request<'_>,
         outcome: Outcome,
         posts: Vec<PostId>,
+        authors: Vec<AccountId>,
         accounts: Vec<AccountId>,
         withheld: BTreeMap<String, u32>,
     ) -> Entry {
@@ -276,6 +286,7 @@ impl Deliverer {
             purpose: Some(req.purpose),
             outcome,
             posts,
+            authors,
             accounts,
             withheld,
             policy_version: self.policy.version().to_owned(),

@@ -15,12 +15,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tollgate_domain::{AppId, KeyId, PostId, Purpose, Timestamp};
+use tollgate_domain::{AccountId, AppId, KeyId, PostId, Purpose, Timestamp};
 use tollgate_ledger::{
     Channel, CheckpointPolicy, Entry, GENESIS, Ledger, LedgerFiles, LedgerWriter, Outcome, ProofTarget, VerifyOptions,
     chain_hash, leaf_hash,
 };
-use tollgate_store::{LedgerRow, Store};
+use tollgate_store::{LedgerIndex, LedgerRow, Store};
 use tollgate_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 struct Args {
@@ -58,6 +58,7 @@ fn entry(i: u64) -> Entry {
         purpose: Some(Purpose::Display),
         outcome: Outcome::Served,
         posts: (0..5).map(|k| PostId(2_006_605_937_834_134_801 + i * 5 + k)).collect(),
+        authors: vec![AccountId(1 + i % 1000)],
         accounts: Vec::new(),
         withheld: [("author_suspended".to_string(), 1u32)].into_iter().collect(),
         policy_version: "514a29f8c9fc95409f855beb51ffe4d7fb1bf36d927e5884fe4822e931f8e481".into(),
@@ -135,7 +136,12 @@ fn one_per_commit(seconds: f64) -> (u64, f64) {
         let e = entry(n);
         let body = e.encode();
         chain = chain_hash(&chain, &leaf_hash(&body));
-        store.ledger_append(&[LedgerRow { seq: n, time: e.time, app_id: e.app_id, body, hash: chain }]).unwrap();
+        store
+            .ledger_append(
+                &[LedgerRow { seq: n, time: e.time, app_id: e.app_id, body, hash: chain }],
+                &LedgerIndex::plain(1),
+            )
+            .unwrap();
         n += 1;
     }
     (n, started.elapsed().as_secs_f64())

@@ -52,6 +52,11 @@ pub struct Entry {
     /// Delivered post ids, ascending.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub posts: Vec<PostId>,
+    /// The distinct authors of the delivered posts, ascending: what the
+    /// per-author index is built from, so that an account can learn who
+    /// received its posts without a lookup of every post.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authors: Vec<AccountId>,
     /// Delivered account (user object) ids, ascending.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<AccountId>,

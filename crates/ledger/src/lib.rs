@@ -20,14 +20,21 @@
 //! Retention drops whole segments of 65,536 entries and leaves a signed record
 //! of their roots (see `prune`). docs/ledger.md gives the exact formats and a
 //! procedure to verify proofs without this code.
+//!
+//! Beside the entries, the writer hands the store an audit index (`index`):
+//! per-entry fields and per-block post filters, from which `Audit` answers
+//! who received what without scanning the ledger. The index is derived from
+//! the entries, rebuilt by `Audit::reindex`, and never trusted by `verify`.
 
 mod checkpoint;
 mod entry;
 mod files;
+mod index;
 mod key;
 mod merkle;
 mod prove;
 mod prune;
+mod query;
 mod verify;
 mod writer;
 
@@ -41,12 +48,17 @@ use tollgate_store::{Store, StoreError};
 pub use checkpoint::{CHECKPOINT_MAGIC, CHECKPOINT_MESSAGE_LEN, Checkpoint};
 pub use entry::{Channel, Entry, Outcome};
 pub use files::{LEDGER_DIR, LedgerFiles, write_atomic};
+pub use index::{FILTER_BLOCK, FILTER_SHARDS};
 pub use key::{KeyId, LedgerKey, PublicKey};
 pub use merkle::{Frontier, Hash, audit_path_ranges, empty_root, leaf_hash, node_hash, root_from_inclusion};
 pub use prove::{InclusionProof, ProofTarget};
 pub use prune::{
     LEDGER_RETENTION_DAYS, PRUNE_MAGIC, PruneOutcome, PruneRecord, SEGMENT_HEIGHT, SEGMENT_SIZE, SegmentSeal,
     range_root,
+};
+pub use query::{
+    AppDeliveries, Attempts, Audit, AuthorRecipients, Counts, DayCount, DeliveredPost, EntrySummary, Identity,
+    MAX_PAGE, PolicyDeliveries, PostRecipients, Recipient, ReindexReport,
 };
 pub use verify::{Break, BreakKind, PrunedRange, VerifyOptions, VerifyReport, verify};
 pub use writer::{CHECKPOINT_EVERY_ENTRIES, CHECKPOINT_INTERVAL, CheckpointPolicy, LedgerWriter, Receipt};
@@ -83,6 +95,9 @@ pub enum LedgerError {
     /// checkpoint that does not exist).
     #[error("{0}")]
     Invalid(String),
+    /// The audit index lags behind the ledger (`tollgate ledger reindex`).
+    #[error("{0}")]
+    Unindexed(String),
     /// The stored ledger does not match what was signed.
     #[error("the ledger does not verify: {0}")]
     Altered(String),

@@ -31,10 +31,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use tollgate_domain::Timestamp;
-use tollgate_store::{LedgerRow, Store};
+use tollgate_store::{LedgerIndex, LedgerRow, Store};
 
 use crate::checkpoint::{Checkpoint, CheckpointRecord};
 use crate::files::{LedgerFiles, LogAppender, write_atomic};
+use crate::index::{BlockFilters, entry_index};
 use crate::key::{LedgerKey, PublicKey};
 use crate::merkle::{Frontier, Hash, leaf_hash};
 use crate::prune::SEGMENT_HEIGHT;
@@ -157,6 +158,7 @@ impl LedgerWriter {
         let public_key = key.public();
         let signed = load_signed(Some(files), Some(public_key), &[])?;
         let (head, signed_size) = recover(store.as_ref(), &signed)?;
+        let filters = block_filters(store.as_ref(), head.frontier.size())?;
         let log = LogAppender::open(&files.checkpoints_path(), signed.checkpoint_log_keep)?;
         files.remove_stray_temporaries();
         let head_path = files.head_path();
@@ -175,6 +177,8 @@ impl LedgerWriter {
             policy,
             snapshots,
             rows: Vec::new(),
+            index: LedgerIndex::default(),
+            filters,
             broken: None,
         };
         let thread = thread::Builder::new()
@@ -311,6 +315,25 @@ fn recover(store: &dyn Store, signed: &Signed) -> Result<(Head, u64), LedgerErro
     Ok((head, latest.map_or(0, |c| c.size)))
 }
 
+/// The filter accumulator for the block holding entry `next`, fed with the
+/// stored entries of that block before `next`.
+fn block_filters(store: &dyn Store, next: u64) -> Result<BlockFilters, LedgerError> {
+    let mut filters = BlockFilters::at(next);
+    let mut from = BlockFilters::block_start(next);
+    let mut sink = Vec::new();
+    while from < next {
+        let rows = store.ledger_read(from, (next - from) as usize)?;
+        let Some(last) = rows.last().map(|r| r.seq) else { break };
+        for row in rows.iter().filter(|r| r.seq < next) {
+            let entry = Entry::decode(&row.body)
+                .map_err(|e| LedgerError::Altered(format!("entry {} does not decode: {e}", row.seq)))?;
+            filters.add(row.seq, &entry.posts, &mut sink);
+        }
+        from = last + 1;
+    }
+    Ok(filters)
+}
+
 struct Writer {
     store: Arc<dyn Store>,
     head: Head,
@@ -321,6 +344,13 @@ struct Writer {
     policy: CheckpointPolicy,
     snapshots: mpsc::Sender<Snapshot>,
     rows: Vec<LedgerRow>,
+    /// The index of `rows`.
+    index: LedgerIndex,
+    /// The posts of the current filter block.
+    // INVARIANT (filters-match-head): `filters` holds the posts of the
+    // entries from the start of the block holding entry `head.frontier.size()`
+    // up to it.
+    filters: BlockFilters,
     /// Set if the store no longer matches the head; every record then fails.
     broken: Option<String>,
 }
@@ -416,20 +446,19 @@ impl Writer {
         let mut frontier = self.head.frontier.clone();
         let mut chain = self.head.chain;
         self.rows.clear();
+        self.index.entries.clear();
+        self.index.filters.clear();
         for job in batch.iter() {
+            let seq = start + self.rows.len() as u64;
+            self.index.entries.push(entry_index(&job.entry));
+            self.filters.add(seq, &job.entry.posts, &mut self.index.filters);
             let body = job.entry.encode();
             let leaf = leaf_hash(&body);
             chain = chain_hash(&chain, &leaf);
             frontier.push_leaf(leaf);
-            self.rows.push(LedgerRow {
-                seq: start + self.rows.len() as u64,
-                time: job.entry.time,
-                app_id: job.entry.app_id,
-                body,
-                hash: chain,
-            });
+            self.rows.push(LedgerRow { seq, time: job.entry.time, app_id: job.entry.app_id, body, hash: chain });
         }
-        match self.store.ledger_append(&self.rows) {
+        match self.store.ledger_append(&self.rows, &self.index) {
             Ok(()) => {
                 for (i, job) in batch.drain(..).enumerate() {
                     let _ = job.done.send(Ok(Receipt { seq: start + i as u64 }));
@@ -454,6 +483,14 @@ impl Writer {
                         self.broken = Some(format!(
                             "the ledger changed underneath its writer (it ends at {end}, the writer expected {start}); restart Tollgate"
                         ));
+                    }
+                }
+                // The filters took the refused batch in: start the block over
+                // from what the store holds.
+                if self.broken.is_none() {
+                    match block_filters(self.store.as_ref(), self.head.frontier.size()) {
+                        Ok(f) => self.filters = f,
+                        Err(e) => self.broken = Some(format!("cannot reread the current filter block: {e}")),
                     }
                 }
             }

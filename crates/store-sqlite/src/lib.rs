@@ -9,6 +9,7 @@
 
 mod codec;
 mod conn;
+mod ledger_index;
 mod query;
 mod schema;
 
@@ -24,7 +25,8 @@ use tollgate_domain::{
     PreferenceChange, Timestamp,
 };
 use tollgate_store::{
-    AppUpdate, BulkWriter, LedgerRow, NewApp, NewKey, Result, SearchQuery, Stats, Store, StoreError, TimelineQuery,
+    AppUpdate, AuthorDeliveries, BulkWriter, DaySummary, LedgerCounts, LedgerCursor, LedgerIndex, LedgerRow,
+    LedgerSelect, NewApp, NewKey, PostFilter, Result, SearchQuery, Stats, Store, StoreError, TimelineQuery,
 };
 
 use crate::codec::{
@@ -558,7 +560,11 @@ impl Store for SqliteStore {
     /// Checks continuity and inserts inside one immediate transaction on the
     /// ledger's own writer, so the check cannot race another append (not even
     /// one from another process) and a refused call writes nothing.
-    fn ledger_append(&self, rows: &[LedgerRow]) -> Result<()> {
+    ///
+    /// The index is maintained in the same transaction when it is caught up
+    /// with the ledger; otherwise the rows wait for `ledger_index_rows`.
+    fn ledger_append(&self, rows: &[LedgerRow], index: &LedgerIndex) -> Result<()> {
+        ledger_index::check_shape(rows, index)?;
         if rows.is_empty() {
             return Ok(());
         }
@@ -567,10 +573,16 @@ impl Store for SqliteStore {
                 .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger")
                 .and_then(|mut s| s.query_row([], |r| r.get(0)))
                 .ctx("reading the ledger's next seq")?;
+            // With the index caught up, the rows go in with their indexable
+            // columns; otherwise they wait for `ledger_index_rows`.
+            let indexed = ledger_index::indexed_end(tx, "")? == next as u64;
             let mut insert = tx
-                .prepare_cached(&format!("INSERT INTO ledger ({LEDGER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"))
+                .prepare_cached(&format!(
+                    "INSERT INTO ledger ({LEDGER_COLUMNS}, client, purpose, refused, posts, policy_version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                ))
                 .ctx("preparing the ledger insert")?;
-            for (i, row) in rows.iter().enumerate() {
+            for (i, (row, e)) in rows.iter().zip(&index.entries).enumerate() {
                 let expected = next as u64 + i as u64;
                 if row.seq != expected {
                     return Err(StoreError::Conflict(format!(
@@ -580,9 +592,25 @@ impl Store for SqliteStore {
                 }
                 let seq = id_to_sql(row.seq, "seq")?;
                 let app = row.app_id.map(|a| id_to_sql(a.0, "app_id")).transpose()?;
+                let e = indexed.then_some(e);
                 insert
-                    .execute(params![seq, row.time.millis(), app, row.body, row.hash.as_slice()])
+                    .execute(params![
+                        seq,
+                        row.time.millis(),
+                        app,
+                        row.body,
+                        row.hash.as_slice(),
+                        e.and_then(|e| e.client.as_deref()),
+                        e.and_then(|e| e.purpose.map(tollgate_domain::Purpose::as_str)),
+                        e.map(|e| e.refused),
+                        e.map(|e| i64::from(e.posts)),
+                        e.map(|e| e.policy_version.as_str()),
+                    ])
                     .ctx(format_args!("appending ledger row {}", row.seq))?;
+            }
+            drop(insert);
+            if indexed {
+                ledger_index::add_to_summaries(tx, rows, index)?;
             }
             Ok(())
         })
@@ -606,6 +634,55 @@ impl Store for SqliteStore {
                 .and_then(|mut s| s.query_row([], ledger_from_row).optional())
                 .ctx("reading the last ledger row")
         })
+    }
+
+    fn ledger_indexed_end(&self) -> Result<u64> {
+        self.read(|conn| ledger_index::indexed_end(conn, "ledger."))
+    }
+
+    fn ledger_index_clear(&self) -> Result<()> {
+        Self::write_on(&self.ledger, ledger_index::clear)
+    }
+
+    fn ledger_index_rows(&self, rows: &[LedgerRow], index: &LedgerIndex) -> Result<()> {
+        ledger_index::check_shape(rows, index)?;
+        let Some(first) = rows.first() else { return Ok(()) };
+        Self::write_on(&self.ledger, |tx| {
+            let end = ledger_index::indexed_end(tx, "")?;
+            if first.seq != end || rows.iter().enumerate().any(|(i, r)| r.seq != end + i as u64) {
+                return Err(StoreError::Conflict(format!(
+                    "ledger rows from {} do not continue the index, which ends at {end}",
+                    first.seq
+                )));
+            }
+            ledger_index::set_columns(tx, rows, index)?;
+            ledger_index::add_to_summaries(tx, rows, index)
+        })
+    }
+
+    fn ledger_post_filters(&self, shard: u32, from_block: u64, limit: usize) -> Result<Vec<PostFilter>> {
+        self.read(|conn| ledger_index::post_filters(conn, shard, from_block, limit))
+    }
+
+    fn ledger_author_deliveries(&self, author: AccountId) -> Result<Vec<AuthorDeliveries>> {
+        self.read(|conn| ledger_index::author_deliveries(conn, author))
+    }
+
+    fn ledger_app_days(&self, app: AppId, from: Timestamp, until: Option<Timestamp>) -> Result<Vec<DaySummary>> {
+        self.read(|conn| ledger_index::app_days(conn, app, from, until))
+    }
+
+    fn ledger_select(
+        &self,
+        select: &LedgerSelect,
+        after: Option<LedgerCursor>,
+        limit: usize,
+    ) -> Result<Vec<LedgerRow>> {
+        self.read(|conn| ledger_index::select(conn, select, after, limit))
+    }
+
+    fn ledger_count(&self, select: &LedgerSelect) -> Result<LedgerCounts> {
+        self.read(|conn| ledger_index::count(conn, select))
     }
 
     // -- operations ------------------------------------------------------------

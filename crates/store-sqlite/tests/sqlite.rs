@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tollgate_domain::{AccountId, Post, PostId, Timestamp};
-use tollgate_store::{BulkWriter, LedgerRow, SearchExpr, SearchQuery, Store, StoreError, TimelineQuery};
+use tollgate_store::{BulkWriter, LedgerIndex, LedgerRow, SearchExpr, SearchQuery, Store, StoreError, TimelineQuery};
 use tollgate_store_sqlite::{
     LEDGER_FILE, LEDGER_SCHEMA_VERSION, PLATFORM_FILE, PLATFORM_SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous,
 };
@@ -87,6 +87,37 @@ fn two_wal_files_at_the_current_schema_version() {
     assert_eq!(search(&open(&d.0), SearchExpr::Term("kept".into())).unwrap(), vec![1]);
 }
 
+/// A ledger written before the audit index existed keeps its rows, and the
+/// index starts empty: appends wait for a rebuild, which then catches up.
+#[test]
+fn a_version_1_ledger_is_migrated_with_an_empty_index() {
+    let d = dir();
+    std::fs::create_dir_all(&d.0).unwrap();
+    let conn = Connection::open(d.0.join(LEDGER_FILE)).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE ledger (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, app_id INTEGER,
+                              body BLOB NOT NULL, hash BLOB NOT NULL);
+         CREATE INDEX ledger_app_time ON ledger (app_id, time);
+         PRAGMA user_version = 1; PRAGMA application_id = 1416588396;",
+    )
+    .unwrap();
+    for seq in 0..3i64 {
+        conn.execute("INSERT INTO ledger VALUES (?1, 1, NULL, x'01', ?2)", rusqlite::params![seq, vec![7u8; 32]])
+            .unwrap();
+    }
+    drop(conn);
+    let store = open(&d.0);
+    assert_eq!(pragma::<u32>(&d.0.join(LEDGER_FILE), "user_version"), LEDGER_SCHEMA_VERSION);
+    assert_eq!(store.ledger_read(0, 10).unwrap(), (0..3).map(row).collect::<Vec<_>>());
+    assert_eq!(store.ledger_indexed_end().unwrap(), 0);
+    store.ledger_append(&[row(3)], &LedgerIndex::plain(1)).unwrap();
+    assert_eq!(store.ledger_indexed_end().unwrap(), 0, "appends wait for the rebuild");
+    store.ledger_index_rows(&(0..4).map(row).collect::<Vec<_>>(), &LedgerIndex::plain(4)).unwrap();
+    assert_eq!(store.ledger_indexed_end().unwrap(), 4);
+    store.ledger_append(&[row(4)], &LedgerIndex::plain(1)).unwrap();
+    assert_eq!(store.ledger_indexed_end().unwrap(), 5);
+}
+
 #[test]
 fn a_newer_schema_is_refused() {
     for file in [PLATFORM_FILE, LEDGER_FILE] {
@@ -94,7 +125,10 @@ fn a_newer_schema_is_refused() {
         drop(open(&d.0));
         Connection::open(d.0.join(file)).unwrap().pragma_update(None, "user_version", 99).unwrap();
         match SqliteStore::open(&d.0, &SqliteOptions::default()) {
-            Err(StoreError::TooNew { found: 99, supported }) => assert_eq!(supported, 1),
+            Err(StoreError::TooNew { found: 99, supported }) => {
+                let latest = if file == LEDGER_FILE { LEDGER_SCHEMA_VERSION } else { PLATFORM_SCHEMA_VERSION };
+                assert_eq!(supported, latest);
+            }
             other => panic!("{file}: expected TooNew, got {other:?}"),
         }
     }
@@ -142,7 +176,7 @@ fn a_long_bulk_load_blocks_neither_the_ledger_nor_readers() {
         started.recv().unwrap();
         let t = Instant::now();
         for seq in 0..20 {
-            store.ledger_append(&[row(seq)]).unwrap();
+            store.ledger_append(&[row(seq)], &LedgerIndex::plain(1)).unwrap();
         }
         assert_eq!(store.ledger_last().unwrap().map(|r| r.seq), Some(19));
         assert_eq!(store.posts(&[PostId(1), PostId(2)]).unwrap().len(), 1, "the load is not visible yet");

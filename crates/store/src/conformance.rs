@@ -30,7 +30,9 @@ use tollgate_domain::{
 };
 
 use crate::{
-    AppUpdate, BulkWriter, LedgerRow, NewApp, NewKey, SearchExpr, SearchQuery, Stats, Store, StoreError, TimelineQuery,
+    AppUpdate, AuthorDeliveries, BulkWriter, DAY_MILLIS, DaySummary, EntryIndex, LedgerCounts, LedgerCursor,
+    LedgerIndex, LedgerRow, LedgerSelect, NewApp, NewKey, PostFilter, SearchExpr, SearchQuery, Stats, Store,
+    StoreError, TimelineQuery,
 };
 
 /// What the macro needs of a factory's product: a way to see it as a store.
@@ -104,6 +106,10 @@ macro_rules! store_conformance_tests {
             agreements_publish_and_read,
             ledger_append_continuity,
             ledger_read_and_last,
+            ledger_index_summaries,
+            ledger_index_selections_page,
+            ledger_index_lags_and_rebuilds,
+            ledger_post_filters_by_shard,
             stats_count_everything,
             ids_at_the_u64_edge,
             reads_see_every_returned_write,
@@ -234,6 +240,11 @@ fn and(items: impl IntoIterator<Item = SearchExpr>) -> SearchExpr {
 
 fn or(items: impl IntoIterator<Item = SearchExpr>) -> SearchExpr {
     SearchExpr::Or(items.into_iter().collect())
+}
+
+/// Appends rows that deliver nothing.
+fn append(store: &dyn Store, rows: &[LedgerRow]) -> crate::Result<()> {
+    store.ledger_append(rows, &LedgerIndex::plain(rows.len()))
 }
 
 fn ledger_row(seq: u64) -> LedgerRow {
@@ -940,19 +951,19 @@ pub fn agreements_publish_and_read(store: &dyn Store) {
 /// Appends must continue the ledger exactly (from seq 0); a gap or an overlap
 /// anywhere in a call refuses the whole call.
 pub fn ledger_append_continuity(store: &dyn Store) {
-    assert_conflict(store.ledger_append(&[ledger_row(1)]));
+    assert_conflict(append(store, &[ledger_row(1)]));
     assert_eq!(store.ledger_last().unwrap(), None, "the first row is seq 0");
-    store.ledger_append(&[ledger_row(0), ledger_row(1), ledger_row(2)]).unwrap();
-    assert_conflict(store.ledger_append(&[ledger_row(4)]));
-    assert_conflict(store.ledger_append(&[ledger_row(2)]));
-    assert_conflict(store.ledger_append(&[ledger_row(1), ledger_row(2), ledger_row(3)]));
-    assert_conflict(store.ledger_append(&[ledger_row(3), ledger_row(5)]));
-    assert_conflict(store.ledger_append(&[ledger_row(3), ledger_row(4), ledger_row(4)]));
+    append(store, &[ledger_row(0), ledger_row(1), ledger_row(2)]).unwrap();
+    assert_conflict(append(store, &[ledger_row(4)]));
+    assert_conflict(append(store, &[ledger_row(2)]));
+    assert_conflict(append(store, &[ledger_row(1), ledger_row(2), ledger_row(3)]));
+    assert_conflict(append(store, &[ledger_row(3), ledger_row(5)]));
+    assert_conflict(append(store, &[ledger_row(3), ledger_row(4), ledger_row(4)]));
     assert_eq!(store.ledger_last().unwrap(), Some(ledger_row(2)), "refused calls write nothing");
     assert_eq!(store.stats().unwrap().ledger_entries, 3);
-    store.ledger_append(&[]).unwrap();
-    store.ledger_append(&[ledger_row(3), ledger_row(4)]).unwrap();
-    store.ledger_append(&[ledger_row(5)]).unwrap();
+    append(store, &[]).unwrap();
+    append(store, &[ledger_row(3), ledger_row(4)]).unwrap();
+    append(store, &[ledger_row(5)]).unwrap();
     assert_eq!(store.ledger_last().unwrap(), Some(ledger_row(5)));
     assert_eq!(store.ledger_read(0, 100).unwrap(), (0..=5).map(ledger_row).collect::<Vec<_>>());
 }
@@ -962,8 +973,8 @@ pub fn ledger_read_and_last(store: &dyn Store) {
     assert!(store.ledger_read(0, 10).unwrap().is_empty());
     assert_eq!(store.ledger_last().unwrap(), None);
     let rows: Vec<LedgerRow> = (0..10).map(ledger_row).collect();
-    store.ledger_append(&rows[..7]).unwrap();
-    store.ledger_append(&rows[7..]).unwrap();
+    append(store, &rows[..7]).unwrap();
+    append(store, &rows[7..]).unwrap();
     assert_eq!(store.ledger_read(0, 100).unwrap(), rows);
     assert_eq!(store.ledger_read(3, 2).unwrap(), rows[3..5].to_vec());
     assert_eq!(store.ledger_read(8, 100).unwrap(), rows[8..].to_vec());
@@ -972,8 +983,221 @@ pub fn ledger_read_and_last(store: &dyn Store) {
     assert!(store.ledger_read(0, 0).unwrap().is_empty());
     assert_eq!(store.ledger_last().unwrap(), Some(rows[9].clone()));
     let big = LedgerRow { body: vec![0xab; 100_000], app_id: Some(AppId(u64::from(u32::MAX) + 1)), ..ledger_row(10) };
-    store.ledger_append(std::slice::from_ref(&big)).unwrap();
+    append(store, std::slice::from_ref(&big)).unwrap();
     assert_eq!(store.ledger_last().unwrap(), Some(big));
+}
+
+/// A day of indexed traffic: row `i` at `DAY0 + i` hours; app 1 (even rows)
+/// or an anonymous client of app 2 (odd rows); display or search by thirds;
+/// every fifth refused; authors 10 and 10 + i % 3; policy `p1` then `p2`.
+const DAY0: i64 = 1_700_006_400_000 - 1_700_006_400_000 % DAY_MILLIS;
+
+fn indexed_rows(range: std::ops::Range<u64>) -> (Vec<LedgerRow>, LedgerIndex) {
+    let mut rows = Vec::new();
+    let mut index = LedgerIndex::default();
+    for i in range {
+        let anonymous = i % 2 == 1;
+        rows.push(LedgerRow {
+            time: ts(DAY0 + i as i64 * 3_600_000),
+            app_id: Some(AppId(if anonymous { 2 } else { 1 })),
+            ..ledger_row(i)
+        });
+        let refused = i % 5 == 4;
+        index.entries.push(EntryIndex {
+            client: anonymous.then(|| "guest-7".to_owned()),
+            purpose: Some(if i % 3 == 0 { Purpose::Search } else { Purpose::Display }),
+            refused,
+            policy_version: if i < 30 { "p1" } else { "p2" }.into(),
+            posts: if refused { 0 } else { 1 + i as u32 % 4 },
+            authors: if refused {
+                Vec::new()
+            } else {
+                let mut a = vec![AccountId(10), AccountId(10 + i % 3)];
+                a.dedup();
+                a
+            },
+        });
+    }
+    (rows, index)
+}
+
+/// Summaries computed by a straightforward scan of `indexed_rows`.
+fn expected_app_days(app: u64, from: i64, until: i64, n: u64) -> Vec<DaySummary> {
+    let (rows, index) = indexed_rows(0..n);
+    let mut out: std::collections::BTreeMap<(i64, &str, bool), (u64, u64)> = Default::default();
+    for (r, e) in rows.iter().zip(&index.entries) {
+        let t = r.time.millis();
+        if r.app_id != Some(AppId(app)) || t < from || t >= until {
+            continue;
+        }
+        let v = out.entry((t.div_euclid(DAY_MILLIS), e.purpose.unwrap().as_str(), e.refused)).or_default();
+        v.0 += 1;
+        v.1 += u64::from(e.posts);
+    }
+    out.into_iter()
+        .map(|((day, purpose, refused), (entries, posts))| DaySummary {
+            day: ts(day * DAY_MILLIS),
+            purpose: Some(purpose.parse().unwrap()),
+            refused,
+            entries,
+            posts,
+        })
+        .collect()
+}
+
+/// The per-author and per-day summaries and the counts follow the appended
+/// index, however the rows were batched.
+pub fn ledger_index_summaries(store: &dyn Store) {
+    assert_eq!(store.ledger_indexed_end().unwrap(), 0);
+    for range in [0..1, 1..17, 17..40, 40..50] {
+        let (rows, index) = indexed_rows(range);
+        store.ledger_append(&rows, &index).unwrap();
+    }
+    assert_eq!(store.ledger_indexed_end().unwrap(), 50);
+    // Author 12 is in served rows with i % 3 == 2.
+    let served = |i: &u64| i % 5 != 4;
+    let mine: Vec<u64> = (0..50).filter(|i| i % 3 == 2 && served(i)).collect();
+    let got = store.ledger_author_deliveries(AccountId(12)).unwrap();
+    let span = |app: u64| {
+        let times: Vec<i64> = mine.iter().filter(|i| *i % 2 == app - 1).map(|i| DAY0 + *i as i64 * 3_600_000).collect();
+        (times.len() as u64, ts(*times.iter().min().unwrap()), ts(*times.iter().max().unwrap()))
+    };
+    let (n1, f1, l1) = span(1);
+    let (n2, f2, l2) = span(2);
+    assert_eq!(
+        got,
+        vec![
+            AuthorDeliveries {
+                app_id: Some(AppId(1)),
+                client: None,
+                purpose: Some(Purpose::Display),
+                first: f1,
+                last: l1,
+                deliveries: n1
+            },
+            AuthorDeliveries {
+                app_id: Some(AppId(2)),
+                client: Some("guest-7".into()),
+                purpose: Some(Purpose::Display),
+                first: f2,
+                last: l2,
+                deliveries: n2
+            },
+        ]
+    );
+    assert!(store.ledger_author_deliveries(AccountId(99)).unwrap().is_empty());
+    // Whole days, partial days at both ends, and an empty range.
+    for (from, until) in [
+        (0, i64::MAX),
+        (DAY0 + 5 * 3_600_000, DAY0 + 2 * DAY_MILLIS + 1),
+        (DAY0 + DAY_MILLIS, DAY0 + 2 * DAY_MILLIS),
+        (DAY0 + 3_600_000, DAY0 + 2 * 3_600_000),
+        (DAY0, DAY0),
+    ] {
+        let until_ts = (until != i64::MAX).then(|| ts(until));
+        assert_eq!(
+            store.ledger_app_days(AppId(1), ts(from), until_ts).unwrap(),
+            expected_app_days(1, from, until, 50),
+            "app days from {from} until {until}"
+        );
+    }
+    let policy = store.ledger_count(&LedgerSelect::Policy { version: "p1".into() }).unwrap();
+    let (p1_refused, p1_served) = (0..30u64).fold((0, 0), |(r, s), i| if served(&i) { (r, s + 1) } else { (r + 1, s) });
+    let p1_posts: u64 = (0..30u64).filter(served).map(|i| 1 + i % 4).sum();
+    assert_eq!(policy, LedgerCounts { served: p1_served, refused: p1_refused, posts: p1_posts });
+    let client = store
+        .ledger_count(&LedgerSelect::Client { client: "guest-7".into(), from: ts(DAY0 + 10 * 3_600_000), until: None })
+        .unwrap();
+    let odd: Vec<u64> = (10..50).filter(|i| i % 2 == 1).collect();
+    assert_eq!(client.served + client.refused, odd.len() as u64);
+    assert_eq!(client.refused, odd.iter().filter(|i| !served(i)).count() as u64);
+    assert_eq!(store.ledger_count(&LedgerSelect::Policy { version: "p9".into() }).unwrap(), LedgerCounts::default());
+}
+
+/// Selections come back in order, in pages that neither repeat nor skip.
+pub fn ledger_index_selections_page(store: &dyn Store) {
+    let (rows, index) = indexed_rows(0..50);
+    store.ledger_append(&rows, &index).unwrap();
+    let all = |select: &LedgerSelect, page: usize| {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let got = store.ledger_select(select, after, page).unwrap();
+            assert!(got.len() <= page);
+            let Some(last) = got.last() else { break };
+            after = Some(LedgerCursor { time: last.time, seq: last.seq });
+            out.extend(got.iter().map(|r| r.seq));
+        }
+        out
+    };
+    let app =
+        LedgerSelect::App { app: AppId(1), from: ts(DAY0 + 3 * 3_600_000), until: Some(ts(DAY0 + 40 * 3_600_000)) };
+    let want: Vec<u64> = (3..40).filter(|i| i % 2 == 0).collect();
+    assert_eq!(all(&app, 4), want);
+    assert_eq!(all(&app, 1000), want);
+    let client = LedgerSelect::Client { client: "guest-7".into(), from: ts(0), until: None };
+    assert_eq!(all(&client, 3), (0..50).filter(|i| i % 2 == 1).collect::<Vec<_>>());
+    let policy = LedgerSelect::Policy { version: "p2".into() };
+    assert_eq!(all(&policy, 7), (30..50).filter(|i| i % 5 != 4).collect::<Vec<_>>());
+    let rows_back = store.ledger_select(&policy, None, 1).unwrap();
+    assert_eq!(rows_back, vec![rows[30].clone()], "selected rows come back whole");
+    assert!(
+        store
+            .ledger_select(&LedgerSelect::App { app: AppId(7), from: ts(0), until: None }, None, 10)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Rows appended while the index lags stay out of it until indexed in order;
+/// indexing them later gives the same answers as indexing them on append.
+pub fn ledger_index_lags_and_rebuilds(store: &dyn Store) {
+    let (rows, index) = indexed_rows(0..20);
+    store
+        .ledger_append(&rows[..10], &LedgerIndex { entries: index.entries[..10].to_vec(), filters: Vec::new() })
+        .unwrap();
+    let before = store.ledger_author_deliveries(AccountId(10)).unwrap();
+    assert!(!before.is_empty());
+    store.ledger_index_clear().unwrap();
+    assert_eq!(store.ledger_indexed_end().unwrap(), 0);
+    assert!(store.ledger_author_deliveries(AccountId(10)).unwrap().is_empty());
+    // Appended while the index lags: not indexed.
+    store
+        .ledger_append(&rows[10..], &LedgerIndex { entries: index.entries[10..].to_vec(), filters: Vec::new() })
+        .unwrap();
+    assert_eq!(store.ledger_indexed_end().unwrap(), 0);
+    assert!(store.ledger_author_deliveries(AccountId(10)).unwrap().is_empty());
+    // Indexing must continue the indexed prefix.
+    let part = |r: std::ops::Range<usize>| LedgerIndex { entries: index.entries[r].to_vec(), filters: Vec::new() };
+    assert_conflict(store.ledger_index_rows(&rows[5..10], &part(5..10)));
+    assert!(matches!(store.ledger_index_rows(&rows[..5], &part(0..4)), Err(StoreError::Invalid { .. })));
+    store.ledger_index_rows(&rows[..10], &part(0..10)).unwrap();
+    assert_eq!(store.ledger_author_deliveries(AccountId(10)).unwrap(), before);
+    store.ledger_index_rows(&rows[10..], &part(10..20)).unwrap();
+    assert_eq!(store.ledger_indexed_end().unwrap(), 20);
+    assert_eq!(store.ledger_app_days(AppId(1), ts(0), None).unwrap(), expected_app_days(1, 0, i64::MAX, 20));
+    // Caught up: the next append is indexed again.
+    let (more, more_index) = indexed_rows(20..21);
+    store.ledger_append(&more, &more_index).unwrap();
+    assert_eq!(store.ledger_indexed_end().unwrap(), 21);
+}
+
+/// Filters come back by shard and block, ascending, from a block on; a
+/// filter written again replaces the earlier one.
+pub fn ledger_post_filters_by_shard(store: &dyn Store) {
+    let filter = |block: u64, shard: u32, b: u8| PostFilter { block, shard, bits: vec![b; 8 + block as usize] };
+    let (rows, mut index) = indexed_rows(0..4);
+    index.filters = vec![filter(0, 0, 1), filter(0, 1, 2), filter(1, 0, 3), filter(2, 0, 4)];
+    store.ledger_append(&rows, &index).unwrap();
+    assert_eq!(store.ledger_post_filters(0, 0, 10).unwrap(), vec![filter(0, 0, 1), filter(1, 0, 3), filter(2, 0, 4)]);
+    assert_eq!(store.ledger_post_filters(0, 1, 1).unwrap(), vec![filter(1, 0, 3)]);
+    assert_eq!(store.ledger_post_filters(1, 0, 10).unwrap(), vec![filter(0, 1, 2)]);
+    assert!(store.ledger_post_filters(2, 0, 10).unwrap().is_empty());
+    assert!(store.ledger_post_filters(0, u64::MAX, 10).unwrap().is_empty());
+    let (more, mut more_index) = indexed_rows(4..5);
+    more_index.filters = vec![filter(2, 0, 9)];
+    store.ledger_append(&more, &more_index).unwrap();
+    assert_eq!(store.ledger_post_filters(0, 2, 10).unwrap(), vec![filter(2, 0, 9)]);
 }
 
 /// Stats count accounts, posts (deleted ones included), apps and ledger rows.
@@ -983,7 +1207,7 @@ pub fn stats_count_everything(store: &dyn Store) {
     store.upsert_posts(&[post(1, 1, 0, "x"), post(2, 1, 0, "y"), post(3, 2, 0, "z")]).unwrap();
     store.delete_post(PostId(3), ts(1)).unwrap();
     store.create_app(&new_app("app")).unwrap();
-    store.ledger_append(&[ledger_row(0), ledger_row(1)]).unwrap();
+    append(store, &[ledger_row(0), ledger_row(1)]).unwrap();
     assert_eq!(store.stats().unwrap(), Stats { accounts: 2, posts: 3, apps: 1, ledger_entries: 2 });
 }
 
@@ -1041,7 +1265,7 @@ pub fn ids_at_the_u64_edge(store: &dyn Store) {
     assert_eq!(store.set_preferences(AccountId(too_big), &[], ts(1)).unwrap(), None);
     assert_eq!(store.app(AppId(u64::MAX)).unwrap(), None);
     assert!(store.keys(AppId(u64::MAX)).unwrap().is_empty());
-    assert_conflict(store.ledger_append(&[ledger_row(too_big)]));
+    assert_conflict(append(store, &[ledger_row(too_big)]));
     let stats = store.stats().unwrap();
     assert_eq!((stats.accounts, stats.posts), (1, 3));
 }
@@ -1058,7 +1282,7 @@ pub fn reads_see_every_returned_write(store: &dyn Store) {
         let status = if i % 2 == 0 { AccountStatus::Suspended } else { AccountStatus::Active };
         store.set_account_status(AccountId(1), status).unwrap();
         assert_eq!(store.account_by_handle("reader").unwrap().unwrap().status, status);
-        store.ledger_append(&[ledger_row(i - 1)]).unwrap();
+        append(store, &[ledger_row(i - 1)]).unwrap();
         assert_eq!(store.ledger_last().unwrap().map(|r| r.seq), Some(i - 1));
     }
 }
@@ -1081,7 +1305,7 @@ pub fn concurrent_writers_and_readers(store: &dyn Store) {
         }
         s.spawn(move || {
             for seq in 0..EACH {
-                store.ledger_append(&[ledger_row(seq)]).unwrap();
+                append(store, &[ledger_row(seq)]).unwrap();
                 assert!(store.ledger_read(0, 1).unwrap().len() == 1);
             }
         });
@@ -1114,7 +1338,7 @@ pub fn durable_across_reopen<S: AsStore>(open: impl Fn() -> S) {
         app = store.create_app(&new_app("durable")).unwrap();
         store.add_key(&new_key(app.id, "durable0", None)).unwrap();
         store.publish_agreement(&agreement(1, "kept")).unwrap();
-        store.ledger_append(&[ledger_row(0), ledger_row(1)]).unwrap();
+        append(store, &[ledger_row(0), ledger_row(1)]).unwrap();
     }
     for round in 0..2 {
         let again = open();
@@ -1129,7 +1353,7 @@ pub fn durable_across_reopen<S: AsStore>(open: impl Fn() -> S) {
         assert_eq!(store.latest_agreement().unwrap(), Some(agreement(1, "kept")));
         let seq = 2 + round;
         assert_eq!(store.ledger_last().unwrap().map(|r| r.seq), Some(seq - 1));
-        store.ledger_append(&[ledger_row(seq)]).unwrap();
+        append(store, &[ledger_row(seq)]).unwrap();
         let next = store.create_app(&new_app("later")).unwrap();
         assert!(next.id > app.id, "ids are not reused after a reopen");
         assert_eq!(store.stats().unwrap(), Stats { accounts: 2, posts: 3, apps: 2 + round, ledger_entries: seq + 1 });

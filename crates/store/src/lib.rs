@@ -114,6 +114,105 @@ pub struct LedgerRow {
     pub hash: [u8; 32],
 }
 
+/// What the ledger writer extracts from one entry for the store's indexes.
+///
+/// The store never decodes entry bodies (the ledger crate owns their
+/// encoding), so the writer hands these over with each row. The index is not
+/// covered by the Merkle tree: it answers audit questions fast, and is rebuilt
+/// from the entries (`tollgate ledger reindex`) whenever it is in doubt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryIndex {
+    /// For anonymous clients: the identity the guard assigned.
+    pub client: Option<String>,
+    pub purpose: Option<Purpose>,
+    /// The request was refused whole.
+    pub refused: bool,
+    pub policy_version: String,
+    /// How many posts were delivered.
+    pub posts: u32,
+    /// The distinct authors of the delivered posts, ascending.
+    pub authors: Vec<AccountId>,
+}
+
+/// One shard of the post filter of one block of ledger entries: a Bloom
+/// filter over the ids of the posts delivered in that block whose hash falls
+/// in the shard. The ledger crate builds and probes them; the store keeps the
+/// bytes, so that a lookup reads one shard of every block, not every filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostFilter {
+    pub block: u64,
+    pub shard: u32,
+    pub bits: Vec<u8>,
+}
+
+/// The index data of one append: one `EntryIndex` per row, in row order, and
+/// the filters of the blocks the append completes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerIndex {
+    pub entries: Vec<EntryIndex>,
+    pub filters: Vec<PostFilter>,
+}
+
+impl LedgerIndex {
+    /// Default entries for `n` rows and no filters (rows that deliver nothing).
+    pub fn plain(n: usize) -> LedgerIndex {
+        LedgerIndex { entries: vec![EntryIndex::default(); n], filters: Vec::new() }
+    }
+}
+
+/// Which ledger rows a selection returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerSelect {
+    /// An app's entries with `from <= time < until`, by (time, seq).
+    App { app: AppId, from: Timestamp, until: Option<Timestamp> },
+    /// An anonymous client's entries with `from <= time < until`, by (time, seq).
+    Client { client: String, from: Timestamp, until: Option<Timestamp> },
+    /// The served entries decided under a policy version, by seq.
+    Policy { version: String },
+}
+
+/// Where the previous page of a selection ended (its last row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerCursor {
+    pub time: Timestamp,
+    pub seq: u64,
+}
+
+/// Entry counts of a selection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LedgerCounts {
+    pub served: u64,
+    pub refused: u64,
+    /// Posts delivered by the served entries.
+    pub posts: u64,
+}
+
+/// One row of the per-day summary of an app's entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaySummary {
+    /// The UTC day, as the instant of its midnight.
+    pub day: Timestamp,
+    pub purpose: Option<Purpose>,
+    pub refused: bool,
+    pub entries: u64,
+    pub posts: u64,
+}
+
+/// Who received posts of one author, for one purpose (served entries only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorDeliveries {
+    pub app_id: Option<AppId>,
+    pub client: Option<String>,
+    pub purpose: Option<Purpose>,
+    pub first: Timestamp,
+    pub last: Timestamp,
+    /// Entries that delivered at least one of the author's posts.
+    pub deliveries: u64,
+}
+
+/// Milliseconds in a UTC day.
+pub const DAY_MILLIS: i64 = 86_400_000;
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     pub accounts: u64,
@@ -184,12 +283,40 @@ pub trait Store: Send + Sync + 'static {
 
     // -- ledger ----------------------------------------------------------------
 
-    /// Appends rows whose `seq` continue the ledger exactly; durable on return.
-    fn ledger_append(&self, rows: &[LedgerRow]) -> Result<()>;
+    /// Appends rows whose `seq` continue the ledger exactly, and indexes them
+    /// in the same transaction; durable on return. `index.entries` has one
+    /// item per row. Rows appended while the index lags behind the ledger
+    /// (see `ledger_indexed_end`) are left for `ledger_index_rows`.
+    fn ledger_append(&self, rows: &[LedgerRow], index: &LedgerIndex) -> Result<()>;
     /// Rows from `from_seq` on, at most `limit`.
     fn ledger_read(&self, from_seq: u64, limit: usize) -> Result<Vec<LedgerRow>>;
     /// The last row, if any.
     fn ledger_last(&self) -> Result<Option<LedgerRow>>;
+
+    // -- ledger index ------------------------------------------------------------
+
+    /// The index covers exactly the entries below this seq.
+    fn ledger_indexed_end(&self) -> Result<u64>;
+    /// Forgets the whole index (the ledger rows stay): `ledger_indexed_end`
+    /// becomes 0.
+    fn ledger_index_clear(&self) -> Result<()>;
+    /// Indexes stored rows that continue the indexed prefix exactly (the
+    /// first has seq `ledger_indexed_end()`), all or none.
+    fn ledger_index_rows(&self, rows: &[LedgerRow], index: &LedgerIndex) -> Result<()>;
+    /// The filters of one shard, from block `from_block` on, ascending, at
+    /// most `limit`.
+    fn ledger_post_filters(&self, shard: u32, from_block: u64, limit: usize) -> Result<Vec<PostFilter>>;
+    /// Who received posts of `author`, per (app or client, purpose).
+    fn ledger_author_deliveries(&self, author: AccountId) -> Result<Vec<AuthorDeliveries>>;
+    /// An app's entries with `from <= time < until` counted per UTC day,
+    /// purpose and outcome, by day then purpose.
+    fn ledger_app_days(&self, app: AppId, from: Timestamp, until: Option<Timestamp>) -> Result<Vec<DaySummary>>;
+    /// A page of the rows of a selection after `after`, at most `limit`.
+    fn ledger_select(&self, select: &LedgerSelect, after: Option<LedgerCursor>, limit: usize)
+    -> Result<Vec<LedgerRow>>;
+    /// The counts of a whole selection. For `Policy`, `refused` counts the
+    /// refusals under that policy version, which the selection leaves out.
+    fn ledger_count(&self, select: &LedgerSelect) -> Result<LedgerCounts>;
 
     // -- operations ------------------------------------------------------------
 

@@ -7,9 +7,11 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use tollgate_domain::Timestamp;
 use tollgate_ledger::{
-    Checkpoint, Entry, LEDGER_RETENTION_DAYS, Ledger, LedgerError, ProofTarget, PublicKey, VerifyOptions, VerifyReport,
+    Audit, Checkpoint, Entry, LEDGER_RETENTION_DAYS, Ledger, LedgerError, ProofTarget, PublicKey, VerifyOptions,
+    VerifyReport,
 };
 
+use crate::cmd::ledger_query::{self, QueryCommand};
 use crate::cmd::print_json;
 use crate::config::Config;
 use crate::{Failure, exit, runtime};
@@ -30,6 +32,11 @@ pub enum LedgerCommand {
     Prove(ProveArgs),
     /// Seal whole segments of expired entries in a signed prune record.
     Prune(PruneArgs),
+    /// Answer audit questions from the ledger's index.
+    #[command(subcommand)]
+    Query(QueryCommand),
+    /// Rebuild the ledger's index from the entries (safe while serving).
+    Reindex(JsonArg),
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +110,7 @@ fn failure(e: LedgerError) -> Failure {
     match e {
         LedgerError::Altered(_) => Failure { code: exit::VERIFY_FAILED, message: e.to_string() },
         LedgerError::Invalid(_) => Failure::invalid(e.to_string()),
+        LedgerError::Unindexed(_) => Failure::failed(e.to_string()),
         _ => Failure::failed(e.to_string()),
     }
 }
@@ -119,6 +127,26 @@ pub fn run(config: &Config, command: LedgerCommand) -> Result<(), Failure> {
                 v["seq"] = json!(row.seq);
                 v["hash"] = json!(hex::encode(row.hash));
                 println!("{v}");
+            }
+            Ok(())
+        }
+        LedgerCommand::Query(q) => ledger_query::run(store.as_ref(), q, failure),
+        LedgerCommand::Reindex(a) => {
+            let started = std::time::Instant::now();
+            let mut shown = 0;
+            let report = Audit::new(store.as_ref())
+                .reindex(|done| {
+                    if !a.json && done >= shown + 1_000_000 {
+                        shown = done;
+                        eprintln!("indexed {done} entries");
+                    }
+                })
+                .map_err(failure)?;
+            let seconds = started.elapsed().as_secs_f64();
+            if a.json {
+                print_json(&json!({ "entries": report.entries, "seconds": seconds }));
+            } else {
+                println!("indexed {} entries in {seconds:.1} s", report.entries);
             }
             Ok(())
         }

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod generate;
 pub mod import;
 pub mod ledger;
+pub mod ledger_query;
 pub mod policy;
 pub mod serve;
 

@@ -154,6 +154,7 @@ pub fn entry(i: u64, time_ms: i64) -> Entry {
         purpose: Some(Purpose::Display),
         outcome: Outcome::Served,
         posts: vec![PostId(1000 + i), PostId(2000 + i)],
+        authors: Vec::new(),
         accounts: Vec::new(),
         withheld: Default::default(),
         policy_version: "p1".into(),

@@ -1,0 +1,182 @@
+//! The audit index as the writer maintains it (across a restart in the middle
+//! of a filter block) and as `reindex` rebuilds it, checked against a
+//! straightforward scan of the entries.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::Fixture;
+use tollgate_domain::{AccountId, AppId, PostId, Purpose, Timestamp};
+use tollgate_ledger::{
+    Audit, Channel, Entry, FILTER_BLOCK, FILTER_SHARDS, Identity, LedgerError, LedgerWriter, Outcome, Recipient,
+};
+
+const N: u64 = 2600;
+
+/// Entry `i`: app 1 + i % 4, display or search, a post of its own and one of
+/// 50 popular posts, by author 1 + i % 7; every 13th is refused.
+fn entry(i: u64) -> Entry {
+    let refused = i % 13 == 12;
+    let mut posts = vec![PostId(5_000 + i % 50), PostId(1_000_000 + i)];
+    posts.sort_unstable();
+    Entry {
+        v: Entry::VERSION,
+        time: Timestamp::from_millis(1_750_000_000_000 + i as i64 * 60_000),
+        request_id: format!("req-{i}"),
+        channel: Channel::Api,
+        app_id: Some(AppId(1 + i % 4)),
+        key_id: None,
+        client: None,
+        endpoint: "/2/tweets".into(),
+        purpose: Some(if i.is_multiple_of(2) { Purpose::Display } else { Purpose::Search }),
+        outcome: if refused { Outcome::Refused("not_permitted".into()) } else { Outcome::Served },
+        posts: if refused { Vec::new() } else { posts },
+        authors: if refused { Vec::new() } else { vec![AccountId(1 + i % 7)] },
+        accounts: Vec::new(),
+        withheld: Default::default(),
+        policy_version: if i < 2000 { "p1" } else { "p2" }.into(),
+    }
+}
+
+fn record(w: &LedgerWriter, range: std::ops::Range<u64>) {
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(async {
+        let ids: Vec<u64> = range.collect();
+        for chunk in ids.chunks(300) {
+            let tasks: Vec<_> = chunk
+                .iter()
+                .map(|&i| {
+                    let w = w.clone();
+                    tokio::spawn(async move { w.record(entry(i)).await })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+        }
+    });
+}
+
+/// The recipients of a post by scanning every entry.
+fn scan_post(post: PostId) -> (Vec<Recipient>, Vec<u64>) {
+    let mut by: BTreeMap<(u64, &str), Recipient> = BTreeMap::new();
+    let mut seqs = Vec::new();
+    for i in 0..N {
+        let e = entry(i);
+        if !e.posts.contains(&post) {
+            continue;
+        }
+        seqs.push(i);
+        let r = by.entry((e.app_id.unwrap().0, e.purpose.unwrap().as_str())).or_insert(Recipient {
+            app_id: e.app_id,
+            client: None,
+            purpose: e.purpose,
+            first_time: e.time,
+            last_time: e.time,
+            deliveries: 0,
+        });
+        r.last_time = e.time;
+        r.deliveries += 1;
+    }
+    (by.into_values().collect(), seqs)
+}
+
+fn all_entries(audit: &Audit<'_>, post: PostId, limit: usize) -> (Vec<Recipient>, Vec<u64>) {
+    let mut cursor: Option<String> = None;
+    let mut seqs = Vec::new();
+    let mut recipients = None;
+    loop {
+        let page = audit.post_recipients(post, cursor.as_deref(), limit).unwrap();
+        assert!(page.entries.len() <= limit);
+        recipients.get_or_insert(page.recipients);
+        seqs.extend(page.entries.iter().map(|e| e.seq));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    (recipients.unwrap(), seqs)
+}
+
+fn check(f: &Fixture) {
+    let audit = Audit::new(f.store.as_ref());
+    for post in [PostId(5_007), PostId(5_049), PostId(1_000_100), PostId(1_000_000 + N - 1), PostId(42)] {
+        assert_eq!(all_entries(&audit, post, 7), scan_post(post), "post {post}");
+    }
+    // Author 3: per (app, purpose), served entries only.
+    let mut want: BTreeMap<(u64, &str), (i64, i64, u64)> = BTreeMap::new();
+    for i in (0..N).filter(|i| 1 + i % 7 == 3 && i % 13 != 12) {
+        let e = entry(i);
+        let v = want.entry((e.app_id.unwrap().0, e.purpose.unwrap().as_str())).or_insert((i64::MAX, 0, 0));
+        v.0 = v.0.min(e.time.millis());
+        v.1 = v.1.max(e.time.millis());
+        v.2 += 1;
+    }
+    let got: BTreeMap<(u64, &str), (i64, i64, u64)> = audit
+        .author_recipients(AccountId(3))
+        .unwrap()
+        .recipients
+        .iter()
+        .map(|r| {
+            (
+                (r.app_id.unwrap().0, r.purpose.unwrap().as_str()),
+                (r.first_time.millis(), r.last_time.millis(), r.deliveries),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    // App 2 over a range: the posts, in pages.
+    let (from, until) = (entry(100).time, entry(2100).time);
+    let mut cursor: Option<String> = None;
+    let mut posts = Vec::new();
+    loop {
+        let page = audit.app_deliveries(AppId(2), from, Some(until), cursor.as_deref(), 5).unwrap();
+        posts.extend(page.posts.iter().map(|p| p.post_id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let want: Vec<PostId> = (100..2100).filter(|i| 1 + i % 4 == 2).flat_map(|i| entry(i).posts).collect();
+    assert_eq!(posts, want);
+    // Attempts and policy counts.
+    let a = audit.attempts(Identity::AppId(AppId(1)), entry(1000).time, None, 10).unwrap();
+    let mine: Vec<u64> = (1000..N).filter(|i| i % 4 == 0).collect();
+    assert_eq!(a.counts.served + a.counts.refused, mine.len() as u64);
+    assert_eq!(a.counts.refused, mine.iter().filter(|i| *i % 13 == 12).count() as u64);
+    assert_eq!(a.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), mine[..10].to_vec());
+    let p = audit.policy_deliveries("p2", None, 1000).unwrap();
+    assert_eq!(p.counts.served, (2000..N).filter(|i| i % 13 != 12).count() as u64);
+    assert_eq!(p.entries.len() as u64, p.counts.served);
+}
+
+#[test]
+fn the_index_answers_like_a_scan_and_reindex_rebuilds_it() {
+    let f = Fixture::new("audit");
+    let w = f.writer(u64::MAX);
+    record(&w, 0..1500);
+    w.shutdown();
+    // A restart in the middle of the second filter block.
+    let w = f.writer(u64::MAX);
+    record(&w, 1500..N);
+    w.shutdown();
+    let blocks = N / FILTER_BLOCK;
+    for shard in 0..FILTER_SHARDS {
+        assert_eq!(f.store.ledger_post_filters(shard, 0, 100).unwrap().len() as u64, blocks);
+    }
+    check(&f);
+
+    f.store.ledger_index_clear().unwrap();
+    let audit = Audit::new(f.store.as_ref());
+    assert!(matches!(audit.author_recipients(AccountId(3)), Err(LedgerError::Unindexed(_))));
+    let mut progress = 0;
+    let report = audit.reindex(|n| progress = n).unwrap();
+    assert_eq!((report.entries, progress), (N, N));
+    check(&f);
+    // The writer indexes what it appends once the rebuild caught up.
+    let w = f.writer(u64::MAX);
+    record(&w, N..N + 1);
+    w.shutdown();
+    assert_eq!(f.store.ledger_indexed_end().unwrap(), N + 1);
+}

@@ -146,6 +146,19 @@ impl SqliteStore {
         f(&conn)
     }
 
+    /// Runs several statements in one read transaction: one snapshot and one
+    /// WAL read lock for all of them, instead of one per statement (a
+    /// 100-id lookup otherwise takes and drops the lock 100 times).
+    fn read_many<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.readers.get();
+        conn.execute_batch("BEGIN").ctx("starting a read")?;
+        let out = f(&conn);
+        let end = conn.execute_batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" }).ctx("ending a read");
+        let out = out?;
+        end?;
+        Ok(out)
+    }
+
     /// Runs `f` in one immediate transaction on the writer of `file`,
     /// committing only if it returns Ok.
     fn write_on<T>(file: &Mutex<Connection>, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
@@ -239,7 +252,7 @@ impl Store for SqliteStore {
 
     fn accounts(&self, ids: &[AccountId]) -> Result<Vec<Account>> {
         let ids = distinct_ids(ids.iter().map(|i| i.0));
-        self.read(|conn| {
+        self.read_many(|conn| {
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
                 out.extend(account_by_id(conn, id)?);
@@ -295,7 +308,7 @@ impl Store for SqliteStore {
 
     fn posts(&self, ids: &[PostId]) -> Result<Vec<Post>> {
         let ids = distinct_ids(ids.iter().map(|i| i.0));
-        self.read(|conn| {
+        self.read_many(|conn| {
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
                 out.extend(post_by_id(conn, id)?);

@@ -1,176 +1,43 @@
 //! The developer and internal APIs driven through the router, without a socket:
 //! policy outcomes, X's shapes and errors, and the ledger behind every answer.
 
-use std::sync::Arc;
+mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use common::{Fixture, INTERNAL, account, post, unlimited};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tollgate_api::{ApiConfig, ApiState, RateLimits, router};
-use tollgate_deliver::Deliverer;
-use tollgate_domain::{
-    Account, AccountId, AccountStatus, Agreement, AiPreferences, AppId, Category, ConsentDefaults, Post, PostId,
-    Purpose, Scope, Tier, Timestamp, Tri,
-};
-use tollgate_ledger::LedgerWriter;
-use tollgate_policy::PolicyEngine;
-use tollgate_store::{NewApp, NewKey, Store};
-use tollgate_store_sqlite::{SqliteOptions, SqliteStore};
+use tollgate_api::RateLimits;
+use tollgate_domain::{AccountId, Agreement, Category, PostId, Purpose, Scope, Tier, Timestamp, Tri};
 use tower::ServiceExt;
-
-const INTERNAL: &str = "internal-secret";
-
-struct Fixture {
-    store: Arc<dyn Store>,
-    app: axum::Router,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn account(id: u64, handle: &str, region: &str) -> Account {
-    Account {
-        id: AccountId(id),
-        handle: handle.into(),
-        display_name: handle.to_uppercase(),
-        description: String::new(),
-        created_at: Timestamp::parse("2020-01-01T00:00:00Z").unwrap(),
-        region: region.into(),
-        birth_year: None,
-        is_minor: None,
-        protected: false,
-        status: AccountStatus::Active,
-        ai_preferences: AiPreferences::default(),
-    }
-}
-
-/// Post ids are `author * 100 + n`, newest last; times follow ids.
-fn post(author: u64, n: u64, text: &str) -> Post {
-    Post {
-        id: PostId(author * 100 + n),
-        author_id: AccountId(author),
-        created_at: Timestamp::from_millis(1_700_000_000_000 + (author * 100 + n) as i64 * 1000),
-        text: text.into(),
-        lang: "en".into(),
-        in_reply_to: None,
-        in_reply_to_user_id: None,
-        conversation_id: None,
-        no_ai: false,
-        deleted_at: None,
-    }
-}
 
 /// ada (US, unset: allowed), bert (DE, unset: denied by the regional default),
 /// carl (US, explicitly denied third-party train-genai), minnie (a minor),
 /// pat (protected); five posts each.
 fn fixture(limits: RateLimits) -> Fixture {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tollgate-api-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir, &SqliteOptions::default()).unwrap());
     let mut carl = account(3, "carl", "US");
     carl.ai_preferences.set(Category::TrainGenai, Scope::ThirdParties, Tri::Deny, Timestamp::from_millis(1));
     let mut minnie = account(4, "minnie", "US");
     minnie.is_minor = Some(true);
     let mut pat = account(5, "pat", "US");
     pat.protected = true;
-    store.upsert_accounts(&[account(1, "ada", "US"), account(2, "bert", "DE"), carl, minnie, pat]).unwrap();
+    let accounts = [account(1, "ada", "US"), account(2, "bert", "DE"), carl, minnie, pat];
     let mut posts = Vec::new();
     for author in 1..=5 {
         for n in 1..=5 {
             posts.push(post(author, n, &format!("hello world number {n} from author {author}")));
         }
     }
-    store.upsert_posts(&posts).unwrap();
-    let now = Timestamp::now();
-    store
-        .publish_agreement(&Agreement {
-            version: 1,
-            text: "# Agreement v1".into(),
-            terms_json: "{}".into(),
-            published_at: now,
-            grace_until: now,
-        })
-        .unwrap();
-    let policy = Arc::new(PolicyEngine::builtin().unwrap());
-    let ledger = LedgerWriter::start(store.clone(), &dir).unwrap();
-    let deliverer = Arc::new(Deliverer::new(policy, ledger, ConsentDefaults::default()));
-    let config = ApiConfig {
-        public_url: "http://tollgate.test".into(),
-        internal_token: Some(INTERNAL.into()),
-        rate_limits: limits,
-    };
-    let app = router(Arc::new(ApiState::new(store.clone(), deliverer, config)));
-    Fixture { store, app, dir }
-}
-
-fn unlimited() -> RateLimits {
-    RateLimits { window_secs: 900, standard: 0, partner: 0, first_party: 0 }
+    common::fixture("api-test", &accounts, &posts, limits)
 }
 
 impl Fixture {
-    fn new_app(&self, tier: Tier, purposes: &[Purpose], licensed: &[Purpose]) -> (AppId, String) {
-        let app = self
-            .store
-            .create_app(&NewApp {
-                name: "test".into(),
-                tier,
-                purposes: purposes.to_vec(),
-                licensed_purposes: licensed.to_vec(),
-                agreement_version: Some(1),
-                created_at: Timestamp::now(),
-            })
-            .unwrap();
-        let token = format!("tg_test_{}_{}", app.id, tier);
-        self.store
-            .add_key(&NewKey {
-                app_id: app.id,
-                hash: hex::encode(Sha256::digest(token.as_bytes())),
-                prefix: token[..8].into(),
-                created_at: Timestamp::now(),
-                expires_at: None,
-            })
-            .unwrap();
-        (app.id, token)
-    }
-
     fn partner(&self) -> String {
-        self.new_app(Tier::Partner, &[Purpose::Display, Purpose::TrainGenai], &[Purpose::TrainGenai]).1
+        self.new_app("test", Tier::Partner, &[Purpose::Display, Purpose::TrainGenai], &[Purpose::TrainGenai]).1
     }
 
     fn display(&self) -> String {
-        self.new_app(Tier::Standard, &[Purpose::Display, Purpose::Search], &[]).1
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        token: &str,
-        purpose: Option<&str>,
-        body: Option<&str>,
-    ) -> (StatusCode, axum::http::HeaderMap, Value) {
-        let mut req = Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {token}"));
-        if let Some(p) = purpose {
-            req = req.header("tollgate-purpose", p);
-        }
-        let req = req.body(body.map(|b| Body::from(b.to_owned())).unwrap_or_else(Body::empty)).unwrap();
-        let response = self.app.clone().oneshot(req).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, headers, value)
+        self.new_app("test", Tier::Standard, &[Purpose::Display, Purpose::Search], &[]).1
     }
 
     async fn get(&self, uri: &str, token: &str, purpose: Option<&str>) -> (StatusCode, Value) {
@@ -227,7 +94,7 @@ async fn regional_default_minor_and_protected_posts_are_withheld_from_training()
 #[tokio::test]
 async fn standard_app_asking_for_train_genai_is_refused_and_the_attempt_recorded() {
     let f = fixture(unlimited());
-    let (_, token) = f.new_app(Tier::Standard, &[Purpose::Display, Purpose::TrainGenai], &[]);
+    let (_, token) = f.new_app("test", Tier::Standard, &[Purpose::Display, Purpose::TrainGenai], &[]);
     let before = f.ledger_len();
     let (s, v) = f.get("/2/tweets/101", &token, Some("train-genai")).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
@@ -378,7 +245,7 @@ async fn bad_parameters_get_precise_errors_and_change_nothing() {
 #[tokio::test]
 async fn unknown_revoked_and_expired_tokens_are_unauthorized() {
     let f = fixture(unlimited());
-    let (app, token) = f.new_app(Tier::Standard, &[Purpose::Display], &[]);
+    let (app, token) = f.new_app("test", Tier::Standard, &[Purpose::Display], &[]);
     let (s, _) = f.get("/2/tweets/101", "tg_nope", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let req = Request::builder().uri("/2/tweets/101").body(Body::empty()).unwrap();
@@ -388,7 +255,7 @@ async fn unknown_revoked_and_expired_tokens_are_unauthorized() {
     let (s, v) = f.get("/2/tweets/101", &token, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert!(v["detail"].as_str().unwrap().contains("expired"), "{v}");
-    let (app2, token2) = f.new_app(Tier::Standard, &[Purpose::Display], &[]);
+    let (app2, token2) = f.new_app("test", Tier::Standard, &[Purpose::Display], &[]);
     f.store.revoke_keys(app2, None, Timestamp::now()).unwrap();
     let (s, v) = f.get("/2/tweets/101", &token2, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);

@@ -2,145 +2,31 @@
 //! the developer API, then every question is asked of `/internal/ledger/...`
 //! and its answer compared with what the responses actually delivered.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
+use common::{Fixture, INTERNAL, account, post, unlimited};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use tollgate_api::{ApiConfig, ApiState, RateLimits, router};
-use tollgate_deliver::Deliverer;
-use tollgate_domain::{
-    Account, AccountId, AccountStatus, Agreement, AiPreferences, AppId, ConsentDefaults, Post, PostId, Purpose, Tier,
-    Timestamp,
-};
-use tollgate_ledger::LedgerWriter;
-use tollgate_policy::PolicyEngine;
-use tollgate_store::{NewApp, NewKey, Store};
-use tollgate_store_sqlite::{SqliteOptions, SqliteStore};
-use tower::ServiceExt;
-
-const INTERNAL: &str = "internal-secret";
-
-struct Fixture {
-    store: Arc<dyn Store>,
-    app: axum::Router,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn account(id: u64, handle: &str) -> Account {
-    Account {
-        id: AccountId(id),
-        handle: handle.into(),
-        display_name: handle.to_uppercase(),
-        description: String::new(),
-        created_at: Timestamp::parse("2020-01-01T00:00:00Z").unwrap(),
-        region: "US".into(),
-        birth_year: None,
-        is_minor: None,
-        protected: false,
-        status: AccountStatus::Active,
-        ai_preferences: AiPreferences::default(),
-    }
-}
+use tollgate_domain::{AppId, Purpose, Tier};
 
 /// Two authors (1 and 2) with posts `author * 100 + n`, n in 1..=5.
 fn fixture() -> Fixture {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tollgate-ledger-query-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir, &SqliteOptions::default()).unwrap());
-    store.upsert_accounts(&[account(1, "ada"), account(2, "bo")]).unwrap();
     let mut posts = Vec::new();
     for author in 1..=2u64 {
         for n in 1..=5u64 {
-            let id = author * 100 + n;
-            posts.push(Post {
-                id: PostId(id),
-                author_id: AccountId(author),
-                created_at: Timestamp::from_millis(1_700_000_000_000 + id as i64 * 1000),
-                text: format!("post {n} of author {author}"),
-                lang: "en".into(),
-                in_reply_to: None,
-                in_reply_to_user_id: None,
-                conversation_id: None,
-                no_ai: false,
-                deleted_at: None,
-            });
+            posts.push(post(author, n, &format!("post {n} of author {author}")));
         }
     }
-    store.upsert_posts(&posts).unwrap();
-    let now = Timestamp::now();
-    store
-        .publish_agreement(&Agreement {
-            version: 1,
-            text: "# Agreement v1".into(),
-            terms_json: "{}".into(),
-            published_at: now,
-            grace_until: now,
-        })
-        .unwrap();
-    let policy = Arc::new(PolicyEngine::builtin().unwrap());
-    let ledger = LedgerWriter::start(store.clone(), &dir).unwrap();
-    let deliverer = Arc::new(Deliverer::new(policy, ledger, ConsentDefaults::default()));
-    let config = ApiConfig {
-        public_url: "http://tollgate.test".into(),
-        internal_token: Some(INTERNAL.into()),
-        rate_limits: RateLimits { window_secs: 900, standard: 0, partner: 0, first_party: 0 },
-    };
-    let app = router(Arc::new(ApiState::new(store.clone(), deliverer, config)));
-    Fixture { store, app, dir }
+    common::fixture("ledger-query-test", &[account(1, "ada", "US"), account(2, "bo", "US")], &posts, unlimited())
 }
 
 impl Fixture {
-    fn new_app(&self, name: &str, tier: Tier, purposes: &[Purpose], licensed: &[Purpose]) -> (AppId, String) {
-        let app = self
-            .store
-            .create_app(&NewApp {
-                name: name.into(),
-                tier,
-                purposes: purposes.to_vec(),
-                licensed_purposes: licensed.to_vec(),
-                agreement_version: Some(1),
-                created_at: Timestamp::now(),
-            })
-            .unwrap();
-        let token = format!("tg_test_{}_{}", app.id, tier);
-        self.store
-            .add_key(&NewKey {
-                app_id: app.id,
-                hash: hex::encode(Sha256::digest(token.as_bytes())),
-                prefix: token[..8].into(),
-                created_at: Timestamp::now(),
-                expires_at: None,
-            })
-            .unwrap();
-        (app.id, token)
-    }
-
     async fn get(&self, uri: &str, token: &str, purpose: Option<&str>) -> (StatusCode, String, Value) {
-        let mut req = Request::builder().method("GET").uri(uri).header("authorization", format!("Bearer {token}"));
-        if let Some(p) = purpose {
-            req = req.header("tollgate-purpose", p);
-        }
-        let response = self.app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
-        let status = response.status();
-        let request_id =
-            response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, request_id, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        let (status, headers, value) = self.call("GET", uri, token, purpose, None).await;
+        let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        (status, request_id, value)
     }
 
     async fn internal(&self, uri: &str) -> Value {

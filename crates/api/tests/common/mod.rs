@@ -1,0 +1,157 @@
+//! The harness the router-level tests share: a platform in a temporary
+//! store, the built-in policy, a real ledger writer, and the router, driven
+//! with `oneshot` and no socket.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tollgate_api::{ApiConfig, ApiState, RateLimits, router};
+use tollgate_deliver::Deliverer;
+use tollgate_domain::{
+    Account, AccountId, AccountStatus, Agreement, AiPreferences, AppId, ConsentDefaults, Post, PostId, Purpose, Tier,
+    Timestamp,
+};
+use tollgate_ledger::LedgerWriter;
+use tollgate_policy::PolicyEngine;
+use tollgate_store::{NewApp, NewKey, Store};
+use tollgate_store_sqlite::{SqliteOptions, SqliteStore};
+use tower::ServiceExt;
+
+/// The internal API's service token in every fixture.
+pub const INTERNAL: &str = "internal-secret";
+
+pub struct Fixture {
+    pub store: Arc<dyn Store>,
+    pub app: axum::Router,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn unlimited() -> RateLimits {
+    RateLimits { window_secs: 900, standard: 0, partner: 0, first_party: 0 }
+}
+
+/// An adult, active, public account with no preferences set.
+pub fn account(id: u64, handle: &str, region: &str) -> Account {
+    Account {
+        id: AccountId(id),
+        handle: handle.into(),
+        display_name: handle.to_uppercase(),
+        description: String::new(),
+        created_at: Timestamp::parse("2020-01-01T00:00:00Z").unwrap(),
+        region: region.into(),
+        birth_year: None,
+        is_minor: None,
+        protected: false,
+        status: AccountStatus::Active,
+        ai_preferences: AiPreferences::default(),
+    }
+}
+
+/// Post ids are `author * 100 + n`; times follow ids.
+pub fn post(author: u64, n: u64, text: &str) -> Post {
+    Post {
+        id: PostId(author * 100 + n),
+        author_id: AccountId(author),
+        created_at: Timestamp::from_millis(1_700_000_000_000 + (author * 100 + n) as i64 * 1000),
+        text: text.into(),
+        lang: "en".into(),
+        in_reply_to: None,
+        in_reply_to_user_id: None,
+        conversation_id: None,
+        no_ai: false,
+        deleted_at: None,
+    }
+}
+
+/// A served platform holding `accounts` and `posts` and agreement version 1.
+pub fn fixture(name: &str, accounts: &[Account], posts: &[Post], limits: RateLimits) -> Fixture {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir, &SqliteOptions::default()).unwrap());
+    store.upsert_accounts(accounts).unwrap();
+    store.upsert_posts(posts).unwrap();
+    let now = Timestamp::now();
+    store
+        .publish_agreement(&Agreement {
+            version: 1,
+            text: "# Agreement v1".into(),
+            terms_json: "{}".into(),
+            published_at: now,
+            grace_until: now,
+        })
+        .unwrap();
+    let policy = Arc::new(PolicyEngine::builtin().unwrap());
+    let ledger = LedgerWriter::start(store.clone(), &dir).unwrap();
+    let deliverer = Arc::new(Deliverer::new(policy, ledger, ConsentDefaults::default()));
+    let config = ApiConfig {
+        public_url: "http://tollgate.test".into(),
+        internal_token: Some(INTERNAL.into()),
+        rate_limits: limits,
+    };
+    let app = router(Arc::new(ApiState::new(store.clone(), deliverer, config)));
+    Fixture { store, app, dir }
+}
+
+impl Fixture {
+    /// An app on agreement version 1 and its bearer token.
+    pub fn new_app(&self, name: &str, tier: Tier, purposes: &[Purpose], licensed: &[Purpose]) -> (AppId, String) {
+        let app = self
+            .store
+            .create_app(&NewApp {
+                name: name.into(),
+                tier,
+                purposes: purposes.to_vec(),
+                licensed_purposes: licensed.to_vec(),
+                agreement_version: Some(1),
+                created_at: Timestamp::now(),
+            })
+            .unwrap();
+        let token = format!("tg_test_{}_{}", app.id, tier);
+        self.store
+            .add_key(&NewKey {
+                app_id: app.id,
+                hash: hex::encode(Sha256::digest(token.as_bytes())),
+                prefix: token[..8].into(),
+                created_at: Timestamp::now(),
+                expires_at: None,
+            })
+            .unwrap();
+        (app.id, token)
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        token: &str,
+        purpose: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut req = Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {token}"));
+        if let Some(p) = purpose {
+            req = req.header("tollgate-purpose", p);
+        }
+        let req = req.body(body.map(|b| Body::from(b.to_owned())).unwrap_or_else(Body::empty)).unwrap();
+        let response = self.app.clone().oneshot(req).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, headers, value)
+    }
+}

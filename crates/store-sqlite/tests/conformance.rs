@@ -1,23 +1,13 @@
 //! The store conformance suite, run against the SQLite backend.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod common;
+
+use common::Dir;
 
 use tollgate_store_sqlite::{SqliteOptions, SqliteStore};
 
-/// A directory removed when dropped, for the reopen check.
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn dir() -> Dir {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let name = format!("tollgate-conformance-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-    Dir(std::env::temp_dir().join(name))
+    common::dir("conformance")
 }
 
 /// Opens the same directory on every call; the directory goes with the opener.

@@ -7,10 +7,12 @@
 //! The child is this very test binary, re-invoked with `CHILD_MODE` set so
 //! that the `child_process` test runs the writer instead of returning.
 
+mod common;
+
+use common::Dir;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::Connection;
 use tollgate_domain::{AccountId, Post, PostId, Timestamp};
@@ -27,18 +29,8 @@ const ACKS: u64 = 300;
 /// pages of the load are in the WAL file when the process dies.
 const BULK_PUTS: u64 = 20_000;
 
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn dir() -> Dir {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let name = format!("tollgate-kill-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-    Dir(std::env::temp_dir().join(name))
+    common::dir("kill-test")
 }
 
 fn post(id: u64, text: String) -> Post {

@@ -2,8 +2,10 @@
 //! independence of the ledger from the platform writer, recovery from a
 //! panicking bulk load, and FTS5 corner cases.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+mod common;
+
+use common::Dir;
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -14,18 +16,9 @@ use tollgate_store_sqlite::{
     LEDGER_FILE, LEDGER_SCHEMA_VERSION, PLATFORM_FILE, PLATFORM_SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous,
 };
 
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+/// A fresh directory whose parent does not exist yet either.
 fn dir() -> Dir {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let name = format!("tollgate-sqlite-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-    Dir(std::env::temp_dir().join(name).join("nested"))
+    Dir(common::dir("sqlite-test").0.join("nested"))
 }
 
 fn open(dir: &Path) -> SqliteStore {

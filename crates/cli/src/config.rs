@@ -66,6 +66,10 @@ pub struct Settings {
     /// Requests per window and endpoint for first-party apps (0: unlimited).
     #[arg(long, global = true, env = "TOLLGATE_RATE_LIMIT_FIRST_PARTY", value_name = "N")]
     pub rate_limit_first_party: Option<u32>,
+    /// Days ledger entries are kept before `serve` (daily) and `ledger prune`
+    /// delete them, in whole segments (0: keep them forever).
+    #[arg(long, global = true, env = "TOLLGATE_LEDGER_RETENTION_DAYS", value_name = "DAYS")]
+    pub ledger_retention_days: Option<u32>,
 }
 
 /// The resolved configuration.
@@ -82,6 +86,8 @@ pub struct Config {
     pub consent: ConsentDefaults,
     pub agreement_grace_days: u32,
     pub rate_limits: tollgate_api::RateLimits,
+    /// Days ledger entries are kept; `None`: forever (configured as 0).
+    pub ledger_retention_days: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +131,8 @@ impl Settings {
             rate_limit_window_secs,
             rate_limit_standard,
             rate_limit_partner,
-            rate_limit_first_party
+            rate_limit_first_party,
+            ledger_retention_days
         );
         Ok(self)
     }
@@ -204,6 +211,11 @@ impl Settings {
                 partner: self.rate_limit_partner.unwrap_or(limits.partner),
                 first_party: self.rate_limit_first_party.unwrap_or(limits.first_party),
             },
+            ledger_retention_days: match self.ledger_retention_days {
+                None => Some(tollgate_ledger::LEDGER_RETENTION_DAYS),
+                Some(0) => None,
+                Some(days) => Some(days),
+            },
         })
     }
 }
@@ -254,5 +266,14 @@ mod tests {
             Settings::default().with_file(Path::new("/nonexistent/tollgate.toml"), false).unwrap().resolve().unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert_eq!(c.ledger_retention_days, Some(730));
+    }
+
+    #[test]
+    fn a_ledger_retention_of_zero_days_keeps_entries_forever() {
+        let keep = Settings { ledger_retention_days: Some(0), ..Settings::default() }.resolve().unwrap();
+        assert_eq!(keep.ledger_retention_days, None);
+        let year = Settings { ledger_retention_days: Some(365), ..Settings::default() }.resolve().unwrap();
+        assert_eq!(year.ledger_retention_days, Some(365));
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod cmd;
 pub mod config;
+pub mod retention;
 pub mod runtime;
 
 use std::path::PathBuf;

@@ -160,7 +160,14 @@ impl Ledger {
 
     /// Recomputes everything and checks it against every signed record.
     pub fn verify(&self, options: &VerifyOptions) -> Result<VerifyReport, LedgerError> {
-        verify_with(self.store.as_ref(), Some(&self.files), options)
+        let first = self.store.ledger_read(0, 1)?.first().map(|r| r.seq);
+        let report = verify_with(self.store.as_ref(), Some(&self.files), options)?;
+        // A prune that deleted sealed rows while this pass read them makes
+        // them look missing: the ledger then starts elsewhere, so check again.
+        if !report.ok() && self.store.ledger_read(0, 1)?.first().map(|r| r.seq) != first {
+            return verify_with(self.store.as_ref(), Some(&self.files), options);
+        }
+        Ok(report)
     }
 
     /// An inclusion proof of entry `seq` against a signed checkpoint.
@@ -174,10 +181,14 @@ impl Ledger {
     /// in one signed record appended to `pruned.log`.
     ///
     /// Refuses on a ledger that does not verify: a seal over altered entries
-    /// would launder them. The rows themselves stay: the `Store` trait has no
-    /// method to delete ledger rows yet; once one exists, it deletes the rows
-    /// below `PruneOutcome::cut` after the record is written, and `verify`
-    /// already accepts their absence (docs/ledger.md, "Retention").
+    /// would launder them. Once the record is synced, deletes the stored rows
+    /// below `PruneOutcome::cut` (all sealed, by this record or by earlier
+    /// ones whose rows a crash or an error left), a segment at a time, with
+    /// their part of the audit index (docs/ledger.md, "Retention"). A dry run
+    /// signs the record but writes and deletes nothing.
+    ///
+    /// Safe beside a running `LedgerWriter`: it appends only after the last
+    /// row, which a prune never deletes, and `prune.lock` keeps pruners apart.
     pub fn prune(&self, before: Timestamp, dry_run: bool) -> Result<PruneOutcome, LedgerError> {
         let _lock = self.files.lock_pruner()?;
         let report = self.verify(&VerifyOptions::default())?;
@@ -215,14 +226,17 @@ impl Ledger {
             seals.push(SegmentSeal { root: tree.root(), chain });
             start += SEGMENT_SIZE;
         }
-        if seals.is_empty() {
-            return Ok(PruneOutcome { record: None, recorded: false, rows_deleted: 0, cut: from });
+        let record = (!seals.is_empty()).then(|| PruneRecord::sign(&key, from, seals, before, Timestamp::now()));
+        let cut = record.as_ref().map_or(from, |r| r.to);
+        if dry_run {
+            let rows_deleted = prune::removable(self.store.as_ref(), cut)?.count() as u64;
+            return Ok(PruneOutcome { record, recorded: false, rows_deleted, cut });
         }
-        let record = PruneRecord::sign(&key, from, seals, before, Timestamp::now());
-        if !dry_run {
-            LogAppender::open(&self.files.pruned_path(), signed.prune_log_keep)?.append(&record.encode())?;
+        if let Some(r) = &record {
+            LogAppender::open(&self.files.pruned_path(), signed.prune_log_keep)?.append(&r.encode())?;
         }
-        let cut = record.to;
-        Ok(PruneOutcome { record: Some(record), recorded: !dry_run, rows_deleted: 0, cut })
+        // Record first, delete second: rows that are stored and sealed verify.
+        let rows_deleted = prune::remove_sealed(self.store.as_ref(), cut)?;
+        Ok(PruneOutcome { recorded: record.is_some(), record, rows_deleted, cut })
     }
 }

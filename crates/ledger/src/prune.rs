@@ -19,13 +19,24 @@
 //! | 8 | `before`: the retention cut-off the entries were older than, same encoding |
 //! | 32 | `MTH` of entries `from..to` |
 //! | 64 per segment | the segment's root, then the chain hash of its last entry |
+//!
+//! Once the record is synced, the sealed rows are deleted from the store
+//! (`remove_sealed`), a segment per transaction, together with what they
+//! contributed to the audit index. Record first, delete second: a crash in
+//! between leaves rows that are both stored and sealed, which verifies, and
+//! the next prune deletes them.
+
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_domain::Timestamp;
+use tollgate_store::{LedgerRemoval, Store, StoreError};
 
+use crate::index::entry_index;
 use crate::key::{KeyId, LedgerKey, PublicKey};
 use crate::merkle::{Frontier, Hash};
+use crate::{Entry, LedgerError};
 
 /// The height of a segment's subtree.
 pub const SEGMENT_HEIGHT: u32 = 16;
@@ -189,11 +200,82 @@ pub struct PruneOutcome {
     pub record: Option<PruneRecord>,
     /// Whether the record was written to `pruned.log`.
     pub recorded: bool,
-    /// Rows removed from the store. Always 0 for now: the `Store` trait has no
-    /// method that deletes ledger rows (see docs/ledger.md).
+    /// Rows deleted from the store (on a dry run: that would be), sealed by
+    /// this record or by earlier ones whose rows a crash or an error left.
     pub rows_deleted: u64,
     /// Every entry before this one is expired and sealed.
     pub cut: u64,
+}
+
+/// Tries at deleting a segment while the audit index moves under it.
+const DELETE_ATTEMPTS: u32 = 3;
+/// Rows read at a time to compute what deleted rows contributed to the index.
+const READ_BATCH: usize = 8192;
+
+/// The stored rows that deleting the entries sealed below `cut` removes.
+///
+/// The last stored row always stays: the store reads the end of the ledger
+/// from it. So when the seals reach the end of the ledger, the segment
+/// holding the last row stays until entries follow it.
+pub(crate) fn removable(store: &dyn Store, cut: u64) -> Result<Range<u64>, LedgerError> {
+    let Some(last) = store.ledger_last()? else { return Ok(0..0) };
+    let first = store.ledger_read(0, 1)?.first().map_or(last.seq, |r| r.seq);
+    let end = cut.min(last.seq / SEGMENT_SIZE * SEGMENT_SIZE);
+    Ok(first..end.max(first))
+}
+
+/// Deletes the stored rows sealed below `cut`, oldest first, one segment per
+/// store transaction: a crash leaves whole segments, which verify, and an
+/// append waits for one segment's deletion at most. Returns the number of
+/// rows deleted.
+pub(crate) fn remove_sealed(store: &dyn Store, cut: u64) -> Result<u64, LedgerError> {
+    let rows = removable(store, cut)?;
+    let mut deleted = 0;
+    let mut from = rows.start;
+    while from < rows.end {
+        let before = ((from / SEGMENT_SIZE + 1) * SEGMENT_SIZE).min(rows.end);
+        deleted += remove_segment(store, from, before)?;
+        from = before;
+    }
+    Ok(deleted)
+}
+
+/// Deletes the stored rows `from..before`, handing the store what the rows
+/// the index covers contributed to it.
+fn remove_segment(store: &dyn Store, from: u64, before: u64) -> Result<u64, LedgerError> {
+    let mut attempt = 1;
+    loop {
+        let covered = store.ledger_indexed_end()?.clamp(from, before);
+        let mut entries = Vec::with_capacity((covered - from) as usize);
+        let mut next = from;
+        while next < covered {
+            let rows = store.ledger_read(next, ((covered - next) as usize).min(READ_BATCH))?;
+            if rows.is_empty() {
+                return Err(LedgerError::Altered(format!("entry {next} is missing")));
+            }
+            for row in rows {
+                if row.seq != next {
+                    return Err(LedgerError::Altered(format!("entry {next} is missing")));
+                }
+                let entry = Entry::decode(&row.body)
+                    .map_err(|e| LedgerError::Altered(format!("entry {} does not decode: {e}", row.seq)))?;
+                entries.push(entry_index(&entry));
+                next += 1;
+            }
+        }
+        let removal = LedgerRemoval { before, from, entries };
+        match store.ledger_delete_before(&removal) {
+            Ok(n) => return Ok(n),
+            // The indexer moved the end of the index meanwhile: once more.
+            Err(StoreError::Conflict(_)) if attempt < DELETE_ATTEMPTS => attempt += 1,
+            Err(e) => {
+                return Err(LedgerError::Store(format!(
+                    "deleting the sealed entries {from}..{before}: {e}; they stay stored, and the next prune \
+                     deletes them"
+                )));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

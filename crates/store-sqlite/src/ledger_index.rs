@@ -409,3 +409,203 @@ pub(crate) fn count(conn: &Connection, select: &LedgerSelect) -> Result<LedgerCo
     };
     Ok(counts_from(rows.ctx("counting ledger entries")?))
 }
+
+/// The index no longer matches the entries whose contributions it is asked
+/// to take back.
+fn index_mismatch(what: &str, first: i64, covered: i64) -> StoreError {
+    StoreError::Invalid {
+        field: "entries",
+        reason: format!(
+            "the ledger index holds less of {what} than entries {first}..{covered} contributed, so it does not \
+             match the entries: rebuild it (`tollgate ledger reindex`), then prune again"
+        ),
+    }
+}
+
+/// Deletes the ledger rows below `removal.before` and takes them out of the
+/// index (`Store::ledger_delete_before` states the rules), in `tx`.
+///
+/// INVARIANT (index-prefix): the summaries count exactly the stored entries
+/// below `indexed_end`, before and after: what the removed indexed rows
+/// added is subtracted, and an end below the cut moves up to it.
+pub(crate) fn delete_before(tx: &Transaction<'_>, removal: &tollgate_store::LedgerRemoval) -> Result<u64> {
+    let before = id_to_sql(removal.before, "before")?;
+    let (first, last): (Option<i64>, Option<i64>) = tx
+        .prepare_cached("SELECT MIN(seq), MAX(seq) FROM ledger")
+        .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+        .ctx("reading the bounds of the ledger")?;
+    if before > last.unwrap_or(-1) && before > 0 {
+        return Err(StoreError::Invalid {
+            field: "before",
+            reason: match last {
+                Some(last) => format!(
+                    "{before} is beyond the ledger's last row {last}, which always stays (the end of the ledger \
+                     is read from it)"
+                ),
+                None => format!("{before} is beyond the end of the ledger, which is empty"),
+            },
+        });
+    }
+    let moved = |expected: std::ops::Range<i64>| {
+        StoreError::Conflict(format!(
+            "{} index entries were given from row {}, but the index covers rows {}..{} of the rows to delete: \
+             the index moved meanwhile; read its end again and retry",
+            removal.entries.len(),
+            removal.from,
+            expected.start,
+            expected.end
+        ))
+    };
+    let first = match first {
+        Some(f) if f < before => f,
+        // Nothing left below the cut.
+        _ if removal.entries.is_empty() => return Ok(0),
+        _ => return Err(moved(0..0)),
+    };
+    let end = i64::try_from(indexed_end(tx, "")?).unwrap_or(i64::MAX);
+    let covered = end.clamp(first, before);
+    if removal.entries.len() as i64 != covered - first || (covered > first && removal.from != first as u64) {
+        return Err(moved(first..covered));
+    }
+
+    // What the covered rows added, aggregated as `add_to_summaries` did.
+    let rows: Vec<(i64, i64, Option<i64>)> = tx
+        .prepare_cached("SELECT seq, time, app_id FROM ledger WHERE seq >= ?1 AND seq < ?2 ORDER BY seq")
+        .and_then(|mut s| s.query_map([first, covered], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+        .ctx(format_args!("reading ledger rows {first}..{covered}"))?;
+    if rows.len() != removal.entries.len() || rows.iter().enumerate().any(|(i, r)| r.0 != first + i as i64) {
+        return Err(StoreError::Backend(format!("ledger rows {first}..{covered} are not all stored")));
+    }
+    let mut days: BTreeMap<(i64, i64, &'static str, bool), (i64, i64)> = BTreeMap::new();
+    let mut policies: BTreeMap<(&str, bool), (i64, i64)> = BTreeMap::new();
+    let mut recipients: HashMap<RecipientKey<'_>, i64> = HashMap::new();
+    let mut authors: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+    let mut find_recipient = tx
+        .prepare_cached("SELECT id FROM ledger_recipients WHERE app_id = ?1 AND client = ?2 AND purpose = ?3")
+        .ctx("preparing the recipient lookup")?;
+    for ((_, time, app), e) in rows.iter().zip(&removal.entries) {
+        let posts = i64::from(e.posts);
+        let purpose = purpose_sql(e.purpose);
+        if let Some(app) = app {
+            let d = days.entry((*app, time.div_euclid(DAY_MILLIS), purpose, e.refused)).or_default();
+            d.0 += 1;
+            d.1 += posts;
+        }
+        let p = policies.entry((e.policy_version.as_str(), e.refused)).or_default();
+        p.0 += 1;
+        p.1 += posts;
+        if e.refused || e.authors.is_empty() {
+            continue;
+        }
+        let key = (app.unwrap_or(0), e.client.as_deref().unwrap_or(""), purpose);
+        let recipient = match recipients.get(&key) {
+            Some(id) => *id,
+            None => {
+                let id: i64 = find_recipient
+                    .query_row(params![key.0, key.1, key.2], |r| r.get(0))
+                    .optional()
+                    .ctx("looking up a recipient")?
+                    .ok_or_else(|| index_mismatch("the recipients", first, covered))?;
+                recipients.insert(key, id);
+                id
+            }
+        };
+        for author in &e.authors {
+            *authors.entry((id_to_sql(author.0, "author")?, recipient)).or_default() += 1;
+        }
+    }
+    drop(find_recipient);
+
+    let mut day = tx
+        .prepare_cached(
+            "UPDATE ledger_days SET entries = entries - ?5, posts = posts - ?6
+             WHERE app_id = ?1 AND day = ?2 AND purpose = ?3 AND refused = ?4 AND entries >= ?5 AND posts >= ?6",
+        )
+        .ctx("preparing the day summary update")?;
+    let mut empty_day = tx
+        .prepare_cached(
+            "DELETE FROM ledger_days WHERE app_id = ?1 AND day = ?2 AND purpose = ?3 AND refused = ?4 AND entries = 0",
+        )
+        .ctx("preparing the day summary deletion")?;
+    for ((app, d, purpose, refused), (entries, posts)) in days {
+        if day.execute(params![app, d, purpose, refused, entries, posts]).ctx("updating the day summary")? != 1 {
+            return Err(index_mismatch("the day summary", first, covered));
+        }
+        empty_day.execute(params![app, d, purpose, refused]).ctx("deleting an empty day summary")?;
+    }
+    let mut policy = tx
+        .prepare_cached(
+            "UPDATE ledger_policies SET entries = entries - ?3, posts = posts - ?4
+             WHERE policy_version = ?1 AND refused = ?2 AND entries >= ?3 AND posts >= ?4",
+        )
+        .ctx("preparing the policy summary update")?;
+    let mut empty_policy = tx
+        .prepare_cached("DELETE FROM ledger_policies WHERE policy_version = ?1 AND refused = ?2 AND entries = 0")
+        .ctx("preparing the policy summary deletion")?;
+    for ((version, refused), (entries, posts)) in policies {
+        if policy.execute(params![version, refused, entries, posts]).ctx("updating the policy summary")? != 1 {
+            return Err(index_mismatch("the policy summary", first, covered));
+        }
+        empty_policy.execute(params![version, refused]).ctx("deleting an empty policy summary")?;
+    }
+    if !authors.is_empty() {
+        // The oldest remaining entry's time: the first time of every pair
+        // that keeps deliveries is at least this.
+        let oldest: i64 = tx
+            .prepare_cached("SELECT time FROM ledger WHERE seq = ?1")
+            .and_then(|mut s| s.query_row([before], |r| r.get(0)))
+            .optional()
+            .ctx(format_args!("reading ledger row {before}"))?
+            .ok_or_else(|| StoreError::Backend(format!("ledger row {before} is not stored")))?;
+        let mut gone = tx
+            .prepare_cached("DELETE FROM ledger_authors WHERE author_id = ?1 AND recipient = ?2 AND deliveries = ?3")
+            .ctx("preparing the author summary deletion")?;
+        let mut kept = tx
+            .prepare_cached(
+                "UPDATE ledger_authors SET deliveries = deliveries - ?3, first_time = max(first_time, min(?4, last_time))
+                 WHERE author_id = ?1 AND recipient = ?2 AND deliveries > ?3",
+            )
+            .ctx("preparing the author summary update")?;
+        for ((author, recipient), n) in authors {
+            if gone.execute(params![author, recipient, n]).ctx("deleting from the author summary")? == 0
+                && kept.execute(params![author, recipient, n, oldest]).ctx("updating the author summary")? != 1
+            {
+                return Err(index_mismatch("the author summary", first, covered));
+            }
+        }
+    }
+
+    // Per-block data of the blocks that lose a row: the post lists, one
+    // range per shard (found by seeking), and the column copies.
+    let blocks_before = removal.before.div_ceil(tollgate_store::LEDGER_BLOCK) as i64;
+    let mut next_shard = tx
+        .prepare_cached("SELECT shard FROM ledger_filters WHERE shard > ?1 ORDER BY shard LIMIT 1")
+        .ctx("preparing the post filter shards")?;
+    let mut drop_filters = tx
+        .prepare_cached("DELETE FROM ledger_filters WHERE shard = ?1 AND block < ?2")
+        .ctx("preparing the post filter deletion")?;
+    let mut shard: i64 = -1;
+    while let Some(s) =
+        next_shard.query_row([shard], |r| r.get::<_, i64>(0)).optional().ctx("finding a post filter shard")?
+    {
+        drop_filters.execute([s, blocks_before]).ctx(format_args!("deleting the post filters of shard {s}"))?;
+        shard = s;
+    }
+    tx.prepare_cached("DELETE FROM ledger_blocks WHERE block < ?1")
+        .and_then(|mut s| s.execute([blocks_before]))
+        .ctx("deleting the column copies of ledger blocks")?;
+    tx.prepare_cached("DELETE FROM ledger_blocks WHERE block < ?1")
+        .and_then(|mut s| s.execute([blocks_before]))
+        .ctx("deleting the column copies of removed blocks")?;
+
+    if end < before {
+        tx.prepare_cached("UPDATE ledger_index_state SET indexed_end = ?1 WHERE id = 1")
+            .and_then(|mut s| s.execute([before]))
+            .ctx("moving the end of the ledger index")?;
+    }
+    let deleted = tx
+        .prepare_cached("DELETE FROM ledger WHERE seq < ?1")
+        .and_then(|mut s| s.execute([before]))
+        .ctx(format_args!("deleting the ledger rows before {before}"))?;
+    Ok(deleted as u64)
+}

@@ -649,6 +649,13 @@ impl Store for SqliteStore {
         })
     }
 
+    /// One immediate transaction on the ledger's writer: appends wait for it
+    /// (a segment of 65,536 rows at a time, from the ledger crate). SQLite
+    /// does not shrink the file: the freed pages are reused by later appends.
+    fn ledger_delete_before(&self, removal: &tollgate_store::LedgerRemoval) -> Result<u64> {
+        Self::write_on(&self.ledger, |tx| ledger_index::delete_before(tx, removal))
+    }
+
     fn ledger_indexed_end(&self) -> Result<u64> {
         self.read(|conn| ledger_index::indexed_end(conn, "ledger."))
     }

@@ -30,9 +30,9 @@ use tollgate_domain::{
 };
 
 use crate::{
-    AppUpdate, AuthorDeliveries, BulkWriter, DAY_MILLIS, DaySummary, EntryIndex, LedgerCounts, LedgerCursor,
-    LedgerIndex, LedgerRow, LedgerSelect, NewApp, NewKey, PostFilter, SearchExpr, SearchQuery, Stats, Store,
-    StoreError, TimelineQuery,
+    AppUpdate, AuthorDeliveries, BulkWriter, DAY_MILLIS, DaySummary, EntryIndex, LEDGER_BLOCK, LedgerCounts,
+    LedgerCursor, LedgerIndex, LedgerRemoval, LedgerRow, LedgerSelect, NewApp, NewKey, PostFilter, SearchExpr,
+    SearchQuery, Stats, Store, StoreError, TimelineQuery,
 };
 
 /// What the macro needs of a factory's product: a way to see it as a store.
@@ -110,6 +110,8 @@ macro_rules! store_conformance_tests {
             ledger_index_selections_page,
             ledger_index_lags_and_rebuilds,
             ledger_post_filters_by_shard,
+            ledger_delete_before_keeps_the_index_exact,
+            ledger_delete_before_drops_the_data_of_cut_blocks,
             stats_count_everything,
             ids_at_the_u64_edge,
             reads_see_every_returned_write,
@@ -1198,6 +1200,158 @@ pub fn ledger_post_filters_by_shard(store: &dyn Store) {
     more_index.filters = vec![filter(2, 0, 9)];
     store.ledger_append(&more, &more_index).unwrap();
     assert_eq!(store.ledger_post_filters(0, 2, 10).unwrap(), vec![filter(2, 0, 9)]);
+}
+
+/// What the index says, as far as the trait shows it: per-author rows of
+/// authors 10 to 12 and 99, day summaries of apps 1 and 2, policy counts of
+/// `p1` and `p2`, and the filters of shards 0 and 3.
+type IndexView = (Vec<Vec<AuthorDeliveries>>, Vec<Vec<DaySummary>>, Vec<LedgerCounts>, Vec<PostFilter>);
+
+fn index_view(store: &dyn Store) -> IndexView {
+    (
+        [10, 11, 12, 99].map(|a| store.ledger_author_deliveries(AccountId(a)).unwrap()).to_vec(),
+        [1, 2].map(|a| store.ledger_app_days(AppId(a), ts(0), None).unwrap()).to_vec(),
+        ["p1", "p2"].map(|v| store.ledger_count(&LedgerSelect::Policy { version: v.into() }).unwrap()).to_vec(),
+        [0, 3].iter().flat_map(|s| store.ledger_post_filters(*s, 0, 100).unwrap()).collect(),
+    )
+}
+
+/// Retention deletes the oldest rows and takes them out of the index: what
+/// is left is what a rebuild from the remaining rows gives, except that a
+/// per-author row that keeps deliveries starts at the oldest remaining entry
+/// (a lower bound of its exact first time). Rows the index does not cover
+/// yet go unindexed, and the index resumes after them. A repeated call
+/// deletes nothing; a refused call changes nothing.
+pub fn ledger_delete_before_keeps_the_index_exact(store: &dyn Store) {
+    let (rows, mut index) = indexed_rows(0..50);
+    // Author 99 is delivered only by rows that go.
+    for e in index.entries.iter_mut().take(20).filter(|e| !e.authors.is_empty()) {
+        e.authors.push(AccountId(99));
+    }
+    append_indexed(store, &rows[..35], &LedgerIndex { entries: index.entries[..35].to_vec(), filters: Vec::new() });
+    // The last 15 rows are stored but not indexed yet.
+    store.ledger_append(&rows[35..], &index.entries[35..]).unwrap();
+    assert_eq!(store.ledger_indexed_end().unwrap(), 35);
+    let removal = |before: u64, from: usize, upto: usize| LedgerRemoval {
+        before,
+        from: from as u64,
+        entries: index.entries[from..upto].to_vec(),
+    };
+
+    // Refused calls change nothing.
+    let untouched = index_view(store);
+    assert!(!untouched.0[3].is_empty());
+    assert_invalid(store.ledger_delete_before(&removal(50, 0, 35)), "before");
+    assert_invalid(store.ledger_delete_before(&LedgerRemoval { before: u64::MAX, ..removal(0, 0, 0) }), "before");
+    assert_conflict(store.ledger_delete_before(&removal(24, 0, 23)));
+    assert_conflict(store.ledger_delete_before(&removal(24, 1, 25)));
+    let mut foreign = removal(24, 0, 24);
+    foreign.entries[3].authors.push(AccountId(12_345));
+    assert_invalid(store.ledger_delete_before(&foreign), "entries");
+    assert_eq!(store.ledger_read(0, 100).unwrap(), rows, "refused calls delete no row");
+    assert_eq!(index_view(store), untouched, "refused calls leave the index as it was");
+    assert_eq!(store.ledger_indexed_end().unwrap(), 35);
+
+    // The first UTC day (rows 0..24) goes whole, with author 99.
+    assert_eq!(store.ledger_delete_before(&removal(24, 0, 24)).unwrap(), 24);
+    assert_eq!(store.ledger_read(0, 100).unwrap(), rows[24..].to_vec(), "later rows are intact");
+    assert_eq!(store.ledger_last().unwrap(), Some(rows[49].clone()));
+    assert_eq!(store.stats().unwrap().ledger_entries, 50, "positions are not renumbered");
+    let (authors, days, policies, _) = index_view(store);
+    assert!(authors[3].is_empty(), "a per-author row that reaches zero is deleted");
+    let indexed_days = |app: u64, from: u64| -> Vec<DaySummary> {
+        expected_app_days(app, 0, i64::MAX, 35)
+            .into_iter()
+            .filter(|d| d.day >= ts(DAY0 + from as i64 * 3_600_000))
+            .collect()
+    };
+    assert_eq!(days, vec![indexed_days(1, 24), indexed_days(2, 24)], "empty days are deleted, the others exact");
+    let served = |i: &u64| i % 5 != 4;
+    let counts = |range: std::ops::Range<u64>| LedgerCounts {
+        served: range.clone().filter(served).count() as u64,
+        refused: range.clone().filter(|i| !served(i)).count() as u64,
+        posts: range.filter(served).map(|i| 1 + i % 4).sum(),
+    };
+    assert_eq!(policies, vec![counts(24..30), counts(30..35)]);
+
+    // Nothing is left below the cut: a repeated call deletes nothing.
+    let now = index_view(store);
+    assert_eq!(store.ledger_delete_before(&removal(24, 24, 24)).unwrap(), 0);
+    assert_eq!(store.ledger_delete_before(&removal(10, 0, 0)).unwrap(), 0);
+    assert_conflict(store.ledger_delete_before(&removal(24, 0, 24)));
+    assert_eq!((store.ledger_read(0, 100).unwrap().len(), index_view(store)), (26, now));
+
+    // Once the rest is indexed, a rebuild from the remaining rows gives the
+    // same index, but for first times: a per-author row that kept
+    // deliveries of deleted entries starts at the oldest remaining entry
+    // (row 24), the others are exact.
+    let unfiltered =
+        |r: std::ops::Range<usize>| LedgerIndex { entries: index.entries[r].to_vec(), filters: Vec::new() };
+    store.ledger_index_rows(&rows[35..], &unfiltered(35..50)).unwrap();
+    let pruned = index_view(store);
+    store.ledger_index_clear().unwrap();
+    assert_eq!(store.ledger_indexed_end().unwrap(), 24, "a cleared index starts at the first stored row");
+    store.ledger_index_rows(&rows[24..], &unfiltered(24..50)).unwrap();
+    let rebuilt = index_view(store);
+    assert_eq!((&pruned.1, &pruned.2), (&rebuilt.1, &rebuilt.2));
+    let oldest = rows[24].time;
+    let mut raised = 0;
+    for (kept, exact) in pruned.0.iter().zip(&rebuilt.0) {
+        assert_eq!(kept.len(), exact.len());
+        for (k, e) in kept.iter().zip(exact) {
+            assert_eq!(AuthorDeliveries { first: e.first, ..k.clone() }, *e);
+            assert!(k.first == e.first || (k.first == oldest && oldest < e.first), "{k:?} against {e:?}");
+            raised += usize::from(k.first != e.first);
+        }
+    }
+    assert!(raised > 0, "some per-author row kept deliveries of deleted entries");
+
+    // A cut past the end of the index (30): rows 24..30 are taken out of
+    // it, rows 30..40 go unindexed, and the index resumes at 40.
+    store.ledger_index_clear().unwrap();
+    store.ledger_index_rows(&rows[24..30], &unfiltered(24..30)).unwrap();
+    assert_eq!(store.ledger_delete_before(&removal(40, 24, 30)).unwrap(), 16);
+    assert_eq!(store.ledger_read(0, 100).unwrap(), rows[40..].to_vec());
+    assert_eq!(store.ledger_indexed_end().unwrap(), 40);
+    assert_conflict(store.ledger_index_rows(&rows[30..], &unfiltered(30..50)));
+    store.ledger_index_rows(&rows[40..], &unfiltered(40..50)).unwrap();
+    let pruned = index_view(store);
+    store.ledger_index_clear().unwrap();
+    store.ledger_index_rows(&rows[40..], &unfiltered(40..50)).unwrap();
+    assert_eq!(pruned, index_view(store));
+}
+
+/// Retention drops the per-block data (post lists, column copies) of every
+/// block that loses a row: what is left of a block cut in part is read row
+/// by row.
+pub fn ledger_delete_before_drops_the_data_of_cut_blocks(store: &dyn Store) {
+    let n = 2 * LEDGER_BLOCK + 100;
+    let rows: Vec<LedgerRow> = (0..n).map(ledger_row).collect();
+    let served = EntryIndex { policy_version: "p1".into(), ..EntryIndex::default() };
+    let list = |block: u64, shard: u32| PostFilter { block, shard, bits: vec![block as u8 + 1; 8] };
+    let index = LedgerIndex {
+        entries: vec![served; n as usize],
+        filters: (0..3).flat_map(|block| [list(block, 0), list(block, 5)]).collect(),
+    };
+    append_indexed(store, &rows, &index);
+    let lists = |shard| store.ledger_post_filters(shard, 0, 10).unwrap().iter().map(|f| f.block).collect::<Vec<_>>();
+    let columns = |seqs: &[u64]| store.ledger_entry_columns(seqs).unwrap().iter().map(|c| c.seq).collect::<Vec<_>>();
+    let probe = [5, LEDGER_BLOCK + 50, 2 * LEDGER_BLOCK + 5];
+    assert_eq!(columns(&probe), probe);
+    let removal = |before: u64, from: u64| LedgerRemoval {
+        before,
+        from,
+        entries: index.entries[from as usize..before as usize].to_vec(),
+    };
+    // A cut inside block 1 drops the data of blocks 0 and 1.
+    assert_eq!(store.ledger_delete_before(&removal(LEDGER_BLOCK + 10, 0)).unwrap(), LEDGER_BLOCK + 10);
+    assert_eq!((lists(0), lists(5)), (vec![2], vec![2]));
+    assert_eq!(columns(&[LEDGER_BLOCK + 9, LEDGER_BLOCK + 10]), [LEDGER_BLOCK + 10]);
+    assert_eq!(columns(&probe), probe[1..]);
+    assert_eq!(store.ledger_delete_before(&removal(2 * LEDGER_BLOCK, LEDGER_BLOCK + 10)).unwrap(), LEDGER_BLOCK - 10);
+    assert_eq!((lists(0), lists(5)), (vec![2], vec![2]));
+    assert_eq!(columns(&probe), probe[2..]);
+    assert_eq!(store.ledger_count(&LedgerSelect::Policy { version: "p1".into() }).unwrap().served, 100);
 }
 
 /// Stats count accounts, posts (deleted ones included), apps and ledger rows.

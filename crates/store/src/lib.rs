@@ -160,6 +160,25 @@ impl LedgerIndex {
     }
 }
 
+/// What `Store::ledger_delete_before` removes: the oldest ledger rows, and
+/// what they contributed to the audit index.
+///
+/// The store never decodes entry bodies, so the ledger crate hands over the
+/// removed rows' `EntryIndex`es, as it did when they were indexed; the store
+/// reads their `time` and `app_id` from the rows themselves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerRemoval {
+    /// The rows with `seq < before` go, and the per-block data of every
+    /// block of `LEDGER_BLOCK` entries that loses a row.
+    pub before: u64,
+    /// The seq `entries` start at: the first stored row.
+    pub from: u64,
+    /// The index fields of the removed rows the index covers, in seq order:
+    /// rows `from..min(before, ledger_indexed_end())`. Empty if the index
+    /// covers none of them.
+    pub entries: Vec<EntryIndex>,
+}
+
 /// Which ledger rows a selection returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LedgerSelect {
@@ -292,6 +311,36 @@ pub trait Store: Send + Sync + 'static {
     fn ledger_read(&self, from_seq: u64, limit: usize) -> Result<Vec<LedgerRow>>;
     /// The last row, if any.
     fn ledger_last(&self) -> Result<Option<LedgerRow>>;
+    /// Deletes the ledger rows with `seq < removal.before` (retention), and
+    /// takes them out of the audit index, in one transaction; durable on
+    /// return. Returns the number of rows deleted: 0 when no row below
+    /// `before` is left, so a repeated call changes nothing.
+    ///
+    /// The index stays what a rebuild from the remaining rows would give,
+    /// with one exception:
+    ///
+    /// - the day and policy summaries lose exactly the removed rows' counts,
+    ///   and the per-author summary their deliveries; a summary row that
+    ///   reaches zero is deleted;
+    /// - a per-author row that keeps deliveries keeps its `last` time, and
+    ///   its `first` time (which a count cannot take back) is raised to the
+    ///   time of the oldest remaining entry, row `before`, unless it is later
+    ///   already: a lower bound of the exact first time, which lies in the
+    ///   remaining entries;
+    /// - the post lists (`ledger_post_filters`) and any other per-block data
+    ///   of every block that loses a row are deleted (the ledger cuts at
+    ///   block boundaries; the rest of a block cut in part is then read row
+    ///   by row, as a block without a list is);
+    /// - rows the index did not cover yet (`ledger_indexed_end() < before`)
+    ///   are deleted unindexed, and the index then ends at `before`.
+    ///
+    /// Refused, changing nothing: a `before` that is not below the last row's
+    /// seq (`Invalid`: the last row stays, since the ledger's end is read from
+    /// it), and `entries` that are not exactly the removed rows the index
+    /// covers (`Conflict`: the index moved meanwhile; read its end again and
+    /// retry), and `entries` the summaries do not hold (`Invalid` naming
+    /// `entries`: the index does not match the entries; a rebuild fixes it).
+    fn ledger_delete_before(&self, removal: &LedgerRemoval) -> Result<u64>;
 
     // -- ledger index ------------------------------------------------------------
 

@@ -7,14 +7,13 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use tollgate_domain::Timestamp;
 use tollgate_ledger::{
-    Audit, Checkpoint, Entry, LEDGER_RETENTION_DAYS, Ledger, LedgerError, ProofTarget, PublicKey, VerifyOptions,
-    VerifyReport,
+    Audit, Checkpoint, Entry, Ledger, LedgerError, ProofTarget, PublicKey, VerifyOptions, VerifyReport,
 };
 
 use crate::cmd::ledger_query::{self, QueryCommand};
 use crate::cmd::print_json;
 use crate::config::Config;
-use crate::{Failure, exit, runtime};
+use crate::{Failure, exit, retention, runtime};
 
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
@@ -30,7 +29,8 @@ pub enum LedgerCommand {
     Checkpoint(CheckpointArgs),
     /// Print an inclusion proof of one entry against a signed checkpoint.
     Prove(ProveArgs),
-    /// Seal whole segments of expired entries in a signed prune record.
+    /// Seal whole segments of expired entries in a signed prune record, then
+    /// delete their rows.
     Prune(PruneArgs),
     /// Answer audit questions from the ledger's index.
     #[command(subcommand)]
@@ -91,13 +91,14 @@ pub struct ProveArgs {
 #[derive(Debug, Args)]
 pub struct PruneArgs {
     /// Entries older than this (RFC 3339) are expired; default: now less
-    /// `--retention-days`.
-    #[arg(long, value_name = "TIME")]
+    /// the retention period.
+    #[arg(long, value_name = "TIME", conflicts_with = "retention_days")]
     pub before: Option<String>,
-    /// The retention period (configuration key `ledger_retention_days`).
-    #[arg(long, value_name = "DAYS", default_value_t = LEDGER_RETENTION_DAYS)]
-    pub retention_days: u32,
-    /// Show what would be sealed without writing anything.
+    /// The retention period; default: the configuration key
+    /// `ledger_retention_days` (730).
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_days: Option<u32>,
+    /// Show what would be sealed and deleted without writing anything.
     #[arg(long)]
     pub dry_run: bool,
     #[arg(long)]
@@ -206,9 +207,15 @@ pub fn run(config: &Config, command: LedgerCommand) -> Result<(), Failure> {
             Ok(())
         }
         LedgerCommand::Prune(a) => {
-            let before = match &a.before {
-                Some(t) => Timestamp::parse(t).map_err(|e| Failure::invalid(e.to_string()))?,
-                None => Timestamp::from_millis(Timestamp::now().millis() - i64::from(a.retention_days) * 86_400_000),
+            let before = match (&a.before, a.retention_days.or(config.ledger_retention_days)) {
+                (Some(t), _) => Timestamp::parse(t).map_err(|e| Failure::invalid(format!("`--before {t}`: {e}")))?,
+                (None, Some(days)) => retention::cutoff(Timestamp::now(), days),
+                (None, None) => {
+                    return Err(Failure::invalid(
+                        "ledger retention is off (`ledger_retention_days = 0`), so nothing expires: give `--before \
+                         TIME` or `--retention-days N` to prune anyway",
+                    ));
+                }
             };
             let outcome = ledger.prune(before, a.dry_run).map_err(failure)?;
             if a.json {
@@ -221,25 +228,7 @@ pub fn run(config: &Config, command: LedgerCommand) -> Result<(), Failure> {
                     "rows_deleted": outcome.rows_deleted,
                 }));
             } else {
-                match &outcome.record {
-                    None => println!(
-                        "nothing to prune: no whole segment of entries from {} on is older than {before} and signed",
-                        outcome.cut
-                    ),
-                    Some(r) => {
-                        let verb = if outcome.recorded { "sealed" } else { "would seal" };
-                        println!(
-                            "{verb} entries {}..{} ({} segments) as expired before {before}; root {}",
-                            r.from,
-                            r.to - 1,
-                            r.segments.len(),
-                            hex::encode(r.range_root)
-                        );
-                        println!(
-                            "the rows stay in the store: it cannot delete ledger rows yet (see docs/ledger.md, \"Retention\")"
-                        );
-                    }
-                }
+                println!("{}", retention::describe(&outcome, before, a.dry_run));
             }
             Ok(())
         }

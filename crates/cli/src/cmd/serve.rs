@@ -8,6 +8,7 @@ use tollgate_ledger::LedgerWriter;
 use tollgate_store::Store;
 
 use crate::config::Config;
+use crate::retention::{PRUNE_FIRST_DELAY, PRUNE_INTERVAL, PruneSchedule};
 use crate::{Failure, runtime};
 
 pub fn run(config: &Config) -> Result<(), Failure> {
@@ -24,6 +25,16 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
     let ledger = LedgerWriter::start(store.clone(), &config.data_dir).map_err(|e| Failure::failed(e.to_string()))?;
     let ledger_key = ledger.public_key();
     let deliverer = Arc::new(Deliverer::new(policy.clone(), ledger, config.consent.clone()));
+    // Expired entries are pruned daily on a thread of their own, beside the writer.
+    let _retention = config
+        .ledger_retention_days
+        .map(|days| {
+            let ledger = tollgate_ledger::Ledger::new(store.clone(), &config.data_dir);
+            let log = |m: &str| eprintln!("tollgate: {m}");
+            PruneSchedule::start(ledger, days, PRUNE_FIRST_DELAY, PRUNE_INTERVAL, log)
+                .map_err(|e| Failure::failed(format!("cannot start the scheduled ledger prune: {e}")))
+        })
+        .transpose()?;
     let state = Arc::new(ApiState::new(
         store,
         deliverer,

@@ -133,10 +133,13 @@ impl Fixture {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
+        // One transaction: a sealed segment is 65,536 rows.
+        conn.execute_batch("BEGIN").unwrap();
         for (seq, body) in rows {
             chain = chain_hash(&chain, &leaf_hash(&body));
             conn.execute("UPDATE ledger SET hash = ?1 WHERE seq = ?2", rusqlite::params![chain.to_vec(), seq]).unwrap();
         }
+        conn.execute_batch("COMMIT").unwrap();
     }
 }
 

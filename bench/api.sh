@@ -92,22 +92,7 @@ TOKEN=$("$TOLLGATE" --data-dir "$DATA" app create --name bench --tier first-part
 
 # -- what to request -------------------------------------------------------------
 
-# A prolific author: the one with the most posts among the first million
-# lines (the generator deals Zipf activity ranks at random, so the head of
-# the file holds the top authors many times over).
-read -r AUTHOR_POSTS_SEEN AUTHOR < <(head -n 1000000 "$DATASET/posts.jsonl" | grep -o '"author_id":[0-9]*' \
-    | cut -d: -f2 | sort | uniq -c | sort -rn | head -1)
-(( AUTHOR_POSTS_SEEN >= 100 )) || die "no author with 100 posts in the sample (best: $AUTHOR_POSTS_SEEN)"
-# 100 post ids spread evenly over the whole file.
-STEP=$(( POSTS / 100 > 0 ? POSTS / 100 : 1 ))
-IDS=$(awk -v step="$STEP" 'NR % step == 1 && n < 100 { n++; sub(/^\{"id":/, ""); sub(/,.*/, ""); print }' \
-    "$DATASET/posts.jsonl" | paste -sd,)
-[[ $(tr ',' '\n' <<<"$IDS" | wc -l) -eq 100 ]] || die "could not pick 100 post ids"
-
-TIMELINE_PATH="/2/users/$AUTHOR/tweets"
-TIMELINE_QUERY="max_results=100"
-LOOKUP_PATH="/2/tweets"
-LOOKUP_QUERY="ids=$IDS"
+pick_requests
 
 # -- servers ------------------------------------------------------------------------
 

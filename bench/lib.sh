@@ -97,6 +97,28 @@ ensure_platform() {
     touch "$DATASET/complete"
 }
 
+# The two requests the API benchmarks make, picked from the platform files:
+# TIMELINE_PATH/QUERY, a page of 100 posts of a prolific author (the one with
+# the most posts among the first million lines: the generator deals Zipf
+# activity ranks at random, so the head of the file holds the top authors
+# many times over), and LOOKUP_PATH/QUERY, 100 post ids spread evenly over the
+# whole file.
+# shellcheck disable=SC2034 # used by the scripts
+pick_requests() {
+    local seen step
+    read -r seen AUTHOR < <(head -n 1000000 "$DATASET/posts.jsonl" | grep -o '"author_id":[0-9]*' \
+        | cut -d: -f2 | sort | uniq -c | sort -rn | head -1)
+    (( seen >= 100 )) || die "no author with 100 posts in the sample (best: $seen)"
+    step=$(( POSTS / 100 > 0 ? POSTS / 100 : 1 ))
+    IDS=$(awk -v step="$step" 'NR % step == 1 && n < 100 { n++; sub(/^\{"id":/, ""); sub(/,.*/, ""); print }' \
+        "$DATASET/posts.jsonl" | paste -sd,)
+    [[ $(tr ',' '\n' <<<"$IDS" | wc -l) -eq 100 ]] || die "could not pick 100 post ids"
+    TIMELINE_PATH="/2/users/$AUTHOR/tweets"
+    TIMELINE_QUERY="max_results=100"
+    LOOKUP_PATH="/2/tweets"
+    LOOKUP_QUERY="ids=$IDS"
+}
+
 # Facts about this machine and build, as Markdown table rows.
 machine_rows() {
     local dev disk rota model

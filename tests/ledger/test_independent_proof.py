@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from ledger_support import cli, serve
-from verify_proof import ProofError, leaf_hash, verify_checkpoint, verify_proof
+from verify_proof import ProofError, decode_id_list, leaf_hash, verify_checkpoint, verify_proof
 
 REQUESTS_FIRST_RUN = 37
 REQUESTS_SECOND_RUN = 26
@@ -74,7 +74,11 @@ def test_proofs_verify_independently(platform):
         proof = prove(platform["dir"], entry)
         assert proof["leaf_index"] == entry and proof["tree_size"] == total
         assert proof["leaf_hash"] == leaf_hash(bytes.fromhex(proof["body"])).hex()
-        assert json.loads(bytes.fromhex(proof["body"])) == proof["entry"], "the body is the entry's JSON"
+        body = json.loads(bytes.fromhex(proof["body"]))
+        assert body == proof["entry"], "the body is the entry's JSON"
+        assert body["v"] == 2
+        for field in ("posts", "authors", "accounts"):
+            assert decode_id_list(body.get(field, [])) == proof["ids"][field], field
         verify_proof(proof, trusted)
 
 
@@ -161,7 +165,9 @@ def test_an_edited_database_is_located_and_a_torn_checkpoint_line_is_not_tamperi
 
     with sqlite3.connect(copy_dir / "ledger.db") as db:
         body = db.execute("SELECT body FROM ledger WHERE seq = 11").fetchone()[0]
-        db.execute("UPDATE ledger SET body = ? WHERE seq = 11", (bytes(body).replace(b'"v":1', b'"v":2'),))
+        edited = bytes(body).replace(b'"channel":"api"', b'"channel":"web"')
+        assert edited != bytes(body)
+        db.execute("UPDATE ledger SET body = ? WHERE seq = 11", (edited,))
     result = cli(copy_dir, "ledger", "verify", "--json", check=False)
     assert result.returncode == 4, result.stdout + result.stderr
     report = json.loads(result.stdout)

@@ -16,6 +16,7 @@ Exit status 0: the proof verifies. 1: it does not (the reason is printed).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import struct
@@ -61,6 +62,37 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, path: list[bytes]) -
         fn >>= 1
         sn >>= 1
     return r if sn == 0 else None
+
+
+def decode_id_list(value: object) -> list[int]:
+    """An entry's id list (`posts`, `authors`, `accounts`) as integers.
+
+    Entry version 2 encodes a list as base64url without padding of unsigned
+    LEB128 varints: the first id, then each id's difference from the one
+    before, modulo 2**64. Version 1 wrote a JSON array of numbers.
+    """
+    if isinstance(value, list):
+        return [int(v) for v in value]
+    if not isinstance(value, str):
+        raise ProofError("an id list is neither a string nor an array")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except ValueError as e:
+        raise ProofError(f"an id list is not base64url: {e}") from None
+    ids, previous, current, shift = [], 0, 0, 0
+    for byte in raw:
+        current |= (byte & 0x7F) << shift
+        if byte & 0x80:
+            shift += 7
+            if shift > 63:
+                raise ProofError("an id list holds a varint longer than 64 bits")
+        else:
+            previous = (previous + current) % 2**64
+            ids.append(previous)
+            current, shift = 0, 0
+    if shift:
+        raise ProofError("an id list ends in the middle of a varint")
+    return ids
 
 
 def _hex(value: object, name: str, length: int) -> bytes:

@@ -89,13 +89,44 @@ pub struct Timings {
 
 pub struct Deliverer {
     policy: Arc<PolicyEngine>,
-    ledger: LedgerWriter,
+    ledger: Recorder,
     defaults: ConsentDefaults,
+}
+
+/// Where entries go.
+enum Recorder {
+    Ledger(LedgerWriter),
+    /// Nowhere: only in builds with the `unrecorded` feature, which exists
+    /// so that a benchmark can measure what the ledger costs a server by
+    /// running the same binary without it.
+    #[cfg(feature = "unrecorded")]
+    Unrecorded,
+}
+
+impl Recorder {
+    async fn record(&self, entry: Entry) -> Result<Receipt, LedgerError> {
+        match self {
+            Recorder::Ledger(writer) => writer.record(entry).await,
+            #[cfg(feature = "unrecorded")]
+            Recorder::Unrecorded => {
+                drop(entry);
+                Ok(Receipt { seq: 0 })
+            }
+        }
+    }
 }
 
 impl Deliverer {
     pub fn new(policy: Arc<PolicyEngine>, ledger: LedgerWriter, defaults: ConsentDefaults) -> Deliverer {
-        Deliverer { policy, ledger, defaults }
+        Deliverer { policy, ledger: Recorder::Ledger(ledger), defaults }
+    }
+
+    /// A deliverer that records nothing, breaking the ledger-before-release
+    /// invariant on purpose: for measuring the ledger's cost, never for
+    /// serving (the feature is off in every normal build).
+    #[cfg(feature = "unrecorded")]
+    pub fn unrecorded(policy: Arc<PolicyEngine>, defaults: ConsentDefaults) -> Deliverer {
+        Deliverer { policy, ledger: Recorder::Unrecorded, defaults }
     }
 
     pub fn policy(&self) -> &PolicyEngine {

@@ -20,7 +20,7 @@ use tollgate_ledger::{
     Channel, CheckpointPolicy, Entry, GENESIS, Ledger, LedgerFiles, LedgerWriter, Outcome, ProofTarget, VerifyOptions,
     chain_hash, leaf_hash,
 };
-use tollgate_store::{LedgerIndex, LedgerRow, Store};
+use tollgate_store::{EntryIndex, LedgerRow, Store};
 use tollgate_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 struct Args {
@@ -139,7 +139,7 @@ fn one_per_commit(seconds: f64) -> (u64, f64) {
         store
             .ledger_append(
                 &[LedgerRow { seq: n, time: e.time, app_id: e.app_id, body, hash: chain }],
-                &LedgerIndex::plain(1),
+                &[EntryIndex::default()],
             )
             .unwrap();
         n += 1;

@@ -1,21 +1,29 @@
 //! Audit-query benchmark, on a real SQLite store (`synchronous=NORMAL`) in a
 //! temporary directory:
 //!
-//! 1. the cost of the index: the same entries recorded through the
-//!    group-commit writer into a store whose index is maintained and into one
-//!    whose index lags (so the store skips it), as entries per second and as
-//!    CPU time of the writer thread per entry;
+//! 1. the cost of the index: entries recorded through the group-commit
+//!    writer, as entries per second and as CPU time per entry of the writer
+//!    thread (the durable commits) and of the indexer thread (the summaries
+//!    and post filters);
 //! 2. a ledger of `--entries` entries (default 1,000,000) built through the
 //!    writer: a few hundred apps with Zipf-distributed traffic, Zipf authors
 //!    and posts, 1 to 100 posts per entry (two in five entries one author's
 //!    timeline, the others lookups with an author drawn per post), some
 //!    anonymous clients, some refusals, a policy change every tenth of the
 //!    ledger;
-//! 3. p50 and p99 latency of each audit question over that ledger.
+//! 3. p50 and p99 latency of each audit question over that ledger; who
+//!    received a post separately for popular posts (1,000 deliveries or
+//!    more), rare ones and posts never delivered.
 //!
 //! ```text
-//! cargo run --release -p tollgate-ledger --example bench_queries [-- --entries N --cost-entries N --samples N]
+//! cargo run --release -p tollgate-ledger --example bench_queries [-- --entries N --cost-entries N --samples N
+//!     --dir DIR --keep --cache-mib N --reindex]
 //! ```
+//!
+//! `--dir` puts the stores in `DIR` (removed at the end unless `--keep`; a
+//! kept ledger of the right size is queried again without rebuilding it).
+//! `--cost-entries 0` skips part 1. The reindex of the whole ledger runs only
+//! with `--reindex`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,14 +38,39 @@ struct Args {
     entries: u64,
     cost_entries: u64,
     samples: usize,
+    dir: Option<PathBuf>,
+    keep: bool,
+    cache_mib: u32,
+    reindex: bool,
 }
 
 fn args() -> Args {
-    let mut a = Args { entries: 1_000_000, cost_entries: 200_000, samples: 200 };
+    let mut a = Args {
+        entries: 1_000_000,
+        cost_entries: 200_000,
+        samples: 200,
+        dir: None,
+        keep: false,
+        cache_mib: SqliteOptions::default().cache_mib,
+        reindex: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--keep" => {
+                a.keep = true;
+                continue;
+            }
+            "--reindex" => {
+                a.reindex = true;
+                continue;
+            }
+            _ => {}
+        }
         let value = it.next().unwrap_or_default();
         match flag.as_str() {
+            "--dir" => a.dir = Some(PathBuf::from(value)),
+            "--cache-mib" => a.cache_mib = value.parse().expect("--cache-mib N"),
             "--entries" => a.entries = value.parse().expect("--entries N"),
             "--cost-entries" => a.cost_entries = value.parse().expect("--cost-entries N"),
             "--samples" => a.samples = value.parse().expect("--samples N"),
@@ -126,24 +159,34 @@ fn entry(rng: &mut Rng, i: u64, n: u64) -> Entry {
     }
 }
 
-struct TempDir(PathBuf);
+/// A directory removed on drop unless kept.
+struct TempDir(PathBuf, bool);
 
 impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("tollgate-bench-queries-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        TempDir(dir)
+    /// `name` under `base`, or a directory of this process under the
+    /// system's temporary directory; emptied first unless `reuse`.
+    fn new(base: Option<&PathBuf>, name: &str, reuse: bool) -> TempDir {
+        let dir = match base {
+            Some(b) => b.join(name),
+            None => std::env::temp_dir().join(format!("tollgate-bench-queries-{name}-{}", std::process::id())),
+        };
+        if !reuse {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        TempDir(dir, reuse)
     }
 }
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if !self.1 {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
-fn open(dir: &TempDir) -> Arc<dyn Store> {
-    let options = SqliteOptions { synchronous: Synchronous::Normal, ..SqliteOptions::default() };
+fn open(dir: &TempDir, cache_mib: u32) -> Arc<dyn Store> {
+    let options = SqliteOptions { synchronous: Synchronous::Normal, cache_mib, ..SqliteOptions::default() };
     Arc::new(SqliteStore::open(&dir.0, &options).expect("open the store"))
 }
 
@@ -152,12 +195,12 @@ fn writer(store: Arc<dyn Store>, dir: &TempDir) -> LedgerWriter {
     LedgerWriter::start_with(store, &LedgerFiles::in_data_dir(&dir.0), policy).expect("start the writer")
 }
 
-/// CPU time of the writer thread so far (from /proc; zero where there is none).
-fn writer_cpu() -> Duration {
+/// CPU time of the thread named `name` so far (from /proc; zero where there is none).
+fn thread_cpu(name: &str) -> Duration {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Duration::ZERO };
     for task in tasks.flatten() {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.trim() != "ledger-writer" {
+        if comm.trim() != name {
             continue;
         }
         let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
@@ -169,11 +212,13 @@ fn writer_cpu() -> Duration {
     Duration::ZERO
 }
 
-/// Records entries `from..to` through the writer, 4,096 in flight at a time.
-/// Returns the wall time and the writer thread's CPU time.
-fn record(w: &LedgerWriter, from: u64, to: u64, n: u64, rng: &mut Rng) -> (Duration, Duration) {
+/// Records entries `from..to` through the writer, 4,096 in flight at a time,
+/// and waits for the indexer to index them. Returns the wall time to record,
+/// and the CPU time of the writer thread (the commits) and of the indexer
+/// thread (the summaries and filters).
+fn record(w: &LedgerWriter, store: &dyn Store, from: u64, to: u64, n: u64, rng: &mut Rng) -> (Duration, Cpu) {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let cpu = writer_cpu();
+    let (writer_cpu, indexer_cpu) = (thread_cpu("ledger-writer"), thread_cpu("ledger-indexer"));
     let started = Instant::now();
     rt.block_on(async {
         let mut i = from;
@@ -192,7 +237,21 @@ fn record(w: &LedgerWriter, from: u64, to: u64, n: u64, rng: &mut Rng) -> (Durat
             i = end;
         }
     });
-    (started.elapsed(), writer_cpu().saturating_sub(cpu))
+    let wall = started.elapsed();
+    while store.ledger_indexed_end().expect("read the index end") < to {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let cpu = Cpu {
+        writer: thread_cpu("ledger-writer").saturating_sub(writer_cpu),
+        indexer: thread_cpu("ledger-indexer").saturating_sub(indexer_cpu),
+    };
+    (wall, cpu)
+}
+
+/// CPU time of the ledger's two threads.
+struct Cpu {
+    writer: Duration,
+    indexer: Duration,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -201,6 +260,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn report(name: &str, mut times: Vec<Duration>, detail: &str) {
     times.sort_unstable();
+    if times.is_empty() {
+        println!("query {name}: no samples ({detail})");
+        return;
+    }
     println!(
         "query {name}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} samples ({detail})",
         percentile(&times, 0.5).as_secs_f64() * 1e3,
@@ -219,53 +282,57 @@ fn timed<T>(f: impl FnOnce() -> T) -> (Duration, T) {
 fn main() {
     let a = args();
 
-    // 1. The cost of the index, on fresh stores of the same entries.
+    // 1. The cost of the index: CPU of the indexer thread against that of
+    // the writer thread (the durable commits), for the same entries.
     let cost_n = a.cost_entries;
-    for indexed in [false, true] {
-        let dir = TempDir::new(if indexed { "cost-indexed" } else { "cost-plain" });
-        let store = open(&dir);
+    if cost_n > 0 {
+        let dir = TempDir::new(a.dir.as_ref(), "cost", false);
+        let store = open(&dir, a.cache_mib);
         let w = writer(store.clone(), &dir);
-        let mut rng = Rng(7);
-        if !indexed {
-            // One entry, then forget the index: it now lags, and the store
-            // leaves every later append out of it.
-            record(&w, 0, 1, cost_n, &mut rng);
-            store.ledger_index_clear().expect("clear the index");
-        }
-        let from = u64::from(!indexed);
-        let (wall, cpu) = record(&w, from, cost_n, cost_n, &mut rng);
+        let (wall, cpu) = record(&w, store.as_ref(), 0, cost_n, cost_n, &mut Rng(7));
         w.shutdown();
-        let n = (cost_n - from) as f64;
+        let n = cost_n as f64;
         println!(
-            "writer {} index: {} entries in {:.2} s, {:.0} entries/s, writer thread CPU {:.1} us/entry",
-            if indexed { "with" } else { "without" },
-            cost_n - from,
+            "cost: {cost_n} entries in {:.2} s, {:.0} entries/s; writer thread CPU {:.1} us/entry, indexer thread \
+             CPU {:.1} us/entry (index/commit {:.2})",
             wall.as_secs_f64(),
             n / wall.as_secs_f64(),
-            cpu.as_secs_f64() * 1e6 / n
+            cpu.writer.as_secs_f64() * 1e6 / n,
+            cpu.indexer.as_secs_f64() * 1e6 / n,
+            cpu.indexer.as_secs_f64() / cpu.writer.as_secs_f64().max(1e-9)
         );
     }
 
     // 2. The ledger to query.
     let n = a.entries;
-    let dir = TempDir::new("ledger");
-    let store = open(&dir);
-    let w = writer(store.clone(), &dir);
-    let mut rng = Rng(11);
-    let (wall, cpu) = record(&w, 0, n, n, &mut rng);
-    w.shutdown();
+    let mut dir = TempDir::new(a.dir.as_ref(), &format!("ledger-{n}"), true);
+    let stored = open(&dir, a.cache_mib).ledger_last().expect("read the ledger").map_or(0, |r| r.seq + 1);
+    if stored == n && a.keep {
+        println!("reusing the ledger of {n} entries in {}", dir.0.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir.0);
+        let store = open(&dir, a.cache_mib);
+        let w = writer(store.clone(), &dir);
+        let mut rng = Rng(11);
+        let (wall, cpu) = record(&w, store.as_ref(), 0, n, n, &mut rng);
+        w.shutdown();
+        println!(
+            "built {n} entries in {:.1} s ({:.0} entries/s, writer thread CPU {:.1} us/entry, indexer thread CPU \
+             {:.1} us/entry)",
+            wall.as_secs_f64(),
+            n as f64 / wall.as_secs_f64(),
+            cpu.writer.as_secs_f64() * 1e6 / n as f64,
+            cpu.indexer.as_secs_f64() * 1e6 / n as f64,
+        );
+    }
+    dir.1 = a.keep;
+    let store = open(&dir, a.cache_mib);
     let size: u64 = ["ledger.db", "ledger.db-wal"]
         .iter()
         .filter_map(|f| std::fs::metadata(dir.0.join(f)).ok())
         .map(|m| m.len())
         .sum();
-    println!(
-        "built {n} entries in {:.1} s ({:.0} entries/s, writer thread CPU {:.1} us/entry), ledger.db {:.2} GB",
-        wall.as_secs_f64(),
-        n as f64 / wall.as_secs_f64(),
-        cpu.as_secs_f64() * 1e6 / n as f64,
-        size as f64 / 1e9
-    );
+    println!("ledger.db {:.2} GB", size as f64 / 1e9);
 
     // 3. The questions. Samples are drawn from the entries themselves, so
     // every post, author, app and client asked about was delivered.
@@ -279,15 +346,38 @@ fn main() {
         })
         .collect();
 
-    let mut times = Vec::new();
-    let mut found = 0;
+    // Posts drawn from entries favour the popular ones: split by how often
+    // they were delivered. Ids above every generated post were never delivered.
+    let (mut all, mut popular, mut rare, mut absent) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut found, mut most) = (0, 0);
     for e in &samples {
         let post = e.posts[rng.below(e.posts.len() as u64) as usize];
         let (t, r) = timed(|| audit.post_recipients(post, None, 100).expect("post query"));
-        found += r.recipients.iter().map(|x| x.deliveries).sum::<u64>();
-        times.push(t);
+        let deliveries = r.recipients.iter().map(|x| x.deliveries).sum::<u64>();
+        found += deliveries;
+        most = most.max(deliveries);
+        all.push(t);
+        if deliveries >= 1000 {
+            popular.push(t);
+        } else {
+            rare.push(t);
+        }
     }
-    report("1a post recipients", times, &format!("{:.1} deliveries per post", found as f64 / samples.len() as f64));
+    for _ in 0..samples.len() {
+        let post = PostId((AUTHORS + 1 + rng.below(AUTHORS)) * POSTS_PER_AUTHOR);
+        let (t, r) = timed(|| audit.post_recipients(post, None, 100).expect("post query"));
+        assert!(r.recipients.is_empty());
+        absent.push(t);
+    }
+    let (np, nr) = (popular.len(), rare.len());
+    report(
+        "1a post recipients, all",
+        all,
+        &format!("{:.1} deliveries per post, at most {most}", found as f64 / samples.len() as f64),
+    );
+    report("1a post recipients, popular", popular, &format!("{np} posts delivered 1,000 times or more"));
+    report("1a post recipients, rare", rare, &format!("{nr} posts delivered fewer than 1,000 times"));
+    report("1a post recipients, never delivered", absent, "ids of no post");
 
     let mut times = Vec::new();
     let mut rows = 0;
@@ -326,6 +416,8 @@ fn main() {
     }
     report("4 policy deliveries", times, "counts and the first 100 entries");
 
-    let (t, r) = timed(|| audit.reindex(|_| {}).expect("reindex"));
-    println!("reindex of {} entries: {:.1} s", r.entries, t.as_secs_f64());
+    if a.reindex {
+        let (t, r) = timed(|| audit.reindex(|_| {}).expect("reindex"));
+        println!("reindex of {} entries: {:.1} s", r.entries, t.as_secs_f64());
+    }
 }

@@ -21,15 +21,18 @@
 //! of their roots (see `prune`). docs/ledger.md gives the exact formats and a
 //! procedure to verify proofs without this code.
 //!
-//! Beside the entries, the writer hands the store an audit index (`index`):
-//! per-entry fields and per-block post filters, from which `Audit` answers
-//! who received what without scanning the ledger. The index is derived from
-//! the entries, rebuilt by `Audit::reindex`, and never trusted by `verify`.
+//! Beside the entries, the store keeps an audit index (`index`): per-entry
+//! columns written with each entry, and summaries and per-block post filters
+//! that an indexer thread adds a second's worth of entries at a time
+//! (`indexer`), from which `Audit` answers who received what without scanning
+//! the ledger. The index is derived from the entries, rebuilt by
+//! `Audit::reindex`, and never trusted by `verify`.
 
 mod checkpoint;
 mod entry;
 mod files;
 mod index;
+mod indexer;
 mod key;
 mod merkle;
 mod prove;
@@ -49,6 +52,7 @@ pub use checkpoint::{CHECKPOINT_MAGIC, CHECKPOINT_MESSAGE_LEN, Checkpoint};
 pub use entry::{Channel, Entry, Outcome};
 pub use files::{LEDGER_DIR, LedgerFiles, write_atomic};
 pub use index::{FILTER_BLOCK, FILTER_SHARDS};
+pub use indexer::{INDEX_BATCH, INDEX_INTERVAL};
 pub use key::{KeyId, LedgerKey, PublicKey};
 pub use merkle::{Frontier, Hash, audit_path_ranges, empty_root, leaf_hash, node_hash, root_from_inclusion};
 pub use prove::{InclusionProof, ProofTarget};
@@ -61,7 +65,7 @@ pub use query::{
     MAX_PAGE, PolicyDeliveries, PostRecipients, Recipient, ReindexReport,
 };
 pub use verify::{Break, BreakKind, PrunedRange, VerifyOptions, VerifyReport, verify};
-pub use writer::{CHECKPOINT_EVERY_ENTRIES, CHECKPOINT_INTERVAL, CheckpointPolicy, LedgerWriter, Receipt};
+pub use writer::{CHECKPOINT_EVERY_ENTRIES, CHECKPOINT_INTERVAL, COMMIT_PACE, CheckpointPolicy, LedgerWriter, Receipt};
 
 use crate::files::LogAppender;
 use crate::merkle::Frontier as Tree;
@@ -95,9 +99,6 @@ pub enum LedgerError {
     /// checkpoint that does not exist).
     #[error("{0}")]
     Invalid(String),
-    /// The audit index lags behind the ledger (`tollgate ledger reindex`).
-    #[error("{0}")]
-    Unindexed(String),
     /// The stored ledger does not match what was signed.
     #[error("the ledger does not verify: {0}")]
     Altered(String),

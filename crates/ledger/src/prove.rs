@@ -57,12 +57,23 @@ impl InclusionProof {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
+        let entry = Entry::decode(&self.body).ok();
+        // The id lists of the entry decoded, for reading (docs/ledger.md,
+        // "Entries and hashing", says how to decode them independently).
+        let ids = entry.as_ref().map(|e| {
+            json!({
+                "posts": e.posts.iter().map(|p| p.0).collect::<Vec<_>>(),
+                "authors": e.authors.iter().map(|a| a.0).collect::<Vec<_>>(),
+                "accounts": e.accounts.iter().map(|a| a.0).collect::<Vec<_>>(),
+            })
+        });
         json!({
             "seq": self.seq,
             "leaf_index": self.seq,
             "tree_size": self.checkpoint.size,
             "body": hex::encode(&self.body),
-            "entry": Entry::decode(&self.body).ok().and_then(|e| serde_json::to_value(e).ok()),
+            "entry": entry.and_then(|e| serde_json::to_value(e).ok()),
+            "ids": ids,
             "leaf_hash": hex::encode(self.leaf_hash()),
             "audit_path": self.path.iter().map(hex::encode).collect::<Vec<_>>(),
             "checkpoint": self.checkpoint.to_json(&self.public_key),

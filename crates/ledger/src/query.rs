@@ -3,24 +3,22 @@
 //!
 //! Every answer is computed from the index plus the entries it points at; the
 //! index is not covered by the tree, so an answer is only as good as the last
-//! `reindex` or the writer's own maintenance of it, which is why a query
-//! refuses to answer from an index that lags behind the ledger.
+//! `reindex` or the indexer's maintenance of it. A query first indexes the
+//! entries the index lacks, so it never answers from a stale index.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use tollgate_domain::{AccountId, AppId, PostId, Purpose, Timestamp};
-use tollgate_store::{DAY_MILLIS, LedgerCursor, LedgerIndex, LedgerRow, LedgerSelect, Store};
+use tollgate_store::{DAY_MILLIS, LedgerCursor, LedgerRow, LedgerSelect, Store};
 
-use crate::index::{BlockFilters, FILTER_BLOCK, entry_index, may_contain, shard_of};
+use crate::index::{FILTER_BLOCK, postings_of, shard_of};
 use crate::{Entry, LedgerError, Outcome};
 
 /// The most items a page holds.
 pub const MAX_PAGE: usize = 1000;
-/// Filters read per store call.
+/// Posting lists read per store call.
 const FILTER_PAGE: usize = 4096;
-/// Rows read per store call while reindexing.
-const REINDEX_BATCH: usize = 4096;
 
 /// One recipient of an account's or a post's deliveries, for one purpose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -176,8 +174,8 @@ pub struct PolicyDeliveries {
 /// What a reindex did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ReindexReport {
-    /// Entries indexed by the rebuild (the writer indexes what it appends
-    /// once the rebuild has caught up).
+    /// Entries indexed by the rebuild (a running writer's indexer may index
+    /// some of them first).
     pub entries: u64,
 }
 
@@ -210,8 +208,69 @@ fn decode(row: &LedgerRow) -> Result<Entry, LedgerError> {
     Entry::decode(&row.body).map_err(|e| LedgerError::Altered(format!("entry {} does not decode: {e}", row.seq)))
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+/// The entries below `end` that delivered a post.
+struct PostDeliveries {
+    /// Named by the blocks' posting lists: served or refused (the caller
+    /// tells them apart by their columns).
+    listed: Vec<u64>,
+    /// Found by searching the blocks that have no posting list (the last,
+    /// unfilled one, and any indexed before the lists existed): served only.
+    searched: BTreeMap<u64, Entry>,
+}
+
+/// Finds the entries below `end` that delivered `post`: from the posting list
+/// of `post`'s shard in each whole block, and by searching the entries of
+/// the blocks without one.
+fn find_post(store: &dyn Store, post: PostId, end: u64) -> Result<PostDeliveries, LedgerError> {
+    let whole = end / FILTER_BLOCK;
+    let shard = shard_of(post);
+    // Retention removes whole blocks from the start: nothing to search there.
+    let start = store.ledger_read(0, 1)?.first().map_or(end, |r| r.seq) / FILTER_BLOCK;
+    let mut listed = Vec::new();
+    let mut search = Vec::new();
+    let mut next_block = start;
+    'lists: while next_block < whole {
+        let lists = store.ledger_post_filters(shard, next_block, FILTER_PAGE)?;
+        if lists.is_empty() {
+            break;
+        }
+        for list in lists {
+            if list.block >= whole {
+                break 'lists;
+            }
+            search.extend(next_block..list.block);
+            let offsets = postings_of(&list.bits, post).map_err(|e| {
+                LedgerError::Store(format!(
+                    "the post list of block {} (shard {shard}) is corrupt: {e}; run `tollgate ledger reindex`",
+                    list.block
+                ))
+            })?;
+            listed.extend(offsets.iter().map(|o| list.block * FILTER_BLOCK + u64::from(*o)));
+            next_block = list.block + 1;
+        }
+    }
+    search.extend(next_block..end.div_ceil(FILTER_BLOCK));
+
+    let decimal = post.0.to_string();
+    let finder = memchr::memmem::Finder::new(decimal.as_bytes());
+    let mut searched = BTreeMap::new();
+    for block in search {
+        let from = block * FILTER_BLOCK;
+        let until = (from + FILTER_BLOCK).min(end);
+        for row in store.ledger_read(from, (until - from) as usize)? {
+            // A version 1 body (ids in decimal) that lacks the id's digits
+            // cannot hold the post; later versions' id lists are compact
+            // (delta-coded), so their bodies are decoded.
+            if row.seq >= until || (row.body.starts_with(br#"{"v":1,"#) && finder.find(&row.body).is_none()) {
+                continue;
+            }
+            let e = decode(&row)?;
+            if matches!(e.outcome, Outcome::Served) && e.posts.binary_search(&post).is_ok() {
+                searched.insert(row.seq, e);
+            }
+        }
+    }
+    Ok(PostDeliveries { listed, searched })
 }
 
 impl From<tollgate_store::LedgerCounts> for Counts {
@@ -242,24 +301,22 @@ impl<'a> Audit<'a> {
         self.store
     }
 
-    /// The end of the ledger, after checking that the index covers it.
+    /// The end of the ledger, after bringing the index up to it: entries
+    /// the indexer has not reached yet (at most about a second of traffic,
+    /// or more after a restart or a `reindex`) are indexed here first, so an
+    /// answer covers every entry recorded before the question.
     fn indexed(&self) -> Result<u64, LedgerError> {
-        // The end is read first: the index end, read later, can only be larger.
         let end = self.store().ledger_last()?.map_or(0, |r| r.seq + 1);
-        let indexed = self.store().ledger_indexed_end()?;
-        if indexed < end {
-            return Err(LedgerError::Unindexed(format!(
-                "the ledger index covers {indexed} of {end} entries: run `tollgate ledger reindex`"
-            )));
-        }
+        crate::indexer::catch_up(self.store(), end, |_| {})?;
         Ok(end)
     }
 
     /// Who received `post`: per recipient and purpose over the whole ledger,
     /// and a page of the entries that delivered it, after `cursor`.
     ///
-    /// Probes one filter shard per block and decodes only the entries of the
-    /// blocks whose filter may hold the post (and of the last, unfilled block).
+    /// Reads one posting list per block (`find_post`), counts recipients
+    /// from the stored columns of the entries the lists name, and decodes
+    /// only the page of entries returned.
     pub fn post_recipients(
         &self,
         post: PostId,
@@ -269,57 +326,67 @@ impl<'a> Audit<'a> {
         let limit = page_limit(limit);
         let after = cursor.map(|c| parse_cursor::<1>(c).map(|[s]| s)).transpose()?.unwrap_or(-1);
         let end = self.indexed()?;
-        let blocks = end.div_ceil(FILTER_BLOCK);
-        let shard = shard_of(post);
-        let mut candidates = Vec::new();
-        let mut next_block = 0;
-        while next_block < blocks {
-            let filters = self.store().ledger_post_filters(shard, next_block, FILTER_PAGE)?;
-            let Some(last) = filters.last().map(|f| f.block) else { break };
-            for f in filters {
-                // A block without a filter is searched whole.
-                candidates.extend(next_block..f.block.min(blocks));
-                if may_contain(&f.bits, post) {
-                    candidates.push(f.block);
-                }
-                next_block = f.block + 1;
-            }
-            next_block = next_block.max(last + 1);
-        }
-        candidates.extend(next_block..blocks);
+        let found = find_post(self.store(), post, end)?;
 
-        let needle = post.0.to_string().into_bytes();
         let mut by: BTreeMap<RecipientKey, Recipient> = BTreeMap::new();
-        let mut entries = Vec::new();
-        let mut next_cursor = None;
-        for block in candidates {
-            let from = block * FILTER_BLOCK;
-            let rows = self.store().ledger_read(from, FILTER_BLOCK as usize)?;
-            for row in rows.iter().filter(|r| r.seq < from + FILTER_BLOCK && contains(&r.body, &needle)) {
-                let e = decode(row)?;
-                if !matches!(e.outcome, Outcome::Served) || e.posts.binary_search(&post).is_err() {
-                    continue;
-                }
-                let key = (e.app_id, e.client.clone(), e.purpose.map(Purpose::as_str));
-                let r = by.entry(key).or_insert_with(|| Recipient {
-                    app_id: e.app_id,
-                    client: e.client.clone(),
-                    purpose: e.purpose,
-                    first_time: e.time,
-                    last_time: e.time,
-                    deliveries: 0,
-                });
-                r.first_time = r.first_time.min(e.time);
-                r.last_time = r.last_time.max(e.time);
-                r.deliveries += 1;
-                if (row.seq as i64) > after {
-                    if entries.len() < limit {
-                        entries.push(EntrySummary::of(row.seq, &e));
-                    } else if next_cursor.is_none() {
-                        next_cursor = entries.last().map(|l: &EntrySummary| l.seq.to_string());
-                    }
-                }
+        let mut count = |app_id: Option<AppId>, client: &Option<String>, purpose: Option<Purpose>, time: Timestamp| {
+            let key = (app_id, client.clone(), purpose.map(Purpose::as_str));
+            let r = by.entry(key).or_insert_with(|| Recipient {
+                app_id,
+                client: client.clone(),
+                purpose,
+                first_time: time,
+                last_time: time,
+                deliveries: 0,
+            });
+            r.first_time = r.first_time.min(time);
+            r.last_time = r.last_time.max(time);
+            r.deliveries += 1;
+        };
+        let mut seqs = Vec::with_capacity(found.listed.len() + found.searched.len());
+        let columns = self.store().ledger_entry_columns(&found.listed)?;
+        if columns.len() != found.listed.len() {
+            return Err(LedgerError::Store(format!(
+                "the post index of post {post} names {} entries of which {} are stored with their columns; \
+                 run `tollgate ledger reindex`",
+                found.listed.len(),
+                columns.len()
+            )));
+        }
+        for c in columns.iter().filter(|c| !c.refused) {
+            count(c.app_id, &c.client, c.purpose, c.time);
+            seqs.push(c.seq);
+        }
+        for (seq, e) in &found.searched {
+            count(e.app_id, &e.client, e.purpose, e.time);
+            seqs.push(*seq);
+        }
+        seqs.sort_unstable();
+
+        // The page: the entries after the cursor, decoded.
+        let first = seqs.partition_point(|s| (*s as i64) <= after);
+        let page = &seqs[first..seqs.len().min(first + limit)];
+        let next_cursor = (first + limit < seqs.len()).then(|| page.last().map(u64::to_string)).flatten();
+        let wanted: Vec<u64> = page.iter().copied().filter(|s| !found.searched.contains_key(s)).collect();
+        let mut rows = self.store().ledger_rows(&wanted)?.into_iter();
+        let mut entries = Vec::with_capacity(page.len());
+        for &seq in page {
+            if let Some(e) = found.searched.get(&seq) {
+                entries.push(EntrySummary::of(seq, e));
+                continue;
             }
+            let row = rows
+                .next()
+                .filter(|r| r.seq == seq)
+                .ok_or_else(|| LedgerError::Altered(format!("entry {seq} is missing")))?;
+            let e = decode(&row)?;
+            if e.posts.binary_search(&post).is_err() {
+                return Err(LedgerError::Store(format!(
+                    "the post index says entry {seq} delivered post {post}, which it does not; \
+                     run `tollgate ledger reindex`"
+                )));
+            }
+            entries.push(EntrySummary::of(seq, &e));
         }
         Ok(PostRecipients { post_id: post, recipients: by.into_values().collect(), entries, next_cursor })
     }
@@ -476,41 +543,14 @@ impl<'a> Audit<'a> {
     }
 
     /// Rebuilds the whole index from the entries. Safe while the writer
-    /// appends: the store leaves new rows to the rebuild until it has caught
-    /// up, and from then on the writer indexes what it appends.
-    pub fn reindex(&self, mut progress: impl FnMut(u64)) -> Result<ReindexReport, LedgerError> {
+    /// appends: entries appended meanwhile are indexed by whichever of this
+    /// rebuild and the writer's indexer reaches them first.
+    pub fn reindex(&self, progress: impl FnMut(u64)) -> Result<ReindexReport, LedgerError> {
         let store = self.store();
         store.ledger_index_clear()?;
-        let mut next = store.ledger_read(0, 1)?.first().map_or(0, |r| r.seq);
-        // Retention removes whole segments, so `next` starts a block.
-        let mut filters = BlockFilters::at(next);
-        let mut index = LedgerIndex::default();
-        let mut done = 0;
-        loop {
-            if store.ledger_indexed_end()? != next && done > 0 {
-                // Another rebuild took over.
-                break;
-            }
-            let rows = store.ledger_read(next, REINDEX_BATCH)?;
-            if rows.is_empty() {
-                break;
-            }
-            index.entries.clear();
-            index.filters.clear();
-            for (i, row) in rows.iter().enumerate() {
-                if row.seq != next + i as u64 {
-                    return Err(LedgerError::Altered(format!("entry {} is missing", next + i as u64)));
-                }
-                let e = decode(row)?;
-                index.entries.push(entry_index(&e));
-                filters.add(row.seq, &e.posts, &mut index.filters);
-            }
-            store.ledger_index_rows(&rows, &index)?;
-            next += rows.len() as u64;
-            done += rows.len() as u64;
-            progress(done);
-        }
-        Ok(ReindexReport { entries: done })
+        let end = store.ledger_last()?.map_or(0, |r| r.seq + 1);
+        let entries = crate::indexer::catch_up(store, end, progress)?;
+        Ok(ReindexReport { entries })
     }
 }
 

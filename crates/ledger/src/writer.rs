@@ -30,12 +30,13 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
-use tollgate_domain::Timestamp;
-use tollgate_store::{LedgerIndex, LedgerRow, Store};
+use tollgate_domain::{PostId, Timestamp};
+use tollgate_store::{EntryIndex, LedgerRow, Store};
 
 use crate::checkpoint::{Checkpoint, CheckpointRecord};
 use crate::files::{LedgerFiles, LogAppender, write_atomic};
-use crate::index::{BlockFilters, entry_index};
+use crate::index::entry_index;
+use crate::indexer::{self, Committed};
 use crate::key::{LedgerKey, PublicKey};
 use crate::merkle::{Frontier, Hash, leaf_hash};
 use crate::prune::SEGMENT_HEIGHT;
@@ -60,7 +61,14 @@ pub const CHECKPOINT_EVERY_ENTRIES: u64 = 16_384;
 /// comes first (and always at shutdown).
 pub const CHECKPOINT_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
-/// When the writer signs checkpoints.
+/// Under concurrent load, commits start at most this often: entries that
+/// arrive in between wait for the next one, so that a commit (its WAL frames,
+/// its fsync, the wake-ups of the waiting responses) is shared by more
+/// entries. A request recorded while the writer is idle, or after a commit
+/// of a single entry, is committed at once, so a lone client never waits.
+pub const COMMIT_PACE: Duration = Duration::from_millis(2);
+
+/// When the writer commits and signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckpointPolicy {
     /// History: after this many entries.
@@ -69,6 +77,9 @@ pub struct CheckpointPolicy {
     pub interval: Duration,
     /// History: this long after the first entry not in it.
     pub log_interval: Duration,
+    /// Commits under concurrent load: at most one per this long
+    /// (`COMMIT_PACE`); zero commits whatever is queued at once.
+    pub commit_pace: Duration,
 }
 
 impl Default for CheckpointPolicy {
@@ -77,6 +88,7 @@ impl Default for CheckpointPolicy {
             every_entries: CHECKPOINT_EVERY_ENTRIES,
             interval: CHECKPOINT_INTERVAL,
             log_interval: CHECKPOINT_LOG_INTERVAL,
+            commit_pace: COMMIT_PACE,
         }
     }
 }
@@ -158,7 +170,7 @@ impl LedgerWriter {
         let public_key = key.public();
         let signed = load_signed(Some(files), Some(public_key), &[])?;
         let (head, signed_size) = recover(store.as_ref(), &signed)?;
-        let filters = block_filters(store.as_ref(), head.frontier.size())?;
+        let (indexer, indexer_thread) = indexer::start(store.clone(), head.frontier.size())?;
         let log = LogAppender::open(&files.checkpoints_path(), signed.checkpoint_log_keep)?;
         files.remove_stray_temporaries();
         let head_path = files.head_path();
@@ -177,13 +189,14 @@ impl LedgerWriter {
             policy,
             snapshots,
             rows: Vec::new(),
-            index: LedgerIndex::default(),
-            filters,
+            entries: Vec::new(),
+            posts: Vec::new(),
+            indexer,
             broken: None,
         };
         let thread = thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || writer.run(rx, signer, lock))
+            .spawn(move || writer.run(rx, [signer, indexer_thread], lock))
             .map_err(|e| LedgerError::Io(format!("cannot start the writer thread: {e}")))?;
         Ok(LedgerWriter { shared: Arc::new(Shared { jobs, thread: Mutex::new(Some(thread)), public_key }) })
     }
@@ -315,25 +328,6 @@ fn recover(store: &dyn Store, signed: &Signed) -> Result<(Head, u64), LedgerErro
     Ok((head, latest.map_or(0, |c| c.size)))
 }
 
-/// The filter accumulator for the block holding entry `next`, fed with the
-/// stored entries of that block before `next`.
-fn block_filters(store: &dyn Store, next: u64) -> Result<BlockFilters, LedgerError> {
-    let mut filters = BlockFilters::at(next);
-    let mut from = BlockFilters::block_start(next);
-    let mut sink = Vec::new();
-    while from < next {
-        let rows = store.ledger_read(from, (next - from) as usize)?;
-        let Some(last) = rows.last().map(|r| r.seq) else { break };
-        for row in rows.iter().filter(|r| r.seq < next) {
-            let entry = Entry::decode(&row.body)
-                .map_err(|e| LedgerError::Altered(format!("entry {} does not decode: {e}", row.seq)))?;
-            filters.add(row.seq, &entry.posts, &mut sink);
-        }
-        from = last + 1;
-    }
-    Ok(filters)
-}
-
 struct Writer {
     store: Arc<dyn Store>,
     head: Head,
@@ -344,25 +338,27 @@ struct Writer {
     policy: CheckpointPolicy,
     snapshots: mpsc::Sender<Snapshot>,
     rows: Vec<LedgerRow>,
-    /// The index of `rows`.
-    index: LedgerIndex,
-    /// The posts of the current filter block.
-    // INVARIANT (filters-match-head): `filters` holds the posts of the
-    // entries from the start of the block holding entry `head.frontier.size()`
-    // up to it.
-    filters: BlockFilters,
+    /// The indexable columns of `rows`.
+    entries: Vec<EntryIndex>,
+    /// The posts of `rows`, for the post filters.
+    posts: Vec<Vec<PostId>>,
+    /// Where committed entries go to be added to the summaries and filters.
+    indexer: mpsc::Sender<Committed>,
     /// Set if the store no longer matches the head; every record then fails.
     broken: Option<String>,
 }
 
 impl Writer {
-    fn run(mut self, rx: mpsc::Receiver<Msg>, signer: JoinHandle<()>, _lock: File) {
+    fn run(mut self, rx: mpsc::Receiver<Msg>, helpers: [JoinHandle<()>; 2], _lock: File) {
         let mut batch: Vec<Job> = Vec::new();
         let size = self.head.frontier.size();
         // When the oldest entry not in the head, and not in the history, became durable.
         let mut unsigned_since = (size > self.signed_size).then(Instant::now);
         let mut unlogged_since = (size > self.logged_size).then(Instant::now);
         let mut closing = false;
+        // When the last commit started, and how many entries it took.
+        let mut last_commit: Option<Instant> = None;
+        let mut last_batch = 0;
         while !closing {
             let deadline = [
                 unsigned_since.map(|t| t + self.policy.interval),
@@ -382,16 +378,33 @@ impl Writer {
             match msg {
                 Some(Msg::Record(job)) => {
                     batch.push(*job);
+                    // Under concurrent load (the last commit, or the queue,
+                    // held more than one entry), gather until the pace
+                    // allows the next commit; a lone client never waits.
+                    let gather_until = last_commit
+                        .filter(|_| self.policy.commit_pace > Duration::ZERO && last_batch > 1)
+                        .map(|t| t + self.policy.commit_pace);
                     while batch.len() < MAX_BATCH {
-                        match rx.try_recv() {
+                        let next = match rx.try_recv() {
+                            Ok(m) => Ok(m),
+                            Err(_) => match gather_until {
+                                Some(until) if Instant::now() < until => {
+                                    rx.recv_timeout(until.saturating_duration_since(Instant::now()))
+                                }
+                                _ => break,
+                            },
+                        };
+                        match next {
                             Ok(Msg::Record(job)) => batch.push(*job),
-                            Ok(Msg::Close) => {
+                            Ok(Msg::Close) | Err(RecvTimeoutError::Disconnected) => {
                                 closing = true;
                                 break;
                             }
-                            Err(_) => break,
+                            Err(RecvTimeoutError::Timeout) => break,
                         }
                     }
+                    last_commit = Some(Instant::now());
+                    last_batch = batch.len();
                     self.commit(&mut batch);
                     let size = self.head.frontier.size();
                     if size > self.signed_size && unsigned_since.is_none() {
@@ -431,7 +444,10 @@ impl Writer {
             }
         }
         drop(self.snapshots);
-        let _ = signer.join();
+        drop(self.indexer);
+        for helper in helpers {
+            let _ = helper.join();
+        }
     }
 
     fn commit(&mut self, batch: &mut Vec<Job>) {
@@ -446,20 +462,26 @@ impl Writer {
         let mut frontier = self.head.frontier.clone();
         let mut chain = self.head.chain;
         self.rows.clear();
-        self.index.entries.clear();
-        self.index.filters.clear();
-        for job in batch.iter() {
+        self.entries.clear();
+        self.posts.clear();
+        for job in batch.iter_mut() {
             let seq = start + self.rows.len() as u64;
-            self.index.entries.push(entry_index(&job.entry));
-            self.filters.add(seq, &job.entry.posts, &mut self.index.filters);
+            self.entries.push(entry_index(&job.entry));
             let body = job.entry.encode();
             let leaf = leaf_hash(&body);
             chain = chain_hash(&chain, &leaf);
             frontier.push_leaf(leaf);
             self.rows.push(LedgerRow { seq, time: job.entry.time, app_id: job.entry.app_id, body, hash: chain });
+            self.posts.push(std::mem::take(&mut job.entry.posts));
         }
-        match self.store.ledger_append(&self.rows, &self.index) {
+        match self.store.ledger_append(&self.rows, &self.entries) {
             Ok(()) => {
+                // The rows are stored: the index can only lag behind them.
+                let _ = self.indexer.send(Committed {
+                    rows: std::mem::take(&mut self.rows),
+                    entries: std::mem::take(&mut self.entries),
+                    posts: std::mem::take(&mut self.posts),
+                });
                 for (i, job) in batch.drain(..).enumerate() {
                     let _ = job.done.send(Ok(Receipt { seq: start + i as u64 }));
                 }
@@ -483,14 +505,6 @@ impl Writer {
                         self.broken = Some(format!(
                             "the ledger changed underneath its writer (it ends at {end}, the writer expected {start}); restart Tollgate"
                         ));
-                    }
-                }
-                // The filters took the refused batch in: start the block over
-                // from what the store holds.
-                if self.broken.is_none() {
-                    match block_filters(self.store.as_ref(), self.head.frontier.size()) {
-                        Ok(f) => self.filters = f,
-                        Err(e) => self.broken = Some(format!("cannot reread the current filter block: {e}")),
                     }
                 }
             }

@@ -8,9 +8,7 @@ use std::collections::BTreeMap;
 
 use common::Fixture;
 use tollgate_domain::{AccountId, AppId, PostId, Purpose, Timestamp};
-use tollgate_ledger::{
-    Audit, Channel, Entry, FILTER_BLOCK, FILTER_SHARDS, Identity, LedgerError, LedgerWriter, Outcome, Recipient,
-};
+use tollgate_ledger::{Audit, Channel, Entry, FILTER_BLOCK, FILTER_SHARDS, Identity, LedgerWriter, Outcome, Recipient};
 
 const N: u64 = 2600;
 
@@ -168,15 +166,108 @@ fn the_index_answers_like_a_scan_and_reindex_rebuilds_it() {
     check(&f);
 
     f.store.ledger_index_clear().unwrap();
+    assert!(f.store.ledger_author_deliveries(AccountId(3)).unwrap().is_empty());
+    // A question brings the index up to date before answering.
+    check(&f);
+    assert_eq!(f.store.ledger_indexed_end().unwrap(), N);
+    f.store.ledger_index_clear().unwrap();
     let audit = Audit::new(f.store.as_ref());
-    assert!(matches!(audit.author_recipients(AccountId(3)), Err(LedgerError::Unindexed(_))));
     let mut progress = 0;
     let report = audit.reindex(|n| progress = n).unwrap();
     assert_eq!((report.entries, progress), (N, N));
     check(&f);
-    // The writer indexes what it appends once the rebuild caught up.
+    // The writer's indexer indexes what it appends.
     let w = f.writer(u64::MAX);
     record(&w, N..N + 1);
     w.shutdown();
     assert_eq!(f.store.ledger_indexed_end().unwrap(), N + 1);
+}
+
+/// Served entries of author 3 among entries `0..n`.
+fn author3_deliveries(n: u64) -> u64 {
+    (0..n).filter(|i| 1 + i % 7 == 3 && i % 13 != 12).count() as u64
+}
+
+#[test]
+fn questions_asked_while_recording_count_every_acknowledged_entry() {
+    let f = Fixture::new("audit-race");
+    let w = f.writer(u64::MAX);
+    // Entries below this were acknowledged (all of them, in whatever order).
+    let acked = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for from in (0..N).step_by(200) {
+                record(&w, from..(from + 200).min(N));
+                acked.store((from + 200).min(N), std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        // Questions race the indexer: each indexes what it lacks first.
+        let audit = Audit::new(f.store.as_ref());
+        loop {
+            let before = acked.load(std::sync::atomic::Ordering::SeqCst);
+            let got: u64 = audit.author_recipients(AccountId(3)).unwrap().recipients.iter().map(|r| r.deliveries).sum();
+            assert!(got >= author3_deliveries(before), "{got} deliveries, {before} entries acknowledged before");
+            assert!(got <= author3_deliveries(N));
+            if before == N {
+                break;
+            }
+        }
+    });
+    w.shutdown();
+    check(&f);
+}
+
+#[test]
+fn the_indexer_catches_up_at_start_and_shares_the_work_with_a_rebuild() {
+    let f = Fixture::new("audit-catch-up");
+    let w = f.writer(u64::MAX);
+    record(&w, 0..N / 2);
+    w.shutdown();
+    f.store.ledger_index_clear().unwrap();
+    // Started on an index that lags, the writer's indexer catches up by itself.
+    let w = f.writer(u64::MAX);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while f.store.ledger_indexed_end().unwrap() < N / 2 {
+        assert!(std::time::Instant::now() < deadline, "the index did not catch up");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // A rebuild while entries are recorded: the two meet wherever they meet.
+    std::thread::scope(|s| {
+        s.spawn(|| record(&w, N / 2..N));
+        Audit::new(f.store.as_ref()).reindex(|_| {}).unwrap();
+    });
+    w.shutdown();
+    assert_eq!(f.store.ledger_indexed_end().unwrap(), N);
+    check(&f);
+}
+
+/// Blocks whose posting lists or column copies are missing (as in a ledger
+/// indexed before they existed) give the same answers, searched or read row
+/// by row; stored data that does not decode is an error that says to
+/// reindex, not a panic, and a rebuild repairs it.
+#[test]
+fn missing_post_data_is_searched_and_corrupt_post_data_refused() {
+    let f = Fixture::new("audit-postings");
+    let w = f.writer(u64::MAX);
+    record(&w, 0..N);
+    w.shutdown();
+    check(&f);
+    f.exec("DELETE FROM ledger_filters WHERE block = 0; DELETE FROM ledger_blocks WHERE block = 1;");
+    check(&f);
+
+    let audit = Audit::new(f.store.as_ref());
+    let reindex_error = |what: &str| {
+        let err = audit.post_recipients(PostId(5_007), None, 10).unwrap_err();
+        assert!(err.to_string().contains("run `tollgate ledger reindex`"), "{what}: {err}");
+    };
+    f.exec("UPDATE ledger_filters SET bits = x'01ff' WHERE block = 1;");
+    reindex_error("a truncated posting list");
+    f.exec("UPDATE ledger_filters SET bits = x'07' WHERE block = 1;");
+    reindex_error("an unknown format");
+    audit.reindex(|_| {}).unwrap();
+    check(&f);
+    f.exec("UPDATE ledger_blocks SET columns = x'0102' WHERE block = 0;");
+    reindex_error("a truncated column copy");
+    audit.reindex(|_| {}).unwrap();
+    check(&f);
 }

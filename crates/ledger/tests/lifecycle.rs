@@ -95,6 +95,7 @@ fn the_head_is_signed_within_the_interval_and_the_history_at_its_own_pace() {
         every_entries: u64::MAX,
         interval: Duration::from_millis(100),
         log_interval: Duration::from_millis(1500),
+        ..Default::default()
     };
     let w = LedgerWriter::start_with(f.store.clone(), &f.files(), policy).unwrap();
     let history = || std::fs::read_to_string(f.files().checkpoints_path()).unwrap_or_default().lines().count();

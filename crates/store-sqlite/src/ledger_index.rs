@@ -12,8 +12,8 @@ use std::str::FromStr;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use tollgate_domain::{AccountId, AppId, Purpose, Timestamp};
 use tollgate_store::{
-    AuthorDeliveries, DAY_MILLIS, DaySummary, LedgerCounts, LedgerCursor, LedgerIndex, LedgerRow, LedgerSelect,
-    PostFilter, Result, StoreError,
+    AuthorDeliveries, DAY_MILLIS, DaySummary, EntryIndex, LedgerCounts, LedgerCursor, LedgerIndex, LedgerRow,
+    LedgerSelect, PostFilter, Result, StoreError,
 };
 
 use crate::codec::{Ctx, LEDGER_COLUMNS, id_to_sql, ledger_from_row, lookup_id};
@@ -22,7 +22,7 @@ use crate::codec::{Ctx, LEDGER_COLUMNS, id_to_sql, ledger_from_row, lookup_id};
 type RecipientKey<'a> = (i64, &'a str, &'static str);
 
 /// The number of a recipient, created on first use.
-fn recipient_id(tx: &Transaction<'_>, (app, client, purpose): RecipientKey<'_>) -> Result<i64> {
+pub(crate) fn recipient_id(tx: &Transaction<'_>, (app, client, purpose): RecipientKey<'_>) -> Result<i64> {
     tx.prepare_cached(
         "INSERT INTO ledger_recipients (app_id, client, purpose) VALUES (?1, ?2, ?3)
          ON CONFLICT (app_id, client, purpose) DO UPDATE SET app_id = excluded.app_id
@@ -41,35 +41,39 @@ pub(crate) fn indexed_end(conn: &Connection, schema: &str) -> Result<u64> {
         .map(|v| v.map_or(0, |v| v as u64))
 }
 
-fn purpose_sql(p: Option<Purpose>) -> &'static str {
+pub(crate) fn purpose_sql(p: Option<Purpose>) -> &'static str {
     p.map_or("", Purpose::as_str)
 }
 
-fn purpose_from_sql(s: &str) -> Option<Purpose> {
+pub(crate) fn purpose_from_sql(s: &str) -> Option<Purpose> {
     if s.is_empty() { None } else { Purpose::from_str(s).ok() }
 }
 
-/// Checks that `index` fits `rows`.
-pub(crate) fn check_shape(rows: &[LedgerRow], index: &LedgerIndex) -> Result<()> {
-    if index.entries.len() != rows.len() {
+/// Checks that `entries` fit `rows`.
+pub(crate) fn check_shape(rows: &[LedgerRow], entries: &[EntryIndex]) -> Result<()> {
+    if entries.len() != rows.len() {
         return Err(StoreError::Invalid {
             field: "index",
-            reason: format!("{} index entries for {} ledger rows", index.entries.len(), rows.len()),
+            reason: format!("{} index entries for {} ledger rows", entries.len(), rows.len()),
         });
     }
     Ok(())
 }
 
-/// Writes the indexable columns of `rows` (already stored or just inserted).
+/// Writes the indexable columns of stored `rows` where they differ (only
+/// after a clear, normally: the append writes them), so that indexing rows
+/// whose columns are right writes no page of the ledger table.
 pub(crate) fn set_columns(tx: &Transaction<'_>, rows: &[LedgerRow], index: &LedgerIndex) -> Result<()> {
     let mut update = tx
         .prepare_cached(
-            "UPDATE ledger SET client = ?2, purpose = ?3, refused = ?4, posts = ?5, policy_version = ?6 WHERE seq = ?1",
+            "UPDATE ledger SET client = ?2, purpose = ?3, refused = ?4, posts = ?5, policy_version = ?6
+             WHERE seq = ?1 AND (client IS NOT ?2 OR purpose IS NOT ?3 OR refused IS NOT ?4 OR posts IS NOT ?5
+                                 OR policy_version IS NOT ?6)",
         )
         .ctx("preparing the ledger index update")?;
     for (row, e) in rows.iter().zip(&index.entries) {
         let seq = id_to_sql(row.seq, "seq")?;
-        let changed = update
+        update
             .execute(params![
                 seq,
                 e.client,
@@ -79,8 +83,15 @@ pub(crate) fn set_columns(tx: &Transaction<'_>, rows: &[LedgerRow], index: &Ledg
                 e.policy_version
             ])
             .ctx(format_args!("indexing ledger row {}", row.seq))?;
-        if changed != 1 {
-            return Err(StoreError::NotFound(format!("ledger row {}", row.seq)));
+    }
+    // The ledger is contiguous: if the last row is stored, all of them are.
+    if let Some(last) = rows.last() {
+        let stored: i64 = tx
+            .prepare_cached("SELECT COALESCE(MAX(seq), -1) FROM ledger")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .ctx("reading the ledger's end")?;
+        if stored < id_to_sql(last.seq, "seq")? {
+            return Err(StoreError::NotFound(format!("ledger row {}", last.seq)));
         }
     }
     Ok(())
@@ -193,7 +204,8 @@ pub(crate) fn clear(tx: &Transaction<'_>) -> Result<()> {
          DELETE FROM ledger_recipients;
          DELETE FROM ledger_policies;
          DELETE FROM ledger_filters;
-         UPDATE ledger_index_state SET indexed_end = 0 WHERE id = 1;",
+         DELETE FROM ledger_blocks;
+         UPDATE ledger_index_state SET indexed_end = COALESCE((SELECT MIN(seq) FROM ledger), 0) WHERE id = 1;",
     )
     .ctx("clearing the ledger index")
 }

@@ -9,6 +9,7 @@
 
 mod codec;
 mod conn;
+mod ledger_blocks;
 mod ledger_index;
 mod query;
 mod schema;
@@ -25,8 +26,9 @@ use tollgate_domain::{
     PreferenceChange, Timestamp,
 };
 use tollgate_store::{
-    AppUpdate, AuthorDeliveries, BulkWriter, DaySummary, LedgerCounts, LedgerCursor, LedgerIndex, LedgerRow,
-    LedgerSelect, NewApp, NewKey, PostFilter, Result, SearchQuery, Stats, Store, StoreError, TimelineQuery,
+    AppUpdate, AuthorDeliveries, BulkWriter, DaySummary, EntryColumns, EntryIndex, LedgerCounts, LedgerCursor,
+    LedgerIndex, LedgerRow, LedgerSelect, NewApp, NewKey, PostFilter, Result, SearchQuery, Stats, Store, StoreError,
+    TimelineQuery,
 };
 
 use crate::codec::{
@@ -576,8 +578,8 @@ impl Store for SqliteStore {
     ///
     /// The index is maintained in the same transaction when it is caught up
     /// with the ledger; otherwise the rows wait for `ledger_index_rows`.
-    fn ledger_append(&self, rows: &[LedgerRow], index: &LedgerIndex) -> Result<()> {
-        ledger_index::check_shape(rows, index)?;
+    fn ledger_append(&self, rows: &[LedgerRow], entries: &[EntryIndex]) -> Result<()> {
+        ledger_index::check_shape(rows, entries)?;
         if rows.is_empty() {
             return Ok(());
         }
@@ -586,16 +588,13 @@ impl Store for SqliteStore {
                 .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger")
                 .and_then(|mut s| s.query_row([], |r| r.get(0)))
                 .ctx("reading the ledger's next seq")?;
-            // With the index caught up, the rows go in with their indexable
-            // columns; otherwise they wait for `ledger_index_rows`.
-            let indexed = ledger_index::indexed_end(tx, "")? == next as u64;
             let mut insert = tx
                 .prepare_cached(&format!(
                     "INSERT INTO ledger ({LEDGER_COLUMNS}, client, purpose, refused, posts, policy_version)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
                 ))
                 .ctx("preparing the ledger insert")?;
-            for (i, (row, e)) in rows.iter().zip(&index.entries).enumerate() {
+            for (i, (row, e)) in rows.iter().zip(entries).enumerate() {
                 let expected = next as u64 + i as u64;
                 if row.seq != expected {
                     return Err(StoreError::Conflict(format!(
@@ -605,7 +604,6 @@ impl Store for SqliteStore {
                 }
                 let seq = id_to_sql(row.seq, "seq")?;
                 let app = row.app_id.map(|a| id_to_sql(a.0, "app_id")).transpose()?;
-                let e = indexed.then_some(e);
                 insert
                     .execute(params![
                         seq,
@@ -613,17 +611,13 @@ impl Store for SqliteStore {
                         app,
                         row.body,
                         row.hash.as_slice(),
-                        e.and_then(|e| e.client.as_deref()),
-                        e.and_then(|e| e.purpose.map(tollgate_domain::Purpose::as_str)),
-                        e.map(|e| e.refused),
-                        e.map(|e| i64::from(e.posts)),
-                        e.map(|e| e.policy_version.as_str()),
+                        e.client.as_deref(),
+                        e.purpose.map(tollgate_domain::Purpose::as_str),
+                        e.refused,
+                        i64::from(e.posts),
+                        e.policy_version.as_str(),
                     ])
                     .ctx(format_args!("appending ledger row {}", row.seq))?;
-            }
-            drop(insert);
-            if indexed {
-                ledger_index::add_to_summaries(tx, rows, index)?;
             }
             Ok(())
         })
@@ -665,7 +659,7 @@ impl Store for SqliteStore {
     }
 
     fn ledger_index_rows(&self, rows: &[LedgerRow], index: &LedgerIndex) -> Result<()> {
-        ledger_index::check_shape(rows, index)?;
+        ledger_index::check_shape(rows, &index.entries)?;
         let Some(first) = rows.first() else { return Ok(()) };
         Self::write_on(&self.ledger, |tx| {
             let end = ledger_index::indexed_end(tx, "")?;
@@ -676,12 +670,35 @@ impl Store for SqliteStore {
                 )));
             }
             ledger_index::set_columns(tx, rows, index)?;
-            ledger_index::add_to_summaries(tx, rows, index)
+            ledger_index::add_to_summaries(tx, rows, index)?;
+            ledger_blocks::store_completed(tx, first.seq, end + rows.len() as u64)
         })
     }
 
     fn ledger_post_filters(&self, shard: u32, from_block: u64, limit: usize) -> Result<Vec<PostFilter>> {
         self.read(|conn| ledger_index::post_filters(conn, shard, from_block, limit))
+    }
+
+    fn ledger_rows(&self, seqs: &[u64]) -> Result<Vec<LedgerRow>> {
+        let mut seqs: Vec<i64> = seqs.iter().filter_map(|s| lookup_id(*s)).collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        self.read_many(|conn| {
+            let mut s = conn
+                .prepare_cached(&format!("SELECT {LEDGER_COLUMNS} FROM ledger.ledger WHERE seq = ?1"))
+                .ctx("preparing the ledger row read")?;
+            let mut out = Vec::with_capacity(seqs.len());
+            for seq in seqs {
+                out.extend(
+                    s.query_row([seq], ledger_from_row).optional().ctx(format_args!("reading ledger row {seq}"))?,
+                );
+            }
+            Ok(out)
+        })
+    }
+
+    fn ledger_entry_columns(&self, seqs: &[u64]) -> Result<Vec<EntryColumns>> {
+        self.read_many(|conn| ledger_blocks::entry_columns(conn, seqs))
     }
 
     fn ledger_author_deliveries(&self, author: AccountId) -> Result<Vec<AuthorDeliveries>> {

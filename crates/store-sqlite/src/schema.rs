@@ -185,6 +185,22 @@ CREATE TABLE ledger_index_state (
 INSERT INTO ledger_index_state (id, indexed_end) VALUES (1, 0);
 "#,
     ),
+    // Exact posting lists replace the Bloom filters in `ledger_filters`
+    // (same rows, another encoding), and each indexed block gets a compact
+    // copy of its columns. The Bloom filters are dropped: a block without a
+    // posting list is searched entry by entry, so lookups stay exact, and
+    // `tollgate ledger reindex` writes the lists and copies of the blocks
+    // indexed before.
+    (
+        3,
+        r#"
+DELETE FROM ledger_filters;
+CREATE TABLE ledger_blocks (
+    block   INTEGER PRIMARY KEY,
+    columns BLOB    NOT NULL
+);
+"#,
+    ),
 ];
 
 /// The version a fully migrated file has.

@@ -16,7 +16,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 
 use rusqlite::Connection;
 use tollgate_domain::{AccountId, Post, PostId, Timestamp};
-use tollgate_store::{BulkWriter, LedgerIndex, LedgerRow, SearchExpr, SearchQuery, Store, StoreError};
+use tollgate_store::{BulkWriter, EntryIndex, LedgerRow, SearchExpr, SearchQuery, Store, StoreError};
 use tollgate_store_sqlite::{PLATFORM_FILE, SqliteOptions, SqliteStore};
 
 const CHILD_MODE: &str = "TOLLGATE_KILL_TEST_MODE";
@@ -93,7 +93,7 @@ fn child_process() {
         }
         "ledger" => {
             for seq in 0.. {
-                store.ledger_append(&[ledger_row(seq)], &LedgerIndex::plain(1)).unwrap();
+                store.ledger_append(&[ledger_row(seq)], &[EntryIndex::default()]).unwrap();
                 if !say(format!("ack {seq}")) {
                     return;
                 }
@@ -207,7 +207,7 @@ fn acknowledged_ledger_rows_survive_kill_9() {
     assert!(tail.seq >= last, "acknowledged up to {last}, found up to {}", tail.seq);
     let rows = store.ledger_read(0, usize::MAX).unwrap();
     assert_eq!(rows, (0..=tail.seq).map(ledger_row).collect::<Vec<_>>(), "contiguous and intact");
-    store.ledger_append(&[ledger_row(tail.seq + 1)], &LedgerIndex::plain(1)).unwrap();
+    store.ledger_append(&[ledger_row(tail.seq + 1)], &[EntryIndex::default()]).unwrap();
 }
 
 #[test]

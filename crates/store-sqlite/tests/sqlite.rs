@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tollgate_domain::{AccountId, Post, PostId, Timestamp};
-use tollgate_store::{BulkWriter, LedgerIndex, LedgerRow, SearchExpr, SearchQuery, Store, StoreError, TimelineQuery};
+use tollgate_store::{
+    BulkWriter, EntryIndex, LedgerIndex, LedgerRow, SearchExpr, SearchQuery, Store, StoreError, TimelineQuery,
+};
 use tollgate_store_sqlite::{
     LEDGER_FILE, LEDGER_SCHEMA_VERSION, PLATFORM_FILE, PLATFORM_SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous,
 };
@@ -103,12 +105,39 @@ fn a_version_1_ledger_is_migrated_with_an_empty_index() {
     assert_eq!(pragma::<u32>(&d.0.join(LEDGER_FILE), "user_version"), LEDGER_SCHEMA_VERSION);
     assert_eq!(store.ledger_read(0, 10).unwrap(), (0..3).map(row).collect::<Vec<_>>());
     assert_eq!(store.ledger_indexed_end().unwrap(), 0);
-    store.ledger_append(&[row(3)], &LedgerIndex::plain(1)).unwrap();
-    assert_eq!(store.ledger_indexed_end().unwrap(), 0, "appends wait for the rebuild");
+    store.ledger_append(&[row(3)], &[EntryIndex::default()]).unwrap();
+    assert_eq!(store.ledger_indexed_end().unwrap(), 0, "appends leave the summaries to the indexer");
     store.ledger_index_rows(&(0..4).map(row).collect::<Vec<_>>(), &LedgerIndex::plain(4)).unwrap();
     assert_eq!(store.ledger_indexed_end().unwrap(), 4);
-    store.ledger_append(&[row(4)], &LedgerIndex::plain(1)).unwrap();
+    store.ledger_append(&[row(4)], &[EntryIndex::default()]).unwrap();
+    store.ledger_index_rows(&[row(4)], &LedgerIndex::plain(1)).unwrap();
     assert_eq!(store.ledger_indexed_end().unwrap(), 5);
+}
+
+/// A version 2 ledger holds Bloom filters where version 3 keeps posting
+/// lists: the migration drops them (their blocks are then searched until a
+/// rebuild) and keeps the rest of the index.
+#[test]
+fn a_version_2_ledger_drops_its_bloom_filters() {
+    let d = dir();
+    let store = open(&d.0);
+    store.ledger_append(&(0..3).map(row).collect::<Vec<_>>(), &vec![EntryIndex::default(); 3]).unwrap();
+    store.ledger_index_rows(&(0..3).map(row).collect::<Vec<_>>(), &LedgerIndex::plain(3)).unwrap();
+    drop(store);
+    let conn = Connection::open(d.0.join(LEDGER_FILE)).unwrap();
+    conn.execute_batch(
+        "DROP TABLE ledger_blocks;
+         INSERT INTO ledger_filters (shard, block, bits) VALUES (0, 0, x'ffffffffffffffff'), (1, 0, x'00');
+         PRAGMA user_version = 2;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = open(&d.0);
+    assert_eq!(pragma::<u32>(&d.0.join(LEDGER_FILE), "user_version"), LEDGER_SCHEMA_VERSION);
+    assert!(store.ledger_post_filters(0, 0, 10).unwrap().is_empty());
+    assert!(store.ledger_post_filters(1, 0, 10).unwrap().is_empty());
+    assert_eq!(store.ledger_indexed_end().unwrap(), 3, "the rest of the index stays");
+    assert_eq!(store.ledger_entry_columns(&[0, 1, 2]).unwrap().len(), 3);
 }
 
 #[test]
@@ -169,7 +198,7 @@ fn a_long_bulk_load_blocks_neither_the_ledger_nor_readers() {
         started.recv().unwrap();
         let t = Instant::now();
         for seq in 0..20 {
-            store.ledger_append(&[row(seq)], &LedgerIndex::plain(1)).unwrap();
+            store.ledger_append(&[row(seq)], &[EntryIndex::default()]).unwrap();
         }
         assert_eq!(store.ledger_last().unwrap().map(|r| r.seq), Some(19));
         assert_eq!(store.posts(&[PostId(1), PostId(2)]).unwrap().len(), 1, "the load is not visible yet");

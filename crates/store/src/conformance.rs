@@ -30,9 +30,9 @@ use tollgate_domain::{
 };
 
 use crate::{
-    AppUpdate, AuthorDeliveries, BulkWriter, DAY_MILLIS, DaySummary, EntryIndex, LEDGER_BLOCK, LedgerCounts,
-    LedgerCursor, LedgerIndex, LedgerRemoval, LedgerRow, LedgerSelect, NewApp, NewKey, PostFilter, SearchExpr,
-    SearchQuery, Stats, Store, StoreError, TimelineQuery,
+    AppUpdate, AuthorDeliveries, BulkWriter, DAY_MILLIS, DaySummary, EntryColumns, EntryIndex, LEDGER_BLOCK,
+    LedgerCounts, LedgerCursor, LedgerIndex, LedgerRemoval, LedgerRow, LedgerSelect, NewApp, NewKey, PostFilter,
+    SearchExpr, SearchQuery, Stats, Store, StoreError, TimelineQuery,
 };
 
 /// What the macro needs of a factory's product: a way to see it as a store.
@@ -110,6 +110,7 @@ macro_rules! store_conformance_tests {
             ledger_index_selections_page,
             ledger_index_lags_and_rebuilds,
             ledger_post_filters_by_shard,
+            ledger_rows_and_columns_by_seq,
             ledger_delete_before_keeps_the_index_exact,
             ledger_delete_before_drops_the_data_of_cut_blocks,
             stats_count_everything,
@@ -246,7 +247,13 @@ fn or(items: impl IntoIterator<Item = SearchExpr>) -> SearchExpr {
 
 /// Appends rows that deliver nothing.
 fn append(store: &dyn Store, rows: &[LedgerRow]) -> crate::Result<()> {
-    store.ledger_append(rows, &LedgerIndex::plain(rows.len()))
+    store.ledger_append(rows, &vec![EntryIndex::default(); rows.len()])
+}
+
+/// Appends rows and then indexes them, as the ledger's writer and indexer do.
+fn append_indexed(store: &dyn Store, rows: &[LedgerRow], index: &LedgerIndex) {
+    store.ledger_append(rows, &index.entries).unwrap();
+    store.ledger_index_rows(rows, index).unwrap();
 }
 
 fn ledger_row(seq: u64) -> LedgerRow {
@@ -1053,7 +1060,7 @@ pub fn ledger_index_summaries(store: &dyn Store) {
     assert_eq!(store.ledger_indexed_end().unwrap(), 0);
     for range in [0..1, 1..17, 17..40, 40..50] {
         let (rows, index) = indexed_rows(range);
-        store.ledger_append(&rows, &index).unwrap();
+        append_indexed(store, &rows, &index);
     }
     assert_eq!(store.ledger_indexed_end().unwrap(), 50);
     // Author 12 is in served rows with i % 3 == 2.
@@ -1117,9 +1124,11 @@ pub fn ledger_index_summaries(store: &dyn Store) {
 }
 
 /// Selections come back in order, in pages that neither repeat nor skip.
+/// They need only the append, not the summaries.
 pub fn ledger_index_selections_page(store: &dyn Store) {
     let (rows, index) = indexed_rows(0..50);
-    store.ledger_append(&rows, &index).unwrap();
+    store.ledger_append(&rows, &index.entries).unwrap();
+    assert_eq!(store.ledger_indexed_end().unwrap(), 0);
     let all = |select: &LedgerSelect, page: usize| {
         let mut out = Vec::new();
         let mut after = None;
@@ -1151,36 +1160,40 @@ pub fn ledger_index_selections_page(store: &dyn Store) {
     );
 }
 
-/// Rows appended while the index lags stay out of it until indexed in order;
-/// indexing them later gives the same answers as indexing them on append.
+/// Appended rows stay out of the summaries until indexed in order; the
+/// selections see them at once; a clear and a rebuild give the same answers.
 pub fn ledger_index_lags_and_rebuilds(store: &dyn Store) {
     let (rows, index) = indexed_rows(0..20);
-    store
-        .ledger_append(&rows[..10], &LedgerIndex { entries: index.entries[..10].to_vec(), filters: Vec::new() })
-        .unwrap();
+    let part = |r: std::ops::Range<usize>| LedgerIndex { entries: index.entries[r].to_vec(), filters: Vec::new() };
+    append_indexed(store, &rows[..10], &part(0..10));
     let before = store.ledger_author_deliveries(AccountId(10)).unwrap();
     assert!(!before.is_empty());
+    let guest = LedgerSelect::Client { client: "guest-7".into(), from: ts(0), until: None };
+    assert_eq!(store.ledger_count(&guest).unwrap().served + store.ledger_count(&guest).unwrap().refused, 5);
     store.ledger_index_clear().unwrap();
     assert_eq!(store.ledger_indexed_end().unwrap(), 0);
     assert!(store.ledger_author_deliveries(AccountId(10)).unwrap().is_empty());
-    // Appended while the index lags: not indexed.
-    store
-        .ledger_append(&rows[10..], &LedgerIndex { entries: index.entries[10..].to_vec(), filters: Vec::new() })
-        .unwrap();
+    // Appended, not indexed: in the selections, not in the summaries.
+    store.ledger_append(&rows[10..], &index.entries[10..]).unwrap();
     assert_eq!(store.ledger_indexed_end().unwrap(), 0);
     assert!(store.ledger_author_deliveries(AccountId(10)).unwrap().is_empty());
-    // Indexing must continue the indexed prefix.
-    let part = |r: std::ops::Range<usize>| LedgerIndex { entries: index.entries[r].to_vec(), filters: Vec::new() };
+    let selected = store.ledger_select(&guest, None, 100).unwrap();
+    assert_eq!(selected.iter().map(|r| r.seq).collect::<Vec<_>>(), (10..20).filter(|i| i % 2 == 1).collect::<Vec<_>>());
+    // Indexing must continue the indexed prefix, with one entry per row.
     assert_conflict(store.ledger_index_rows(&rows[5..10], &part(5..10)));
     assert!(matches!(store.ledger_index_rows(&rows[..5], &part(0..4)), Err(StoreError::Invalid { .. })));
+    assert!(matches!(store.ledger_append(&rows[..1], &[]), Err(StoreError::Invalid { .. })));
     store.ledger_index_rows(&rows[..10], &part(0..10)).unwrap();
     assert_eq!(store.ledger_author_deliveries(AccountId(10)).unwrap(), before);
+    assert_eq!(store.ledger_count(&guest).unwrap().served + store.ledger_count(&guest).unwrap().refused, 10);
     store.ledger_index_rows(&rows[10..], &part(10..20)).unwrap();
     assert_eq!(store.ledger_indexed_end().unwrap(), 20);
     assert_eq!(store.ledger_app_days(AppId(1), ts(0), None).unwrap(), expected_app_days(1, 0, i64::MAX, 20));
-    // Caught up: the next append is indexed again.
+    // Rows not stored cannot be indexed.
     let (more, more_index) = indexed_rows(20..21);
-    store.ledger_append(&more, &more_index).unwrap();
+    assert!(matches!(store.ledger_index_rows(&more, &more_index), Err(StoreError::NotFound(_))));
+    assert_eq!(store.ledger_indexed_end().unwrap(), 20);
+    append_indexed(store, &more, &more_index);
     assert_eq!(store.ledger_indexed_end().unwrap(), 21);
 }
 
@@ -1190,7 +1203,7 @@ pub fn ledger_post_filters_by_shard(store: &dyn Store) {
     let filter = |block: u64, shard: u32, b: u8| PostFilter { block, shard, bits: vec![b; 8 + block as usize] };
     let (rows, mut index) = indexed_rows(0..4);
     index.filters = vec![filter(0, 0, 1), filter(0, 1, 2), filter(1, 0, 3), filter(2, 0, 4)];
-    store.ledger_append(&rows, &index).unwrap();
+    append_indexed(store, &rows, &index);
     assert_eq!(store.ledger_post_filters(0, 0, 10).unwrap(), vec![filter(0, 0, 1), filter(1, 0, 3), filter(2, 0, 4)]);
     assert_eq!(store.ledger_post_filters(0, 1, 1).unwrap(), vec![filter(1, 0, 3)]);
     assert_eq!(store.ledger_post_filters(1, 0, 10).unwrap(), vec![filter(0, 1, 2)]);
@@ -1198,7 +1211,7 @@ pub fn ledger_post_filters_by_shard(store: &dyn Store) {
     assert!(store.ledger_post_filters(0, u64::MAX, 10).unwrap().is_empty());
     let (more, mut more_index) = indexed_rows(4..5);
     more_index.filters = vec![filter(2, 0, 9)];
-    store.ledger_append(&more, &more_index).unwrap();
+    append_indexed(store, &more, &more_index);
     assert_eq!(store.ledger_post_filters(0, 2, 10).unwrap(), vec![filter(2, 0, 9)]);
 }
 
@@ -1352,6 +1365,50 @@ pub fn ledger_delete_before_drops_the_data_of_cut_blocks(store: &dyn Store) {
     assert_eq!((lists(0), lists(5)), (vec![2], vec![2]));
     assert_eq!(columns(&probe), probe[2..]);
     assert_eq!(store.ledger_count(&LedgerSelect::Policy { version: "p1".into() }).unwrap().served, 100);
+}
+
+/// Rows and their indexed columns come back by seq, ascending, for any set
+/// of seqs (unsorted, repeated, beyond the end), across whole blocks and the
+/// unfilled last one, and again after the index is cleared and rebuilt.
+pub fn ledger_rows_and_columns_by_seq(store: &dyn Store) {
+    let n = 2 * LEDGER_BLOCK + 5;
+    let (rows, index) = indexed_rows(0..n);
+    let cut = |a: u64, b: u64| (a as usize)..(b as usize);
+    for (a, b) in [(0, 700), (700, LEDGER_BLOCK + 1), (LEDGER_BLOCK + 1, n)] {
+        let part = LedgerIndex { entries: index.entries[cut(a, b)].to_vec(), filters: Vec::new() };
+        append_indexed(store, &rows[cut(a, b)], &part);
+    }
+    let columns = |seq: u64| {
+        let (r, e) = (&rows[seq as usize], &index.entries[seq as usize]);
+        EntryColumns {
+            seq,
+            time: r.time,
+            app_id: r.app_id,
+            client: e.client.clone(),
+            purpose: e.purpose,
+            refused: e.refused,
+        }
+    };
+    let ask =
+        [n - 1, 0, 5, 5, LEDGER_BLOCK - 1, LEDGER_BLOCK, 2 * LEDGER_BLOCK - 1, 2 * LEDGER_BLOCK, n, u64::MAX, 1500];
+    let mut want: Vec<u64> = ask.iter().copied().filter(|s| *s < n).collect();
+    want.sort_unstable();
+    want.dedup();
+    let check = || {
+        assert_eq!(
+            store.ledger_rows(&ask).unwrap(),
+            want.iter().map(|s| rows[*s as usize].clone()).collect::<Vec<_>>()
+        );
+        assert_eq!(store.ledger_entry_columns(&ask).unwrap(), want.iter().map(|s| columns(*s)).collect::<Vec<_>>());
+        let all: Vec<u64> = (0..n).rev().collect();
+        assert_eq!(store.ledger_entry_columns(&all).unwrap(), (0..n).map(columns).collect::<Vec<_>>());
+    };
+    check();
+    assert!(store.ledger_rows(&[]).unwrap().is_empty());
+    assert!(store.ledger_entry_columns(&[n, n + 1]).unwrap().is_empty());
+    store.ledger_index_clear().unwrap();
+    store.ledger_index_rows(&rows, &index).unwrap();
+    check();
 }
 
 /// Stats count accounts, posts (deleted ones included), apps and ledger rows.

@@ -134,15 +134,34 @@ pub struct EntryIndex {
     pub authors: Vec<AccountId>,
 }
 
-/// One shard of the post filter of one block of ledger entries: a Bloom
-/// filter over the ids of the posts delivered in that block whose hash falls
-/// in the shard. The ledger crate builds and probes them; the store keeps the
-/// bytes, so that a lookup reads one shard of every block, not every filter.
+/// Entries per block of the ledger's audit index: the ledger's post lists
+/// (`PostFilter`) and the store's per-block copy of the indexable columns
+/// (`Store::ledger_entry_columns`) cover the same blocks of entries, so that
+/// retention removes both per block.
+pub const LEDGER_BLOCK: u64 = 1024;
+
+/// One shard of the post data of one block of `LEDGER_BLOCK` ledger entries:
+/// the exact posting list of the posts delivered in that block whose hash
+/// falls in the shard (which entries of the block delivered each). The ledger
+/// crate builds and reads them (`bits` is its encoding); the store keeps the
+/// bytes, so that a lookup reads one shard of every block, not every list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostFilter {
     pub block: u64,
     pub shard: u32,
     pub bits: Vec<u8>,
+}
+
+/// The indexable columns of one stored ledger entry: enough to count who
+/// received it without decoding its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryColumns {
+    pub seq: u64,
+    pub time: Timestamp,
+    pub app_id: Option<AppId>,
+    pub client: Option<String>,
+    pub purpose: Option<Purpose>,
+    pub refused: bool,
 }
 
 /// The index data of one append: one `EntryIndex` per row, in row order, and
@@ -302,11 +321,12 @@ pub trait Store: Send + Sync + 'static {
 
     // -- ledger ----------------------------------------------------------------
 
-    /// Appends rows whose `seq` continue the ledger exactly, and indexes them
-    /// in the same transaction; durable on return. `index.entries` has one
-    /// item per row. Rows appended while the index lags behind the ledger
-    /// (see `ledger_indexed_end`) are left for `ledger_index_rows`.
-    fn ledger_append(&self, rows: &[LedgerRow], index: &LedgerIndex) -> Result<()>;
+    /// Appends rows whose `seq` continue the ledger exactly, with their
+    /// indexable columns (`entries`, one per row, for `ledger_select` and
+    /// `ledger_count`), in one transaction; durable on return. The summaries
+    /// and post filters are not touched: they follow, in larger batches,
+    /// through `ledger_index_rows`.
+    fn ledger_append(&self, rows: &[LedgerRow], entries: &[EntryIndex]) -> Result<()>;
     /// Rows from `from_seq` on, at most `limit`.
     fn ledger_read(&self, from_seq: u64, limit: usize) -> Result<Vec<LedgerRow>>;
     /// The last row, if any.
@@ -347,14 +367,25 @@ pub trait Store: Send + Sync + 'static {
     /// The index covers exactly the entries below this seq.
     fn ledger_indexed_end(&self) -> Result<u64>;
     /// Forgets the whole index (the ledger rows stay): `ledger_indexed_end`
-    /// becomes 0.
+    /// becomes the seq of the first stored row (0 unless retention removed
+    /// rows), and the rows' indexable columns are cleared.
     fn ledger_index_clear(&self) -> Result<()>;
     /// Indexes stored rows that continue the indexed prefix exactly (the
-    /// first has seq `ledger_indexed_end()`), all or none.
+    /// first has seq `ledger_indexed_end()`), all or none: adds them to the
+    /// summaries, stores `index.filters`, and rewrites the rows' indexable
+    /// columns where they differ from `index.entries` (after a clear).
     fn ledger_index_rows(&self, rows: &[LedgerRow], index: &LedgerIndex) -> Result<()>;
-    /// The filters of one shard, from block `from_block` on, ascending, at
+    /// The post lists of one shard, from block `from_block` on, ascending, at
     /// most `limit`.
     fn ledger_post_filters(&self, shard: u32, from_block: u64, limit: usize) -> Result<Vec<PostFilter>>;
+    /// The stored rows among `seqs` (in any order, repeats allowed), by
+    /// ascending seq, read in one read transaction.
+    fn ledger_rows(&self, seqs: &[u64]) -> Result<Vec<LedgerRow>>;
+    /// The indexable columns of the stored rows among `seqs` (in any order,
+    /// repeats allowed) whose columns are set, by ascending seq, read in one
+    /// read transaction. Meant for many rows at once: a backend may keep a
+    /// compact copy of the columns per indexed block for it.
+    fn ledger_entry_columns(&self, seqs: &[u64]) -> Result<Vec<EntryColumns>>;
     /// Who received posts of `author`, per (app or client, purpose).
     fn ledger_author_deliveries(&self, author: AccountId) -> Result<Vec<AuthorDeliveries>>;
     /// An app's entries with `from <= time < until` counted per UTC day,

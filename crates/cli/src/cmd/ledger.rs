@@ -111,7 +111,6 @@ fn failure(e: LedgerError) -> Failure {
     match e {
         LedgerError::Altered(_) => Failure { code: exit::VERIFY_FAILED, message: e.to_string() },
         LedgerError::Invalid(_) => Failure::invalid(e.to_string()),
-        LedgerError::Unindexed(_) => Failure::failed(e.to_string()),
         _ => Failure::failed(e.to_string()),
     }
 }
@@ -124,7 +123,7 @@ pub fn run(config: &Config, command: LedgerCommand) -> Result<(), Failure> {
         LedgerCommand::Tail(a) => {
             for row in store.ledger_read(a.from, a.limit)? {
                 let entry = Entry::decode(&row.body).map_err(|e| Failure::failed(format!("entry {}: {e}", row.seq)))?;
-                let mut v = serde_json::to_value(&entry).unwrap_or_default();
+                let mut v = entry.to_readable_json();
                 v["seq"] = json!(row.seq);
                 v["hash"] = json!(hex::encode(row.hash));
                 println!("{v}");

@@ -22,9 +22,7 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
     let policy = Arc::new(runtime::load_policy(config)?);
     runtime::ensure_agreement(store.as_ref())?;
     let internal_token = runtime::internal_token(config)?;
-    let ledger = LedgerWriter::start(store.clone(), &config.data_dir).map_err(|e| Failure::failed(e.to_string()))?;
-    let ledger_key = ledger.public_key();
-    let deliverer = Arc::new(Deliverer::new(policy.clone(), ledger, config.consent.clone()));
+    let (deliverer, ledger_key) = deliverer(config, &store, &policy)?;
     // Expired entries are pruned daily on a thread of their own, beside the writer.
     let _retention = config
         .ledger_retention_days
@@ -44,7 +42,9 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
             rate_limits: config.rate_limits,
         },
     ));
-    state.publish_ledger_key(ledger_key);
+    if let Some(key) = ledger_key {
+        state.publish_ledger_key(key);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -65,6 +65,26 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
             .await
             .map_err(|e| Failure::failed(format!("server: {e}")))
     })
+}
+
+/// The one decision and recording path every channel releases through, and
+/// the ledger's public key.
+fn deliverer(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    policy: &Arc<tollgate_policy::PolicyEngine>,
+) -> Result<(Arc<Deliverer>, Option<tollgate_ledger::PublicKey>), Failure> {
+    #[cfg(feature = "bench-unrecorded")]
+    if std::env::var_os("TOLLGATE_BENCH_UNRECORDED").is_some_and(|v| v == "1") {
+        eprintln!(
+            "tollgate: WARNING: serving WITHOUT the ledger (a benchmark build with TOLLGATE_BENCH_UNRECORDED=1): \
+             nothing released is recorded"
+        );
+        return Ok((Arc::new(Deliverer::unrecorded(policy.clone(), config.consent.clone())), None));
+    }
+    let ledger = LedgerWriter::start(store.clone(), &config.data_dir).map_err(|e| Failure::failed(e.to_string()))?;
+    let key = ledger.public_key();
+    Ok((Arc::new(Deliverer::new(policy.clone(), ledger, config.consent.clone())), Some(key)))
 }
 
 async fn shutdown() {

@@ -53,7 +53,8 @@ impl Fixture {
     /// A writer that signs after every `every` entries (and when it stops).
     pub fn writer(&self, every: u64) -> LedgerWriter {
         let hour = Duration::from_secs(3600);
-        let policy = CheckpointPolicy { every_entries: every, interval: hour, log_interval: hour };
+        let policy =
+            CheckpointPolicy { every_entries: every, interval: hour, log_interval: hour, ..Default::default() };
         LedgerWriter::start_with(self.store.clone(), &self.files(), policy).unwrap()
     }
 

@@ -136,7 +136,8 @@ async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(state.deliverer.ledger_stats()))
+        .into_response()
 }
 
 async fn ledger_key(State(state): State<Arc<ApiState>>) -> Response {

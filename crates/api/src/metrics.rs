@@ -49,7 +49,7 @@ impl Metrics {
         self.refused.fetch_add(1, Relaxed);
     }
 
-    pub fn render(&self) -> String {
+    pub fn render(&self, ledger: Option<tollgate_ledger::WriterStats>) -> String {
         let mut out = String::new();
         out.push_str("# HELP tollgate_http_requests_total Requests answered, by endpoint and status.\n");
         out.push_str("# TYPE tollgate_http_requests_total counter\n");
@@ -90,6 +90,18 @@ impl Metrics {
             secs(&self.policy_nanos),
             secs(&self.ledger_nanos),
         );
+        if let Some(l) = ledger {
+            let _ = write!(
+                out,
+                "# HELP tollgate_ledger_commits_total Ledger transactions committed (one fsync each), since start.\n\
+                 # TYPE tollgate_ledger_commits_total counter\n\
+                 tollgate_ledger_commits_total {}\n\
+                 # HELP tollgate_ledger_entries_total Ledger entries made durable, since start.\n\
+                 # TYPE tollgate_ledger_entries_total counter\n\
+                 tollgate_ledger_entries_total {}\n",
+                l.commits, l.entries
+            );
+        }
         out
     }
 }

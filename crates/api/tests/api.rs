@@ -433,3 +433,27 @@ async fn usernames_lookup_exclude_replies_and_numeric_from() {
     let (_, v) = f.get("/2/tweets/search/recent?query=from:2%20%22number%201%22", &display, None).await;
     assert_eq!(ids(&v), vec!["201"]);
 }
+
+#[tokio::test]
+async fn metrics_count_the_ledgers_commits_and_entries() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    for id in ["101", "102"] {
+        let (s, v) = f.get(&format!("/2/tweets/{id}"), &display, None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let response =
+        f.app.clone().oneshot(Request::builder().uri("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} is missing from {text}"))
+    };
+    // Two requests, one at a time: two entries, one commit each.
+    assert_eq!(value("tollgate_ledger_entries_total"), 2);
+    assert_eq!(value("tollgate_ledger_commits_total"), 2);
+}

@@ -14,7 +14,7 @@ use tollgate_domain::{
     Account, AccountId, AccountStatus, AppId, AuthorFacts, ConsentDefaults, ContentClass, Decision, KeyId, Post,
     PostFacts, PostId, Purpose, Reason, Timestamp,
 };
-use tollgate_ledger::{Channel, Entry, LedgerError, LedgerWriter, Outcome, Receipt};
+use tollgate_ledger::{Channel, Entry, LedgerError, LedgerWriter, Outcome, Receipt, WriterStats};
 use tollgate_policy::{AppFacts, PolicyEngine};
 
 /// Who is asking, as established by authentication.
@@ -127,6 +127,16 @@ impl Deliverer {
     #[cfg(feature = "unrecorded")]
     pub fn unrecorded(policy: Arc<PolicyEngine>, defaults: ConsentDefaults) -> Deliverer {
         Deliverer { policy, ledger: Recorder::Unrecorded, defaults }
+    }
+
+    /// What the ledger's writer has done since it started (none if nothing
+    /// is recorded).
+    pub fn ledger_stats(&self) -> Option<WriterStats> {
+        match &self.ledger {
+            Recorder::Ledger(writer) => Some(writer.stats()),
+            #[cfg(feature = "unrecorded")]
+            Recorder::Unrecorded => None,
+        }
     }
 
     pub fn policy(&self) -> &PolicyEngine {

@@ -65,7 +65,9 @@ pub use query::{
     MAX_PAGE, PolicyDeliveries, PostRecipients, Recipient, ReindexReport,
 };
 pub use verify::{Break, BreakKind, PrunedRange, VerifyOptions, VerifyReport, verify};
-pub use writer::{CHECKPOINT_EVERY_ENTRIES, CHECKPOINT_INTERVAL, COMMIT_PACE, CheckpointPolicy, LedgerWriter, Receipt};
+pub use writer::{
+    CHECKPOINT_EVERY_ENTRIES, CHECKPOINT_INTERVAL, COMMIT_PACE, CheckpointPolicy, LedgerWriter, Receipt, WriterStats,
+};
 
 use crate::files::LogAppender;
 use crate::merkle::Frontier as Tree;

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::Fixture;
 use tollgate_ledger::{
-    CheckpointPolicy, LedgerError, LedgerWriter, ProofTarget, VerifyOptions, leaf_hash, root_from_inclusion,
+    CheckpointPolicy, LedgerError, LedgerWriter, ProofTarget, VerifyOptions, WriterStats, leaf_hash,
+    root_from_inclusion,
 };
 
 fn time(i: u64) -> i64 {
@@ -195,4 +196,23 @@ fn a_writer_without_its_checkpoint_log_rebuilds_the_tree_from_the_rows() {
     let r = f.ledger().verify(&VerifyOptions { key: None, extra_checkpoints: vec![before] }).unwrap();
     assert!(r.ok(), "the rebuilt tree extends the old one: {:?}", r.breaks);
     assert_eq!(r.checkpoints_matched, 2);
+}
+
+#[test]
+fn concurrent_records_share_commits_and_a_lone_client_never_waits_for_company() {
+    let f = Fixture::new("commits");
+    let w = f.writer(u64::MAX);
+    // One at a time: every record is a commit of its own, made at once.
+    for i in 0..40 {
+        w.record_blocking(common::entry(i, time(i))).unwrap();
+    }
+    assert_eq!(w.stats(), WriterStats { commits: 40, entries: 40 });
+    // Many at once: they share commits.
+    f.record(&w, 40, 2040, 2000, time);
+    let stats = w.stats();
+    assert_eq!(stats.entries, 2040);
+    assert!(stats.commits - 40 <= 1000, "{} commits for 2,000 concurrent entries", stats.commits - 40);
+    w.shutdown();
+    let r = f.ledger().verify(&VerifyOptions::default()).unwrap();
+    assert!(r.ok() && r.entries == 2040, "{:?}", r.breaks);
 }

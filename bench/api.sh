@@ -96,25 +96,6 @@ pick_requests
 
 # -- servers ------------------------------------------------------------------------
 
-# Starts `tollgate serve` with synchronous $1 and waits until it answers.
-start_tollgate() {
-    "$TOLLGATE" --data-dir "$DATA" --listen "127.0.0.1:$PORT" --rate-limit-first-party 0 --synchronous "$1" \
-        serve 2>>"$RAWOUT/serve.log" &
-    TG_PID=$!
-    for _ in $(seq 1 600); do
-        curl -sf "http://127.0.0.1:$PORT/metrics" >/dev/null 2>&1 && return 0
-        kill -0 "$TG_PID" 2>/dev/null || die "tollgate serve exited; see $RAWOUT/serve.log"
-        sleep 0.2
-    done
-    die "tollgate serve did not answer within 120 s"
-}
-
-stop_tollgate() {
-    kill -TERM "$TG_PID"
-    wait "$TG_PID" || true
-    TG_PID=
-}
-
 # Peak resident set of the server so far, in MiB.
 peak_rss() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$TG_PID/status"; }
 
@@ -133,7 +114,7 @@ for port in $PORT $NGINX_PORT; do
     ! curl -s -o /dev/null "http://127.0.0.1:$port/" || die "something already listens on 127.0.0.1:$port"
 done
 
-start_tollgate full
+start_tollgate --synchronous full
 
 # Saves each endpoint's exact response body for nginx.
 fetch() {
@@ -320,7 +301,7 @@ stop_tollgate
 # The same against a server whose commits (the ledger's included) are synced
 # at checkpoints only.
 if [[ $SYNC_NORMAL == 1 ]]; then
-    start_tollgate normal
+    start_tollgate --synchronous normal
     measure timeline.normal "$TL_TOLLGATE" tollgate
     measure lookup.normal "$LK_TOLLGATE" tollgate
     stop_tollgate

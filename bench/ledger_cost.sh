@@ -55,34 +55,17 @@ TOKEN=$("$TOLLGATE" --data-dir "$DATA" app create --name "ledger-cost-$(date +%s
 [[ $TOKEN == tg_* ]] || die "app create printed no token"
 pick_requests
 
-# Starts `tollgate serve` ($1 = ledger or unrecorded) and waits until it answers.
-start_tollgate() {
-    local unrecorded=0
-    [[ $1 == unrecorded ]] && unrecorded=1
-    TOLLGATE_BENCH_UNRECORDED=$unrecorded "$TOLLGATE" --data-dir "$DATA" --listen "127.0.0.1:$PORT" \
-        --rate-limit-first-party 0 serve 2>>"$RAWOUT/serve.log" &
-    TG_PID=$!
-    for _ in $(seq 1 600); do
-        curl -sf "http://127.0.0.1:$PORT/metrics" >/dev/null 2>&1 && return 0
-        kill -0 "$TG_PID" 2>/dev/null || die "tollgate serve exited; see $RAWOUT/serve.log"
-        sleep 0.2
-    done
-    die "tollgate serve did not answer within 120 s"
-}
-
-stop_tollgate() {
-    kill -TERM "$TG_PID"
-    wait "$TG_PID" || true
-    TG_PID=
-}
-
 ! curl -s -o /dev/null "http://127.0.0.1:$PORT/" || die "something already listens on 127.0.0.1:$PORT"
 
 declare -A RPS
 WRK_ARGS=(-t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -H "Authorization: Bearer $TOKEN")
 for round in $(seq 1 "$ROUNDS"); do
     for mode in ledger unrecorded; do
-        start_tollgate "$mode"
+        if [[ $mode == unrecorded ]]; then
+            TOLLGATE_BENCH_UNRECORDED=1 start_tollgate
+        else
+            start_tollgate
+        fi
         for endpoint in timeline lookup; do
             if [[ $endpoint == timeline ]]; then
                 url="http://127.0.0.1:$PORT$TIMELINE_PATH?$TIMELINE_QUERY"

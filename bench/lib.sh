@@ -119,6 +119,29 @@ pick_requests() {
     LOOKUP_QUERY="ids=$IDS"
 }
 
+# Starts `tollgate serve` on $DATA at 127.0.0.1:$PORT without rate limits,
+# with the extra global flags "$@", logging to $RAWOUT/serve.log, and waits
+# until it answers. Sets TG_PID. Variables set before the call (for example
+# TOLLGATE_BENCH_UNRECORDED=1) reach the server.
+start_tollgate() {
+    "$TOLLGATE" --data-dir "$DATA" --listen "127.0.0.1:$PORT" --rate-limit-first-party 0 "$@" \
+        serve 2>>"$RAWOUT/serve.log" &
+    TG_PID=$!
+    for _ in $(seq 1 600); do
+        curl -sf "http://127.0.0.1:$PORT/metrics" >/dev/null 2>&1 && return 0
+        kill -0 "$TG_PID" 2>/dev/null || die "tollgate serve exited; see $RAWOUT/serve.log"
+        sleep 0.2
+    done
+    die "tollgate serve did not answer within 120 s"
+}
+
+# Stops the server start_tollgate started.
+stop_tollgate() {
+    kill -TERM "$TG_PID"
+    wait "$TG_PID" || true
+    TG_PID=
+}
+
 # Facts about this machine and build, as Markdown table rows.
 machine_rows() {
     local dev disk rota model

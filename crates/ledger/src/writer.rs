@@ -1,6 +1,9 @@
 //! The group-commit writer. Every release awaits `LedgerWriter::record`, which
 //! returns only once the entry is durable; concurrent records share one
-//! transaction (and one fsync), so durability stays cheap under load.
+//! transaction (and one fsync), so durability stays cheap under load, and
+//! under load commits are paced (`COMMIT_PACE`) so that more entries share
+//! each. The committed entries then go to the indexer thread (`indexer`),
+//! which maintains the audit index off this path.
 //!
 //! The writer also keeps the Merkle tree's frontier as it appends, and hands
 //! snapshots (size, root, chain head) to a signing thread, off the path every

@@ -83,16 +83,20 @@ impl Entry {
         serde_json::from_slice(body)
     }
 
+    /// The id lists by field name, as numbers: what the compact form holds.
+    pub fn id_lists(&self) -> [(&'static str, Vec<u64>); 3] {
+        [
+            ("posts", self.posts.iter().map(|p| p.0).collect()),
+            ("authors", self.authors.iter().map(|a| a.0).collect()),
+            ("accounts", self.accounts.iter().map(|a| a.0).collect()),
+        ]
+    }
+
     /// The entry as JSON for reading: as encoded, but with the id lists as
     /// arrays of numbers instead of their compact form.
     pub fn to_readable_json(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or_default();
-        let lists: [(&str, Vec<u64>); 3] = [
-            ("posts", self.posts.iter().map(|p| p.0).collect()),
-            ("authors", self.authors.iter().map(|a| a.0).collect()),
-            ("accounts", self.accounts.iter().map(|a| a.0).collect()),
-        ];
-        for (field, ids) in lists {
+        for (field, ids) in self.id_lists() {
             if !ids.is_empty() {
                 v[field] = serde_json::Value::from(ids);
             }
@@ -132,7 +136,7 @@ impl NumericId for AccountId {
 /// The compact form of an id list (entry version 2): the first id, then the
 /// difference of each id from the one before (modulo 2^64, so any order
 /// encodes, though only ascending lists are short), each as an unsigned
-/// LEB128 varint, the bytes in base64url without padding (RFC 4648 §5).
+/// LEB128 varint (`crate::varint`), the bytes in base64url without padding (RFC 4648 §5).
 ///
 /// Ascending ids differ by much less than their size: 100 posts of one
 /// author take about 900 characters instead of 2,000 as decimal JSON. The
@@ -152,17 +156,8 @@ pub mod id_list {
         let mut bytes = Vec::new();
         let mut previous = 0u64;
         for id in ids {
-            let mut v = id.wrapping_sub(previous);
+            crate::varint::put(&mut bytes, id.wrapping_sub(previous));
             previous = id;
-            loop {
-                let byte = (v & 0x7f) as u8;
-                v >>= 7;
-                if v == 0 {
-                    bytes.push(byte);
-                    break;
-                }
-                bytes.push(byte | 0x80);
-            }
         }
         URL_SAFE_NO_PAD.encode(bytes)
     }
@@ -171,23 +166,14 @@ pub mod id_list {
     pub fn decode(text: &str) -> Result<Vec<u64>, String> {
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|e| format!("not base64url without padding: {e}"))?;
         let mut out = Vec::with_capacity(bytes.len() / 4);
-        let (mut value, mut shift, mut previous) = (0u64, 0u32, 0u64);
-        for (i, &byte) in bytes.iter().enumerate() {
-            let bits = u64::from(byte & 0x7f);
-            if shift > 63 || (shift == 63 && bits > 1) {
-                return Err(format!("the varint ending at byte {i} is longer than 64 bits"));
-            }
-            value |= bits << shift;
-            if byte & 0x80 == 0 {
-                previous = previous.wrapping_add(value);
-                out.push(previous);
-                (value, shift) = (0, 0);
-            } else {
-                shift += 7;
-            }
-        }
-        if shift != 0 {
-            return Err("the last varint is cut short".into());
+        let (mut at, mut previous) = (0, 0u64);
+        while at < bytes.len() {
+            let delta = crate::varint::get(&bytes, &mut at).map_err(|bad| match bad {
+                crate::varint::Bad::Cut => "the last varint is cut short".to_owned(),
+                crate::varint::Bad::Overflow => format!("the varint ending at byte {} is longer than 64 bits", at - 1),
+            })?;
+            previous = previous.wrapping_add(delta);
+            out.push(previous);
         }
         Ok(out)
     }

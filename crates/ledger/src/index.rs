@@ -27,6 +27,7 @@
 use tollgate_domain::PostId;
 use tollgate_store::{EntryIndex, PostFilter};
 
+use crate::varint;
 use crate::{Entry, Outcome};
 
 /// Entries per block (the store's `LEDGER_BLOCK`, so that its per-block data
@@ -75,14 +76,6 @@ fn corrupt(what: impl Into<String>) -> CorruptPostings {
     CorruptPostings(what.into())
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 /// Reads posting lists, checking every value against the format.
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -91,22 +84,11 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn varint(&mut self, what: &str) -> Result<u64, CorruptPostings> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let Some(&b) = self.bytes.get(self.at) else {
-                return Err(corrupt(format!("it ends inside {what} at byte {}", self.at)));
-            };
-            self.at += 1;
-            let low = u64::from(b & 0x7f);
-            if shift == 63 && low > 1 {
-                return Err(corrupt(format!("{what} at byte {} overflows 64 bits", self.at - 1)));
-            }
-            v |= low << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(corrupt(format!("{what} at byte {} is longer than 10 bytes", self.at)))
+        let start = self.at;
+        varint::get(self.bytes, &mut self.at).map_err(|bad| match bad {
+            varint::Bad::Cut => corrupt(format!("it ends inside {what} at byte {}", self.at)),
+            varint::Bad::Overflow => corrupt(format!("{what} at byte {start} overflows 64 bits")),
+        })
     }
 
     /// The header: the number of posts.
@@ -170,16 +152,16 @@ fn encode_postings(pairs: &[(u64, u16)]) -> Vec<u8> {
     debug_assert!(pairs.windows(2).all(|w| w[0] < w[1]));
     let mut out = vec![POSTINGS_FORMAT];
     let posts = pairs.chunk_by(|a, b| a.0 == b.0).count();
-    put_varint(&mut out, posts as u64);
+    varint::put(&mut out, posts as u64);
     let mut prev_post: Option<u64> = None;
     for group in pairs.chunk_by(|a, b| a.0 == b.0) {
         let post = group[0].0;
-        put_varint(&mut out, post - prev_post.unwrap_or(0));
+        varint::put(&mut out, post - prev_post.unwrap_or(0));
         prev_post = Some(post);
-        put_varint(&mut out, group.len() as u64);
+        varint::put(&mut out, group.len() as u64);
         let mut prev = 0;
         for (i, &(_, off)) in group.iter().enumerate() {
-            put_varint(&mut out, u64::from(if i == 0 { off } else { off - prev }));
+            varint::put(&mut out, u64::from(if i == 0 { off } else { off - prev }));
             prev = off;
         }
     }

@@ -152,33 +152,30 @@ impl Indexer {
         // When the oldest held entry arrived.
         let mut since: Option<Instant> = None;
         loop {
+            // `Err(())`: the writer is gone.
             let msg = if self.behind {
                 // Catching up from the store: take what arrives, without waiting.
                 match rx.try_recv() {
-                    Ok(c) => Some(c),
-                    Err(TryRecvError::Empty) => None,
-                    Err(TryRecvError::Disconnected) => {
-                        // Stopping: finish a short catch-up; a long one (a
-                        // rebuild) goes on at the next start.
-                        if let Err(e) = self.finish() {
-                            eprintln!("warning: the ledger index was not brought up to date at shutdown: {e}");
-                        }
-                        return;
-                    }
+                    Ok(c) => Ok(Some(c)),
+                    Err(TryRecvError::Empty) => Ok(None),
+                    Err(TryRecvError::Disconnected) => Err(()),
                 }
             } else {
                 let wait = since.map(|t| (t + INDEX_INTERVAL).saturating_duration_since(Instant::now()));
                 match wait.map_or_else(|| rx.recv().map_err(|_| RecvTimeoutError::Disconnected), |w| rx.recv_timeout(w))
                 {
-                    Ok(c) => Some(c),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => {
-                        if let Err(e) = self.finish() {
-                            eprintln!("warning: the ledger index was not brought up to date at shutdown: {e}");
-                        }
-                        return;
-                    }
+                    Ok(c) => Ok(Some(c)),
+                    Err(RecvTimeoutError::Timeout) => Ok(None),
+                    Err(RecvTimeoutError::Disconnected) => Err(()),
                 }
+            };
+            let Ok(msg) = msg else {
+                // Stopping: index what is held, and finish a short catch-up;
+                // a long one (a rebuild) goes on at the next start.
+                if let Err(e) = self.finish() {
+                    eprintln!("warning: the ledger index was not brought up to date at shutdown: {e}");
+                }
+                return;
             };
             if let Some(c) = msg {
                 self.hold(c);

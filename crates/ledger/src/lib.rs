@@ -38,6 +38,7 @@ mod merkle;
 mod prove;
 mod prune;
 mod query;
+mod varint;
 mod verify;
 mod writer;
 

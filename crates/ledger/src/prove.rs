@@ -61,11 +61,7 @@ impl InclusionProof {
         // The id lists of the entry decoded, for reading (docs/ledger.md,
         // "Entries and hashing", says how to decode them independently).
         let ids = entry.as_ref().map(|e| {
-            json!({
-                "posts": e.posts.iter().map(|p| p.0).collect::<Vec<_>>(),
-                "authors": e.authors.iter().map(|a| a.0).collect::<Vec<_>>(),
-                "accounts": e.accounts.iter().map(|a| a.0).collect::<Vec<_>>(),
-            })
+            e.id_lists().into_iter().map(|(f, ids)| (f.to_owned(), json!(ids))).collect::<serde_json::Map<_, _>>()
         });
         json!({
             "seq": self.seq,

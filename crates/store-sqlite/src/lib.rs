@@ -7,6 +7,7 @@
 //! `docs/storage.md` explains the choice of SQLite, the schema and the
 //! durability guarantees.
 
+mod changes;
 mod codec;
 mod conn;
 mod ledger_blocks;
@@ -26,9 +27,9 @@ use tollgate_domain::{
     PreferenceChange, Timestamp,
 };
 use tollgate_store::{
-    AppUpdate, AuthorDeliveries, BulkWriter, DaySummary, EntryColumns, EntryIndex, LedgerCounts, LedgerCursor,
-    LedgerIndex, LedgerRow, LedgerSelect, NewApp, NewKey, PostFilter, Result, SearchQuery, Stats, Store, StoreError,
-    TimelineQuery,
+    AppUpdate, AuthorDeliveries, BulkWriter, Change, Changes, DaySummary, EntryColumns, EntryIndex, LedgerCounts,
+    LedgerCursor, LedgerIndex, LedgerRow, LedgerSelect, NewApp, NewKey, PostFilter, Result, SearchQuery, Stats, Store,
+    StoreError, TimelineQuery,
 };
 
 use crate::codec::{
@@ -86,6 +87,8 @@ pub struct SqliteStore {
     platform: Mutex<Connection>,
     ledger: Mutex<Connection>,
     readers: ReadPool,
+    /// Watches `tollgate.db` for commits, for `change_seq`.
+    watch: changes::Watch,
     options: SqliteOptions,
     dir: PathBuf,
     /// Declared last so that it is dropped after every connection is closed.
@@ -117,10 +120,12 @@ impl SqliteStore {
         let readers = (0..options.read_connections.max(1))
             .map(|_| open_reader(&platform_path, &ledger_path, options.cache_mib))
             .collect::<Result<Vec<_>>>()?;
+        let watch = changes::Watch::new(open_reader(&platform_path, &ledger_path, 1)?);
         Ok(SqliteStore {
             platform: Mutex::new(platform),
             ledger: Mutex::new(ledger),
             readers: ReadPool::new(readers),
+            watch,
             options: options.clone(),
             dir: dir.to_owned(),
             _temp: None,
@@ -206,6 +211,22 @@ fn agreement_by_version(conn: &Connection, version: u32) -> Result<Option<Agreem
         .ctx(format_args!("reading agreement version {version}"))
 }
 
+/// Records the change of a post an update statement returned the author of;
+/// whether there was one.
+fn post_changed(tx: &Connection, id: i64, author: Option<i64>) -> Result<bool> {
+    let Some(author) = author else { return Ok(false) };
+    changes::record(tx, [Change::Post { id: PostId(id as u64), author: AccountId(author as u64) }])?;
+    Ok(true)
+}
+
+/// Records that `n` keys of an app changed, if any did; returns `n`.
+fn keys_changed(tx: &Connection, app: i64, n: usize) -> Result<usize> {
+    if n > 0 {
+        changes::record(tx, [Change::Key(AppId(app as u64))])?;
+    }
+    Ok(n)
+}
+
 /// Runs a built listing statement.
 fn list_posts(conn: &Connection, stmt: Option<query::Statement>, what: &str) -> Result<Vec<Post>> {
     let Some(stmt) = stmt else { return Ok(Vec::new()) };
@@ -244,7 +265,10 @@ impl Store for SqliteStore {
         if accounts.is_empty() {
             return Ok(());
         }
-        self.write(|tx| accounts.iter().try_for_each(|a| codec::put_account(tx, a)))
+        self.write(|tx| {
+            accounts.iter().try_for_each(|a| codec::put_account(tx, a))?;
+            changes::record(tx, accounts.iter().map(|a| Change::Account(a.id)))
+        })
     }
 
     fn account(&self, id: AccountId) -> Result<Option<Account>> {
@@ -285,6 +309,7 @@ impl Store for SqliteStore {
                 .and_then(|mut s| s.execute(params![json, id]))
                 .ctx(format_args!("writing the preferences of account {id}"))?;
             account.ai_preferences = prefs;
+            changes::record(tx, [Change::Account(account.id)])?;
             Ok(Some(account))
         })
     }
@@ -292,10 +317,15 @@ impl Store for SqliteStore {
     fn set_account_status(&self, id: AccountId, status: AccountStatus) -> Result<bool> {
         let Some(id) = lookup_id(id.0) else { return Ok(false) };
         self.write(|tx| {
-            tx.prepare_cached("UPDATE accounts SET status = ?1 WHERE id = ?2")
+            let changed = tx
+                .prepare_cached("UPDATE accounts SET status = ?1 WHERE id = ?2")
                 .and_then(|mut s| s.execute(params![status.as_str(), id]))
-                .map(|n| n > 0)
-                .ctx(format_args!("setting the status of account {id}"))
+                .ctx(format_args!("setting the status of account {id}"))?
+                > 0;
+            if changed {
+                changes::record(tx, [Change::Account(AccountId(id as u64))])?;
+            }
+            Ok(changed)
         })
     }
 
@@ -305,7 +335,21 @@ impl Store for SqliteStore {
         if posts.is_empty() {
             return Ok(());
         }
-        self.write(|tx| posts.iter().try_for_each(|p| codec::put_post(tx, p)))
+        self.write(|tx| {
+            let mut changed = Vec::with_capacity(posts.len());
+            for p in posts {
+                // A post moved to another author leaves the old author's
+                // timeline: both are changed.
+                if let Some(old) = codec::post_author(tx, p.id)?
+                    && old != p.author_id
+                {
+                    changed.push(Change::Post { id: p.id, author: old });
+                }
+                codec::put_post(tx, p)?;
+                changed.push(Change::Post { id: p.id, author: p.author_id });
+            }
+            changes::record(tx, changed)
+        })
     }
 
     fn posts(&self, ids: &[PostId]) -> Result<Vec<Post>> {
@@ -332,10 +376,11 @@ impl Store for SqliteStore {
     fn set_post_no_ai(&self, id: PostId, no_ai: bool) -> Result<bool> {
         let Some(id) = lookup_id(id.0) else { return Ok(false) };
         self.write(|tx| {
-            tx.prepare_cached("UPDATE posts SET no_ai = ?1 WHERE id = ?2")
-                .and_then(|mut s| s.execute(params![no_ai, id]))
-                .map(|n| n > 0)
-                .ctx(format_args!("setting no_ai on post {id}"))
+            let author = tx
+                .prepare_cached("UPDATE posts SET no_ai = ?1 WHERE id = ?2 RETURNING author_id")
+                .and_then(|mut s| s.query_row(params![no_ai, id], |r| r.get::<_, i64>(0)).optional())
+                .ctx(format_args!("setting no_ai on post {id}"))?;
+            post_changed(tx, id, author)
         })
     }
 
@@ -343,10 +388,13 @@ impl Store for SqliteStore {
     fn delete_post(&self, id: PostId, at: Timestamp) -> Result<bool> {
         let Some(id) = lookup_id(id.0) else { return Ok(false) };
         self.write(|tx| {
-            tx.prepare_cached("UPDATE posts SET deleted_at = COALESCE(deleted_at, ?1) WHERE id = ?2")
-                .and_then(|mut s| s.execute(params![at.millis(), id]))
-                .map(|n| n > 0)
-                .ctx(format_args!("deleting post {id}"))
+            let author = tx
+                .prepare_cached(
+                    "UPDATE posts SET deleted_at = COALESCE(deleted_at, ?1) WHERE id = ?2 RETURNING author_id",
+                )
+                .and_then(|mut s| s.query_row(params![at.millis(), id], |r| r.get::<_, i64>(0)).optional())
+                .ctx(format_args!("deleting post {id}"))?;
+            post_changed(tx, id, author)
         })
     }
 
@@ -360,6 +408,8 @@ impl Store for SqliteStore {
         let outcome = (|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).ctx("starting a bulk load")?;
             work(&mut Bulk { tx: &tx })?;
+            // One change for the whole load: followers start over.
+            changes::record(&tx, [Change::Everything])?;
             // The commit is as durable as any other: synchronous is unchanged.
             tx.commit().ctx("committing a bulk load")
         })();
@@ -394,8 +444,10 @@ impl Store for SqliteStore {
                 ])
             })
             .ctx(format_args!("creating app `{}`", app.name))?;
+            let id = AppId(tx.last_insert_rowid() as u64);
+            changes::record(tx, [Change::App(id)])?;
             Ok(App {
-                id: AppId(tx.last_insert_rowid() as u64),
+                id,
                 name: app.name.clone(),
                 tier: app.tier,
                 purposes: app.purposes.clone(),
@@ -443,6 +495,7 @@ impl Store for SqliteStore {
             if changed == 0 {
                 return Ok(None);
             }
+            changes::record(tx, [Change::App(AppId(id as u64))])?;
             app_by_id(tx, id)
         })
     }
@@ -473,6 +526,7 @@ impl Store for SqliteStore {
                 }
             })?;
             let id = tx.last_insert_rowid();
+            changes::record(tx, [Change::Key(key.app_id)])?;
             key_by_id(tx, id)?.ok_or_else(|| StoreError::Backend(format!("key {id} vanished after its insert")))
         })
     }
@@ -505,6 +559,7 @@ impl Store for SqliteStore {
             )
             .and_then(|mut s| s.execute(params![at.millis(), app, except]))
             .ctx(format_args!("expiring the keys of app {app}"))
+            .and_then(|n| keys_changed(tx, app, n))
         })
     }
 
@@ -524,6 +579,7 @@ impl Store for SqliteStore {
             )
             .and_then(|mut s| s.execute(params![at.millis(), app, key]))
             .ctx(format_args!("revoking keys of app {app}"))
+            .and_then(|n| keys_changed(tx, app, n))
         })
     }
 
@@ -554,7 +610,7 @@ impl Store for SqliteStore {
                 ])
             })
             .ctx(format_args!("publishing agreement version {}", agreement.version))?;
-            Ok(())
+            changes::record(tx, [Change::Agreement])
         })
     }
 
@@ -568,6 +624,16 @@ impl Store for SqliteStore {
 
     fn agreement(&self, version: u32) -> Result<Option<Agreement>> {
         self.read(|conn| agreement_by_version(conn, version))
+    }
+
+    // -- the change log ----------------------------------------------------------
+
+    fn change_seq(&self) -> Result<u64> {
+        self.watch.seq()
+    }
+
+    fn changes_since(&self, after: u64, limit: usize) -> Result<Changes> {
+        self.read(|conn| changes::since(conn, after, limit))
     }
 
     // -- ledger ----------------------------------------------------------------

@@ -19,9 +19,10 @@ use crate::codec::Ctx;
 pub(crate) const APPLICATION_ID: i32 = 0x546f_6c6c;
 
 /// Migrations of `tollgate.db`, the platform data.
-pub(crate) const PLATFORM: &[(u32, &str)] = &[(
-    1,
-    r#"
+pub(crate) const PLATFORM: &[(u32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE accounts (
     id            INTEGER PRIMARY KEY,
     handle        TEXT    NOT NULL,
@@ -100,7 +101,22 @@ CREATE TABLE agreements (
     grace_until  INTEGER NOT NULL
 );
 "#,
-)];
+    ),
+    // The change log (docs/storage.md, "The change log"): what every write
+    // changed, for the caches of every node to follow. `author` is set for
+    // posts. A log created by this migration starts empty; caches start cold.
+    (
+        2,
+        r#"
+CREATE TABLE changes (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind   INTEGER NOT NULL,
+    id     INTEGER NOT NULL,
+    author INTEGER
+);
+"#,
+    ),
+];
 
 /// Migrations of `ledger.db`, the disclosure ledger.
 pub(crate) const LEDGER: &[(u32, &str)] = &[

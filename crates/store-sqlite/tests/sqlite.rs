@@ -286,3 +286,38 @@ fn timeline_of_a_large_author_pages_quickly() {
     assert_eq!(hits[0], 20_000);
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
 }
+
+/// `change_seq` sees commits of another writer of the same files (a CLI
+/// command run while `serve` runs), not only its own: every node and process
+/// follows one log.
+#[test]
+fn change_seq_sees_another_writers_commits() {
+    let dir = dir();
+    let serving = open(&dir.0);
+    let other = open(&dir.0);
+    let before = serving.change_seq().unwrap();
+    assert_eq!(serving.change_seq().unwrap(), before, "nothing changed");
+    other.set_post_no_ai(PostId(1), true).unwrap();
+    assert_eq!(serving.change_seq().unwrap(), before, "a write that changed nothing logs nothing");
+    other.upsert_posts(&[post(1, "from elsewhere")]).unwrap();
+    let after = serving.change_seq().unwrap();
+    assert_eq!(after, before + 1);
+    let got = serving.changes_since(before, 10).unwrap();
+    assert_eq!(got.changes, vec![tollgate_store::Change::Post { id: PostId(1), author: AccountId(1) }]);
+    assert_eq!(got.upto, after);
+}
+
+/// A follower further behind than the log reaches is told to start over.
+#[test]
+fn change_log_trimmed_past_a_follower_says_everything() {
+    let dir = dir();
+    let store = open(&dir.0);
+    store.upsert_posts(&[post(1, "one"), post(2, "two"), post(3, "three")]).unwrap();
+    let end = store.change_seq().unwrap();
+    let conn = Connection::open(dir.0.join(PLATFORM_FILE)).unwrap();
+    conn.execute("DELETE FROM changes WHERE seq <= ?1", [end as i64 - 1]).unwrap();
+    let got = store.changes_since(0, 10).unwrap();
+    assert_eq!((got.changes, got.upto), (vec![tollgate_store::Change::Everything], end));
+    let got = store.changes_since(end - 1, 10).unwrap();
+    assert_eq!(got.changes.len(), 1, "a follower the log still covers reads on");
+}

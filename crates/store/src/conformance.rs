@@ -30,7 +30,7 @@ use tollgate_domain::{
 };
 
 use crate::{
-    AppUpdate, AuthorDeliveries, BulkWriter, DAY_MILLIS, DaySummary, EntryColumns, EntryIndex, LEDGER_BLOCK,
+    AppUpdate, AuthorDeliveries, BulkWriter, Change, DAY_MILLIS, DaySummary, EntryColumns, EntryIndex, LEDGER_BLOCK,
     LedgerCounts, LedgerCursor, LedgerIndex, LedgerRemoval, LedgerRow, LedgerSelect, NewApp, NewKey, PostFilter,
     SearchExpr, SearchQuery, Stats, Store, StoreError, TimelineQuery,
 };
@@ -114,6 +114,8 @@ macro_rules! store_conformance_tests {
             ledger_delete_before_keeps_the_index_exact,
             ledger_delete_before_drops_the_data_of_cut_blocks,
             stats_count_everything,
+            change_log_names_every_write,
+            change_log_reads_in_batches,
             ids_at_the_u64_edge,
             reads_see_every_returned_write,
             concurrent_writers_and_readers,
@@ -1482,6 +1484,100 @@ pub fn ids_at_the_u64_edge(store: &dyn Store) {
 }
 
 /// Every read that starts after a write returned sees that write.
+// -- the change log -----------------------------------------------------------
+
+/// The changes after `after`, all of them, and the sequence they end at.
+fn changes_after(store: &dyn Store, after: u64) -> (Vec<Change>, u64) {
+    let got = store.changes_since(after, 1000).unwrap();
+    assert_eq!(got.upto, store.change_seq().unwrap(), "one batch holds them all");
+    (got.changes, got.upto)
+}
+
+/// Every write that changes something appends what it changed, in the same
+/// commit, and `change_seq` moves with it; a write that changes nothing
+/// appends nothing.
+pub fn change_log_names_every_write(store: &dyn Store) {
+    let start = store.change_seq().unwrap();
+    assert_eq!(changes_after(store, start), (vec![], start));
+    let mut at = start;
+    let mut expect = |store: &dyn Store, want: Vec<Change>, what: &str| {
+        let (got, upto) = changes_after(store, at);
+        assert_eq!(got, want, "{what}");
+        assert!(upto >= at + want.len() as u64, "{what}: the sequence moves");
+        at = upto;
+    };
+    store.upsert_accounts(&[account(1, "one"), account(2, "two")]).unwrap();
+    expect(store, vec![Change::Account(AccountId(1)), Change::Account(AccountId(2))], "upsert accounts");
+    let change = PreferenceChange { category: Category::TrainGenai, scope: Scope::ThirdParties, value: Tri::Deny };
+    store.set_preferences(AccountId(1), &[change], ts(5)).unwrap().unwrap();
+    expect(store, vec![Change::Account(AccountId(1))], "preferences");
+    assert!(store.set_preferences(AccountId(77), &[change], ts(5)).unwrap().is_none());
+    store.set_account_status(AccountId(2), AccountStatus::Suspended).unwrap();
+    expect(store, vec![Change::Account(AccountId(2))], "status (unknown accounts change nothing)");
+    assert!(!store.set_account_status(AccountId(77), AccountStatus::Suspended).unwrap());
+
+    store.upsert_posts(&[post(10, 1, 10, "a"), post(11, 2, 11, "b")]).unwrap();
+    let p = |id, author| Change::Post { id: PostId(id), author: AccountId(author) };
+    expect(store, vec![p(10, 1), p(11, 2)], "upsert posts");
+    store.upsert_posts(&[post(10, 2, 10, "moved")]).unwrap();
+    expect(store, vec![p(10, 1), p(10, 2)], "a post moved to another author changes both timelines");
+    store.set_post_no_ai(PostId(11), true).unwrap();
+    expect(store, vec![p(11, 2)], "no_ai");
+    store.delete_post(PostId(11), ts(20)).unwrap();
+    assert!(!store.delete_post(PostId(99), ts(20)).unwrap());
+    assert!(!store.set_post_no_ai(PostId(99), true).unwrap());
+    expect(store, vec![p(11, 2)], "delete (unknown posts change nothing)");
+
+    store.bulk_load(&mut |w: &mut dyn BulkWriter| w.put_post(&post(12, 1, 12, "bulk"))).unwrap();
+    expect(store, vec![Change::Everything], "a bulk load changes everything at once");
+    let failed = store.bulk_load(&mut |w: &mut dyn BulkWriter| {
+        w.put_post(&post(13, 1, 13, "rolled back"))?;
+        Err(StoreError::Aborted("test".into()))
+    });
+    assert!(failed.is_err());
+    expect(store, vec![], "a failed bulk load records nothing");
+
+    let app = store.create_app(&new_app("changes")).unwrap();
+    expect(store, vec![Change::App(app.id)], "create app");
+    store.update_app(app.id, &AppUpdate { status: Some(AppStatus::Suspended), ..AppUpdate::default() }).unwrap();
+    expect(store, vec![Change::App(app.id)], "update app");
+    let key = store.add_key(&new_key(app.id, "changes0", None)).unwrap();
+    expect(store, vec![Change::Key(app.id)], "add key");
+    store.expire_keys(app.id, None, ts(50)).unwrap();
+    expect(store, vec![Change::Key(app.id)], "expire keys");
+    store.revoke_keys(app.id, Some(key.id), ts(60)).unwrap();
+    expect(store, vec![Change::Key(app.id)], "revoke a key");
+    assert_eq!(store.revoke_keys(app.id, Some(key.id), ts(61)).unwrap(), 0);
+    expect(store, vec![], "revoking a revoked key changes nothing");
+    store.publish_agreement(&agreement(1, "terms")).unwrap();
+    store.publish_agreement(&agreement(1, "terms")).unwrap();
+    expect(store, vec![Change::Agreement], "publishing (a retried publication changes nothing)");
+}
+
+/// The log is read in batches that continue exactly where the last ended.
+pub fn change_log_reads_in_batches(store: &dyn Store) {
+    let start = store.change_seq().unwrap();
+    let accounts: Vec<Account> = (1..=25).map(|i| account(i, &format!("batch{i}"))).collect();
+    for a in &accounts {
+        store.upsert_accounts(std::slice::from_ref(a)).unwrap();
+    }
+    let mut after = start;
+    let mut seen = Vec::new();
+    loop {
+        let batch = store.changes_since(after, 7).unwrap();
+        assert!(batch.changes.len() <= 7);
+        if batch.changes.is_empty() {
+            assert_eq!(batch.upto, after);
+            break;
+        }
+        assert!(batch.upto > after);
+        seen.extend(batch.changes);
+        after = batch.upto;
+    }
+    assert_eq!(seen, accounts.iter().map(|a| Change::Account(a.id)).collect::<Vec<_>>());
+    assert_eq!(after, store.change_seq().unwrap());
+}
+
 pub fn reads_see_every_returned_write(store: &dyn Store) {
     store.upsert_accounts(&[account(1, "reader")]).unwrap();
     for i in 1..=40u64 {

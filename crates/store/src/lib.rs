@@ -259,6 +259,42 @@ pub struct Stats {
     pub ledger_entries: u64,
 }
 
+/// One entry of the platform's change log: what a committed write changed.
+///
+/// Every write to the platform data appends its changes to the log in the
+/// same transaction, under an increasing sequence number. Whatever keeps
+/// platform data in memory (the caches of `tollgate-cache`) follows the log
+/// and drops what changed, so a node sees every write, its own or another
+/// node's, by asking for the changes after the last sequence it applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Change {
+    /// Anything may have changed (a bulk load, or changes the log no longer
+    /// holds): drop everything.
+    Everything,
+    /// An account's profile, preferences or status.
+    Account(AccountId),
+    /// A post, with its author (the author whose timeline it is in; a post
+    /// moved to another author records both).
+    Post { id: PostId, author: AccountId },
+    /// An app's settings.
+    App(AppId),
+    /// A key of this app (added, expired or revoked).
+    Key(AppId),
+    /// A developer agreement was published.
+    Agreement,
+}
+
+/// The changes after a sequence number (see `Store::changes_since`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// In log order. `[Change::Everything]` if the log no longer holds every
+    /// change after the sequence asked for.
+    pub changes: Vec<Change>,
+    /// The sequence number of the last change returned (the one asked for if
+    /// there is none); ask from here for the next batch.
+    pub upto: u64,
+}
+
 /// Writes inside one bulk transaction (see `Store::bulk_load`).
 pub trait BulkWriter {
     fn put_account(&mut self, account: &Account) -> Result<()>;
@@ -318,6 +354,17 @@ pub trait Store: Send + Sync + 'static {
     fn publish_agreement(&self, agreement: &Agreement) -> Result<()>;
     fn latest_agreement(&self) -> Result<Option<Agreement>>;
     fn agreement(&self, version: u32) -> Result<Option<Agreement>>;
+
+    // -- the change log ----------------------------------------------------------
+
+    /// The sequence number of the last committed change (0 for none).
+    ///
+    /// Called once per request by the caches, so it must be cheap. It reflects
+    /// every write acknowledged before the call, by this process or any other
+    /// writer of the same store.
+    fn change_seq(&self) -> Result<u64>;
+    /// The changes after `after`, in order, at most `limit` of them.
+    fn changes_since(&self, after: u64, limit: usize) -> Result<Changes>;
 
     // -- ledger ----------------------------------------------------------------
 

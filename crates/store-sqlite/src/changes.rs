@@ -1,0 +1,136 @@
+//! The platform's change log: every write to `tollgate.db` appends what it
+//! changed to the `changes` table in its own transaction, and readers follow
+//! the log by sequence number (`Store::change_seq`, `Store::changes_since`).
+//!
+//! Asking for the latest sequence number is on every request's path, so it
+//! does not read the table: a dedicated connection asks SQLite whether the
+//! file changed since it last looked (`PRAGMA data_version`, which sees
+//! commits by any connection of any process) and reads the table's end only
+//! when it did. The log keeps the last `KEEP` changes; a reader further
+//! behind is told to drop everything (`Change::Everything`).
+
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tollgate_domain::{AccountId, AppId, PostId};
+use tollgate_store::{Change, Changes, Result};
+
+use crate::codec::Ctx;
+
+/// How many changes the log keeps. A cache further behind than this (a node
+/// that was stopped, say) starts over; every change is a row of a few bytes.
+pub(crate) const KEEP: i64 = 1_000_000;
+
+const EVERYTHING: i64 = 0;
+const ACCOUNT: i64 = 1;
+const POST: i64 = 2;
+const APP: i64 = 3;
+const KEY: i64 = 4;
+const AGREEMENT: i64 = 5;
+
+/// Appends changes inside the caller's write transaction.
+pub(crate) fn record(tx: &Connection, changes: impl IntoIterator<Item = Change>) -> Result<()> {
+    let mut insert = tx
+        .prepare_cached("INSERT INTO changes (kind, id, author) VALUES (?1, ?2, ?3)")
+        .ctx("preparing a change log insert")?;
+    let mut last = None;
+    for change in changes {
+        let (kind, id, author): (i64, i64, Option<i64>) = match change {
+            Change::Everything => (EVERYTHING, 0, None),
+            Change::Account(a) => (ACCOUNT, a.0 as i64, None),
+            Change::Post { id, author } => (POST, id.0 as i64, Some(author.0 as i64)),
+            Change::App(a) => (APP, a.0 as i64, None),
+            Change::Key(a) => (KEY, a.0 as i64, None),
+            Change::Agreement => (AGREEMENT, 0, None),
+        };
+        insert.execute(params![kind, id, author]).ctx("appending to the change log")?;
+        last = Some(tx.last_insert_rowid());
+    }
+    if let Some(last) = last {
+        tx.prepare_cached("DELETE FROM changes WHERE seq <= ?1")
+            .and_then(|mut s| s.execute([last - KEEP]))
+            .ctx("trimming the change log")?;
+    }
+    Ok(())
+}
+
+/// The last sequence number in the log (0 for an empty log that never had one).
+fn last_seq(conn: &Connection) -> Result<u64> {
+    conn.prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'changes'")
+        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)).optional())
+        .map(|seq| seq.unwrap_or(0) as u64)
+        .ctx("reading the end of the change log")
+}
+
+pub(crate) fn since(conn: &Connection, after: u64, limit: usize) -> Result<Changes> {
+    let end = last_seq(conn)?;
+    if after >= end {
+        return Ok(Changes { changes: Vec::new(), upto: after });
+    }
+    let first: Option<i64> = conn
+        .prepare_cached("SELECT min(seq) FROM changes")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .ctx("reading the start of the change log")?;
+    if first.is_none_or(|first| first as u64 > after + 1) {
+        // Trimmed past `after`: what changed in between is not known.
+        return Ok(Changes { changes: vec![Change::Everything], upto: end });
+    }
+    let mut stmt = conn
+        .prepare_cached("SELECT seq, kind, id, author FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+        .ctx("preparing a change log read")?;
+    let rows = stmt
+        .query_map(params![after as i64, limit.max(1) as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<i64>>(3)?))
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .ctx("reading the change log")?;
+    let mut out = Changes { changes: Vec::with_capacity(rows.len()), upto: after };
+    for (seq, kind, id, author) in rows {
+        let id = id as u64;
+        out.changes.push(match kind {
+            ACCOUNT => Change::Account(AccountId(id)),
+            POST => Change::Post { id: PostId(id), author: AccountId(author.unwrap_or_default() as u64) },
+            APP => Change::App(AppId(id)),
+            KEY => Change::Key(AppId(id)),
+            AGREEMENT => Change::Agreement,
+            // EVERYTHING, and any kind a newer build may write.
+            _ => Change::Everything,
+        });
+        out.upto = seq as u64;
+    }
+    Ok(out)
+}
+
+/// The connection that watches the file for commits, and what it last saw.
+pub(crate) struct Watch {
+    state: Mutex<WatchState>,
+}
+
+struct WatchState {
+    conn: Connection,
+    /// `PRAGMA data_version` when `seq` was read.
+    version: Option<i64>,
+    seq: u64,
+}
+
+impl Watch {
+    pub(crate) fn new(conn: Connection) -> Watch {
+        Watch { state: Mutex::new(WatchState { conn, version: None, seq: 0 }) }
+    }
+
+    pub(crate) fn seq(&self) -> Result<u64> {
+        let mut w = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let version: i64 = w
+            .conn
+            .prepare_cached("PRAGMA main.data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .ctx("asking whether the platform data changed")?;
+        if w.version != Some(version) {
+            // A commit between the two reads makes the version stale, never
+            // the sequence: the next call reads the sequence again.
+            w.seq = last_seq(&w.conn)?;
+            w.version = Some(version);
+        }
+        Ok(w.seq)
+    }
+}

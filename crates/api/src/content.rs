@@ -49,6 +49,8 @@ where
     let request_id = state.request_id();
     let mut window = None;
     let result = async {
+        // Every change acknowledged before this request is in force for it.
+        state.cache.sync().map_err(|e| ApiError::Unavailable(format!("reading the platform's changes: {e}")))?;
         let ctx = authenticate(state, headers, endpoint, &mut window, request_id.clone())?;
         work(state, &ctx).await
     }
@@ -84,21 +86,21 @@ fn authenticate(
         .ok_or_else(|| ApiError::Unauthorized("Unauthorized: send `Authorization: Bearer <token>`".into()))?;
     let hash = hex::encode(Sha256::digest(token.as_bytes()));
     let store_err = |e: tollgate_store::StoreError| ApiError::Unavailable(format!("authentication: {e}"));
-    let key = state
-        .store
-        .key_by_hash(&hash)
+    let credentials = state
+        .cache
+        .credentials(&hash)
         .map_err(store_err)?
         .ok_or_else(|| ApiError::Unauthorized("Unauthorized: the bearer token is not known".into()))?;
+    let key = &credentials.key;
     if let Some(why) = key.unusable_at(now) {
         return Err(ApiError::Unauthorized(format!("Unauthorized: the bearer token was {why}; use a current key")));
     }
-    let app = state
-        .store
-        .app(key.app_id)
-        .map_err(store_err)?
+    let app = credentials
+        .app
+        .clone()
         .ok_or_else(|| ApiError::Unauthorized("Unauthorized: the app of this token no longer exists".into()))?;
-    let latest = state.store.latest_agreement().map_err(store_err)?;
-    let agreement = AgreementState::of(app.agreement_version, latest.as_ref(), now);
+    let latest = state.cache.latest_agreement().map_err(store_err)?;
+    let agreement = AgreementState::of(app.agreement_version, latest.as_deref(), now);
 
     *window = state.limiter.hit(app.id, app.tier, endpoint, now);
     if let Some(w) = window
@@ -194,14 +196,18 @@ fn expand(f: &Fields) -> Expand {
 }
 
 /// Loads the accounts the deliverer needs: authors and, if expanded, reply targets.
-fn load_accounts(state: &ApiState, posts: &[Post], e: Expand) -> Result<HashMap<AccountId, Account>, ApiError> {
+fn load_accounts(
+    state: &ApiState,
+    posts: &[Arc<Post>],
+    e: Expand,
+) -> Result<HashMap<AccountId, Arc<Account>>, ApiError> {
     let mut ids: Vec<AccountId> = posts.iter().map(|p| p.author_id).collect();
     if e.reply_users {
         ids.extend(posts.iter().filter_map(|p| p.in_reply_to_user_id));
     }
     ids.sort_unstable();
     ids.dedup();
-    Ok(state.store.accounts(&ids).map_err(unavailable)?.into_iter().map(|a| (a.id, a)).collect())
+    Ok(state.cache.accounts(&ids).map_err(unavailable)?.into_iter().map(|a| (a.id, a)).collect())
 }
 
 /// Hands candidates to the deliverer with the accounts it needs and counts the
@@ -210,7 +216,7 @@ async fn deliver_posts(
     state: &ApiState,
     ctx: &Ctx,
     endpoint: &str,
-    candidates: Vec<Post>,
+    candidates: Vec<Arc<Post>>,
     e: Expand,
 ) -> Result<Delivery, ApiError> {
     let accounts = load_accounts(state, &candidates, e)?;
@@ -305,7 +311,7 @@ async fn lookup(
 ) -> Result<Response, ApiError> {
     let f = fields(p, TWEET_EXPANSIONS)?;
     ctx.check_refusal(state, endpoint).await?;
-    let mut found = state.store.posts(&ids).map_err(unavailable)?;
+    let mut found = state.cache.posts(&ids).map_err(unavailable)?;
     // Answer in the order asked, once per id.
     let order: HashMap<PostId, usize> = ids.iter().enumerate().rev().map(|(i, id)| (*id, i)).collect();
     found.sort_by_key(|post| order.get(&post.id).copied().unwrap_or(usize::MAX));
@@ -433,11 +439,11 @@ pub async fn user_timeline(
             limit: limit + 1,
         };
         ctx.check_refusal(state, ENDPOINT).await?;
-        if state.store.account(author).map_err(unavailable)?.is_none() {
+        if state.cache.account(author).map_err(unavailable)?.is_none() {
             let body = json!({ "errors": [not_found_item("user", "id", &author.to_string())] });
             return Ok(axum::Json(body).into_response());
         }
-        let candidates = state.store.timeline(author, &q).map_err(unavailable)?;
+        let candidates = state.cache.timeline(author, &q).map_err(unavailable)?;
         list(state, ctx, ENDPOINT, &f, candidates, limit).await
     })
     .await
@@ -471,7 +477,8 @@ pub async fn search_recent(State(state): State<Arc<ApiState>>, headers: HeaderMa
             limit: limit + 1,
         };
         ctx.check_refusal(state, ENDPOINT).await?;
-        let candidates = state.store.search(&q).map_err(unavailable)?;
+        let candidates: Vec<Arc<Post>> =
+            state.store.search(&q).map_err(unavailable)?.into_iter().map(Arc::new).collect();
         list(state, ctx, ENDPOINT, &f, candidates, limit).await
     })
     .await
@@ -485,9 +492,9 @@ fn resolve_numeric_from(state: &ApiState, expr: &mut tollgate_store::SearchExpr)
     match expr {
         SearchExpr::From(who) if who.bytes().all(|b| b.is_ascii_digit()) => {
             if let Ok(id) = who.parse::<AccountId>()
-                && let Some(account) = state.store.account(id).map_err(unavailable)?
+                && let Some(account) = state.cache.account(id).map_err(unavailable)?
             {
-                *who = account.handle;
+                *who = account.handle.clone();
             }
             Ok(())
         }
@@ -507,7 +514,7 @@ async fn list(
     ctx: &Ctx,
     endpoint: &str,
     f: &Fields,
-    mut candidates: Vec<Post>,
+    mut candidates: Vec<Arc<Post>>,
     limit: usize,
 ) -> Result<Response, ApiError> {
     let more = candidates.len() > limit;
@@ -552,7 +559,7 @@ pub async fn user_lookup(
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs, USER_PARAMS)?;
         let id: AccountId = params::parse_id("id", &id)?;
-        let found = state.store.accounts(&[id]).map_err(unavailable)?;
+        let found = state.cache.accounts(&[id]).map_err(unavailable)?;
         users(state, ctx, ENDPOINT, &p, vec![(id.to_string(), found.into_iter().next())], "id", true).await
     })
     .await
@@ -563,8 +570,8 @@ pub async fn users_lookup(State(state): State<Arc<ApiState>>, headers: HeaderMap
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs, USERS_PARAMS)?;
         let ids: Vec<AccountId> = p.ids("ids", 100)?;
-        let found: HashMap<AccountId, Account> =
-            state.store.accounts(&ids).map_err(unavailable)?.into_iter().map(|a| (a.id, a)).collect();
+        let found: HashMap<AccountId, Arc<Account>> =
+            state.cache.accounts(&ids).map_err(unavailable)?.into_iter().map(|a| (a.id, a)).collect();
         let mut seen = std::collections::HashSet::new();
         let asked =
             ids.iter().filter(|id| seen.insert(**id)).map(|id| (id.to_string(), found.get(id).cloned())).collect();
@@ -593,8 +600,9 @@ pub async fn users_by_usernames(
         let mut asked = Vec::new();
         for name in names {
             check_username("usernames", name)?;
-            if !asked.iter().any(|(n, _): &(String, Option<Account>)| n.eq_ignore_ascii_case(name)) {
-                asked.push((name.to_owned(), state.store.account_by_handle(name).map_err(unavailable)?));
+            if !asked.iter().any(|(n, _): &(String, Option<Arc<Account>>)| n.eq_ignore_ascii_case(name)) {
+                let found = state.store.account_by_handle(name).map_err(unavailable)?.map(Arc::new);
+                asked.push((name.to_owned(), found));
             }
         }
         users(state, ctx, ENDPOINT, &p, asked, "usernames", false).await
@@ -623,7 +631,7 @@ pub async fn user_by_username(
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs, USER_PARAMS)?;
         check_username("username", &username)?;
-        let found = state.store.account_by_handle(&username).map_err(unavailable)?;
+        let found = state.store.account_by_handle(&username).map_err(unavailable)?.map(Arc::new);
         users(state, ctx, ENDPOINT, &p, vec![(username.clone(), found)], "username", true).await
     })
     .await
@@ -636,13 +644,13 @@ async fn users(
     ctx: &Ctx,
     endpoint: &str,
     p: &Params,
-    asked: Vec<(String, Option<Account>)>,
+    asked: Vec<(String, Option<Arc<Account>>)>,
     parameter: &str,
     single: bool,
 ) -> Result<Response, ApiError> {
     let f = fields(p, USER_EXPANSIONS)?;
     ctx.check_refusal(state, endpoint).await?;
-    let candidates: Vec<Account> = asked.iter().filter_map(|(_, a)| a.clone()).collect();
+    let candidates: Vec<Arc<Account>> = asked.iter().filter_map(|(_, a)| a.clone()).collect();
     let mut timings = Timings::default();
     let (delivery, refused) = state
         .deliverer

@@ -24,6 +24,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tollgate_cache::PlatformCache;
 use tollgate_deliver::Deliverer;
 use tollgate_store::Store;
 
@@ -44,6 +45,9 @@ pub struct ApiConfig {
 
 pub struct ApiState {
     pub store: Arc<dyn Store>,
+    /// The platform data every content request reads, kept current by the
+    /// store's change log (`tollgate-cache`).
+    pub cache: Arc<PlatformCache>,
     pub deliverer: Arc<Deliverer>,
     pub config: ApiConfig,
     pub limiter: RateLimiter,
@@ -56,12 +60,13 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    pub fn new(store: Arc<dyn Store>, deliverer: Arc<Deliverer>, config: ApiConfig) -> ApiState {
+    pub fn new(cache: Arc<PlatformCache>, deliverer: Arc<Deliverer>, config: ApiConfig) -> ApiState {
         let mut seed = [0u8; 4];
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
         seed.copy_from_slice(&(nanos as u32 ^ std::process::id()).to_le_bytes());
         ApiState {
-            store,
+            store: Arc::clone(cache.store()),
+            cache,
             deliverer,
             limiter: RateLimiter::new(config.rate_limits),
             config,

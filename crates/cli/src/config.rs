@@ -70,6 +70,15 @@ pub struct Settings {
     /// delete them, in whole segments (0: keep them forever).
     #[arg(long, global = true, env = "TOLLGATE_LEDGER_RETENTION_DAYS", value_name = "DAYS")]
     pub ledger_retention_days: Option<u32>,
+    /// Accounts `serve` keeps in memory at most.
+    #[arg(long, global = true, env = "TOLLGATE_CACHE_ACCOUNTS", value_name = "N")]
+    pub cache_accounts: Option<usize>,
+    /// Posts `serve` keeps in memory at most (by id and in timelines).
+    #[arg(long, global = true, env = "TOLLGATE_CACHE_POSTS", value_name = "N")]
+    pub cache_posts: Option<usize>,
+    /// The newest posts of an author kept in memory to answer timelines.
+    #[arg(long, global = true, env = "TOLLGATE_CACHE_TIMELINE_WINDOW", value_name = "N")]
+    pub cache_timeline_window: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -88,6 +97,7 @@ pub struct Config {
     pub rate_limits: tollgate_api::RateLimits,
     /// Days ledger entries are kept; `None`: forever (configured as 0).
     pub ledger_retention_days: Option<u32>,
+    pub cache: tollgate_cache::CacheConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +142,10 @@ impl Settings {
             rate_limit_standard,
             rate_limit_partner,
             rate_limit_first_party,
-            ledger_retention_days
+            ledger_retention_days,
+            cache_accounts,
+            cache_posts,
+            cache_timeline_window
         );
         Ok(self)
     }
@@ -194,6 +207,7 @@ impl Settings {
             }
         };
         let limits = tollgate_api::RateLimits::default();
+        let cache = tollgate_cache::CacheConfig::DEFAULT;
         Ok(Config {
             data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("data")),
             listen,
@@ -215,6 +229,11 @@ impl Settings {
                 None => Some(tollgate_ledger::LEDGER_RETENTION_DAYS),
                 Some(0) => None,
                 Some(days) => Some(days),
+            },
+            cache: tollgate_cache::CacheConfig {
+                accounts: self.cache_accounts.unwrap_or(cache.accounts),
+                posts: self.cache_posts.unwrap_or(cache.posts),
+                timeline_window: self.cache_timeline_window.unwrap_or(cache.timeline_window),
             },
         })
     }

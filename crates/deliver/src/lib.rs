@@ -47,8 +47,8 @@ pub struct Request<'a> {
 /// withheld ones named, and the ledger receipt that makes it releasable.
 #[derive(Debug)]
 pub struct Delivery {
-    pub posts: Vec<Post>,
-    pub accounts: Vec<Account>,
+    pub posts: Vec<Arc<Post>>,
+    pub accounts: Vec<Arc<Account>>,
     pub withheld: Vec<(PostId, Reason)>,
     pub withheld_by_reason: BTreeMap<Reason, u32>,
     /// Decisions for the delivered posts had the purpose been `train-genai`:
@@ -174,8 +174,8 @@ impl Deliverer {
     pub async fn deliver(
         &self,
         req: &Request<'_>,
-        candidates: Vec<Post>,
-        accounts: &HashMap<AccountId, Account>,
+        candidates: Vec<Arc<Post>>,
+        accounts: &HashMap<AccountId, Arc<Account>>,
         expand: Expand,
         timings: &mut Timings,
     ) -> Result<Delivery, DeliverError> {
@@ -232,7 +232,7 @@ impl Deliverer {
         }
         profile_ids.sort_unstable();
         profile_ids.dedup();
-        let profiles: Vec<Account> = profile_ids
+        let profiles: Vec<Arc<Account>> = profile_ids
             .iter()
             .filter_map(|id| accounts.get(id))
             .filter(|a| account_withheld(a).is_none())
@@ -248,10 +248,10 @@ impl Deliverer {
     pub async fn deliver_accounts(
         &self,
         req: &Request<'_>,
-        candidates: Vec<Account>,
+        candidates: Vec<Arc<Account>>,
         timings: &mut Timings,
     ) -> Result<(Delivery, Vec<(AccountId, Reason)>), DeliverError> {
-        let (profiles, refused): (Vec<Account>, Vec<Account>) =
+        let (profiles, refused): (Vec<Arc<Account>>, Vec<Arc<Account>>) =
             candidates.into_iter().partition(|a| account_withheld(a).is_none());
         let refused = refused.iter().filter_map(|a| Some((a.id, account_withheld(a)?))).collect();
         let genai_allowed = self.genai_allowed(req, &[]);
@@ -284,8 +284,8 @@ impl Deliverer {
     async fn record(
         &self,
         req: &Request<'_>,
-        posts: &[Post],
-        profiles: &[Account],
+        posts: &[Arc<Post>],
+        profiles: &[Arc<Account>],
         withheld: &BTreeMap<Reason, u32>,
         timings: &mut Timings,
     ) -> Result<Receipt, DeliverError> {

@@ -1483,7 +1483,6 @@ pub fn ids_at_the_u64_edge(store: &dyn Store) {
     assert_eq!((stats.accounts, stats.posts), (1, 3));
 }
 
-/// Every read that starts after a write returned sees that write.
 // -- the change log -----------------------------------------------------------
 
 /// The changes after `after`, all of them, and the sequence they end at.
@@ -1578,6 +1577,7 @@ pub fn change_log_reads_in_batches(store: &dyn Store) {
     assert_eq!(after, store.change_seq().unwrap());
 }
 
+/// Every read that starts after a write returned sees that write.
 pub fn reads_see_every_returned_write(store: &dyn Store) {
     store.upsert_accounts(&[account(1, "reader")]).unwrap();
     for i in 1..=40u64 {

@@ -10,6 +10,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tollgate_api::{ApiConfig, ApiState, RateLimits, router};
+use tollgate_cache::{CacheConfig, PlatformCache};
 use tollgate_deliver::Deliverer;
 use tollgate_domain::{
     Account, AccountId, AccountStatus, Agreement, AiPreferences, AppId, ConsentDefaults, Post, PostId, Purpose, Tier,
@@ -103,7 +104,8 @@ pub fn fixture(name: &str, accounts: &[Account], posts: &[Post], limits: RateLim
         internal_token: Some(INTERNAL.into()),
         rate_limits: limits,
     };
-    let app = router(Arc::new(ApiState::new(store.clone(), deliverer, config)));
+    let cache = Arc::new(PlatformCache::new(store.clone(), CacheConfig::DEFAULT).unwrap());
+    let app = router(Arc::new(ApiState::new(cache, deliverer, config)));
     Fixture { store, app, dir }
 }
 

@@ -33,8 +33,10 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
                 .map_err(|e| Failure::failed(format!("cannot start the scheduled ledger prune: {e}")))
         })
         .transpose()?;
+    let cache = tollgate_cache::PlatformCache::new(store, config.cache)
+        .map_err(|e| Failure::failed(format!("cannot read the store's change log: {e}")))?;
     let state = Arc::new(ApiState::new(
-        store,
+        Arc::new(cache),
         deliverer,
         ApiConfig {
             public_url: config.public_url.clone(),

@@ -4,14 +4,14 @@
 //! the request is refused whole, fetches candidates and hands them to the
 //! deliverer; only what the deliverer returns is rendered.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use tollgate_deliver::{Delivery, Expand, Recipient, Request, Timings};
 use tollgate_domain::{Account, AccountId, AgreementState, App, Post, PostId, Purpose, Reason, Timestamp};
@@ -22,7 +22,7 @@ use tollgate_store::{SearchQuery, TimelineQuery};
 use crate::error::{ApiError, not_found_item, withheld_item};
 use crate::params::{self, Params, TWEET_EXPANSIONS, TWEET_FIELDS, USER_EXPANSIONS, USER_FIELDS, token};
 use crate::ratelimit::Window;
-use crate::render::{self, Fields};
+use crate::render::{self, Fields, Members as _};
 use crate::{ApiState, query};
 
 type Pairs = Query<Vec<(String, String)>>;
@@ -184,11 +184,11 @@ fn unavailable<E: std::fmt::Display>(e: E) -> ApiError {
 }
 
 fn fields(p: &Params, expansions: &[&str]) -> Result<Fields, ApiError> {
-    Ok(Fields {
-        tweet: p.list("tweet.fields", TWEET_FIELDS)?,
-        user: p.list("user.fields", USER_FIELDS)?,
-        expansions: p.list("expansions", expansions)?,
-    })
+    Ok(Fields::new(
+        &p.list("tweet.fields", TWEET_FIELDS)?,
+        &p.list("user.fields", USER_FIELDS)?,
+        p.list("expansions", expansions)?,
+    ))
 }
 
 fn expand(f: &Fields) -> Expand {
@@ -247,26 +247,35 @@ fn usage_headers(response: &mut Response, state: &ApiState, delivery: &Delivery)
     }
 }
 
-fn includes(delivery: &Delivery, f: &Fields) -> Option<Value> {
-    if delivery.accounts.is_empty() {
-        return None;
-    }
-    Some(json!({ "users": delivery.accounts.iter().map(|a| render::user(a, f)).collect::<Vec<_>>() }))
+/// X's `includes`, if any profile was released with the posts.
+fn includes<'a>(delivery: &'a Delivery, f: &'a Fields) -> Option<render::Includes<'a>> {
+    (!delivery.accounts.is_empty()).then(|| render::Includes(render::Users(&delivery.accounts, f)))
 }
 
-fn withheld_meta(meta: &mut Map<String, Value>, by_reason: &BTreeMap<Reason, u32>) {
-    let total: u32 = by_reason.values().sum();
-    if total > 0 {
-        meta.insert("withheld_count".into(), json!(total));
-        meta.insert(
-            "withheld_by_reason".into(),
-            Value::Object(by_reason.iter().map(|(r, n)| (r.as_str().to_owned(), json!(n))).collect()),
-        );
-    }
+/// The bytes of a response body, about: what a rendered post or profile takes.
+fn size_hint(delivery: &Delivery) -> usize {
+    256 + 200 * (delivery.posts.len() + delivery.accounts.len())
 }
 
-fn respond(state: &ApiState, delivery: &Delivery, body: Value) -> Response {
-    let mut response = axum::Json(body).into_response();
+/// A list's `meta`, in X's order.
+#[derive(serde::Serialize)]
+struct Meta<'a> {
+    result_count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    newest_id: Option<render::Str<PostId>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oldest_id: Option<render::Str<PostId>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    withheld_count: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    withheld_by_reason: Option<render::ByReason<'a>>,
+}
+
+fn respond(state: &ApiState, delivery: &Delivery, body: Vec<u8>) -> Response {
+    let mut response =
+        ([(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
     usage_headers(&mut response, state, delivery);
     response
 }
@@ -333,22 +342,23 @@ async fn lookup(
             errors.push(not_found_item("tweet", parameter, &id_s));
         }
     }
-    let mut body = Map::new();
-    let data: Vec<Value> = delivery.posts.iter().map(|post| render::tweet(post, &f)).collect();
-    if single {
-        if let Some(first) = data.into_iter().next() {
-            body.insert("data".into(), first);
+    let body = render::object(size_hint(&delivery) + 300 * errors.len(), |o| {
+        if single {
+            if let Some(first) = delivery.posts.first() {
+                o.serialize_entry("data", &render::Tweet(first, &f))?;
+            }
+        } else if !delivery.posts.is_empty() {
+            o.serialize_entry("data", &render::Tweets(&delivery.posts, &f))?;
         }
-    } else if !data.is_empty() {
-        body.insert("data".into(), Value::Array(data));
-    }
-    if let Some(inc) = includes(&delivery, &f) {
-        body.insert("includes".into(), inc);
-    }
-    if !errors.is_empty() {
-        body.insert("errors".into(), Value::Array(errors));
-    }
-    Ok(respond(state, &delivery, Value::Object(body)))
+        if let Some(inc) = includes(&delivery, &f) {
+            o.serialize_entry("includes", &inc)?;
+        }
+        if !errors.is_empty() {
+            o.serialize_entry("errors", &errors)?;
+        }
+        Ok(())
+    })?;
+    Ok(respond(state, &delivery, body))
 }
 
 // -- lists: timelines and search -------------------------------------------------
@@ -522,25 +532,25 @@ async fn list(
     let next = if more { candidates.last().map(|p| token::encode(p.id)) } else { None };
     let delivery = deliver_posts(state, ctx, endpoint, candidates, expand(f)).await?;
 
-    let mut meta = Map::new();
-    meta.insert("result_count".into(), json!(delivery.posts.len()));
-    if let (Some(first), Some(last)) = (delivery.posts.first(), delivery.posts.last()) {
-        meta.insert("newest_id".into(), json!(first.id.to_string()));
-        meta.insert("oldest_id".into(), json!(last.id.to_string()));
-    }
-    if let Some(next) = next {
-        meta.insert("next_token".into(), json!(next));
-    }
-    withheld_meta(&mut meta, &delivery.withheld_by_reason);
-    let mut body = Map::new();
-    if !delivery.posts.is_empty() {
-        body.insert("data".into(), Value::Array(delivery.posts.iter().map(|post| render::tweet(post, f)).collect()));
-    }
-    if let Some(inc) = includes(&delivery, f) {
-        body.insert("includes".into(), inc);
-    }
-    body.insert("meta".into(), Value::Object(meta));
-    Ok(respond(state, &delivery, Value::Object(body)))
+    let withheld: u32 = delivery.withheld_by_reason.values().sum();
+    let meta = Meta {
+        result_count: delivery.posts.len(),
+        newest_id: delivery.posts.first().map(|p| render::Str(p.id)),
+        oldest_id: delivery.posts.last().map(|p| render::Str(p.id)),
+        next_token: next,
+        withheld_count: (withheld > 0).then_some(withheld),
+        withheld_by_reason: (withheld > 0).then_some(render::ByReason(&delivery.withheld_by_reason)),
+    };
+    let body = render::object(size_hint(&delivery), |o| {
+        if !delivery.posts.is_empty() {
+            o.serialize_entry("data", &render::Tweets(&delivery.posts, f))?;
+        }
+        if let Some(inc) = includes(&delivery, f) {
+            o.serialize_entry("includes", &inc)?;
+        }
+        o.serialize_entry("meta", &meta)
+    })?;
+    Ok(respond(state, &delivery, body))
 }
 
 // -- users ----------------------------------------------------------------------
@@ -658,7 +668,7 @@ async fn users(
         .await
         .map_err(unavailable)?;
     let refused: HashMap<AccountId, Reason> = refused.into_iter().collect();
-    let mut data = Vec::new();
+    let mut data: Vec<Arc<Account>> = Vec::new();
     let mut errors = Vec::new();
     for (value, account) in &asked {
         match account {
@@ -667,22 +677,24 @@ async fn users(
                 Some(reason) => errors.push(withheld_item("user", parameter, value, reason.as_str())),
                 None => {
                     if let Some(d) = delivery.accounts.iter().find(|d| d.id == a.id) {
-                        data.push(render::user(d, &f));
+                        data.push(Arc::clone(d));
                     }
                 }
             },
         }
     }
-    let mut body = Map::new();
-    if single {
-        if let Some(first) = data.into_iter().next() {
-            body.insert("data".into(), first);
+    let body = render::object(256 + 200 * data.len() + 300 * errors.len(), |o| {
+        if single {
+            if let Some(first) = data.first() {
+                o.serialize_entry("data", &render::User(first, &f))?;
+            }
+        } else if !data.is_empty() {
+            o.serialize_entry("data", &render::Users(&data, &f))?;
         }
-    } else if !data.is_empty() {
-        body.insert("data".into(), Value::Array(data));
-    }
-    if !errors.is_empty() {
-        body.insert("errors".into(), Value::Array(errors));
-    }
-    Ok(respond(state, &delivery, Value::Object(body)))
+        if !errors.is_empty() {
+            o.serialize_entry("errors", &errors)?;
+        }
+        Ok(())
+    })?;
+    Ok(respond(state, &delivery, body))
 }

@@ -35,6 +35,8 @@ pub enum ApiError {
     },
     /// The ledger or the store failed; nothing was released.
     Unavailable(String),
+    /// A fault of the server itself (a response that could not be written).
+    Internal(String),
 }
 
 impl ApiError {
@@ -54,6 +56,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -100,13 +103,19 @@ impl ApiError {
                 "type": "about:blank",
                 "status": 503,
             }),
+            ApiError::Internal(_) => json!({
+                "title": "Internal Error",
+                "detail": "The server failed to answer this request.",
+                "type": "about:blank",
+                "status": 500,
+            }),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Unavailable(detail) = &self {
+        if let ApiError::Unavailable(detail) | ApiError::Internal(detail) = &self {
             eprintln!("error: {detail}");
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();

@@ -1,24 +1,60 @@
 //! X API v2 object shapes: posts as "tweets", accounts as "users", with field
 //! selection. Ids are strings; times are X's millisecond RFC 3339.
+//!
+//! Objects are serialized from the domain types straight into the response
+//! body: no intermediate `serde_json::Value`, and ids and times are written
+//! with `collect_str`, without a `String` each. Fields come in the order X
+//! documents them (id, text, edit history, then the optional fields).
 
-use serde_json::{Map, Value, json};
-use tollgate_domain::{Account, Post};
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+
+pub use serde::ser::SerializeMap as Members;
+use tollgate_domain::{Account, Post, Reason};
 
 /// Which optional fields a response carries.
 #[derive(Debug, Clone, Default)]
 pub struct Fields {
-    pub tweet: Vec<String>,
-    pub user: Vec<String>,
-    pub expansions: Vec<String>,
+    tweet: u16,
+    user: u8,
+    expansions: Vec<String>,
+}
+
+/// The optional tweet fields, in the order they are written.
+const TWEET_FLAGS: [&str; 8] = [
+    "author_id",
+    "created_at",
+    "lang",
+    "conversation_id",
+    "in_reply_to_user_id",
+    "referenced_tweets",
+    "possibly_sensitive",
+    "reply_settings",
+];
+/// The optional user fields, in the order they are written.
+const USER_FLAGS: [&str; 4] = ["created_at", "description", "protected", "verified"];
+
+fn flags(names: &[String], table: &[&str]) -> u16 {
+    names.iter().filter_map(|n| table.iter().position(|t| t == n)).fold(0, |bits, i| bits | 1 << i)
 }
 
 impl Fields {
+    /// From the validated `tweet.fields`, `user.fields` and `expansions`
+    /// (names outside the rendered ones are accepted and render nothing).
+    pub fn new(tweet: &[String], user: &[String], expansions: Vec<String>) -> Fields {
+        Fields { tweet: flags(tweet, &TWEET_FLAGS), user: flags(user, &USER_FLAGS) as u8, expansions }
+    }
+
     fn tweet_has(&self, f: &str) -> bool {
-        self.tweet.iter().any(|x| x == f)
+        TWEET_FLAGS.iter().position(|t| *t == f).is_some_and(|i| self.tweet & (1 << i) != 0)
     }
 
     fn user_has(&self, f: &str) -> bool {
-        self.user.iter().any(|x| x == f)
+        USER_FLAGS.iter().position(|t| *t == f).is_some_and(|i| self.user & (1 << i) != 0)
     }
 
     pub fn expands(&self, e: &str) -> bool {
@@ -26,59 +62,257 @@ impl Fields {
     }
 }
 
-pub fn tweet(post: &Post, fields: &Fields) -> Value {
-    let mut o = Map::new();
-    o.insert("id".into(), Value::String(post.id.to_string()));
-    o.insert("text".into(), Value::String(post.text.clone()));
-    // X includes the edit history by default; clients rely on it.
-    o.insert("edit_history_tweet_ids".into(), json!([post.id.to_string()]));
-    if fields.tweet_has("author_id") {
-        o.insert("author_id".into(), Value::String(post.author_id.to_string()));
+/// A value written with its `Display` form as a JSON string (ids, times).
+pub struct Str<T>(pub T);
+
+impl<T: Display> Serialize for Str<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
     }
-    if fields.tweet_has("created_at") {
-        o.insert("created_at".into(), Value::String(post.created_at.to_string()));
-    }
-    if fields.tweet_has("lang") {
-        o.insert("lang".into(), Value::String(post.lang.clone()));
-    }
-    if fields.tweet_has("conversation_id") {
-        o.insert("conversation_id".into(), Value::String(post.conversation().to_string()));
-    }
-    if fields.tweet_has("in_reply_to_user_id")
-        && let Some(u) = post.in_reply_to_user_id
-    {
-        o.insert("in_reply_to_user_id".into(), Value::String(u.to_string()));
-    }
-    if fields.tweet_has("referenced_tweets")
-        && let Some(parent) = post.in_reply_to
-    {
-        o.insert("referenced_tweets".into(), json!([{ "type": "replied_to", "id": parent.to_string() }]));
-    }
-    if fields.tweet_has("possibly_sensitive") {
-        o.insert("possibly_sensitive".into(), Value::Bool(false));
-    }
-    if fields.tweet_has("reply_settings") {
-        o.insert("reply_settings".into(), Value::String("everyone".into()));
-    }
-    Value::Object(o)
 }
 
-pub fn user(account: &Account, fields: &Fields) -> Value {
-    let mut o = Map::new();
-    o.insert("id".into(), Value::String(account.id.to_string()));
-    o.insert("name".into(), Value::String(account.display_name.clone()));
-    o.insert("username".into(), Value::String(account.handle.clone()));
-    if fields.user_has("created_at") {
-        o.insert("created_at".into(), Value::String(account.created_at.to_string()));
+/// X's `referenced_tweets` entry of a reply.
+struct RepliedTo<T>(T);
+
+impl<T: Display> Serialize for RepliedTo<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(1))?;
+        seq.serialize_element(&ReplyRef(&self.0))?;
+        seq.end()
     }
-    if fields.user_has("description") {
-        o.insert("description".into(), Value::String(account.description.clone()));
+}
+
+struct ReplyRef<'a, T>(&'a T);
+
+impl<T: Display> Serialize for ReplyRef<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("type", "replied_to")?;
+        map.serialize_entry("id", &Str(self.0))?;
+        map.end()
     }
-    if fields.user_has("protected") {
-        o.insert("protected".into(), Value::Bool(account.protected));
+}
+
+/// A post as an X tweet object.
+pub struct Tweet<'a>(pub &'a Post, pub &'a Fields);
+
+impl Serialize for Tweet<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Tweet(post, f) = *self;
+        let mut o = s.serialize_map(None)?;
+        o.serialize_entry("id", &Str(post.id))?;
+        o.serialize_entry("text", &post.text)?;
+        // X includes the edit history by default; clients rely on it.
+        o.serialize_entry("edit_history_tweet_ids", &[Str(post.id)])?;
+        if f.tweet_has("author_id") {
+            o.serialize_entry("author_id", &Str(post.author_id))?;
+        }
+        if f.tweet_has("created_at") {
+            o.serialize_entry("created_at", &Str(post.created_at))?;
+        }
+        if f.tweet_has("lang") {
+            o.serialize_entry("lang", &post.lang)?;
+        }
+        if f.tweet_has("conversation_id") {
+            o.serialize_entry("conversation_id", &Str(post.conversation()))?;
+        }
+        if f.tweet_has("in_reply_to_user_id")
+            && let Some(u) = post.in_reply_to_user_id
+        {
+            o.serialize_entry("in_reply_to_user_id", &Str(u))?;
+        }
+        if f.tweet_has("referenced_tweets")
+            && let Some(parent) = post.in_reply_to
+        {
+            o.serialize_entry("referenced_tweets", &RepliedTo(parent))?;
+        }
+        if f.tweet_has("possibly_sensitive") {
+            o.serialize_entry("possibly_sensitive", &false)?;
+        }
+        if f.tweet_has("reply_settings") {
+            o.serialize_entry("reply_settings", "everyone")?;
+        }
+        o.end()
     }
-    if fields.user_has("verified") {
-        o.insert("verified".into(), Value::Bool(false));
+}
+
+/// An account as an X user object.
+pub struct User<'a>(pub &'a Account, pub &'a Fields);
+
+impl Serialize for User<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let User(account, f) = *self;
+        let mut o = s.serialize_map(None)?;
+        o.serialize_entry("id", &Str(account.id))?;
+        o.serialize_entry("name", &account.display_name)?;
+        o.serialize_entry("username", &account.handle)?;
+        if f.user_has("created_at") {
+            o.serialize_entry("created_at", &Str(account.created_at))?;
+        }
+        if f.user_has("description") {
+            o.serialize_entry("description", &account.description)?;
+        }
+        if f.user_has("protected") {
+            o.serialize_entry("protected", &account.protected)?;
+        }
+        if f.user_has("verified") {
+            o.serialize_entry("verified", &false)?;
+        }
+        o.end()
     }
-    Value::Object(o)
+}
+
+/// Posts as an array of tweet objects.
+pub struct Tweets<'a>(pub &'a [Arc<Post>], pub &'a Fields);
+
+impl Serialize for Tweets<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for post in self.0 {
+            seq.serialize_element(&Tweet(post, self.1))?;
+        }
+        seq.end()
+    }
+}
+
+/// Accounts as an array of user objects.
+pub struct Users<'a>(pub &'a [Arc<Account>], pub &'a Fields);
+
+impl Serialize for Users<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for account in self.0 {
+            seq.serialize_element(&User(account, self.1))?;
+        }
+        seq.end()
+    }
+}
+
+/// X's `includes` object: the expanded users.
+pub struct Includes<'a>(pub Users<'a>);
+
+impl Serialize for Includes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut o = s.serialize_map(Some(1))?;
+        o.serialize_entry("users", &self.0)?;
+        o.end()
+    }
+}
+
+/// Withheld counts by reason code.
+pub struct ByReason<'a>(pub &'a BTreeMap<Reason, u32>);
+
+impl Serialize for ByReason<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(r, n)| (r.as_str(), n)))
+    }
+}
+
+/// Writes a response body, a JSON object, into a buffer sized for it:
+/// `entries` adds the object's members.
+pub fn object<F>(size_hint: usize, entries: F) -> Result<Vec<u8>, crate::ApiError>
+where
+    F: FnOnce(
+        &mut serde_json::ser::Compound<'_, &mut Vec<u8>, serde_json::ser::CompactFormatter>,
+    ) -> serde_json::Result<()>,
+{
+    let mut out = Vec::with_capacity(size_hint);
+    let written = (|| {
+        let mut ser = serde_json::Serializer::new(&mut out);
+        let mut map = ser.serialize_map(None)?;
+        entries(&mut map)?;
+        SerializeMap::end(map)
+    })();
+    written.map_err(|e| crate::ApiError::Internal(format!("writing a response body: {e}")))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use tollgate_domain::{AccountId, AccountStatus, AiPreferences, PostId, Timestamp};
+
+    use super::*;
+
+    fn post() -> Post {
+        Post {
+            id: PostId(20),
+            author_id: AccountId(7),
+            created_at: Timestamp::from_millis(1_700_000_000_123),
+            text: "a \"quoted\" word\n".into(),
+            lang: "en".into(),
+            in_reply_to: Some(PostId(10)),
+            in_reply_to_user_id: Some(AccountId(3)),
+            conversation_id: Some(PostId(10)),
+            no_ai: false,
+            deleted_at: None,
+        }
+    }
+
+    fn account() -> Account {
+        Account {
+            id: AccountId(7),
+            handle: "ada".into(),
+            display_name: "Ada ✨".into(),
+            description: "analyst".into(),
+            created_at: Timestamp::from_millis(1_288_834_974_657),
+            region: "GB".into(),
+            birth_year: None,
+            is_minor: None,
+            protected: true,
+            status: AccountStatus::Active,
+            ai_preferences: AiPreferences::default(),
+        }
+    }
+
+    fn json(value: &impl Serialize) -> String {
+        serde_json::to_string(value).unwrap()
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn tweets_carry_the_default_and_the_asked_fields_in_order() {
+        let none = Fields::default();
+        assert_eq!(
+            json(&Tweet(&post(), &none)),
+            r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"]}"#
+        );
+        let all = Fields::new(&names(&TWEET_FLAGS), &[], vec![]);
+        assert_eq!(
+            json(&Tweet(&post(), &all)),
+            r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"],"author_id":"7","created_at":"2023-11-14T22:13:20.123Z","lang":"en","conversation_id":"10","in_reply_to_user_id":"3","referenced_tweets":[{"type":"replied_to","id":"10"}],"possibly_sensitive":false,"reply_settings":"everyone"}"#
+        );
+        let some = Fields::new(&names(&["lang", "public_metrics"]), &[], vec![]);
+        assert_eq!(
+            json(&Tweet(&post(), &some)),
+            r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"],"lang":"en"}"#
+        );
+    }
+
+    #[test]
+    fn users_carry_the_default_and_the_asked_fields_in_order() {
+        let none = Fields::default();
+        assert_eq!(json(&User(&account(), &none)), r#"{"id":"7","name":"Ada ✨","username":"ada"}"#);
+        let all = Fields::new(&[], &names(&USER_FLAGS), vec![]);
+        assert_eq!(
+            json(&User(&account(), &all)),
+            r#"{"id":"7","name":"Ada ✨","username":"ada","created_at":"2010-11-04T01:42:54.657Z","description":"analyst","protected":true,"verified":false}"#
+        );
+    }
+
+    #[test]
+    fn bodies_are_objects_of_the_members_given() {
+        let posts = vec![Arc::new(post())];
+        let body = object(16, |o| {
+            o.serialize_entry("data", &Tweets(&posts, &Fields::default()))?;
+            o.serialize_entry("meta", &ByReason(&BTreeMap::from([(Reason::DELETED, 2)])))
+        })
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"data":[{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"]}],"meta":{"deleted":2}}"#
+        );
+    }
 }

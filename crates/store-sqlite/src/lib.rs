@@ -187,12 +187,6 @@ fn account_by_id(conn: &Connection, id: i64) -> Result<Option<Account>> {
         .ctx(format_args!("reading account {id}"))
 }
 
-fn post_by_id(conn: &Connection, id: i64) -> Result<Option<Post>> {
-    conn.prepare_cached(&format!("SELECT {POST_COLUMNS} FROM posts p WHERE p.id = ?1"))
-        .and_then(|mut s| s.query_row([id], post_from_row).optional())
-        .ctx(format_args!("reading post {id}"))
-}
-
 fn app_by_id(conn: &Connection, id: i64) -> Result<Option<App>> {
     conn.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = ?1"))
         .and_then(|mut s| s.query_row([id], app_from_row).optional())
@@ -237,6 +231,36 @@ fn list_posts(conn: &Connection, stmt: Option<query::Statement>, what: &str) -> 
     rows.ctx(format_args!("running {what}"))
 }
 
+/// The statement sizes `by_ids` uses: a batch is padded up to the next one,
+/// so that a handful of cached statements serve every batch size.
+const ID_BATCHES: [usize; 4] = [1, 8, 32, 100];
+
+/// The rows of `select` (a statement ending in `WHERE id IN`) for distinct
+/// `ids`, one statement per up to 100 ids.
+fn by_ids<T>(
+    conn: &Connection,
+    ids: &[i64],
+    select: &str,
+    from_row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    what: &str,
+) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(ID_BATCHES[ID_BATCHES.len() - 1]) {
+        let size = ID_BATCHES.into_iter().find(|n| *n >= chunk.len()).unwrap_or(chunk.len());
+        let marks = vec!["?"; size].join(",");
+        let mut stmt =
+            conn.prepare_cached(&format!("{select} ({marks})")).ctx(format_args!("preparing a read of {what}"))?;
+        // Padding repeats the first id: `IN` matches it once all the same.
+        let params = (0..size).map(|i| chunk.get(i).unwrap_or(&chunk[0]));
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), from_row)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .ctx(format_args!("reading {what} by id"))?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
 /// The distinct storable ids among `ids`, in their first order.
 fn distinct_ids(ids: impl Iterator<Item = u64>) -> Vec<i64> {
     let mut seen = HashSet::new();
@@ -279,11 +303,13 @@ impl Store for SqliteStore {
     fn accounts(&self, ids: &[AccountId]) -> Result<Vec<Account>> {
         let ids = distinct_ids(ids.iter().map(|i| i.0));
         self.read_many(|conn| {
-            let mut out = Vec::with_capacity(ids.len());
-            for id in ids {
-                out.extend(account_by_id(conn, id)?);
-            }
-            Ok(out)
+            by_ids(
+                conn,
+                &ids,
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id IN"),
+                account_from_row,
+                "accounts",
+            )
         })
     }
 
@@ -355,11 +381,7 @@ impl Store for SqliteStore {
     fn posts(&self, ids: &[PostId]) -> Result<Vec<Post>> {
         let ids = distinct_ids(ids.iter().map(|i| i.0));
         self.read_many(|conn| {
-            let mut out = Vec::with_capacity(ids.len());
-            for id in ids {
-                out.extend(post_by_id(conn, id)?);
-            }
-            Ok(out)
+            by_ids(conn, &ids, &format!("SELECT {POST_COLUMNS} FROM posts p WHERE p.id IN"), post_from_row, "posts")
         })
     }
 

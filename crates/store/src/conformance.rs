@@ -86,6 +86,7 @@ macro_rules! store_conformance_tests {
             post_round_trip,
             upsert_replaces_posts,
             posts_skips_missing_ids,
+            reads_of_many_ids_at_once,
             timeline_newest_first_by_author,
             timeline_bounds,
             timeline_excludes_replies,
@@ -493,6 +494,23 @@ pub fn posts_skips_missing_ids(store: &dyn Store) {
 }
 
 /// A timeline holds the author's posts only, by descending id (not by time).
+/// Lookups of more ids than one page holds, with repeats and missing ids,
+/// return each stored item once.
+pub fn reads_of_many_ids_at_once(store: &dyn Store) {
+    store.upsert_accounts(&(1..=150).map(|i| account(i, &format!("many{i}"))).collect::<Vec<_>>()).unwrap();
+    store.upsert_posts(&(1..=250).map(|i| post(i, 1 + i % 150, i as i64, "many")).collect::<Vec<_>>()).unwrap();
+    for n in [0u64, 1, 2, 7, 8, 9, 33, 100, 101, 260] {
+        let mut asked: Vec<u64> = (1..=n).rev().collect();
+        asked.extend(asked.clone().iter().take(5));
+        let posts: Vec<PostId> = asked.iter().map(|i| PostId(*i)).collect();
+        let want: Vec<u64> = (1..=n.min(250)).collect();
+        assert_eq!(sorted(ids(&store.posts(&posts).unwrap())), want, "{n} posts");
+        let accounts: Vec<AccountId> = asked.iter().map(|i| AccountId(*i)).collect();
+        let got = sorted(store.accounts(&accounts).unwrap().into_iter().map(|a| a.id.0).collect());
+        assert_eq!(got, (1..=n.min(150)).collect::<Vec<_>>(), "{n} accounts");
+    }
+}
+
 pub fn timeline_newest_first_by_author(store: &dyn Store) {
     let mut posts = vec![post(13, 1, 300, "c"), post(10, 1, 400, "a"), post(15, 1, 100, "e"), post(11, 1, 200, "b")];
     posts.push(post(12, 2, 500, "other author"));

@@ -44,6 +44,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+check_recordable
 mkdir -p "$BENCH_DIR" "$RAWOUT"
 cd "$BENCH_DIR"
 check_disk $(( POSTS * 3 / 1000000 + 3 ))
@@ -193,7 +194,7 @@ VERDICT=$(awk -v r="$RATIO" 'BEGIN { print (r >= 0.7 ? "met" : "**missed**") }')
         echo "Heaviest symbols, raw insert: $RW_TOP"
     fi
     echo
-    echo "Raw outputs and profiles: \`${RAWOUT#$ROOT/}/\`."
+    echo "Raw outputs and profiles: \`${RAWOUT#"$ROOT"/}/\`."
 } >"$FRAGMENT"
 
 cat "$FRAGMENT"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# What the ledger costs the API: the API benchmark's two endpoints served by
-# the same binary with the ledger and without it, alternately, in one run.
+# What the ledger costs the API: the API benchmark's three endpoints (the
+# timeline, the 100-id lookup and the single-post lookup, the same requests
+# bench/api.sh makes) served by the same binary with the ledger and without
+# it, alternately, in one run.
 #
 # The binary is built with the `bench-unrecorded` feature, which adds one
 # thing: started with TOLLGATE_BENCH_UNRECORDED=1, `tollgate serve` releases
@@ -41,6 +43,7 @@ cleanup() {
 trap cleanup EXIT
 
 need_tools wrk curl jq
+check_recordable
 [[ -f $DATA/tollgate.db ]] || die "no data directory at $DATA: run bench/api.sh first (it imports the platform), or set DATA"
 [[ -f $DATASET/posts.jsonl ]] || die "no platform files in $DATASET to pick requests from (ACCOUNTS/POSTS/SEED name them)"
 mkdir -p "$RAWOUT"
@@ -62,16 +65,18 @@ WRK_ARGS=(-t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -H "Authorization: Bearer $TOKEN
 for round in $(seq 1 "$ROUNDS"); do
     for mode in ledger unrecorded; do
         if [[ $mode == unrecorded ]]; then
-            TOLLGATE_BENCH_UNRECORDED=1 start_tollgate
+            TOLLGATE_BENCH_UNRECORDED=1 start_tollgate --synchronous full
         else
-            start_tollgate
+            start_tollgate --synchronous full
         fi
-        for endpoint in timeline lookup; do
-            if [[ $endpoint == timeline ]]; then
-                url="http://127.0.0.1:$PORT$TIMELINE_PATH?$TIMELINE_QUERY"
-            else
-                url="http://127.0.0.1:$PORT$LOOKUP_PATH?$LOOKUP_QUERY"
-            fi
+        # Requests whose every post Tollgate delivers, as bench/api.sh makes.
+        [[ -n ${SETTLED:-} ]] || settle_requests
+        for endpoint in timeline lookup single; do
+            case $endpoint in
+                timeline) url="http://127.0.0.1:$PORT$TIMELINE_PATH?$TIMELINE_QUERY" ;;
+                lookup) url="http://127.0.0.1:$PORT$LOOKUP_PATH?$LOOKUP_QUERY" ;;
+                single) url="http://127.0.0.1:$PORT$SINGLE_PATH" ;;
+            esac
             status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$url")
             [[ $status == 200 ]] || die "$url answered $status in mode $mode"
             wrk "${WRK_ARGS[@]}" -d"$WRK_WARMUP" "$url" >/dev/null
@@ -94,17 +99,22 @@ each() { tr ' ' '\n' <<<"$1" | awk 'NF { printf "%s%.0f", sep, $1; sep = ", " }'
     echo "| --- | --- |"
     echo "$MACHINE"
     echo "| Platform | $ACCOUNTS accounts, $POSTS posts (seed $SEED), served from \`${DATA#"$ROOT"/}\` |"
+    echo "| Requests | $SETTLED; the single post is the lookup's first |"
     echo "| Load generator | \`wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION\` after a $WRK_WARMUP warm-up, per endpoint, per server start; $ROUNDS rounds, the two modes alternating |"
     echo
     echo "| Endpoint | With the ledger, req/s (each round) | Without, req/s (each round) | With / without | Ledger cost | Target |"
     echo "| --- | ---: | ---: | ---: | ---: | --- |"
-    for endpoint in timeline lookup; do
+    for endpoint in timeline lookup single; do
         with=$(mean "${RPS[$endpoint.ledger]}")
         without=$(mean "${RPS[$endpoint.unrecorded]}")
         ratio=$(calc '%.3f' "$with / $without")
         cost=$(calc '%.1f' "100 * (1 - $with / $without)")
         verdict=$(awk -v c="$cost" 'BEGIN { print (c < 10 ? "< 10 %: met" : "< 10 %: **missed**") }')
-        name=$([[ $endpoint == timeline ]] && echo "\`GET $TIMELINE_PATH?$TIMELINE_QUERY\`" || echo '`GET /2/tweets?ids=<100 ids>`')
+        case $endpoint in
+            timeline) name="\`GET $TIMELINE_PATH?$TIMELINE_QUERY\`" ;;
+            lookup) name="\`GET /2/tweets?ids=<100 ids>\`" ;;
+            single) name="\`GET $SINGLE_PATH\`" ;;
+        esac
         echo "| $name | $with ($(each "${RPS[$endpoint.ledger]}")) | $without ($(each "${RPS[$endpoint.unrecorded]}")) | $ratio | $cost % | $verdict |"
     done
     echo

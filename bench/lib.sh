@@ -22,6 +22,9 @@ SEED=${SEED:-42}
 RECORD=${RECORD:-auto}
 
 TOLLGATE=$ROOT/target/release/tollgate
+# The API benchmark's minimal server (crates/bench-minimal).
+# shellcheck disable=SC2034 # used by api.sh
+MINIMAL=$ROOT/target/release/bench-minimal
 # shellcheck disable=SC2034 # used by import.sh
 RAW_INSERT=$ROOT/target/release/examples/raw_insert
 DATASET=$BENCH_DIR/platform-a$ACCOUNTS-p$POSTS-s$SEED
@@ -63,6 +66,32 @@ recording() {
     esac
 }
 
+# The commit HEAD points at, short.
+head_commit() {
+    git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown
+}
+
+# What makes the work tree differ from HEAD: changed, staged and untracked
+# (not ignored) files, one `git status --porcelain` line each. Changes to
+# BENCHMARKS.md alone do not count: they are the figures being recorded.
+dirty_files() {
+    GIT_OPTIONAL_LOCKS=0 git -C "$ROOT" status --porcelain 2>/dev/null | grep -v ' BENCHMARKS\.md$' || true
+}
+
+# Figures in BENCHMARKS.md name the commit they were measured on, so a run
+# that would record them refuses to start from a work tree that differs from
+# that commit. Call before building; RECORD=0 runs anyway (and prints only).
+check_recordable() {
+    recording || return 0
+    local dirty
+    dirty=$(dirty_files)
+    if [[ -n $dirty ]]; then
+        printf '%s\n' "$dirty" >&2
+        die "the work tree differs from commit $(head_commit) (above), and figures recorded in BENCHMARKS.md must name the commit they were measured on: commit or stash these changes first, or run with RECORD=0 to print the results without recording them"
+    fi
+    RECORDABLE_COMMIT=$(head_commit)
+}
+
 # Warns when the disk holding $BENCH_DIR has less than $1 GiB free.
 check_disk() {
     local free_gib
@@ -72,10 +101,13 @@ check_disk() {
     fi
 }
 
-# The release build of the CLI.
+# The release build of the CLI and of the API benchmark's minimal server
+# (one cargo invocation: the minimal server uses only the workspace's own
+# dependencies with the workspace's features, so it changes nothing in the
+# CLI's build).
 build_release() {
     log "building the release binaries"
-    (cd "$ROOT" && cargo build --release --quiet -p tollgate-cli)
+    (cd "$ROOT" && cargo build --release --quiet -p tollgate-cli -p bench-minimal)
 }
 
 # Generates the platform into $DATASET unless an identical one is there.
@@ -97,26 +129,110 @@ ensure_platform() {
     touch "$DATASET/complete"
 }
 
-# The two requests the API benchmarks make, picked from the platform files:
-# TIMELINE_PATH/QUERY, a page of 100 posts of a prolific author (the one with
-# the most posts among the first million lines: the generator deals Zipf
-# activity ranks at random, so the head of the file holds the top authors
-# many times over), and LOOKUP_PATH/QUERY, 100 post ids spread evenly over the
-# whole file.
+# The requests the API benchmarks make, picked from the platform files, and
+# the candidates to fall back on where Tollgate withholds a post (see
+# settle_requests):
+#   the timeline `GET /2/users/:id/tweets?max_results=100` of a prolific
+#     author: AUTHORS holds up to ten authors with the most posts among the
+#     first million lines (the generator deals Zipf activity ranks at random,
+#     so the head of the file holds the top authors many times over), the
+#     busiest first;
+#   the lookup `GET /2/tweets?ids=` of 100 post ids spread evenly over the
+#     whole file: slot i takes the post on line i * POSTS/100 + 1, or if
+#     that one is withheld the next line, and so on (CANDIDATES[i] holds the
+#     ids of up to 20 lines);
+#   the single-post lookup `GET /2/tweets/:id` of the lookup's first post.
+# Sets AUTHORS, CANDIDATES, CHOICE and, through choose_requests, the
+# request variables the scripts use.
 # shellcheck disable=SC2034 # used by the scripts
 pick_requests() {
-    local seen step
-    read -r seen AUTHOR < <(head -n 1000000 "$DATASET/posts.jsonl" | grep -o '"author_id":[0-9]*' \
-        | cut -d: -f2 | sort | uniq -c | sort -rn | head -1)
-    (( seen >= 100 )) || die "no author with 100 posts in the sample (best: $seen)"
+    mapfile -t AUTHORS < <(head -n 1000000 "$DATASET/posts.jsonl" | grep -o '"author_id":[0-9]*' \
+        | cut -d: -f2 | sort | uniq -c | sort -rn | awk '$1 >= 100 { print $2 }' | head -10)
+    (( ${#AUTHORS[@]} > 0 )) || die "no author with 100 posts among the first million lines of $DATASET/posts.jsonl"
+    local step tries slot id
     step=$(( POSTS / 100 > 0 ? POSTS / 100 : 1 ))
-    IDS=$(awk -v step="$step" 'NR % step == 1 && n < 100 { n++; sub(/^\{"id":/, ""); sub(/,.*/, ""); print }' \
-        "$DATASET/posts.jsonl" | paste -sd,)
-    [[ $(tr ',' '\n' <<<"$IDS" | wc -l) -eq 100 ]] || die "could not pick 100 post ids"
+    tries=$(( step < 20 ? step : 20 ))
+    CANDIDATES=()
+    CHOICE=()
+    while read -r slot id; do
+        CANDIDATES[slot]="${CANDIDATES[slot]:-}${CANDIDATES[slot]:+ }$id"
+        CHOICE[slot]=0
+    done < <(awk -v step="$step" -v tries="$tries" '
+        { slot = int((NR - 1) / step); k = (NR - 1) % step }
+        slot >= 100 { exit }
+        k < tries { sub(/^\{"id":/, ""); sub(/,.*/, ""); print slot, $0 }' "$DATASET/posts.jsonl")
+    [[ ${#CANDIDATES[@]} -eq 100 ]] || die "could not pick 100 post ids from $DATASET/posts.jsonl"
+    AUTHOR=${AUTHORS[0]}
+    choose_requests
+}
+
+# The request variables from AUTHOR and the chosen candidate of each slot:
+# IDS, SINGLE_ID and the paths and queries of the three endpoints.
+# shellcheck disable=SC2034 # used by the scripts
+choose_requests() {
+    local slot ids=() picks
+    for slot in "${!CANDIDATES[@]}"; do
+        read -r -a picks <<<"${CANDIDATES[slot]}"
+        ids+=("${picks[CHOICE[slot]]}")
+    done
+    IDS=$(IFS=,; echo "${ids[*]}")
+    SINGLE_ID=${ids[0]}
     TIMELINE_PATH="/2/users/$AUTHOR/tweets"
     TIMELINE_QUERY="max_results=100"
     LOOKUP_PATH="/2/tweets"
     LOOKUP_QUERY="ids=$IDS"
+    SINGLE_PATH="/2/tweets/$SINGLE_ID"
+}
+
+# Makes the picked requests ones Tollgate answers whole, asking the server
+# started by start_tollgate with the bearer token $TOKEN: the minimal server
+# has no policy, so it gives the same bytes only where Tollgate withholds
+# nothing. The timeline's author is the first of AUTHORS whose latest 100
+# posts Tollgate all delivers; each lookup id Tollgate withholds (or does not
+# find) is replaced by the next candidate of its slot. On the full-size
+# platform the first picks already qualify (the recorded runs before this
+# step had 100 posts and no errors), so the requests stay the same ones.
+# Sets SETTLED, a sentence saying what was replaced.
+# shellcheck disable=SC2034 # SETTLED is printed by the scripts
+settle_requests() {
+    local base="http://127.0.0.1:$PORT" body author found='' bad id slot replaced=0 skipped=0 picks round
+    local -a auth=(-H "Authorization: Bearer $TOKEN")
+    for author in "${AUTHORS[@]}"; do
+        body=$(curl -sf "${auth[@]}" "$base/2/users/$author/tweets?max_results=100") \
+            || die "the timeline of $author did not answer 200"
+        if jq -e '.meta.result_count == 100 and (.meta.withheld_count // 0) == 0' <<<"$body" >/dev/null; then
+            found=$author
+            break
+        fi
+        log "Tollgate withholds some of the latest 100 posts of author $author; trying the next busiest"
+        skipped=$(( skipped + 1 ))
+    done
+    [[ -n $found ]] || die "none of the ${#AUTHORS[@]} busiest authors has 100 latest posts Tollgate delivers whole"
+    AUTHOR=$found
+    choose_requests
+    for round in $(seq 1 20); do
+        body=$(curl -sf "${auth[@]}" "$base$LOOKUP_PATH?$LOOKUP_QUERY") || die "the lookup did not answer 200"
+        bad=$(jq -r '(.errors // [])[].resource_id' <<<"$body")
+        [[ -z $bad ]] && break
+        for id in $bad; do
+            for slot in "${!CANDIDATES[@]}"; do
+                read -r -a picks <<<"${CANDIDATES[slot]}"
+                [[ ${picks[CHOICE[slot]]} == "$id" ]] || continue
+                CHOICE[slot]=$(( CHOICE[slot] + 1 ))
+                (( CHOICE[slot] < ${#picks[@]} )) || die "every candidate of lookup slot $slot is withheld by Tollgate"
+                replaced=$(( replaced + 1 ))
+            done
+        done
+        choose_requests
+    done
+    [[ -z $bad ]] || die "the lookup still holds posts Tollgate withholds after 20 rounds of replacing them"
+    [[ $(jq '.data | length' <<<"$body") -eq 100 ]] || die "the lookup does not deliver 100 posts"
+    SETTLED="the timeline of the busiest author"
+    if (( skipped > 0 )); then
+        SETTLED="the timeline of the busiest author whose latest 100 posts Tollgate delivers whole ($skipped busier ones skipped)"
+    fi
+    SETTLED="$SETTLED; $replaced of the 100 lookup ids replaced by a later line's post because Tollgate withholds them"
+    log "requests: $SETTLED"
 }
 
 # Starts `tollgate serve` on $DATA at 127.0.0.1:$PORT without rate limits,
@@ -156,14 +272,18 @@ machine_rows() {
     echo "| Disk | $disk |"
     echo "| Kernel | $(uname -r) |"
     echo "| Load average at start | $(cut -d' ' -f1-3 /proc/loadavg) |"
-    echo "| Commit | $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$ROOT" && [[ -n $(GIT_OPTIONAL_LOCKS=0 git status --porcelain --untracked-files=no 2>/dev/null) ]] && echo ' (with uncommitted changes)') |"
+    echo "| Commit | $(head_commit)$([[ -n $(dirty_files) ]] && echo ' **(with uncommitted changes: figures not for the record)**') |"
     echo "| Rust | $(rustc --version 2>/dev/null || echo unknown) |"
 }
 
 # Replaces what lies between the markers `<!-- BEGIN $1 -->` and
-# `<!-- END $1 -->` in BENCHMARKS.md with the contents of file $2.
+# `<!-- END $1 -->` in BENCHMARKS.md with the contents of file $2, if the
+# work tree is still the commit check_recordable found at the start.
 record_results() {
     local name=$1 fragment=$2 file=$ROOT/BENCHMARKS.md
+    if [[ $(head_commit) != "${RECORDABLE_COMMIT:-}" || -n $(dirty_files) ]]; then
+        die "not recorded in BENCHMARKS.md: the work tree changed during the run (it was commit ${RECORDABLE_COMMIT:-unchecked}, it is now $(head_commit)$([[ -n $(dirty_files) ]] && echo ' with uncommitted changes')); the results are in $fragment"
+    fi
     if ! grep -qF "<!-- BEGIN $name -->" "$file" || ! grep -qF "<!-- END $name -->" "$file"; then
         die "BENCHMARKS.md has no <!-- BEGIN $name --> ... <!-- END $name --> markers"
     fi

@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+/// Allocation is a fifth of a request's CPU with the system allocator on the
+/// API benchmark; mimalloc's per-thread free lists cut it (BENCHMARKS.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = tollgate_cli::Cli::parse();
     if let Err(failure) = tollgate_cli::run(cli) {

@@ -630,7 +630,8 @@ pub async fn user_by_username(
 }
 
 /// Renders user objects for the accounts asked for, in order; `asked` pairs
-/// the value as given with the account found for it.
+/// the value as given with the account found for it. A profile the policy
+/// withholds (decided like its owner's posts) is an error entry with its reason.
 async fn users(
     state: &ApiState,
     ctx: &Ctx,

@@ -1,7 +1,12 @@
 //! X API v2 object shapes: posts as "tweets", accounts as "users", with field
 //! selection. Ids are strings; times are X's millisecond RFC 3339.
+//!
+//! The renderers take only `Released` items, which only the deliverer
+//! constructs: a post or a profile the policy did not allow for this request,
+//! or that the ledger did not record, cannot be rendered.
 
 use serde_json::{Map, Value, json};
+use tollgate_deliver::Released;
 use tollgate_domain::{Account, Post};
 
 /// Which optional fields a response carries.
@@ -26,7 +31,7 @@ impl Fields {
     }
 }
 
-pub fn tweet(post: &Post, fields: &Fields) -> Value {
+pub fn tweet(post: &Released<Post>, fields: &Fields) -> Value {
     let mut o = Map::new();
     o.insert("id".into(), Value::String(post.id.to_string()));
     o.insert("text".into(), Value::String(post.text.clone()));
@@ -63,7 +68,7 @@ pub fn tweet(post: &Post, fields: &Fields) -> Value {
     Value::Object(o)
 }
 
-pub fn user(account: &Account, fields: &Fields) -> Value {
+pub fn user(account: &Released<Account>, fields: &Fields) -> Value {
     let mut o = Map::new();
     o.insert("id".into(), Value::String(account.id.to_string()));
     o.insert("name".into(), Value::String(account.display_name.clone()));

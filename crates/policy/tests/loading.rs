@@ -183,6 +183,28 @@ fn post_only_attributes_need_an_is_guard() {
     assert_eq!(engine.decide(&app, Purpose::Display, profile.class()), Decision::Allow);
 }
 
+/// A policy can tell a profile from a post, so the compiled path must never
+/// answer one from the other's slot: a post and a profile with the same
+/// author facts, decided one after the other on one engine, each get their
+/// own answer.
+#[test]
+fn profiles_and_posts_never_share_a_cached_answer() {
+    let text = "@id(\"no-profiles\")\n@reason(\"no_profiles\")\nforbid (principal, action, resource)\nwhen { resource is Tollgate::Account };\n";
+    let dir = PolicyDir::new("kinds", &[("kinds.cedar", text)]);
+    let engine = load(&dir, PolicyMode::Extend).unwrap();
+    let app = researcher();
+    let post = post_in(RegionGroup::Default);
+    let profile = ItemFacts::Profile(post.author);
+    assert_eq!(engine.decide(&app, Purpose::Display, post.class()), Decision::Allow);
+    assert_eq!(
+        engine.decide(&app, Purpose::Display, profile.class()),
+        Decision::Withhold(Reason::intern("no_profiles"))
+    );
+    assert_eq!(engine.decide(&app, Purpose::Display, post.class()), Decision::Allow);
+    // Only posts can still go, so the request as a whole is not refused.
+    assert_eq!(engine.refusal(&app, Purpose::Display), None);
+}
+
 #[test]
 fn forbid_without_reason_is_refused() {
     let text = "@id(\"silent\")\nforbid (principal, action, resource) when { resource.minor };\n";

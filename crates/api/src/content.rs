@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tollgate_deliver::{Delivery, Expand, Recipient, Request, Timings};
+use tollgate_deliver::{Delivery, Expand, Recipient, Released, Request, Timings};
 use tollgate_domain::{Account, AccountId, AgreementState, App, Post, PostId, Purpose, Reason, Timestamp};
 use tollgate_ledger::Channel;
 use tollgate_policy::AppFacts;
@@ -648,7 +648,8 @@ pub async fn user_by_username(
 }
 
 /// Renders user objects for the accounts asked for, in order; `asked` pairs
-/// the value as given with the account found for it.
+/// the value as given with the account found for it. A profile the policy
+/// withholds (decided like its owner's posts) is an error entry with its reason.
 async fn users(
     state: &ApiState,
     ctx: &Ctx,
@@ -668,7 +669,7 @@ async fn users(
         .await
         .map_err(unavailable)?;
     let refused: HashMap<AccountId, Reason> = refused.into_iter().collect();
-    let mut data: Vec<Arc<Account>> = Vec::new();
+    let mut data: Vec<&Released<Account>> = Vec::new();
     let mut errors = Vec::new();
     for (value, account) in &asked {
         match account {
@@ -677,7 +678,7 @@ async fn users(
                 Some(reason) => errors.push(withheld_item("user", parameter, value, reason.as_str())),
                 None => {
                     if let Some(d) = delivery.accounts.iter().find(|d| d.id == a.id) {
-                        data.push(Arc::clone(d));
+                        data.push(d);
                     }
                 }
             },

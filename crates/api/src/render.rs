@@ -5,15 +5,19 @@
 //! body: no intermediate `serde_json::Value`, and ids and times are written
 //! with `collect_str`, without a `String` each. Fields come in the order X
 //! documents them (id, text, edit history, then the optional fields).
+//!
+//! The renderers take only `Released` items, which only the deliverer
+//! constructs: a post or a profile the policy did not allow for this request,
+//! or that the ledger did not record, cannot be rendered.
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
-use std::sync::Arc;
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
 pub use serde::ser::SerializeMap as Members;
+use tollgate_deliver::Released;
 use tollgate_domain::{Account, Post, Reason};
 
 /// Which optional fields a response carries.
@@ -93,12 +97,21 @@ impl<T: Display> Serialize for ReplyRef<'_, T> {
     }
 }
 
-/// A post as an X tweet object.
-pub struct Tweet<'a>(pub &'a Post, pub &'a Fields);
+/// A released post as an X tweet object.
+pub struct Tweet<'a>(pub &'a Released<Post>, pub &'a Fields);
 
 impl Serialize for Tweet<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Tweet(post, f) = *self;
+        TweetOf(self.0, self.1).serialize(s)
+    }
+}
+
+/// The tweet object of a post.
+struct TweetOf<'a>(&'a Post, &'a Fields);
+
+impl Serialize for TweetOf<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let TweetOf(post, f) = *self;
         let mut o = s.serialize_map(None)?;
         o.serialize_entry("id", &Str(post.id))?;
         o.serialize_entry("text", &post.text)?;
@@ -136,12 +149,21 @@ impl Serialize for Tweet<'_> {
     }
 }
 
-/// An account as an X user object.
-pub struct User<'a>(pub &'a Account, pub &'a Fields);
+/// A released profile as an X user object.
+pub struct User<'a>(pub &'a Released<Account>, pub &'a Fields);
 
 impl Serialize for User<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let User(account, f) = *self;
+        UserOf(self.0, self.1).serialize(s)
+    }
+}
+
+/// The user object of an account.
+struct UserOf<'a>(&'a Account, &'a Fields);
+
+impl Serialize for UserOf<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let UserOf(account, f) = *self;
         let mut o = s.serialize_map(None)?;
         o.serialize_entry("id", &Str(account.id))?;
         o.serialize_entry("name", &account.display_name)?;
@@ -162,8 +184,8 @@ impl Serialize for User<'_> {
     }
 }
 
-/// Posts as an array of tweet objects.
-pub struct Tweets<'a>(pub &'a [Arc<Post>], pub &'a Fields);
+/// Released posts as an array of tweet objects.
+pub struct Tweets<'a>(pub &'a [Released<Post>], pub &'a Fields);
 
 impl Serialize for Tweets<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -175,21 +197,21 @@ impl Serialize for Tweets<'_> {
     }
 }
 
-/// Accounts as an array of user objects.
-pub struct Users<'a>(pub &'a [Arc<Account>], pub &'a Fields);
+/// Released profiles (or references to them) as an array of user objects.
+pub struct Users<'a, T>(pub &'a [T], pub &'a Fields);
 
-impl Serialize for Users<'_> {
+impl<T: std::borrow::Borrow<Released<Account>>> Serialize for Users<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
         for account in self.0 {
-            seq.serialize_element(&User(account, self.1))?;
+            seq.serialize_element(&User(account.borrow(), self.1))?;
         }
         seq.end()
     }
 }
 
 /// X's `includes` object: the expanded users.
-pub struct Includes<'a>(pub Users<'a>);
+pub struct Includes<'a>(pub Users<'a, Released<Account>>);
 
 impl Serialize for Includes<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -276,17 +298,17 @@ mod tests {
     fn tweets_carry_the_default_and_the_asked_fields_in_order() {
         let none = Fields::default();
         assert_eq!(
-            json(&Tweet(&post(), &none)),
+            json(&TweetOf(&post(), &none)),
             r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"]}"#
         );
         let all = Fields::new(&names(&TWEET_FLAGS), &[], vec![]);
         assert_eq!(
-            json(&Tweet(&post(), &all)),
+            json(&TweetOf(&post(), &all)),
             r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"],"author_id":"7","created_at":"2023-11-14T22:13:20.123Z","lang":"en","conversation_id":"10","in_reply_to_user_id":"3","referenced_tweets":[{"type":"replied_to","id":"10"}],"possibly_sensitive":false,"reply_settings":"everyone"}"#
         );
         let some = Fields::new(&names(&["lang", "public_metrics"]), &[], vec![]);
         assert_eq!(
-            json(&Tweet(&post(), &some)),
+            json(&TweetOf(&post(), &some)),
             r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"],"lang":"en"}"#
         );
     }
@@ -294,19 +316,18 @@ mod tests {
     #[test]
     fn users_carry_the_default_and_the_asked_fields_in_order() {
         let none = Fields::default();
-        assert_eq!(json(&User(&account(), &none)), r#"{"id":"7","name":"Ada ✨","username":"ada"}"#);
+        assert_eq!(json(&UserOf(&account(), &none)), r#"{"id":"7","name":"Ada ✨","username":"ada"}"#);
         let all = Fields::new(&[], &names(&USER_FLAGS), vec![]);
         assert_eq!(
-            json(&User(&account(), &all)),
+            json(&UserOf(&account(), &all)),
             r#"{"id":"7","name":"Ada ✨","username":"ada","created_at":"2010-11-04T01:42:54.657Z","description":"analyst","protected":true,"verified":false}"#
         );
     }
 
     #[test]
     fn bodies_are_objects_of_the_members_given() {
-        let posts = vec![Arc::new(post())];
         let body = object(16, |o| {
-            o.serialize_entry("data", &Tweets(&posts, &Fields::default()))?;
+            o.serialize_entry("data", &[TweetOf(&post(), &Fields::default())])?;
             o.serialize_entry("meta", &ByReason(&BTreeMap::from([(Reason::DELETED, 2)])))
         })
         .unwrap();

@@ -364,10 +364,14 @@ async fn users_lookups_follow_x_shapes() {
     let (_, v) = f.get("/2/users/by/username/ADA?user.fields=created_at,protected", &display, None).await;
     assert_eq!(v["data"]["id"], "1");
     assert_eq!(v["data"]["protected"], false);
-    let (_, v) = f.get("/2/users?ids=1,5,99", &display, None).await;
+    let (_, v) = f.get("/2/users?ids=1,2,99", &display, None).await;
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
     assert_eq!(v["errors"][0]["resource_id"], "99");
     assert_eq!(v["errors"][0]["title"], "Not Found Error");
+    // pat is protected: like pat's posts, the profile goes to no third party.
+    let (_, v) = f.get("/2/users?ids=5", &display, None).await;
+    assert_eq!(v["errors"][0]["resource_id"], "5");
+    assert_eq!(v["errors"][0]["reason"], "protected_account");
 }
 
 #[tokio::test]

@@ -1,18 +1,21 @@
-//! Decide and record: the one path through which every channel releases posts.
+//! Decide and record: the one path through which every channel releases posts
+//! and profiles.
 //!
 //! A channel hands `Deliverer::deliver` the candidate posts for a request and
-//! their authors; it gets back only the posts the policy allowed, and only after
-//! the ledger entry that records the release is durable. There is no other way
-//! to turn candidates into releasable posts, so no channel can filter on its own
-//! or skip the ledger.
+//! their authors (or `deliver_accounts` the candidate profiles); it gets back
+//! only the items the policy allowed, and only after the ledger entry that
+//! records the release is durable. Released items come wrapped in `Released`,
+//! which only this crate can construct and which is all a renderer accepts, so
+//! no channel can filter on its own, skip the policy or skip the ledger.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
 
 use tollgate_domain::{
-    Account, AccountId, AccountStatus, AppId, AuthorFacts, ConsentDefaults, ContentClass, Decision, KeyId, Post,
-    PostFacts, PostId, Purpose, Reason, Timestamp,
+    Account, AccountId, AppId, AuthorFacts, ConsentDefaults, ContentClass, Decision, KeyId, Post, PostFacts, PostId,
+    Purpose, Reason, Timestamp,
 };
 use tollgate_ledger::{Channel, Entry, LedgerError, LedgerWriter, Outcome, Receipt, WriterStats};
 use tollgate_policy::{AppFacts, PolicyEngine};
@@ -43,28 +46,51 @@ pub struct Request<'a> {
     pub now: Timestamp,
 }
 
-/// What may be released: the allowed posts in the order given, with the
-/// withheld ones named, and the ledger receipt that makes it releasable.
+/// A post (`Released<Post>`) or profile (`Released<Account>`) the policy
+/// allowed for this request and the ledger recorded as sent. Reads as the
+/// item it wraps.
+///
+/// INVARIANT (release-is-a-type): only this crate constructs a `Released`,
+/// and only after the decision allowed it and the entry recording it is
+/// durable; renderers take nothing else, so an item that did not go through
+/// the policy and the ledger cannot be rendered. There is deliberately no
+/// `Clone`, no `From` and no public constructor:
+///
+/// ```compile_fail
+/// # fn render(post: tollgate_domain::Post) {
+/// let unchecked = tollgate_deliver::Released(post); // private to tollgate-deliver
+/// # }
+/// ```
+///
+/// The item is shared, not copied: the cache that served it as a candidate
+/// keeps it too.
 #[derive(Debug)]
-pub struct Delivery {
-    pub posts: Vec<Arc<Post>>,
-    pub accounts: Vec<Arc<Account>>,
-    pub withheld: Vec<(PostId, Reason)>,
-    pub withheld_by_reason: BTreeMap<Reason, u32>,
-    /// Decisions for the delivered posts had the purpose been `train-genai`:
-    /// used to state the content's usage terms in response headers.
-    pub genai_allowed: bool,
-    pub receipt: Receipt,
+pub struct Released<T>(Arc<T>);
+
+impl<T> Deref for Released<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
-/// Accounts the deliverer withholds outright (profiles and their posts).
-pub fn account_withheld(account: &Account) -> Option<Reason> {
-    match account.status {
-        AccountStatus::Active => None,
-        AccountStatus::Suspended => Some(Reason::AUTHOR_SUSPENDED),
-        AccountStatus::Deactivated => Some(Reason::AUTHOR_DEACTIVATED),
-        AccountStatus::Deleted => Some(Reason::DELETED),
-    }
+/// What may be released: the allowed posts in the order given, with the
+/// withheld ones named, the allowed profiles, and the ledger receipt that
+/// makes it releasable.
+#[derive(Debug)]
+pub struct Delivery {
+    pub posts: Vec<Released<Post>>,
+    /// The released profiles, ascending by id: for `deliver`, those the
+    /// expansions named that the policy allowed; for `deliver_accounts`, the
+    /// allowed candidates.
+    pub accounts: Vec<Released<Account>>,
+    pub withheld: Vec<(PostId, Reason)>,
+    pub withheld_by_reason: BTreeMap<Reason, u32>,
+    /// Whether every released post and profile could also have gone to this
+    /// recipient for `train-genai`: used to state the content's usage terms
+    /// in response headers.
+    pub genai_allowed: bool,
+    pub receipt: Receipt,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +196,8 @@ impl Deliverer {
     /// `accounts` must hold the author of every candidate that exists (a post
     /// whose author is missing is withheld as deleted) and every account an
     /// expansion may name. The delivered profiles are those `expand` names for
-    /// the allowed posts, less those `account_withheld` refuses.
+    /// the allowed posts that the policy allows for this request; the others
+    /// are left out, named nowhere in the response or the ledger entry.
     pub async fn deliver(
         &self,
         req: &Request<'_>,
@@ -220,7 +247,6 @@ impl Deliverer {
                 }
             }
         }
-        let genai_allowed = self.genai_allowed(req, &allowed_classes);
         let mut profile_ids: Vec<AccountId> = Vec::new();
         for post in &posts {
             if expand.authors {
@@ -232,33 +258,52 @@ impl Deliverer {
         }
         profile_ids.sort_unstable();
         profile_ids.dedup();
-        let profiles: Vec<Arc<Account>> = profile_ids
+        // INVARIANT (profiles-decided): an expanded profile is decided like a
+        // looked-up one, for this app and purpose, on its owner's facts.
+        let named: Vec<(&Arc<Account>, AuthorFacts)> = profile_ids
             .iter()
             .filter_map(|id| accounts.get(id))
-            .filter(|a| account_withheld(a).is_none())
-            .cloned()
+            .map(|a| (a, facts.get(&a.id).copied().unwrap_or_else(|| AuthorFacts::of(a, &self.defaults, req.now))))
             .collect();
+        let (profiles, _withheld_profiles) = self.decide_profiles(req, named);
+        allowed_classes.extend(profiles.iter().map(|(_, class)| *class));
+        let genai_allowed = self.genai_allowed(req, &allowed_classes);
+        let profiles: Vec<Arc<Account>> = profiles.into_iter().map(|(a, _)| Arc::clone(a)).collect();
         timings.policy_nanos += started.elapsed().as_nanos() as u64;
         let receipt = self.record(req, &posts, &profiles, &withheld_by_reason, timings).await?;
-        Ok(Delivery { posts, accounts: profiles, withheld, withheld_by_reason, genai_allowed, receipt })
+        Ok(Delivery {
+            posts: posts.into_iter().map(Released).collect(),
+            accounts: profiles.into_iter().map(Released).collect(),
+            withheld,
+            withheld_by_reason,
+            genai_allowed,
+            receipt,
+        })
     }
 
-    /// Releases account profiles (user lookups): active accounts are delivered,
-    /// the others are returned with the reason they are withheld.
+    /// Releases account profiles (user lookups): each candidate is decided for
+    /// this app and purpose by the rules for its owner's posts; the allowed
+    /// ones are delivered, the others returned with the reason they are
+    /// withheld.
     pub async fn deliver_accounts(
         &self,
         req: &Request<'_>,
         candidates: Vec<Arc<Account>>,
         timings: &mut Timings,
     ) -> Result<(Delivery, Vec<(AccountId, Reason)>), DeliverError> {
-        let (profiles, refused): (Vec<Arc<Account>>, Vec<Arc<Account>>) =
-            candidates.into_iter().partition(|a| account_withheld(a).is_none());
-        let refused = refused.iter().filter_map(|a| Some((a.id, account_withheld(a)?))).collect();
-        let genai_allowed = self.genai_allowed(req, &[]);
+        let started = Instant::now();
+        let named = candidates.iter().map(|a| (a, AuthorFacts::of(a, &self.defaults, req.now))).collect();
+        let (allowed, refused) = self.decide_profiles(req, named);
+        let classes: Vec<ContentClass> = allowed.iter().map(|(_, class)| *class).collect();
+        let genai_allowed = self.genai_allowed(req, &classes);
+        let mut profiles: Vec<Arc<Account>> = allowed.into_iter().map(|(a, _)| Arc::clone(a)).collect();
+        profiles.sort_unstable_by_key(|a| a.id);
+        profiles.dedup_by_key(|a| a.id);
+        timings.policy_nanos += started.elapsed().as_nanos() as u64;
         let receipt = self.record(req, &[], &profiles, &BTreeMap::new(), timings).await?;
         let delivery = Delivery {
             posts: Vec::new(),
-            accounts: profiles,
+            accounts: profiles.into_iter().map(Released).collect(),
             withheld: Vec::new(),
             withheld_by_reason: BTreeMap::new(),
             genai_allowed,
@@ -267,8 +312,32 @@ impl Deliverer {
         Ok((delivery, refused))
     }
 
-    /// Whether every released post could also have gone to this recipient for
-    /// `train-genai`: the basis of the usage headers on the response.
+    /// Decides profiles, given with their owners' facts, for the request's app
+    /// and purpose: the allowed ones with their classes, in the order given,
+    /// and the withheld ones with their reasons.
+    #[expect(clippy::type_complexity, reason = "a private helper's two result lists, named at the call sites")]
+    fn decide_profiles<'a>(
+        &self,
+        req: &Request<'_>,
+        named: Vec<(&'a Arc<Account>, AuthorFacts)>,
+    ) -> (Vec<(&'a Arc<Account>, ContentClass)>, Vec<(AccountId, Reason)>) {
+        let classes: Vec<ContentClass> = named.iter().map(|(_, owner)| owner.profile_class()).collect();
+        let mut decisions = Vec::with_capacity(classes.len());
+        self.policy.decide_page(&req.recipient.app, req.purpose, &classes, &mut decisions);
+        let mut allowed = Vec::with_capacity(named.len());
+        let mut withheld = Vec::new();
+        for (((account, _), class), decision) in named.into_iter().zip(classes).zip(decisions) {
+            match decision {
+                Decision::Allow => allowed.push((account, class)),
+                Decision::Withhold(reason) => withheld.push((account.id, reason)),
+            }
+        }
+        (allowed, withheld)
+    }
+
+    /// Whether every released post and profile (`allowed`, their classes)
+    /// could also have gone to this recipient for `train-genai`: the basis of
+    /// the usage headers on the response.
     fn genai_allowed(&self, req: &Request<'_>, allowed: &[ContentClass]) -> bool {
         if req.purpose == Purpose::TrainGenai {
             return true;

@@ -16,7 +16,7 @@ pub mod time;
 pub use account::{Account, AccountStatus};
 pub use agreement::{Agreement, AgreementState};
 pub use app::{ApiKey, App, AppStatus, Tier};
-pub use class::{AuthorFacts, ContentClass, PostFacts};
+pub use class::{AuthorFacts, ContentClass, ItemFacts, PostFacts};
 pub use decision::{Decision, Reason};
 pub use ids::{AccountId, AppId, KeyId, PostId};
 pub use post::Post;

@@ -1,6 +1,7 @@
 //! The policy engine: the validated Cedar policy set, the reference path that
 //! asks Cedar for every decision, and the compiled path that asks it once per
-//! (app facts, purpose, content class) and remembers the answer.
+//! (app facts, purpose, content class) and remembers the answer. Posts and
+//! profiles go through both paths alike; only the resource entity differs.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -12,7 +13,8 @@ use cedar_policy::{
     RestrictedExpression, Schema,
 };
 use tollgate_domain::{
-    AccountStatus, AuthorFacts, Category, ContentClass, Decision, PostFacts, Purpose, Reason, RegionGroup, Scope,
+    AccountStatus, AuthorFacts, Category, ContentClass, Decision, ItemFacts, PostFacts, Purpose, Reason, RegionGroup,
+    Scope,
 };
 
 use crate::cache::{DecisionCache, EMPTY, Row};
@@ -22,8 +24,8 @@ use crate::{AppFacts, Explanation, PolicyError, PolicyMode, PolicyRef};
 /// The reason for a decision Cedar could not make cleanly.
 pub const POLICY_ERROR: &str = "policy_error";
 
-/// Decides, for a recipient app, a purpose and a post, whether the post may be
-/// released. Cheap to share: every method takes `&self`.
+/// Decides, for a recipient app, a purpose and an item (a post or a profile),
+/// whether the item may be released. Cheap to share: every method takes `&self`.
 pub struct PolicyEngine {
     schema: Schema,
     policies: PolicySet,
@@ -47,6 +49,7 @@ pub struct PolicyEngine {
 struct Names {
     app: EntityTypeName,
     post: EntityTypeName,
+    account: EntityTypeName,
     /// One action per purpose, indexed by `Purpose::index`.
     actions: Vec<EntityUid>,
 }
@@ -58,6 +61,7 @@ impl Names {
         Ok(Names {
             app: EntityTypeName::from_str("Tollgate::App").map_err(bad)?,
             post: EntityTypeName::from_str("Tollgate::Post").map_err(bad)?,
+            account: EntityTypeName::from_str("Tollgate::Account").map_err(bad)?,
             actions: Purpose::ALL
                 .iter()
                 .map(|p| EntityUid::from_type_name_and_id(action.clone(), EntityId::new(p.as_str())))
@@ -175,8 +179,9 @@ impl PolicyEngine {
         self.decide_in(table.row(purpose), app, purpose, class)
     }
 
-    /// Decides a whole page: `out[i]` for `classes[i]`. Looks the app's table
-    /// up once, so a page costs one lock acquisition, not one per post.
+    /// Decides a whole page: `out[i]` for `classes[i]`, posts and profiles
+    /// mixed as they come. Looks the app's table up once, so a page costs one
+    /// lock acquisition, not one per item.
     pub fn decide_page(&self, app: &AppFacts, purpose: Purpose, classes: &[ContentClass], out: &mut Vec<Decision>) {
         out.clear();
         out.reserve(classes.len());
@@ -193,7 +198,7 @@ impl PolicyEngine {
         {
             return d;
         }
-        let decision = self.evaluate(app, purpose, &class.facts());
+        let decision = self.evaluate(app, purpose, class.facts());
         if let Some(code) = self.encode(decision) {
             row.set(class, code);
         }
@@ -216,43 +221,49 @@ impl PolicyEngine {
         }
     }
 
-    /// The reference path: builds the Cedar request and entities from `facts`
-    /// and asks Cedar, without any caching.
-    pub fn evaluate(&self, app: &AppFacts, purpose: Purpose, facts: &PostFacts) -> Decision {
-        match self.ask(app, purpose, facts) {
+    /// The reference path: builds the Cedar request and entities from the
+    /// item's facts and asks Cedar, without any caching. `item` is a post's
+    /// facts (`&PostFacts` converts) or `ItemFacts::Profile(owner)`.
+    pub fn evaluate(&self, app: &AppFacts, purpose: Purpose, item: impl Into<ItemFacts>) -> Decision {
+        match self.ask(app, purpose, &item.into()) {
             Ok(response) => self.verdict(&response).0,
             Err(_) => Decision::Withhold(self.policy_error),
         }
     }
 
-    /// Whether the whole request is refused before looking at any post: when
+    /// Whether the whole request is refused before looking at any item: when
     /// even the most permissive post (every consent given, nothing protected,
-    /// minor, marked "no AI" or deleted, author active) is withheld in both
-    /// region groups. The reason is the one for the default region group.
+    /// minor, marked "no AI" or deleted, author active) and the most
+    /// permissive profile are withheld in both region groups. The reason is
+    /// the one for the post in the default region group. Asking about both
+    /// kinds means a request is never refused whole while an item of either
+    /// kind could still be released.
     pub fn refusal(&self, app: &AppFacts, purpose: Purpose) -> Option<Reason> {
-        let best = |region_group| PostFacts {
-            author: AuthorFacts {
-                consent: [[true; 2]; 3],
-                protected: false,
-                minor: false,
-                region_group,
-                status: AccountStatus::Active,
-            },
-            no_ai: false,
-            deleted: false,
+        let owner = |region_group| AuthorFacts {
+            consent: [[true; 2]; 3],
+            protected: false,
+            minor: false,
+            region_group,
+            status: AccountStatus::Active,
         };
-        match (
-            self.decide(app, purpose, best(RegionGroup::Default).class()),
-            self.decide(app, purpose, best(RegionGroup::Restricted).class()),
-        ) {
-            (Decision::Withhold(reason), Decision::Withhold(_)) => Some(reason),
+        let post = |region_group| PostFacts { author: owner(region_group), no_ai: false, deleted: false }.class();
+        let classes = [
+            post(RegionGroup::Default),
+            post(RegionGroup::Restricted),
+            owner(RegionGroup::Default).profile_class(),
+            owner(RegionGroup::Restricted).profile_class(),
+        ];
+        let mut decisions = Vec::with_capacity(classes.len());
+        self.decide_page(app, purpose, &classes, &mut decisions);
+        match decisions.as_slice() {
+            [Decision::Withhold(reason), rest @ ..] if rest.iter().all(|d| !d.is_allowed()) => Some(*reason),
             _ => None,
         }
     }
 
     /// Decides like `evaluate` and says which policies determined the outcome.
-    pub fn explain(&self, app: &AppFacts, purpose: Purpose, facts: &PostFacts) -> Explanation {
-        let response = match self.ask(app, purpose, facts) {
+    pub fn explain(&self, app: &AppFacts, purpose: Purpose, item: impl Into<ItemFacts>) -> Explanation {
+        let response = match self.ask(app, purpose, &item.into()) {
             Ok(r) => r,
             Err(message) => {
                 let decision = Decision::Withhold(self.policy_error);
@@ -309,9 +320,9 @@ impl PolicyEngine {
     }
 
     /// Builds the request and entities and asks Cedar.
-    fn ask(&self, app: &AppFacts, purpose: Purpose, facts: &PostFacts) -> Result<Response, String> {
+    fn ask(&self, app: &AppFacts, purpose: Purpose, item: &ItemFacts) -> Result<Response, String> {
         let principal = self.principal(app)?;
-        let resource = self.resource(facts)?;
+        let resource = self.resource(item)?;
         let (p_uid, r_uid) = (principal.uid(), resource.uid());
         // The two entities are built to the schema's shape by the functions
         // below, and a test checks them against the schema for every class;
@@ -351,12 +362,18 @@ impl PolicyEngine {
         Entity::new(uid, attrs, HashSet::new()).map_err(|e| format!("cannot build the app entity: {e}"))
     }
 
-    /// `Tollgate::Post::"class-<index>"`, built from the post facts alone: two
-    /// posts with the same facts are the same resource to every policy.
-    fn resource(&self, facts: &PostFacts) -> Result<Entity, String> {
-        let id = format!("class-{}", facts.class().index());
-        let uid = EntityUid::from_type_name_and_id(self.names.post.clone(), EntityId::new(id));
-        let author = &facts.author;
+    /// `Tollgate::Post::"class-<index>"` or `Tollgate::Account::"class-<index>"`,
+    /// built from the item's facts alone: two posts (or two profiles) with the
+    /// same facts are the same resource to every policy.
+    fn resource(&self, item: &ItemFacts) -> Result<Entity, String> {
+        let (kind, type_name) = match item {
+            ItemFacts::Post(_) => ("post", &self.names.post),
+            ItemFacts::Profile(_) => ("account", &self.names.account),
+        };
+        let id = format!("class-{}", item.class().index());
+        let uid = EntityUid::from_type_name_and_id(type_name.clone(), EntityId::new(id));
+        let author = item.author();
+        let err = |e: cedar_policy::ExpressionConstructionError| format!("cannot build the {kind} entity: {e}");
         let consent = |scope: Scope| {
             RestrictedExpression::new_record([
                 (
@@ -367,22 +384,26 @@ impl PolicyEngine {
                 ("ai_input".to_owned(), RestrictedExpression::new_bool(author.consents(Category::AiInput, scope))),
             ])
         };
-        let err = |e: cedar_policy::ExpressionConstructionError| format!("cannot build the post entity: {e}");
         let consent = RestrictedExpression::new_record([
             ("first_party".to_owned(), consent(Scope::FirstParty).map_err(err)?),
             ("third_parties".to_owned(), consent(Scope::ThirdParties).map_err(err)?),
         ])
         .map_err(err)?;
-        let attrs = HashMap::from([
+        // INVARIANT (same-author-attributes): a Post and an Account carry the
+        // author's facts under the same names, so that the pack's rules about
+        // authors decide posts and profiles alike (see the schema).
+        let mut attrs = HashMap::from([
             ("consent".to_owned(), consent),
             ("protected".to_owned(), RestrictedExpression::new_bool(author.protected)),
             ("minor".to_owned(), RestrictedExpression::new_bool(author.minor)),
             ("region_group".to_owned(), RestrictedExpression::new_string(author.region_group.as_str().to_owned())),
-            ("no_ai".to_owned(), RestrictedExpression::new_bool(facts.no_ai)),
-            ("deleted".to_owned(), RestrictedExpression::new_bool(facts.deleted)),
             ("author_status".to_owned(), RestrictedExpression::new_string(author.status.as_str().to_owned())),
         ]);
-        Entity::new(uid, attrs, HashSet::new()).map_err(|e| format!("cannot build the post entity: {e}"))
+        if let ItemFacts::Post(post) = item {
+            attrs.insert("no_ai".to_owned(), RestrictedExpression::new_bool(post.no_ai));
+            attrs.insert("deleted".to_owned(), RestrictedExpression::new_bool(post.deleted));
+        }
+        Entity::new(uid, attrs, HashSet::new()).map_err(|e| format!("cannot build the {kind} entity: {e}"))
     }
 
     #[cfg(test)]
@@ -398,7 +419,8 @@ mod tests {
     use super::*;
 
     /// `ask` adds the entities without a schema check, for speed; this is the
-    /// check, for every tier and a spread of classes covering every bit.
+    /// check, for every tier and a spread of post and profile classes
+    /// covering every bit.
     #[test]
     fn request_entities_conform_to_the_schema() {
         let engine = PolicyEngine::builtin().unwrap();
@@ -411,7 +433,8 @@ mod tests {
                 status: AppStatus::Active,
                 agreement: AgreementState::Grace,
             };
-            for index in (0..ContentClass::COUNT).step_by(17).chain([ContentClass::COUNT - 1]) {
+            let edges = [ContentClass::POST_CLASSES - 1, ContentClass::POST_CLASSES, ContentClass::COUNT - 1];
+            for index in (0..ContentClass::COUNT).step_by(17).chain(edges) {
                 let facts = ContentClass::from_index(index).unwrap().facts();
                 let entities = [engine.principal(&app).unwrap(), engine.resource(&facts).unwrap()];
                 if let Err(e) = Entities::from_entities(entities, Some(&engine.schema)) {

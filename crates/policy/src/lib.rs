@@ -1,5 +1,6 @@
-//! Tollgate's policy engine: decides, for every post and every recipient app,
-//! whether the post may be released for a purpose, using Cedar.
+//! Tollgate's policy engine: decides, for every post and every account profile
+//! and every recipient app, whether the item may be released for a purpose,
+//! using Cedar.
 //!
 //! The rules live in Cedar policies validated against a fixed schema
 //! (`schema/tollgate.cedarschema`); a built-in pack (`pack/*.cedar`) implements
@@ -11,9 +12,10 @@
 //! - the compiled path (`PolicyEngine::decide`, `decide_page`) asks Cedar once
 //!   per (app facts, purpose, content class) and then answers from memory.
 //!
-//! They agree because a `ContentClass` packs every post fact a policy can see,
-//! losslessly, and the Cedar resource is built from those facts alone; the
-//! differential test checks it on a million random cases. See `docs/policy.md`.
+//! They agree because a `ContentClass` packs every fact a policy can see about
+//! a post or a profile, losslessly, and the Cedar resource is built from those
+//! facts alone; the differential test checks it on a million random cases.
+//! See `docs/policy.md`.
 
 mod cache;
 mod engine;
@@ -145,7 +147,7 @@ mod tests {
             agreement: AgreementState::Current,
         };
         for id in 0..=cache::MAX_TABLES as u64 + 10 {
-            let expected = engine.evaluate(&app(id), Purpose::Display, &class.facts());
+            let expected = engine.evaluate(&app(id), Purpose::Display, class.facts());
             assert_eq!(engine.decide(&app(id), Purpose::Display, class), expected, "app {id}");
             assert!(engine.cached_apps() <= cache::MAX_TABLES);
         }

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use tollgate_domain::{AccountStatus, AgreementState, AppId, AppStatus, AuthorFacts, Decision, PostFacts, Purpose};
+use tollgate_domain::Purpose;
+use tollgate_domain::{AccountStatus, AgreementState, AppId, AppStatus, AuthorFacts, Decision, ItemFacts, PostFacts};
 use tollgate_domain::{Reason, RegionGroup, Tier};
 use tollgate_policy::{AppFacts, PolicyEngine, PolicyError, PolicyMode};
 
@@ -77,7 +78,7 @@ fn extend_mode_adds_operator_policies() {
     let app = researcher();
     let restricted = post_in(RegionGroup::Restricted);
     let embargoed = Decision::Withhold(Reason::intern("embargoed_region"));
-    assert_eq!(engine.evaluate(&app, Purpose::Research, &restricted), embargoed);
+    assert_eq!(engine.evaluate(&app, Purpose::Research, restricted), embargoed);
     assert_eq!(engine.decide(&app, Purpose::Research, restricted.class()), embargoed);
     assert_eq!(engine.decide(&app, Purpose::Research, post_in(RegionGroup::Default).class()), Decision::Allow);
     // Only one region group is embargoed, so the request as a whole is not refused.
@@ -92,8 +93,8 @@ fn extend_mode_adds_operator_policies() {
     assert_ne!(engine.version(), PolicyEngine::builtin().unwrap().version());
     // The operator's precedence (35) puts the embargo before `purpose_not_declared` (40).
     let undeclared = AppFacts { purposes: vec![Purpose::Display], ..app };
-    assert_eq!(engine.evaluate(&undeclared, Purpose::Research, &restricted), embargoed);
-    let x = engine.explain(&undeclared, Purpose::Research, &restricted);
+    assert_eq!(engine.evaluate(&undeclared, Purpose::Research, restricted), embargoed);
+    let x = engine.explain(&undeclared, Purpose::Research, restricted);
     assert_eq!(x.determining[0].source, "embargo.cedar");
     assert_eq!(x.determining[0].line, 3);
     assert_eq!(x.determining[1].id, "undeclared-purposes-are-refused");
@@ -112,11 +113,11 @@ permit (principal, action == Tollgate::Action::"display", resource);
     let mut post = post_in(RegionGroup::Default);
     post.author.protected = true;
     // The built-in forbid on protected posts is gone...
-    assert_eq!(engine.evaluate(&app, Purpose::Display, &post), Decision::Allow);
+    assert_eq!(engine.evaluate(&app, Purpose::Display, post), Decision::Allow);
     // ...and so is the base permit: what nothing permits is not permitted.
-    assert_eq!(engine.evaluate(&app, Purpose::Research, &post), Decision::Withhold(Reason::NOT_PERMITTED));
+    assert_eq!(engine.evaluate(&app, Purpose::Research, post), Decision::Withhold(Reason::NOT_PERMITTED));
     assert_eq!(engine.refusal(&app, Purpose::Research), Some(Reason::NOT_PERMITTED));
-    let x = engine.explain(&app, Purpose::Research, &post);
+    let x = engine.explain(&app, Purpose::Research, post);
     assert!(x.determining.is_empty());
     assert!(x.to_string().contains("no policy permits"), "{x}");
 }
@@ -155,6 +156,53 @@ fn invalid_policy_dir_is_refused_with_cedar_diagnostics() {
     let msg = load(&dir, PolicyMode::Replace).unwrap_err().to_string();
     assert!(msg.contains("`wrong-type`") && msg.contains("`no-such-action`"), "{msg}");
     assert!(msg.contains("wrong.cedar:1:") && msg.contains("wrong.cedar:2:"), "{msg}");
+}
+
+/// Profiles (`Tollgate::Account`) have no `no_ai` or `deleted`: a policy
+/// reading them unguarded is refused with a message naming the entity type,
+/// and the same policy guarded with `resource is Tollgate::Post` loads and
+/// leaves profiles alone.
+#[test]
+fn post_only_attributes_need_an_is_guard() {
+    let unguarded =
+        "@id(\"quiet\")\n@reason(\"quiet\")\nforbid (principal, action, resource)\nwhen { resource.no_ai };\n";
+    let dir = PolicyDir::new("unguarded", &[("quiet.cedar", unguarded)]);
+    let err = load(&dir, PolicyMode::Extend).unwrap_err();
+    assert!(matches!(err, PolicyError::Validation { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("`quiet`") && msg.contains("no_ai") && msg.contains("Tollgate::Account"), "{msg}");
+
+    let guarded = unguarded.replace("resource.no_ai", "resource is Tollgate::Post && resource.no_ai");
+    let dir = PolicyDir::new("guarded", &[("quiet.cedar", &guarded)]);
+    let engine = load(&dir, PolicyMode::Extend).unwrap();
+    let app = researcher();
+    let marked = PostFacts { no_ai: true, ..post_in(RegionGroup::Default) };
+    assert_eq!(engine.evaluate(&app, Purpose::Display, marked), Decision::Withhold(Reason::intern("quiet")));
+    let profile = ItemFacts::Profile(marked.author);
+    assert_eq!(engine.evaluate(&app, Purpose::Display, profile), Decision::Allow);
+    assert_eq!(engine.decide(&app, Purpose::Display, profile.class()), Decision::Allow);
+}
+
+/// A policy can tell a profile from a post, so the compiled path must never
+/// answer one from the other's slot: a post and a profile with the same
+/// author facts, decided one after the other on one engine, each get their
+/// own answer.
+#[test]
+fn profiles_and_posts_never_share_a_cached_answer() {
+    let text = "@id(\"no-profiles\")\n@reason(\"no_profiles\")\nforbid (principal, action, resource)\nwhen { resource is Tollgate::Account };\n";
+    let dir = PolicyDir::new("kinds", &[("kinds.cedar", text)]);
+    let engine = load(&dir, PolicyMode::Extend).unwrap();
+    let app = researcher();
+    let post = post_in(RegionGroup::Default);
+    let profile = ItemFacts::Profile(post.author);
+    assert_eq!(engine.decide(&app, Purpose::Display, post.class()), Decision::Allow);
+    assert_eq!(
+        engine.decide(&app, Purpose::Display, profile.class()),
+        Decision::Withhold(Reason::intern("no_profiles"))
+    );
+    assert_eq!(engine.decide(&app, Purpose::Display, post.class()), Decision::Allow);
+    // Only posts can still go, so the request as a whole is not refused.
+    assert_eq!(engine.refusal(&app, Purpose::Display), None);
 }
 
 #[test]
@@ -201,7 +249,7 @@ fn duplicate_policy_ids_are_refused() {
 
 #[test]
 fn policies_without_an_id_are_named_after_their_file() {
-    let text = "permit (principal, action, resource);\n@reason(\"x\") forbid (principal, action, resource) when { resource.no_ai };\n";
+    let text = "permit (principal, action, resource);\n@reason(\"x\") forbid (principal, action, resource) when { resource.minor };\n";
     let dir = PolicyDir::new("noid", &[("anon.cedar", text)]);
     let engine = load(&dir, PolicyMode::Replace).unwrap();
     assert_eq!(engine.policy_ids(), ["anon-1", "anon-2"]);

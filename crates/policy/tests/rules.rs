@@ -4,7 +4,8 @@
 
 use tollgate_domain::{
     Account, AccountId, AccountStatus, AgreementState, AiPreferences, AppId, AppStatus, AuthorFacts, Category,
-    ConsentDefaults, ContentClass, Decision, PostFacts, Purpose, Reason, RegionGroup, Scope, Tier, Timestamp, Tri,
+    ConsentDefaults, ContentClass, Decision, ItemFacts, PostFacts, Purpose, Reason, RegionGroup, Scope, Tier,
+    Timestamp, Tri,
 };
 use tollgate_policy::{AppFacts, PolicyEngine};
 
@@ -307,7 +308,7 @@ fn decide_page_matches_decide_in_order() {
     e.decide_page(&partner, Purpose::TrainAi, &classes, &mut out);
     assert_eq!(out.len(), classes.len());
     for (class, got) in classes.iter().zip(&out) {
-        assert_eq!(*got, e.evaluate(&partner, Purpose::TrainAi, &class.facts()));
+        assert_eq!(*got, e.evaluate(&partner, Purpose::TrainAi, class.facts()));
         assert_eq!(*got, e.decide(&partner, Purpose::TrainAi, *class));
     }
     e.decide_page(&partner, Purpose::TrainAi, &[], &mut out);
@@ -317,7 +318,7 @@ fn decide_page_matches_decide_in_order() {
 #[test]
 fn explain_names_the_determining_policy() {
     let e = engine();
-    let x = e.explain(&app(Tier::Standard), Purpose::TrainGenai, &open_post());
+    let x = e.explain(&app(Tier::Standard), Purpose::TrainGenai, open_post());
     assert_eq!(x.decision, withheld(Reason::AGREEMENT_PROHIBITS));
     assert_eq!(x.reason, Reason::AGREEMENT_PROHIBITS);
     assert!(x.errors.is_empty());
@@ -347,7 +348,7 @@ fn explain_lists_every_applying_forbid_deciding_one_first() {
     post.author.minor = true;
     post.no_ai = true;
     post.author.consent = [[false; 2]; 3];
-    let x = e.explain(&app(Tier::FirstParty), Purpose::AiInput, &post);
+    let x = e.explain(&app(Tier::FirstParty), Purpose::AiInput, post);
     let ids: Vec<&str> = x.determining.iter().map(|p| p.id.as_str()).collect();
     assert_eq!(
         ids,
@@ -359,7 +360,7 @@ fn explain_lists_every_applying_forbid_deciding_one_first() {
 #[test]
 fn explain_of_an_allowed_post_names_the_permit() {
     let e = engine();
-    let x = e.explain(&app(Tier::FirstParty), Purpose::Display, &open_post());
+    let x = e.explain(&app(Tier::FirstParty), Purpose::Display, open_post());
     assert_eq!(x.decision, Decision::Allow);
     assert_eq!(x.reason, Reason::ALLOWED);
     assert_eq!(x.determining.len(), 1);
@@ -374,4 +375,51 @@ fn schema_text_declares_every_purpose() {
     for p in Purpose::ALL {
         assert!(schema.contains(&format!("\"{p}\"")), "{p}");
     }
+}
+
+/// A profile is decided by the rules for its owner's posts, with the same
+/// reasons: the minor rule, consent after the regional default, protected and
+/// the owner's status; the post-only rules ("no AI", deleted) never apply.
+#[test]
+fn profiles_are_decided_by_their_owners_rules() {
+    let e = engine();
+    let partner = partner_licensed();
+    let profile = |owner: AuthorFacts, app: &AppFacts, purpose: Purpose| {
+        let item = ItemFacts::Profile(owner);
+        let reference = e.evaluate(app, purpose, item);
+        assert_eq!(e.decide(app, purpose, item.class()), reference, "{app:?} {purpose} {owner:?}");
+        reference
+    };
+    let open = open_post().author;
+    assert_eq!(profile(open, &partner, Purpose::TrainGenai), Decision::Allow);
+
+    let minor = AuthorFacts::of(&Account { is_minor: Some(true), ..account("US") }, &ConsentDefaults::default(), now());
+    assert_eq!(profile(minor, &partner, Purpose::TrainGenai), withheld(Reason::MINOR));
+    assert_eq!(profile(minor, &partner, Purpose::Display), Decision::Allow);
+
+    // Unset in a restricted region: the default denies.
+    let german = AuthorFacts::of(&account("DE"), &ConsentDefaults::default(), now());
+    assert_eq!(profile(german, &partner, Purpose::TrainGenai), withheld(Reason::AUTHOR_OPTED_OUT));
+    let mut opted_out = open;
+    opted_out.consent[Category::TrainGenai.index()][Scope::ThirdParties.index()] = false;
+    assert_eq!(profile(opted_out, &partner, Purpose::TrainGenai), withheld(Reason::AUTHOR_OPTED_OUT));
+    assert_eq!(profile(opted_out, &app(Tier::FirstParty), Purpose::TrainGenai), Decision::Allow, "first-party scope");
+
+    let protected = AuthorFacts { protected: true, ..open };
+    assert_eq!(profile(protected, &app(Tier::Standard), Purpose::Display), withheld(Reason::PROTECTED_ACCOUNT));
+    assert_eq!(profile(protected, &app(Tier::FirstParty), Purpose::Display), Decision::Allow);
+
+    for (status, reason) in [
+        (AccountStatus::Suspended, Reason::AUTHOR_SUSPENDED),
+        (AccountStatus::Deactivated, Reason::AUTHOR_DEACTIVATED),
+        (AccountStatus::Deleted, Reason::DELETED),
+    ] {
+        assert_eq!(profile(AuthorFacts { status, ..open }, &app(Tier::FirstParty), Purpose::Display), withheld(reason));
+    }
+
+    // The explanation names the same policy as for the owner's post.
+    let x = e.explain(&partner, Purpose::TrainGenai, ItemFacts::Profile(minor));
+    assert_eq!(x.determining[0].id, "minor-posts-are-never-used-for-ai");
+    let post = PostFacts { author: minor, no_ai: false, deleted: false };
+    assert_eq!(e.explain(&partner, Purpose::TrainGenai, post).determining, x.determining);
 }

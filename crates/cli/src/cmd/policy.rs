@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use tollgate_domain::{AgreementState, AuthorFacts, PostFacts, PostId, Purpose, Timestamp};
+use tollgate_domain::{AccountId, AgreementState, AuthorFacts, ItemFacts, PostFacts, PostId, Purpose, Timestamp};
 use tollgate_policy::{AppFacts, PolicyEngine};
 
 use crate::cmd::print_json;
@@ -14,7 +14,7 @@ use crate::{Failure, runtime};
 pub enum PolicyCommand {
     /// Validate the policy against the schema, with Cedar's own diagnostics.
     Check(CheckArgs),
-    /// Decide one (app, purpose, post) and name the policies that decided.
+    /// Decide one (app, purpose, post or profile) and name the policies that decided.
     Explain(ExplainArgs),
     /// Print the Cedar schema policies are validated against.
     Schema,
@@ -33,8 +33,12 @@ pub struct ExplainArgs {
     pub app: String,
     #[arg(long)]
     pub purpose: String,
+    /// The post to decide.
+    #[arg(long, required_unless_present = "account", conflicts_with = "account")]
+    pub post: Option<String>,
+    /// The account whose profile to decide (as user lookups and expansions do).
     #[arg(long)]
-    pub post: String,
+    pub account: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -63,27 +67,42 @@ pub fn run(config: &Config, command: PolicyCommand) -> Result<(), Failure> {
                 .purpose
                 .parse()
                 .map_err(|e: tollgate_domain::ParseError| Failure::invalid(format!("--purpose: {e}")))?;
-            let post_id: PostId =
-                a.post.parse().map_err(|e: tollgate_domain::ParseError| Failure::invalid(format!("--post: {e}")))?;
             let store = runtime::open_store(config)?;
             let app_id =
                 a.app.parse().map_err(|e: tollgate_domain::ParseError| Failure::invalid(format!("--app: {e}")))?;
             let app = store.app(app_id)?.ok_or_else(|| Failure::invalid(format!("no app with id `{}`", a.app)))?;
-            let post = store
-                .posts(&[post_id])?
-                .pop()
-                .ok_or_else(|| Failure::invalid(format!("no post with id `{}`", a.post)))?;
-            let author = store.account(post.author_id)?.ok_or_else(|| {
-                Failure::invalid(format!("the author {} of post {} does not exist", post.author_id, post.id))
-            })?;
             let now = Timestamp::now();
+            let (item, what) = match (&a.post, &a.account) {
+                (Some(post), _) => {
+                    let post_id: PostId = post
+                        .parse()
+                        .map_err(|e: tollgate_domain::ParseError| Failure::invalid(format!("--post: {e}")))?;
+                    let post = store
+                        .posts(&[post_id])?
+                        .pop()
+                        .ok_or_else(|| Failure::invalid(format!("no post with id `{post_id}`")))?;
+                    let author = store.account(post.author_id)?.ok_or_else(|| {
+                        Failure::invalid(format!("the author {} of post {} does not exist", post.author_id, post.id))
+                    })?;
+                    let facts = PostFacts::of(&post, AuthorFacts::of(&author, &config.consent, now));
+                    (ItemFacts::Post(facts), format!("post {}", post.id))
+                }
+                (None, account) => {
+                    let raw = account.as_deref().unwrap_or_default();
+                    let id: AccountId = raw
+                        .parse()
+                        .map_err(|e: tollgate_domain::ParseError| Failure::invalid(format!("--account: {e}")))?;
+                    let account =
+                        store.account(id)?.ok_or_else(|| Failure::invalid(format!("no account with id `{id}`")))?;
+                    (ItemFacts::Profile(AuthorFacts::of(&account, &config.consent, now)), format!("profile {id}"))
+                }
+            };
             let agreement = AgreementState::of(app.agreement_version, store.latest_agreement()?.as_ref(), now);
-            let facts = PostFacts::of(&post, AuthorFacts::of(&author, &config.consent, now));
-            let explanation = engine.explain(&AppFacts::of(&app, agreement), purpose, &facts);
+            let explanation = engine.explain(&AppFacts::of(&app, agreement), purpose, item);
             if a.json {
                 print_json(&explanation.to_json());
             } else {
-                println!("app {} ({}), purpose {purpose}, post {}", app.id, app.tier, post.id);
+                println!("app {} ({}), purpose {purpose}, {what}", app.id, app.tier);
                 print!("{explanation}");
             }
             Ok(())

@@ -3,8 +3,8 @@
 //! the built-in pack written in plain Rust, independent of Cedar.
 
 use tollgate_domain::{
-    Account, AccountId, AccountStatus, AgreementState, AiPreferences, AppId, AppStatus, Category, Decision, Post,
-    PostFacts, PostId, Preference, Purpose, Reason, Scope, Tier, Timestamp, Tri,
+    Account, AccountId, AccountStatus, AgreementState, AiPreferences, AppId, AppStatus, Category, Decision, ItemFacts,
+    Post, PostId, Preference, Purpose, Reason, Scope, Tier, Timestamp, Tri,
 };
 use tollgate_policy::AppFacts;
 
@@ -156,13 +156,19 @@ pub fn purpose(rng: &mut Rng, app: &AppFacts) -> Purpose {
 }
 
 /// The built-in pack, as plain Rust: the first rule that applies, in
-/// precedence order, decides.
-pub fn oracle(app: &AppFacts, purpose: Purpose, facts: &PostFacts) -> Decision {
-    let author = &facts.author;
+/// precedence order, decides. A profile is decided by the rules for its
+/// owner's posts; it is never deleted or marked "no AI" on its own.
+pub fn oracle(app: &AppFacts, purpose: Purpose, item: impl Into<ItemFacts>) -> Decision {
+    let item = item.into();
+    let author = item.author();
+    let (no_ai, deleted) = match item {
+        ItemFacts::Post(post) => (post.no_ai, post.deleted),
+        ItemFacts::Profile(_) => (false, false),
+    };
     let ai = purpose.is_ai();
     let training = matches!(purpose, Purpose::TrainAi | Purpose::TrainGenai);
     let rules = [
-        (facts.deleted || author.status == AccountStatus::Deleted, Reason::DELETED),
+        (deleted || author.status == AccountStatus::Deleted, Reason::DELETED),
         (author.status == AccountStatus::Suspended, Reason::AUTHOR_SUSPENDED),
         (author.status == AccountStatus::Deactivated, Reason::AUTHOR_DEACTIVATED),
         (app.status != AppStatus::Active, Reason::APP_SUSPENDED),
@@ -172,7 +178,7 @@ pub fn oracle(app: &AppFacts, purpose: Purpose, facts: &PostFacts) -> Decision {
         (app.tier == Tier::Partner && training && !app.licensed_purposes.contains(&purpose), Reason::NOT_LICENSED),
         (author.protected && (app.tier != Tier::FirstParty || ai), Reason::PROTECTED_ACCOUNT),
         (author.minor && ai, Reason::MINOR),
-        (facts.no_ai && ai, Reason::POST_NO_AI),
+        (no_ai && ai, Reason::POST_NO_AI),
         (purpose.category().is_some_and(|c| !author.consents(c, app.tier.scope())), Reason::AUTHOR_OPTED_OUT),
     ];
     rules.into_iter().find(|(applies, _)| *applies).map_or(Decision::Allow, |(_, reason)| Decision::Withhold(reason))

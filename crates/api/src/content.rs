@@ -4,7 +4,6 @@
 //! the request is refused whole, fetches candidates and hands them to the
 //! deliverer; only what the deliverer returns is rendered.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tollgate_deliver::{Delivery, Expand, Recipient, Released, Request, Timings};
-use tollgate_domain::{Account, AccountId, AgreementState, App, Post, PostId, Purpose, Reason, Timestamp};
+use tollgate_domain::{
+    Account, AccountId, AgreementState, App, IdMap, IdSet, Post, PostId, Purpose, Reason, Timestamp,
+};
 use tollgate_ledger::Channel;
 use tollgate_policy::AppFacts;
 use tollgate_store::{SearchQuery, TimelineQuery};
@@ -196,11 +197,7 @@ fn expand(f: &Fields) -> Expand {
 }
 
 /// Loads the accounts the deliverer needs: authors and, if expanded, reply targets.
-fn load_accounts(
-    state: &ApiState,
-    posts: &[Arc<Post>],
-    e: Expand,
-) -> Result<HashMap<AccountId, Arc<Account>>, ApiError> {
+fn load_accounts(state: &ApiState, posts: &[Arc<Post>], e: Expand) -> Result<IdMap<AccountId, Arc<Account>>, ApiError> {
     let mut ids: Vec<AccountId> = posts.iter().map(|p| p.author_id).collect();
     if e.reply_users {
         ids.extend(posts.iter().filter_map(|p| p.in_reply_to_user_id));
@@ -322,15 +319,15 @@ async fn lookup(
     ctx.check_refusal(state, endpoint).await?;
     let mut found = state.cache.posts(&ids).map_err(unavailable)?;
     // Answer in the order asked, once per id.
-    let order: HashMap<PostId, usize> = ids.iter().enumerate().rev().map(|(i, id)| (*id, i)).collect();
+    let order: IdMap<PostId, usize> = ids.iter().enumerate().rev().map(|(i, id)| (*id, i)).collect();
     found.sort_by_key(|post| order.get(&post.id).copied().unwrap_or(usize::MAX));
-    let found_ids: Vec<PostId> = found.iter().map(|p| p.id).collect();
+    let found_ids: IdSet<PostId> = found.iter().map(|p| p.id).collect();
     let delivery = deliver_posts(state, ctx, endpoint, found, expand(&f)).await?;
 
     let parameter = if single { "id" } else { "ids" };
-    let withheld: HashMap<PostId, Reason> = delivery.withheld.iter().copied().collect();
+    let withheld: IdMap<PostId, Reason> = delivery.withheld.iter().copied().collect();
     let mut errors = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = IdSet::default();
     for id in &ids {
         if !seen.insert(*id) {
             continue;
@@ -580,7 +577,7 @@ pub async fn users_lookup(State(state): State<Arc<ApiState>>, headers: HeaderMap
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs, USERS_PARAMS)?;
         let ids: Vec<AccountId> = p.ids("ids", 100)?;
-        let found: HashMap<AccountId, Arc<Account>> =
+        let found: IdMap<AccountId, Arc<Account>> =
             state.cache.accounts(&ids).map_err(unavailable)?.into_iter().map(|a| (a.id, a)).collect();
         let mut seen = std::collections::HashSet::new();
         let asked =
@@ -668,7 +665,7 @@ async fn users(
         .deliver_accounts(&ctx.request(endpoint), candidates, &mut timings)
         .await
         .map_err(unavailable)?;
-    let refused: HashMap<AccountId, Reason> = refused.into_iter().collect();
+    let refused: IdMap<AccountId, Reason> = refused.into_iter().collect();
     let mut data: Vec<&Released<Account>> = Vec::new();
     let mut errors = Vec::new();
     for (value, account) in &asked {

@@ -418,7 +418,7 @@ fn dedup<T, K: Eq + std::hash::Hash>(items: &mut Vec<T>, key: impl Fn(&T) -> K) 
     if items.len() < 2 {
         return;
     }
-    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    let mut seen = tollgate_domain::IdSet::with_capacity_and_hasher(items.len(), Default::default());
     items.retain(|item| seen.insert(key(item)));
 }
 

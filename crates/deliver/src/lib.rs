@@ -8,14 +8,14 @@
 //! which only this crate can construct and which is all a renderer accepts, so
 //! no channel can filter on its own, skip the policy or skip the ledger.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
 
 use tollgate_domain::{
-    Account, AccountId, AppId, AuthorFacts, ConsentDefaults, ContentClass, Decision, KeyId, Post, PostFacts, PostId,
-    Purpose, Reason, Timestamp,
+    Account, AccountId, AppId, AuthorFacts, ConsentDefaults, ContentClass, Decision, IdMap, KeyId, Post, PostFacts,
+    PostId, Purpose, Reason, Timestamp,
 };
 use tollgate_ledger::{Channel, Entry, LedgerError, LedgerWriter, Outcome, Receipt, WriterStats};
 use tollgate_policy::{AppFacts, PolicyEngine};
@@ -202,12 +202,12 @@ impl Deliverer {
         &self,
         req: &Request<'_>,
         candidates: Vec<Arc<Post>>,
-        accounts: &HashMap<AccountId, Arc<Account>>,
+        accounts: &IdMap<AccountId, Arc<Account>>,
         expand: Expand,
         timings: &mut Timings,
     ) -> Result<Delivery, DeliverError> {
         let started = Instant::now();
-        let mut facts: HashMap<AccountId, AuthorFacts> = HashMap::with_capacity(4);
+        let mut facts: IdMap<AccountId, AuthorFacts> = IdMap::with_capacity_and_hasher(4, Default::default());
         let classes: Vec<Option<ContentClass>> = candidates
             .iter()
             .map(|p| {

@@ -3,7 +3,6 @@
 //! request's app and purpose, record only the released ones, and state usage
 //! terms that hold for them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use tollgate_deliver::{Deliverer, Expand, Recipient, Request, Timings};
@@ -134,7 +133,8 @@ async fn looked_up_profiles_are_decided_by_the_policy() {
 async fn expanded_profiles_are_decided_by_the_policy() {
     let h = harness("expand");
     let recipient = trainer();
-    let by_id: HashMap<AccountId, Arc<Account>> = accounts().into_iter().map(|a| (a.id, Arc::new(a))).collect();
+    let by_id: tollgate_domain::IdMap<AccountId, Arc<Account>> =
+        accounts().into_iter().map(|a| (a.id, Arc::new(a))).collect();
     let replies = || -> Vec<Post> {
         (2..=4)
             .map(|to| Post {

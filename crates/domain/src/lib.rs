@@ -18,7 +18,7 @@ pub use agreement::{Agreement, AgreementState};
 pub use app::{ApiKey, App, AppStatus, Tier};
 pub use class::{AuthorFacts, ContentClass, ItemFacts, PostFacts};
 pub use decision::{Decision, Reason};
-pub use ids::{AccountId, AppId, KeyId, PostId};
+pub use ids::{AccountId, AppId, IdHash, IdHasher, IdMap, IdSet, KeyId, PostId};
 pub use post::Post;
 pub use prefs::{AiPreferences, ConsentDefaults, Preference, PreferenceChange, RegionGroup, Tri};
 pub use purpose::{Category, Purpose, Scope};

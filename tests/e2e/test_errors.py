@@ -234,6 +234,90 @@ def test_internal_api_refuses_a_wrong_token(platform):
     assert account_view(platform, author_id)["account"]["status"] == "active"
 
 
+# -- hostile requests over a real socket -------------------------------------------------------
+
+
+def raw_http(base_url: str, request: bytes) -> tuple[int, dict, bytes]:
+    """Sends `request` as is (no client library re-encodes it) and reads the answer."""
+    host, port = base_url.removeprefix("http://").rstrip("/").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        try:
+            s.sendall(request)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before reading it all
+        data = b""
+        try:
+            while chunk := s.recv(65536):
+                data += chunk
+        except ConnectionResetError:
+            pass
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def get_request(target: bytes, headers: list[tuple[str, str]] = ()) -> bytes:
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers).encode()
+    return b"GET " + target + b" HTTP/1.1\r\nHost: tollgate\r\n" + extra + b"Connection: close\r\n\r\n"
+
+
+def test_hostile_requests_get_precise_json_errors_and_change_nothing(platform):
+    post_id, _ = some_visible_post(platform)
+    auth = ("Authorization", f"Bearer {platform.token('demo-display')}")
+    before = platform.ledger_entries()
+    cases = [
+        # (case, request, status, words in the detail or message)
+        ("NUL in a query", get_request(b"/2/tweets/search/recent?query=a%00b", [auth]), 400, "U+0000"),
+        ("broken escape", get_request(b"/2/tweets/search/recent?query=%ZZ", [auth]), 400, "hexadecimal"),
+        ("not UTF-8", get_request(b"/2/tweets/search/recent?query=%FF%FE", [auth]), 400, "not UTF-8"),
+        ("overlong UTF-8", get_request(b"/2/tweets/search/recent?query=%C0%AF", [auth]), 400, "not UTF-8"),
+        ("repeated purpose", get_request(f"/2/tweets/{post_id}".encode(),
+                                         [auth, ("Tollgate-Purpose", "display"), ("Tollgate-Purpose", "search")]),
+         400, "only once"),
+        ("repeated token", get_request(f"/2/tweets/{post_id}".encode(), [auth, auth]), 400, "only once"),
+        ("wrong method", b"DELETE /2/tweets/1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 405, "DELETE"),
+        ("path not UTF-8", get_request(b"/2/tweets/%FF", [auth]), 400, "UTF-8"),
+        ("long query", get_request(b"/2/tweets/search/recent?query=" + b"a" * 20000, [auth]), 414,
+         "max_query_bytes"),
+        ("big headers", get_request(b"/healthz", [("X-Padding", "p" * 40000)]), 431, "max_header_bytes"),
+        ("many headers", get_request(b"/healthz", [(f"X-H{i}", "1") for i in range(60)]), 431, "max_headers"),
+    ]
+    for case, request, status, words in cases:
+        got, headers, body = raw_http(platform.base_url, request)
+        assert got == status, f"{case}: {got} {body[:300]!r}"
+        assert headers.get("content-type", "").startswith("application/json"), f"{case}: {headers}"
+        error = json.loads(body)
+        assert error["title"] and error["type"], f"{case}: {error}"
+        text = error["detail"] + " " + " ".join(e.get("message", "") for e in error.get("errors", []))
+        assert words in text, f"{case}: {error}"
+    assert platform.ledger_entries() == before, "no hostile request records a release"
+
+    big = "[" + ",".join(['{"id": 1}'] * 300_000) + "]"
+    r = platform.internal("PUT", "/internal/posts", data=big)
+    assert r.status_code == 413 and "max_body_bytes" in r.json()["detail"], r.text
+
+
+def test_heads_far_over_the_limits_are_cut_off_by_the_http_layer(platform):
+    """Documented in docs/api.md, "Limits": hyper answers these before the
+    router runs, with a bare status."""
+    status, _, body = raw_http(platform.base_url, get_request(b"/2/tweets/search/recent?query=" + b"a" * (10 << 20)))
+    assert status == 431 and body == b""
+    status, _, body = raw_http(platform.base_url, get_request(b"/2/tweets/\xff"))
+    assert status == 400 and body == b""
+
+
+def test_the_bearer_scheme_is_case_insensitive(platform):
+    post_id, _ = some_visible_post(platform)
+    for scheme in ("bearer", "BEARER"):
+        r = requests.get(f"{platform.base_url}/2/tweets/{post_id}",
+                         headers={"Authorization": f"{scheme} {platform.token('demo-display')}"}, timeout=30)
+        assert r.status_code == 200, r.text
+        r = requests.get(f"{platform.base_url}/internal/accounts/1",
+                         headers={"Authorization": f"{scheme} {platform.internal_token}"}, timeout=30)
+        assert r.status_code in (200, 404), r.text
+
+
 # -- authentication ---------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -23,7 +23,8 @@ use crate::ApiState;
 use crate::error::ApiError;
 use crate::internal::{authorize, path_id, store_error};
 
-type Pairs = Query<Vec<(String, String)>>;
+/// The raw query string, decoded strictly by `Params::new`.
+type Pairs = RawQuery;
 
 /// Items per page unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 100;
@@ -41,7 +42,7 @@ pub fn routes() -> Router<Arc<ApiState>> {
 fn ledger_error(e: LedgerError) -> ApiError {
     match e {
         LedgerError::Invalid(m) => ApiError::InvalidRequest(m),
-        other => ApiError::Unavailable(other.to_string()),
+        other => ApiError::ledger(other),
     }
 }
 
@@ -49,9 +50,9 @@ fn ledger_error(e: LedgerError) -> ApiError {
 struct Params(BTreeMap<String, String>);
 
 impl Params {
-    fn new(pairs: Vec<(String, String)>, allowed: &[&str]) -> Result<Params, ApiError> {
+    fn new(raw: Option<&str>, allowed: &[&str]) -> Result<Params, ApiError> {
         let mut out = BTreeMap::new();
-        for (k, v) in pairs {
+        for (k, v) in crate::params::decode_query(raw.unwrap_or(""))? {
             if !allowed.contains(&k.as_str()) {
                 return Err(ApiError::param(&k, &v, format!("`{k}` is not a parameter of this endpoint")));
             }
@@ -109,7 +110,7 @@ async fn answer<T: Serialize + Send + 'static>(
     match tokio::task::spawn_blocking(move || query(&state)).await {
         Ok(Ok(v)) => axum::Json(v).into_response(),
         Ok(Err(e)) => e.into_response(),
-        Err(_) => ApiError::Unavailable("the ledger query failed".into()).into_response(),
+        Err(e) => ApiError::Internal(format!("a ledger query task failed: {e}")).into_response(),
     }
 }
 
@@ -117,11 +118,11 @@ async fn post_recipients(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(pairs): Pairs,
+    RawQuery(pairs): Pairs,
 ) -> Response {
     answer(state, &headers, move |state| {
         let id: PostId = path_id(&id, "post")?;
-        let p = Params::new(pairs, &["limit", "cursor"])?;
+        let p = Params::new(pairs.as_deref(), &["limit", "cursor"])?;
         Audit::new(state.store.as_ref()).post_recipients(id, p.cursor().as_deref(), p.limit()?).map_err(ledger_error)
     })
     .await
@@ -131,11 +132,11 @@ async fn author_recipients(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(pairs): Pairs,
+    RawQuery(pairs): Pairs,
 ) -> Response {
     answer(state, &headers, move |state| {
         let id: AccountId = path_id(&id, "account")?;
-        Params::new(pairs, &[])?;
+        Params::new(pairs.as_deref(), &[])?;
         Audit::new(state.store.as_ref()).author_recipients(id).map_err(ledger_error)
     })
     .await
@@ -145,11 +146,11 @@ async fn app_deliveries(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(pairs): Pairs,
+    RawQuery(pairs): Pairs,
 ) -> Response {
     answer(state, &headers, move |state| {
         let id: AppId = path_id(&id, "app")?;
-        let p = Params::new(pairs, &["start_time", "end_time", "limit", "cursor"])?;
+        let p = Params::new(pairs.as_deref(), &["start_time", "end_time", "limit", "cursor"])?;
         let from = p.time("start_time")?.unwrap_or(Timestamp::from_millis(0));
         let until = p.time("end_time")?;
         Audit::new(state.store.as_ref())
@@ -159,9 +160,9 @@ async fn app_deliveries(
     .await
 }
 
-async fn attempts(State(state): State<Arc<ApiState>>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
+async fn attempts(State(state): State<Arc<ApiState>>, headers: HeaderMap, RawQuery(pairs): Pairs) -> Response {
     answer(state, &headers, move |state| {
-        let p = Params::new(pairs, &["app_id", "client", "since", "limit", "cursor"])?;
+        let p = Params::new(pairs.as_deref(), &["app_id", "client", "since", "limit", "cursor"])?;
         let identity = match (p.get("app_id"), p.get("client")) {
             (Some(app), None) => Identity::AppId(path_id(app, "app")?),
             (None, Some(client)) if !client.is_empty() => Identity::Client(client.to_owned()),
@@ -179,10 +180,10 @@ async fn policy_deliveries(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
     Path(version): Path<String>,
-    Query(pairs): Pairs,
+    RawQuery(pairs): Pairs,
 ) -> Response {
     answer(state, &headers, move |state| {
-        let p = Params::new(pairs, &["limit", "cursor"])?;
+        let p = Params::new(pairs.as_deref(), &["limit", "cursor"])?;
         Audit::new(state.store.as_ref())
             .policy_deliveries(&version, p.cursor().as_deref(), p.limit()?)
             .map_err(ledger_error)
@@ -196,11 +197,11 @@ async fn account_deliveries(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(pairs): Pairs,
+    RawQuery(pairs): Pairs,
 ) -> Response {
     answer(state, &headers, move |state| {
         let id: AccountId = path_id(&id, "account")?;
-        Params::new(pairs, &[])?;
+        Params::new(pairs.as_deref(), &[])?;
         if state.store.account(id).map_err(store_error)?.is_none() {
             return Err(ApiError::NotFound(format!("account {id} not found")));
         }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -21,12 +21,15 @@ use tollgate_policy::AppFacts;
 use tollgate_store::{SearchQuery, TimelineQuery};
 
 use crate::error::{ApiError, not_found_item, withheld_item};
+use crate::internal::store_error;
 use crate::params::{self, Params, TWEET_EXPANSIONS, TWEET_FIELDS, USER_EXPANSIONS, USER_FIELDS, token};
 use crate::ratelimit::Window;
 use crate::render::{self, Fields, Members as _};
 use crate::{ApiState, query};
 
-type Pairs = Query<Vec<(String, String)>>;
+/// The raw query string: `Params::new` decodes it strictly, where axum's
+/// `Query` would decode broken percent-encoding leniently or lossily.
+type Pairs = RawQuery;
 
 /// The purpose header.
 pub const PURPOSE_HEADER: &str = "tollgate-purpose";
@@ -51,7 +54,7 @@ where
     let mut window = None;
     let result = async {
         // Every change acknowledged before this request is in force for it.
-        state.cache.sync().map_err(|e| ApiError::Unavailable(format!("reading the platform's changes: {e}")))?;
+        state.cache.sync().map_err(|e| ApiError::store(format!("reading the platform's changes: {e}")))?;
         let ctx = authenticate(state, headers, endpoint, &mut window, request_id.clone())?;
         work(state, &ctx).await
     }
@@ -78,15 +81,13 @@ fn authenticate(
     request_id: String,
 ) -> Result<Ctx, ApiError> {
     let now = Timestamp::now();
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    // The headers that decide the policy must be unambiguous: a repeated
+    // one is refused before anything is looked up, never resolved by order.
+    let purpose_header = params::single_header(headers, PURPOSE_HEADER, "Tollgate-Purpose")?;
+    let token = params::bearer_token(headers)?
         .ok_or_else(|| ApiError::Unauthorized("Unauthorized: send `Authorization: Bearer <token>`".into()))?;
     let hash = hex::encode(Sha256::digest(token.as_bytes()));
-    let store_err = |e: tollgate_store::StoreError| ApiError::Unavailable(format!("authentication: {e}"));
+    let store_err = |e: tollgate_store::StoreError| ApiError::store(format!("authentication: {e}"));
     let credentials = state
         .cache
         .credentials(&hash)
@@ -110,7 +111,7 @@ fn authenticate(
         return Err(ApiError::RateLimited { limit: w.limit, reset: w.reset });
     }
 
-    let purpose = match headers.get(PURPOSE_HEADER) {
+    let purpose = match purpose_header {
         Some(v) => {
             let raw = v.to_str().unwrap_or("");
             raw.trim().parse::<Purpose>().map_err(|e| ApiError::InvalidParameter {
@@ -141,11 +142,7 @@ impl Ctx {
     async fn check_refusal(&self, state: &ApiState, endpoint: &str) -> Result<(), ApiError> {
         let Some(reason) = state.deliverer.refusal(&self.recipient, self.purpose) else { return Ok(()) };
         state.metrics.refusal();
-        state
-            .deliverer
-            .refuse(&self.request(endpoint), reason)
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        state.deliverer.refuse(&self.request(endpoint), reason).await.map_err(ApiError::ledger)?;
         Err(self.refusal_error(state, reason))
     }
 
@@ -180,10 +177,6 @@ impl Ctx {
     }
 }
 
-fn unavailable<E: std::fmt::Display>(e: E) -> ApiError {
-    ApiError::Unavailable(e.to_string())
-}
-
 fn fields(p: &Params, expansions: &[&str]) -> Result<Fields, ApiError> {
     Ok(Fields::new(
         &p.list("tweet.fields", TWEET_FIELDS)?,
@@ -204,7 +197,7 @@ fn load_accounts(state: &ApiState, posts: &[Arc<Post>], e: Expand) -> Result<IdM
     }
     ids.sort_unstable();
     ids.dedup();
-    Ok(state.cache.accounts(&ids).map_err(unavailable)?.into_iter().map(|a| (a.id, a)).collect())
+    Ok(state.cache.accounts(&ids).map_err(store_error)?.into_iter().map(|a| (a.id, a)).collect())
 }
 
 /// Hands candidates to the deliverer with the accounts it needs and counts the
@@ -222,7 +215,7 @@ async fn deliver_posts(
         .deliverer
         .deliver(&ctx.request(endpoint), candidates, &accounts, e, &mut timings)
         .await
-        .map_err(unavailable)?;
+        .map_err(ApiError::ledger)?;
     let Timings { policy_nanos, ledger_nanos } = timings;
     state.metrics.delivery(ctx.purpose, delivery.posts.len(), &delivery.withheld_by_reason, policy_nanos, ledger_nanos);
     Ok(delivery)
@@ -288,19 +281,19 @@ pub async fn tweet_lookup(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(pairs): Pairs,
+    RawQuery(pairs): Pairs,
 ) -> Response {
     handle(&state, &headers, "GET /2/tweets/:id", async |state, ctx| {
-        let p = Params::new(pairs, ONE_PARAMS)?;
+        let p = Params::new(pairs.as_deref(), ONE_PARAMS)?;
         let id: PostId = params::parse_id("id", &id)?;
         lookup(state, ctx, "GET /2/tweets/:id", &p, vec![id], true).await
     })
     .await
 }
 
-pub async fn tweets_lookup(State(state): State<Arc<ApiState>>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
+pub async fn tweets_lookup(State(state): State<Arc<ApiState>>, headers: HeaderMap, RawQuery(pairs): Pairs) -> Response {
     handle(&state, &headers, "GET /2/tweets", async |state, ctx| {
-        let p = Params::new(pairs, LOOKUP_PARAMS)?;
+        let p = Params::new(pairs.as_deref(), LOOKUP_PARAMS)?;
         let ids: Vec<PostId> = p.ids("ids", 100)?;
         lookup(state, ctx, "GET /2/tweets", &p, ids, false).await
     })
@@ -317,7 +310,7 @@ async fn lookup(
 ) -> Result<Response, ApiError> {
     let f = fields(p, TWEET_EXPANSIONS)?;
     ctx.check_refusal(state, endpoint).await?;
-    let mut found = state.cache.posts(&ids).map_err(unavailable)?;
+    let mut found = state.cache.posts(&ids).map_err(store_error)?;
     // Answer in the order asked, once per id.
     let order: IdMap<PostId, usize> = ids.iter().enumerate().rev().map(|(i, id)| (*id, i)).collect();
     found.sort_by_key(|post| order.get(&post.id).copied().unwrap_or(usize::MAX));
@@ -425,11 +418,11 @@ pub async fn user_timeline(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(pairs): Pairs,
+    RawQuery(pairs): Pairs,
 ) -> Response {
     const ENDPOINT: &str = "GET /2/users/:id/tweets";
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
-        let p = Params::new(pairs, TIMELINE_PARAMS)?;
+        let p = Params::new(pairs.as_deref(), TIMELINE_PARAMS)?;
         let author: AccountId = params::parse_id("id", &id)?;
         let f = fields(&p, TWEET_EXPANSIONS)?;
         let limit = p.int("max_results", 5, 100, 10)?;
@@ -446,20 +439,25 @@ pub async fn user_timeline(
             limit: limit + 1,
         };
         ctx.check_refusal(state, ENDPOINT).await?;
-        if state.cache.account(author).map_err(unavailable)?.is_none() {
+        if state.cache.account(author).map_err(store_error)?.is_none() {
+            // Recorded like a lookup whose ids are all missing: a served
+            // entry with no posts, so the ledger holds every answered request.
+            let delivery = deliver_posts(state, ctx, ENDPOINT, Vec::new(), expand(&f)).await?;
             let body = json!({ "errors": [not_found_item("user", "id", &author.to_string())] });
-            return Ok(axum::Json(body).into_response());
+            let body =
+                serde_json::to_vec(&body).map_err(|e| ApiError::Internal(format!("writing a response body: {e}")))?;
+            return Ok(respond(state, &delivery, body));
         }
-        let candidates = state.cache.timeline(author, &q).map_err(unavailable)?;
+        let candidates = state.cache.timeline(author, &q).map_err(store_error)?;
         list(state, ctx, ENDPOINT, &f, candidates, limit).await
     })
     .await
 }
 
-pub async fn search_recent(State(state): State<Arc<ApiState>>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
+pub async fn search_recent(State(state): State<Arc<ApiState>>, headers: HeaderMap, RawQuery(pairs): Pairs) -> Response {
     const ENDPOINT: &str = "GET /2/tweets/search/recent";
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
-        let p = Params::new(pairs, SEARCH_PARAMS)?;
+        let p = Params::new(pairs.as_deref(), SEARCH_PARAMS)?;
         let raw = p.required("query")?;
         let mut expr = query::parse(raw).map_err(|why| {
             ApiError::param("query", raw, format!("There were errors processing your request: {why}"))
@@ -484,8 +482,18 @@ pub async fn search_recent(State(state): State<Arc<ApiState>>, headers: HeaderMa
             limit: limit + 1,
         };
         ctx.check_refusal(state, ENDPOINT).await?;
-        let candidates: Vec<Arc<Post>> =
-            state.store.search(&q).map_err(unavailable)?.into_iter().map(Arc::new).collect();
+        let candidates: Vec<Arc<Post>> = match state.store.search(&q) {
+            Ok(posts) => posts.into_iter().map(Arc::new).collect(),
+            // The store refuses text it cannot search for: the query is bad, not the store.
+            Err(tollgate_store::StoreError::Invalid { reason, .. }) => {
+                return Err(ApiError::param(
+                    "query",
+                    raw,
+                    format!("There were errors processing your request: {reason}"),
+                ));
+            }
+            Err(e) => return Err(store_error(e)),
+        };
         list(state, ctx, ENDPOINT, &f, candidates, limit).await
     })
     .await
@@ -499,7 +507,7 @@ fn resolve_numeric_from(state: &ApiState, expr: &mut tollgate_store::SearchExpr)
     match expr {
         SearchExpr::From(who) if who.bytes().all(|b| b.is_ascii_digit()) => {
             if let Ok(id) = who.parse::<AccountId>()
-                && let Some(account) = state.cache.account(id).map_err(unavailable)?
+                && let Some(account) = state.cache.account(id).map_err(store_error)?
             {
                 *who = account.handle.clone();
             }
@@ -560,25 +568,25 @@ pub async fn user_lookup(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(pairs): Pairs,
+    RawQuery(pairs): Pairs,
 ) -> Response {
     const ENDPOINT: &str = "GET /2/users/:id";
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
-        let p = Params::new(pairs, USER_PARAMS)?;
+        let p = Params::new(pairs.as_deref(), USER_PARAMS)?;
         let id: AccountId = params::parse_id("id", &id)?;
-        let found = state.cache.accounts(&[id]).map_err(unavailable)?;
+        let found = state.cache.accounts(&[id]).map_err(store_error)?;
         users(state, ctx, ENDPOINT, &p, vec![(id.to_string(), found.into_iter().next())], "id", true).await
     })
     .await
 }
 
-pub async fn users_lookup(State(state): State<Arc<ApiState>>, headers: HeaderMap, Query(pairs): Pairs) -> Response {
+pub async fn users_lookup(State(state): State<Arc<ApiState>>, headers: HeaderMap, RawQuery(pairs): Pairs) -> Response {
     const ENDPOINT: &str = "GET /2/users";
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
-        let p = Params::new(pairs, USERS_PARAMS)?;
+        let p = Params::new(pairs.as_deref(), USERS_PARAMS)?;
         let ids: Vec<AccountId> = p.ids("ids", 100)?;
         let found: IdMap<AccountId, Arc<Account>> =
-            state.cache.accounts(&ids).map_err(unavailable)?.into_iter().map(|a| (a.id, a)).collect();
+            state.cache.accounts(&ids).map_err(store_error)?.into_iter().map(|a| (a.id, a)).collect();
         let mut seen = std::collections::HashSet::new();
         let asked =
             ids.iter().filter(|id| seen.insert(**id)).map(|id| (id.to_string(), found.get(id).cloned())).collect();
@@ -590,11 +598,11 @@ pub async fn users_lookup(State(state): State<Arc<ApiState>>, headers: HeaderMap
 pub async fn users_by_usernames(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
-    Query(pairs): Pairs,
+    RawQuery(pairs): Pairs,
 ) -> Response {
     const ENDPOINT: &str = "GET /2/users/by";
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
-        let p = Params::new(pairs, USERNAMES_PARAMS)?;
+        let p = Params::new(pairs.as_deref(), USERNAMES_PARAMS)?;
         let raw = p.required("usernames")?;
         let names: Vec<&str> = raw.split(',').collect();
         if names.len() > 100 {
@@ -608,7 +616,7 @@ pub async fn users_by_usernames(
         for name in names {
             check_username("usernames", name)?;
             if !asked.iter().any(|(n, _): &(String, Option<Arc<Account>>)| n.eq_ignore_ascii_case(name)) {
-                let found = state.store.account_by_handle(name).map_err(unavailable)?.map(Arc::new);
+                let found = state.store.account_by_handle(name).map_err(store_error)?.map(Arc::new);
                 asked.push((name.to_owned(), found));
             }
         }
@@ -632,13 +640,13 @@ pub async fn user_by_username(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
     Path(username): Path<String>,
-    Query(pairs): Pairs,
+    RawQuery(pairs): Pairs,
 ) -> Response {
     const ENDPOINT: &str = "GET /2/users/by/username/:username";
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
-        let p = Params::new(pairs, USER_PARAMS)?;
+        let p = Params::new(pairs.as_deref(), USER_PARAMS)?;
         check_username("username", &username)?;
-        let found = state.store.account_by_handle(&username).map_err(unavailable)?.map(Arc::new);
+        let found = state.store.account_by_handle(&username).map_err(store_error)?.map(Arc::new);
         users(state, ctx, ENDPOINT, &p, vec![(username.clone(), found)], "username", true).await
     })
     .await
@@ -664,7 +672,7 @@ async fn users(
         .deliverer
         .deliver_accounts(&ctx.request(endpoint), candidates, &mut timings)
         .await
-        .map_err(unavailable)?;
+        .map_err(ApiError::ledger)?;
     let refused: IdMap<AccountId, Reason> = refused.into_iter().collect();
     let mut data: Vec<&Released<Account>> = Vec::new();
     let mut errors = Vec::new();

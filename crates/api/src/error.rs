@@ -10,6 +10,15 @@ const X_INVALID_REQUEST: &str = "https://api.twitter.com/2/problems/invalid-requ
 const X_USAGE_CAPPED: &str = "https://api.twitter.com/2/problems/usage-capped";
 const X_CLIENT_FORBIDDEN: &str = "https://api.twitter.com/2/problems/client-forbidden";
 
+/// The part of the server whose failure made a request unanswerable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// The ledger could not record the request.
+    Ledger,
+    /// The platform's data store could not be read or written.
+    Store,
+}
+
 /// A request-level failure. Details meant for operators are logged, not sent.
 #[derive(Debug)]
 pub enum ApiError {
@@ -33,10 +42,21 @@ pub enum ApiError {
         limit: u32,
         reset: u64,
     },
-    /// The ledger or the store failed; nothing was released.
-    Unavailable(String),
+    /// The ledger or the store failed; nothing was released. `failed` says
+    /// which, so that the client is not told a request went unrecorded when
+    /// a read failed.
+    Unavailable {
+        failed: Failed,
+        detail: String,
+    },
     /// A fault of the server itself (a response that could not be written).
     Internal(String),
+    /// A failure of the HTTP layer below the handlers (a method the path does
+    /// not take, a size limit, a body that could not be read), with its status.
+    Http {
+        status: StatusCode,
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -48,6 +68,16 @@ impl ApiError {
         }
     }
 
+    /// The ledger failed: the request could not be recorded.
+    pub fn ledger(detail: impl std::fmt::Display) -> ApiError {
+        ApiError::Unavailable { failed: Failed::Ledger, detail: detail.to_string() }
+    }
+
+    /// The store failed: the platform's data could not be read or written.
+    pub fn store(detail: impl std::fmt::Display) -> ApiError {
+        ApiError::Unavailable { failed: Failed::Store, detail: detail.to_string() }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::InvalidParameter { .. } | ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
@@ -55,8 +85,9 @@ impl ApiError {
             ApiError::Refused { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Http { status, .. } => *status,
         }
     }
 
@@ -97,9 +128,12 @@ impl ApiError {
             ApiError::RateLimited { .. } => json!({
                 "title": "Too Many Requests", "detail": "Too Many Requests", "type": X_USAGE_CAPPED, "status": 429,
             }),
-            ApiError::Unavailable(_) => json!({
+            ApiError::Unavailable { failed, .. } => json!({
                 "title": "Service Unavailable",
-                "detail": "The request could not be recorded, so nothing was released. Retry later.",
+                "detail": match failed {
+                    Failed::Ledger => "The request could not be recorded in the ledger, so nothing was released. Retry later.",
+                    Failed::Store => "The platform's data store failed to answer, so nothing was released or changed. Retry later.",
+                },
                 "type": "about:blank",
                 "status": 503,
             }),
@@ -109,13 +143,20 @@ impl ApiError {
                 "type": "about:blank",
                 "status": 500,
             }),
+            ApiError::Http { status, message } => json!({
+                "errors": [{ "message": message }],
+                "title": status.canonical_reason().unwrap_or("Error"),
+                "detail": message,
+                "type": "about:blank",
+                "status": status.as_u16(),
+            }),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Unavailable(detail) | ApiError::Internal(detail) = &self {
+        if let ApiError::Unavailable { detail, .. } | ApiError::Internal(detail) = &self {
             eprintln!("error: {detail}");
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();

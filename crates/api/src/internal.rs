@@ -19,6 +19,8 @@ use tollgate_domain::{
     Account, AccountId, AccountStatus, AuthorFacts, Category, PostId, PreferenceChange, Scope, Timestamp, Tri,
 };
 
+use tollgate_store::AccountUpsert;
+
 use crate::ApiState;
 use crate::error::ApiError;
 
@@ -37,11 +39,7 @@ pub(crate) fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), Api
     let Some(expected) = state.config.internal_token.as_deref() else {
         return Err(ApiError::Unauthorized("the internal API is disabled: set `internal_token` to enable it".into()));
     };
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let given = crate::params::bearer_token(headers)?.unwrap_or("");
     // Compare in time independent of where the strings differ.
     let same = given.len() == expected.len()
         && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
@@ -78,7 +76,7 @@ pub(crate) fn store_error(e: tollgate_store::StoreError) -> ApiError {
         tollgate_store::StoreError::Invalid { field, reason } => {
             ApiError::InvalidRequest(format!("invalid `{field}`: {reason}; nothing was changed"))
         }
-        other => ApiError::Unavailable(other.to_string()),
+        other => ApiError::store(other),
     }
 }
 
@@ -108,14 +106,14 @@ async fn put_accounts(State(state): State<Arc<ApiState>>, headers: HeaderMap, bo
         for (i, value) in one_or_many(&body)?.into_iter().enumerate() {
             // A profile update that leaves out `ai_preferences` keeps the
             // author's choices: only the settings endpoint changes them.
-            let keeps_prefs = value.get("ai_preferences").is_none();
-            let mut account: Account = item(i, value)?;
-            if keeps_prefs && let Some(existing) = state.store.account(account.id).map_err(store_error)? {
-                account.ai_preferences = existing.ai_preferences;
-            }
-            accounts.push(account);
+            let keep_preferences = value.get("ai_preferences").is_none();
+            let account: Account = item(i, value)?;
+            accounts.push(AccountUpsert { account, keep_preferences });
         }
-        state.store.upsert_accounts(&accounts).map_err(store_error)?;
+        // INVARIANT (consent-read-modify-write): the store reads the kept
+        // preferences in the transaction that writes the accounts, so a
+        // concurrent preference change is never lost.
+        state.store.upsert_accounts_keeping_preferences(&accounts).map_err(store_error)?;
         Ok::<_, ApiError>(axum::Json(json!({ "upserted": accounts.len() })).into_response())
     };
     result.await.unwrap_or_else(IntoResponse::into_response)

@@ -8,6 +8,7 @@
 
 mod audit;
 mod content;
+mod edge;
 mod error;
 mod internal;
 mod metrics;
@@ -28,7 +29,8 @@ use tollgate_cache::PlatformCache;
 use tollgate_deliver::Deliverer;
 use tollgate_store::Store;
 
-pub use error::ApiError;
+pub use edge::HttpLimits;
+pub use error::{ApiError, Failed};
 pub use metrics::Metrics;
 pub use query::parse as parse_query;
 pub use ratelimit::{RateLimiter, RateLimits};
@@ -41,6 +43,8 @@ pub struct ApiConfig {
     /// The bearer token of `/internal/`; the internal API is off without one.
     pub internal_token: Option<String>,
     pub rate_limits: RateLimits,
+    /// Sizes of requests the server takes (`max_body_bytes`, ...).
+    pub http_limits: HttpLimits,
 }
 
 pub struct ApiState {
@@ -90,6 +94,7 @@ impl ApiState {
 
 /// The whole service.
 pub fn router(state: Arc<ApiState>) -> Router {
+    let limits = state.config.http_limits;
     Router::new()
         .route("/2/tweets", get(content::tweets_lookup))
         .route("/2/tweets/search/recent", get(content::search_recent))
@@ -109,6 +114,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(audit::routes())
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn(move |request, next| edge::edge(limits, request, next)))
         .with_state(state)
 }
 
@@ -136,7 +143,7 @@ async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
             "accounts": s.accounts, "posts": s.posts, "ledger_entries": s.ledger_entries,
         }))
         .into_response(),
-        Err(e) => ApiError::Unavailable(format!("health check: {e}")).into_response(),
+        Err(e) => ApiError::store(format!("health check: {e}")).into_response(),
     }
 }
 
@@ -171,6 +178,6 @@ fn agreement_text(state: &ApiState, version: Option<u32>) -> Response {
     match found {
         Ok(Some(a)) => ([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], a.text).into_response(),
         Ok(None) => ApiError::NotFound("no such agreement version".into()).into_response(),
-        Err(e) => ApiError::Unavailable(e.to_string()).into_response(),
+        Err(e) => ApiError::store(e).into_response(),
     }
 }

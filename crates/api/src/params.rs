@@ -1,9 +1,15 @@
-//! Strict query-parameter parsing, answering bad input the way X does: the
-//! parameter, the offending value and what would have been accepted.
+//! Strict query-parameter and header parsing, answering bad input the way X
+//! does: the parameter, the offending value and what would have been accepted.
+//!
+//! The query string is decoded here, not by axum's `Query`: that one keeps a
+//! `%` not followed by two hex digits as text and turns bytes that are not
+//! UTF-8 into U+FFFD, so a broken query would be answered as if it were a
+//! different, valid one.
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
 
+use axum::http::{HeaderMap, HeaderValue, header};
 use tollgate_domain::{PostId, Timestamp};
 
 use crate::error::ApiError;
@@ -99,8 +105,10 @@ pub struct Params {
 }
 
 impl Params {
-    /// Checks that every parameter is one of `allowed` and none is repeated.
-    pub fn new(pairs: Vec<(String, String)>, allowed: &[&str]) -> Result<Params, ApiError> {
+    /// Decodes the raw query string, then checks that every parameter is one
+    /// of `allowed` and none is repeated.
+    pub fn new(raw: Option<&str>, allowed: &[&str]) -> Result<Params, ApiError> {
+        let pairs = decode_query(raw.unwrap_or(""))?;
         let mut seen = BTreeSet::new();
         for (key, value) in &pairs {
             if !allowed.contains(&key.as_str()) {
@@ -197,6 +205,94 @@ impl Params {
     }
 }
 
+/// The `name=value` pairs of a raw query string (`application/x-www-form-urlencoded`),
+/// refusing a `%` that is not followed by two hex digits and percent-encoded
+/// bytes that are not UTF-8 (overlong forms included): the error names the
+/// parameter and shows the value as sent.
+pub fn decode_query(raw: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let mut pairs = Vec::new();
+    for part in raw.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = part.split_once('=').unwrap_or((part, ""));
+        let key = decode_component(name).map_err(|why| {
+            ApiError::param(name, value, format!("The query parameter name [{name}] is not valid: {why}"))
+        })?;
+        let decoded = decode_component(value).map_err(|why| {
+            ApiError::param(&key, value, format!("The `{key}` query parameter value [{value}] is not valid: {why}"))
+        })?;
+        pairs.push((key, decoded));
+    }
+    Ok(pairs)
+}
+
+/// One percent-encoded component, `+` standing for a space.
+fn decode_component(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+                let Some(hex) = hex else {
+                    return Err(format!("`%` at byte {i} is not followed by two hexadecimal digits"));
+                };
+                let digit = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+                out.push(digit(hex[0]) << 4 | digit(hex[1]));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|e| {
+        format!(
+            "the percent-encoded bytes are not UTF-8 (the decoded value is invalid from byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// The value of a header that may be given at most once; a repeated one is a
+/// `400` (`shown` is the header's name as documented). Values are echoed only
+/// for headers that carry no secret.
+pub fn single_header<'a>(headers: &'a HeaderMap, name: &str, shown: &str) -> Result<Option<&'a HeaderValue>, ApiError> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    let repeated = values.count();
+    if repeated == 0 {
+        return Ok(first);
+    }
+    let message = format!("The `{shown}` header may be given only once, not {} times", repeated + 1);
+    if name.eq_ignore_ascii_case(header::AUTHORIZATION.as_str()) {
+        return Err(ApiError::InvalidRequest(message));
+    }
+    Err(ApiError::InvalidParameter {
+        parameter: shown.to_owned(),
+        values: headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect(),
+        message,
+    })
+}
+
+/// The token of `Authorization: Bearer <token>`, `None` if there is no such
+/// header or it is not a bearer credential. The scheme is matched without
+/// regard to case (RFC 7235, section 2.1: `bearer` and `BEARER` are `Bearer`),
+/// and may be followed by more than one space. A repeated header is a `400`.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = single_header(headers, header::AUTHORIZATION.as_str(), "Authorization")? else {
+        return Ok(None);
+    };
+    let Ok(value) = value.to_str() else { return Ok(None) };
+    let Some((scheme, token)) = value.split_once(' ') else { return Ok(None) };
+    let token = token.trim();
+    Ok((scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token))
+}
+
 /// A decimal id as X accepts it, or X's error naming the parameter.
 pub fn parse_id<T: FromStr>(key: &str, v: &str) -> Result<T, ApiError> {
     v.parse().map_err(|_| {
@@ -249,6 +345,51 @@ pub mod token {
                 assert_eq!(decode(std::str::from_utf8(&bad).unwrap()), None);
             }
             assert_eq!(decode("not-a-token"), None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(raw: &str) -> String {
+        match decode_query(raw) {
+            Err(ApiError::InvalidParameter { parameter, message, .. }) => format!("{parameter}: {message}"),
+            other => panic!("`{raw}` was not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn queries_decode_plus_and_percent() {
+        let pairs = decode_query("query=a+b%20c%22&&max_results=10&flag").unwrap();
+        let expected = [("query", "a b c\""), ("max_results", "10"), ("flag", "")];
+        assert_eq!(pairs, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
+        assert_eq!(decode_query("query=caf%C3%A9").unwrap()[0].1, "caf\u{e9}");
+    }
+
+    #[test]
+    fn broken_percent_encoding_is_refused_naming_the_parameter() {
+        for raw in ["query=%ZZ", "query=ab%2", "query=%FF%FE", "query=%C0%AF", "query=%ED%A0%80"] {
+            let err = refused(raw);
+            assert!(err.starts_with("query: "), "{raw}: {err}");
+        }
+        assert!(refused("query=%ZZ").contains("two hexadecimal digits"));
+        assert!(refused("query=%C0%AF").contains("not UTF-8"));
+        assert!(refused("%FF=1").contains("name"));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_matched_without_regard_to_case() {
+        for value in ["Bearer abc", "bearer abc", "BEARER abc", "BeArEr   abc "] {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            assert_eq!(bearer_token(&h).unwrap(), Some("abc"), "{value}");
+        }
+        for value in ["Basic abc", "Bearer", "Bearer ", "Bearerabc"] {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            assert_eq!(bearer_token(&h).unwrap(), None, "{value}");
         }
     }
 }

@@ -170,6 +170,11 @@ pub fn parse(q: &str) -> Result<SearchExpr, String> {
     if q.chars().count() > MAX_QUERY_LEN {
         return Err(format!("the query is longer than {MAX_QUERY_LEN} characters"));
     }
+    // No post's text is searched for control characters, and the search
+    // backend cannot take some (NUL ends its strings): refused by position.
+    if let Some((i, c)) = q.chars().enumerate().find(|(_, c)| c.is_control() && !c.is_whitespace()) {
+        return Err(format!("the query holds the control character U+{:04X} at position {}", c as u32, i + 1));
+    }
     let mut parser = Parser { tokens: lex(q)?, pos: 0 };
     let expr = parser.or_expr()?;
     if parser.pos < parser.tokens.len() {
@@ -218,6 +223,8 @@ mod tests {
             ("has:media", "`has:`"),
             ("cat OR", "expected"),
             ("from:", "username"),
+            ("a\0b", "U+0000 at position 2"),
+            ("cat \u{7f}", "U+007F"),
         ] {
             let err = parse(q).unwrap_err();
             assert!(err.contains(needle), "{q}: {err}");

@@ -127,6 +127,7 @@ fn servers(name: &str) -> Servers {
         public_url: "http://tollgate.test".into(),
         internal_token: None,
         rate_limits: RateLimits { window_secs: 900, standard: 0, partner: 0, first_party: 0 },
+        http_limits: tollgate_api::HttpLimits::DEFAULT,
     };
     let cache = Arc::new(tollgate_cache::PlatformCache::new(store, tollgate_cache::CacheConfig::DEFAULT).unwrap());
     let tollgate = tollgate_api::router(Arc::new(ApiState::new(cache, deliverer, config)));

@@ -79,6 +79,18 @@ pub struct Settings {
     /// The newest posts of an author kept in memory to answer timelines.
     #[arg(long, global = true, env = "TOLLGATE_CACHE_TIMELINE_WINDOW", value_name = "N")]
     pub cache_timeline_window: Option<usize>,
+    /// The largest request body `serve` takes (the internal API's batches).
+    #[arg(long, global = true, env = "TOLLGATE_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// The longest query string `serve` takes.
+    #[arg(long, global = true, env = "TOLLGATE_MAX_QUERY_BYTES", value_name = "BYTES")]
+    pub max_query_bytes: Option<usize>,
+    /// The most bytes of request headers `serve` takes.
+    #[arg(long, global = true, env = "TOLLGATE_MAX_HEADER_BYTES", value_name = "BYTES")]
+    pub max_header_bytes: Option<usize>,
+    /// The most request header fields `serve` takes.
+    #[arg(long, global = true, env = "TOLLGATE_MAX_HEADERS", value_name = "N")]
+    pub max_headers: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -98,6 +110,7 @@ pub struct Config {
     /// Days ledger entries are kept; `None`: forever (configured as 0).
     pub ledger_retention_days: Option<u32>,
     pub cache: tollgate_cache::CacheConfig,
+    pub http_limits: tollgate_api::HttpLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,7 +158,11 @@ impl Settings {
             ledger_retention_days,
             cache_accounts,
             cache_posts,
-            cache_timeline_window
+            cache_timeline_window,
+            max_body_bytes,
+            max_query_bytes,
+            max_header_bytes,
+            max_headers
         );
         Ok(self)
     }
@@ -206,6 +223,20 @@ impl Settings {
                 });
             }
         };
+        let positive = |key: &'static str, v: Option<usize>, default: usize| -> Result<usize, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(0) => Err(ConfigError::Invalid { key, value: "0".into(), expected: "a positive number" }),
+                Some(n) => Ok(n),
+            }
+        };
+        let http = tollgate_api::HttpLimits::DEFAULT;
+        let http_limits = tollgate_api::HttpLimits {
+            max_body_bytes: positive("max_body_bytes", self.max_body_bytes, http.max_body_bytes)?,
+            max_query_bytes: positive("max_query_bytes", self.max_query_bytes, http.max_query_bytes)?,
+            max_header_bytes: positive("max_header_bytes", self.max_header_bytes, http.max_header_bytes)?,
+            max_headers: positive("max_headers", self.max_headers, http.max_headers)?,
+        };
         let limits = tollgate_api::RateLimits::default();
         let cache = tollgate_cache::CacheConfig::DEFAULT;
         Ok(Config {
@@ -235,6 +266,7 @@ impl Settings {
                 posts: self.cache_posts.unwrap_or(cache.posts),
                 timeline_window: self.cache_timeline_window.unwrap_or(cache.timeline_window),
             },
+            http_limits,
         })
     }
 }
@@ -248,10 +280,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tollgate-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("tollgate.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nadult_age = 16\nrate_limit_standard = 5\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nadult_age = 16\nrate_limit_standard = 5\nmax_query_bytes = 4096\n",
+        )
+        .unwrap();
         let flags = Settings { adult_age: Some(21), ..Settings::default() };
         let c = flags.with_file(&file, true).unwrap().resolve().unwrap();
         assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.http_limits.max_query_bytes, 4096);
         assert_eq!(c.consent.adult_age, 21);
         assert_eq!(c.rate_limits.standard, 5);
         assert_eq!(c.public_url, "http://127.0.0.1:9000");
@@ -268,6 +305,8 @@ mod tests {
         assert!(err.contains("lisen"), "{err}");
         let bad = Settings { restricted_default: Some("maybe".into()), ..Settings::default() };
         assert!(bad.resolve().unwrap_err().to_string().contains("restricted_default"));
+        let bad = Settings { max_body_bytes: Some(0), ..Settings::default() };
+        assert!(bad.resolve().unwrap_err().to_string().contains("max_body_bytes"));
         std::fs::remove_dir_all(&dir).ok();
     }
 

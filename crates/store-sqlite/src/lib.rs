@@ -27,9 +27,9 @@ use tollgate_domain::{
     PreferenceChange, Timestamp,
 };
 use tollgate_store::{
-    AppUpdate, AuthorDeliveries, BulkWriter, Change, Changes, DaySummary, EntryColumns, EntryIndex, LedgerCounts,
-    LedgerCursor, LedgerIndex, LedgerRow, LedgerSelect, NewApp, NewKey, PostFilter, Result, SearchQuery, Stats, Store,
-    StoreError, TimelineQuery,
+    AccountUpsert, AppUpdate, AuthorDeliveries, BulkWriter, Change, Changes, DaySummary, EntryColumns, EntryIndex,
+    LedgerCounts, LedgerCursor, LedgerIndex, LedgerRow, LedgerSelect, NewApp, NewKey, PostFilter, Result, SearchQuery,
+    Stats, Store, StoreError, TimelineQuery,
 };
 
 use crate::codec::{
@@ -295,6 +295,30 @@ impl Store for SqliteStore {
         })
     }
 
+    fn upsert_accounts_keeping_preferences(&self, accounts: &[AccountUpsert]) -> Result<()> {
+        if accounts.is_empty() {
+            return Ok(());
+        }
+        // INVARIANT (consent-read-modify-write): the stored preferences are
+        // read inside the write transaction that replaces the row, so no
+        // preference change can commit between the read and the write.
+        self.write(|tx| {
+            for upsert in accounts {
+                let stored = match lookup_id(upsert.account.id.0) {
+                    Some(id) if upsert.keep_preferences => account_by_id(tx, id)?.map(|a| a.ai_preferences),
+                    _ => None,
+                };
+                match stored {
+                    Some(ai_preferences) => {
+                        codec::put_account(tx, &Account { ai_preferences, ..upsert.account.clone() })?;
+                    }
+                    None => codec::put_account(tx, &upsert.account)?,
+                }
+            }
+            changes::record(tx, accounts.iter().map(|a| Change::Account(a.account.id)))
+        })
+    }
+
     fn account(&self, id: AccountId) -> Result<Option<Account>> {
         let Some(id) = lookup_id(id.0) else { return Ok(None) };
         self.read(|conn| account_by_id(conn, id))
@@ -391,6 +415,7 @@ impl Store for SqliteStore {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<Vec<Post>> {
+        query::check_text(&q.expr)?;
         let stmt = query::search(q);
         self.read(|conn| list_posts(conn, stmt, "a search query"))
     }

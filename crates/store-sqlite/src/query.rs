@@ -139,6 +139,24 @@ pub(crate) fn search(q: &SearchQuery) -> Option<Statement> {
     push_bounds(&mut sql, &mut params, id_col, &bounds).then_some(Statement { sql, params })
 }
 
+/// Refuses search text FTS5 cannot take: its query parser reads a string
+/// only up to a NUL character, so a quoted string holding one is an
+/// "unterminated string" error (a bad query, not a failing store).
+pub(crate) fn check_text(expr: &SearchExpr) -> tollgate_store::Result<()> {
+    let invalid = |what: &str| tollgate_store::StoreError::Invalid {
+        field: "query",
+        reason: format!("{what} holds a NUL character (U+0000), which cannot be searched for"),
+    };
+    match expr {
+        SearchExpr::Term(t) | SearchExpr::Phrase(t) if t.contains('\0') => Err(invalid("a search word")),
+        SearchExpr::From(t) if t.contains('\0') => Err(invalid("a `from:` handle")),
+        SearchExpr::Lang(t) if t.contains('\0') => Err(invalid("a `lang:` tag")),
+        SearchExpr::Not(inner) => check_text(inner),
+        SearchExpr::And(items) | SearchExpr::Or(items) => items.iter().try_for_each(check_text),
+        _ => Ok(()),
+    }
+}
+
 /// How a positive word part is checked outside the index-driven path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Probe {

@@ -30,9 +30,9 @@ use tollgate_domain::{
 };
 
 use crate::{
-    AppUpdate, AuthorDeliveries, BulkWriter, Change, DAY_MILLIS, DaySummary, EntryColumns, EntryIndex, LEDGER_BLOCK,
-    LedgerCounts, LedgerCursor, LedgerIndex, LedgerRemoval, LedgerRow, LedgerSelect, NewApp, NewKey, PostFilter,
-    SearchExpr, SearchQuery, Stats, Store, StoreError, TimelineQuery,
+    AccountUpsert, AppUpdate, AuthorDeliveries, BulkWriter, Change, DAY_MILLIS, DaySummary, EntryColumns, EntryIndex,
+    LEDGER_BLOCK, LedgerCounts, LedgerCursor, LedgerIndex, LedgerRemoval, LedgerRow, LedgerSelect, NewApp, NewKey,
+    PostFilter, SearchExpr, SearchQuery, Stats, Store, StoreError, TimelineQuery,
 };
 
 /// What the macro needs of a factory's product: a way to see it as a store.
@@ -76,6 +76,7 @@ macro_rules! store_conformance_tests {
             $factory;
             account_round_trip,
             upsert_replaces_accounts,
+            upsert_keeping_preferences_keeps_stored_choices,
             accounts_skips_missing_ids,
             handle_lookup_is_case_insensitive,
             handle_taken_by_another_account_conflicts,
@@ -94,6 +95,7 @@ macro_rules! store_conformance_tests {
             no_ai_toggle,
             search_terms,
             search_term_text_is_never_syntax,
+            search_text_with_nul_is_invalid,
             search_phrase,
             search_from_lang_and_replies,
             search_boolean_grouping,
@@ -346,6 +348,41 @@ pub fn upsert_replaces_accounts(store: &dyn Store) {
 }
 
 /// `accounts` returns those that exist, each once, in any order.
+/// Accounts marked `keep_preferences` keep the stored preferences and take
+/// every other field; unmarked ones are replaced whole; new accounts take the
+/// preferences given. All or none, and every account is in the change log.
+pub fn upsert_keeping_preferences_keeps_stored_choices(store: &dyn Store) {
+    let stored = full_account(1, "keeper");
+    store.upsert_accounts(&[stored.clone(), account(2, "replaced")]).unwrap();
+    let start = store.change_seq().unwrap();
+    let renamed = Account { display_name: "Renamed".into(), ..account(1, "keeper2") };
+    let upserts = [
+        AccountUpsert { account: renamed.clone(), keep_preferences: true },
+        AccountUpsert { account: full_account(2, "replaced"), keep_preferences: false },
+        AccountUpsert { account: full_account(3, "newcomer"), keep_preferences: true },
+    ];
+    store.upsert_accounts_keeping_preferences(&upserts).unwrap();
+    let got = store.account(AccountId(1)).unwrap().unwrap();
+    assert_eq!(got, Account { ai_preferences: stored.ai_preferences, ..renamed }, "stored preferences are kept");
+    assert_eq!(store.account(AccountId(2)).unwrap(), Some(full_account(2, "replaced")), "replaced whole");
+    assert_eq!(store.account(AccountId(3)).unwrap(), Some(full_account(3, "newcomer")), "new: as given");
+    let (changes, _) = changes_after(store, start);
+    assert_eq!(changes, [1, 2, 3].map(|id| Change::Account(AccountId(id))).to_vec());
+
+    // A batch with one invalid account writes nothing.
+    let bad = [
+        AccountUpsert {
+            account: Account { display_name: "Not written".into(), ..account(1, "keeper2") },
+            keep_preferences: true,
+        },
+        AccountUpsert { account: account(4, "bad handle!"), keep_preferences: true },
+    ];
+    assert_invalid(store.upsert_accounts_keeping_preferences(&bad), "handle");
+    assert_eq!(store.account(AccountId(1)).unwrap().unwrap().display_name, "Renamed");
+    assert_eq!(store.account(AccountId(4)).unwrap(), None);
+    store.upsert_accounts_keeping_preferences(&[]).unwrap();
+}
+
 pub fn accounts_skips_missing_ids(store: &dyn Store) {
     store.upsert_accounts(&[account(1, "one"), account(2, "two"), account(3, "three")]).unwrap();
     let got = store.accounts(&[AccountId(3), AccountId(99), AccountId(1), AccountId(3)]).unwrap();
@@ -645,6 +682,22 @@ pub fn search_term_text_is_never_syntax(store: &dyn Store) {
         assert!(result.is_ok(), "phrase {weird:?}: {result:?}");
     }
     assert_eq!(store.stats().unwrap().posts, 7);
+}
+
+/// A NUL character in search text is a bad query, refused as `Invalid`
+/// naming `query`, wherever it sits in the expression; nothing changes.
+pub fn search_text_with_nul_is_invalid(store: &dyn Store) {
+    search_corpus(store);
+    for expr in [
+        term("a\0b"),
+        SearchExpr::Phrase("quick\0fox".into()),
+        and([term("quick"), SearchExpr::Not(Box::new(term("\0")))]),
+        SearchExpr::Or(vec![term("quick"), SearchExpr::From("ad\0a".into())]),
+        and([term("quick"), SearchExpr::Lang("e\0n".into())]),
+    ] {
+        assert_invalid(store.search(&search_query(expr)), "query");
+    }
+    assert_eq!(search(store, term("quick")), vec![6, 4, 2, 1], "the store still searches");
 }
 
 /// A phrase matches its words together and in order, case-insensitively.

@@ -295,6 +295,15 @@ pub struct Changes {
     pub upto: u64,
 }
 
+/// One account of `Store::upsert_accounts_keeping_preferences`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountUpsert {
+    pub account: Account,
+    /// The update carries no AI preferences: an existing account keeps the
+    /// stored ones (a new account gets `account.ai_preferences`).
+    pub keep_preferences: bool,
+}
+
 /// Writes inside one bulk transaction (see `Store::bulk_load`).
 pub trait BulkWriter {
     fn put_account(&mut self, account: &Account) -> Result<()>;
@@ -306,6 +315,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Inserts or replaces accounts, all or none.
     fn upsert_accounts(&self, accounts: &[Account]) -> Result<()>;
+    /// Inserts or replaces accounts, all or none, keeping the stored
+    /// preferences of those marked `keep_preferences`. The read of the stored
+    /// preferences and the write are one transaction, so a preference change
+    /// committed concurrently (`set_preferences`) is never overwritten with
+    /// the value it replaced.
+    fn upsert_accounts_keeping_preferences(&self, accounts: &[AccountUpsert]) -> Result<()>;
     fn account(&self, id: AccountId) -> Result<Option<Account>>;
     /// The accounts that exist among `ids`, in no particular order.
     fn accounts(&self, ids: &[AccountId]) -> Result<Vec<Account>>;
@@ -324,7 +339,9 @@ pub trait Store: Send + Sync + 'static {
     fn posts(&self, ids: &[PostId]) -> Result<Vec<Post>>;
     /// An author's posts (deleted ones included), newest first.
     fn timeline(&self, author: AccountId, query: &TimelineQuery) -> Result<Vec<Post>>;
-    /// Posts matching a search (deleted ones included), newest first.
+    /// Posts matching a search (deleted ones included), newest first. Text
+    /// holding a NUL character is `StoreError::Invalid` naming `query`: no
+    /// backend's text search can take it.
     fn search(&self, query: &SearchQuery) -> Result<Vec<Post>>;
     /// Returns false if the post is unknown.
     fn set_post_no_ai(&self, id: PostId, no_ai: bool) -> Result<bool>;

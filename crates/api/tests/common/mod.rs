@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tollgate_api::{ApiConfig, ApiState, RateLimits, router};
+use tollgate_api::{ApiConfig, ApiState, HttpLimits, RateLimits, router};
 use tollgate_cache::{CacheConfig, PlatformCache};
 use tollgate_deliver::Deliverer;
 use tollgate_domain::{
@@ -76,6 +76,17 @@ pub fn post(author: u64, n: u64, text: &str) -> Post {
 
 /// A served platform holding `accounts` and `posts` and agreement version 1.
 pub fn fixture(name: &str, accounts: &[Account], posts: &[Post], limits: RateLimits) -> Fixture {
+    fixture_with_limits(name, accounts, posts, limits, HttpLimits::DEFAULT)
+}
+
+/// `fixture`, serving with the request size limits `http_limits`.
+pub fn fixture_with_limits(
+    name: &str,
+    accounts: &[Account],
+    posts: &[Post],
+    limits: RateLimits,
+    http_limits: HttpLimits,
+) -> Fixture {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "tollgate-{name}-{}-{}",
@@ -103,6 +114,7 @@ pub fn fixture(name: &str, accounts: &[Account], posts: &[Post], limits: RateLim
         public_url: "http://tollgate.test".into(),
         internal_token: Some(INTERNAL.into()),
         rate_limits: limits,
+        http_limits,
     };
     let cache = Arc::new(PlatformCache::new(store.clone(), CacheConfig::DEFAULT).unwrap());
     let app = router(Arc::new(ApiState::new(cache, deliverer, config)));

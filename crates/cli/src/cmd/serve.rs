@@ -42,6 +42,7 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
             public_url: config.public_url.clone(),
             internal_token: Some(internal_token),
             rate_limits: config.rate_limits,
+            http_limits: config.http_limits,
         },
     ));
     if let Some(key) = ledger_key {
@@ -62,11 +63,70 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
             config.data_dir.display()
         );
         ready(&config.public_url);
-        axum::serve(listener, tollgate_api::router(state))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .map_err(|e| Failure::failed(format!("server: {e}")))
+        serve_http(listener, tollgate_api::router(state), &config.http_limits, shutdown()).await;
+        Ok(())
     })
+}
+
+/// Serves HTTP/1.1 on `listener` until `stop` completes, then lets every open
+/// connection finish its request.
+///
+/// hyper directly, not `axum::serve`, because `axum::serve` takes no
+/// connection settings: the request head's hard limits are set here, above
+/// the limits `tollgate_api` checks and answers in X's JSON shape (see
+/// `HttpLimits::hard_head_bytes`), so that the documented limits, not hyper's
+/// defaults, decide what is refused.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: &tollgate_api::HttpLimits,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    let head = limits.hard_head_bytes();
+    http.max_header_size(head).max_buf_size(head.max(16 << 10));
+    // hyper keeps up to 100 headers on the stack; a larger limit moves them
+    // to the heap, so it is set only when needed.
+    if limits.hard_headers() > 100 {
+        http.max_headers(limits.hard_headers());
+    }
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: wait instead of spinning.
+                    eprintln!("tollgate: accepting a connection: {e}");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+        let mut closed = closed.clone();
+        connections.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = closed.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = closing.send(true);
+    while connections.join_next().await.is_some() {}
 }
 
 /// The one decision and recording path every channel releases through, and

@@ -482,7 +482,7 @@ pub async fn search_recent(State(state): State<Arc<ApiState>>, headers: HeaderMa
             limit: limit + 1,
         };
         ctx.check_refusal(state, ENDPOINT).await?;
-        let candidates: Vec<Arc<Post>> = match state.store.search(&q) {
+        let candidates: Vec<Arc<Post>> = match crate::blocking(|| state.store.search(&q)) {
             Ok(posts) => posts.into_iter().map(Arc::new).collect(),
             // The store refuses text it cannot search for: the query is bad, not the store.
             Err(tollgate_store::StoreError::Invalid { reason, .. }) => {
@@ -616,7 +616,7 @@ pub async fn users_by_usernames(
         for name in names {
             check_username("usernames", name)?;
             if !asked.iter().any(|(n, _): &(String, Option<Arc<Account>>)| n.eq_ignore_ascii_case(name)) {
-                let found = state.store.account_by_handle(name).map_err(store_error)?.map(Arc::new);
+                let found = crate::blocking(|| state.store.account_by_handle(name)).map_err(store_error)?.map(Arc::new);
                 asked.push((name.to_owned(), found));
             }
         }
@@ -646,7 +646,7 @@ pub async fn user_by_username(
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs.as_deref(), USER_PARAMS)?;
         check_username("username", &username)?;
-        let found = state.store.account_by_handle(&username).map_err(store_error)?.map(Arc::new);
+        let found = crate::blocking(|| state.store.account_by_handle(&username)).map_err(store_error)?.map(Arc::new);
         users(state, ctx, ENDPOINT, &p, vec![(username.clone(), found)], "username", true).await
     })
     .await

@@ -113,7 +113,7 @@ async fn put_accounts(State(state): State<Arc<ApiState>>, headers: HeaderMap, bo
         // INVARIANT (consent-read-modify-write): the store reads the kept
         // preferences in the transaction that writes the accounts, so a
         // concurrent preference change is never lost.
-        state.store.upsert_accounts_keeping_preferences(&accounts).map_err(store_error)?;
+        crate::blocking(|| state.store.upsert_accounts_keeping_preferences(&accounts)).map_err(store_error)?;
         Ok::<_, ApiError>(axum::Json(json!({ "upserted": accounts.len() })).into_response())
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
@@ -123,9 +123,7 @@ async fn get_account(State(state): State<Arc<ApiState>>, headers: HeaderMap, Pat
     let result = (|| {
         authorize(&state, &headers)?;
         let id: AccountId = path_id(&id, "account")?;
-        let account = state
-            .store
-            .account(id)
+        let account = crate::blocking(|| state.store.account(id))
             .map_err(store_error)?
             .ok_or_else(|| ApiError::NotFound(format!("account {id} not found")))?;
         Ok::<_, ApiError>(axum::Json(account_view(&state, &account)).into_response())
@@ -159,7 +157,7 @@ fn set_status(state: &ApiState, headers: &HeaderMap, id: &str, status: AccountSt
     let result = (|| {
         authorize(state, headers)?;
         let id: AccountId = path_id(id, "account")?;
-        if !state.store.set_account_status(id, status).map_err(store_error)? {
+        if !crate::blocking(|| state.store.set_account_status(id, status)).map_err(store_error)? {
             return Err(ApiError::NotFound(format!("account {id} not found")));
         }
         Ok(axum::Json(json!({ "id": id.to_string(), "status": status })).into_response())
@@ -198,9 +196,7 @@ async fn patch_preferences(
                 "no preference given: send e.g. {\"train-genai\": {\"third-parties\": \"deny\"}}".into(),
             ));
         }
-        let account = state
-            .store
-            .set_preferences(id, &changes, Timestamp::now())
+        let account = crate::blocking(|| state.store.set_preferences(id, &changes, Timestamp::now()))
             .map_err(store_error)?
             .ok_or_else(|| ApiError::NotFound(format!("account {id} not found")))?;
         Ok::<_, ApiError>(axum::Json(account_view(&state, &account)).into_response())
@@ -216,13 +212,13 @@ async fn put_posts(State(state): State<Arc<ApiState>>, headers: HeaderMap, body:
         let mut authors: Vec<AccountId> = posts.iter().map(|p| p.author_id).collect();
         authors.sort_unstable();
         authors.dedup();
-        let known = state.store.accounts(&authors).map_err(store_error)?;
+        let known = crate::blocking(|| state.store.accounts(&authors)).map_err(store_error)?;
         if let Some(missing) = authors.iter().find(|a| !known.iter().any(|k| k.id == **a)) {
             return Err(ApiError::InvalidRequest(format!(
                 "invalid `author_id`: account {missing} does not exist; create it first; nothing was changed"
             )));
         }
-        state.store.upsert_posts(&posts).map_err(store_error)?;
+        crate::blocking(|| state.store.upsert_posts(&posts)).map_err(store_error)?;
         Ok::<_, ApiError>(axum::Json(json!({ "upserted": posts.len() })).into_response())
     })();
     result.unwrap_or_else(IntoResponse::into_response)
@@ -232,7 +228,7 @@ async fn delete_post(State(state): State<Arc<ApiState>>, headers: HeaderMap, Pat
     let result = (|| {
         authorize(&state, &headers)?;
         let id: PostId = path_id(&id, "post")?;
-        if !state.store.delete_post(id, Timestamp::now()).map_err(store_error)? {
+        if !crate::blocking(|| state.store.delete_post(id, Timestamp::now())).map_err(store_error)? {
             return Err(ApiError::NotFound(format!("post {id} not found")));
         }
         Ok::<_, ApiError>(axum::Json(json!({ "id": id.to_string(), "deleted": true })).into_response())
@@ -256,7 +252,7 @@ async fn put_no_ai(
         authorize(&state, &headers)?;
         let id: PostId = path_id(&id, "post")?;
         let b: NoAiBody = json_body(&body)?;
-        if !state.store.set_post_no_ai(id, b.no_ai).map_err(store_error)? {
+        if !crate::blocking(|| state.store.set_post_no_ai(id, b.no_ai)).map_err(store_error)? {
             return Err(ApiError::NotFound(format!("post {id} not found")));
         }
         Ok::<_, ApiError>(axum::Json(json!({ "id": id.to_string(), "no_ai": b.no_ai })).into_response())

@@ -92,6 +92,12 @@ impl ApiState {
     }
 }
 
+/// Runs a blocking store call without holding up the async worker's other
+/// requests (see `tollgate_cache::offload`).
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tollgate_cache::offload(f)
+}
+
 /// The whole service.
 pub fn router(state: Arc<ApiState>) -> Router {
     let limits = state.config.http_limits;
@@ -136,7 +142,7 @@ async fn openapi() -> Response {
 }
 
 async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
-    match state.store.stats() {
+    match crate::blocking(|| state.store.stats()) {
         Ok(s) => axum::Json(serde_json::json!({
             "status": "ok",
             "policy_version": state.deliverer.policy().version(),
@@ -172,8 +178,8 @@ async fn agreement_version(State(state): State<Arc<ApiState>>, Path(version): Pa
 
 fn agreement_text(state: &ApiState, version: Option<u32>) -> Response {
     let found = match version {
-        Some(v) => state.store.agreement(v),
-        None => state.store.latest_agreement(),
+        Some(v) => crate::blocking(|| state.store.agreement(v)),
+        None => crate::blocking(|| state.store.latest_agreement()),
     };
     match found {
         Ok(Some(a)) => ([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], a.text).into_response(),

@@ -426,7 +426,7 @@ fn dedup<T, K: Eq + std::hash::Hash>(items: &mut Vec<T>, key: impl Fn(&T) -> K) 
 /// runtime, the worker hands its other tasks to another thread first
 /// (`block_in_place`), so a slow read never stalls requests queued behind it;
 /// elsewhere (tests on a current-thread runtime, the CLI) it simply runs.
-fn offload<T>(f: impl FnOnce() -> T) -> T {
+pub fn offload<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),

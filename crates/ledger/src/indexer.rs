@@ -4,7 +4,7 @@
 //! the selections by app, client and policy version need), then hands the
 //! committed rows to the indexer thread. The indexer adds them to the
 //! summaries and the post filters in batches of up to `INDEX_INTERVAL` (1 s)
-//! or `INDEX_BATCH` entries.
+//! or `INDEX_BATCH` entries, written in transactions of `INDEX_CHUNK`.
 //!
 //! Why not in the commit: a page of 100 posts by 100 authors is 100 upserts
 //! into the per-author summary, each on a random page of its B-tree. Done in
@@ -39,6 +39,12 @@ use crate::{Entry, LedgerError};
 pub const INDEX_INTERVAL: Duration = Duration::from_secs(1);
 /// The most entries indexed in one transaction.
 pub const INDEX_BATCH: usize = 16_384;
+/// The most held entries indexed in one transaction. The index shares the
+/// ledger file's one writer with the appends every response waits for, so a
+/// second's worth of entries is indexed in transactions of this many, the
+/// writer lock released in between: an append waits for one chunk (a few
+/// milliseconds), never for the whole second's worth.
+pub const INDEX_CHUNK: usize = 512;
 /// Held entries beyond this are dropped (and read back from the store).
 const MAX_PENDING: usize = 4 * INDEX_BATCH;
 
@@ -190,6 +196,10 @@ impl Indexer {
                 }
                 if self.rows.is_empty() {
                     since = None;
+                } else {
+                    // More chunks are due: let a waiting append take the
+                    // writer first.
+                    thread::yield_now();
                 }
             }
         }
@@ -203,10 +213,10 @@ impl Indexer {
             return Ok(());
         }
         self.flush()?;
-        while self.behind {
+        while self.behind || !self.rows.is_empty() {
             self.flush()?;
         }
-        self.flush()
+        Ok(())
     }
 
     fn hold(&mut self, c: Committed) {
@@ -269,21 +279,26 @@ impl Indexer {
                 Some((at, f)) if at == first => f,
                 _ => block_filters(store, first)?,
             };
-            let mut index = LedgerIndex { entries: std::mem::take(&mut self.entries), filters: Vec::new() };
-            for (row, posts) in self.rows.iter().zip(&self.posts) {
+            let n = self.rows.len().min(INDEX_CHUNK);
+            let mut index = LedgerIndex { entries: self.entries.drain(..n).collect(), filters: Vec::new() };
+            for (row, posts) in self.rows[..n].iter().zip(&self.posts[..n]) {
                 acc.add(row.seq, posts, &mut index.filters);
             }
-            match store.ledger_index_rows(&self.rows, &index) {
+            match store.ledger_index_rows(&self.rows[..n], &index) {
                 Ok(()) => {
-                    self.filters = Some((first + self.rows.len() as u64, acc));
-                    self.rows.clear();
-                    self.posts.clear();
+                    self.filters = Some((first + n as u64, acc));
+                    self.rows.drain(..n);
+                    self.posts.drain(..n);
                     return Ok(());
                 }
-                Err(StoreError::Conflict(_)) => self.entries = index.entries,
                 Err(e) => {
-                    self.entries = index.entries;
-                    return Err(e.into());
+                    // Held again, in order, for the next attempt.
+                    let mut entries = index.entries;
+                    entries.append(&mut self.entries);
+                    self.entries = entries;
+                    if !matches!(e, StoreError::Conflict(_)) {
+                        return Err(e.into());
+                    }
                 }
             }
         }

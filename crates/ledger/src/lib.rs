@@ -53,7 +53,7 @@ pub use checkpoint::{CHECKPOINT_MAGIC, CHECKPOINT_MESSAGE_LEN, Checkpoint};
 pub use entry::{Channel, Entry, Outcome};
 pub use files::{LEDGER_DIR, LedgerFiles, write_atomic};
 pub use index::{FILTER_BLOCK, FILTER_SHARDS};
-pub use indexer::{INDEX_BATCH, INDEX_INTERVAL};
+pub use indexer::{INDEX_BATCH, INDEX_CHUNK, INDEX_INTERVAL};
 pub use key::{KeyId, LedgerKey, PublicKey};
 pub use merkle::{Frontier, Hash, audit_path_ranges, empty_root, leaf_hash, node_hash, root_from_inclusion};
 pub use prove::{InclusionProof, ProofTarget};

@@ -25,8 +25,9 @@
 //! columns written with each entry, and summaries and per-block post filters
 //! that an indexer thread adds a second's worth of entries at a time
 //! (`indexer`), from which `Audit` answers who received what without scanning
-//! the ledger. The index is derived from the entries, rebuilt by
-//! `Audit::reindex`, and never trusted by `verify`.
+//! the ledger. The index is derived from the entries and rebuilt by
+//! `Audit::reindex`; `verify` checks its per-entry part (the columns beside
+//! each row and their packed copies) against the hashed bodies.
 
 mod checkpoint;
 mod entry;

@@ -10,14 +10,18 @@
 //!   only against signed checkpoints: the first checkpoint whose root differs
 //!   bounds it to the entries after the last checkpoint that still matches;
 //! - removing entries from the end shows against the latest checkpoint, which
-//!   covers more entries than the store holds.
+//!   covers more entries than the store holds;
+//! - an edit to what the audit questions read of an entry outside its hash
+//!   (the columns beside the row, their packed copy) shows as a disagreement
+//!   with the decoded body (`index_disagrees`).
 
 use std::sync::mpsc;
 
-use tollgate_store::{LedgerRow, Store};
+use tollgate_store::{EntryColumns, LedgerRow, Store, StoredColumns, StoredColumnsPage};
 
 use crate::checkpoint::{Checkpoint, CheckpointRecord};
 use crate::files::{LedgerFiles, read_log};
+use crate::index::{FILTER_BLOCK, entry_index};
 use crate::key::PublicKey;
 use crate::merkle::{Frontier, Hash, leaf_hash};
 use crate::prune::{PruneRecord, SEGMENT_HEIGHT, SEGMENT_SIZE, SegmentSeal};
@@ -32,7 +36,8 @@ const LOOKAHEAD: usize = 65_536;
 /// What kind of alteration a break is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakKind {
-    /// An entry's body (or its index columns) no longer matches its chain hash.
+    /// An entry's body no longer matches its chain hash, or what is kept
+    /// beside it for the audit questions no longer matches its body.
     Modified,
     /// Entries are absent from the sequence.
     Missing,
@@ -403,6 +408,129 @@ pub(crate) fn verify_with(
     Ok(report)
 }
 
+/// Rows read together, with what the audit index keeps of them.
+struct Batch {
+    rows: Vec<LedgerRow>,
+    /// The index columns stored beside the rows, and the end of the index.
+    columns: StoredColumnsPage,
+    /// The packed copies of the columns (`Store::ledger_entry_columns`) of
+    /// the rows that have one (or whose columns are set), by seq, or why one
+    /// could not be read.
+    copies: Vec<Result<EntryColumns, (u64, String)>>,
+}
+
+fn read_batch(store: &dyn Store, from: u64) -> Result<Batch, LedgerError> {
+    let rows = store.ledger_read(from, READ_BATCH)?;
+    let (columns, copies) = match (rows.first(), rows.last()) {
+        (Some(first), Some(last)) => {
+            let n = (last.seq - first.seq + 1) as usize;
+            let seqs: Vec<u64> = rows.iter().map(|r| r.seq).collect();
+            let mut copies = Vec::with_capacity(seqs.len());
+            // A copy (or a column) that cannot be read is a finding about
+            // its entry, not a failure to verify: read a block at a time,
+            // and entry by entry in a block that fails.
+            for block in seqs.chunk_by(|a, b| a / FILTER_BLOCK == b / FILTER_BLOCK) {
+                match store.ledger_entry_columns(block) {
+                    Ok(c) => copies.extend(c.into_iter().map(Ok)),
+                    Err(_) => {
+                        for &seq in block {
+                            match store.ledger_entry_columns(&[seq]) {
+                                Ok(c) => copies.extend(c.into_iter().map(Ok)),
+                                Err(e) => copies.push(Err((seq, e.to_string()))),
+                            }
+                        }
+                    }
+                }
+            }
+            (store.ledger_index_columns(first.seq, n)?, copies)
+        }
+        _ => (StoredColumnsPage::default(), Vec::new()),
+    };
+    Ok(Batch { rows, columns, copies })
+}
+
+/// What the index keeps of one row.
+struct IndexCopies<'a> {
+    stored: Option<&'a StoredColumns>,
+    indexed_end: u64,
+    copy: Option<&'a Result<EntryColumns, (u64, String)>>,
+}
+
+/// Where what the audit questions read of a row (the columns beside it, and
+/// their packed copy) disagrees with the entry, if it does.
+///
+/// INVARIANT (index-columns-verified): every per-entry value the questions
+/// select or count by is either unset on a row the index has not reached
+/// (`seq >= indexed_end`, after a clear) or equal to what the entry says.
+/// A row missing from the reads (removed by a concurrent prune) is not
+/// judged here: the rows themselves are.
+fn index_disagrees(entry: &Entry, row: &LedgerRow, index: &IndexCopies<'_>) -> Option<String> {
+    if entry.time != row.time || entry.app_id != row.app_id {
+        return Some("the time or app id stored beside the entry disagree with it".into());
+    }
+    let expected = entry_index(entry);
+    let seq = row.seq;
+    if let Some(stored) = index.stored {
+        if let Some(column) = stored.wrong_type {
+            return Some(format!("the `{column}` column of entry {seq} holds a value of the wrong type"));
+        }
+        let unset = stored.client.is_none()
+            && stored.purpose.is_none()
+            && stored.refused.is_none()
+            && stored.posts.is_none()
+            && stored.policy_version.is_none();
+        if unset {
+            if seq < index.indexed_end {
+                return Some(format!(
+                    "the index columns of entry {seq} are unset, though the index covers the entries below {}",
+                    index.indexed_end
+                ));
+            }
+        } else {
+            let purpose = expected.purpose.map(|p| p.as_str().to_owned());
+            let checks: [(&str, String, String); 5] = [
+                ("client", format!("{:?}", stored.client), format!("{:?}", expected.client)),
+                ("purpose", format!("{:?}", stored.purpose), format!("{purpose:?}")),
+                ("refused", format!("{:?}", stored.refused), format!("{:?}", Some(i64::from(expected.refused)))),
+                ("posts", format!("{:?}", stored.posts), format!("{:?}", Some(i64::from(expected.posts)))),
+                (
+                    "policy_version",
+                    format!("{:?}", stored.policy_version),
+                    format!("{:?}", Some(&expected.policy_version)),
+                ),
+            ];
+            for (column, stored, wanted) in checks {
+                if stored != wanted {
+                    return Some(format!("the `{column}` column of entry {seq} is {stored}, the entry says {wanted}"));
+                }
+            }
+        }
+    }
+    if let Some(copy) = index.copy {
+        let copy = match copy {
+            Ok(copy) => copy,
+            Err((_, why)) => {
+                return Some(format!("the packed copy of the columns of entry {seq} cannot be read: {why}"));
+            }
+        };
+        let wanted = EntryColumns {
+            seq,
+            time: entry.time,
+            app_id: entry.app_id,
+            client: entry.client.clone(),
+            purpose: entry.purpose,
+            refused: expected.refused,
+        };
+        if *copy != wanted {
+            return Some(format!(
+                "the packed copy of the columns of entry {seq} (`ledger_blocks` and `ledger_recipients`) says {copy:?}, \
+                 the entry says {wanted:?}"
+            ));
+        }
+    }
+    None
+}
+
 /// The state of one pass over the ledger.
 struct Verifier<'a> {
     seals: Vec<SegmentSeal>,
@@ -527,34 +655,47 @@ impl<'a> Verifier<'a> {
         Ok(())
     }
 
-    /// Reads rows on another thread while this one hashes and decodes.
+    /// Reads rows, with the index columns stored beside them and the block
+    /// copies of those, on another thread while this one hashes and decodes.
     fn stream(&mut self, store: &dyn Store) -> Result<(), LedgerError> {
         let from = self.pos();
         std::thread::scope(|scope| {
-            let (tx, rx) = mpsc::sync_channel::<Result<Vec<LedgerRow>, LedgerError>>(2);
+            let (tx, rx) = mpsc::sync_channel::<Result<Batch, LedgerError>>(2);
             scope.spawn(move || {
                 let mut next = from;
                 loop {
-                    let batch = store.ledger_read(next, READ_BATCH).map_err(LedgerError::from);
+                    let batch = read_batch(store, next);
                     let done = match &batch {
-                        Ok(rows) => match rows.last() {
+                        Ok(b) => match b.rows.last() {
                             Some(last) => {
                                 next = last.seq + 1;
-                                rows.len() < READ_BATCH
+                                b.rows.len() < READ_BATCH
                             }
                             None => true,
                         },
                         Err(_) => true,
                     };
-                    let empty = matches!(&batch, Ok(rows) if rows.is_empty());
+                    let empty = matches!(&batch, Ok(b) if b.rows.is_empty());
                     if (!empty && tx.send(batch).is_err()) || done {
                         return;
                     }
                 }
             });
             for batch in rx {
-                for row in batch? {
-                    if !self.entry(store, &row)? {
+                let batch = batch?;
+                let mut columns = batch.columns.rows.iter().peekable();
+                let mut copies = batch.copies.iter().peekable();
+                for row in &batch.rows {
+                    while columns.next_if(|c| c.seq < row.seq).is_some() {}
+                    let stored = columns.next_if(|c| c.seq == row.seq);
+                    let seq_of = |c: &&Result<EntryColumns, (u64, String)>| match c {
+                        Ok(c) => c.seq,
+                        Err((seq, _)) => *seq,
+                    };
+                    while copies.next_if(|c| seq_of(c) < row.seq).is_some() {}
+                    let copy = copies.next_if(|c| seq_of(c) == row.seq);
+                    let index = IndexCopies { stored, indexed_end: batch.columns.indexed_end, copy };
+                    if !self.entry(store, row, &index)? {
                         // Dropping the receiver stops the reader.
                         return Ok(());
                     }
@@ -565,7 +706,7 @@ impl<'a> Verifier<'a> {
     }
 
     /// Checks one stored row; false once a break is found.
-    fn entry(&mut self, store: &dyn Store, row: &LedgerRow) -> Result<bool, LedgerError> {
+    fn entry(&mut self, store: &dyn Store, row: &LedgerRow, index: &IndexCopies<'_>) -> Result<bool, LedgerError> {
         let pos = self.pos();
         if row.seq != pos {
             let why = if row.seq == pos + 1 {
@@ -592,15 +733,36 @@ impl<'a> Verifier<'a> {
                 );
                 return Ok(false);
             }
-            Ok(entry) if entry.time != row.time || entry.app_id != row.app_id => {
-                self.fail(
-                    pos,
-                    BreakKind::Modified,
-                    format!("the time or app id stored beside entry {pos} (used to search it) disagree with the entry"),
-                );
-                return Ok(false);
+            Ok(entry) => {
+                if let Some(why) = index_disagrees(&entry, row, index) {
+                    // A row inserted with a correct chain hash but without
+                    // (or with wrong) columns: the next row tells.
+                    let next = store.ledger_read(pos + 1, 1)?;
+                    if next
+                        .first()
+                        .is_some_and(|n| n.seq == pos + 1 && chain_hash(&self.chain, &leaf_hash(&n.body)) == n.hash)
+                    {
+                        self.fail(
+                            pos,
+                            BreakKind::Inserted,
+                            format!(
+                                "entry {pos} was inserted: entry {} continues the chain from the entry before it",
+                                pos + 1
+                            ),
+                        );
+                        return Ok(false);
+                    }
+                    self.fail(
+                        pos,
+                        BreakKind::Modified,
+                        format!(
+                            "{why} (kept beside entry {pos} to answer audit questions, outside its hash): \
+                             the index was changed; the entry itself matches its hash"
+                        ),
+                    );
+                    return Ok(false);
+                }
             }
-            Ok(_) => {}
         }
         self.stored += 1;
         self.frontier.push_leaf(leaf);

@@ -45,8 +45,50 @@ fn an_edited_body_is_located() {
 #[test]
 fn an_edited_index_column_is_located() {
     let f = Fixture::filled("column", N, EVERY);
-    f.exec("UPDATE ledger SET app_id = 99 WHERE seq = 512");
-    assert_break(&verify(&f), 512, BreakKind::Modified);
+    // Every column kept beside the body for the audit questions, edited one
+    // at a time and put back (the entries hold no client: NULL is right).
+    for (column, forged, original) in [
+        ("time", "1", "1750000000512"),
+        ("app_id", "99", "1 + 512 % 3"),
+        ("client", "'guest-1'", "NULL"),
+        ("purpose", "'train-genai'", "'display'"),
+        ("purpose", "NULL", "'display'"),
+        ("refused", "1", "0"),
+        ("refused", "'no'", "0"),
+        ("posts", "0", "2"),
+        ("policy_version", "'p0'", "'p1'"),
+    ] {
+        f.exec(&format!("UPDATE ledger SET {column} = {forged} WHERE seq = 512"));
+        let r = verify(&f);
+        assert_break(&r, 512, BreakKind::Modified);
+        let reason = &r.first_break().unwrap().reason;
+        assert!(["time", "app_id"].contains(&column) || reason.contains(column), "{column}: {reason}");
+        f.exec(&format!("UPDATE ledger SET {column} = {original} WHERE seq = 512"));
+        assert!(verify(&f).ok(), "{column} put back");
+    }
+    // Unset columns pass for a row the index has not reached, not for one it covers.
+    f.exec(
+        "UPDATE ledger SET client = NULL, purpose = NULL, refused = NULL, posts = NULL, policy_version = NULL
+         WHERE seq = 512",
+    );
+    let r = verify(&f);
+    assert_break(&r, 512, BreakKind::Modified);
+    assert!(r.first_break().unwrap().reason.contains("unset"), "{}", r.first_break().unwrap().reason);
+    f.exec("UPDATE ledger_index_state SET indexed_end = 512");
+    assert!(verify(&f).ok(), "an entry the index has not reached");
+}
+
+#[test]
+fn an_edited_packed_copy_of_the_columns_is_located() {
+    // More than a block of entries, so that the first block has its packed copy.
+    let f = Fixture::filled("column-copy", 1100, EVERY);
+    let blocks: i64 = f.raw().query_row("SELECT count(*) FROM ledger_blocks", [], |r| r.get(0)).unwrap();
+    assert_eq!(blocks, 1);
+    // The recipient number of app 2 (entries 1, 4, 7...) now says another purpose.
+    f.exec("UPDATE ledger_recipients SET purpose = 'train-genai' WHERE app_id = 2");
+    let r = verify(&f);
+    assert_break(&r, 1, BreakKind::Modified);
+    assert!(r.first_break().unwrap().reason.contains("packed copy"), "{}", r.first_break().unwrap().reason);
 }
 
 #[test]

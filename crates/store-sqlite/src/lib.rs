@@ -28,7 +28,7 @@ use tollgate_domain::{
 use tollgate_store::{
     AppUpdate, AuthorDeliveries, BulkWriter, DaySummary, EntryColumns, EntryIndex, LedgerCounts, LedgerCursor,
     LedgerIndex, LedgerRow, LedgerSelect, NewApp, NewKey, PostFilter, Result, SearchQuery, Stats, Store, StoreError,
-    TimelineQuery,
+    StoredColumnsPage, TimelineQuery,
 };
 
 use crate::codec::{
@@ -699,6 +699,10 @@ impl Store for SqliteStore {
 
     fn ledger_entry_columns(&self, seqs: &[u64]) -> Result<Vec<EntryColumns>> {
         self.read_many(|conn| ledger_blocks::entry_columns(conn, seqs))
+    }
+
+    fn ledger_index_columns(&self, from_seq: u64, limit: usize) -> Result<StoredColumnsPage> {
+        self.read_many(|conn| ledger_index::stored_columns(conn, from_seq, limit))
     }
 
     fn ledger_author_deliveries(&self, author: AccountId) -> Result<Vec<AuthorDeliveries>> {

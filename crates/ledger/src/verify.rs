@@ -56,8 +56,11 @@ pub enum BreakKind {
     BadCheckpoint,
     /// A prune record that does not verify or does not fit the ledger.
     BadPruneRecord,
-    /// A line of a signed log that is not a record (and not the last line).
+    /// A complete line of a signed log that is not a record.
     MalformedLog,
+    /// The ledger holds entries but the signed head, or every checkpoint,
+    /// is gone.
+    MissingCheckpoint,
 }
 
 impl BreakKind {
@@ -73,6 +76,7 @@ impl BreakKind {
             BreakKind::BadCheckpoint => "bad-checkpoint",
             BreakKind::BadPruneRecord => "bad-prune-record",
             BreakKind::MalformedLog => "malformed-log",
+            BreakKind::MissingCheckpoint => "missing-checkpoint",
         }
     }
 }
@@ -167,6 +171,10 @@ pub(crate) struct Signed {
     pub notes: Vec<String>,
     /// The length of the checkpoint log without an interrupted last write.
     pub checkpoint_log_keep: u64,
+    /// Complete lines in the checkpoint log, parsed or not.
+    pub checkpoint_log_lines: usize,
+    /// Whether `head.json` exists.
+    pub head_present: bool,
     /// The same for the prune log.
     pub prune_log_keep: u64,
 }
@@ -217,6 +225,7 @@ pub(crate) fn load_signed(
 
     let log = read_log(&files.checkpoints_path(), CheckpointRecord::parse)?;
     s.checkpoint_log_keep = log.keep;
+    s.checkpoint_log_lines = log.records.len() + log.malformed.len();
     for (line, why) in &log.malformed {
         s.breaks.push(Break {
             entry: None,
@@ -280,31 +289,35 @@ pub(crate) fn load_signed(
     match std::fs::read(&head_path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(LedgerError::Io(format!("reading {}: {e}", head_path.display()))),
-        Ok(bytes) => match CheckpointRecord::parse(bytes.strip_suffix(b"\n").unwrap_or(&bytes)) {
-            Err(why) => s.breaks.push(Break {
-                entry: None,
-                kind: BreakKind::MalformedLog,
-                reason: format!("{} is not a checkpoint: {why}", head_path.display()),
-            }),
-            Ok((cp, frontier)) => match s.key.as_ref().map(|k| cp.verify(k)) {
-                None => s.breaks.push(Break {
+        Ok(bytes) => {
+            s.head_present = true;
+            match CheckpointRecord::parse(bytes.strip_suffix(b"\n").unwrap_or(&bytes)) {
+                Err(why) => s.breaks.push(Break {
                     entry: None,
-                    kind: BreakKind::BadCheckpoint,
-                    reason: "a head checkpoint exists but the ledger key is missing, so it cannot be verified".into(),
+                    kind: BreakKind::MalformedLog,
+                    reason: format!("{} is not a checkpoint: {why}", head_path.display()),
                 }),
-                Some(Err(why)) => s.breaks.push(Break {
-                    entry: None,
-                    kind: BreakKind::BadCheckpoint,
-                    reason: format!("the head checkpoint (size {}, {}) does not verify: {why}", cp.size, cp.time),
-                }),
-                Some(Ok(())) => {
-                    keep_frontier(frontier);
-                    if s.checkpoints.last() != Some(&cp) {
-                        s.checkpoints.push(cp);
+                Ok((cp, frontier)) => match s.key.as_ref().map(|k| cp.verify(k)) {
+                    None => s.breaks.push(Break {
+                        entry: None,
+                        kind: BreakKind::BadCheckpoint,
+                        reason: "a head checkpoint exists but the ledger key is missing, so it cannot be verified"
+                            .into(),
+                    }),
+                    Some(Err(why)) => s.breaks.push(Break {
+                        entry: None,
+                        kind: BreakKind::BadCheckpoint,
+                        reason: format!("the head checkpoint (size {}, {}) does not verify: {why}", cp.size, cp.time),
+                    }),
+                    Some(Ok(())) => {
+                        keep_frontier(frontier);
+                        if s.checkpoints.last() != Some(&cp) {
+                            s.checkpoints.push(cp);
+                        }
                     }
-                }
-            },
-        },
+                },
+            }
+        }
     }
     s.latest_frontier = best_frontier;
     for cp in extra {
@@ -391,8 +404,29 @@ pub(crate) fn verify_with(
         notes: signed.notes.clone(),
     };
     result?;
-    if signed.checkpoints.is_empty() && signed.breaks.is_empty() && files.is_some() {
-        report.notes.push("there is no signed checkpoint yet: entries removed from the end cannot be detected".into());
+    // INVARIANT (signed-head): the writer signs the head before it releases
+    // a commit's responses, so a ledger with entries has a head, and the
+    // head covers every released entry. Without it a cut tail cannot be seen.
+    let has_entries = store.ledger_last()?.is_some() || !signed.prunes.is_empty();
+    let mut missing = None;
+    if let Some(files) = files
+        && has_entries
+    {
+        let (head, log) = (files.head_path(), files.checkpoints_path());
+        if !signed.head_present && signed.checkpoint_log_lines == 0 {
+            missing = Some(format!(
+                "the ledger holds entries but no checkpoint: {} and every line of {} are gone, so entries \
+                 removed from the end could not be seen; the writer signs the head before it releases any entry",
+                head.display(),
+                log.display()
+            ));
+        } else if !signed.head_present {
+            missing = Some(format!(
+                "the ledger holds entries but {} is gone: it is signed before any entry is released, so entries \
+                 after the latest checkpoint of the history may have been removed unseen",
+                head.display()
+            ));
+        }
     }
     if v.unchecked > 0 {
         report.notes.push(format!(
@@ -405,6 +439,7 @@ pub(crate) fn verify_with(
     // (which name no entry) follow.
     report.breaks.extend(v.found);
     report.breaks.extend(signed.breaks.iter().cloned());
+    report.breaks.extend(missing.map(|reason| Break { entry: None, kind: BreakKind::MissingCheckpoint, reason }));
     Ok(report)
 }
 

@@ -209,6 +209,9 @@ fn the_tail_replaced_after_the_last_checkpoint_is_caught_by_an_escrowed_checkpoi
     f.raw().execute("UPDATE ledger SET body = ?1 WHERE seq = 990", [body.as_bytes()]).unwrap();
     f.rewrite_chain(990);
     f.drop_checkpoints_of_size(N);
+    // ...and puts back an older head, signed before the rewritten entries.
+    let log = std::fs::read_to_string(f.files().checkpoints_path()).unwrap();
+    std::fs::write(f.files().head_path(), format!("{}\n", log.lines().last().unwrap())).unwrap();
     assert!(verify(&f).ok(), "locally, nothing shows");
     let options = VerifyOptions { key: Some(key), extra_checkpoints: vec![escrowed] };
     let r = f.ledger().verify(&options).unwrap();
@@ -252,4 +255,50 @@ fn checkpoints_signed_with_another_key_fail() {
     let r = f.ledger().verify(&VerifyOptions { key: Some(other), extra_checkpoints: Vec::new() }).unwrap();
     assert_eq!(r.first_break().unwrap().kind, BreakKind::BadCheckpoint);
     assert!(r.breaks.iter().all(|b| b.kind == BreakKind::BadCheckpoint));
+}
+
+#[test]
+fn a_missing_head_or_history_with_entries_stored_fails() {
+    let f = Fixture::filled("no-head", N, EVERY);
+    let (head, log) = (f.files().head_path(), f.files().checkpoints_path());
+    let aside = f.dir.join("head.json.aside");
+    std::fs::rename(&head, &aside).unwrap();
+    let r = verify(&f);
+    let b = r.first_break().unwrap_or_else(|| panic!("a missing head went unnoticed: {r:?}"));
+    assert_eq!((b.entry, b.kind), (None, BreakKind::MissingCheckpoint), "{}", b.reason);
+    assert!(b.reason.contains("head.json"), "{}", b.reason);
+
+    // Every checkpoint gone: the head and the history.
+    std::fs::write(&log, "").unwrap();
+    let r = verify(&f);
+    let b = r.first_break().unwrap_or_else(|| panic!("no checkpoint at all went unnoticed: {r:?}"));
+    assert_eq!(b.kind, BreakKind::MissingCheckpoint, "{}", b.reason);
+    assert!(b.reason.contains("no checkpoint"), "{}", b.reason);
+    std::fs::remove_file(&log).unwrap();
+    assert_eq!(verify(&f).first_break().unwrap().kind, BreakKind::MissingCheckpoint);
+
+    // The store-only check has no checkpoints to miss.
+    assert!(tollgate_ledger::verify(f.store.as_ref()).unwrap().ok());
+    // An empty ledger needs none.
+    let empty = Fixture::new("no-head-empty");
+    assert!(verify(&empty).ok());
+}
+
+#[test]
+fn a_complete_last_line_of_the_history_that_does_not_parse_fails() {
+    let f = Fixture::filled("bad-last-line", N, EVERY);
+    let path = f.files().checkpoints_path();
+    let clean = std::fs::read_to_string(&path).unwrap();
+    let lines = clean.lines().count();
+    // Ends in a newline: written whole, so not an interrupted write.
+    std::fs::write(&path, format!("{clean}{{\"size\":2000,\"ti\n")).unwrap();
+    let r = verify(&f);
+    let b = r.first_break().unwrap_or_else(|| panic!("a bad complete line went unnoticed: {r:?}"));
+    assert_eq!(b.kind, BreakKind::MalformedLog, "{}", b.reason);
+    assert!(b.reason.contains(&format!("line {}", lines + 1)), "{}", b.reason);
+    // A last line of zeros without a newline, as a crash can leave it: a note.
+    std::fs::write(&path, format!("{clean}\0\0\0\0")).unwrap();
+    let r = verify(&f);
+    assert!(r.ok(), "{:?}", r.breaks);
+    assert!(r.notes.iter().any(|n| n.contains("interrupted write")), "{:?}", r.notes);
 }

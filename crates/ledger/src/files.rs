@@ -229,7 +229,10 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), LedgerError> {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| LedgerError::Io(format!("{} names no file to write", path.display())))?;
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = File::create(&temp).map_err(|e| io("creating a temporary file for", e))?;

@@ -68,7 +68,8 @@ pub use query::{
 };
 pub use verify::{Break, BreakKind, PrunedRange, VerifyOptions, VerifyReport, verify};
 pub use writer::{
-    CHECKPOINT_EVERY_ENTRIES, CHECKPOINT_INTERVAL, COMMIT_PACE, CheckpointPolicy, LedgerWriter, Receipt, WriterStats,
+    CHECKPOINT_EVERY_ENTRIES, CHECKPOINT_LOG_INTERVAL, COMMIT_PACE, CheckpointPolicy, LedgerWriter, Receipt,
+    WriterStats,
 };
 
 use crate::files::LogAppender;
@@ -106,6 +107,17 @@ pub enum LedgerError {
     /// The stored ledger does not match what was signed.
     #[error("the ledger does not verify: {0}")]
     Altered(String),
+    /// A record could not be encoded; nothing was hashed, signed or stored.
+    #[error("cannot encode {0}: {1}")]
+    Encode(&'static str, String),
+}
+
+/// The compact JSON of `value`, for hashing, signing or storing: an error,
+/// never an empty stand-in, if it cannot be encoded (a map with keys that
+/// are not strings, a `Serialize` that fails), so that no empty body is
+/// ever hashed and no empty record signed.
+pub(crate) fn to_json_bytes<T: serde::Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, LedgerError> {
+    serde_json::to_vec(value).map_err(|e| LedgerError::Encode(what, e.to_string()))
 }
 
 impl From<StoreError> for LedgerError {
@@ -238,10 +250,28 @@ impl Ledger {
             return Ok(PruneOutcome { record, recorded: false, rows_deleted, cut });
         }
         if let Some(r) = &record {
-            LogAppender::open(&self.files.pruned_path(), signed.prune_log_keep)?.append(&r.encode())?;
+            LogAppender::open(&self.files.pruned_path(), signed.prune_log_keep)?.append(&r.encode()?)?;
         }
         // Record first, delete second: rows that are stored and sealed verify.
         let rows_deleted = prune::remove_sealed(self.store.as_ref(), cut)?;
         Ok(PruneOutcome { recorded: record.is_some(), record, rows_deleted, cut })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Entries, checkpoint records and prune records hold only strings,
+    /// numbers and string-keyed maps, so none fails to encode today; the
+    /// helper they share is where a failure would surface, as an error.
+    #[test]
+    fn a_value_that_cannot_be_encoded_is_an_error_not_an_empty_body() {
+        let bad: BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into_iter().collect();
+        let err = to_json_bytes("a test record", &bad).unwrap_err();
+        assert!(matches!(&err, LedgerError::Encode("a test record", why) if why.contains("key")), "{err}");
+        assert_eq!(to_json_bytes("a test record", &[1, 2]).unwrap(), b"[1,2]");
     }
 }

@@ -90,30 +90,29 @@ fn every_leaf_of_small_trees_is_provable_and_a_tampered_proof_fails() {
 }
 
 #[test]
-fn the_head_is_signed_within_the_interval_and_the_history_at_its_own_pace() {
+fn the_head_is_signed_before_each_commit_is_answered_and_the_history_at_its_own_pace() {
     let f = Fixture::new("interval");
-    let policy = CheckpointPolicy {
-        every_entries: u64::MAX,
-        interval: Duration::from_millis(100),
-        log_interval: Duration::from_millis(1500),
-        ..Default::default()
-    };
+    let policy =
+        CheckpointPolicy { every_entries: u64::MAX, log_interval: Duration::from_millis(1500), ..Default::default() };
     let w = LedgerWriter::start_with(f.store.clone(), &f.files(), policy).unwrap();
     let history = || std::fs::read_to_string(f.files().checkpoints_path()).unwrap_or_default().lines().count();
-    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !done() {
-            assert!(std::time::Instant::now() < deadline, "{what} was not signed");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
-    f.record(&w, 0, 10, 10, time);
     let started = std::time::Instant::now();
-    wait_for("the head", &|| f.ledger().latest_checkpoint().unwrap().is_some_and(|(c, _)| c.size == 10));
-    assert_eq!(history(), 0, "the history waits for its own interval");
+    // Each record returns only once a signed head covers it: no waiting here.
+    for i in 0..10 {
+        w.record_blocking(common::entry(i, time(i))).unwrap();
+        let (head, _) = f.ledger().latest_checkpoint().unwrap().expect("a head");
+        assert_eq!(head.size, i + 1, "the head covers every answered record");
+    }
     f.record(&w, 10, 12, 2, time);
-    wait_for("the second head", &|| f.ledger().latest_checkpoint().unwrap().is_some_and(|(c, _)| c.size == 12));
-    wait_for("the history", &|| history() == 1);
+    assert_eq!(f.ledger().latest_checkpoint().unwrap().unwrap().0.size, 12);
+    if started.elapsed() < Duration::from_millis(1400) {
+        assert_eq!(history(), 0, "the history waits for its own interval");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while history() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the history was not written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(started.elapsed() >= Duration::from_millis(1400), "the history was not written before its interval");
     // Nothing new, nothing signed: idle, neither grows.
     std::thread::sleep(Duration::from_millis(300));
@@ -124,6 +123,22 @@ fn the_head_is_signed_within_the_interval_and_the_history_at_its_own_pace() {
     assert_eq!(std::fs::read(f.files().head_path()).unwrap(), head);
     let r = f.ledger().verify(&VerifyOptions::default()).unwrap();
     assert!(r.ok() && r.checkpoints == 1, "the head repeats the history's last: {r:?}");
+}
+
+#[test]
+fn a_restart_signs_the_entries_a_crash_left_after_the_head() {
+    let f = Fixture::filled("unsigned-tail", 100, 50);
+    // As a crash between a commit and its head leaves it: rows no head covers.
+    f.drop_checkpoints_of_size(100);
+    let log = std::fs::read_to_string(f.files().checkpoints_path()).unwrap();
+    std::fs::write(f.files().head_path(), format!("{}\n", log.lines().last().unwrap())).unwrap();
+    assert_eq!(f.ledger().latest_checkpoint().unwrap().unwrap().0.size, 50);
+    let w = f.writer(1000);
+    // The writer signs the tail at start; the first record's head covers it too.
+    w.record_blocking(common::entry(100, time(100))).unwrap();
+    assert_eq!(f.ledger().latest_checkpoint().unwrap().unwrap().0.size, 101);
+    drop(w);
+    assert!(f.ledger().verify(&VerifyOptions::default()).unwrap().ok());
 }
 
 #[test]

@@ -59,7 +59,7 @@ fn append(f: &Fixture, from: u64, to: u64) {
         let mut index = Vec::new();
         for i in start..(start + 8192).min(to) {
             let e = entry(i);
-            let body = e.encode();
+            let body = e.encode().unwrap();
             chain = chain_hash(&chain, &leaf_hash(&body));
             index.push(EntryIndex {
                 client: e.client.clone(),

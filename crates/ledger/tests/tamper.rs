@@ -114,7 +114,7 @@ fn a_deleted_entry_with_the_rest_renumbered_is_located() {
 #[test]
 fn an_inserted_entry_is_located() {
     let f = Fixture::filled("insert", N, EVERY);
-    let forged = common::entry(9999, 1_750_000_000_437).encode();
+    let forged = common::entry(9999, 1_750_000_000_437).encode().unwrap();
     f.exec("UPDATE ledger SET seq = -seq WHERE seq >= 437; UPDATE ledger SET seq = -seq + 1 WHERE seq < 0;");
     f.raw()
         .execute(
@@ -128,7 +128,7 @@ fn an_inserted_entry_is_located() {
 #[test]
 fn an_inserted_entry_with_a_correct_chain_hash_is_located() {
     let f = Fixture::filled("insert-chained", N, EVERY);
-    let forged = common::entry(9999, 1_750_000_000_437).encode();
+    let forged = common::entry(9999, 1_750_000_000_437).encode().unwrap();
     let hash = chain_hash(&f.hash(436), &leaf_hash(&forged));
     f.exec("UPDATE ledger SET seq = -seq WHERE seq >= 437; UPDATE ledger SET seq = -seq + 1 WHERE seq < 0;");
     f.raw()

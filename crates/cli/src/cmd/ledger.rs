@@ -123,7 +123,7 @@ pub fn run(config: &Config, command: LedgerCommand) -> Result<(), Failure> {
         LedgerCommand::Tail(a) => {
             for row in store.ledger_read(a.from, a.limit)? {
                 let entry = Entry::decode(&row.body).map_err(|e| Failure::failed(format!("entry {}: {e}", row.seq)))?;
-                let mut v = entry.to_readable_json();
+                let mut v = entry.to_readable_json().map_err(|e| Failure::failed(format!("entry {}: {e}", row.seq)))?;
                 v["seq"] = json!(row.seq);
                 v["hash"] = json!(hex::encode(row.hash));
                 println!("{v}");

@@ -50,11 +50,11 @@ impl Fixture {
         Ledger::new(self.store.clone(), &self.dir)
     }
 
-    /// A writer that signs after every `every` entries (and when it stops).
+    /// A writer that adds to the history after every `every` entries (and
+    /// when it stops); it signs the head with every commit.
     pub fn writer(&self, every: u64) -> LedgerWriter {
         let hour = Duration::from_secs(3600);
-        let policy =
-            CheckpointPolicy { every_entries: every, interval: hour, log_interval: hour, ..Default::default() };
+        let policy = CheckpointPolicy { every_entries: every, log_interval: hour, ..Default::default() };
         LedgerWriter::start_with(self.store.clone(), &self.files(), policy).unwrap()
     }
 

@@ -11,8 +11,9 @@
 //!   `SHA-256(0x01 || left || right)`), so any entry can be proven to be in
 //!   the ledger with a logarithmic audit path;
 //! - **signed checkpoints**: the writer signs (size, root, chain head, time)
-//!   with the ledger's Ed25519 key within a second of new entries
-//!   (`DATA/ledger/head.json`), keeps one a minute or every 16,384 entries in
+//!   with the ledger's Ed25519 key for every group commit, and stores it
+//!   (`DATA/ledger/head.json`) before the commit's responses are released;
+//!   it keeps one a minute or every 16,384 entries in
 //!   `DATA/ledger/checkpoints.log`, and signs the end when it stops. Entries
 //!   removed from the end, or an alteration whose author rewrote the chain
 //!   after it, no longer match a signed checkpoint.

@@ -193,7 +193,18 @@ impl LedgerWriter {
         let key = files.load_or_create_key()?;
         let public_key = key.public();
         let signed = load_signed(Some(files), Some(public_key), &[])?;
-        let (head, signed_size) = recover(store.as_ref(), &signed)?;
+        let (head, mut signed_size) = recover(store.as_ref(), &signed)?;
+        // INVARIANT (signed-head): a ledger that can hold entries has a head,
+        // stored before the first commit, so that a crash right after it
+        // leaves a head (of the entries before it) for `verify` to find.
+        if !signed.head_present {
+            let f = &head.frontier;
+            let cp = Checkpoint::sign(&key, f.size(), Timestamp::now(), f.root(), head.chain);
+            let mut line = CheckpointRecord::new(&cp, f).encode()?;
+            line.push(b'\n');
+            write_atomic(&files.head_path(), &line)?;
+            signed_size = f.size();
+        }
         let (indexer, indexer_thread) = indexer::start(store.clone(), head.frontier.size())?;
         let log = LogAppender::open(&files.checkpoints_path(), signed.checkpoint_log_keep)?;
         files.remove_stray_temporaries();

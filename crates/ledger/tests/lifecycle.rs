@@ -126,6 +126,32 @@ fn the_head_is_signed_before_each_commit_is_answered_and_the_history_at_its_own_
 }
 
 #[test]
+fn a_new_ledger_has_its_head_before_its_first_entry() {
+    // So that a crash right after the first commit, before its head, still
+    // leaves a head: a ledger with entries and no head fails `verify`.
+    let f = Fixture::new("first-head");
+    let w = f.writer(100);
+    let (head, _) = f.ledger().latest_checkpoint().unwrap().expect("a head at start");
+    assert_eq!(head.size, 0);
+    // As if the process died after committing an entry, before its head.
+    let e = common::entry(0, time(0));
+    let body = e.encode().unwrap();
+    let chain = tollgate_ledger::chain_hash(&tollgate_ledger::GENESIS, &leaf_hash(&body));
+    let row = tollgate_store::LedgerRow { seq: 0, time: e.time, app_id: e.app_id, body, hash: chain };
+    drop(w);
+    assert_eq!(f.ledger().latest_checkpoint().unwrap().unwrap().0.size, 0, "nothing new to sign at the end");
+    let index = tollgate_store::EntryIndex {
+        purpose: e.purpose,
+        policy_version: e.policy_version.clone(),
+        posts: e.posts.len() as u32,
+        ..Default::default()
+    };
+    f.store.ledger_append(&[row], &[index]).unwrap();
+    let r = f.ledger().verify(&VerifyOptions::default()).unwrap();
+    assert!(r.ok(), "{:?}", r.breaks);
+}
+
+#[test]
 fn a_restart_signs_the_entries_a_crash_left_after_the_head() {
     let f = Fixture::filled("unsigned-tail", 100, 50);
     // As a crash between a commit and its head leaves it: rows no head covers.

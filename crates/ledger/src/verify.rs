@@ -171,12 +171,12 @@ pub(crate) struct Signed {
     pub notes: Vec<String>,
     /// The length of the checkpoint log without an interrupted last write.
     pub checkpoint_log_keep: u64,
+    /// The same for the prune log.
+    pub prune_log_keep: u64,
     /// Complete lines in the checkpoint log, parsed or not.
     pub checkpoint_log_lines: usize,
     /// Whether `head.json` exists.
     pub head_present: bool,
-    /// The same for the prune log.
-    pub prune_log_keep: u64,
 }
 
 impl Signed {

@@ -18,11 +18,12 @@
 //!   first entry it does not cover, and at shutdown.
 //!
 //! Why the head is signed on its own thread: storing it durably costs a
-//! file write, an fsync, a rename and an fsync of the directory, more than
-//! the signature (about 31 us). On the signing thread that overlaps the
-//! writer's next commit instead of adding to it; heads queued meanwhile are
-//! folded into the newest, which covers them all, so under load one head
-//! serves several commits and throughput does not depend on it.
+//! file write, an fsync, a rename and an fsync of the directory, far more
+//! than the signature (about 31 us). On the signing thread that overlaps the
+//! writer's next commit instead of adding to it, and heads queued meanwhile
+//! are folded into the newest, which covers them all, so under load one head
+//! serves several commits. A lone client still waits for it in full
+//! (docs/ledger.md, "Measurements of the head").
 //!
 //! Logging every head would cost one signature per commit on a quiet ledger
 //! (one request a second), which verification must check, forever; the

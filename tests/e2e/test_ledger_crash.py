@@ -97,8 +97,10 @@ def test_every_delivered_post_is_in_the_ledger_after_a_sigkill(tmp_path):
 
     # Before any restart: the signed head left by the killed process covers
     # the entry of every response a client received, so none of them could
-    # be cut from the end of ledger.db unseen.
-    head = json.loads((data_dir / "ledger" / "head.json").read_text())
+    # be cut from the end of ledger.db unseen. (The head of every commit is in
+    # ledger/head.slots; head.json follows it up to a second later, so the
+    # newest signed checkpoint is asked of the CLI.)
+    head = json.loads(run_cli(data_dir, "ledger", "checkpoint", "--json").stdout)
     killed = run_cli(data_dir, "ledger", "tail", "--from", "0", "--limit", "1000000")
     seq_of = {e["request_id"]: e["seq"] for e in map(json.loads, killed.stdout.splitlines())}
     unsigned = [r for r, _, _ in received if seq_of.get(r, head["size"]) >= head["size"]]

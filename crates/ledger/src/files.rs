@@ -1,7 +1,9 @@
 //! The ledger's own files beside the store: `DATA/ledger/key` (the signing
 //! key), `DATA/ledger/checkpoints.log` and `DATA/ledger/pruned.log` (signed
-//! records, one JSON object per line), `DATA/ledger/head.json` (the latest
-//! checkpoint, replaced atomically), and the writer's and pruner's locks.
+//! records, one JSON object per line), `DATA/ledger/head.json` (a recent
+//! checkpoint, replaced atomically), `DATA/ledger/head.slots` (the head of
+//! every commit, written in place: `slots`), and the writer's and pruner's
+//! locks.
 //!
 //! The logs are append-only and every record is written as one line with its
 //! newline in one `write`, synced before the next one is written, so a crash
@@ -54,12 +56,18 @@ impl LedgerFiles {
         self.dir.join("head.json")
     }
 
-    /// Removes temporary files an interrupted `write_atomic` left behind.
+    /// The head of every commit, written in place (`slots`).
+    pub fn head_slots_path(&self) -> PathBuf {
+        self.dir.join("head.slots")
+    }
+
+    /// Removes temporary files an interrupted `write_atomic` (or creation of
+    /// the head slots) left behind.
     pub(crate) fn remove_stray_temporaries(&self) {
         let Ok(entries) = fs::read_dir(&self.dir) else { return };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".head.json.") && name.ends_with(".tmp") {
+            if (name.starts_with(".head.json.") || name.starts_with(".head.slots.")) && name.ends_with(".tmp") {
                 let _ = fs::remove_file(entry.path());
             }
         }

@@ -11,9 +11,10 @@
 //!   `SHA-256(0x01 || left || right)`), so any entry can be proven to be in
 //!   the ledger with a logarithmic audit path;
 //! - **signed checkpoints**: the writer signs (size, root, chain head, time)
-//!   with the ledger's Ed25519 key for every group commit, and stores it
-//!   (`DATA/ledger/head.json`) before the commit's responses are released;
-//!   it keeps one a minute or every 16,384 entries in
+//!   with the ledger's Ed25519 key for every group commit, and writes it in
+//!   place into `DATA/ledger/head.slots` before the commit's responses are
+//!   released; it replaces `DATA/ledger/head.json` (the same, readable)
+//!   within a second, keeps one a minute or every 16,384 entries in
 //!   `DATA/ledger/checkpoints.log`, and signs the end when it stops. Entries
 //!   removed from the end, or an alteration whose author rewrote the chain
 //!   after it, no longer match a signed checkpoint.
@@ -40,6 +41,7 @@ mod merkle;
 mod prove;
 mod prune;
 mod query;
+mod slots;
 mod varint;
 mod verify;
 mod writer;
@@ -69,8 +71,8 @@ pub use query::{
 };
 pub use verify::{Break, BreakKind, PrunedRange, VerifyOptions, VerifyReport, verify};
 pub use writer::{
-    CHECKPOINT_EVERY_ENTRIES, CHECKPOINT_LOG_INTERVAL, COMMIT_PACE, CheckpointPolicy, LedgerWriter, Receipt,
-    WriterStats,
+    CHECKPOINT_EVERY_ENTRIES, CHECKPOINT_LOG_INTERVAL, COMMIT_PACE, CheckpointPolicy, HEAD_FILE_INTERVAL, LedgerWriter,
+    Receipt, WriterStats,
 };
 
 use crate::files::LogAppender;

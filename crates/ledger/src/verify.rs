@@ -25,6 +25,7 @@ use crate::index::{FILTER_BLOCK, entry_index};
 use crate::key::PublicKey;
 use crate::merkle::{Frontier, Hash, leaf_hash};
 use crate::prune::{PruneRecord, SEGMENT_HEIGHT, SEGMENT_SIZE, SegmentSeal};
+use crate::slots::{Slot, SlotsFile, read_slots};
 use crate::{Entry, GENESIS, LedgerError, chain_hash};
 
 /// Rows read from the store at a time.
@@ -157,8 +158,9 @@ pub fn verify(store: &dyn Store) -> Result<VerifyReport, LedgerError> {
 #[derive(Debug, Default)]
 pub(crate) struct Signed {
     pub key: Option<PublicKey>,
-    /// Checkpoints whose signature verified: the history's in order, then the
-    /// head (unless it repeats the history's last), then those given.
+    /// Checkpoints whose signature verified: the history's in order, then
+    /// `head.json`'s (unless it repeats the history's last), then the newest
+    /// head slot's (unless it repeats one of those), then those given.
     pub checkpoints: Vec<Checkpoint>,
     /// The frontier stored with the largest verified checkpoint that has a
     /// usable one.
@@ -177,6 +179,16 @@ pub(crate) struct Signed {
     pub checkpoint_log_lines: usize,
     /// Whether `head.json` exists.
     pub head_present: bool,
+    /// Whether `head.slots` exists.
+    pub slots_present: bool,
+    /// The slot of `head.slots` holding the newest head whose signature
+    /// verified, if one does, and that head's size.
+    pub newest_slot: Option<(usize, u64)>,
+    /// Whether a slot of `head.slots` (or the file) was reported as not
+    /// verifying or not parsing.
+    pub slots_rejected: bool,
+    /// The size of the checkpoint in `head.json`, if it verified.
+    pub head_size: Option<u64>,
 }
 
 impl Signed {
@@ -311,11 +323,84 @@ pub(crate) fn load_signed(
                     }),
                     Some(Ok(())) => {
                         keep_frontier(frontier);
+                        s.head_size = Some(cp.size);
                         if s.checkpoints.last() != Some(&cp) {
                             s.checkpoints.push(cp);
                         }
                     }
                 },
+            }
+        }
+    }
+    // The head slots: written in place, so a slot can be torn by a crash,
+    // but only the one being written; the other holds the previous head.
+    let slots_path = files.head_slots_path();
+    match read_slots(&slots_path)? {
+        SlotsFile::Missing => {}
+        SlotsFile::NotSlots(why) => {
+            s.slots_present = true;
+            s.slots_rejected = true;
+            s.breaks.push(Break {
+                entry: None,
+                kind: BreakKind::MalformedLog,
+                reason: format!("{} is not a head slot file: {why}", slots_path.display()),
+            });
+        }
+        SlotsFile::Slots(slots) => {
+            s.slots_present = true;
+            let mut newest: Option<(usize, Checkpoint, Option<Frontier>)> = None;
+            for (i, slot) in (*slots).into_iter().enumerate() {
+                match slot {
+                    Slot::Empty => {}
+                    Slot::Torn => s
+                        .notes
+                        .push(format!("slot {i} of {} is an interrupted write and was ignored", slots_path.display())),
+                    Slot::Malformed(why) => {
+                        s.slots_rejected = true;
+                        s.breaks.push(Break {
+                            entry: None,
+                            kind: BreakKind::MalformedLog,
+                            reason: format!("slot {i} of {} is not a checkpoint: {why}", slots_path.display()),
+                        });
+                    }
+                    Slot::Record(cp, frontier) => match s.key.as_ref().map(|k| cp.verify(k)) {
+                        None => {
+                            s.slots_rejected = true;
+                            s.breaks.push(Break {
+                                entry: None,
+                                kind: BreakKind::BadCheckpoint,
+                                reason: "a head slot exists but the ledger key is missing, so it cannot be verified"
+                                    .into(),
+                            });
+                        }
+                        Some(Err(why)) => {
+                            s.slots_rejected = true;
+                            s.breaks.push(Break {
+                                entry: None,
+                                kind: BreakKind::BadCheckpoint,
+                                reason: format!(
+                                    "the checkpoint in slot {i} of {} (size {}, {}) does not verify: {why}",
+                                    slots_path.display(),
+                                    cp.size,
+                                    cp.time
+                                ),
+                            });
+                        }
+                        Some(Ok(())) => {
+                            if newest.as_ref().is_none_or(|(_, n, _)| (cp.size, cp.time) > (n.size, n.time)) {
+                                newest = Some((i, cp, frontier));
+                            }
+                        }
+                    },
+                }
+            }
+            if let Some((i, cp, frontier)) = newest {
+                s.newest_slot = Some((i, cp.size));
+                keep_frontier(frontier);
+                // The same head as one already read adds nothing to check.
+                if !s.checkpoints.iter().any(|c| (c.size, c.root, c.chain) == (cp.size, cp.root, cp.chain)) {
+                    s.checkpoints.push(cp);
+                }
             }
         }
     }
@@ -408,24 +493,41 @@ pub(crate) fn verify_with(
     // a commit's responses, so a ledger with entries has a head, and the
     // head covers every released entry. Without it a cut tail cannot be seen.
     let has_entries = store.ledger_last()?.is_some() || !signed.prunes.is_empty();
-    let mut missing = None;
+    let mut missing = Vec::new();
     if let Some(files) = files
         && has_entries
     {
-        let (head, log) = (files.head_path(), files.checkpoints_path());
-        if !signed.head_present && signed.checkpoint_log_lines == 0 {
-            missing = Some(format!(
-                "the ledger holds entries but no checkpoint: {} and every line of {} are gone, so entries \
+        let (head, slots, log) = (files.head_path(), files.head_slots_path(), files.checkpoints_path());
+        if !signed.head_present && signed.newest_slot.is_none() && signed.checkpoint_log_lines == 0 {
+            missing.push(format!(
+                "the ledger holds entries but no checkpoint: {}, {} and every line of {} are gone, so entries \
                  removed from the end could not be seen; the writer signs the head before it releases any entry",
                 head.display(),
+                slots.display(),
                 log.display()
             ));
-        } else if !signed.head_present {
-            missing = Some(format!(
-                "the ledger holds entries but {} is gone: it is signed before any entry is released, so entries \
-                 after the latest checkpoint of the history may have been removed unseen",
-                head.display()
-            ));
+        } else {
+            if !signed.head_present {
+                missing.push(format!(
+                    "the ledger holds entries but {} is gone: the writer stores it before it takes any entry",
+                    head.display()
+                ));
+            }
+            if !signed.slots_present {
+                missing.push(format!(
+                    "the ledger holds entries but {} is gone: it holds the head signed before every release, so \
+                     entries after the other checkpoints may have been removed unseen (a ledger last written by \
+                     a Tollgate without it gets it when its writer next starts)",
+                    slots.display()
+                ));
+            } else if signed.newest_slot.is_none() && !signed.slots_rejected {
+                // (A slot that was rejected is a finding of its own.)
+                missing.push(format!(
+                    "the ledger holds entries but neither slot of {} holds a head that verifies: a crash can tear \
+                     only the slot being written, so entries after the other checkpoints may have been removed unseen",
+                    slots.display()
+                ));
+            }
         }
     }
     if v.unchecked > 0 {
@@ -439,7 +541,11 @@ pub(crate) fn verify_with(
     // (which name no entry) follow.
     report.breaks.extend(v.found);
     report.breaks.extend(signed.breaks.iter().cloned());
-    report.breaks.extend(missing.map(|reason| Break { entry: None, kind: BreakKind::MissingCheckpoint, reason }));
+    report.breaks.extend(missing.into_iter().map(|reason| Break {
+        entry: None,
+        kind: BreakKind::MissingCheckpoint,
+        reason,
+    }));
     Ok(report)
 }
 

@@ -5,25 +5,32 @@
 //! so that more entries share each. The committed entries then go to the
 //! indexer thread (`indexer`), which maintains the audit index off this path.
 //!
-//! The writer also keeps the Merkle tree's frontier as it appends, and hands
-//! each commit's snapshot (size, root, chain head), with the responses
-//! waiting on it, to the signing thread. Checkpoints come in two tempos:
+//! The writer also keeps the Merkle tree's frontier as it appends, and
+//! signs checkpoints of it at three tempos:
 //!
-//! - the **head** (`head.json`, replaced atomically) is signed for every
-//!   commit, and the commit's responses are released only once it is
-//!   durable, so that every released entry is covered by a signature and
+//! - the **head** of every commit, signed on the head thread and written
+//!   into `head.slots` in place (one `pwrite`, one `fdatasync`: `slots`)
+//!   before the commit's responses are
+//!   released, so that every released entry is covered by a signature and
 //!   entries removed from the end always show, even after `kill -9`;
-//! - the **history** (`checkpoints.log`, append-only) gets a checkpoint every
-//!   `CHECKPOINT_EVERY_ENTRIES` entries, `CHECKPOINT_LOG_INTERVAL` after the
-//!   first entry it does not cover, and at shutdown.
+//! - **`head.json`**, the same head readable, replaced atomically by the
+//!   signing thread `HEAD_FILE_INTERVAL` after the first entry it lacks;
+//! - the **history** (`checkpoints.log`, append-only), also on the signing
+//!   thread, every `CHECKPOINT_EVERY_ENTRIES` entries,
+//!   `CHECKPOINT_LOG_INTERVAL` after the first entry it does not cover, and
+//!   at shutdown.
 //!
-//! Why the head is signed on its own thread: storing it durably costs a
-//! file write, an fsync, a rename and an fsync of the directory, far more
-//! than the signature (about 31 us). On the signing thread that overlaps the
-//! writer's next commit instead of adding to it, and heads queued meanwhile
-//! are folded into the newest, which covers them all, so under load one head
-//! serves several commits. A lone client still waits for it in full
-//! (docs/ledger.md, "Measurements of the head").
+//! Why the head is written in place: replacing a file durably (a new file,
+//! an fsync, a rename, an fsync of the directory) cost 2 to 10 ms a commit
+//! and halved the writer's throughput; a write into a preallocated slot
+//! journals no metadata and costs one data sync (docs/ledger.md,
+//! "Measurements of the head"). Why on a thread of its own (`ledger-head`),
+//! not the writer's: measured both ways, in rounds of alternating order,
+//! the hand-off gave the better throughput and latency at 1, 16 and 256
+//! recorders in most rounds; under load the slot's sync overlaps the
+//! writer's next commit, and heads queued meanwhile are folded into one.
+//! Why not on the signing thread: that one replaces `head.json` (2 to 10 ms)
+//! once a second, which would hold up the responses waiting for a slot.
 //!
 //! Logging every head would cost one signature per commit on a quiet ledger
 //! (one request a second), which verification must check, forever; the
@@ -34,7 +41,8 @@
 //! the disk's fsync rate; an asynchronous, fire-and-forget append would let a
 //! response leave before its entry exists; a head signed on a timer (as
 //! before) let the last second of released entries be cut from the end
-//! unseen after a crash.
+//! unseen after a crash; a head replaced as a file with every commit cost
+//! half the throughput.
 
 use std::fs::File;
 use std::path::Path;
@@ -55,6 +63,7 @@ use crate::indexer::{self, Committed};
 use crate::key::{LedgerKey, PublicKey};
 use crate::merkle::{Frontier, Hash, leaf_hash};
 use crate::prune::SEGMENT_HEIGHT;
+use crate::slots::HeadSlots;
 use crate::verify::{Signed, load_signed};
 use crate::{Entry, GENESIS, LedgerError, chain_hash};
 
@@ -71,6 +80,10 @@ pub const CHECKPOINT_EVERY_ENTRIES: u64 = 16_384;
 /// comes first (and always at shutdown).
 pub const CHECKPOINT_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
+/// `head.json`, the readable copy of the head, is replaced at most this
+/// long after an entry it does not cover became durable (and at shutdown).
+pub const HEAD_FILE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Under concurrent load, commits start at most this often: entries that
 /// arrive in between wait for the next one, so that a commit (its WAL frames,
 /// its fsync, the wake-ups of the waiting responses) is shared by more
@@ -86,6 +99,8 @@ pub struct CheckpointPolicy {
     pub every_entries: u64,
     /// History: this long after the first entry not in it.
     pub log_interval: Duration,
+    /// `head.json`: this long after the first entry not in it.
+    pub head_file_interval: Duration,
     /// Commits under concurrent load: at most one per this long
     /// (`COMMIT_PACE`); zero commits whatever is queued at once.
     pub commit_pace: Duration,
@@ -96,6 +111,7 @@ impl Default for CheckpointPolicy {
         CheckpointPolicy {
             every_entries: CHECKPOINT_EVERY_ENTRIES,
             log_interval: CHECKPOINT_LOG_INTERVAL,
+            head_file_interval: HEAD_FILE_INTERVAL,
             commit_pace: COMMIT_PACE,
         }
     }
@@ -194,27 +210,52 @@ impl LedgerWriter {
         let key = files.load_or_create_key()?;
         let public_key = key.public();
         let signed = load_signed(Some(files), Some(public_key), &[])?;
-        let (head, mut signed_size) = recover(store.as_ref(), &signed)?;
+        let head = recover(store.as_ref(), &signed)?;
+        let f = &head.frontier;
         // INVARIANT (signed-head): a ledger that can hold entries has a head,
-        // stored before the first commit, so that a crash right after it
-        // leaves a head (of the entries before it) for `verify` to find.
+        // in `head.slots` and in `head.json`, stored before the first commit,
+        // so that a crash right after it leaves a head (of the entries
+        // before it) for `verify` to find.
+        let slots_path = files.head_slots_path();
+        let sign = || Checkpoint::sign(&key, f.size(), Timestamp::now(), f.root(), head.chain);
+        let slots = match signed.newest_slot {
+            Some((n, size)) => {
+                let mut slots = HeadSlots::open(&slots_path, Some(n))?;
+                // Entries a crash left after the head are signed at once.
+                if size < f.size() {
+                    slots.write(&sign(), f)?;
+                }
+                slots
+            }
+            // No slot file (a new ledger, or one written before it existed),
+            // or none that verifies: created whole, holding the head.
+            None => HeadSlots::create(&slots_path, &sign(), f)?,
+        };
         if !signed.head_present {
-            let f = &head.frontier;
-            let cp = Checkpoint::sign(&key, f.size(), Timestamp::now(), f.root(), head.chain);
+            let cp = sign();
             let mut line = CheckpointRecord::new(&cp, f).encode()?;
             line.push(b'\n');
             write_atomic(&files.head_path(), &line)?;
-            signed_size = f.size();
         }
+        let filed_size = if signed.head_present { signed.head_size.unwrap_or(0) } else { f.size() };
+        let (heads, head_rx) = mpsc::channel::<HeadJob>();
+        let head_thread = thread::Builder::new()
+            .name("ledger-head".into())
+            .spawn(move || store_heads(key, slots, head_rx))
+            .map_err(|e| LedgerError::Io(format!("cannot start the head thread: {e}")))?;
         let (indexer, indexer_thread) = indexer::start(store.clone(), head.frontier.size())?;
         let log = LogAppender::open(&files.checkpoints_path(), signed.checkpoint_log_keep)?;
         files.remove_stray_temporaries();
         let head_path = files.head_path();
 
+        // The signing thread has a key of its own (the head thread has the
+        // first): the key is not `Clone`, so that the secret is copied only
+        // where it is used.
+        let file_key = files.load_or_create_key()?;
         let (snapshots, snapshot_rx) = mpsc::channel::<Snapshot>();
         let signer = thread::Builder::new()
             .name("ledger-signer".into())
-            .spawn(move || sign_checkpoints(key, log, &head_path, snapshot_rx))
+            .spawn(move || sign_checkpoints(file_key, log, &head_path, snapshot_rx))
             .map_err(|e| LedgerError::Io(format!("cannot start the signing thread: {e}")))?;
         let (jobs, rx) = mpsc::channel::<Msg>();
         let counters = Arc::new(Counters::default());
@@ -222,7 +263,8 @@ impl LedgerWriter {
             counters: counters.clone(),
             store,
             head,
-            signed_size,
+            heads,
+            filed_size,
             logged_size: signed.logged_size,
             policy,
             snapshots,
@@ -234,7 +276,7 @@ impl LedgerWriter {
         };
         let thread = thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || writer.run(rx, [signer, indexer_thread], lock))
+            .spawn(move || writer.run(rx, [head_thread, signer, indexer_thread], lock))
             .map_err(|e| LedgerError::Io(format!("cannot start the writer thread: {e}")))?;
         Ok(LedgerWriter { shared: Arc::new(Shared { jobs, thread: Mutex::new(Some(thread)), public_key, counters }) })
     }
@@ -283,21 +325,25 @@ struct Head {
 /// A response waiting for its entry to be covered by the signed head.
 type Waiting = (oneshot::Sender<Result<Receipt, LedgerError>>, Receipt);
 
-/// What the signing thread signs.
+/// A commit's end, with the responses that wait for a head covering it.
+struct HeadJob {
+    frontier: Frontier,
+    chain: Hash,
+    waiting: Vec<Waiting>,
+}
+
+/// What the signing thread signs, for `head.json` and, if `log`, the history.
 struct Snapshot {
     frontier: Frontier,
     chain: Hash,
-    /// Append it to the history too, not only to the head.
+    /// Append it to the history too.
     log: bool,
-    /// The responses of the commit it ends, released once the head is stored.
-    waiting: Vec<Waiting>,
 }
 
 /// Finds the end of the ledger: from the latest checkpoint's stored frontier
 /// when it is usable (so a restart reads only the entries after it), else
-/// from the sealed segments and then every stored entry. Returns the head and
-/// the size of the latest signed checkpoint.
-fn recover(store: &dyn Store, signed: &Signed) -> Result<(Head, u64), LedgerError> {
+/// from the sealed segments and then every stored entry.
+fn recover(store: &dyn Store, signed: &Signed) -> Result<Head, LedgerError> {
     let latest = signed.latest().cloned();
     let stored_end = store.ledger_last()?.map_or(0, |r| r.seq + 1);
     if let Some(cp) = &latest
@@ -374,15 +420,18 @@ fn recover(store: &dyn Store, signed: &Signed) -> Result<(Head, u64), LedgerErro
             }
         }
     }
-    Ok((head, latest.map_or(0, |c| c.size)))
+    Ok(head)
 }
 
 struct Writer {
     store: Arc<dyn Store>,
     counters: Arc<Counters>,
     head: Head,
-    /// The size of the latest checkpoint handed to the signer.
-    signed_size: u64,
+    /// Where each commit's end goes, with its responses, to be signed into
+    /// the head slots.
+    heads: mpsc::Sender<HeadJob>,
+    /// The size of the latest checkpoint handed to the signer for `head.json`.
+    filed_size: u64,
     /// The size of the latest checkpoint handed to the signer for the history.
     logged_size: u64,
     policy: CheckpointPolicy,
@@ -399,22 +448,26 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, rx: mpsc::Receiver<Msg>, helpers: [JoinHandle<()>; 2], _lock: File) {
+    fn run(mut self, rx: mpsc::Receiver<Msg>, helpers: [JoinHandle<()>; 3], _lock: File) {
         let mut batch: Vec<Job> = Vec::new();
         let size = self.head.frontier.size();
-        // Entries recovered at start that no head covers yet (a crash between
-        // a commit and its head) are signed at once.
-        if size > self.signed_size {
-            self.sign(false, Vec::new());
-        }
-        // When the oldest entry not in the history became durable.
+        // When the oldest entry not in `head.json`, and not in the history,
+        // became durable.
+        let mut unfiled_since = (size > self.filed_size).then(Instant::now);
         let mut unlogged_since = (size > self.logged_size).then(Instant::now);
         let mut closing = false;
         // When the last commit started, and how many entries it took.
         let mut last_commit: Option<Instant> = None;
         let mut last_batch = 0;
         while !closing {
-            let msg = match unlogged_since.map(|t| t + self.policy.log_interval) {
+            let deadline = [
+                unfiled_since.map(|t| t + self.policy.head_file_interval),
+                unlogged_since.map(|t| t + self.policy.log_interval),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let msg = match deadline {
                 Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
                     Ok(m) => Some(m),
                     Err(RecvTimeoutError::Timeout) => None,
@@ -422,7 +475,6 @@ impl Writer {
                 },
                 None => Some(rx.recv().unwrap_or(Msg::Close)),
             };
-            let mut waiting = Vec::new();
             match msg {
                 Some(Msg::Record(job)) => {
                     batch.push(*job);
@@ -448,8 +500,17 @@ impl Writer {
                     }
                     last_commit = Some(Instant::now());
                     last_batch = batch.len();
-                    waiting = self.commit(&mut batch);
-                    if self.head.frontier.size() > self.logged_size && unlogged_since.is_none() {
+                    let waiting = self.commit(&mut batch);
+                    // INVARIANT (signed-head): every commit's responses wait
+                    // for a durable signed head that covers it (`store_heads`).
+                    if !waiting.is_empty() {
+                        self.store_head(waiting);
+                    }
+                    let size = self.head.frontier.size();
+                    if size > self.filed_size && unfiled_since.is_none() {
+                        unfiled_since = Some(Instant::now());
+                    }
+                    if size > self.logged_size && unlogged_since.is_none() {
                         unlogged_since = Some(Instant::now());
                     }
                 }
@@ -462,10 +523,15 @@ impl Writer {
                 && (closing
                     || unlogged >= self.policy.every_entries
                     || unlogged_since.is_some_and(|t| t.elapsed() >= self.policy.log_interval));
-            // INVARIANT (signed-head): every commit's responses wait for a
-            // head that covers it; a history checkpoint is also the new head.
-            if !waiting.is_empty() || log || (closing && size > self.signed_size) {
-                self.sign(log, waiting);
+            let file = size > self.filed_size
+                && (closing || unfiled_since.is_some_and(|t| t.elapsed() >= self.policy.head_file_interval));
+            // A history checkpoint also goes into `head.json`, even if that
+            // is current, so that `head.json` is never behind the history.
+            if file || log {
+                let snapshot = Snapshot { frontier: self.head.frontier.clone(), chain: self.head.chain, log };
+                let _ = self.snapshots.send(snapshot);
+                self.filed_size = size;
+                unfiled_since = None;
                 if log {
                     self.logged_size = size;
                     unlogged_since = None;
@@ -478,6 +544,7 @@ impl Writer {
                 let _ = job.done.send(Err(LedgerError::Stopped));
             }
         }
+        drop(self.heads);
         drop(self.snapshots);
         drop(self.indexer);
         for helper in helpers {
@@ -485,18 +552,16 @@ impl Writer {
         }
     }
 
-    /// Hands the current end to the signing thread, with the responses that
-    /// wait for it.
-    fn sign(&mut self, log: bool, waiting: Vec<Waiting>) {
-        let snapshot = Snapshot { frontier: self.head.frontier.clone(), chain: self.head.chain, log, waiting };
-        if let Err(mpsc::SendError(snapshot)) = self.snapshots.send(snapshot) {
-            // The signing thread is gone (it panicked): nothing can be signed.
-            for (done, _) in snapshot.waiting {
+    /// Hands the current end, with the responses waiting on it, to the
+    /// head thread (`store_heads`).
+    fn store_head(&mut self, waiting: Vec<Waiting>) {
+        let job = HeadJob { frontier: self.head.frontier.clone(), chain: self.head.chain, waiting };
+        if let Err(mpsc::SendError(job)) = self.heads.send(job) {
+            // The head thread is gone (it panicked): nothing can be signed.
+            for (done, _) in job.waiting {
                 let _ = done.send(Err(LedgerError::Stopped));
             }
-            return;
         }
-        self.signed_size = self.head.frontier.size();
     }
 
     /// Commits `batch` and returns its responses, to be released once a
@@ -578,46 +643,34 @@ impl Writer {
     }
 }
 
-/// Signs and stores checkpoints until the writer hangs up, and releases the
-/// responses each one covers. Snapshots that queued up while a head was
-/// being stored are folded into the newest: each extends the one before, so
-/// signing only the newest covers every response waiting on them.
-///
-/// The history line is synced before the head is replaced, so the head is
-/// never behind the history for longer than a crash between the two.
+/// Signs each commit's end, writes it into the next head slot (one write in
+/// place, one `fdatasync`), and only then releases the responses waiting on
+/// it, until the writer hangs up. Ends that queued up while a slot was being
+/// written are folded into the newest, which covers them all, so under load
+/// one head serves several commits, and the slot's sync overlaps the
+/// writer's next commit.
 ///
 /// INVARIANT (signed-head): a response is released only after a head that
-/// covers its entry is durable; if the head cannot be stored, the responses
-/// fail (their entries stay recorded, and the next head covers them).
-fn sign_checkpoints(key: LedgerKey, mut log: LogAppender, head_path: &Path, rx: mpsc::Receiver<Snapshot>) {
-    while let Ok(mut snapshot) = rx.recv() {
-        let mut to_log = snapshot.log;
-        let mut waiting = std::mem::take(&mut snapshot.waiting);
+/// covers its entry is durable; if the slot cannot be written, the
+/// responses fail (their entries stay recorded, and the next head covers
+/// them).
+fn store_heads(key: LedgerKey, mut slots: HeadSlots, rx: mpsc::Receiver<HeadJob>) {
+    while let Ok(mut job) = rx.recv() {
+        let mut waiting = std::mem::take(&mut job.waiting);
         while let Ok(mut newer) = rx.try_recv() {
-            to_log |= newer.log;
             waiting.append(&mut newer.waiting);
-            snapshot = newer;
+            job = newer;
         }
-        let f = &snapshot.frontier;
-        let cp = Checkpoint::sign(&key, f.size(), Timestamp::now(), f.root(), snapshot.chain);
-        let stored = CheckpointRecord::new(&cp, f).encode().and_then(|mut line| {
-            // The history is evidence kept for later, not what a response
-            // waits on: a failed append is reported, and the next one
-            // covers these entries too.
-            if to_log && let Err(e) = log.append(&line) {
-                eprintln!("warning: the ledger checkpoint of size {} was not added to the history: {e}", cp.size);
-            }
-            line.push(b'\n');
-            write_atomic(head_path, &line)
-        });
-        match stored {
+        let f = &job.frontier;
+        let cp = Checkpoint::sign(&key, f.size(), Timestamp::now(), f.root(), job.chain);
+        match slots.write(&cp, f) {
             Ok(()) => {
                 for (done, receipt) in waiting {
                     let _ = done.send(Ok(receipt));
                 }
             }
             Err(e) => {
-                eprintln!("warning: the ledger head checkpoint of size {} was not stored: {e}", cp.size);
+                eprintln!("warning: the ledger head of size {} was not stored: {e}", cp.size);
                 let err = LedgerError::Io(format!(
                     "the entry was recorded, but the signed head covering it could not be stored: {e}"
                 ));
@@ -625,6 +678,36 @@ fn sign_checkpoints(key: LedgerKey, mut log: LogAppender, head_path: &Path, rx: 
                     let _ = done.send(Err(err.clone()));
                 }
             }
+        }
+    }
+}
+
+/// Signs and stores `head.json` and the history until the writer hangs up.
+/// Snapshots that queued up meanwhile are folded into the newest: each
+/// extends the one before, so the newest covers them all.
+///
+/// The history line is synced before `head.json` is replaced, so `head.json`
+/// is never behind the history for longer than a crash between the two.
+/// Neither is what a response waits for (the head slots are): a failure is
+/// reported, and the next checkpoint covers these entries too.
+fn sign_checkpoints(key: LedgerKey, mut log: LogAppender, head_path: &Path, rx: mpsc::Receiver<Snapshot>) {
+    while let Ok(mut snapshot) = rx.recv() {
+        let mut to_log = snapshot.log;
+        while let Ok(newer) = rx.try_recv() {
+            to_log |= newer.log;
+            snapshot = newer;
+        }
+        let f = &snapshot.frontier;
+        let cp = Checkpoint::sign(&key, f.size(), Timestamp::now(), f.root(), snapshot.chain);
+        let stored = CheckpointRecord::new(&cp, f).encode().and_then(|mut line| {
+            if to_log && let Err(e) = log.append(&line) {
+                eprintln!("warning: the ledger checkpoint of size {} was not added to the history: {e}", cp.size);
+            }
+            line.push(b'\n');
+            write_atomic(head_path, &line)
+        });
+        if let Err(e) = stored {
+            eprintln!("warning: the ledger checkpoint of size {} was not stored in head.json: {e}", cp.size);
         }
     }
 }

@@ -90,7 +90,7 @@ fn every_leaf_of_small_trees_is_provable_and_a_tampered_proof_fails() {
 }
 
 #[test]
-fn the_head_is_signed_before_each_commit_is_answered_and_the_history_at_its_own_pace() {
+fn the_head_is_signed_before_each_commit_is_answered_and_head_json_and_the_history_at_their_own_pace() {
     let f = Fixture::new("interval");
     let policy =
         CheckpointPolicy { every_entries: u64::MAX, log_interval: Duration::from_millis(1500), ..Default::default() };
@@ -105,6 +105,12 @@ fn the_head_is_signed_before_each_commit_is_answered_and_the_history_at_its_own_
     }
     f.record(&w, 10, 12, 2, time);
     assert_eq!(f.ledger().latest_checkpoint().unwrap().unwrap().0.size, 12);
+    // `head.json` (readable, replaced as a file) follows at its own pace.
+    let filed =
+        |size: u64| std::fs::read_to_string(f.files().head_path()).unwrap().contains(&format!("\"size\":{size},"));
+    if started.elapsed() < Duration::from_millis(900) {
+        assert!(filed(0), "head.json is not replaced with every commit");
+    }
     if started.elapsed() < Duration::from_millis(1400) {
         assert_eq!(history(), 0, "the history waits for its own interval");
     }
@@ -114,6 +120,7 @@ fn the_head_is_signed_before_each_commit_is_answered_and_the_history_at_its_own_
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(started.elapsed() >= Duration::from_millis(1400), "the history was not written before its interval");
+    assert!(filed(12), "head.json follows within its interval, and is never behind the history");
     // Nothing new, nothing signed: idle, neither grows.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(history(), 1);
@@ -231,6 +238,7 @@ fn a_writer_without_its_checkpoint_log_rebuilds_the_tree_from_the_rows() {
     let before = f.ledger().latest_checkpoint().unwrap().unwrap().0;
     std::fs::rename(f.files().checkpoints_path(), f.dir.join("checkpoints.log.aside")).unwrap();
     std::fs::rename(f.files().head_path(), f.dir.join("head.json.aside")).unwrap();
+    std::fs::rename(f.files().head_slots_path(), f.dir.join("head.slots.aside")).unwrap();
     let w = f.writer(1000);
     f.record(&w, 500, 510, 10, time);
     drop(w);

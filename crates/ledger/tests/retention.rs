@@ -201,6 +201,7 @@ fn prune_deletes_the_sealed_rows_and_the_ledger_still_verifies_proves_resumes_an
     drop(w);
     std::fs::remove_file(f.files().checkpoints_path()).unwrap();
     std::fs::remove_file(f.files().head_path()).unwrap();
+    std::fs::remove_file(f.files().head_slots_path()).unwrap();
     let w = f.writer(1000);
     f.record(&w, TOTAL + 10, TOTAL + 20, 10, time);
     drop(w);

@@ -267,8 +267,19 @@ fn a_missing_head_or_history_with_entries_stored_fails() {
     let b = r.first_break().unwrap_or_else(|| panic!("a missing head went unnoticed: {r:?}"));
     assert_eq!((b.entry, b.kind), (None, BreakKind::MissingCheckpoint), "{}", b.reason);
     assert!(b.reason.contains("head.json"), "{}", b.reason);
+    std::fs::rename(&aside, &head).unwrap();
 
-    // Every checkpoint gone: the head and the history.
+    // The head slots gone, `head.json` there.
+    let slots = f.files().head_slots_path();
+    let slots_aside = f.dir.join("head.slots.aside");
+    std::fs::rename(&slots, &slots_aside).unwrap();
+    let r = verify(&f);
+    let b = r.first_break().unwrap_or_else(|| panic!("missing head slots went unnoticed: {r:?}"));
+    assert_eq!((b.entry, b.kind), (None, BreakKind::MissingCheckpoint), "{}", b.reason);
+    assert!(b.reason.contains("head.slots"), "{}", b.reason);
+
+    // Every checkpoint gone: both heads and the history.
+    std::fs::rename(&head, &aside).unwrap();
     std::fs::write(&log, "").unwrap();
     let r = verify(&f);
     let b = r.first_break().unwrap_or_else(|| panic!("no checkpoint at all went unnoticed: {r:?}"));
@@ -301,4 +312,132 @@ fn a_complete_last_line_of_the_history_that_does_not_parse_fails() {
     let r = verify(&f);
     assert!(r.ok(), "{:?}", r.breaks);
     assert!(r.notes.iter().any(|n| n.contains("interrupted write")), "{:?}", r.notes);
+}
+
+/// A writer that signs the head of every commit into the head slots, and
+/// writes neither `head.json` (after its first) nor the history while it runs:
+/// what a process killed before either was due leaves behind.
+fn slots_only_writer(f: &Fixture) -> tollgate_ledger::LedgerWriter {
+    let hour = std::time::Duration::from_secs(3600);
+    let policy = tollgate_ledger::CheckpointPolicy {
+        every_entries: u64::MAX,
+        log_interval: hour,
+        head_file_interval: hour,
+        ..Default::default()
+    };
+    tollgate_ledger::LedgerWriter::start_with(f.store.clone(), &f.files(), policy).unwrap()
+}
+
+#[test]
+fn a_torn_head_slot_is_ignored_and_the_other_one_used_but_no_valid_slot_fails() {
+    let f = Fixture::new("torn-slot");
+    let w = slots_only_writer(&f);
+    for i in 0..10 {
+        w.record_blocking(common::entry(i, 1_750_000_000_000 + i as i64)).unwrap();
+    }
+    // One commit each: the slots hold the heads of the last two.
+    let sizes = f.head_slot_sizes();
+    let (newest, older) = if sizes[0] > sizes[1] { (0, 1) } else { (1, 0) };
+    assert_eq!((sizes[newest], sizes[older]), (10, 9));
+    let latest = || f.ledger().latest_checkpoint().unwrap().unwrap().0.size;
+    assert_eq!(latest(), 10, "head.json is at size 0, the slots cover every answered record");
+    let clean = std::fs::read(f.files().head_slots_path()).unwrap();
+
+    // Torn as a crash in the middle of the write leaves it: part new bytes.
+    f.scribble_on_head_slot(newest, 40..140, 0x5a);
+    let r = verify(&f);
+    assert!(r.ok(), "{:?}", r.breaks);
+    assert!(
+        r.notes.iter().any(|n| n.contains(&format!("slot {newest}")) && n.contains("interrupted")),
+        "{:?}",
+        r.notes
+    );
+    assert_eq!(latest(), 9, "the other slot is the head");
+    // Zeros, as a file system may leave a block whose write did not land.
+    f.scribble_on_head_slot(newest, 0..4096, 0);
+    assert!(verify(&f).ok());
+    assert_eq!(latest(), 9);
+    // The entry only the torn slot covered can now go unseen; the one
+    // before it cannot.
+    f.exec("DELETE FROM ledger WHERE seq >= 8");
+    let b = verify(&f).first_break().cloned().unwrap();
+    assert_eq!((b.entry, b.kind), (Some(8), BreakKind::Truncated), "{}", b.reason);
+    std::fs::write(f.files().head_slots_path(), &clean).unwrap();
+
+    // Both slots unusable, entries present: as if there were no head.
+    f.scribble_on_head_slot(older, 0..4096, 0);
+    f.scribble_on_head_slot(newest, 100..200, 0xff);
+    let r = verify(&f);
+    let b = r.first_break().unwrap_or_else(|| panic!("no valid head slot went unnoticed: {r:?}"));
+    assert_eq!((b.entry, b.kind), (None, BreakKind::MissingCheckpoint), "{}", b.reason);
+    assert!(b.reason.contains("head.slots"), "{}", b.reason);
+    drop(w);
+}
+
+#[test]
+fn a_head_slot_with_a_valid_checksum_and_a_forged_checkpoint_fails() {
+    let f = Fixture::new("forged-slot");
+    let w = slots_only_writer(&f);
+    for i in 0..3 {
+        w.record_blocking(common::entry(i, 1_750_000_000_000 + i as i64)).unwrap();
+    }
+    drop(w);
+    // A larger size, and the checksum recomputed: not something a crash does.
+    let path = f.files().head_slots_path();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let newest = if f.head_slot_sizes()[0] == 3 { 0 } else { 1 };
+    let slot = &mut bytes[4096 * (1 + newest)..4096 * (2 + newest)];
+    slot[38..46].copy_from_slice(&4u64.to_be_bytes());
+    let sum: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&slot[..4064]).into();
+    slot[4064..].copy_from_slice(&sum);
+    std::fs::write(&path, &bytes).unwrap();
+    let r = verify(&f);
+    let b = r.first_break().unwrap_or_else(|| panic!("a forged slot went unnoticed: {r:?}"));
+    assert_eq!(b.kind, BreakKind::BadCheckpoint, "{}", b.reason);
+    assert!(b.reason.contains(&format!("slot {newest}")), "{}", b.reason);
+    // A header that is not the format's: not a head slot file.
+    bytes[5] = b'X';
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(verify(&f).first_break().unwrap().kind, BreakKind::MalformedLog);
+}
+
+#[test]
+fn head_slots_rolled_back_with_the_tail_cut_show_where_another_checkpoint_covers_the_tail() {
+    let f = Fixture::new("slot-rollback");
+    let w = slots_only_writer(&f);
+    let time = |i: u64| 1_750_000_000_000 + i as i64;
+    for i in 0..20 {
+        w.record_blocking(common::entry(i, time(i))).unwrap();
+    }
+    // What an attacker keeps to put back later: the heads at 20 entries,
+    // `head.json` (signed at start, size 0) and no history.
+    let old_slots = std::fs::read(f.files().head_slots_path()).unwrap();
+    let old_head = std::fs::read(f.files().head_path()).unwrap();
+    for i in 20..50 {
+        w.record_blocking(common::entry(i, time(i))).unwrap();
+    }
+    let (escrowed, key) = f.ledger().latest_checkpoint().unwrap().unwrap();
+    assert_eq!(escrowed.size, 50);
+    // A clean stop: `head.json` and the history cover all 50.
+    w.shutdown();
+
+    // The slots put back alone, entries intact: nothing is wrong.
+    std::fs::write(f.files().head_slots_path(), &old_slots).unwrap();
+    assert!(verify(&f).ok());
+    // The slots put back and the tail cut: `head.json` and the history
+    // still cover it.
+    f.exec("DELETE FROM ledger WHERE seq >= 30");
+    let b = verify(&f).first_break().cloned().unwrap();
+    assert_eq!((b.entry, b.kind), (Some(30), BreakKind::Truncated), "{}", b.reason);
+
+    // Every local checkpoint put back as it was at 20 entries: not
+    // detectable from the data directory alone...
+    std::fs::write(f.files().head_path(), &old_head).unwrap();
+    std::fs::remove_file(f.files().checkpoints_path()).unwrap();
+    let r = verify(&f);
+    assert!(r.ok(), "{:?}", r.breaks);
+    // ...only against a checkpoint kept elsewhere.
+    let options = VerifyOptions { key: Some(key), extra_checkpoints: vec![escrowed] };
+    let b = f.ledger().verify(&options).unwrap().first_break().cloned().unwrap();
+    assert_eq!((b.entry, b.kind), (Some(30), BreakKind::Truncated), "{}", b.reason);
 }

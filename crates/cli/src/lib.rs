@@ -2,6 +2,8 @@
 //! store, the policy, the ledger and the API. This is the only crate that
 //! knows which store backend is in use.
 
+#[macro_use]
+pub mod output;
 pub mod cmd;
 pub mod config;
 pub mod retention;
@@ -22,6 +24,10 @@ pub mod exit {
     pub const INVALID_INPUT: i32 = 3;
     /// `ledger verify` found the ledger altered.
     pub const VERIFY_FAILED: i32 = 4;
+    /// Whoever read the output went away before it was written (a closed
+    /// pipe, `EPIPE`): the code a shell shows for a program that `SIGPIPE`
+    /// ended (128 + 13). Nothing is printed.
+    pub const BROKEN_PIPE: i32 = 141;
 }
 
 #[derive(Debug, Parser)]

@@ -63,7 +63,7 @@ fn data_dir(name: &str) -> DataDir {
                 withheld: Default::default(),
                 policy_version: "p1".into(),
             };
-            let body = entry.encode();
+            let body = entry.encode().unwrap();
             chain = chain_hash(&chain, &leaf_hash(&body));
             index.push(EntryIndex {
                 purpose: entry.purpose,

@@ -134,7 +134,7 @@ fn one_per_commit(seconds: f64) -> (u64, f64) {
     let mut n = 0u64;
     while started.elapsed().as_secs_f64() < seconds {
         let e = entry(n);
-        let body = e.encode();
+        let body = e.encode().unwrap();
         chain = chain_hash(&chain, &leaf_hash(&body));
         store
             .ledger_append(
@@ -154,7 +154,7 @@ fn main() {
         "tollgate-ledger benchmarks ({cores} cores), SQLite synchronous=FULL in {}",
         std::env::temp_dir().display()
     );
-    println!("entry body: {} bytes", entry(123_456).encode().len());
+    println!("entry body: {} bytes", entry(123_456).encode().unwrap().len());
 
     let mut grouped = Vec::new();
     for &recorders in &a.recorders {

@@ -142,8 +142,9 @@ impl CheckpointRecord {
         }
     }
 
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+    /// The line, without its newline; an error rather than an empty line.
+    pub fn encode(&self) -> Result<Vec<u8>, crate::LedgerError> {
+        crate::to_json_bytes("a checkpoint record", self)
     }
 
     /// Parses a log line into the checkpoint and its frontier (`None` if the
@@ -196,7 +197,7 @@ mod tests {
 
         let mut f = Frontier::new();
         f.push_leaf(root);
-        let line = CheckpointRecord::new(&cp, &f).encode();
+        let line = CheckpointRecord::new(&cp, &f).encode().unwrap();
         let (back, frontier) = CheckpointRecord::parse(&line).unwrap();
         assert_eq!(back, cp);
         assert_eq!(frontier, None, "a frontier that does not hash to the root is dropped");

@@ -72,11 +72,13 @@ impl Entry {
     pub const VERSION: u32 = 2;
 
     /// The canonical encoding: compact JSON with fields in declaration order and
-    /// sorted maps, so the same entry always hashes the same.
-    pub fn encode(&self) -> Vec<u8> {
+    /// sorted maps, so the same entry always hashes the same. An entry that
+    /// cannot be encoded is an error, never an empty body: nothing is
+    /// recorded for it.
+    pub fn encode(&self) -> Result<Vec<u8>, crate::LedgerError> {
         // INVARIANT (canonical-encoding): struct fields serialize in declaration
         // order and `withheld` is a BTreeMap, so encoding is deterministic.
-        serde_json::to_vec(self).unwrap_or_default()
+        crate::to_json_bytes("a ledger entry", self)
     }
 
     pub fn decode(body: &[u8]) -> Result<Entry, serde_json::Error> {
@@ -94,14 +96,15 @@ impl Entry {
 
     /// The entry as JSON for reading: as encoded, but with the id lists as
     /// arrays of numbers instead of their compact form.
-    pub fn to_readable_json(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(self).unwrap_or_default();
+    pub fn to_readable_json(&self) -> Result<serde_json::Value, crate::LedgerError> {
+        let mut v =
+            serde_json::to_value(self).map_err(|e| crate::LedgerError::Encode("a ledger entry", e.to_string()))?;
         for (field, ids) in self.id_lists() {
             if !ids.is_empty() {
                 v[field] = serde_json::Value::from(ids);
             }
         }
-        v
+        Ok(v)
     }
 
     pub fn app(&self) -> Option<AppId> {
@@ -257,7 +260,7 @@ mod tests {
     fn entries_round_trip_and_old_entries_still_decode() {
         let posts: Vec<PostId> = (0..100).map(|i| PostId(1_950_000_000_000_000_000 + i * 7_340_032_123)).collect();
         let e = entry(posts.clone());
-        let body = e.encode();
+        let body = e.encode().unwrap();
         assert_eq!(Entry::decode(&body).unwrap(), e);
         let decimal: usize = posts.iter().map(|p| p.0.to_string().len() + 1).sum();
         let text = String::from_utf8(body.clone()).unwrap();
@@ -266,7 +269,7 @@ mod tests {
             "{} bytes for an entry whose post ids alone take {decimal} in decimal",
             text.len()
         );
-        let readable = e.to_readable_json();
+        let readable = e.to_readable_json().unwrap();
         assert_eq!(readable["posts"][99], serde_json::json!(posts[99].0));
         assert_eq!(readable["accounts"], serde_json::json!([0, u64::MAX]));
         assert_eq!(readable["request_id"], "r");
@@ -285,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_damaged_id_list_is_an_error() {
-        let mut body: serde_json::Value = serde_json::from_slice(&entry(vec![PostId(1)]).encode()).unwrap();
+        let mut body: serde_json::Value = serde_json::from_slice(&entry(vec![PostId(1)]).encode().unwrap()).unwrap();
         for bad in ["!!", "gA", "_____________w", "A"] {
             body["posts"] = bad.into();
             assert!(Entry::decode(&serde_json::to_vec(&body).unwrap()).is_err(), "{bad} decoded");

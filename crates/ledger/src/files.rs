@@ -1,15 +1,18 @@
 //! The ledger's own files beside the store: `DATA/ledger/key` (the signing
 //! key), `DATA/ledger/checkpoints.log` and `DATA/ledger/pruned.log` (signed
-//! records, one JSON object per line), `DATA/ledger/head.json` (the latest
-//! checkpoint, replaced atomically), and the writer's and pruner's locks.
+//! records, one JSON object per line), `DATA/ledger/head.json` (a recent
+//! checkpoint, replaced atomically), `DATA/ledger/head.slots` (the head of
+//! every commit, written in place: `slots`), and the writer's and pruner's
+//! locks.
 //!
-//! The logs are append-only and every record is synced before the next one is
-//! written, so a crash can only ever leave the record being written
-//! incomplete, and only at the very end of the file. The rule for reading
-//! (documented in docs/ledger.md): bytes after the last newline, or a last
-//! line that does not parse, are an interrupted write and are ignored; the
-//! next writer cuts them off before appending. Any earlier line that does not
-//! parse is an alteration.
+//! The logs are append-only and every record is written as one line with its
+//! newline in one `write`, synced before the next one is written, so a crash
+//! can only ever leave the record being written incomplete, and only at the
+//! very end of the file, without its newline. The rule for reading
+//! (documented in docs/ledger.md): bytes after the last newline are an
+//! interrupted write and are ignored; the next writer cuts them off before
+//! appending. A complete line (ending in a newline) that does not parse is an
+//! alteration, wherever it is.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -53,12 +56,18 @@ impl LedgerFiles {
         self.dir.join("head.json")
     }
 
-    /// Removes temporary files an interrupted `write_atomic` left behind.
+    /// The head of every commit, written in place (`slots`).
+    pub fn head_slots_path(&self) -> PathBuf {
+        self.dir.join("head.slots")
+    }
+
+    /// Removes temporary files an interrupted `write_atomic` (or creation of
+    /// the head slots) left behind.
     pub(crate) fn remove_stray_temporaries(&self) {
         let Ok(entries) = fs::read_dir(&self.dir) else { return };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".head.json.") && name.ends_with(".tmp") {
+            if (name.starts_with(".head.json.") || name.starts_with(".head.slots.")) && name.ends_with(".tmp") {
                 let _ = fs::remove_file(entry.path());
             }
         }
@@ -126,7 +135,7 @@ impl LedgerFiles {
 pub(crate) struct Log<T> {
     /// Complete, parsed records with their 1-based line numbers.
     pub records: Vec<(usize, T)>,
-    /// Complete lines before the last one that do not parse: alterations.
+    /// Complete lines that do not parse: alterations.
     pub malformed: Vec<(usize, String)>,
     /// The length of an interrupted last write that is ignored.
     pub torn: Option<u64>,
@@ -151,14 +160,15 @@ pub(crate) fn read_log<T>(path: &Path, parse: impl Fn(&[u8]) -> Result<T, String
     let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let lines: Vec<&[u8]> =
         if complete == 0 { Vec::new() } else { bytes[..complete - 1].split(|&b| b == b'\n').collect() };
-    let mut keep = complete;
+    // INVARIANT (torn-tail): only the record written last can have been
+    // interrupted, because each record is synced before the next is written,
+    // and a record's newline is the last byte of its one write; so only the
+    // bytes after the last newline may be excused. A crash that leaves the
+    // newline leaves the whole line.
+    let keep = complete;
     for (i, line) in lines.iter().enumerate() {
         match parse(line) {
             Ok(record) => log.records.push((i + 1, record)),
-            // INVARIANT (torn-tail): only the record written last can have been
-            // interrupted, because each record is synced before the next is
-            // written; so only the last line may be excused.
-            Err(_) if i + 1 == lines.len() => keep = complete - line.len() - 1,
             Err(why) => log.malformed.push((i + 1, why)),
         }
     }
@@ -227,7 +237,10 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), LedgerError> {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| LedgerError::Io(format!("{} names no file to write", path.display())))?;
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = File::create(&temp).map_err(|e| io("creating a temporary file for", e))?;
@@ -251,7 +264,7 @@ mod tests {
     }
 
     #[test]
-    fn an_interrupted_last_write_is_ignored_and_cut_off_but_an_earlier_bad_line_is_not() {
+    fn an_interrupted_last_write_is_ignored_and_cut_off_but_a_complete_bad_line_is_not() {
         let dir = std::env::temp_dir().join(format!("tollgate-ledger-log-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
@@ -261,7 +274,8 @@ mod tests {
             ("1\n2\n", vec![1, 2], vec![], None),
             ("1\n2\n3", vec![1, 2], vec![], Some(1)),
             ("1\n2\n\0\0\0", vec![1, 2], vec![], Some(3)),
-            ("1\n2\nx3\n", vec![1, 2], vec![], Some(3)),
+            ("1\n2\nx3\n", vec![1, 2], vec![3], None),
+            ("1\n2\nx3\n4", vec![1, 2], vec![3], Some(1)),
             ("1\nx\n3\n", vec![1, 3], vec![2], None),
         ] {
             fs::write(&path, content).unwrap();

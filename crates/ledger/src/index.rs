@@ -4,8 +4,9 @@
 //! shards by hash so that a lookup of one post reads one small shard per
 //! block and then exactly the entries that delivered it.
 //!
-//! The index is not covered by the Merkle tree or the chain: nothing here is
-//! trusted by `verify`, and everything here is rebuilt from the entries by
+//! The index is not covered by the Merkle tree or the chain: `verify`
+//! compares the per-entry fields (`entry_index`) stored beside each row with
+//! the hashed body, and everything here is rebuilt from the entries by
 //! `Audit::reindex`.
 //!
 //! ## The posting list of one (shard, block)

@@ -11,8 +11,10 @@
 //!   `SHA-256(0x01 || left || right)`), so any entry can be proven to be in
 //!   the ledger with a logarithmic audit path;
 //! - **signed checkpoints**: the writer signs (size, root, chain head, time)
-//!   with the ledger's Ed25519 key within a second of new entries
-//!   (`DATA/ledger/head.json`), keeps one a minute or every 16,384 entries in
+//!   with the ledger's Ed25519 key for every group commit, and writes it in
+//!   place into `DATA/ledger/head.slots` before the commit's responses are
+//!   released; it replaces `DATA/ledger/head.json` (the same, readable)
+//!   within a second, keeps one a minute or every 16,384 entries in
 //!   `DATA/ledger/checkpoints.log`, and signs the end when it stops. Entries
 //!   removed from the end, or an alteration whose author rewrote the chain
 //!   after it, no longer match a signed checkpoint.
@@ -25,8 +27,9 @@
 //! columns written with each entry, and summaries and per-block post filters
 //! that an indexer thread adds a second's worth of entries at a time
 //! (`indexer`), from which `Audit` answers who received what without scanning
-//! the ledger. The index is derived from the entries, rebuilt by
-//! `Audit::reindex`, and never trusted by `verify`.
+//! the ledger. The index is derived from the entries and rebuilt by
+//! `Audit::reindex`; `verify` checks its per-entry part (the columns beside
+//! each row and their packed copies) against the hashed bodies.
 
 mod checkpoint;
 mod entry;
@@ -38,6 +41,7 @@ mod merkle;
 mod prove;
 mod prune;
 mod query;
+mod slots;
 mod varint;
 mod verify;
 mod writer;
@@ -67,7 +71,8 @@ pub use query::{
 };
 pub use verify::{Break, BreakKind, PrunedRange, VerifyOptions, VerifyReport, verify};
 pub use writer::{
-    CHECKPOINT_EVERY_ENTRIES, CHECKPOINT_INTERVAL, COMMIT_PACE, CheckpointPolicy, LedgerWriter, Receipt, WriterStats,
+    CHECKPOINT_EVERY_ENTRIES, CHECKPOINT_LOG_INTERVAL, COMMIT_PACE, CheckpointPolicy, HEAD_FILE_INTERVAL, LedgerWriter,
+    Receipt, WriterStats,
 };
 
 use crate::files::LogAppender;
@@ -105,6 +110,17 @@ pub enum LedgerError {
     /// The stored ledger does not match what was signed.
     #[error("the ledger does not verify: {0}")]
     Altered(String),
+    /// A record could not be encoded; nothing was hashed, signed or stored.
+    #[error("cannot encode {0}: {1}")]
+    Encode(&'static str, String),
+}
+
+/// The compact JSON of `value`, for hashing, signing or storing: an error,
+/// never an empty stand-in, if it cannot be encoded (a map with keys that
+/// are not strings, a `Serialize` that fails), so that no empty body is
+/// ever hashed and no empty record signed.
+pub(crate) fn to_json_bytes<T: serde::Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, LedgerError> {
+    serde_json::to_vec(value).map_err(|e| LedgerError::Encode(what, e.to_string()))
 }
 
 impl From<StoreError> for LedgerError {
@@ -237,10 +253,28 @@ impl Ledger {
             return Ok(PruneOutcome { record, recorded: false, rows_deleted, cut });
         }
         if let Some(r) = &record {
-            LogAppender::open(&self.files.pruned_path(), signed.prune_log_keep)?.append(&r.encode())?;
+            LogAppender::open(&self.files.pruned_path(), signed.prune_log_keep)?.append(&r.encode()?)?;
         }
         // Record first, delete second: rows that are stored and sealed verify.
         let rows_deleted = prune::remove_sealed(self.store.as_ref(), cut)?;
         Ok(PruneOutcome { recorded: record.is_some(), record, rows_deleted, cut })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Entries, checkpoint records and prune records hold only strings,
+    /// numbers and string-keyed maps, so none fails to encode today; the
+    /// helper they share is where a failure would surface, as an error.
+    #[test]
+    fn a_value_that_cannot_be_encoded_is_an_error_not_an_empty_body() {
+        let bad: BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into_iter().collect();
+        let err = to_json_bytes("a test record", &bad).unwrap_err();
+        assert!(matches!(&err, LedgerError::Encode("a test record", why) if why.contains("key")), "{err}");
+        assert_eq!(to_json_bytes("a test record", &[1, 2]).unwrap(), b"[1,2]");
     }
 }

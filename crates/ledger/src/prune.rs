@@ -135,7 +135,7 @@ impl PruneRecord {
         })
     }
 
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, crate::LedgerError> {
         let line = PruneLine {
             from: self.from,
             to: self.to,
@@ -146,7 +146,7 @@ impl PruneRecord {
             key_id: hex::encode(self.key_id),
             signature: hex::encode(self.signature),
         };
-        serde_json::to_vec(&line).unwrap_or_default()
+        crate::to_json_bytes("a prune record", &line)
     }
 
     pub(crate) fn parse(line: &[u8]) -> Result<PruneRecord, String> {
@@ -289,7 +289,7 @@ mod tests {
         let r = PruneRecord::sign(&key, 0, seals, Timestamp::from_millis(5), Timestamp::from_millis(6));
         assert_eq!(r.to, 2 * SEGMENT_SIZE);
         assert_eq!(r.verify(&key.public()), Ok(()));
-        assert_eq!(PruneRecord::parse(&r.encode()), Ok(r.clone()));
+        assert_eq!(PruneRecord::parse(&r.encode().unwrap()), Ok(r.clone()));
         let mut forged = r.clone();
         forged.segments[1].chain = [9; 32];
         assert!(forged.verify(&key.public()).is_err());

@@ -10,17 +10,22 @@
 //!   only against signed checkpoints: the first checkpoint whose root differs
 //!   bounds it to the entries after the last checkpoint that still matches;
 //! - removing entries from the end shows against the latest checkpoint, which
-//!   covers more entries than the store holds.
+//!   covers more entries than the store holds;
+//! - an edit to what the audit questions read of an entry outside its hash
+//!   (the columns beside the row, their packed copy) shows as a disagreement
+//!   with the decoded body (`index_disagrees`).
 
 use std::sync::mpsc;
 
-use tollgate_store::{LedgerRow, Store};
+use tollgate_store::{EntryColumns, LedgerRow, Store, StoredColumns, StoredColumnsPage};
 
 use crate::checkpoint::{Checkpoint, CheckpointRecord};
 use crate::files::{LedgerFiles, read_log};
+use crate::index::{FILTER_BLOCK, entry_index};
 use crate::key::PublicKey;
 use crate::merkle::{Frontier, Hash, leaf_hash};
 use crate::prune::{PruneRecord, SEGMENT_HEIGHT, SEGMENT_SIZE, SegmentSeal};
+use crate::slots::{Slot, SlotsFile, read_slots};
 use crate::{Entry, GENESIS, LedgerError, chain_hash};
 
 /// Rows read from the store at a time.
@@ -32,7 +37,8 @@ const LOOKAHEAD: usize = 65_536;
 /// What kind of alteration a break is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakKind {
-    /// An entry's body (or its index columns) no longer matches its chain hash.
+    /// An entry's body no longer matches its chain hash, or what is kept
+    /// beside it for the audit questions no longer matches its body.
     Modified,
     /// Entries are absent from the sequence.
     Missing,
@@ -51,8 +57,11 @@ pub enum BreakKind {
     BadCheckpoint,
     /// A prune record that does not verify or does not fit the ledger.
     BadPruneRecord,
-    /// A line of a signed log that is not a record (and not the last line).
+    /// A complete line of a signed log that is not a record.
     MalformedLog,
+    /// The ledger holds entries but the signed head, or every checkpoint,
+    /// is gone.
+    MissingCheckpoint,
 }
 
 impl BreakKind {
@@ -68,6 +77,7 @@ impl BreakKind {
             BreakKind::BadCheckpoint => "bad-checkpoint",
             BreakKind::BadPruneRecord => "bad-prune-record",
             BreakKind::MalformedLog => "malformed-log",
+            BreakKind::MissingCheckpoint => "missing-checkpoint",
         }
     }
 }
@@ -148,8 +158,9 @@ pub fn verify(store: &dyn Store) -> Result<VerifyReport, LedgerError> {
 #[derive(Debug, Default)]
 pub(crate) struct Signed {
     pub key: Option<PublicKey>,
-    /// Checkpoints whose signature verified: the history's in order, then the
-    /// head (unless it repeats the history's last), then those given.
+    /// Checkpoints whose signature verified: the history's in order, then
+    /// `head.json`'s (unless it repeats the history's last), then the newest
+    /// head slot's (unless it repeats one of those), then those given.
     pub checkpoints: Vec<Checkpoint>,
     /// The frontier stored with the largest verified checkpoint that has a
     /// usable one.
@@ -164,6 +175,20 @@ pub(crate) struct Signed {
     pub checkpoint_log_keep: u64,
     /// The same for the prune log.
     pub prune_log_keep: u64,
+    /// Complete lines in the checkpoint log, parsed or not.
+    pub checkpoint_log_lines: usize,
+    /// Whether `head.json` exists.
+    pub head_present: bool,
+    /// Whether `head.slots` exists.
+    pub slots_present: bool,
+    /// The slot of `head.slots` holding the newest head whose signature
+    /// verified, if one does, and that head's size.
+    pub newest_slot: Option<(usize, u64)>,
+    /// Whether a slot of `head.slots` (or the file) was reported as not
+    /// verifying or not parsing.
+    pub slots_rejected: bool,
+    /// The size of the checkpoint in `head.json`, if it verified.
+    pub head_size: Option<u64>,
 }
 
 impl Signed {
@@ -212,6 +237,7 @@ pub(crate) fn load_signed(
 
     let log = read_log(&files.checkpoints_path(), CheckpointRecord::parse)?;
     s.checkpoint_log_keep = log.keep;
+    s.checkpoint_log_lines = log.records.len() + log.malformed.len();
     for (line, why) in &log.malformed {
         s.breaks.push(Break {
             entry: None,
@@ -275,31 +301,108 @@ pub(crate) fn load_signed(
     match std::fs::read(&head_path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(LedgerError::Io(format!("reading {}: {e}", head_path.display()))),
-        Ok(bytes) => match CheckpointRecord::parse(bytes.strip_suffix(b"\n").unwrap_or(&bytes)) {
-            Err(why) => s.breaks.push(Break {
+        Ok(bytes) => {
+            s.head_present = true;
+            match CheckpointRecord::parse(bytes.strip_suffix(b"\n").unwrap_or(&bytes)) {
+                Err(why) => s.breaks.push(Break {
+                    entry: None,
+                    kind: BreakKind::MalformedLog,
+                    reason: format!("{} is not a checkpoint: {why}", head_path.display()),
+                }),
+                Ok((cp, frontier)) => match s.key.as_ref().map(|k| cp.verify(k)) {
+                    None => s.breaks.push(Break {
+                        entry: None,
+                        kind: BreakKind::BadCheckpoint,
+                        reason: "a head checkpoint exists but the ledger key is missing, so it cannot be verified"
+                            .into(),
+                    }),
+                    Some(Err(why)) => s.breaks.push(Break {
+                        entry: None,
+                        kind: BreakKind::BadCheckpoint,
+                        reason: format!("the head checkpoint (size {}, {}) does not verify: {why}", cp.size, cp.time),
+                    }),
+                    Some(Ok(())) => {
+                        keep_frontier(frontier);
+                        s.head_size = Some(cp.size);
+                        if s.checkpoints.last() != Some(&cp) {
+                            s.checkpoints.push(cp);
+                        }
+                    }
+                },
+            }
+        }
+    }
+    // The head slots: written in place, so a slot can be torn by a crash,
+    // but only the one being written; the other holds the previous head.
+    let slots_path = files.head_slots_path();
+    match read_slots(&slots_path)? {
+        SlotsFile::Missing => {}
+        SlotsFile::NotSlots(why) => {
+            s.slots_present = true;
+            s.slots_rejected = true;
+            s.breaks.push(Break {
                 entry: None,
                 kind: BreakKind::MalformedLog,
-                reason: format!("{} is not a checkpoint: {why}", head_path.display()),
-            }),
-            Ok((cp, frontier)) => match s.key.as_ref().map(|k| cp.verify(k)) {
-                None => s.breaks.push(Break {
-                    entry: None,
-                    kind: BreakKind::BadCheckpoint,
-                    reason: "a head checkpoint exists but the ledger key is missing, so it cannot be verified".into(),
-                }),
-                Some(Err(why)) => s.breaks.push(Break {
-                    entry: None,
-                    kind: BreakKind::BadCheckpoint,
-                    reason: format!("the head checkpoint (size {}, {}) does not verify: {why}", cp.size, cp.time),
-                }),
-                Some(Ok(())) => {
-                    keep_frontier(frontier);
-                    if s.checkpoints.last() != Some(&cp) {
-                        s.checkpoints.push(cp);
+                reason: format!("{} is not a head slot file: {why}", slots_path.display()),
+            });
+        }
+        SlotsFile::Slots(slots) => {
+            s.slots_present = true;
+            let mut newest: Option<(usize, Checkpoint, Option<Frontier>)> = None;
+            for (i, slot) in (*slots).into_iter().enumerate() {
+                match slot {
+                    Slot::Empty => {}
+                    Slot::Torn => s
+                        .notes
+                        .push(format!("slot {i} of {} is an interrupted write and was ignored", slots_path.display())),
+                    Slot::Malformed(why) => {
+                        s.slots_rejected = true;
+                        s.breaks.push(Break {
+                            entry: None,
+                            kind: BreakKind::MalformedLog,
+                            reason: format!("slot {i} of {} is not a checkpoint: {why}", slots_path.display()),
+                        });
                     }
+                    Slot::Record(cp, frontier) => match s.key.as_ref().map(|k| cp.verify(k)) {
+                        None => {
+                            s.slots_rejected = true;
+                            s.breaks.push(Break {
+                                entry: None,
+                                kind: BreakKind::BadCheckpoint,
+                                reason: "a head slot exists but the ledger key is missing, so it cannot be verified"
+                                    .into(),
+                            });
+                        }
+                        Some(Err(why)) => {
+                            s.slots_rejected = true;
+                            s.breaks.push(Break {
+                                entry: None,
+                                kind: BreakKind::BadCheckpoint,
+                                reason: format!(
+                                    "the checkpoint in slot {i} of {} (size {}, {}) does not verify: {why}",
+                                    slots_path.display(),
+                                    cp.size,
+                                    cp.time
+                                ),
+                            });
+                        }
+                        Some(Ok(())) => {
+                            if newest.as_ref().is_none_or(|(_, n, _)| (cp.size, cp.time) > (n.size, n.time)) {
+                                newest = Some((i, cp, frontier));
+                            }
+                        }
+                    },
                 }
-            },
-        },
+            }
+            if let Some((i, cp, frontier)) = newest {
+                s.newest_slot = Some((i, cp.size));
+                keep_frontier(frontier);
+                // The same head as one already read adds nothing to check.
+                if !s.checkpoints.iter().any(|c| (c.size, c.root, c.chain) == (cp.size, cp.root, cp.chain)) {
+                    s.checkpoints.push(cp);
+                }
+            }
+        }
     }
     s.latest_frontier = best_frontier;
     for cp in extra {
@@ -386,8 +489,46 @@ pub(crate) fn verify_with(
         notes: signed.notes.clone(),
     };
     result?;
-    if signed.checkpoints.is_empty() && signed.breaks.is_empty() && files.is_some() {
-        report.notes.push("there is no signed checkpoint yet: entries removed from the end cannot be detected".into());
+    // INVARIANT (signed-head): the writer signs the head before it releases
+    // a commit's responses, so a ledger with entries has a head, and the
+    // head covers every released entry. Without it a cut tail cannot be seen.
+    let has_entries = store.ledger_last()?.is_some() || !signed.prunes.is_empty();
+    let mut missing = Vec::new();
+    if let Some(files) = files
+        && has_entries
+    {
+        let (head, slots, log) = (files.head_path(), files.head_slots_path(), files.checkpoints_path());
+        if !signed.head_present && signed.newest_slot.is_none() && signed.checkpoint_log_lines == 0 {
+            missing.push(format!(
+                "the ledger holds entries but no checkpoint: {}, {} and every line of {} are gone, so entries \
+                 removed from the end could not be seen; the writer signs the head before it releases any entry",
+                head.display(),
+                slots.display(),
+                log.display()
+            ));
+        } else {
+            if !signed.head_present {
+                missing.push(format!(
+                    "the ledger holds entries but {} is gone: the writer stores it before it takes any entry",
+                    head.display()
+                ));
+            }
+            if !signed.slots_present {
+                missing.push(format!(
+                    "the ledger holds entries but {} is gone: it holds the head signed before every release, so \
+                     entries after the other checkpoints may have been removed unseen (a ledger last written by \
+                     a Tollgate without it gets it when its writer next starts)",
+                    slots.display()
+                ));
+            } else if signed.newest_slot.is_none() && !signed.slots_rejected {
+                // (A slot that was rejected is a finding of its own.)
+                missing.push(format!(
+                    "the ledger holds entries but neither slot of {} holds a head that verifies: a crash can tear \
+                     only the slot being written, so entries after the other checkpoints may have been removed unseen",
+                    slots.display()
+                ));
+            }
+        }
     }
     if v.unchecked > 0 {
         report.notes.push(format!(
@@ -400,7 +541,135 @@ pub(crate) fn verify_with(
     // (which name no entry) follow.
     report.breaks.extend(v.found);
     report.breaks.extend(signed.breaks.iter().cloned());
+    report.breaks.extend(missing.into_iter().map(|reason| Break {
+        entry: None,
+        kind: BreakKind::MissingCheckpoint,
+        reason,
+    }));
     Ok(report)
+}
+
+/// Rows read together, with what the audit index keeps of them.
+struct Batch {
+    rows: Vec<LedgerRow>,
+    /// The index columns stored beside the rows, and the end of the index.
+    columns: StoredColumnsPage,
+    /// The packed copies of the columns (`Store::ledger_entry_columns`) of
+    /// the rows that have one (or whose columns are set), by seq, or why one
+    /// could not be read.
+    copies: Vec<Result<EntryColumns, (u64, String)>>,
+}
+
+fn read_batch(store: &dyn Store, from: u64) -> Result<Batch, LedgerError> {
+    let rows = store.ledger_read(from, READ_BATCH)?;
+    let (columns, copies) = match (rows.first(), rows.last()) {
+        (Some(first), Some(last)) => {
+            let n = (last.seq - first.seq + 1) as usize;
+            let seqs: Vec<u64> = rows.iter().map(|r| r.seq).collect();
+            let mut copies = Vec::with_capacity(seqs.len());
+            // A copy (or a column) that cannot be read is a finding about
+            // its entry, not a failure to verify: read a block at a time,
+            // and entry by entry in a block that fails.
+            for block in seqs.chunk_by(|a, b| a / FILTER_BLOCK == b / FILTER_BLOCK) {
+                match store.ledger_entry_columns(block) {
+                    Ok(c) => copies.extend(c.into_iter().map(Ok)),
+                    Err(_) => {
+                        for &seq in block {
+                            match store.ledger_entry_columns(&[seq]) {
+                                Ok(c) => copies.extend(c.into_iter().map(Ok)),
+                                Err(e) => copies.push(Err((seq, e.to_string()))),
+                            }
+                        }
+                    }
+                }
+            }
+            (store.ledger_index_columns(first.seq, n)?, copies)
+        }
+        _ => (StoredColumnsPage::default(), Vec::new()),
+    };
+    Ok(Batch { rows, columns, copies })
+}
+
+/// What the index keeps of one row.
+struct IndexCopies<'a> {
+    stored: Option<&'a StoredColumns>,
+    indexed_end: u64,
+    copy: Option<&'a Result<EntryColumns, (u64, String)>>,
+}
+
+/// Where what the audit questions read of a row (the columns beside it, and
+/// their packed copy) disagrees with the entry, if it does.
+///
+/// INVARIANT (index-columns-verified): every per-entry value the questions
+/// select or count by is either unset on a row the index has not reached
+/// (`seq >= indexed_end`, after a clear) or equal to what the entry says.
+/// A row missing from the reads (removed by a concurrent prune) is not
+/// judged here: the rows themselves are.
+fn index_disagrees(entry: &Entry, row: &LedgerRow, index: &IndexCopies<'_>) -> Option<String> {
+    if entry.time != row.time || entry.app_id != row.app_id {
+        return Some("the time or app id stored beside the entry disagree with it".into());
+    }
+    let expected = entry_index(entry);
+    let seq = row.seq;
+    if let Some(stored) = index.stored {
+        if let Some(column) = stored.wrong_type {
+            return Some(format!("the `{column}` column of entry {seq} holds a value of the wrong type"));
+        }
+        let unset = stored.client.is_none()
+            && stored.purpose.is_none()
+            && stored.refused.is_none()
+            && stored.posts.is_none()
+            && stored.policy_version.is_none();
+        if unset {
+            if seq < index.indexed_end {
+                return Some(format!(
+                    "the index columns of entry {seq} are unset, though the index covers the entries below {}",
+                    index.indexed_end
+                ));
+            }
+        } else {
+            let purpose = expected.purpose.map(|p| p.as_str().to_owned());
+            let checks: [(&str, String, String); 5] = [
+                ("client", format!("{:?}", stored.client), format!("{:?}", expected.client)),
+                ("purpose", format!("{:?}", stored.purpose), format!("{purpose:?}")),
+                ("refused", format!("{:?}", stored.refused), format!("{:?}", Some(i64::from(expected.refused)))),
+                ("posts", format!("{:?}", stored.posts), format!("{:?}", Some(i64::from(expected.posts)))),
+                (
+                    "policy_version",
+                    format!("{:?}", stored.policy_version),
+                    format!("{:?}", Some(&expected.policy_version)),
+                ),
+            ];
+            for (column, stored, wanted) in checks {
+                if stored != wanted {
+                    return Some(format!("the `{column}` column of entry {seq} is {stored}, the entry says {wanted}"));
+                }
+            }
+        }
+    }
+    if let Some(copy) = index.copy {
+        let copy = match copy {
+            Ok(copy) => copy,
+            Err((_, why)) => {
+                return Some(format!("the packed copy of the columns of entry {seq} cannot be read: {why}"));
+            }
+        };
+        let wanted = EntryColumns {
+            seq,
+            time: entry.time,
+            app_id: entry.app_id,
+            client: entry.client.clone(),
+            purpose: entry.purpose,
+            refused: expected.refused,
+        };
+        if *copy != wanted {
+            return Some(format!(
+                "the packed copy of the columns of entry {seq} (`ledger_blocks` and `ledger_recipients`) says {copy:?}, \
+                 the entry says {wanted:?}"
+            ));
+        }
+    }
+    None
 }
 
 /// The state of one pass over the ledger.
@@ -527,34 +796,47 @@ impl<'a> Verifier<'a> {
         Ok(())
     }
 
-    /// Reads rows on another thread while this one hashes and decodes.
+    /// Reads rows, with the index columns stored beside them and the block
+    /// copies of those, on another thread while this one hashes and decodes.
     fn stream(&mut self, store: &dyn Store) -> Result<(), LedgerError> {
         let from = self.pos();
         std::thread::scope(|scope| {
-            let (tx, rx) = mpsc::sync_channel::<Result<Vec<LedgerRow>, LedgerError>>(2);
+            let (tx, rx) = mpsc::sync_channel::<Result<Batch, LedgerError>>(2);
             scope.spawn(move || {
                 let mut next = from;
                 loop {
-                    let batch = store.ledger_read(next, READ_BATCH).map_err(LedgerError::from);
+                    let batch = read_batch(store, next);
                     let done = match &batch {
-                        Ok(rows) => match rows.last() {
+                        Ok(b) => match b.rows.last() {
                             Some(last) => {
                                 next = last.seq + 1;
-                                rows.len() < READ_BATCH
+                                b.rows.len() < READ_BATCH
                             }
                             None => true,
                         },
                         Err(_) => true,
                     };
-                    let empty = matches!(&batch, Ok(rows) if rows.is_empty());
+                    let empty = matches!(&batch, Ok(b) if b.rows.is_empty());
                     if (!empty && tx.send(batch).is_err()) || done {
                         return;
                     }
                 }
             });
             for batch in rx {
-                for row in batch? {
-                    if !self.entry(store, &row)? {
+                let batch = batch?;
+                let mut columns = batch.columns.rows.iter().peekable();
+                let mut copies = batch.copies.iter().peekable();
+                for row in &batch.rows {
+                    while columns.next_if(|c| c.seq < row.seq).is_some() {}
+                    let stored = columns.next_if(|c| c.seq == row.seq);
+                    let seq_of = |c: &&Result<EntryColumns, (u64, String)>| match c {
+                        Ok(c) => c.seq,
+                        Err((seq, _)) => *seq,
+                    };
+                    while copies.next_if(|c| seq_of(c) < row.seq).is_some() {}
+                    let copy = copies.next_if(|c| seq_of(c) == row.seq);
+                    let index = IndexCopies { stored, indexed_end: batch.columns.indexed_end, copy };
+                    if !self.entry(store, row, &index)? {
                         // Dropping the receiver stops the reader.
                         return Ok(());
                     }
@@ -565,7 +847,7 @@ impl<'a> Verifier<'a> {
     }
 
     /// Checks one stored row; false once a break is found.
-    fn entry(&mut self, store: &dyn Store, row: &LedgerRow) -> Result<bool, LedgerError> {
+    fn entry(&mut self, store: &dyn Store, row: &LedgerRow, index: &IndexCopies<'_>) -> Result<bool, LedgerError> {
         let pos = self.pos();
         if row.seq != pos {
             let why = if row.seq == pos + 1 {
@@ -592,15 +874,36 @@ impl<'a> Verifier<'a> {
                 );
                 return Ok(false);
             }
-            Ok(entry) if entry.time != row.time || entry.app_id != row.app_id => {
-                self.fail(
-                    pos,
-                    BreakKind::Modified,
-                    format!("the time or app id stored beside entry {pos} (used to search it) disagree with the entry"),
-                );
-                return Ok(false);
+            Ok(entry) => {
+                if let Some(why) = index_disagrees(&entry, row, index) {
+                    // A row inserted with a correct chain hash but without
+                    // (or with wrong) columns: the next row tells.
+                    let next = store.ledger_read(pos + 1, 1)?;
+                    if next
+                        .first()
+                        .is_some_and(|n| n.seq == pos + 1 && chain_hash(&self.chain, &leaf_hash(&n.body)) == n.hash)
+                    {
+                        self.fail(
+                            pos,
+                            BreakKind::Inserted,
+                            format!(
+                                "entry {pos} was inserted: entry {} continues the chain from the entry before it",
+                                pos + 1
+                            ),
+                        );
+                        return Ok(false);
+                    }
+                    self.fail(
+                        pos,
+                        BreakKind::Modified,
+                        format!(
+                            "{why} (kept beside entry {pos} to answer audit questions, outside its hash): \
+                             the index was changed; the entry itself matches its hash"
+                        ),
+                    );
+                    return Ok(false);
+                }
             }
-            Ok(_) => {}
         }
         self.stored += 1;
         self.frontier.push_leaf(leaf);

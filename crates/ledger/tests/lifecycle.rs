@@ -90,31 +90,42 @@ fn every_leaf_of_small_trees_is_provable_and_a_tampered_proof_fails() {
 }
 
 #[test]
-fn the_head_is_signed_within_the_interval_and_the_history_at_its_own_pace() {
+fn the_head_is_signed_before_each_commit_is_answered_and_head_json_and_the_history_at_their_own_pace() {
     let f = Fixture::new("interval");
-    let policy = CheckpointPolicy {
-        every_entries: u64::MAX,
-        interval: Duration::from_millis(100),
-        log_interval: Duration::from_millis(1500),
-        ..Default::default()
-    };
+    let policy =
+        CheckpointPolicy { every_entries: u64::MAX, log_interval: Duration::from_millis(1500), ..Default::default() };
     let w = LedgerWriter::start_with(f.store.clone(), &f.files(), policy).unwrap();
     let history = || std::fs::read_to_string(f.files().checkpoints_path()).unwrap_or_default().lines().count();
-    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !done() {
-            assert!(std::time::Instant::now() < deadline, "{what} was not signed");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
-    f.record(&w, 0, 10, 10, time);
     let started = std::time::Instant::now();
-    wait_for("the head", &|| f.ledger().latest_checkpoint().unwrap().is_some_and(|(c, _)| c.size == 10));
-    assert_eq!(history(), 0, "the history waits for its own interval");
+    // Each record returns only once a signed head covers it: no waiting here.
+    for i in 0..10 {
+        w.record_blocking(common::entry(i, time(i))).unwrap();
+        let (head, _) = f.ledger().latest_checkpoint().unwrap().expect("a head");
+        assert_eq!(head.size, i + 1, "the head covers every answered record");
+    }
     f.record(&w, 10, 12, 2, time);
-    wait_for("the second head", &|| f.ledger().latest_checkpoint().unwrap().is_some_and(|(c, _)| c.size == 12));
-    wait_for("the history", &|| history() == 1);
+    assert_eq!(f.ledger().latest_checkpoint().unwrap().unwrap().0.size, 12);
+    // `head.json` (readable, replaced as a file) follows at its own pace.
+    let filed =
+        |size: u64| std::fs::read_to_string(f.files().head_path()).unwrap().contains(&format!("\"size\":{size},"));
+    if started.elapsed() < Duration::from_millis(900) {
+        assert!(filed(0), "head.json is not replaced with every commit");
+    }
+    if started.elapsed() < Duration::from_millis(1400) {
+        assert_eq!(history(), 0, "the history waits for its own interval");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while history() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the history was not written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(started.elapsed() >= Duration::from_millis(1400), "the history was not written before its interval");
+    // It is replaced with the history's checkpoint (right after the line is
+    // synced), if not before.
+    while !filed(12) {
+        assert!(std::time::Instant::now() < deadline, "head.json did not follow the entries");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Nothing new, nothing signed: idle, neither grows.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(history(), 1);
@@ -124,6 +135,48 @@ fn the_head_is_signed_within_the_interval_and_the_history_at_its_own_pace() {
     assert_eq!(std::fs::read(f.files().head_path()).unwrap(), head);
     let r = f.ledger().verify(&VerifyOptions::default()).unwrap();
     assert!(r.ok() && r.checkpoints == 1, "the head repeats the history's last: {r:?}");
+}
+
+#[test]
+fn a_new_ledger_has_its_head_before_its_first_entry() {
+    // So that a crash right after the first commit, before its head, still
+    // leaves a head: a ledger with entries and no head fails `verify`.
+    let f = Fixture::new("first-head");
+    let w = f.writer(100);
+    let (head, _) = f.ledger().latest_checkpoint().unwrap().expect("a head at start");
+    assert_eq!(head.size, 0);
+    // As if the process died after committing an entry, before its head.
+    let e = common::entry(0, time(0));
+    let body = e.encode().unwrap();
+    let chain = tollgate_ledger::chain_hash(&tollgate_ledger::GENESIS, &leaf_hash(&body));
+    let row = tollgate_store::LedgerRow { seq: 0, time: e.time, app_id: e.app_id, body, hash: chain };
+    drop(w);
+    assert_eq!(f.ledger().latest_checkpoint().unwrap().unwrap().0.size, 0, "nothing new to sign at the end");
+    let index = tollgate_store::EntryIndex {
+        purpose: e.purpose,
+        policy_version: e.policy_version.clone(),
+        posts: e.posts.len() as u32,
+        ..Default::default()
+    };
+    f.store.ledger_append(&[row], &[index]).unwrap();
+    let r = f.ledger().verify(&VerifyOptions::default()).unwrap();
+    assert!(r.ok(), "{:?}", r.breaks);
+}
+
+#[test]
+fn a_restart_signs_the_entries_a_crash_left_after_the_head() {
+    let f = Fixture::filled("unsigned-tail", 100, 50);
+    // As a crash between a commit and its head leaves it: rows no head covers.
+    f.drop_checkpoints_of_size(100);
+    let log = std::fs::read_to_string(f.files().checkpoints_path()).unwrap();
+    std::fs::write(f.files().head_path(), format!("{}\n", log.lines().last().unwrap())).unwrap();
+    assert_eq!(f.ledger().latest_checkpoint().unwrap().unwrap().0.size, 50);
+    let w = f.writer(1000);
+    // The writer signs the tail at start; the first record's head covers it too.
+    w.record_blocking(common::entry(100, time(100))).unwrap();
+    assert_eq!(f.ledger().latest_checkpoint().unwrap().unwrap().0.size, 101);
+    drop(w);
+    assert!(f.ledger().verify(&VerifyOptions::default()).unwrap().ok());
 }
 
 #[test]
@@ -190,6 +243,7 @@ fn a_writer_without_its_checkpoint_log_rebuilds_the_tree_from_the_rows() {
     let before = f.ledger().latest_checkpoint().unwrap().unwrap().0;
     std::fs::rename(f.files().checkpoints_path(), f.dir.join("checkpoints.log.aside")).unwrap();
     std::fs::rename(f.files().head_path(), f.dir.join("head.json.aside")).unwrap();
+    std::fs::rename(f.files().head_slots_path(), f.dir.join("head.slots.aside")).unwrap();
     let w = f.writer(1000);
     f.record(&w, 500, 510, 10, time);
     drop(w);

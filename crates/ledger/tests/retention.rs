@@ -59,7 +59,7 @@ fn append(f: &Fixture, from: u64, to: u64) {
         let mut index = Vec::new();
         for i in start..(start + 8192).min(to) {
             let e = entry(i);
-            let body = e.encode();
+            let body = e.encode().unwrap();
             chain = chain_hash(&chain, &leaf_hash(&body));
             index.push(EntryIndex {
                 client: e.client.clone(),
@@ -201,6 +201,7 @@ fn prune_deletes_the_sealed_rows_and_the_ledger_still_verifies_proves_resumes_an
     drop(w);
     std::fs::remove_file(f.files().checkpoints_path()).unwrap();
     std::fs::remove_file(f.files().head_path()).unwrap();
+    std::fs::remove_file(f.files().head_slots_path()).unwrap();
     let w = f.writer(1000);
     f.record(&w, TOTAL + 10, TOTAL + 20, 10, time);
     drop(w);

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use tollgate_domain::{AccountId, AppId, Purpose, Timestamp};
 use tollgate_store::{
     AuthorDeliveries, DAY_MILLIS, DaySummary, EntryIndex, LedgerCounts, LedgerCursor, LedgerIndex, LedgerRow,
-    LedgerSelect, PostFilter, Result, StoreError,
+    LedgerSelect, PostFilter, Result, StoreError, StoredColumns, StoredColumnsPage,
 };
 
 use crate::codec::{Ctx, LEDGER_COLUMNS, id_to_sql, ledger_from_row, lookup_id};
@@ -192,6 +192,62 @@ pub(crate) fn add_to_summaries(tx: &Transaction<'_>, rows: &[LedgerRow], index: 
             .ctx("moving the end of the ledger index")?;
     }
     Ok(())
+}
+
+/// The index columns of the rows from `from_seq` on, as stored, with the end
+/// of the index; `conn` is in a read transaction, so both are one snapshot.
+/// Values are read untyped, so that a value of the wrong type is reported
+/// rather than failing the read.
+pub(crate) fn stored_columns(conn: &Connection, from_seq: u64, limit: usize) -> Result<StoredColumnsPage> {
+    use rusqlite::types::Value;
+    let indexed_end = indexed_end(conn, "ledger.")?;
+    let Some(from) = lookup_id(from_seq) else { return Ok(StoredColumnsPage { indexed_end, rows: Vec::new() }) };
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = conn
+        .prepare_cached(
+            "SELECT seq, client, purpose, refused, posts, policy_version FROM ledger.ledger
+             WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+        )
+        .and_then(|mut s| {
+            s.query_map([from, limit], |r| {
+                let mut wrong_type = None;
+                let mut text = |i: usize, name: &'static str| -> rusqlite::Result<Option<String>> {
+                    Ok(match r.get::<_, Value>(i)? {
+                        Value::Null => None,
+                        Value::Text(t) => Some(t),
+                        other => {
+                            wrong_type.get_or_insert(name);
+                            Some(format!("{other:?}"))
+                        }
+                    })
+                };
+                let (client, purpose) = (text(1, "client")?, text(2, "purpose")?);
+                let policy_version = text(5, "policy_version")?;
+                let mut number = |i: usize, name: &'static str| -> rusqlite::Result<Option<i64>> {
+                    Ok(match r.get::<_, Value>(i)? {
+                        Value::Null => None,
+                        Value::Integer(n) => Some(n),
+                        _ => {
+                            wrong_type.get_or_insert(name);
+                            Some(i64::MIN)
+                        }
+                    })
+                };
+                let (refused, posts) = (number(3, "refused")?, number(4, "posts")?);
+                Ok(StoredColumns {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    client,
+                    purpose,
+                    refused,
+                    posts,
+                    policy_version,
+                    wrong_type,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .ctx(format_args!("reading the index columns of the ledger from seq {from_seq}"))?;
+    Ok(StoredColumnsPage { indexed_end, rows })
 }
 
 /// Forgets the whole index.

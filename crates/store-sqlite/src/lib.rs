@@ -29,7 +29,7 @@ use tollgate_domain::{
 use tollgate_store::{
     AccountUpsert, AppUpdate, AuthorDeliveries, BulkWriter, Change, Changes, DaySummary, EntryColumns, EntryIndex,
     LedgerCounts, LedgerCursor, LedgerIndex, LedgerRow, LedgerSelect, NewApp, NewKey, PostFilter, Result, SearchQuery,
-    Stats, Store, StoreError, TimelineQuery,
+    Stats, Store, StoreError, StoredColumnsPage, TimelineQuery,
 };
 
 use crate::codec::{
@@ -812,6 +812,10 @@ impl Store for SqliteStore {
 
     fn ledger_entry_columns(&self, seqs: &[u64]) -> Result<Vec<EntryColumns>> {
         self.read_many(|conn| ledger_blocks::entry_columns(conn, seqs))
+    }
+
+    fn ledger_index_columns(&self, from_seq: u64, limit: usize) -> Result<StoredColumnsPage> {
+        self.read_many(|conn| ledger_index::stored_columns(conn, from_seq, limit))
     }
 
     fn ledger_author_deliveries(&self, author: AccountId) -> Result<Vec<AuthorDeliveries>> {

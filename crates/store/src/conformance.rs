@@ -32,7 +32,7 @@ use tollgate_domain::{
 use crate::{
     AccountUpsert, AppUpdate, AuthorDeliveries, BulkWriter, Change, DAY_MILLIS, DaySummary, EntryColumns, EntryIndex,
     LEDGER_BLOCK, LedgerCounts, LedgerCursor, LedgerIndex, LedgerRemoval, LedgerRow, LedgerSelect, NewApp, NewKey,
-    PostFilter, SearchExpr, SearchQuery, Stats, Store, StoreError, TimelineQuery,
+    PostFilter, SearchExpr, SearchQuery, Stats, Store, StoreError, StoredColumns, TimelineQuery,
 };
 
 /// What the macro needs of a factory's product: a way to see it as a store.
@@ -114,6 +114,7 @@ macro_rules! store_conformance_tests {
             ledger_index_lags_and_rebuilds,
             ledger_post_filters_by_shard,
             ledger_rows_and_columns_by_seq,
+            ledger_index_columns_as_stored,
             ledger_delete_before_keeps_the_index_exact,
             ledger_delete_before_drops_the_data_of_cut_blocks,
             stats_count_everything,
@@ -1482,6 +1483,39 @@ pub fn ledger_rows_and_columns_by_seq(store: &dyn Store) {
     store.ledger_index_clear().unwrap();
     store.ledger_index_rows(&rows, &index).unwrap();
     check();
+}
+
+/// The index columns come back as they were stored, with the end of the
+/// index; cleared, they are unset, and indexing sets them again.
+pub fn ledger_index_columns_as_stored(store: &dyn Store) {
+    let (rows, index) = indexed_rows(0..12);
+    store.ledger_append(&rows, &index.entries).unwrap();
+    let stored = |e: &EntryIndex, seq: u64| StoredColumns {
+        seq,
+        client: e.client.clone(),
+        purpose: e.purpose.map(|p| p.as_str().to_owned()),
+        refused: Some(i64::from(e.refused)),
+        posts: Some(i64::from(e.posts)),
+        policy_version: Some(e.policy_version.clone()),
+        wrong_type: None,
+    };
+    let page = store.ledger_index_columns(3, 5).unwrap();
+    assert_eq!(page.indexed_end, 0);
+    assert_eq!(page.rows, (3..8).map(|i| stored(&index.entries[i as usize], i)).collect::<Vec<_>>());
+    store
+        .ledger_index_rows(&rows[..6], &LedgerIndex { entries: index.entries[..6].to_vec(), filters: Vec::new() })
+        .unwrap();
+    assert_eq!(store.ledger_index_columns(0, 100).unwrap().indexed_end, 6);
+    store.ledger_index_clear().unwrap();
+    let page = store.ledger_index_columns(0, 100).unwrap();
+    assert_eq!(page.indexed_end, 0);
+    assert_eq!(page.rows, (0..12).map(|seq| StoredColumns { seq, ..StoredColumns::default() }).collect::<Vec<_>>());
+    store.ledger_index_rows(&rows, &index).unwrap();
+    let page = store.ledger_index_columns(0, 100).unwrap();
+    assert_eq!(page.indexed_end, 12);
+    assert_eq!(page.rows, (0..12).map(|i| stored(&index.entries[i as usize], i)).collect::<Vec<_>>());
+    assert!(store.ledger_index_columns(12, 10).unwrap().rows.is_empty());
+    assert!(store.ledger_index_columns(u64::MAX, 10).unwrap().rows.is_empty());
 }
 
 /// Stats count accounts, posts (deleted ones included), apps and ledger rows.

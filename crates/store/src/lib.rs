@@ -164,6 +164,36 @@ pub struct EntryColumns {
     pub refused: bool,
 }
 
+/// The audit-index columns stored beside one ledger row, exactly as stored:
+/// what `verify` compares with the entry's body, since the audit questions
+/// select and count rows by them (`Store::ledger_index_columns`).
+///
+/// Every field is `None` for a row the index has not set yet (after
+/// `ledger_index_clear`, until it is indexed again). `purpose` is the stored
+/// name, unparsed, so that a name that is no purpose shows as such.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredColumns {
+    pub seq: u64,
+    pub client: Option<String>,
+    pub purpose: Option<String>,
+    pub refused: Option<i64>,
+    pub posts: Option<i64>,
+    pub policy_version: Option<String>,
+    /// The first column holding a value of a type it never holds (a number
+    /// in a text column, text in a number column, a blob in either), by name.
+    pub wrong_type: Option<&'static str>,
+}
+
+/// A page of `StoredColumns`, read in one snapshot with the end of the
+/// index, so that a row without columns can be told from a row the index
+/// has not reached.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredColumnsPage {
+    /// `Store::ledger_indexed_end` in the same snapshot.
+    pub indexed_end: u64,
+    pub rows: Vec<StoredColumns>,
+}
+
 /// The index data of one append: one `EntryIndex` per row, in row order, and
 /// the filters of the blocks the append completes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -450,6 +480,11 @@ pub trait Store: Send + Sync + 'static {
     /// read transaction. Meant for many rows at once: a backend may keep a
     /// compact copy of the columns per indexed block for it.
     fn ledger_entry_columns(&self, seqs: &[u64]) -> Result<Vec<EntryColumns>>;
+    /// The audit-index columns stored beside the rows from `from_seq` on,
+    /// at most `limit`, by ascending seq, as stored, with the end of the
+    /// index, in one read transaction: for `verify`, which compares them
+    /// with the entries.
+    fn ledger_index_columns(&self, from_seq: u64, limit: usize) -> Result<StoredColumnsPage>;
     /// Who received posts of `author`, per (app or client, purpose).
     fn ledger_author_deliveries(&self, author: AccountId) -> Result<Vec<AuthorDeliveries>>;
     /// An app's entries with `from <= time < until` counted per UTC day,

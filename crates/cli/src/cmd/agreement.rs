@@ -89,9 +89,10 @@ pub fn run(config: &Config, command: AgreementCommand) -> Result<(), Failure> {
             if a.json {
                 print_json(&agreement_json(&agreement, &config.public_url));
             } else {
-                println!(
+                outln!(
                     "published agreement v{}; apps on older versions are refused after {}",
-                    agreement.version, agreement.grace_until
+                    agreement.version,
+                    agreement.grace_until
                 );
             }
         }
@@ -105,7 +106,7 @@ pub fn run(config: &Config, command: AgreementCommand) -> Result<(), Failure> {
                 v["text"] = json!(agreement.text);
                 print_json(&v);
             } else {
-                println!("{}", agreement.text);
+                outln!("{}", agreement.text);
             }
         }
     }

@@ -168,8 +168,8 @@ pub fn run(config: &Config, command: AppCommand) -> Result<(), Failure> {
             if a.json {
                 print_json(&json!({ "app": app_json(&app), "key": key_json(&key), "token": token }));
             } else {
-                println!("created app {} ({}, {})", app.id, app.name, app.tier);
-                println!("bearer token (shown only now): {token}");
+                outln!("created app {} ({}, {})", app.id, app.name, app.tier);
+                outln!("bearer token (shown only now): {token}");
             }
         }
         AppCommand::List(f) => {
@@ -177,10 +177,10 @@ pub fn run(config: &Config, command: AppCommand) -> Result<(), Failure> {
             if f.json {
                 print_json(&Value::Array(apps.iter().map(app_json).collect()));
             } else {
-                println!("{:<6} {:<12} {:<10} {:<10} {:<9} name", "id", "tier", "status", "agreement", "purposes");
+                outln!("{:<6} {:<12} {:<10} {:<10} {:<9} name", "id", "tier", "status", "agreement", "purposes");
                 for app in &apps {
                     let declared: Vec<&str> = app.purposes.iter().map(|p| p.as_str()).collect();
-                    println!(
+                    outln!(
                         "{:<6} {:<12} {:<10} {:<10} {} {}",
                         app.id,
                         app.tier.as_str(),
@@ -200,17 +200,17 @@ pub fn run(config: &Config, command: AppCommand) -> Result<(), Failure> {
                 v["keys"] = Value::Array(keys.iter().map(key_json).collect());
                 print_json(&v);
             } else {
-                println!("app {}: {}", app.id, app.name);
-                println!("  tier: {}\n  status: {}", app.tier, app.status.as_str());
-                println!("  purposes: {}", app.purposes.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "));
-                println!(
+                outln!("app {}: {}", app.id, app.name);
+                outln!("  tier: {}\n  status: {}", app.tier, app.status.as_str());
+                outln!("  purposes: {}", app.purposes.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "));
+                outln!(
                     "  licensed: {}",
                     app.licensed_purposes.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
                 );
-                println!("  agreement: {}", app.agreement_version.map_or("none".into(), |v| format!("v{v}")));
+                outln!("  agreement: {}", app.agreement_version.map_or("none".into(), |v| format!("v{v}")));
                 for k in &keys {
                     let state = k.unusable_at(Timestamp::now()).unwrap_or("active");
-                    println!("  key {} {}… created {} ({state})", k.id, k.prefix, k.created_at);
+                    outln!("  key {} {}… created {} ({state})", k.id, k.prefix, k.created_at);
                 }
             }
         }
@@ -226,8 +226,8 @@ pub fn run(config: &Config, command: AppCommand) -> Result<(), Failure> {
                     &json!({ "app": app.id.to_string(), "key": key_json(&key), "token": token, "previous_keys_expire_at": until, "previous_keys": expiring }),
                 );
             } else {
-                println!("new bearer token for app {} (shown only now): {token}", app.id);
-                println!("{expiring} previous key(s) stop working at {until}");
+                outln!("new bearer token for app {} (shown only now): {token}", app.id);
+                outln!("{expiring} previous key(s) stop working at {until}");
             }
         }
         AppCommand::RevokeKey(a) => {
@@ -248,7 +248,7 @@ pub fn run(config: &Config, command: AppCommand) -> Result<(), Failure> {
             if a.json {
                 print_json(&json!({ "app": app.id.to_string(), "revoked": n }));
             } else {
-                println!("revoked {n} key(s) of app {}", app.id);
+                outln!("revoked {n} key(s) of app {}", app.id);
             }
         }
         AppCommand::AcceptAgreement(a) => {
@@ -264,7 +264,7 @@ pub fn run(config: &Config, command: AppCommand) -> Result<(), Failure> {
             if a.json {
                 print_json(&app_json(&app));
             } else {
-                println!("app {} accepted agreement v{version}", app.id);
+                outln!("app {} accepted agreement v{version}", app.id);
             }
         }
     }
@@ -279,7 +279,7 @@ fn set_status(store: &dyn Store, a: &AppArg, status: AppStatus) -> Result<(), Fa
     if a.json {
         print_json(&app_json(&app));
     } else {
-        println!("app {} is {}", app.id, app.status.as_str());
+        outln!("app {} is {}", app.id, app.status.as_str());
     }
     Ok(())
 }

@@ -147,29 +147,29 @@ fn print_examples(config: &Config, credentials: &Value, path: &Path) {
     let base = config.public_url.trim_end_matches('/');
     let author = credentials["examples"]["author_id"].as_str().unwrap_or("?");
     let post = credentials["examples"]["opted_out_post_id"].as_str().unwrap_or("?");
-    println!("Tollgate demo: data in `{}`, credentials in `{}`", config.data_dir.display(), path.display());
-    println!();
+    outln!("Tollgate demo: data in `{}`, credentials in `{}`", config.data_dir.display(), path.display());
+    outln!();
     for (name, ..) in APPS {
-        println!("  {name:<22} {}", token(name));
+        outln!("  {name:<22} {}", token(name));
     }
-    println!("  {:<22} {}", "internal API", credentials["internal_token"].as_str().unwrap_or("?"));
-    println!();
-    println!("# 1. Allowed: a display app reads an author's timeline");
-    println!(
+    outln!("  {:<22} {}", "internal API", credentials["internal_token"].as_str().unwrap_or("?"));
+    outln!();
+    outln!("# 1. Allowed: a display app reads an author's timeline");
+    outln!(
         "curl -s -H 'Authorization: Bearer {}' '{base}/2/users/{author}/tweets?max_results=5&tweet.fields=created_at,lang'",
         token("demo-display")
     );
-    println!();
-    println!("# 2. Withheld: the author opted out, so a partner's training request gets the post's reason instead");
-    println!(
+    outln!();
+    outln!("# 2. Withheld: the author opted out, so a partner's training request gets the post's reason instead");
+    outln!(
         "curl -s -H 'Authorization: Bearer {}' -H 'Tollgate-Purpose: train-genai' '{base}/2/tweets/{post}'",
         token("demo-partner")
     );
-    println!();
-    println!("# 3. Refused: the developer agreement forbids standard apps to train generative models");
-    println!(
+    outln!();
+    outln!("# 3. Refused: the developer agreement forbids standard apps to train generative models");
+    outln!(
         "curl -s -i -H 'Authorization: Bearer {}' -H 'Tollgate-Purpose: train-genai' '{base}/2/tweets/{post}'",
         token("demo-standard-trainer")
     );
-    println!();
+    outln!();
 }

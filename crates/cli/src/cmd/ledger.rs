@@ -123,10 +123,10 @@ pub fn run(config: &Config, command: LedgerCommand) -> Result<(), Failure> {
         LedgerCommand::Tail(a) => {
             for row in store.ledger_read(a.from, a.limit)? {
                 let entry = Entry::decode(&row.body).map_err(|e| Failure::failed(format!("entry {}: {e}", row.seq)))?;
-                let mut v = entry.to_readable_json();
+                let mut v = entry.to_readable_json().map_err(|e| Failure::failed(format!("entry {}: {e}", row.seq)))?;
                 v["seq"] = json!(row.seq);
                 v["hash"] = json!(hex::encode(row.hash));
-                println!("{v}");
+                outln!("{v}");
             }
             Ok(())
         }
@@ -146,7 +146,7 @@ pub fn run(config: &Config, command: LedgerCommand) -> Result<(), Failure> {
             if a.json {
                 print_json(&json!({ "entries": report.entries, "seconds": seconds }));
             } else {
-                println!("indexed {} entries in {seconds:.1} s", report.entries);
+                outln!("indexed {} entries in {seconds:.1} s", report.entries);
             }
             Ok(())
         }
@@ -159,7 +159,7 @@ pub fn run(config: &Config, command: LedgerCommand) -> Result<(), Failure> {
             if a.json {
                 print_json(&key.to_json());
             } else {
-                println!("{}", key.hex());
+                outln!("{}", key.hex());
             }
             Ok(())
         }
@@ -172,7 +172,7 @@ pub fn run(config: &Config, command: LedgerCommand) -> Result<(), Failure> {
                 let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
                 tollgate_ledger::write_atomic(out, text.as_bytes()).map_err(failure)?;
                 if !a.json {
-                    println!("checkpoint of size {} ({}) written to {}", cp.size, cp.time, out.display());
+                    outln!("checkpoint of size {} ({}) written to {}", cp.size, cp.time, out.display());
                 }
             } else if a.json {
                 print_json(&doc);
@@ -192,16 +192,16 @@ pub fn run(config: &Config, command: LedgerCommand) -> Result<(), Failure> {
             if a.json {
                 print_json(&proof.to_json());
             } else {
-                println!("entry:       {}", proof.seq);
-                println!("body:        {}", String::from_utf8_lossy(&proof.body));
-                println!("leaf hash:   {}", hex::encode(proof.leaf_hash()));
-                println!("tree size:   {}", proof.checkpoint.size);
-                println!("audit path:  {} hashes, the leaf's sibling first", proof.path.len());
+                outln!("entry:       {}", proof.seq);
+                outln!("body:        {}", String::from_utf8_lossy(&proof.body));
+                outln!("leaf hash:   {}", hex::encode(proof.leaf_hash()));
+                outln!("tree size:   {}", proof.checkpoint.size);
+                outln!("audit path:  {} hashes, the leaf's sibling first", proof.path.len());
                 for h in &proof.path {
-                    println!("  {}", hex::encode(h));
+                    outln!("  {}", hex::encode(h));
                 }
                 print_checkpoint(&proof.checkpoint, &proof.public_key);
-                println!("the proof verifies: the entry is in the tree the checkpoint signs");
+                outln!("the proof verifies: the entry is in the tree the checkpoint signs");
             }
             Ok(())
         }
@@ -227,7 +227,7 @@ pub fn run(config: &Config, command: LedgerCommand) -> Result<(), Failure> {
                     "rows_deleted": outcome.rows_deleted,
                 }));
             } else {
-                println!("{}", retention::describe(&outcome, before, a.dry_run));
+                outln!("{}", retention::describe(&outcome, before, a.dry_run));
             }
             Ok(())
         }
@@ -288,26 +288,29 @@ fn report_json(r: &VerifyReport) -> serde_json::Value {
 fn print_report(r: &VerifyReport) {
     match r.first_break() {
         Some(b) => match b.entry {
-            Some(entry) => println!("ledger altered at entry {entry} ({}): {}", b.kind.as_str(), b.reason),
-            None => println!("ledger record altered ({}): {}", b.kind.as_str(), b.reason),
+            Some(entry) => outln!("ledger altered at entry {entry} ({}): {}", b.kind.as_str(), b.reason),
+            None => outln!("ledger record altered ({}): {}", b.kind.as_str(), b.reason),
         },
         None => {
-            println!("ledger ok: {} entries verified, root {}", r.entries, hex::encode(r.root));
+            outln!("ledger ok: {} entries verified, root {}", r.entries, hex::encode(r.root));
             match &r.latest_checkpoint {
-                Some(c) => println!(
+                Some(c) => outln!(
                     "{} signed checkpoints verified, {} matched; the latest covers {} entries, signed at {}",
-                    r.checkpoints, r.checkpoints_matched, c.size, c.time
+                    r.checkpoints,
+                    r.checkpoints_matched,
+                    c.size,
+                    c.time
                 ),
-                None => println!("no signed checkpoint yet"),
+                None => outln!("no signed checkpoint yet"),
             }
         }
     }
     for b in r.breaks.iter().skip(1) {
-        println!("also: {} ({})", b.reason, b.kind.as_str());
+        outln!("also: {} ({})", b.reason, b.kind.as_str());
     }
     for p in &r.pruned {
         let state = if p.rows_removed { "removed" } else { "still stored" };
-        println!(
+        outln!(
             "pruned: entries {}..{} expired before {} (sealed at {}, rows {state})",
             p.record.from,
             p.record.to - 1,
@@ -316,15 +319,15 @@ fn print_report(r: &VerifyReport) {
         );
     }
     for n in &r.notes {
-        println!("note: {n}");
+        outln!("note: {n}");
     }
 }
 
 fn print_checkpoint(cp: &Checkpoint, key: &PublicKey) {
-    println!("checkpoint:  {} entries, signed at {}", cp.size, cp.time);
-    println!("  root:       {}", hex::encode(cp.root));
-    println!("  chain:      {}", hex::encode(cp.chain));
-    println!("  key id:     {}", hex::encode(cp.key_id));
-    println!("  public key: {} (ed25519)", key.hex());
-    println!("  signature:  {}", hex::encode(cp.signature));
+    outln!("checkpoint:  {} entries, signed at {}", cp.size, cp.time);
+    outln!("  root:       {}", hex::encode(cp.root));
+    outln!("  chain:      {}", hex::encode(cp.chain));
+    outln!("  key id:     {}", hex::encode(cp.key_id));
+    outln!("  public key: {} (ed25519)", key.hex());
+    outln!("  signature:  {}", hex::encode(cp.signature));
 }

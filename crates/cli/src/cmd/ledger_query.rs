@@ -122,7 +122,7 @@ fn entry_line(e: &EntrySummary) -> String {
 
 fn next(cursor: &Option<String>) {
     if let Some(c) = cursor {
-        println!("more: --cursor {c}");
+        outln!("more: --cursor {c}");
     }
 }
 
@@ -140,10 +140,10 @@ pub fn run(
                 json(&r);
                 return Ok(());
             }
-            println!("post {}: {} recipients", r.post_id, r.recipients.len());
-            r.recipients.iter().for_each(|x| println!("  {}", recipient_line(x)));
-            println!("entries:");
-            r.entries.iter().for_each(|e| println!("  {}", entry_line(e)));
+            outln!("post {}: {} recipients", r.post_id, r.recipients.len());
+            r.recipients.iter().for_each(|x| outln!("  {}", recipient_line(x)));
+            outln!("entries:");
+            r.entries.iter().for_each(|e| outln!("  {}", entry_line(e)));
             next(&r.next_cursor);
         }
         QueryCommand::Account(a) => {
@@ -152,8 +152,8 @@ pub fn run(
                 json(&r);
                 return Ok(());
             }
-            println!("posts of account {}: {} recipients", r.account_id, r.recipients.len());
-            r.recipients.iter().for_each(|x| println!("  {}", recipient_line(x)));
+            outln!("posts of account {}: {} recipients", r.account_id, r.recipients.len());
+            r.recipients.iter().for_each(|x| outln!("  {}", recipient_line(x)));
         }
         QueryCommand::App(a) => {
             let from = time("start-time", a.start_time.as_deref())?.unwrap_or(Timestamp::from_millis(0));
@@ -166,13 +166,13 @@ pub fn run(
                 return Ok(());
             }
             let t = r.totals;
-            println!("app {}: {} served ({} posts), {} refused", r.app_id, t.served, t.posts, t.refused);
+            outln!("app {}: {} served ({} posts), {} refused", r.app_id, t.served, t.posts, t.refused);
             for d in &r.days {
                 let purpose = d.purpose.map_or("-", |p| p.as_str());
-                println!("  {}  {purpose}  {}  {} entries  {} posts", d.day, d.outcome, d.entries, d.posts);
+                outln!("  {}  {purpose}  {}  {} entries  {} posts", d.day, d.outcome, d.entries, d.posts);
             }
-            println!("posts:");
-            r.posts.iter().for_each(|p| println!("  {}  entry {}  {}", p.post_id, p.seq, p.time));
+            outln!("posts:");
+            r.posts.iter().for_each(|p| outln!("  {}  entry {}  {}", p.post_id, p.seq, p.time));
             next(&r.next_cursor);
         }
         QueryCommand::Attempts(a) => {
@@ -187,8 +187,8 @@ pub fn run(
                 json(&r);
                 return Ok(());
             }
-            println!("since {}: {} served, {} refused", r.since, r.counts.served, r.counts.refused);
-            r.entries.iter().for_each(|e| println!("  {}", entry_line(e)));
+            outln!("since {}: {} served, {} refused", r.since, r.counts.served, r.counts.refused);
+            r.entries.iter().for_each(|e| outln!("  {}", entry_line(e)));
             next(&r.next_cursor);
         }
         QueryCommand::Policy(a) => {
@@ -198,8 +198,8 @@ pub fn run(
                 return Ok(());
             }
             let c = r.counts;
-            println!("policy {}: {} served ({} posts), {} refused", r.policy_version, c.served, c.posts, c.refused);
-            r.entries.iter().for_each(|e| println!("  {}", entry_line(e)));
+            outln!("policy {}: {} served ({} posts), {} refused", r.policy_version, c.served, c.posts, c.refused);
+            r.entries.iter().for_each(|e| outln!("  {}", entry_line(e)));
             next(&r.next_cursor);
         }
     }

@@ -11,6 +11,8 @@ pub mod policy;
 pub mod serve;
 
 /// Prints `value` as pretty JSON on stdout: the stable `--json` output.
+/// (`Value`'s alternate `Display` is its pretty form, and cannot fail: its
+/// map keys are strings.)
 pub fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    outln!("{value:#}");
 }

@@ -49,7 +49,7 @@ pub fn run(config: &Config, command: PolicyCommand) -> Result<(), Failure> {
             let dir = a.dir.or_else(|| config.policy_dir.clone());
             let engine = PolicyEngine::load(dir.as_deref(), config.policy_mode)
                 .map_err(|e| Failure::invalid(format!("the policy does not validate:\n{e}")))?;
-            println!(
+            outln!(
                 "policy ok: {} policies ({}), version {}",
                 engine.policy_ids().len(),
                 dir.map_or("built-in pack".to_owned(), |d| format!("{} {}", config.policy_mode.as_str(), d.display())),
@@ -58,7 +58,7 @@ pub fn run(config: &Config, command: PolicyCommand) -> Result<(), Failure> {
             Ok(())
         }
         PolicyCommand::Schema => {
-            print!("{}", PolicyEngine::schema_text());
+            out!("{}", PolicyEngine::schema_text());
             Ok(())
         }
         PolicyCommand::Explain(a) => {
@@ -102,8 +102,8 @@ pub fn run(config: &Config, command: PolicyCommand) -> Result<(), Failure> {
             if a.json {
                 print_json(&explanation.to_json());
             } else {
-                println!("app {} ({}), purpose {purpose}, {what}", app.id, app.tier);
-                print!("{explanation}");
+                outln!("app {} ({}), purpose {purpose}, {what}", app.id, app.tier);
+                out!("{explanation}");
             }
             Ok(())
         }

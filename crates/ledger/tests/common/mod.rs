@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use tollgate_domain::{AppId, PostId, Purpose, Timestamp};
 use tollgate_ledger::{
-    Channel, CheckpointPolicy, Entry, Ledger, LedgerFiles, LedgerWriter, Outcome, chain_hash, leaf_hash,
+    Channel, Checkpoint, CheckpointPolicy, Entry, Ledger, LedgerFiles, LedgerWriter, Outcome, chain_hash, leaf_hash,
 };
 use tollgate_store::Store;
 use tollgate_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
@@ -50,11 +51,11 @@ impl Fixture {
         Ledger::new(self.store.clone(), &self.dir)
     }
 
-    /// A writer that signs after every `every` entries (and when it stops).
+    /// A writer that adds to the history after every `every` entries (and
+    /// when it stops); it signs the head with every commit.
     pub fn writer(&self, every: u64) -> LedgerWriter {
         let hour = Duration::from_secs(3600);
-        let policy =
-            CheckpointPolicy { every_entries: every, interval: hour, log_interval: hour, ..Default::default() };
+        let policy = CheckpointPolicy { every_entries: every, log_interval: hour, ..Default::default() };
         LedgerWriter::start_with(self.store.clone(), &self.files(), policy).unwrap()
     }
 
@@ -96,7 +97,8 @@ impl Fixture {
     }
 
     /// Removes the history lines of checkpoints of size `size`, and the head
-    /// if it has that size: what a crash before they were written, or an
+    /// if it has that size, and puts the head slots back to the newest
+    /// checkpoint left: what a crash before they were written, or an
     /// attacker, leaves.
     pub fn drop_checkpoints_of_size(&self, size: u64) {
         let files = self.files();
@@ -106,6 +108,62 @@ impl Fixture {
         if std::fs::read_to_string(files.head_path()).is_ok_and(|h| h.contains(&format!("\"size\":{size},"))) {
             std::fs::remove_file(files.head_path()).unwrap();
         }
+        let head = std::fs::read_to_string(files.head_path()).ok();
+        match head.as_deref().map(str::trim_end).or(kept.last().copied()) {
+            Some(line) => self.put_head_slots(line),
+            None => std::fs::remove_file(files.head_slots_path()).unwrap(),
+        }
+    }
+
+    /// Writes `head.slots` anew with the checkpoint record `line` (a line of
+    /// the history) in slot 0 and slot 1 empty, built from the layout that
+    /// docs/ledger.md gives, as anyone could without the key.
+    pub fn put_head_slots(&self, line: &str) {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let hex_of = |name: &str| hex::decode(r[name].as_str().unwrap()).unwrap();
+        let message = Checkpoint::message(
+            r["size"].as_u64().unwrap(),
+            Timestamp::from_millis(r["time"].as_i64().unwrap()),
+            &hex_of("root").try_into().unwrap(),
+            &hex_of("chain").try_into().unwrap(),
+            &hex_of("key_id").try_into().unwrap(),
+        );
+        let mut slot = message;
+        slot.extend_from_slice(&hex_of("signature"));
+        let frontier = r["frontier"].as_array().unwrap();
+        slot.push(frontier.len() as u8);
+        for node in frontier {
+            slot.extend_from_slice(&hex::decode(node.as_str().unwrap()).unwrap());
+        }
+        slot.resize(4064, 0);
+        slot.extend_from_slice(&Sha256::digest(&slot));
+        let mut file = b"tollgate-ledger-head-slots\n\0".to_vec();
+        file.extend_from_slice(&1u32.to_be_bytes());
+        file.extend_from_slice(&4096u32.to_be_bytes());
+        file.extend_from_slice(&2u32.to_be_bytes());
+        file.resize(4096, 0);
+        file.extend_from_slice(&slot);
+        file.resize(3 * 4096, 0);
+        std::fs::write(self.files().head_slots_path(), file).unwrap();
+    }
+
+    /// The size in each head slot, as stored (checksum and signature not checked).
+    pub fn head_slot_sizes(&self) -> [u64; 2] {
+        let bytes = std::fs::read(self.files().head_slots_path()).unwrap();
+        let size = |slot: usize| {
+            let at = 4096 * (1 + slot) + 38;
+            u64::from_be_bytes(bytes[at..at + 8].try_into().unwrap())
+        };
+        [size(0), size(1)]
+    }
+
+    /// Overwrites bytes `range` of head slot `slot` with `with`.
+    pub fn scribble_on_head_slot(&self, slot: usize, range: std::ops::Range<usize>, with: u8) {
+        let path = self.files().head_slots_path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = 4096 * (1 + slot);
+        bytes[at + range.start..at + range.end].fill(with);
+        std::fs::write(path, bytes).unwrap();
     }
 
     pub fn exec(&self, sql: &str) {

@@ -303,51 +303,42 @@ impl PlatformCache {
 
     /// The accounts that exist among `ids`, in no particular order, each once.
     pub fn accounts(&self, ids: &[AccountId]) -> Result<Vec<Arc<Account>>> {
-        let mut found = Vec::with_capacity(ids.len());
-        let mut missing = Vec::new();
-        {
-            let state = self.read();
-            for id in ids {
-                match state.accounts.get(id) {
-                    Some(a) => found.push(Arc::clone(a)),
-                    None => missing.push(*id),
-                }
-            }
-        }
-        dedup(&mut found, |a| a.id);
-        if missing.is_empty() {
-            self.hit();
-            return Ok(found);
-        }
-        missing.sort_unstable();
-        missing.dedup();
-        let loaded = self.load(
-            || Ok(self.store.accounts(&missing)?.into_iter().map(Arc::new).collect::<Vec<_>>()),
-            |state, loaded| {
-                for a in loaded {
-                    state.accounts.insert(a.id, Arc::clone(a), 1);
-                }
-            },
-        )?;
-        found.extend(loaded);
-        Ok(found)
+        self.by_ids(ids, |s| &s.accounts, |s| &mut s.accounts, |a| a.id, |missing| self.store.accounts(missing))
     }
 
     /// The posts that exist among `ids` (deleted ones included), in no
     /// particular order, each once.
     pub fn posts(&self, ids: &[PostId]) -> Result<Vec<Arc<Post>>> {
+        self.by_ids(ids, |s| &s.posts, |s| &mut s.posts, |p| p.id, |missing| self.store.posts(missing))
+    }
+
+    /// The items among `ids` from the map `map` picks (`map_mut` for
+    /// insertions), the missing ones read with `read` (distinct, ascending)
+    /// and kept.
+    fn by_ids<K, V>(
+        &self,
+        ids: &[K],
+        map: fn(&State) -> &Generations<K, Arc<V>>,
+        map_mut: fn(&mut State) -> &mut Generations<K, Arc<V>>,
+        id: impl Fn(&V) -> K,
+        read: impl FnOnce(&[K]) -> Result<Vec<V>>,
+    ) -> Result<Vec<Arc<V>>>
+    where
+        K: Copy + Ord + std::hash::Hash,
+    {
         let mut found = Vec::with_capacity(ids.len());
         let mut missing = Vec::new();
         {
             let state = self.read();
-            for id in ids {
-                match state.posts.get(id) {
-                    Some(p) => found.push(Arc::clone(p)),
-                    None => missing.push(*id),
+            let held = map(&state);
+            for key in ids {
+                match held.get(key) {
+                    Some(item) => found.push(Arc::clone(item)),
+                    None => missing.push(*key),
                 }
             }
         }
-        dedup(&mut found, |p| p.id);
+        dedup(&mut found, |item| id(item));
         if missing.is_empty() {
             self.hit();
             return Ok(found);
@@ -355,10 +346,10 @@ impl PlatformCache {
         missing.sort_unstable();
         missing.dedup();
         let loaded = self.load(
-            || Ok(self.store.posts(&missing)?.into_iter().map(Arc::new).collect::<Vec<_>>()),
+            || Ok(read(&missing)?.into_iter().map(Arc::new).collect::<Vec<_>>()),
             |state, loaded| {
-                for p in loaded {
-                    state.posts.insert(p.id, Arc::clone(p), 1);
+                for item in loaded {
+                    map_mut(state).insert(id(item), Arc::clone(item), 1);
                 }
             },
         )?;

@@ -28,19 +28,24 @@ pub struct Fields {
     expansions: Vec<String>,
 }
 
-/// The optional tweet fields, in the order they are written.
-const TWEET_FLAGS: [&str; 8] = [
-    "author_id",
-    "created_at",
-    "lang",
-    "conversation_id",
-    "in_reply_to_user_id",
-    "referenced_tweets",
-    "possibly_sensitive",
-    "reply_settings",
+/// The optional tweet fields Tollgate has data for, in the order they are
+/// written. Other names X defines (`possibly_sensitive`, `reply_settings`,
+/// metrics...) are accepted and left out: Tollgate does not keep them, and a
+/// default would be a value the platform never gave.
+const TWEET_FLAGS: [&str; 6] =
+    ["author_id", "created_at", "lang", "conversation_id", "in_reply_to_user_id", "referenced_tweets"];
+/// The optional user fields Tollgate has data for, in the order they are
+/// written (`verified` and the like are left out, as above).
+const USER_FLAGS: [&str; 3] = ["created_at", "description", "protected"];
+
+/// The tweet field each expansion joins on: X adds it to every tweet of a
+/// response that asks for the expansion, so that clients can match
+/// `includes` to the tweets, whether `tweet.fields` names it or not.
+const JOIN_FIELDS: [(&str, &str); 3] = [
+    ("author_id", "author_id"),
+    ("in_reply_to_user_id", "in_reply_to_user_id"),
+    ("referenced_tweets.id", "referenced_tweets"),
 ];
-/// The optional user fields, in the order they are written.
-const USER_FLAGS: [&str; 4] = ["created_at", "description", "protected", "verified"];
 
 fn flags(names: &[String], table: &[&str]) -> u16 {
     names.iter().filter_map(|n| table.iter().position(|t| t == n)).fold(0, |bits, i| bits | 1 << i)
@@ -50,7 +55,13 @@ impl Fields {
     /// From the validated `tweet.fields`, `user.fields` and `expansions`
     /// (names outside the rendered ones are accepted and render nothing).
     pub fn new(tweet: &[String], user: &[String], expansions: Vec<String>) -> Fields {
-        Fields { tweet: flags(tweet, &TWEET_FLAGS), user: flags(user, &USER_FLAGS) as u8, expansions }
+        let joined: Vec<String> = JOIN_FIELDS
+            .iter()
+            .filter(|(expansion, _)| expansions.iter().any(|e| e == expansion))
+            .map(|(_, field)| (*field).to_owned())
+            .collect();
+        let tweet = flags(tweet, &TWEET_FLAGS) | flags(&joined, &TWEET_FLAGS);
+        Fields { tweet, user: flags(user, &USER_FLAGS) as u8, expansions }
     }
 
     fn tweet_has(&self, f: &str) -> bool {
@@ -139,12 +150,6 @@ impl Serialize for TweetOf<'_> {
         {
             o.serialize_entry("referenced_tweets", &RepliedTo(parent))?;
         }
-        if f.tweet_has("possibly_sensitive") {
-            o.serialize_entry("possibly_sensitive", &false)?;
-        }
-        if f.tweet_has("reply_settings") {
-            o.serialize_entry("reply_settings", "everyone")?;
-        }
         o.end()
     }
 }
@@ -176,9 +181,6 @@ impl Serialize for UserOf<'_> {
         }
         if f.user_has("protected") {
             o.serialize_entry("protected", &account.protected)?;
-        }
-        if f.user_has("verified") {
-            o.serialize_entry("verified", &false)?;
         }
         o.end()
     }
@@ -301,10 +303,12 @@ mod tests {
             json(&TweetOf(&post(), &none)),
             r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"]}"#
         );
-        let all = Fields::new(&names(&TWEET_FLAGS), &[], vec![]);
+        let mut asked = names(&TWEET_FLAGS);
+        asked.extend(names(&["possibly_sensitive", "reply_settings"]));
+        let all = Fields::new(&asked, &[], vec![]);
         assert_eq!(
             json(&TweetOf(&post(), &all)),
-            r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"],"author_id":"7","created_at":"2023-11-14T22:13:20.123Z","lang":"en","conversation_id":"10","in_reply_to_user_id":"3","referenced_tweets":[{"type":"replied_to","id":"10"}],"possibly_sensitive":false,"reply_settings":"everyone"}"#
+            r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"],"author_id":"7","created_at":"2023-11-14T22:13:20.123Z","lang":"en","conversation_id":"10","in_reply_to_user_id":"3","referenced_tweets":[{"type":"replied_to","id":"10"}]}"#
         );
         let some = Fields::new(&names(&["lang", "public_metrics"]), &[], vec![]);
         assert_eq!(
@@ -314,13 +318,30 @@ mod tests {
     }
 
     #[test]
+    fn expansions_add_the_fields_they_join_on() {
+        let expanded = Fields::new(&[], &[], names(&["author_id", "referenced_tweets.id", "in_reply_to_user_id"]));
+        assert_eq!(
+            json(&TweetOf(&post(), &expanded)),
+            r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"],"author_id":"7","in_reply_to_user_id":"3","referenced_tweets":[{"type":"replied_to","id":"10"}]}"#
+        );
+        let invented = Fields::new(&names(&["possibly_sensitive", "reply_settings"]), &names(&["verified"]), vec![]);
+        assert_eq!(
+            json(&TweetOf(&post(), &invented)),
+            r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"]}"#
+        );
+        assert_eq!(json(&UserOf(&account(), &invented)), r#"{"id":"7","name":"Ada ✨","username":"ada"}"#);
+    }
+
+    #[test]
     fn users_carry_the_default_and_the_asked_fields_in_order() {
         let none = Fields::default();
         assert_eq!(json(&UserOf(&account(), &none)), r#"{"id":"7","name":"Ada ✨","username":"ada"}"#);
-        let all = Fields::new(&[], &names(&USER_FLAGS), vec![]);
+        let mut asked = names(&USER_FLAGS);
+        asked.push("verified".into());
+        let all = Fields::new(&[], &asked, vec![]);
         assert_eq!(
             json(&UserOf(&account(), &all)),
-            r#"{"id":"7","name":"Ada ✨","username":"ada","created_at":"2010-11-04T01:42:54.657Z","description":"analyst","protected":true,"verified":false}"#
+            r#"{"id":"7","name":"Ada ✨","username":"ada","created_at":"2010-11-04T01:42:54.657Z","description":"analyst","protected":true}"#
         );
     }
 

@@ -186,7 +186,11 @@ fn fields(p: &Params, expansions: &[&str]) -> Result<Fields, ApiError> {
 }
 
 fn expand(f: &Fields) -> Expand {
-    Expand { authors: f.expands("author_id"), reply_users: f.expands("in_reply_to_user_id") }
+    Expand {
+        authors: f.expands("author_id"),
+        reply_users: f.expands("in_reply_to_user_id"),
+        referenced: f.expands("referenced_tweets.id"),
+    }
 }
 
 /// Loads the accounts the deliverer needs: authors and, if expanded, reply targets.
@@ -209,11 +213,21 @@ async fn deliver_posts(
     candidates: Vec<Arc<Post>>,
     e: Expand,
 ) -> Result<Delivery, ApiError> {
-    let accounts = load_accounts(state, &candidates, e)?;
+    // The posts the candidates reply to, for `referenced_tweets.id`: the
+    // deliverer decides each and keeps those a released post replies to.
+    let referenced = if e.referenced {
+        let parents: Vec<PostId> = candidates.iter().filter_map(|p| p.in_reply_to).collect();
+        state.cache.posts(&parents).map_err(store_error)?
+    } else {
+        Vec::new()
+    };
+    let mut authors_of = candidates.clone();
+    authors_of.extend(referenced.iter().cloned());
+    let accounts = load_accounts(state, &authors_of, e)?;
     let mut timings = Timings::default();
     let delivery = state
         .deliverer
-        .deliver(&ctx.request(endpoint), candidates, &accounts, e, &mut timings)
+        .deliver(&ctx.request(endpoint), candidates, referenced, &accounts, e, &mut timings)
         .await
         .map_err(ApiError::ledger)?;
     let Timings { policy_nanos, ledger_nanos } = timings;
@@ -237,14 +251,18 @@ fn usage_headers(response: &mut Response, state: &ApiState, delivery: &Delivery)
     }
 }
 
-/// X's `includes`, if any profile was released with the posts.
+/// X's `includes`, if any profile or referenced post was released with the
+/// posts.
 fn includes<'a>(delivery: &'a Delivery, f: &'a Fields) -> Option<render::Includes<'a>> {
-    (!delivery.accounts.is_empty()).then(|| render::Includes(render::Users(&delivery.accounts, f)))
+    (!delivery.accounts.is_empty() || !delivery.referenced.is_empty()).then(|| render::Includes {
+        users: render::Users(&delivery.accounts, f),
+        tweets: render::Tweets(&delivery.referenced, f),
+    })
 }
 
 /// The bytes of a response body, about: what a rendered post or profile takes.
 fn size_hint(delivery: &Delivery) -> usize {
-    256 + 200 * (delivery.posts.len() + delivery.accounts.len())
+    256 + 200 * (delivery.posts.len() + delivery.referenced.len() + delivery.accounts.len())
 }
 
 /// A list's `meta`, in X's order.

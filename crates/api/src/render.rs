@@ -212,13 +212,22 @@ impl<T: std::borrow::Borrow<Released<Account>>> Serialize for Users<'_, T> {
     }
 }
 
-/// X's `includes` object: the expanded users.
-pub struct Includes<'a>(pub Users<'a, Released<Account>>);
+/// X's `includes` object: the expanded users and the referenced posts,
+/// each member present only when it has items.
+pub struct Includes<'a> {
+    pub users: Users<'a, Released<Account>>,
+    pub tweets: Tweets<'a>,
+}
 
 impl Serialize for Includes<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut o = s.serialize_map(Some(1))?;
-        o.serialize_entry("users", &self.0)?;
+        let mut o = s.serialize_map(None)?;
+        if !self.users.0.is_empty() {
+            o.serialize_entry("users", &self.users)?;
+        }
+        if !self.tweets.0.is_empty() {
+            o.serialize_entry("tweets", &self.tweets)?;
+        }
         o.end()
     }
 }

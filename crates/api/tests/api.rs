@@ -461,3 +461,45 @@ async fn metrics_count_the_ledgers_commits_and_entries() {
     assert_eq!(value("tollgate_ledger_entries_total"), 2);
     assert_eq!(value("tollgate_ledger_commits_total"), 2);
 }
+
+/// `expansions=referenced_tweets.id` puts the posts the delivered ones reply
+/// to in `includes.tweets`, each decided on its own for this request, and
+/// records them in the ledger entry; a withheld one is left out.
+#[tokio::test]
+async fn referenced_posts_are_included_when_the_policy_allows_each() {
+    let f = fixture(unlimited());
+    let reply = |n: u64, to_author: u64, to: u64| tollgate_domain::Post {
+        in_reply_to: Some(tollgate_domain::PostId(to)),
+        in_reply_to_user_id: Some(tollgate_domain::AccountId(to_author)),
+        conversation_id: Some(tollgate_domain::PostId(to)),
+        ..common::post(1, n, "a reply")
+    };
+    // Ada replies to carl (opted out of third-party training) and to herself.
+    f.store.upsert_posts(&[reply(60, 3, 301), reply(61, 1, 102)]).unwrap();
+    let partner = f.partner();
+    let uri = "/2/tweets?ids=160,161&expansions=referenced_tweets.id";
+    let included = |v: &Value| -> Vec<String> {
+        let mut ids: Vec<String> = v["includes"]["tweets"]
+            .as_array()
+            .map(|a| a.iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    };
+
+    let (status, v) = f.get(uri, &partner, Some("train-genai")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(ids(&v), vec!["160", "161"]);
+    assert_eq!(v["data"][0]["referenced_tweets"][0]["id"], "301", "the expansion adds the field it joins on");
+    assert_eq!(included(&v), vec!["102"], "carl's post is withheld from training, ada's is not");
+    let entry = tollgate_ledger::Entry::decode(&f.store.ledger_last().unwrap().unwrap().body).unwrap();
+    assert_eq!(entry.posts.iter().map(|p| p.0).collect::<Vec<_>>(), vec![102, 160, 161]);
+
+    let (_, v) = f.get(uri, &partner, Some("display")).await;
+    assert_eq!(included(&v), vec!["102", "301"]);
+    let entry = tollgate_ledger::Entry::decode(&f.store.ledger_last().unwrap().unwrap().body).unwrap();
+    assert_eq!(entry.posts.iter().map(|p| p.0).collect::<Vec<_>>(), vec![102, 160, 161, 301]);
+
+    let (_, v) = f.get("/2/tweets?ids=160", &partner, Some("display")).await;
+    assert!(v.get("includes").is_none(), "nothing included without the expansion: {v}");
+}

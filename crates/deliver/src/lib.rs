@@ -80,6 +80,9 @@ impl<T> Deref for Released<T> {
 #[derive(Debug)]
 pub struct Delivery {
     pub posts: Vec<Released<Post>>,
+    /// The posts the released ones reply to, each allowed on its own, when
+    /// the expansion asked for them; withheld ones are left out.
+    pub referenced: Vec<Released<Post>>,
     /// The released profiles, ascending by id: for `deliver`, those the
     /// expansions named that the policy allowed; for `deliver_accounts`, the
     /// allowed candidates.
@@ -104,6 +107,8 @@ pub enum DeliverError {
 pub struct Expand {
     pub authors: bool,
     pub reply_users: bool,
+    /// The posts the delivered ones reply to (`referenced_tweets.id`).
+    pub referenced: bool,
 }
 
 /// Time spent deciding and recording, for the metrics endpoint.
@@ -202,25 +207,37 @@ impl Deliverer {
         &self,
         req: &Request<'_>,
         candidates: Vec<Arc<Post>>,
+        referenced: Vec<Arc<Post>>,
         accounts: &IdMap<AccountId, Arc<Account>>,
         expand: Expand,
         timings: &mut Timings,
     ) -> Result<Delivery, DeliverError> {
         let started = Instant::now();
         let mut facts: IdMap<AccountId, AuthorFacts> = IdMap::with_capacity_and_hasher(4, Default::default());
-        let classes: Vec<Option<ContentClass>> = candidates
-            .iter()
-            .map(|p| {
-                let author = match facts.get(&p.author_id) {
-                    Some(f) => *f,
-                    None => {
-                        let f = AuthorFacts::of(accounts.get(&p.author_id)?, &self.defaults, req.now);
-                        facts.insert(p.author_id, f);
-                        f
-                    }
-                };
-                Some(PostFacts::of(p, author).class())
-            })
+        let mut class_of = |p: &Post| {
+            let author = match facts.get(&p.author_id) {
+                Some(f) => *f,
+                None => {
+                    let f = AuthorFacts::of(accounts.get(&p.author_id)?, &self.defaults, req.now);
+                    facts.insert(p.author_id, f);
+                    f
+                }
+            };
+            Some(PostFacts::of(p, author).class())
+        };
+        let classes: Vec<Option<ContentClass>> = candidates.iter().map(|p| class_of(p)).collect();
+        // INVARIANT (referenced-decided): a referenced post is decided like
+        // a candidate, for this app and purpose, on its own facts; only those
+        // a released post replies to are considered.
+        let replied_to: IdMap<PostId, ()> = if expand.referenced {
+            candidates.iter().filter_map(|p| p.in_reply_to).map(|id| (id, ())).collect()
+        } else {
+            IdMap::default()
+        };
+        let referenced: Vec<(Arc<Post>, ContentClass)> = referenced
+            .into_iter()
+            .filter(|p| replied_to.contains_key(&p.id))
+            .filter_map(|p| class_of(&p).map(|class| (p, class)))
             .collect();
         let known: Vec<ContentClass> = classes.iter().flatten().copied().collect();
         let mut decisions = Vec::with_capacity(known.len());
@@ -267,12 +284,27 @@ impl Deliverer {
             .collect();
         let (profiles, _withheld_profiles) = self.decide_profiles(req, named);
         allowed_classes.extend(profiles.iter().map(|(_, class)| *class));
+        let released_parents: IdMap<PostId, ()> =
+            posts.iter().filter_map(|p| p.in_reply_to).map(|id| (id, ())).collect();
+        let referenced_classes: Vec<ContentClass> = referenced.iter().map(|(_, class)| *class).collect();
+        let mut referenced_decisions = Vec::with_capacity(referenced_classes.len());
+        self.policy.decide_page(&req.recipient.app, req.purpose, &referenced_classes, &mut referenced_decisions);
+        let mut referenced_posts = Vec::new();
+        for ((post, class), decision) in referenced.into_iter().zip(referenced_decisions) {
+            if decision.is_allowed() && released_parents.contains_key(&post.id) {
+                allowed_classes.push(class);
+                referenced_posts.push(post);
+            }
+        }
         let genai_allowed = self.genai_allowed(req, &allowed_classes);
         let profiles: Vec<Arc<Account>> = profiles.into_iter().map(|(a, _)| Arc::clone(a)).collect();
         timings.policy_nanos += started.elapsed().as_nanos() as u64;
-        let receipt = self.record(req, &posts, &profiles, &withheld_by_reason, timings).await?;
+        let mut recorded = posts.clone();
+        recorded.extend(referenced_posts.iter().cloned());
+        let receipt = self.record(req, &recorded, &profiles, &withheld_by_reason, timings).await?;
         Ok(Delivery {
             posts: posts.into_iter().map(Released).collect(),
+            referenced: referenced_posts.into_iter().map(Released).collect(),
             accounts: profiles.into_iter().map(Released).collect(),
             withheld,
             withheld_by_reason,
@@ -303,6 +335,7 @@ impl Deliverer {
         let receipt = self.record(req, &[], &profiles, &BTreeMap::new(), timings).await?;
         let delivery = Delivery {
             posts: Vec::new(),
+            referenced: Vec::new(),
             accounts: profiles.into_iter().map(Released).collect(),
             withheld: Vec::new(),
             withheld_by_reason: BTreeMap::new(),
@@ -360,6 +393,8 @@ impl Deliverer {
     ) -> Result<Receipt, DeliverError> {
         let mut post_ids: Vec<PostId> = posts.iter().map(|p| p.id).collect();
         post_ids.sort_unstable();
+        // A post released both as asked and as referenced is recorded once.
+        post_ids.dedup();
         let mut authors: Vec<AccountId> = posts.iter().map(|p| p.author_id).collect();
         authors.sort_unstable();
         authors.dedup();

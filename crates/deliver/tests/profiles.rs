@@ -151,13 +151,14 @@ async fn expanded_profiles_are_decided_by_the_policy() {
             })
             .collect()
     };
-    let expand = Expand { authors: true, reply_users: true };
+    let expand = Expand { authors: true, reply_users: true, referenced: false };
     let mut timings = Timings::default();
     let delivery = h
         .deliverer
         .deliver(
             &request(&recipient, Purpose::TrainGenai),
             replies().into_iter().map(Arc::new).collect(),
+            Vec::new(),
             &by_id,
             expand,
             &mut timings,
@@ -176,6 +177,7 @@ async fn expanded_profiles_are_decided_by_the_policy() {
         .deliver(
             &request(&recipient, Purpose::Display),
             replies().into_iter().map(Arc::new).collect(),
+            Vec::new(),
             &by_id,
             expand,
             &mut timings,

@@ -22,7 +22,10 @@ use tollgate_store::{SearchQuery, TimelineQuery};
 
 use crate::error::{ApiError, not_found_item, withheld_item};
 use crate::internal::store_error;
-use crate::params::{self, Params, TWEET_EXPANSIONS, TWEET_FIELDS, USER_EXPANSIONS, USER_FIELDS, token};
+use crate::params::{
+    self, MEDIA_FIELDS, PLACE_FIELDS, POLL_FIELDS, Params, TWEET_EXPANSIONS, TWEET_FIELDS, USER_EXPANSIONS,
+    USER_FIELDS, token,
+};
 use crate::ratelimit::Window;
 use crate::render::{self, Fields, Members as _};
 use crate::{ApiState, query};
@@ -178,6 +181,11 @@ impl Ctx {
 }
 
 fn fields(p: &Params, expansions: &[&str]) -> Result<Fields, ApiError> {
+    // Validated like the others, rendered never: Tollgate keeps no media,
+    // places or polls.
+    p.list("media.fields", MEDIA_FIELDS)?;
+    p.list("place.fields", PLACE_FIELDS)?;
+    p.list("poll.fields", POLL_FIELDS)?;
     Ok(Fields::new(
         &p.list("tweet.fields", TWEET_FIELDS)?,
         &p.list("user.fields", USER_FIELDS)?,

@@ -96,6 +96,31 @@ pub const TWEET_EXPANSIONS: &[&str] = &[
     "referenced_tweets.id.author_id",
 ];
 
+/// `media.fields` X defines (v2). Tollgate keeps no media: accepted, never
+/// rendered, and any other name is a 400 like an unknown tweet field.
+pub const MEDIA_FIELDS: &[&str] = &[
+    "alt_text",
+    "duration_ms",
+    "height",
+    "media_key",
+    "non_public_metrics",
+    "organic_metrics",
+    "preview_image_url",
+    "promoted_metrics",
+    "public_metrics",
+    "type",
+    "url",
+    "variants",
+    "width",
+];
+
+/// `place.fields` X defines (v2); Tollgate keeps no places.
+pub const PLACE_FIELDS: &[&str] =
+    &["contained_within", "country", "country_code", "full_name", "geo", "id", "name", "place_type"];
+
+/// `poll.fields` X defines (v2); Tollgate keeps no polls.
+pub const POLL_FIELDS: &[&str] = &["duration_minutes", "end_datetime", "id", "options", "voting_status"];
+
 /// Expansions X defines on user endpoints; none applies to what Tollgate keeps.
 pub const USER_EXPANSIONS: &[&str] = &["affiliation.user_id", "most_recent_tweet_id", "pinned_tweet_id"];
 

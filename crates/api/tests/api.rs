@@ -503,3 +503,32 @@ async fn referenced_posts_are_included_when_the_policy_allows_each() {
     let (_, v) = f.get("/2/tweets?ids=160", &partner, Some("display")).await;
     assert!(v.get("includes").is_none(), "nothing included without the expansion: {v}");
 }
+
+/// `media.fields`, `place.fields` and `poll.fields` take X's names and refuse
+/// others, like `tweet.fields`; user endpoints validate `tweet.fields` and
+/// their expansions too.
+#[tokio::test]
+async fn every_field_list_is_validated_against_x_names() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    for ok in [
+        "/2/tweets/101?media.fields=url,alt_text,variants",
+        "/2/tweets?ids=101&place.fields=country_code,geo&poll.fields=options,voting_status",
+        "/2/users/1/tweets?media.fields=preview_image_url",
+        "/2/users/1?tweet.fields=lang&expansions=pinned_tweet_id",
+    ] {
+        let (status, v) = f.get(ok, &display, None).await;
+        assert_eq!(status, StatusCode::OK, "{ok}: {v}");
+    }
+    for (bad, parameter) in [
+        ("/2/tweets/101?media.fields=url,colour", "media.fields"),
+        ("/2/tweets?ids=101&place.fields=planet", "place.fields"),
+        ("/2/users/1/tweets?poll.fields=winner", "poll.fields"),
+        ("/2/users/1?tweet.fields=mood", "tweet.fields"),
+        ("/2/users/1?expansions=author_id", "expansions"),
+    ] {
+        let (status, v) = f.get(bad, &display, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert!(v["errors"][0]["parameters"].get(parameter).is_some(), "{bad} names {parameter}: {v}");
+    }
+}

@@ -10,7 +10,6 @@ use std::time::Instant;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use tollgate_deliver::{Delivery, Expand, Recipient, Released, Request, Timings};
 use tollgate_domain::{
@@ -201,9 +200,15 @@ fn expand(f: &Fields) -> Expand {
     }
 }
 
-/// Loads the accounts the deliverer needs: authors and, if expanded, reply targets.
-fn load_accounts(state: &ApiState, posts: &[Arc<Post>], e: Expand) -> Result<IdMap<AccountId, Arc<Account>>, ApiError> {
-    let mut ids: Vec<AccountId> = posts.iter().map(|p| p.author_id).collect();
+/// Loads the accounts the deliverer needs: the authors of the candidates and
+/// of the posts they reference and, if expanded, reply targets.
+fn load_accounts(
+    state: &ApiState,
+    posts: &[Arc<Post>],
+    referenced: &[Arc<Post>],
+    e: Expand,
+) -> Result<IdMap<AccountId, Arc<Account>>, ApiError> {
+    let mut ids: Vec<AccountId> = posts.iter().chain(referenced).map(|p| p.author_id).collect();
     if e.reply_users {
         ids.extend(posts.iter().filter_map(|p| p.in_reply_to_user_id));
     }
@@ -229,9 +234,7 @@ async fn deliver_posts(
     } else {
         Vec::new()
     };
-    let mut authors_of = candidates.clone();
-    authors_of.extend(referenced.iter().cloned());
-    let accounts = load_accounts(state, &authors_of, e)?;
+    let accounts = load_accounts(state, &candidates, &referenced, e)?;
     let mut timings = Timings::default();
     let delivery = state
         .deliverer
@@ -469,9 +472,8 @@ pub async fn user_timeline(
             // Recorded like a lookup whose ids are all missing: a served
             // entry with no posts, so the ledger holds every answered request.
             let delivery = deliver_posts(state, ctx, ENDPOINT, Vec::new(), expand(&f)).await?;
-            let body = json!({ "errors": [not_found_item("user", "id", &author.to_string())] });
-            let body =
-                serde_json::to_vec(&body).map_err(|e| ApiError::Internal(format!("writing a response body: {e}")))?;
+            let errors = [not_found_item("user", "id", &author.to_string())];
+            let body = render::object(512, |o| o.serialize_entry("errors", &errors))?;
             return Ok(respond(state, &delivery, body));
         }
         let candidates = state.cache.timeline(author, &q).map_err(store_error)?;

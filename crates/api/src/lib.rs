@@ -154,7 +154,10 @@ async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(state.deliverer.ledger_stats()))
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(state.deliverer.ledger_stats(), state.cache.stats()),
+    )
         .into_response()
 }
 

@@ -49,7 +49,7 @@ impl Metrics {
         self.refused.fetch_add(1, Relaxed);
     }
 
-    pub fn render(&self, ledger: Option<tollgate_ledger::WriterStats>) -> String {
+    pub fn render(&self, ledger: Option<tollgate_ledger::WriterStats>, cache: tollgate_cache::CacheStats) -> String {
         let mut out = String::new();
         out.push_str("# HELP tollgate_http_requests_total Requests answered, by endpoint and status.\n");
         out.push_str("# TYPE tollgate_http_requests_total counter\n");
@@ -102,6 +102,27 @@ impl Metrics {
                 l.commits, l.entries
             );
         }
+        let _ = write!(
+            out,
+            "# HELP tollgate_cache_hits_total Reads answered from memory, since start.\n\
+             # TYPE tollgate_cache_hits_total counter\n\
+             tollgate_cache_hits_total {}\n\
+             # HELP tollgate_cache_misses_total Reads that went to the store, since start.\n\
+             # TYPE tollgate_cache_misses_total counter\n\
+             tollgate_cache_misses_total {}\n\
+             # HELP tollgate_cache_changes_total Changes applied from the store's change log, since start.\n\
+             # TYPE tollgate_cache_changes_total counter\n\
+             tollgate_cache_changes_total {}\n\
+             # HELP tollgate_cache_applied_seq The last change of the store's log the cache applied.\n\
+             # TYPE tollgate_cache_applied_seq gauge\n\
+             tollgate_cache_applied_seq {}\n\
+             # HELP tollgate_cache_items Items held in memory, by kind.\n\
+             # TYPE tollgate_cache_items gauge\n\
+             tollgate_cache_items{{kind=\"accounts\"}} {}\n\
+             tollgate_cache_items{{kind=\"posts\"}} {}\n\
+             tollgate_cache_items{{kind=\"timelines\"}} {}\n",
+            cache.hits, cache.misses, cache.changes, cache.applied, cache.accounts, cache.posts, cache.timelines
+        );
         out
     }
 }

@@ -460,6 +460,9 @@ async fn metrics_count_the_ledgers_commits_and_entries() {
     // Two requests, one at a time: two entries, one commit each.
     assert_eq!(value("tollgate_ledger_entries_total"), 2);
     assert_eq!(value("tollgate_ledger_commits_total"), 2);
+    // The second request found the key, the agreement and the author in memory.
+    assert!(value("tollgate_cache_hits_total") >= 3, "{text}");
+    assert!(value("tollgate_cache_misses_total") >= 1, "{text}");
 }
 
 /// `expansions=referenced_tweets.id` puts the posts the delivered ones reply

@@ -207,10 +207,6 @@ impl PlatformCache {
         &self.store
     }
 
-    pub fn config(&self) -> CacheConfig {
-        self.config
-    }
-
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }

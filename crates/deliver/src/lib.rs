@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tollgate_domain::{
-    Account, AccountId, AppId, AuthorFacts, ConsentDefaults, ContentClass, Decision, IdMap, KeyId, Post, PostFacts,
-    PostId, Purpose, Reason, Timestamp,
+    Account, AccountId, AppId, AuthorFacts, ConsentDefaults, ContentClass, Decision, IdMap, IdSet, KeyId, Post,
+    PostFacts, PostId, Purpose, Reason, Timestamp,
 };
 use tollgate_ledger::{Channel, Entry, LedgerError, LedgerWriter, Outcome, Receipt, WriterStats};
 use tollgate_policy::{AppFacts, PolicyEngine};
@@ -226,19 +226,6 @@ impl Deliverer {
             Some(PostFacts::of(p, author).class())
         };
         let classes: Vec<Option<ContentClass>> = candidates.iter().map(|p| class_of(p)).collect();
-        // INVARIANT (referenced-decided): a referenced post is decided like
-        // a candidate, for this app and purpose, on its own facts; only those
-        // a released post replies to are considered.
-        let replied_to: IdMap<PostId, ()> = if expand.referenced {
-            candidates.iter().filter_map(|p| p.in_reply_to).map(|id| (id, ())).collect()
-        } else {
-            IdMap::default()
-        };
-        let referenced: Vec<(Arc<Post>, ContentClass)> = referenced
-            .into_iter()
-            .filter(|p| replied_to.contains_key(&p.id))
-            .filter_map(|p| class_of(&p).map(|class| (p, class)))
-            .collect();
         let known: Vec<ContentClass> = classes.iter().flatten().copied().collect();
         let mut decisions = Vec::with_capacity(known.len());
         self.policy.decide_page(&req.recipient.app, req.purpose, &known, &mut decisions);
@@ -264,6 +251,16 @@ impl Deliverer {
                 }
             }
         }
+        // INVARIANT (referenced-decided): a referenced post is decided like a
+        // candidate, for this app and purpose, on its own facts; only those a
+        // released post replies to are considered.
+        let replied_to: IdSet<PostId> =
+            if expand.referenced { posts.iter().filter_map(|p| p.in_reply_to).collect() } else { IdSet::default() };
+        let referenced: Vec<(Arc<Post>, ContentClass)> = referenced
+            .into_iter()
+            .filter(|p| replied_to.contains(&p.id))
+            .filter_map(|p| class_of(&p).map(|class| (p, class)))
+            .collect();
         let mut profile_ids: Vec<AccountId> = Vec::new();
         for post in &posts {
             if expand.authors {
@@ -284,14 +281,12 @@ impl Deliverer {
             .collect();
         let (profiles, _withheld_profiles) = self.decide_profiles(req, named);
         allowed_classes.extend(profiles.iter().map(|(_, class)| *class));
-        let released_parents: IdMap<PostId, ()> =
-            posts.iter().filter_map(|p| p.in_reply_to).map(|id| (id, ())).collect();
         let referenced_classes: Vec<ContentClass> = referenced.iter().map(|(_, class)| *class).collect();
         let mut referenced_decisions = Vec::with_capacity(referenced_classes.len());
         self.policy.decide_page(&req.recipient.app, req.purpose, &referenced_classes, &mut referenced_decisions);
         let mut referenced_posts = Vec::new();
         for ((post, class), decision) in referenced.into_iter().zip(referenced_decisions) {
-            if decision.is_allowed() && released_parents.contains_key(&post.id) {
+            if decision.is_allowed() {
                 allowed_classes.push(class);
                 referenced_posts.push(post);
             }
@@ -299,9 +294,7 @@ impl Deliverer {
         let genai_allowed = self.genai_allowed(req, &allowed_classes);
         let profiles: Vec<Arc<Account>> = profiles.into_iter().map(|(a, _)| Arc::clone(a)).collect();
         timings.policy_nanos += started.elapsed().as_nanos() as u64;
-        let mut recorded = posts.clone();
-        recorded.extend(referenced_posts.iter().cloned());
-        let receipt = self.record(req, &recorded, &profiles, &withheld_by_reason, timings).await?;
+        let receipt = self.record(req, [&posts, &referenced_posts], &profiles, &withheld_by_reason, timings).await?;
         Ok(Delivery {
             posts: posts.into_iter().map(Released).collect(),
             referenced: referenced_posts.into_iter().map(Released).collect(),
@@ -332,7 +325,7 @@ impl Deliverer {
         profiles.sort_unstable_by_key(|a| a.id);
         profiles.dedup_by_key(|a| a.id);
         timings.policy_nanos += started.elapsed().as_nanos() as u64;
-        let receipt = self.record(req, &[], &profiles, &BTreeMap::new(), timings).await?;
+        let receipt = self.record(req, [&[], &[]], &profiles, &BTreeMap::new(), timings).await?;
         let delivery = Delivery {
             posts: Vec::new(),
             referenced: Vec::new(),
@@ -386,16 +379,18 @@ impl Deliverer {
     async fn record(
         &self,
         req: &Request<'_>,
-        posts: &[Arc<Post>],
+        posts: [&[Arc<Post>]; 2],
         profiles: &[Arc<Account>],
         withheld: &BTreeMap<Reason, u32>,
         timings: &mut Timings,
     ) -> Result<Receipt, DeliverError> {
-        let mut post_ids: Vec<PostId> = posts.iter().map(|p| p.id).collect();
+        // The posts asked for and the posts they reference.
+        let released = || posts.into_iter().flatten();
+        let mut post_ids: Vec<PostId> = released().map(|p| p.id).collect();
         post_ids.sort_unstable();
         // A post released both as asked and as referenced is recorded once.
         post_ids.dedup();
-        let mut authors: Vec<AccountId> = posts.iter().map(|p| p.author_id).collect();
+        let mut authors: Vec<AccountId> = released().map(|p| p.author_id).collect();
         authors.sort_unstable();
         authors.dedup();
         let mut account_ids: Vec<AccountId> = profiles.iter().map(|a| a.id).collect();

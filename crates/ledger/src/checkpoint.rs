@@ -29,6 +29,9 @@ pub const CHECKPOINT_MAGIC: &[u8; 30] = b"tollgate-ledger-checkpoint-v1\n";
 /// The length of a checkpoint message.
 pub const CHECKPOINT_MESSAGE_LEN: usize = 30 + KEY_ID_LEN + 8 + 8 + 32 + 32;
 
+/// The length of a checkpoint message with its Ed25519 signature.
+pub const CHECKPOINT_RECORD_LEN: usize = CHECKPOINT_MESSAGE_LEN + 64;
+
 /// A signed statement that the ledger held `size` entries with this root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -58,6 +61,36 @@ impl Checkpoint {
         let key_id = key.public().key_id();
         let signature = key.sign(&Checkpoint::message(size, time, &root, &chain, &key_id));
         Checkpoint { size, time, root, chain, key_id, signature }
+    }
+
+    /// The signed message followed by its signature (`CHECKPOINT_RECORD_LEN`
+    /// bytes), as the segment files keep every commit's head.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut b = Checkpoint::message(self.size, self.time, &self.root, &self.chain, &self.key_id);
+        b.extend_from_slice(&self.signature);
+        b
+    }
+
+    /// Reads `to_bytes` back; the signature is not checked here.
+    pub(crate) fn from_bytes(b: &[u8]) -> Result<Checkpoint, String> {
+        if b.len() != CHECKPOINT_RECORD_LEN {
+            return Err(format!("a signed checkpoint is {CHECKPOINT_RECORD_LEN} bytes, not {}", b.len()));
+        }
+        if &b[..CHECKPOINT_MAGIC.len()] != CHECKPOINT_MAGIC {
+            return Err("it does not start with the checkpoint message's prefix".into());
+        }
+        let mut i = CHECKPOINT_MAGIC.len();
+        let mut take = |n: usize| {
+            i += n;
+            &b[i - n..i]
+        };
+        let key_id = fixed(take(KEY_ID_LEN), "key_id")?;
+        let size = u64::from_be_bytes(fixed(take(8), "size")?);
+        let time = Timestamp::from_millis(i64::from_be_bytes(fixed(take(8), "time")?));
+        let root = fixed(take(32), "root")?;
+        let chain = fixed(take(32), "chain")?;
+        let signature = fixed(take(64), "signature")?;
+        Ok(Checkpoint { size, time, root, chain, key_id, signature })
     }
 
     /// Checks the key id and the signature against `key`.

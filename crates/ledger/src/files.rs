@@ -56,7 +56,13 @@ impl LedgerFiles {
         self.dir.join("head.json")
     }
 
-    /// The head of every commit, written in place (`slots`).
+    /// The segment files (`segments`): the entries and the head of every commit.
+    pub fn segments_dir(&self) -> PathBuf {
+        self.dir.join(crate::segments::SEGMENTS_DIR)
+    }
+
+    /// The head of every commit, written in place (`slots`), by Tollgate
+    /// before segment files; read if present, no longer written.
     pub fn head_slots_path(&self) -> PathBuf {
         self.dir.join("head.slots")
     }

@@ -11,13 +11,20 @@
 //!   `SHA-256(0x01 || left || right)`), so any entry can be proven to be in
 //!   the ledger with a logarithmic audit path;
 //! - **signed checkpoints**: the writer signs (size, root, chain head, time)
-//!   with the ledger's Ed25519 key for every group commit, and writes it in
-//!   place into `DATA/ledger/head.slots` before the commit's responses are
-//!   released; it replaces `DATA/ledger/head.json` (the same, readable)
-//!   within a second, keeps one a minute or every 16,384 entries in
-//!   `DATA/ledger/checkpoints.log`, and signs the end when it stops. Entries
-//!   removed from the end, or an alteration whose author rewrote the chain
-//!   after it, no longer match a signed checkpoint.
+//!   with the ledger's Ed25519 key for every group commit, into the commit's
+//!   own frame of the segment files (`segments`, `DATA/ledger/segments`: the
+//!   ledger's durable record, one `write` and one `fdatasync` a commit)
+//!   before the commit's responses are released; it replaces
+//!   `DATA/ledger/head.json` (the same, readable) within a second, keeps one
+//!   a minute or every 16,384 entries in `DATA/ledger/checkpoints.log`, and
+//!   signs the end when it stops. Entries removed from the end, or an
+//!   alteration whose author rewrote the chain after it, no longer match a
+//!   signed checkpoint.
+//!
+//! The store holds a copy of the entries (`Store::ledger_append`), which
+//! proofs, retention and the audit questions read; `verify` compares it with
+//! the segment files, and the writer copies into it at start whatever a
+//! crash kept from it.
 //!
 //! Retention drops whole segments of 65,536 entries and leaves a signed record
 //! of their roots (see `prune`). docs/ledger.md gives the exact formats and a
@@ -41,9 +48,11 @@ mod merkle;
 mod prove;
 mod prune;
 mod query;
+mod segments;
 mod slots;
 mod varint;
 mod verify;
+mod verify_segments;
 mod writer;
 
 use std::path::Path;
@@ -69,6 +78,7 @@ pub use query::{
     AppDeliveries, Attempts, Audit, AuthorRecipients, Counts, DayCount, DeliveredPost, EntrySummary, Identity,
     MAX_PAGE, PolicyDeliveries, PostRecipients, Recipient, ReindexReport,
 };
+pub use segments::{FILE_ENTRIES, SEGMENT_MAGIC, SEGMENT_VERSION, SEGMENTS_DIR};
 pub use verify::{Break, BreakKind, PrunedRange, VerifyOptions, VerifyReport, verify};
 pub use writer::{
     CHECKPOINT_EVERY_ENTRIES, CHECKPOINT_LOG_INTERVAL, COMMIT_PACE, CheckpointPolicy, HEAD_FILE_INTERVAL, LedgerWriter,
@@ -257,6 +267,8 @@ impl Ledger {
         }
         // Record first, delete second: rows that are stored and sealed verify.
         let rows_deleted = prune::remove_sealed(self.store.as_ref(), cut)?;
+        // Whole segment files below the cut go with the rows.
+        segments::remove_before(&self.files.segments_dir(), cut)?;
         Ok(PruneOutcome { recorded: record.is_some(), record, rows_deleted, cut })
     }
 }

@@ -1,6 +1,7 @@
 //! The head slot file, `DATA/ledger/head.slots`: the signed head of every
-//! group commit, written in place so that storing it costs one `pwrite` and
-//! one `fdatasync` on the path every response waits for.
+//! group commit, written in place, by Tollgate before the segment files
+//! (`segments`) took the head into each commit's frame. No longer written;
+//! read where it exists, as one more signed record the ledger must match.
 //!
 //! The file is created whole, once, preallocated to its final size
 //! (temporary file, fsync, rename, fsync of the directory), and is never
@@ -28,15 +29,21 @@
 //! The reading rule: the head is the valid slot with the larger size (and of
 //! equal sizes, the later time). The writer writes next into the other one.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
+#[cfg(test)]
+use std::fs::{File, OpenOptions};
+#[cfg(test)]
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(test)]
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 use tollgate_domain::Timestamp;
 
 use crate::LedgerError;
 use crate::checkpoint::{CHECKPOINT_MAGIC, CHECKPOINT_MESSAGE_LEN, Checkpoint};
+#[cfg(test)]
 use crate::files::sync_dir;
 use crate::key::KEY_ID_LEN;
 use crate::merkle::{Frontier, Hash};
@@ -85,7 +92,9 @@ fn header() -> [u8; SLOT_SIZE] {
     h
 }
 
-/// A slot's bytes for a checkpoint and the frontier at its size.
+/// A slot's bytes for a checkpoint and the frontier at its size (the
+/// writer no longer writes slots; tests make legacy files with it).
+#[cfg(test)]
 pub(crate) fn encode_slot(cp: &Checkpoint, frontier: &Frontier) -> [u8; SLOT_SIZE] {
     let mut s = [0u8; SLOT_SIZE];
     s[..CHECKPOINT_MESSAGE_LEN]
@@ -170,6 +179,7 @@ pub(crate) fn read_slots(path: &Path) -> Result<SlotsFile, LedgerError> {
 
 /// The writer's handle on the slot file.
 #[derive(Debug)]
+#[cfg(test)]
 pub(crate) struct HeadSlots {
     file: File,
     path: PathBuf,
@@ -177,6 +187,7 @@ pub(crate) struct HeadSlots {
     next: usize,
 }
 
+#[cfg(test)]
 impl HeadSlots {
     /// Opens the slot file, whose newest valid slot (as `load_signed` found
     /// it) is `newest`, for writing into the other slot next.
@@ -233,12 +244,14 @@ impl HeadSlots {
 }
 
 #[cfg(unix)]
+#[cfg(test)]
 fn write_at(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     file.write_all_at(bytes, offset)
 }
 
 #[cfg(not(unix))]
+#[cfg(test)]
 fn write_at(mut file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
     use std::io::{Seek, SeekFrom};
     file.seek(SeekFrom::Start(offset))?;

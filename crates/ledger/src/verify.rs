@@ -189,6 +189,12 @@ pub(crate) struct Signed {
     pub slots_rejected: bool,
     /// The size of the checkpoint in `head.json`, if it verified.
     pub head_size: Option<u64>,
+    /// Whether segment files exist.
+    pub segments_present: bool,
+    /// The size of the newest head in the segment files, if it verified.
+    pub segment_head: Option<u64>,
+    /// Whether that head was reported as not verifying, or the files as damaged.
+    pub segments_rejected: bool,
 }
 
 impl Signed {
@@ -404,6 +410,31 @@ pub(crate) fn load_signed(
             }
         }
     }
+    // The segment files: the head of every commit, in its frame. Damage is
+    // located by the segment pass of `verify_with`.
+    match crate::segments::tail(&files.segments_dir()) {
+        Ok(None) => {}
+        Err(LedgerError::Altered(_)) => {
+            s.segments_present = true;
+            s.segments_rejected = true;
+        }
+        Err(e) => return Err(e),
+        Ok(Some(t)) => {
+            s.segments_present = true;
+            if let Some(cp) = t.head {
+                match s.key.as_ref().map(|k| cp.verify(k)) {
+                    None => s.segments_rejected = true,
+                    Some(Err(_)) => s.segments_rejected = true,
+                    Some(Ok(())) => {
+                        s.segment_head = Some(cp.size);
+                        if !s.checkpoints.iter().any(|c| (c.size, c.root, c.chain) == (cp.size, cp.root, cp.chain)) {
+                            s.checkpoints.push(cp);
+                        }
+                    }
+                }
+            }
+        }
+    }
     s.latest_frontier = best_frontier;
     for cp in extra {
         match &s.key {
@@ -470,7 +501,12 @@ pub(crate) fn verify_with(
     options: &VerifyOptions,
 ) -> Result<VerifyReport, LedgerError> {
     let signed = load_signed(files, options.key, &options.extra_checkpoints)?;
+    let segments = match files {
+        Some(f) => crate::verify_segments::check(store, f, &signed)?,
+        None => Default::default(),
+    };
     let mut v = Verifier::new(&signed);
+    v.tail = segments.tail;
     let result = v.run(store);
     let mut report = VerifyReport {
         entries: v.frontier.size(),
@@ -486,24 +522,29 @@ pub(crate) fn verify_with(
             .map(|p| PrunedRange { record: p.clone(), rows_removed: p.to <= v.absent_until })
             .collect(),
         breaks: Vec::new(),
-        notes: signed.notes.clone(),
+        notes: signed.notes.iter().chain(&segments.notes).cloned().collect(),
     };
     result?;
     // INVARIANT (signed-head): the writer signs the head before it releases
     // a commit's responses, so a ledger with entries has a head, and the
     // head covers every released entry. Without it a cut tail cannot be seen.
-    let has_entries = store.ledger_last()?.is_some() || !signed.prunes.is_empty();
+    let has_entries = store.ledger_last()?.is_some() || v.tail_len > 0 || !signed.prunes.is_empty();
     let mut missing = Vec::new();
     if let Some(files) = files
         && has_entries
     {
-        let (head, slots, log) = (files.head_path(), files.head_slots_path(), files.checkpoints_path());
-        if !signed.head_present && signed.newest_slot.is_none() && signed.checkpoint_log_lines == 0 {
+        let (head, segments_dir, log) = (files.head_path(), files.segments_dir(), files.checkpoints_path());
+        if !signed.head_present
+            && signed.segment_head.is_none()
+            && signed.newest_slot.is_none()
+            && signed.checkpoint_log_lines == 0
+        {
             missing.push(format!(
-                "the ledger holds entries but no checkpoint: {}, {} and every line of {} are gone, so entries \
-                 removed from the end could not be seen; the writer signs the head before it releases any entry",
+                "the ledger holds entries but no checkpoint: {}, the heads in {} and every line of {} are gone, so \
+                 entries removed from the end could not be seen; the writer signs the head before it releases any \
+                 entry",
                 head.display(),
-                slots.display(),
+                segments_dir.display(),
                 log.display()
             ));
         } else {
@@ -513,19 +554,21 @@ pub(crate) fn verify_with(
                     head.display()
                 ));
             }
-            if !signed.slots_present {
+            if !signed.segments_present {
                 missing.push(format!(
-                    "the ledger holds entries but {} is gone: it holds the head signed before every release, so \
-                     entries after the other checkpoints may have been removed unseen (a ledger last written by \
-                     a Tollgate without it gets it when its writer next starts)",
-                    slots.display()
+                    "the ledger holds entries but {} holds no segment file: they hold every entry with the head \
+                     signed before its release, so entries after the other checkpoints may have been removed unseen \
+                     (a data directory last written by a Tollgate without segment files gets them when its writer \
+                     next starts)",
+                    segments_dir.display()
                 ));
-            } else if signed.newest_slot.is_none() && !signed.slots_rejected {
-                // (A slot that was rejected is a finding of its own.)
+            } else if signed.segment_head.is_none() && !signed.segments_rejected {
+                // (Damaged files, or a head that does not verify, are findings of their own.)
                 missing.push(format!(
-                    "the ledger holds entries but neither slot of {} holds a head that verifies: a crash can tear \
-                     only the slot being written, so entries after the other checkpoints may have been removed unseen",
-                    slots.display()
+                    "the ledger holds entries but no frame of the segment files in {} holds a signed head: the \
+                     writer signs one into every commit, so entries after the other checkpoints may have been \
+                     removed unseen",
+                    segments_dir.display()
                 ));
             }
         }
@@ -540,6 +583,7 @@ pub(crate) fn verify_with(
     // and there is at most one, so it leads; findings about signed records
     // (which name no entry) follow.
     report.breaks.extend(v.found);
+    report.breaks.extend(segments.breaks);
     report.breaks.extend(signed.breaks.iter().cloned());
     report.breaks.extend(missing.into_iter().map(|reason| Break {
         entry: None,
@@ -693,6 +737,10 @@ struct Verifier<'a> {
     /// The largest size at which the ledger is known to match what was signed.
     last_match: u64,
     found: Option<Break>,
+    /// Entries of the segment files after the store's last row, checked
+    /// after the stored ones.
+    tail: Vec<LedgerRow>,
+    tail_len: usize,
 }
 
 impl<'a> Verifier<'a> {
@@ -714,6 +762,8 @@ impl<'a> Verifier<'a> {
             unchecked: 0,
             last_match: 0,
             found: None,
+            tail: Vec::new(),
+            tail_len: 0,
         }
     }
 
@@ -771,6 +821,14 @@ impl<'a> Verifier<'a> {
         self.stream(store)?;
         if self.found.is_some() {
             return Ok(());
+        }
+        let tail = std::mem::take(&mut self.tail);
+        self.tail_len = tail.len();
+        let unindexed = IndexCopies { stored: None, indexed_end: 0, copy: None };
+        for row in &tail {
+            if !self.entry(store, row, &unindexed)? {
+                return Ok(());
+            }
         }
         let n = self.pos();
         if n < self.cut {

@@ -1,19 +1,19 @@
 //! The group-commit writer. Every release awaits `LedgerWriter::record`, which
 //! returns only once the entry is durable and covered by a signed head;
-//! concurrent records share one transaction (and one fsync), so durability
-//! stays cheap under load: the entries that arrive while a commit's fsyncs
-//! run share the next one (commits can also be paced, `COMMIT_PACE`, off by
-//! default). The committed entries then go to the
-//! indexer thread (`indexer`), which maintains the audit index off this path.
+//! concurrent records share one frame of the segment files (and one
+//! `fdatasync`), so durability stays cheap under load: the entries that
+//! arrive while a frame's sync runs share the next one (commits can also be
+//! paced, `COMMIT_PACE`, off by default). The store's copy of each commit is
+//! written while the sync runs; the committed entries then go to the indexer
+//! thread (`indexer`), which maintains the audit index off this path.
 //!
 //! The writer also keeps the Merkle tree's frontier as it appends, and
 //! signs checkpoints of it at three tempos:
 //!
-//! - the **head** of every commit, signed on the head thread and written
-//!   into `head.slots` in place (one `pwrite`, one `fdatasync`: `slots`)
-//!   before the commit's responses are
-//!   released, so that every released entry is covered by a signature and
-//!   entries removed from the end always show, even after `kill -9`;
+//! - the **head** of every commit, signed on the writer thread into the
+//!   commit's frame (`segments`: one `write`, one `fdatasync` on the sync
+//!   thread) before the commit's responses are released, so that every
+//!   released entry is covered by a signature, even after `kill -9`;
 //! - **`head.json`**, the same head readable, replaced atomically by the
 //!   signing thread `HEAD_FILE_INTERVAL` after the first entry it lacks;
 //! - the **history** (`checkpoints.log`, append-only), also on the signing
@@ -21,17 +21,13 @@
 //!   `CHECKPOINT_LOG_INTERVAL` after the first entry it does not cover, and
 //!   at shutdown.
 //!
-//! Why the head is written in place: replacing a file durably (a new file,
-//! an fsync, a rename, an fsync of the directory) cost 2 to 10 ms a commit
-//! and halved the writer's throughput; a write into a preallocated slot
-//! journals no metadata and costs one data sync (docs/ledger.md,
-//! "Measurements of the head"). Why on a thread of its own (`ledger-head`),
-//! not the writer's: measured both ways, in rounds of alternating order,
-//! the hand-off gave the better throughput and latency at 1, 16 and 256
-//! recorders in most rounds; under load the slot's sync overlaps the
-//! writer's next commit, and heads queued meanwhile are folded into one.
-//! Why not on the signing thread: that one replaces `head.json` (2 to 10 ms)
-//! once a second, which would hold up the responses waiting for a slot.
+//! Why the head goes into the frame: the entries and their head then become
+//! durable in one sync. Before, the entries were committed to `ledger.db`
+//! (one sync) and the head written in place into a slot file (a second
+//! sync, `slots`, on a thread of its own); a request waited for both. Why the
+//! sync on a thread of its own: under load it overlaps the writer's next
+//! commit (its encoding, hashing, signing and the store's copy), and commits
+//! queued meanwhile share one sync.
 //!
 //! Logging every head would cost one signature per commit on a quiet ledger
 //! (one request a second), which verification must check, forever; the
@@ -40,10 +36,11 @@
 //!
 //! The road not taken: a write per request (one fsync each) caps throughput at
 //! the disk's fsync rate; an asynchronous, fire-and-forget append would let a
-//! response leave before its entry exists; a head signed on a timer (as
-//! before) let the last second of released entries be cut from the end
-//! unseen after a crash; a head replaced as a file with every commit cost
-//! half the throughput.
+//! response leave before its entry exists; a head signed on a timer let the
+//! last second of released entries be cut from the end unseen after a crash;
+//! a head replaced as a file with every commit cost half the throughput; the
+//! store's transaction synced per commit beside the head doubled the syncs a
+//! request waits for.
 
 use std::fs::File;
 use std::path::Path;
@@ -64,7 +61,7 @@ use crate::indexer::{self, Committed};
 use crate::key::{LedgerKey, PublicKey};
 use crate::merkle::{Frontier, Hash, leaf_hash};
 use crate::prune::SEGMENT_HEIGHT;
-use crate::slots::HeadSlots;
+use crate::segments::{self, Appender, COPY_FRAME, Tail, encode_frame};
 use crate::verify::{Signed, load_signed};
 use crate::{Entry, GENESIS, LedgerError, chain_hash};
 
@@ -216,28 +213,39 @@ impl LedgerWriter {
         let lock = files.lock_writer()?;
         let key = files.load_or_create_key()?;
         let public_key = key.public();
+        let segments_dir = files.segments_dir();
+        let tail = segments::tail(&segments_dir)?;
+        if let Some(t) = &tail {
+            copy_into_store(store.as_ref(), t)?;
+        }
         let signed = load_signed(Some(files), Some(public_key), &[])?;
         let head = recover(store.as_ref(), &signed)?;
         let f = &head.frontier;
-        // INVARIANT (signed-head): a ledger that can hold entries has a head,
-        // in `head.slots` and in `head.json`, stored before the first commit,
-        // so that a crash right after it leaves a head (of the entries
-        // before it) for `verify` to find.
-        let slots_path = files.head_slots_path();
-        let sign = || Checkpoint::sign(&key, f.size(), Timestamp::now(), f.root(), head.chain);
-        let slots = match signed.newest_slot {
-            Some((n, size)) => {
-                let mut slots = HeadSlots::open(&slots_path, Some(n))?;
-                // Entries a crash left after the head are signed at once.
-                if size < f.size() {
-                    slots.write(&sign(), f)?;
-                }
-                slots
-            }
-            // No slot file (a new ledger, or one written before it existed),
-            // or none that verifies: created whole, holding the head.
-            None => HeadSlots::create(&slots_path, &sign(), f)?,
+        let mut appender = match &tail {
+            Some(t) => Appender::open(&segments_dir, Some(t), f.size())?,
+            // A ledger kept in the store alone, by a Tollgate before segment
+            // files (or a new one): its entries are copied into them first.
+            None => copy_into_segments(store.as_ref(), &segments_dir, f.size())?,
         };
+        if appender.end() != f.size() {
+            return Err(LedgerError::Altered(format!(
+                "the segment files end at entry {} but the store's copy of the ledger at {}; run `tollgate ledger verify`",
+                appender.end(),
+                f.size()
+            )));
+        }
+        // INVARIANT (signed-head): a ledger that can hold entries has a
+        // head, in the segment files and in `head.json`, stored before the
+        // first commit, so that a crash right after it leaves a head (of the
+        // entries before it) for `verify` to find.
+        let sign = || Checkpoint::sign(&key, f.size(), Timestamp::now(), f.root(), head.chain);
+        if tail.as_ref().and_then(|t| t.head.as_ref()).map(|h| h.size) != Some(f.size()) {
+            let frame = encode_frame(f.size(), std::iter::empty(), Some(&sign()));
+            appender
+                .write(&frame, 0)?
+                .sync_data()
+                .map_err(|e| LedgerError::Io(format!("syncing the segment file of the head: {e}")))?;
+        }
         if !signed.head_present {
             let cp = sign();
             let mut line = CheckpointRecord::new(&cp, f).encode()?;
@@ -245,17 +253,17 @@ impl LedgerWriter {
             write_atomic(&files.head_path(), &line)?;
         }
         let filed_size = if signed.head_present { signed.head_size.unwrap_or(0) } else { f.size() };
-        let (heads, head_rx) = mpsc::channel::<HeadJob>();
+        let (heads, head_rx) = mpsc::channel::<SyncJob>();
         let head_thread = thread::Builder::new()
-            .name("ledger-head".into())
-            .spawn(move || store_heads(key, slots, head_rx))
-            .map_err(|e| LedgerError::Io(format!("cannot start the head thread: {e}")))?;
+            .name("ledger-sync".into())
+            .spawn(move || sync_frames(head_rx))
+            .map_err(|e| LedgerError::Io(format!("cannot start the sync thread: {e}")))?;
         let (indexer, indexer_thread) = indexer::start(store.clone(), head.frontier.size())?;
         let log = LogAppender::open(&files.checkpoints_path(), signed.checkpoint_log_keep)?;
         files.remove_stray_temporaries();
         let head_path = files.head_path();
 
-        // The signing thread has a key of its own (the head thread has the
+        // The signing thread has a key of its own (the writer has the
         // first): the key is not `Clone`, so that the secret is copied only
         // where it is used.
         let file_key = files.load_or_create_key()?;
@@ -268,6 +276,8 @@ impl LedgerWriter {
         let counters = Arc::new(Counters::default());
         let writer = Writer {
             counters: counters.clone(),
+            key,
+            appender,
             store,
             head,
             heads,
@@ -332,11 +342,14 @@ struct Head {
 /// A response waiting for its entry to be covered by the signed head.
 type Waiting = (oneshot::Sender<Result<Receipt, LedgerError>>, Receipt);
 
-/// A commit's end, with the responses that wait for a head covering it.
-struct HeadJob {
-    frontier: Frontier,
-    chain: Hash,
+/// A commit written to a segment file, with the responses that wait for it
+/// to be durable, and for the store's copy of its entries.
+struct SyncJob {
+    file: Arc<File>,
     waiting: Vec<Waiting>,
+    /// Whether the store took the commit's entries (sent by the writer once
+    /// it has tried).
+    stored: mpsc::Receiver<Result<(), LedgerError>>,
 }
 
 /// What the signing thread signs, for `head.json` and, if `log`, the history.
@@ -433,10 +446,13 @@ fn recover(store: &dyn Store, signed: &Signed) -> Result<Head, LedgerError> {
 struct Writer {
     store: Arc<dyn Store>,
     counters: Arc<Counters>,
+    /// Signs the head of every commit, into its frame.
+    key: LedgerKey,
+    appender: Appender,
     head: Head,
-    /// Where each commit's end goes, with its responses, to be signed into
-    /// the head slots.
-    heads: mpsc::Sender<HeadJob>,
+    /// Where each commit's segment file goes, with its responses, to be
+    /// synced before they are released.
+    heads: mpsc::Sender<SyncJob>,
     /// The size of the latest checkpoint handed to the signer for `head.json`.
     filed_size: u64,
     /// The size of the latest checkpoint handed to the signer for the history.
@@ -507,12 +523,7 @@ impl Writer {
                     }
                     last_commit = Some(Instant::now());
                     last_batch = batch.len();
-                    let waiting = self.commit(&mut batch);
-                    // INVARIANT (signed-head): every commit's responses wait
-                    // for a durable signed head that covers it (`store_heads`).
-                    if !waiting.is_empty() {
-                        self.store_head(waiting);
-                    }
+                    self.commit(&mut batch);
                     let size = self.head.frontier.size();
                     if size > self.filed_size && unfiled_since.is_none() {
                         unfiled_since = Some(Instant::now());
@@ -559,27 +570,17 @@ impl Writer {
         }
     }
 
-    /// Hands the current end, with the responses waiting on it, to the
-    /// head thread (`store_heads`).
-    fn store_head(&mut self, waiting: Vec<Waiting>) {
-        let job = HeadJob { frontier: self.head.frontier.clone(), chain: self.head.chain, waiting };
-        if let Err(mpsc::SendError(job)) = self.heads.send(job) {
-            // The head thread is gone (it panicked): nothing can be signed.
-            for (done, _) in job.waiting {
-                let _ = done.send(Err(LedgerError::Stopped));
-            }
-        }
-    }
-
-    /// Commits `batch` and returns its responses, to be released once a
-    /// signed head covers them; a batch that fails is answered here.
-    fn commit(&mut self, batch: &mut Vec<Job>) -> Vec<Waiting> {
+    /// Commits `batch`: one frame, holding its entries and the head signed
+    /// over them, appended to the segment file, whose sync (on the sync
+    /// thread) releases the responses; meanwhile the entries are copied into
+    /// the store. A batch that fails is answered here.
+    fn commit(&mut self, batch: &mut Vec<Job>) {
         if let Some(why) = &self.broken {
             let err = LedgerError::Store(why.clone());
             for job in batch.drain(..) {
                 let _ = job.done.send(Err(err.clone()));
             }
-            return Vec::new();
+            return;
         }
         let start = self.head.frontier.size();
         let mut frontier = self.head.frontier.clone();
@@ -607,86 +608,183 @@ impl Writer {
             self.posts.push(std::mem::take(&mut job.entry.posts));
             jobs.push(job);
         }
-        *batch = jobs;
-        if batch.is_empty() {
-            return Vec::new();
+        if jobs.is_empty() {
+            return;
         }
+        // INVARIANT (signed-head): every commit's frame carries the head
+        // signed over it, and its responses wait for the frame's sync, so
+        // every released entry is covered by a durable signature.
+        let cp = Checkpoint::sign(&self.key, frontier.size(), Timestamp::now(), frontier.root(), chain);
+        let frame = encode_frame(start, self.rows.iter().map(|r| r.body.as_slice()), Some(&cp));
+        let file = match self.appender.write(&frame, self.rows.len() as u64) {
+            Ok(file) => file,
+            Err(e) => {
+                // Part of the frame may be in the file: only a restart, which
+                // cuts off an unfinished frame, can append after it.
+                for job in jobs {
+                    let _ = job.done.send(Err(e.clone()));
+                }
+                self.broken = Some(format!("a segment file could not be written ({e}); restart Tollgate"));
+                return;
+            }
+        };
+        self.head = Head { frontier, chain };
+        let (stored_tx, stored) = mpsc::channel();
+        let waiting =
+            jobs.into_iter().enumerate().map(|(i, job)| (job.done, Receipt { seq: start + i as u64 })).collect();
+        if let Err(mpsc::SendError(job)) = self.heads.send(SyncJob { file, waiting, stored }) {
+            // The sync thread is gone (it panicked): nothing can be released.
+            for (done, _) in job.waiting {
+                let _ = done.send(Err(LedgerError::Stopped));
+            }
+        }
+        // INVARIANT (head-matches-store): the store's copy follows the
+        // segment files; if it cannot, the writer stops, and its next start
+        // copies from the segment files what the store lacks.
         match self.store.ledger_append(&self.rows, &self.entries) {
             Ok(()) => {
                 self.counters.commits.fetch_add(1, Ordering::Relaxed);
                 self.counters.entries.fetch_add(self.rows.len() as u64, Ordering::Relaxed);
+                let _ = stored_tx.send(Ok(()));
                 // The rows are stored: the index can only lag behind them.
                 let _ = self.indexer.send(Committed {
                     rows: std::mem::take(&mut self.rows),
                     entries: std::mem::take(&mut self.entries),
                     posts: std::mem::take(&mut self.posts),
                 });
-                self.head = Head { frontier, chain };
-                batch.drain(..).enumerate().map(|(i, job)| (job.done, Receipt { seq: start + i as u64 })).collect()
             }
             Err(e) => {
-                // The batch is refused: every waiting response fails. An append
-                // is one transaction, so normally nothing of it was written;
-                // if the store says otherwise, the head follows the store, and
-                // if the store matches neither, the writer stops writing.
-                let err = LedgerError::from(e);
-                for job in batch.drain(..) {
-                    let _ = job.done.send(Err(err.clone()));
-                }
-                if let Ok(last) = self.store.ledger_last() {
-                    let end = last.as_ref().map_or(0, |r| r.seq + 1);
-                    let hash = last.map_or(GENESIS, |r| r.hash);
-                    if end == frontier.size() && hash == chain {
-                        self.head = Head { frontier, chain };
-                    } else if end != start || (start > 0 && hash != self.head.chain) {
-                        self.broken = Some(format!(
-                            "the ledger changed underneath its writer (it ends at {end}, the writer expected {start}); restart Tollgate"
-                        ));
-                    }
-                }
-                Vec::new()
+                let err = LedgerError::Io(format!(
+                    "the entry was recorded in the segment files, but the store could not take its copy: {e}"
+                ));
+                let _ = stored_tx.send(Err(err));
+                self.broken = Some(format!(
+                    "the store could not take a copy of the ledger's entries ({e}); restart Tollgate, which copies \
+                     them from the segment files"
+                ));
             }
         }
     }
 }
 
-/// Signs each commit's end, writes it into the next head slot (one write in
-/// place, one `fdatasync`), and only then releases the responses waiting on
-/// it, until the writer hangs up. Ends that queued up while a slot was being
-/// written are folded into the newest, which covers them all, so under load
-/// one head serves several commits, and the slot's sync overlaps the
+/// Copies into the store the entries of the segment files it lacks (those
+/// of commits a crash interrupted after their frame was written). Refuses a
+/// store holding entries the segment files do not.
+fn copy_into_store(store: &dyn Store, tail: &Tail) -> Result<(), LedgerError> {
+    let last = store.ledger_last()?;
+    let (stored_end, mut chain) = last.map_or((0, GENESIS), |r| (r.seq + 1, r.hash));
+    if stored_end > tail.end {
+        return Err(LedgerError::Altered(format!(
+            "the store holds entries {}..{} that are in no segment file; run `tollgate ledger verify`",
+            tail.end,
+            stored_end - 1
+        )));
+    }
+    let first = tail.files.first().map_or(0, |f| f.first);
+    if stored_end == tail.end {
+        return Ok(());
+    }
+    if stored_end < first || (stored_end == 0 && first > 0) {
+        return Err(LedgerError::Altered(format!(
+            "the store's copy of the ledger ends at entry {stored_end} but the segment files start at {first}; \
+             run `tollgate ledger verify`"
+        )));
+    }
+    let mut rows = Vec::with_capacity(COPY_FRAME);
+    let mut entries = Vec::with_capacity(COPY_FRAME);
+    let flush = |rows: &mut Vec<LedgerRow>, entries: &mut Vec<EntryIndex>| -> Result<(), LedgerError> {
+        if !rows.is_empty() {
+            store.ledger_append(rows, entries)?;
+            rows.clear();
+            entries.clear();
+        }
+        Ok(())
+    };
+    segments::read_entries(&tail.files, stored_end, tail.end, |seq, body| {
+        let entry = Entry::decode(&body)
+            .map_err(|e| LedgerError::Altered(format!("entry {seq} of the segment files does not decode: {e}")))?;
+        chain = chain_hash(&chain, &leaf_hash(&body));
+        entries.push(entry_index(&entry));
+        rows.push(LedgerRow { seq, time: entry.time, app_id: entry.app_id, body, hash: chain });
+        if rows.len() == COPY_FRAME { flush(&mut rows, &mut entries) } else { Ok(()) }
+    })?;
+    flush(&mut rows, &mut entries)
+}
+
+/// Writes the entries of a ledger kept in the store alone (written before
+/// segment files existed) into the first segment file, in frames without a
+/// head; the writer then closes them with one. Returns the appender.
+fn copy_into_segments(store: &dyn Store, dir: &Path, end: u64) -> Result<Appender, LedgerError> {
+    let first = store.ledger_read(0, 1)?.first().map_or(end, |r| r.seq);
+    let mut appender = Appender::open(dir, None, first)?;
+    let mut next = first;
+    let mut file = None;
+    while next < end {
+        let rows = store.ledger_read(next, COPY_FRAME)?;
+        let Some(last) = rows.last() else { break };
+        if rows.first().map(|r| r.seq) != Some(next) || last.seq + 1 != next + rows.len() as u64 {
+            return Err(LedgerError::Altered(format!(
+                "entries from {next} on are not consecutive; run `tollgate ledger verify`"
+            )));
+        }
+        next = last.seq + 1;
+        let frame = encode_frame(rows[0].seq, rows.iter().map(|r| r.body.as_slice()), None);
+        file = Some(appender.write(&frame, rows.len() as u64)?);
+    }
+    if let Some(file) = file {
+        file.sync_data().map_err(|e| LedgerError::Io(format!("syncing the first segment file: {e}")))?;
+    }
+    Ok(appender)
+}
+
+/// Syncs each commit's segment file and then releases the responses waiting
+/// on it, once the store has its copy too, until the writer hangs up.
+/// Commits that queued up while a sync ran share the next one (a sync
+/// covers every write before it), so under load the sync overlaps the
 /// writer's next commit.
 ///
-/// INVARIANT (signed-head): a response is released only after a head that
-/// covers its entry is durable; if the slot cannot be written, the
-/// responses fail (their entries stay recorded, and the next head covers
-/// them).
-fn store_heads(key: LedgerKey, mut slots: HeadSlots, rx: mpsc::Receiver<HeadJob>) {
-    while let Ok(mut job) = rx.recv() {
-        let mut waiting = std::mem::take(&mut job.waiting);
-        while let Ok(mut newer) = rx.try_recv() {
-            waiting.append(&mut newer.waiting);
-            job = newer;
+/// INVARIANT (signed-head): a response is released only after the frame
+/// holding its entry and the head signed over it is durable; if the file
+/// cannot be synced, the responses fail.
+fn sync_frames(rx: mpsc::Receiver<SyncJob>) {
+    while let Ok(job) = rx.recv() {
+        let mut jobs = vec![job];
+        while let Ok(newer) = rx.try_recv() {
+            jobs.push(newer);
         }
-        let f = &job.frontier;
-        let cp = Checkpoint::sign(&key, f.size(), Timestamp::now(), f.root(), job.chain);
-        match slots.write(&cp, f) {
-            Ok(()) => {
-                for (done, receipt) in waiting {
-                    let _ = done.send(Ok(receipt));
-                }
+        let mut synced: Vec<&Arc<File>> = Vec::new();
+        let mut failed = None;
+        for job in &jobs {
+            if synced.iter().any(|f| Arc::ptr_eq(f, &job.file)) {
+                continue;
             }
-            Err(e) => {
-                eprintln!("warning: the ledger head of size {} was not stored: {e}", cp.size);
-                let err = LedgerError::Io(format!(
-                    "the entry was recorded, but the signed head covering it could not be stored: {e}"
-                ));
-                for (done, _) in waiting {
-                    let _ = done.send(Err(err.clone()));
-                }
+            if let Err(e) = job.file.sync_data() {
+                failed = Some(LedgerError::Io(format!(
+                    "the entry was written, but the segment file holding it could not be synced: {e}"
+                )));
+            }
+            synced.push(&job.file);
+        }
+        for job in jobs {
+            let stored = job.stored.recv().unwrap_or(Err(LedgerError::Stopped));
+            let outcome = match (&failed, stored) {
+                (Some(e), _) => Err(e.clone()),
+                (None, Err(e)) => Err(e),
+                (None, Ok(())) => Ok(()),
+            };
+            if let Err(e) = &outcome {
+                warn_stderr(&format!("a commit of {} entries was not released: {e}", job.waiting.len()));
+            }
+            for (done, receipt) in job.waiting {
+                let _ = done.send(outcome.clone().map(|()| receipt));
             }
         }
     }
+}
+
+fn warn_stderr(message: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "warning: {message}");
 }
 
 /// Signs and stores `head.json` and the history until the writer hangs up.

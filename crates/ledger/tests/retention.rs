@@ -176,6 +176,11 @@ fn prune_deletes_the_sealed_rows_and_the_ledger_still_verifies_proves_resumes_an
     assert_eq!((record.from, record.to, rest.cut, rest.rows_deleted), (SEGMENT_SIZE, OLD, OLD, SEGMENT_SIZE));
     assert_eq!(record.segments.last().unwrap().chain, chain_at_cut, "the record holds the chain hash at the cut");
     assert_eq!((first_stored(&f), f.store.ledger_indexed_end().unwrap()), (OLD, OLD));
+    // The segment files that held only sealed entries went with the rows.
+    let frames = f.frames();
+    let first_file = frames.iter().filter(|fr| fr.path == frames[0].path).map(|fr| fr.first).min().unwrap();
+    let second_file = frames.iter().find(|fr| fr.path != frames[0].path).map_or(u64::MAX, |fr| fr.first);
+    assert!(first_file <= OLD && second_file > OLD, "{first_file} {second_file}");
     assert_eq!(same_as_rebuilt(f.store.as_ref(), Timestamp::from_millis(time(OLD))), 0);
     let again = ledger.prune(cutoff, false).unwrap();
     assert_eq!((again.record, again.rows_deleted, again.cut), (None, 0, OLD), "nothing more expired or stored");
@@ -201,7 +206,6 @@ fn prune_deletes_the_sealed_rows_and_the_ledger_still_verifies_proves_resumes_an
     drop(w);
     std::fs::remove_file(f.files().checkpoints_path()).unwrap();
     std::fs::remove_file(f.files().head_path()).unwrap();
-    std::fs::remove_file(f.files().head_slots_path()).unwrap();
     let w = f.writer(1000);
     f.record(&w, TOTAL + 10, TOTAL + 20, 10, time);
     drop(w);

@@ -175,10 +175,16 @@ fn swapped_bodies_are_located() {
 #[test]
 fn a_truncated_tail_is_located_against_the_latest_checkpoint() {
     let f = Fixture::filled("truncate", N, EVERY);
+    // Cut from the store alone, the entries are still in the segment files.
     f.exec("DELETE FROM ledger WHERE seq >= 900");
+    assert!(verify(&f).ok());
+    // Cut from both.
+    let cut = f.frame_boundary_near(900);
+    f.exec(&format!("DELETE FROM ledger WHERE seq >= {cut}"));
+    f.cut_segments_from(cut);
     let r = verify(&f);
-    assert_break(&r, 900, BreakKind::Truncated);
-    assert!(r.first_break().unwrap().reason.contains("900..999"), "{}", r.first_break().unwrap().reason);
+    assert_break(&r, cut, BreakKind::Truncated);
+    assert!(r.first_break().unwrap().reason.contains(&format!("{cut}..999")), "{}", r.first_break().unwrap().reason);
     // The store-only check cannot see it: that is what checkpoints are for.
     assert!(tollgate_ledger::verify(f.store.as_ref()).unwrap().ok());
 }
@@ -199,12 +205,11 @@ fn an_edit_hidden_by_a_rewritten_chain_is_bounded_by_the_checkpoints_around_it()
 }
 
 #[test]
-fn the_tail_replaced_after_the_last_checkpoint_is_caught_by_an_escrowed_checkpoint() {
-    // Entries after the latest checkpoint in the data directory are covered
-    // only by a checkpoint kept elsewhere: here, the one exported at the end.
+fn the_tail_replaced_after_the_last_checkpoint_shows_against_the_segment_files_and_an_escrowed_checkpoint() {
     let f = Fixture::filled("escrow", N, EVERY);
     let (escrowed, key) = f.ledger().latest_checkpoint().unwrap().unwrap();
-    // The attacker rewrites the tail and removes the local checkpoints that cover it.
+    // The attacker rewrites the tail in the store and removes the local
+    // checkpoints that cover it...
     let body = String::from_utf8(f.body(990)).unwrap().replace("/2/tweets", "/2/tweetz");
     f.raw().execute("UPDATE ledger SET body = ?1 WHERE seq = 990", [body.as_bytes()]).unwrap();
     f.rewrite_chain(990);
@@ -212,7 +217,20 @@ fn the_tail_replaced_after_the_last_checkpoint_is_caught_by_an_escrowed_checkpoi
     // ...and puts back an older head, signed before the rewritten entries.
     let log = std::fs::read_to_string(f.files().checkpoints_path()).unwrap();
     std::fs::write(f.files().head_path(), format!("{}\n", log.lines().last().unwrap())).unwrap();
-    assert!(verify(&f).ok(), "locally, nothing shows");
+    // The segment files hold the entries as they were, and a head over them.
+    let r = verify(&f);
+    assert!(r.breaks.iter().any(|b| b.entry == Some(990) && b.kind == BreakKind::Modified), "{:?}", r.breaks);
+    // Cutting the segment files before the rewritten entries leaves these
+    // in the store alone: in no segment file.
+    let cut = f.frame_boundary_near(990);
+    f.cut_segments_from(cut);
+    let r = verify(&f);
+    assert!(
+        r.breaks.iter().any(|b| b.kind == BreakKind::Missing && b.reason.contains("in no segment file")),
+        "{:?}",
+        r.breaks
+    );
+    // And against a checkpoint kept elsewhere.
     let options = VerifyOptions { key: Some(key), extra_checkpoints: vec![escrowed] };
     let r = f.ledger().verify(&options).unwrap();
     assert_eq!(r.first_break().unwrap().kind, BreakKind::Diverged, "{:?}", r.breaks);
@@ -269,16 +287,17 @@ fn a_missing_head_or_history_with_entries_stored_fails() {
     assert!(b.reason.contains("head.json"), "{}", b.reason);
     std::fs::rename(&aside, &head).unwrap();
 
-    // The head slots gone, `head.json` there.
-    let slots = f.files().head_slots_path();
-    let slots_aside = f.dir.join("head.slots.aside");
-    std::fs::rename(&slots, &slots_aside).unwrap();
+    // The segment files gone, `head.json` there.
+    let segments = f.files().segments_dir();
+    let segments_aside = f.dir.join("segments.aside");
+    std::fs::rename(&segments, &segments_aside).unwrap();
     let r = verify(&f);
-    let b = r.first_break().unwrap_or_else(|| panic!("missing head slots went unnoticed: {r:?}"));
+    let b = r.first_break().unwrap_or_else(|| panic!("missing segment files went unnoticed: {r:?}"));
     assert_eq!((b.entry, b.kind), (None, BreakKind::MissingCheckpoint), "{}", b.reason);
-    assert!(b.reason.contains("head.slots"), "{}", b.reason);
+    assert!(b.reason.contains("no segment file"), "{}", b.reason);
 
-    // Every checkpoint gone: both heads and the history.
+    // Every checkpoint gone: the heads in `head.json` and in the segment
+    // files, and the history.
     std::fs::rename(&head, &aside).unwrap();
     std::fs::write(&log, "").unwrap();
     let r = verify(&f);
@@ -314,10 +333,10 @@ fn a_complete_last_line_of_the_history_that_does_not_parse_fails() {
     assert!(r.notes.iter().any(|n| n.contains("interrupted write")), "{:?}", r.notes);
 }
 
-/// A writer that signs the head of every commit into the head slots, and
-/// writes neither `head.json` (after its first) nor the history while it runs:
-/// what a process killed before either was due leaves behind.
-fn slots_only_writer(f: &Fixture) -> tollgate_ledger::LedgerWriter {
+/// A writer that writes neither `head.json` (after its first) nor the
+/// history while it runs: what a process killed before either was due
+/// leaves behind. Every commit's frame holds its head.
+fn frames_only_writer(f: &Fixture) -> tollgate_ledger::LedgerWriter {
     let hour = std::time::Duration::from_secs(3600);
     let policy = tollgate_ledger::CheckpointPolicy {
         every_entries: u64::MAX,
@@ -329,115 +348,77 @@ fn slots_only_writer(f: &Fixture) -> tollgate_ledger::LedgerWriter {
 }
 
 #[test]
-fn a_torn_head_slot_is_ignored_and_the_other_one_used_but_no_valid_slot_fails() {
-    let f = Fixture::new("torn-slot");
-    let w = slots_only_writer(&f);
-    for i in 0..10 {
+fn a_torn_last_frame_is_ignored_but_damage_anywhere_in_the_segment_files_is_located() {
+    let f = Fixture::new("torn-frame");
+    let w = frames_only_writer(&f);
+    for i in 0..40 {
         w.record_blocking(common::entry(i, 1_750_000_000_000 + i as i64)).unwrap();
     }
-    // One commit each: the slots hold the heads of the last two.
-    let sizes = f.head_slot_sizes();
-    let (newest, older) = if sizes[0] > sizes[1] { (0, 1) } else { (1, 0) };
-    assert_eq!((sizes[newest], sizes[older]), (10, 9));
-    let latest = || f.ledger().latest_checkpoint().unwrap().unwrap().0.size;
-    assert_eq!(latest(), 10, "head.json is at size 0, the slots cover every answered record");
-    let clean = std::fs::read(f.files().head_slots_path()).unwrap();
+    // One commit each: the newest head covers every answered record, while
+    // `head.json` is at size 0.
+    assert_eq!(f.newest_segment_head(), 40);
+    assert_eq!(f.ledger().latest_checkpoint().unwrap().unwrap().0.size, 40);
+    drop(w);
+    let path = f.segment_files().pop().unwrap();
+    let clean = std::fs::read(&path).unwrap();
 
-    // Torn as a crash in the middle of the write leaves it: part new bytes.
-    f.scribble_on_head_slot(newest, 40..140, 0x5a);
+    // Half a frame at the end, as a crash in the middle of a write leaves it.
+    let mut torn = clean.clone();
+    torn.extend_from_slice(&clean[clean.len() - 150..clean.len() - 50]);
+    std::fs::write(&path, &torn).unwrap();
     let r = verify(&f);
     assert!(r.ok(), "{:?}", r.breaks);
-    assert!(
-        r.notes.iter().any(|n| n.contains(&format!("slot {newest}")) && n.contains("interrupted")),
-        "{:?}",
-        r.notes
-    );
-    assert_eq!(latest(), 9, "the other slot is the head");
-    // Zeros, as a file system may leave a block whose write did not land.
-    f.scribble_on_head_slot(newest, 0..4096, 0);
-    assert!(verify(&f).ok());
-    assert_eq!(latest(), 9);
-    // The entry only the torn slot covered can now go unseen; the one
-    // before it cannot.
-    f.exec("DELETE FROM ledger WHERE seq >= 8");
-    let b = verify(&f).first_break().cloned().unwrap();
-    assert_eq!((b.entry, b.kind), (Some(8), BreakKind::Truncated), "{}", b.reason);
-    std::fs::write(f.files().head_slots_path(), &clean).unwrap();
+    assert!(r.notes.iter().any(|n| n.contains("interrupted write")), "{:?}", r.notes);
 
-    // Both slots unusable, entries present: as if there were no head.
-    f.scribble_on_head_slot(older, 0..4096, 0);
-    f.scribble_on_head_slot(newest, 100..200, 0xff);
-    let r = verify(&f);
-    let b = r.first_break().unwrap_or_else(|| panic!("no valid head slot went unnoticed: {r:?}"));
-    assert_eq!((b.entry, b.kind), (None, BreakKind::MissingCheckpoint), "{}", b.reason);
-    assert!(b.reason.contains("head.slots"), "{}", b.reason);
-    drop(w);
+    // Any byte of any whole frame changed: located, never excused.
+    let frames: Vec<_> = f.frames().into_iter().filter(|fr| fr.path == path).collect();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..60 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let frame = &frames[(rng % frames.len() as u64) as usize];
+        let offset = frame.offset + (rng >> 20) % frame.len;
+        let mut bytes = clean.clone();
+        bytes[offset as usize] ^= 1 << ((rng >> 40) % 8);
+        std::fs::write(&path, &bytes).unwrap();
+        let r = verify(&f);
+        assert!(!r.ok(), "a changed byte at offset {offset} (frame at {}) went unnoticed", frame.offset);
+        let located = r.breaks.iter().any(|b| {
+            b.reason.contains(&format!("offset {}", frame.offset))
+                || (frame.count > 0 && b.entry.is_some_and(|e| e >= frame.first && e < frame.first + frame.count))
+        });
+        assert!(located, "offset {offset} of the frame at {}: {:?}", frame.offset, r.breaks);
+    }
+    std::fs::write(&path, &clean).unwrap();
+    assert!(verify(&f).ok());
 }
 
 #[test]
-fn a_head_slot_with_a_valid_checksum_and_a_forged_checkpoint_fails() {
-    let f = Fixture::new("forged-slot");
-    let w = slots_only_writer(&f);
+fn a_frame_with_a_valid_checksum_and_a_forged_head_fails() {
+    let f = Fixture::new("forged-frame");
+    let w = frames_only_writer(&f);
     for i in 0..3 {
         w.record_blocking(common::entry(i, 1_750_000_000_000 + i as i64)).unwrap();
     }
     drop(w);
-    // A larger size, and the checksum recomputed: not something a crash does.
-    let path = f.files().head_slots_path();
-    let mut bytes = std::fs::read(&path).unwrap();
-    let newest = if f.head_slot_sizes()[0] == 3 { 0 } else { 1 };
-    let slot = &mut bytes[4096 * (1 + newest)..4096 * (2 + newest)];
-    slot[38..46].copy_from_slice(&4u64.to_be_bytes());
-    let sum: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&slot[..4064]).into();
-    slot[4064..].copy_from_slice(&sum);
-    std::fs::write(&path, &bytes).unwrap();
+    // The head's time changed and the checksum recomputed: not something a
+    // crash does, and the signature no longer verifies.
+    let frame = f.frames().into_iter().rfind(|fr| fr.head.is_some() && fr.count > 0).unwrap();
+    let mut bytes = std::fs::read(&frame.path).unwrap();
+    let (start, end) = (frame.offset as usize, (frame.offset + frame.len) as usize);
+    let head = end - 32 - 182;
+    bytes[head + 50] ^= 1;
+    let sum: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes[start..end - 32]).into();
+    bytes[end - 32..end].copy_from_slice(&sum);
+    std::fs::write(&frame.path, &bytes).unwrap();
     let r = verify(&f);
-    let b = r.first_break().unwrap_or_else(|| panic!("a forged slot went unnoticed: {r:?}"));
+    let b = r.first_break().unwrap_or_else(|| panic!("a forged head went unnoticed: {r:?}"));
     assert_eq!(b.kind, BreakKind::BadCheckpoint, "{}", b.reason);
-    assert!(b.reason.contains(&format!("slot {newest}")), "{}", b.reason);
-    // A header that is not the format's: not a head slot file.
+    assert!(b.reason.contains(&format!("offset {}", frame.offset)), "{}", b.reason);
+    // A header that is not the format's: not a segment file.
     bytes[5] = b'X';
-    std::fs::write(&path, &bytes).unwrap();
-    assert_eq!(verify(&f).first_break().unwrap().kind, BreakKind::MalformedLog);
-}
-
-#[test]
-fn head_slots_rolled_back_with_the_tail_cut_show_where_another_checkpoint_covers_the_tail() {
-    let f = Fixture::new("slot-rollback");
-    let w = slots_only_writer(&f);
-    let time = |i: u64| 1_750_000_000_000 + i as i64;
-    for i in 0..20 {
-        w.record_blocking(common::entry(i, time(i))).unwrap();
-    }
-    // What an attacker keeps to put back later: the heads at 20 entries,
-    // `head.json` (signed at start, size 0) and no history.
-    let old_slots = std::fs::read(f.files().head_slots_path()).unwrap();
-    let old_head = std::fs::read(f.files().head_path()).unwrap();
-    for i in 20..50 {
-        w.record_blocking(common::entry(i, time(i))).unwrap();
-    }
-    let (escrowed, key) = f.ledger().latest_checkpoint().unwrap().unwrap();
-    assert_eq!(escrowed.size, 50);
-    // A clean stop: `head.json` and the history cover all 50.
-    w.shutdown();
-
-    // The slots put back alone, entries intact: nothing is wrong.
-    std::fs::write(f.files().head_slots_path(), &old_slots).unwrap();
-    assert!(verify(&f).ok());
-    // The slots put back and the tail cut: `head.json` and the history
-    // still cover it.
-    f.exec("DELETE FROM ledger WHERE seq >= 30");
-    let b = verify(&f).first_break().cloned().unwrap();
-    assert_eq!((b.entry, b.kind), (Some(30), BreakKind::Truncated), "{}", b.reason);
-
-    // Every local checkpoint put back as it was at 20 entries: not
-    // detectable from the data directory alone...
-    std::fs::write(f.files().head_path(), &old_head).unwrap();
-    std::fs::remove_file(f.files().checkpoints_path()).unwrap();
+    std::fs::write(&frame.path, &bytes).unwrap();
     let r = verify(&f);
-    assert!(r.ok(), "{:?}", r.breaks);
-    // ...only against a checkpoint kept elsewhere.
-    let options = VerifyOptions { key: Some(key), extra_checkpoints: vec![escrowed] };
-    let b = f.ledger().verify(&options).unwrap().first_break().cloned().unwrap();
-    assert_eq!((b.entry, b.kind), (Some(30), BreakKind::Truncated), "{}", b.reason);
+    assert!(r.breaks.iter().any(|b| b.reason.contains("is not a segment file")), "{:?}", r.breaks);
 }

@@ -64,7 +64,13 @@ pub enum Synchronous {
 /// Tuning of an opened store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqliteOptions {
+    /// For `tollgate.db`, the platform's data.
     pub synchronous: Synchronous,
+    /// For `ledger.db`, the store's copy of the ledger and its audit index.
+    /// `Normal` by default: the ledger's durable record is its segment files,
+    /// synced with every commit, and its writer copies into `ledger.db`
+    /// whatever a crash kept from it.
+    pub ledger_synchronous: Synchronous,
     /// Connections serving reads concurrently (at least one is opened).
     pub read_connections: usize,
     /// The page cache of each connection, in MiB.
@@ -73,7 +79,12 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions { synchronous: Synchronous::Full, read_connections: 4, cache_mib: 64 }
+        SqliteOptions {
+            synchronous: Synchronous::Full,
+            ledger_synchronous: Synchronous::Normal,
+            read_connections: 4,
+            cache_mib: 64,
+        }
     }
 }
 
@@ -113,7 +124,7 @@ impl SqliteStore {
 
         let mut platform = open_writer(&platform_path, options.synchronous, options.cache_mib)?;
         schema::migrate(&mut platform, PLATFORM_FILE, schema::PLATFORM)?;
-        let mut ledger = open_writer(&ledger_path, options.synchronous, options.cache_mib)?;
+        let mut ledger = open_writer(&ledger_path, options.ledger_synchronous, options.cache_mib)?;
         schema::migrate(&mut ledger, LEDGER_FILE, schema::LEDGER)?;
         sync_dir(dir)?;
 

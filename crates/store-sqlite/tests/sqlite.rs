@@ -170,7 +170,12 @@ fn another_applications_database_is_refused() {
 #[test]
 fn options_are_applied() {
     let d = dir();
-    let options = SqliteOptions { synchronous: Synchronous::Normal, read_connections: 0, cache_mib: 1 };
+    let options = SqliteOptions {
+        synchronous: Synchronous::Normal,
+        ledger_synchronous: Synchronous::Normal,
+        read_connections: 0,
+        cache_mib: 1,
+    };
     let store = SqliteStore::open(&d.0, &options).unwrap();
     store.upsert_posts(&[post(1, "normal sync")]).unwrap();
     assert_eq!(store.posts(&[PostId(1)]).unwrap().len(), 1, "zero readers means one");

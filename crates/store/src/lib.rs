@@ -417,7 +417,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends rows whose `seq` continue the ledger exactly, with their
     /// indexable columns (`entries`, one per row, for `ledger_select` and
-    /// `ledger_count`), in one transaction; durable on return. The summaries
+    /// `ledger_count`), in one transaction; visible to every reader on
+    /// return, and as durable as the backend is configured to make it (the
+    /// ledger crate's segment files are the ledger's durable record, and its
+    /// writer copies back what a crash kept from the store). The summaries
     /// and post filters are not touched: they follow, in larger batches,
     /// through `ledger_index_rows`.
     fn ledger_append(&self, rows: &[LedgerRow], entries: &[EntryIndex]) -> Result<()>;

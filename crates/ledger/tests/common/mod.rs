@@ -222,3 +222,83 @@ pub fn entry(i: u64, time_ms: i64) -> Entry {
         policy_version: "p1".into(),
     }
 }
+
+/// One frame of a segment file, read with the layout docs/ledger.md gives
+/// (not with the crate's reader), checksum not checked.
+#[derive(Debug, Clone)]
+pub struct RawFrame {
+    pub path: PathBuf,
+    pub offset: u64,
+    pub len: u64,
+    pub first: u64,
+    pub count: u64,
+    /// The size of the signed head it ends with, if it has one.
+    pub head: Option<u64>,
+}
+
+impl Fixture {
+    /// The segment files, in order.
+    pub fn segment_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.files().segments_dir())
+            .map(|d| d.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "seg")).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    /// Every whole frame of every segment file.
+    pub fn frames(&self) -> Vec<RawFrame> {
+        let mut out = Vec::new();
+        for path in self.segment_files() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(&bytes[..24], b"tollgate-ledger-segment\n");
+            let mut at = 32usize;
+            while at + 4 <= bytes.len() {
+                let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+                if at + len > bytes.len() {
+                    break;
+                }
+                let f = &bytes[at..at + len];
+                let first = u64::from_be_bytes(f[5..13].try_into().unwrap());
+                let count = u64::from(u32::from_be_bytes(f[13..17].try_into().unwrap()));
+                let head = (f[4] & 1 == 1).then(|| {
+                    let h = &f[len - 32 - 182..];
+                    u64::from_be_bytes(h[38..46].try_into().unwrap())
+                });
+                out.push(RawFrame { path: path.clone(), offset: at as u64, len: len as u64, first, count, head });
+                at += len;
+            }
+        }
+        out
+    }
+
+    /// The size of the newest head signed into the segment files.
+    pub fn newest_segment_head(&self) -> u64 {
+        self.frames().iter().filter_map(|f| f.head).max().expect("a head in the segment files")
+    }
+
+    /// The start of the last frame of entries that starts at or before `seq`.
+    pub fn frame_boundary_near(&self, seq: u64) -> u64 {
+        self.frames().iter().filter(|f| f.count > 0 && f.first <= seq).map(|f| f.first).max().expect("a frame there")
+    }
+
+    /// Cuts the segment files at the frame that starts at entry `seq`: that
+    /// frame and everything after it go, as an attacker could cut them.
+    pub fn cut_segments_from(&self, seq: u64) {
+        let frames = self.frames();
+        let at = frames.iter().position(|f| f.first == seq && f.count > 0).expect("a frame starting there");
+        let cut = &frames[at];
+        let file = std::fs::OpenOptions::new().write(true).open(&cut.path).unwrap();
+        file.set_len(cut.offset).unwrap();
+        for later in self.segment_files().into_iter().filter(|p| *p > cut.path) {
+            std::fs::remove_file(later).unwrap();
+        }
+    }
+
+    /// Flips the bits of `mask` in byte `offset` of segment file `path`.
+    pub fn flip_segment_byte(&self, path: &std::path::Path, offset: u64, mask: u8) {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes[offset as usize] ^= mask;
+        std::fs::write(path, bytes).unwrap();
+    }
+}

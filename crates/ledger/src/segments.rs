@@ -1,0 +1,605 @@
+//! The segment files, `DATA/ledger/segments/NNNNNNNNNNNNNNNNNNNN.seg`: the
+//! ledger's durable record. Every group commit appends one frame, holding
+//! the commit's entries and the head signed over them, in one `write`, and
+//! one `fdatasync` makes it durable before any of its responses is released.
+//! The store's copy of the entries (`Store::ledger_append`, which the audit
+//! questions, proofs and retention read) is written beside it and need not
+//! be synced: after a crash the writer copies what the store lacks from here.
+//!
+//! Files are named by the seq of their first entry, twenty digits, and a
+//! file takes no more commits once it holds `FILE_ENTRIES` entries, so that
+//! retention removes whole files. Layout (docs/ledger.md restates it), all
+//! integers big-endian:
+//!
+//! | bytes | field |
+//! |---:|---|
+//! | 24 | ASCII `tollgate-ledger-segment` and 0x0a |
+//! | 4 | version (u32, 1) |
+//! | 4 | zeros |
+//!
+//! then frames, each:
+//!
+//! | bytes | field |
+//! |---:|---|
+//! | 4 | the frame's length `L`, every field included |
+//! | 1 | flags: 1 if the frame ends with a signed head, else 0 |
+//! | 8 | the seq of its first entry |
+//! | 4 | its number of entries `n` |
+//! | n × (4 + len) | each entry: its body's length, then the body (the bytes hashed as the leaf) |
+//! | 182 | if flagged: the signed head, the 118-byte checkpoint message (`checkpoint.rs`) and its 64-byte signature, of size `first + n` |
+//! | 32 | SHA-256 of the frame's first `L - 32` bytes |
+//!
+//! The reading rule: a frame that runs past the end of the last file, or
+//! whose checksum fails and that ends the last file, is a write interrupted
+//! by a crash (its responses were never released) and is ignored; the next
+//! writer cuts it off. A damaged frame anywhere else is an alteration.
+//! Frames without a head are written only when a ledger kept in the store
+//! alone (before segment files existed) is copied into them, and a frame
+//! with a head closes the copy.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::LedgerError;
+use crate::checkpoint::{CHECKPOINT_RECORD_LEN, Checkpoint};
+use crate::files::sync_dir;
+use crate::prune::SEGMENT_SIZE;
+
+/// The directory of the segment files inside `DATA/ledger`.
+pub const SEGMENTS_DIR: &str = "segments";
+/// The first bytes of every segment file.
+pub const SEGMENT_MAGIC: &[u8; 24] = b"tollgate-ledger-segment\n";
+/// The format's version, in the header.
+pub const SEGMENT_VERSION: u32 = 1;
+/// The header's length.
+pub const SEGMENT_HEADER_LEN: usize = 32;
+/// A file takes no more commits once it holds this many entries (retention's
+/// segment: whole files are removed).
+pub const FILE_ENTRIES: u64 = SEGMENT_SIZE;
+/// The most entries one frame written by a copy holds.
+pub(crate) const COPY_FRAME: usize = 4096;
+
+/// The flag of a frame that ends with a signed head.
+const HAS_HEAD: u8 = 1;
+/// Length, flags, first seq, count.
+const FRAME_FIXED: usize = 4 + 1 + 8 + 4;
+const CHECKSUM_LEN: usize = 32;
+/// No frame is larger: a length field beyond it is damage, not a frame.
+const MAX_FRAME: u64 = 1 << 31;
+
+/// The name of the file whose first entry is `first`.
+pub(crate) fn file_name(first: u64) -> String {
+    format!("{first:020}.seg")
+}
+
+fn header() -> [u8; SEGMENT_HEADER_LEN] {
+    let mut h = [0u8; SEGMENT_HEADER_LEN];
+    h[..SEGMENT_MAGIC.len()].copy_from_slice(SEGMENT_MAGIC);
+    h[24..28].copy_from_slice(&SEGMENT_VERSION.to_be_bytes());
+    h
+}
+
+/// One frame's bytes.
+pub(crate) fn encode_frame<'a>(
+    first: u64,
+    bodies: impl Iterator<Item = &'a [u8]> + Clone,
+    head: Option<&Checkpoint>,
+) -> Vec<u8> {
+    let count = bodies.clone().count();
+    let len = FRAME_FIXED
+        + bodies.clone().map(|b| 4 + b.len()).sum::<usize>()
+        + head.map_or(0, |_| CHECKPOINT_RECORD_LEN)
+        + CHECKSUM_LEN;
+    let mut f = Vec::with_capacity(len);
+    f.extend_from_slice(&(len as u32).to_be_bytes());
+    f.push(if head.is_some() { HAS_HEAD } else { 0 });
+    f.extend_from_slice(&first.to_be_bytes());
+    f.extend_from_slice(&(count as u32).to_be_bytes());
+    for body in bodies {
+        f.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        f.extend_from_slice(body);
+    }
+    if let Some(cp) = head {
+        f.extend_from_slice(&cp.to_bytes());
+    }
+    let sum: [u8; 32] = Sha256::digest(&f).into();
+    f.extend_from_slice(&sum);
+    debug_assert_eq!(f.len(), len);
+    f
+}
+
+/// One frame as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Frame {
+    /// Where it starts in its file.
+    pub offset: u64,
+    pub first: u64,
+    pub bodies: Vec<Vec<u8>>,
+    /// The signed head (its signature not checked here).
+    pub head: Option<Checkpoint>,
+}
+
+impl Frame {
+    /// The seq after its last entry.
+    pub fn end(&self) -> u64 {
+        self.first + self.bodies.len() as u64
+    }
+}
+
+/// What reading the next frame of a file found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Next {
+    Frame(Frame),
+    /// The end of the file, after a whole frame (or the header).
+    End,
+    /// A frame that ends the file unfinished: a write interrupted by a crash,
+    /// if this is the last file.
+    Torn {
+        offset: u64,
+        why: String,
+    },
+    /// Not a frame, with more after it.
+    Bad {
+        offset: u64,
+        why: String,
+    },
+}
+
+/// A segment file found in the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SegmentFile {
+    pub path: PathBuf,
+    /// The seq its name gives.
+    pub first: u64,
+}
+
+/// The segment files in `dir`, by first seq, and the names there that are
+/// not segment files. No directory is no files.
+pub(crate) fn list(dir: &Path) -> Result<(Vec<SegmentFile>, Vec<PathBuf>), LedgerError> {
+    let entries = match fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) => return Err(LedgerError::Io(format!("reading the directory {}: {e}", dir.display()))),
+        Ok(entries) => entries,
+    };
+    let mut files = Vec::new();
+    let mut strays = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| LedgerError::Io(format!("reading the directory {}: {e}", dir.display())))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let first = name
+            .strip_suffix(".seg")
+            .filter(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u64>().ok());
+        match first {
+            Some(first) => files.push(SegmentFile { path: entry.path(), first }),
+            None if name.starts_with('.') && name.ends_with(".tmp") => {}
+            None => strays.push(entry.path()),
+        }
+    }
+    files.sort_by_key(|f| f.first);
+    Ok((files, strays))
+}
+
+/// Reads the frames of one file in order.
+pub(crate) struct FrameReader {
+    path: PathBuf,
+    reader: BufReader<File>,
+    offset: u64,
+    len: u64,
+}
+
+impl FrameReader {
+    /// Opens a file and checks its header: `Ok(Err(why))` if it is not a
+    /// segment file of this format.
+    pub fn open(path: &Path) -> Result<Result<FrameReader, String>, LedgerError> {
+        let io = |e: std::io::Error| LedgerError::Io(format!("reading {}: {e}", path.display()));
+        let file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut h = [0u8; SEGMENT_HEADER_LEN];
+        if len < SEGMENT_HEADER_LEN as u64 {
+            return Ok(Err(format!("it is {len} bytes long, shorter than the {SEGMENT_HEADER_LEN}-byte header")));
+        }
+        reader.read_exact(&mut h).map_err(io)?;
+        if h != header() {
+            return Ok(Err(format!("its header is not that of version {SEGMENT_VERSION} (`tollgate-ledger-segment`)")));
+        }
+        Ok(Ok(FrameReader { path: path.to_owned(), reader, offset: SEGMENT_HEADER_LEN as u64, len }))
+    }
+
+    /// Where the next frame starts: after the last whole frame read.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn next_frame(&mut self) -> Result<Next, LedgerError> {
+        let offset = self.offset;
+        let left = self.len - offset;
+        if left == 0 {
+            return Ok(Next::End);
+        }
+        let torn = |why: String| Ok(Next::Torn { offset, why });
+        if left < 4 {
+            return torn(format!("{left} bytes, too few for a frame"));
+        }
+        let mut len = [0u8; 4];
+        self.read(&mut len)?;
+        let len = u64::from(u32::from_be_bytes(len));
+        if len > left {
+            return torn(format!("a frame of {len} bytes where {left} are left"));
+        }
+        if len < (FRAME_FIXED + CHECKSUM_LEN) as u64 || len > MAX_FRAME {
+            return Ok(Next::Bad { offset, why: format!("a frame length of {len} bytes") });
+        }
+        let mut f = vec![0u8; len as usize];
+        f[..4].copy_from_slice(&(len as u32).to_be_bytes());
+        self.read(&mut f[4..])?;
+        let body_end = f.len() - CHECKSUM_LEN;
+        if Sha256::digest(&f[..body_end])[..] != f[body_end..] {
+            let why = "its checksum does not match its bytes".to_string();
+            return if offset + len == self.len { torn(why) } else { Ok(Next::Bad { offset, why }) };
+        }
+        self.offset += len;
+        match parse_frame(offset, &f[..body_end]) {
+            Ok(frame) => Ok(Next::Frame(frame)),
+            Err(why) => Ok(Next::Bad { offset, why }),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> Result<(), LedgerError> {
+        self.reader.read_exact(buf).map_err(|e| LedgerError::Io(format!("reading {}: {e}", self.path.display())))
+    }
+}
+
+/// A frame's fields, its checksum already checked.
+fn parse_frame(offset: u64, f: &[u8]) -> Result<Frame, String> {
+    let flags = f[4];
+    if flags & !HAS_HEAD != 0 {
+        return Err(format!("unknown flags {flags:#04x}"));
+    }
+    let first = u64::from_be_bytes(f[5..13].try_into().unwrap_or_else(|_| unreachable!("fixed layout")));
+    let count = u32::from_be_bytes(f[13..17].try_into().unwrap_or_else(|_| unreachable!("fixed layout")));
+    let head_len = if flags & HAS_HEAD != 0 { CHECKPOINT_RECORD_LEN } else { 0 };
+    let entries_end = f.len().checked_sub(head_len).filter(|&e| e >= FRAME_FIXED).ok_or("too short for its head")?;
+    let mut at = FRAME_FIXED;
+    let mut bodies = Vec::with_capacity((count as usize).min(1 << 16));
+    for i in 0..count {
+        let len = f
+            .get(at..at + 4)
+            .map(|b| u32::from_be_bytes(b.try_into().unwrap_or_else(|_| unreachable!("four bytes"))) as usize)
+            .ok_or_else(|| format!("entry {i} of {count} runs past the frame"))?;
+        at += 4;
+        let body = f.get(at..at + len).filter(|_| at + len <= entries_end);
+        let body = body.ok_or_else(|| format!("entry {i} of {count} runs past the frame"))?;
+        bodies.push(body.to_vec());
+        at += len;
+    }
+    if at != entries_end {
+        return Err(format!("{} bytes after its {count} entries", entries_end - at));
+    }
+    let head = (head_len > 0).then(|| Checkpoint::from_bytes(&f[entries_end..])).transpose()?;
+    if let Some(cp) = &head
+        && cp.size != first + u64::from(count)
+    {
+        return Err(format!("its head is of size {}, the frame ends at entry {}", cp.size, first + u64::from(count)));
+    }
+    Ok(Frame { offset, first, bodies, head })
+}
+
+/// The end of the segment files, as the writer resumes from it.
+#[derive(Debug, Clone)]
+pub(crate) struct Tail {
+    pub files: Vec<SegmentFile>,
+    /// The seq after the last entry.
+    pub end: u64,
+    /// The length of the last file up to its last whole frame.
+    pub keep: u64,
+    /// Why the bytes after `keep` are an interrupted write, if there are any.
+    pub torn: Option<String>,
+    /// The newest signed head (signature not checked).
+    pub head: Option<Checkpoint>,
+}
+
+/// Reads the last file (and earlier ones, back to the newest signed head)
+/// to find where the segments end. `None` if there are no segment files.
+/// A damaged frame, or a file that is not a segment file, is an error: the
+/// writer must not append after it (`verify` locates it).
+pub(crate) fn tail(dir: &Path) -> Result<Option<Tail>, LedgerError> {
+    let (files, _) = list(dir)?;
+    let Some(last) = files.last() else {
+        return Ok(None);
+    };
+    let mut t = Tail { files: files.clone(), end: last.first, keep: 0, torn: None, head: None };
+    for (i, file) in files.iter().enumerate().rev() {
+        let mut reader = FrameReader::open(&file.path)?.map_err(|why| altered(&file.path, 0, &why))?;
+        let mut end = file.first;
+        let mut head = None;
+        loop {
+            match reader.next_frame()? {
+                Next::Frame(frame) => {
+                    if frame.first != end {
+                        let why = format!("the frame holds entries from {}, the file is at {end}", frame.first);
+                        return Err(altered(&file.path, frame.offset, &why));
+                    }
+                    end = frame.end();
+                    head = frame.head.or(head);
+                }
+                Next::End => break,
+                Next::Torn { offset, why } if i == files.len() - 1 => {
+                    t.torn = Some(format!(
+                        "{} bytes at offset {offset} of {}: {why}",
+                        reader.len - offset,
+                        file.path.display()
+                    ));
+                    break;
+                }
+                Next::Torn { offset, why } | Next::Bad { offset, why } => {
+                    return Err(altered(&file.path, offset, &why));
+                }
+            }
+        }
+        if i == files.len() - 1 {
+            t.end = end;
+            t.keep = reader.offset();
+        }
+        if head.is_some() {
+            t.head = head;
+            break;
+        }
+    }
+    Ok(Some(t))
+}
+
+fn altered(path: &Path, offset: u64, why: &str) -> LedgerError {
+    LedgerError::Altered(format!(
+        "{} is damaged at offset {offset}: {why}; run `tollgate ledger verify`",
+        path.display()
+    ))
+}
+
+/// Calls `each(seq, body)` for every entry of the segment files from `from`
+/// up to `until`, in order. Fails on anything but whole frames that follow
+/// each other (an interrupted write at the very end is the end).
+pub(crate) fn read_entries(
+    files: &[SegmentFile],
+    from: u64,
+    until: u64,
+    mut each: impl FnMut(u64, Vec<u8>) -> Result<(), LedgerError>,
+) -> Result<(), LedgerError> {
+    let start = files.iter().rposition(|f| f.first <= from).unwrap_or(0);
+    let mut next = files.get(start).map_or(from, |f| f.first);
+    for (i, file) in files.iter().enumerate().skip(start) {
+        let mut reader = FrameReader::open(&file.path)?.map_err(|why| altered(&file.path, 0, &why))?;
+        loop {
+            match reader.next_frame()? {
+                Next::Frame(frame) => {
+                    if frame.first != next {
+                        let why = format!("the frame holds entries from {}, expected {next}", frame.first);
+                        return Err(altered(&file.path, frame.offset, &why));
+                    }
+                    for body in frame.bodies {
+                        if next >= until {
+                            return Ok(());
+                        }
+                        if next >= from {
+                            each(next, body)?;
+                        }
+                        next += 1;
+                    }
+                }
+                Next::End => break,
+                Next::Torn { .. } if i == files.len() - 1 => break,
+                Next::Torn { offset, why } | Next::Bad { offset, why } => {
+                    return Err(altered(&file.path, offset, &why));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Appends frames to the last segment file.
+pub(crate) struct Appender {
+    dir: PathBuf,
+    file: Arc<File>,
+    /// The seq the current file starts at.
+    file_first: u64,
+    /// The seq after the last entry written.
+    end: u64,
+}
+
+impl Appender {
+    /// Resumes after `tail` (cutting off an interrupted write), or starts the
+    /// first file at `end`.
+    pub fn open(dir: &Path, tail: Option<&Tail>, end: u64) -> Result<Appender, LedgerError> {
+        match tail.and_then(|t| t.files.last().map(|f| (t, f))) {
+            Some((t, last)) => {
+                let io = |e: std::io::Error| LedgerError::Io(format!("opening {}: {e}", last.path.display()));
+                let file = OpenOptions::new().append(true).open(&last.path).map_err(io)?;
+                if t.torn.is_some() {
+                    file.set_len(t.keep).map_err(io)?;
+                    file.sync_data().map_err(io)?;
+                }
+                Ok(Appender { dir: dir.to_owned(), file: Arc::new(file), file_first: last.first, end: t.end })
+            }
+            None => {
+                fs::create_dir_all(dir)
+                    .map_err(|e| LedgerError::Io(format!("creating the directory {}: {e}", dir.display())))?;
+                let file = create(dir, end)?;
+                Ok(Appender { dir: dir.to_owned(), file: Arc::new(file), file_first: end, end })
+            }
+        }
+    }
+
+    /// The seq after the last entry written.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Writes one frame of `count` entries starting at `self.end()`, in a
+    /// new file if the current one is full, and returns the file to sync.
+    /// Not durable until that file is synced.
+    pub fn write(&mut self, frame: &[u8], count: u64) -> Result<Arc<File>, LedgerError> {
+        if self.end - self.file_first >= FILE_ENTRIES && count > 0 {
+            // The old file's frames are synced by the commits that wrote
+            // them; the new file and its name are synced here.
+            self.file = Arc::new(create(&self.dir, self.end)?);
+            self.file_first = self.end;
+        }
+        (&*self.file).write_all(frame).map_err(|e| {
+            LedgerError::Io(format!("appending to the segment file {}: {e}", file_name(self.file_first)))
+        })?;
+        self.end += count;
+        Ok(self.file.clone())
+    }
+}
+
+/// Creates the segment file starting at `first`, holding its header, synced
+/// with its directory entry.
+fn create(dir: &Path, first: u64) -> Result<File, LedgerError> {
+    let path = dir.join(file_name(first));
+    let io = |e: std::io::Error| LedgerError::Io(format!("creating {}: {e}", path.display()));
+    let mut file = OpenOptions::new().append(true).create_new(true).open(&path).map_err(io)?;
+    file.write_all(&header()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    sync_dir(dir)?;
+    Ok(file)
+}
+
+/// Removes the files whose entries all lie below `cut` (retention sealed
+/// them), oldest first; the last file always stays. Returns how many.
+pub(crate) fn remove_before(dir: &Path, cut: u64) -> Result<usize, LedgerError> {
+    let (files, _) = list(dir)?;
+    let mut removed = 0;
+    for pair in files.windows(2) {
+        if pair[1].first > cut {
+            break;
+        }
+        fs::remove_file(&pair[0].path)
+            .map_err(|e| LedgerError::Io(format!("removing {}: {e}", pair[0].path.display())))?;
+        removed += 1;
+    }
+    if removed > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+/// Reads the frame at `offset` of `path` again (for reports).
+#[cfg(test)]
+pub(crate) fn frame_at(path: &Path, offset: u64) -> Result<Next, LedgerError> {
+    use std::io::{Seek, SeekFrom};
+    let mut reader = FrameReader::open(path)?.map_err(LedgerError::Invalid)?;
+    reader.reader.seek(SeekFrom::Start(offset)).map_err(|e| LedgerError::Io(e.to_string()))?;
+    reader.offset = offset;
+    reader.next_frame()
+}
+
+#[cfg(test)]
+mod tests {
+    use tollgate_domain::Timestamp;
+
+    use super::*;
+    use crate::key::LedgerKey;
+
+    fn head(n: u64) -> Checkpoint {
+        Checkpoint::sign(&LedgerKey::from_seed([3; 32]), n, Timestamp::from_millis(7), [1; 32], [2; 32])
+    }
+
+    /// A fresh directory, removed at the end of the test.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir = std::env::temp_dir().join(format!("tollgate-segments-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            Scratch(dir)
+        }
+
+        fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn frames(path: &Path) -> Vec<Next> {
+        let mut r = FrameReader::open(path).unwrap().unwrap();
+        let mut out = Vec::new();
+        loop {
+            let n = r.next_frame().unwrap();
+            let stop = !matches!(n, Next::Frame(_));
+            out.push(n);
+            if stop {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn frames_round_trip_and_a_torn_end_is_told_from_damage_inside() {
+        let dir = Scratch::new("frames");
+        let mut a = Appender::open(dir.path(), None, 0).unwrap();
+        let bodies: Vec<&[u8]> = vec![b"one", b"two"];
+        a.write(&encode_frame(0, bodies.iter().copied(), Some(&head(2))), 2).unwrap();
+        a.write(&encode_frame(2, [&b"three"[..]].into_iter(), None), 1).unwrap();
+        let path = dir.path().join(file_name(0));
+        let read = frames(&path);
+        assert!(
+            matches!(&read[0], Next::Frame(f) if f.bodies == [b"one".to_vec(), b"two".to_vec()] && f.head.as_ref().map(|h| h.size) == Some(2))
+        );
+        assert!(matches!(&read[1], Next::Frame(f) if f.first == 2 && f.head.is_none()));
+        assert_eq!(read[2], Next::End);
+        let t = tail(dir.path()).unwrap().unwrap();
+        assert_eq!((t.end, t.torn.is_none(), t.head.map(|h| h.size)), (3, true, Some(2)));
+
+        // Half a frame at the end: torn, and the next appender cuts it off.
+        let whole = fs::metadata(&path).unwrap().len();
+        let frame = encode_frame(3, [&b"four"[..]].into_iter(), Some(&head(4)));
+        (&*a.file).write_all(&frame[..frame.len() / 2]).unwrap();
+        assert!(matches!(frames(&path)[2], Next::Torn { .. }));
+        let t = tail(dir.path()).unwrap().unwrap();
+        assert_eq!((t.end, t.keep), (3, whole));
+        drop(Appender::open(dir.path(), Some(&t), 3).unwrap());
+        assert_eq!(fs::metadata(&path).unwrap().len(), whole);
+
+        // A byte changed in the first frame: damage, not a torn write.
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[SEGMENT_HEADER_LEN + 20] ^= 1;
+        fs::write(&path, &bytes).unwrap();
+        assert!(matches!(frames(&path)[0], Next::Bad { offset, .. } if offset == SEGMENT_HEADER_LEN as u64));
+        assert!(matches!(tail(dir.path()), Err(LedgerError::Altered(_))));
+        assert!(matches!(frame_at(&path, SEGMENT_HEADER_LEN as u64).unwrap(), Next::Bad { .. }));
+    }
+
+    #[test]
+    fn a_full_file_is_followed_by_a_new_one_and_retention_removes_whole_files() {
+        let dir = Scratch::new("files");
+        let mut a = Appender::open(dir.path(), None, 0).unwrap();
+        let body = [0u8; 1];
+        let many = std::iter::repeat_n(&body[..], FILE_ENTRIES as usize);
+        a.write(&encode_frame(0, many, None), FILE_ENTRIES).unwrap();
+        a.write(&encode_frame(FILE_ENTRIES, [&body[..]].into_iter(), Some(&head(FILE_ENTRIES + 1))), 1).unwrap();
+        let (files, strays) = list(dir.path()).unwrap();
+        assert_eq!(files.iter().map(|f| f.first).collect::<Vec<_>>(), [0, FILE_ENTRIES]);
+        assert!(strays.is_empty());
+        let mut seen = Vec::new();
+        read_entries(&files, FILE_ENTRIES - 1, u64::MAX, |seq, _| {
+            seen.push(seq);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, [FILE_ENTRIES - 1, FILE_ENTRIES]);
+        assert_eq!(remove_before(dir.path(), FILE_ENTRIES - 1).unwrap(), 0);
+        assert_eq!(remove_before(dir.path(), FILE_ENTRIES).unwrap(), 1);
+        assert_eq!(list(dir.path()).unwrap().0.len(), 1);
+    }
+}

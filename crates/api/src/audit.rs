@@ -123,7 +123,9 @@ async fn post_recipients(
     answer(state, &headers, move |state| {
         let id: PostId = path_id(&id, "post")?;
         let p = Params::new(pairs.as_deref(), &["limit", "cursor"])?;
-        Audit::new(state.store.as_ref()).post_recipients(id, p.cursor().as_deref(), p.limit()?).map_err(ledger_error)
+        Audit::new(state.ledger_db.as_ref())
+            .post_recipients(id, p.cursor().as_deref(), p.limit()?)
+            .map_err(ledger_error)
     })
     .await
 }
@@ -137,7 +139,7 @@ async fn author_recipients(
     answer(state, &headers, move |state| {
         let id: AccountId = path_id(&id, "account")?;
         Params::new(pairs.as_deref(), &[])?;
-        Audit::new(state.store.as_ref()).author_recipients(id).map_err(ledger_error)
+        Audit::new(state.ledger_db.as_ref()).author_recipients(id).map_err(ledger_error)
     })
     .await
 }
@@ -153,7 +155,7 @@ async fn app_deliveries(
         let p = Params::new(pairs.as_deref(), &["start_time", "end_time", "limit", "cursor"])?;
         let from = p.time("start_time")?.unwrap_or(Timestamp::from_millis(0));
         let until = p.time("end_time")?;
-        Audit::new(state.store.as_ref())
+        Audit::new(state.ledger_db.as_ref())
             .app_deliveries(id, from, until, p.cursor().as_deref(), p.limit()?)
             .map_err(ledger_error)
     })
@@ -169,7 +171,7 @@ async fn attempts(State(state): State<Arc<ApiState>>, headers: HeaderMap, RawQue
             _ => return Err(ApiError::InvalidRequest("give exactly one of `app_id` and `client`".into())),
         };
         let since = p.time("since")?.unwrap_or(Timestamp::from_millis(0));
-        Audit::new(state.store.as_ref())
+        Audit::new(state.ledger_db.as_ref())
             .attempts(identity, since, p.cursor().as_deref(), p.limit()?)
             .map_err(ledger_error)
     })
@@ -184,7 +186,7 @@ async fn policy_deliveries(
 ) -> Response {
     answer(state, &headers, move |state| {
         let p = Params::new(pairs.as_deref(), &["limit", "cursor"])?;
-        Audit::new(state.store.as_ref())
+        Audit::new(state.ledger_db.as_ref())
             .policy_deliveries(&version, p.cursor().as_deref(), p.limit()?)
             .map_err(ledger_error)
     })
@@ -205,7 +207,7 @@ async fn account_deliveries(
         if state.store.account(id).map_err(store_error)?.is_none() {
             return Err(ApiError::NotFound(format!("account {id} not found")));
         }
-        let recipients = Audit::new(state.store.as_ref()).author_recipients(id).map_err(ledger_error)?.recipients;
+        let recipients = Audit::new(state.ledger_db.as_ref()).author_recipients(id).map_err(ledger_error)?.recipients;
         // Anonymous clients of one app are one recipient here: merge them.
         type Span = (Timestamp, Timestamp, u64);
         let mut apps: BTreeMap<Option<AppId>, BTreeMap<Option<tollgate_domain::Purpose>, Span>> = BTreeMap::new();

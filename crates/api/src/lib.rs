@@ -49,6 +49,9 @@ pub struct ApiConfig {
 
 pub struct ApiState {
     pub store: Arc<dyn Store>,
+    /// The store's copy of the ledger and its audit index, which the audit
+    /// questions read.
+    pub ledger_db: Arc<tollgate_ledger::LedgerDb>,
     /// The platform data every content request reads, kept current by the
     /// store's change log (`tollgate-cache`).
     pub cache: Arc<PlatformCache>,
@@ -64,12 +67,18 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    pub fn new(cache: Arc<PlatformCache>, deliverer: Arc<Deliverer>, config: ApiConfig) -> ApiState {
+    pub fn new(
+        cache: Arc<PlatformCache>,
+        ledger_db: Arc<tollgate_ledger::LedgerDb>,
+        deliverer: Arc<Deliverer>,
+        config: ApiConfig,
+    ) -> ApiState {
         let mut seed = [0u8; 4];
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
         seed.copy_from_slice(&(nanos as u32 ^ std::process::id()).to_le_bytes());
         ApiState {
             store: Arc::clone(cache.store()),
+            ledger_db,
             cache,
             deliverer,
             limiter: RateLimiter::new(config.rate_limits),
@@ -142,11 +151,12 @@ async fn openapi() -> Response {
 }
 
 async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
-    match crate::blocking(|| state.store.stats()) {
-        Ok(s) => axum::Json(serde_json::json!({
+    match crate::blocking(|| Ok::<_, tollgate_store::StoreError>((state.store.stats()?, state.ledger_db.ledger_end()?)))
+    {
+        Ok((s, ledger_entries)) => axum::Json(serde_json::json!({
             "status": "ok",
             "policy_version": state.deliverer.policy().version(),
-            "accounts": s.accounts, "posts": s.posts, "ledger_entries": s.ledger_entries,
+            "accounts": s.accounts, "posts": s.posts, "ledger_entries": ledger_entries,
         }))
         .into_response(),
         Err(e) => ApiError::store(format!("health check: {e}")).into_response(),

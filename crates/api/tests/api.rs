@@ -46,7 +46,7 @@ impl Fixture {
     }
 
     fn ledger_len(&self) -> u64 {
-        self.store.ledger_last().unwrap().map_or(0, |r| r.seq + 1)
+        self.ledger_db.ledger_last().unwrap().map_or(0, |r| r.seq + 1)
     }
 }
 
@@ -101,7 +101,7 @@ async fn standard_app_asking_for_train_genai_is_refused_and_the_attempt_recorded
     assert_eq!(v["reason"], "agreement_prohibits");
     assert_eq!(v["agreement_url"], "http://tollgate.test/agreement");
     assert_eq!(f.ledger_len(), before + 1, "the refusal is evidence and is recorded");
-    let row = f.store.ledger_last().unwrap().unwrap();
+    let row = f.ledger_db.ledger_last().unwrap().unwrap();
     let entry = tollgate_ledger::Entry::decode(&row.body).unwrap();
     assert_eq!(entry.outcome, tollgate_ledger::Outcome::Refused("agreement_prohibits".into()));
     assert!(entry.posts.is_empty());
@@ -314,7 +314,7 @@ async fn every_served_response_is_in_the_ledger_with_its_posts() {
     let f = fixture(unlimited());
     let partner = f.partner();
     let (_, h, v) = f.call("GET", "/2/users/1/tweets?max_results=5", &partner, Some("train-genai"), None).await;
-    let row = f.store.ledger_last().unwrap().unwrap();
+    let row = f.ledger_db.ledger_last().unwrap().unwrap();
     let entry = tollgate_ledger::Entry::decode(&row.body).unwrap();
     assert_eq!(entry.request_id, h["x-request-id"].to_str().unwrap());
     assert_eq!(entry.purpose, Some(Purpose::TrainGenai));
@@ -322,7 +322,7 @@ async fn every_served_response_is_in_the_ledger_with_its_posts() {
     delivered.sort_unstable();
     assert_eq!(entry.posts.iter().map(|p| p.0).collect::<Vec<_>>(), delivered);
     assert_eq!(entry.policy_version.len(), 64);
-    assert!(tollgate_ledger::verify(f.store.as_ref()).unwrap().ok());
+    assert!(tollgate_ledger::verify(f.ledger_db.as_ref()).unwrap().ok());
 }
 
 #[tokio::test]
@@ -495,12 +495,12 @@ async fn referenced_posts_are_included_when_the_policy_allows_each() {
     assert_eq!(ids(&v), vec!["160", "161"]);
     assert_eq!(v["data"][0]["referenced_tweets"][0]["id"], "301", "the expansion adds the field it joins on");
     assert_eq!(included(&v), vec!["102"], "carl's post is withheld from training, ada's is not");
-    let entry = tollgate_ledger::Entry::decode(&f.store.ledger_last().unwrap().unwrap().body).unwrap();
+    let entry = tollgate_ledger::Entry::decode(&f.ledger_db.ledger_last().unwrap().unwrap().body).unwrap();
     assert_eq!(entry.posts.iter().map(|p| p.0).collect::<Vec<_>>(), vec![102, 160, 161]);
 
     let (_, v) = f.get(uri, &partner, Some("display")).await;
     assert_eq!(included(&v), vec!["102", "301"]);
-    let entry = tollgate_ledger::Entry::decode(&f.store.ledger_last().unwrap().unwrap().body).unwrap();
+    let entry = tollgate_ledger::Entry::decode(&f.ledger_db.ledger_last().unwrap().unwrap().body).unwrap();
     assert_eq!(entry.posts.iter().map(|p| p.0).collect::<Vec<_>>(), vec![102, 160, 161, 301]);
 
     let (_, v) = f.get("/2/tweets?ids=160", &partner, Some("display")).await;

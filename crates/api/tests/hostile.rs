@@ -28,7 +28,7 @@ impl Fixture {
     }
 
     fn ledger_len(&self) -> u64 {
-        self.store.ledger_last().unwrap().map_or(0, |r| r.seq + 1)
+        self.ledger_db.ledger_last().unwrap().map_or(0, |r| r.seq + 1)
     }
 
     /// Sends a request built by hand (repeated headers, odd methods, bodies).
@@ -178,7 +178,7 @@ async fn the_timeline_of_a_missing_user_is_recorded_like_any_lookup() {
     assert_eq!(v["errors"][0]["resource_id"], "77", "{v}");
     assert_eq!(v["errors"][0]["title"], "Not Found Error", "{v}");
     assert_eq!(f.ledger_len(), before + 1, "the answered request is in the ledger");
-    let row = f.store.ledger_last().unwrap().unwrap();
+    let row = f.ledger_db.ledger_last().unwrap().unwrap();
     let entry = tollgate_ledger::Entry::decode(&row.body).unwrap();
     assert_eq!(entry.request_id, h["x-request-id"].to_str().unwrap());
     assert_eq!(entry.endpoint, "GET /2/users/:id/tweets");
@@ -186,7 +186,7 @@ async fn the_timeline_of_a_missing_user_is_recorded_like_any_lookup() {
     assert!(entry.posts.is_empty() && entry.withheld.is_empty(), "{entry:?}");
     // Like a lookup whose ids are all missing.
     f.call("GET", "/2/tweets?ids=9999", &display, None, None).await;
-    let lookup = tollgate_ledger::Entry::decode(&f.store.ledger_last().unwrap().unwrap().body).unwrap();
+    let lookup = tollgate_ledger::Entry::decode(&f.ledger_db.ledger_last().unwrap().unwrap().body).unwrap();
     assert_eq!((lookup.outcome, lookup.posts.len()), (entry.outcome, 0));
     assert!(h.contains_key("content-usage"), "usage terms are stated as on every content answer");
 }

@@ -200,7 +200,7 @@ async fn every_audit_question_matches_what_was_delivered() {
     assert_eq!(v["counts"]["served"], 0);
 
     // 4. Deliveries under the policy version in force.
-    let row = f.store.ledger_last().unwrap().unwrap();
+    let row = f.ledger_db.ledger_last().unwrap().unwrap();
     let version = tollgate_ledger::Entry::decode(&row.body).unwrap().policy_version;
     let v = f.internal(&format!("/internal/ledger/policies/{version}/deliveries?limit=3")).await;
     assert_eq!(v["counts"]["served"], 5);

@@ -46,7 +46,7 @@ impl Fixture {
     }
 
     fn last_entry(&self) -> tollgate_ledger::Entry {
-        tollgate_ledger::Entry::decode(&self.store.ledger_last().unwrap().unwrap().body).unwrap()
+        tollgate_ledger::Entry::decode(&self.ledger_db.ledger_last().unwrap().unwrap().body).unwrap()
     }
 }
 

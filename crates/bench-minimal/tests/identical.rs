@@ -121,7 +121,8 @@ fn servers(name: &str) -> Servers {
         })
         .unwrap();
     let policy = Arc::new(PolicyEngine::builtin().unwrap());
-    let ledger = LedgerWriter::start(store.clone(), &dir).unwrap();
+    let ledger_db = Arc::new(tollgate_ledger::LedgerDb::open(&dir, &SqliteOptions::default()).unwrap());
+    let ledger = LedgerWriter::start(ledger_db.clone(), &dir).unwrap();
     let deliverer = Arc::new(Deliverer::new(policy, ledger, ConsentDefaults::default()));
     let config = ApiConfig {
         public_url: "http://tollgate.test".into(),
@@ -130,7 +131,7 @@ fn servers(name: &str) -> Servers {
         http_limits: tollgate_api::HttpLimits::DEFAULT,
     };
     let cache = Arc::new(tollgate_cache::PlatformCache::new(store, tollgate_cache::CacheConfig::DEFAULT).unwrap());
-    let tollgate = tollgate_api::router(Arc::new(ApiState::new(cache, deliverer, config)));
+    let tollgate = tollgate_api::router(Arc::new(ApiState::new(cache, ledger_db, deliverer, config)));
     let minimal = bench_minimal::router(dir.join(PLATFORM_FILE));
     Servers { tollgate, minimal, dir }
 }

@@ -7,8 +7,8 @@ use std::thread;
 use std::time::Duration;
 
 use tollgate_domain::Timestamp;
+use tollgate_ledger::DAY_MILLIS;
 use tollgate_ledger::{Ledger, PruneOutcome};
-use tollgate_store::DAY_MILLIS;
 
 /// The first scheduled prune runs this long after `serve` starts, so that a
 /// start (or a restart loop) is not slowed by a verification of the whole

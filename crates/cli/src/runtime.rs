@@ -1,5 +1,5 @@
-//! Opening what the commands share: the store, the policy, the agreement and
-//! the internal token, each with an error that says what to do.
+//! Opening what the commands share: the store, the ledger's database, the
+//! policy, the agreement and the internal token, each with an error that says what to do.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +26,14 @@ pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, Failure> {
     let store = SqliteStore::open(&config.data_dir, &options)
         .map_err(|e| Failure::failed(format!("cannot open the store in `{}`: {e}", config.data_dir.display())))?;
     Ok(Arc::new(store))
+}
+
+/// The store's copy of the ledger and its audit index (`DATA/ledger.db`).
+pub fn open_ledger_db(config: &Config) -> Result<Arc<tollgate_ledger::LedgerDb>, Failure> {
+    let options = SqliteOptions { read_connections: config.read_connections, ..SqliteOptions::default() };
+    let db = tollgate_ledger::LedgerDb::open(&config.data_dir, &options)
+        .map_err(|e| Failure::failed(format!("cannot open the ledger in `{}`: {e}", config.data_dir.display())))?;
+    Ok(Arc::new(db))
 }
 
 pub fn load_policy(config: &Config) -> Result<PolicyEngine, Failure> {

@@ -12,8 +12,7 @@ use std::sync::Arc;
 use tollgate_cli::exit;
 use tollgate_domain::{AppId, PostId, Purpose, Timestamp};
 use tollgate_ledger::{Channel, Entry, LedgerWriter, Outcome};
-use tollgate_store::Store;
-use tollgate_store_sqlite::{SqliteOptions, SqliteStore};
+use tollgate_store_sqlite::SqliteOptions;
 
 struct DataDir(PathBuf);
 
@@ -27,7 +26,7 @@ impl Drop for DataDir {
 fn data_dir() -> DataDir {
     let dir = std::env::temp_dir().join(format!("tollgate-cli-pipe-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir, &SqliteOptions::default()).unwrap());
+    let store = Arc::new(tollgate_ledger::LedgerDb::open(&dir, &SqliteOptions::default()).unwrap());
     let writer = LedgerWriter::start(store, &dir).unwrap();
     for i in 0..20 {
         writer

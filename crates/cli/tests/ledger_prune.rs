@@ -12,10 +12,10 @@ use tollgate_cli::retention::PruneSchedule;
 use tollgate_cli::{Cli, exit};
 use tollgate_domain::{AppId, PostId, Purpose, Timestamp};
 use tollgate_ledger::{
-    Channel, Entry, GENESIS, Ledger, LedgerWriter, Outcome, SEGMENT_SIZE, VerifyOptions, chain_hash, leaf_hash,
+    Channel, Entry, EntryIndex, GENESIS, Ledger, LedgerDb, LedgerRow, LedgerWriter, Outcome, SEGMENT_SIZE,
+    VerifyOptions, chain_hash, leaf_hash,
 };
-use tollgate_store::{EntryIndex, LedgerRow, Store};
-use tollgate_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use tollgate_store_sqlite::{SqliteOptions, Synchronous};
 
 /// Entries older than any retention period, then a few recent ones.
 const OLD: u64 = SEGMENT_SIZE;
@@ -29,13 +29,15 @@ impl Drop for DataDir {
     }
 }
 
-fn open(dir: &Path) -> Arc<dyn Store> {
+fn open(dir: &Path) -> Arc<LedgerDb> {
     let options = SqliteOptions { synchronous: Synchronous::Normal, read_connections: 1, ..SqliteOptions::default() };
-    Arc::new(SqliteStore::open(dir, &options).unwrap())
+    Arc::new(LedgerDb::open(dir, &options).unwrap())
 }
 
 /// A data directory whose ledger holds one segment of entries from 2020 and
-/// ten from now, under a signed checkpoint.
+/// ten from now, under a signed checkpoint (written into `ledger.db` alone, as
+/// a Tollgate before segment files left it: the writer copies them into
+/// segment files when it starts).
 fn data_dir(name: &str) -> DataDir {
     let dir = std::env::temp_dir().join(format!("tollgate-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -16,7 +16,7 @@ use tollgate_store::Store;
 use tollgate_store_sqlite::{SqliteOptions, SqliteStore};
 
 struct Harness {
-    store: Arc<dyn Store>,
+    ledger_db: Arc<tollgate_ledger::LedgerDb>,
     deliverer: Deliverer,
     dir: std::path::PathBuf,
 }
@@ -31,14 +31,16 @@ fn harness(name: &str) -> Harness {
     let dir = std::env::temp_dir().join(format!("tollgate-deliver-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir, &SqliteOptions::default()).unwrap());
-    let ledger = LedgerWriter::start(store.clone(), &dir).unwrap();
+    let ledger_db = Arc::new(tollgate_ledger::LedgerDb::open(&dir, &SqliteOptions::default()).unwrap());
+    let ledger = LedgerWriter::start(ledger_db.clone(), &dir).unwrap();
     let deliverer = Deliverer::new(Arc::new(PolicyEngine::builtin().unwrap()), ledger, ConsentDefaults::default());
-    Harness { store, deliverer, dir }
+    drop(store);
+    Harness { ledger_db, deliverer, dir }
 }
 
 impl Harness {
     fn last_entry(&self) -> Entry {
-        Entry::decode(&self.store.ledger_last().unwrap().unwrap().body).unwrap()
+        Entry::decode(&self.ledger_db.ledger_last().unwrap().unwrap().body).unwrap()
     }
 }
 

@@ -17,11 +17,10 @@ use std::time::{Duration, Instant};
 
 use tollgate_domain::{AccountId, AppId, KeyId, PostId, Purpose, Timestamp};
 use tollgate_ledger::{
-    Channel, CheckpointPolicy, Entry, GENESIS, Ledger, LedgerFiles, LedgerWriter, Outcome, ProofTarget, VerifyOptions,
-    chain_hash, leaf_hash,
+    Channel, CheckpointPolicy, Entry, EntryIndex, GENESIS, Ledger, LedgerDb, LedgerFiles, LedgerRow, LedgerWriter,
+    Outcome, ProofTarget, VerifyOptions, chain_hash, leaf_hash,
 };
-use tollgate_store::{EntryIndex, LedgerRow, Store};
-use tollgate_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use tollgate_store_sqlite::{SqliteOptions, Synchronous};
 
 struct Args {
     verify_entries: u64,
@@ -81,9 +80,9 @@ impl Drop for TempDir {
     }
 }
 
-fn open(dir: &TempDir, synchronous: Synchronous) -> Arc<dyn Store> {
-    let options = SqliteOptions { synchronous, ..SqliteOptions::default() };
-    Arc::new(SqliteStore::open(&dir.0, &options).expect("open the store"))
+fn open(dir: &TempDir, synchronous: Synchronous) -> Arc<LedgerDb> {
+    let options = SqliteOptions { ledger_synchronous: synchronous, ..SqliteOptions::default() };
+    Arc::new(LedgerDb::open(&dir.0, &options).expect("open the ledger's database"))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

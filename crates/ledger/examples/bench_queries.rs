@@ -30,9 +30,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tollgate_domain::{AccountId, AppId, KeyId, PostId, Purpose, Timestamp};
-use tollgate_ledger::{Audit, Channel, CheckpointPolicy, Entry, Identity, LedgerFiles, LedgerWriter, Outcome};
-use tollgate_store::Store;
-use tollgate_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use tollgate_ledger::{
+    Audit, Channel, CheckpointPolicy, Entry, Identity, LedgerDb, LedgerFiles, LedgerWriter, Outcome,
+};
+use tollgate_store_sqlite::{SqliteOptions, Synchronous};
 
 struct Args {
     entries: u64,
@@ -185,12 +186,12 @@ impl Drop for TempDir {
     }
 }
 
-fn open(dir: &TempDir, cache_mib: u32) -> Arc<dyn Store> {
+fn open(dir: &TempDir, cache_mib: u32) -> Arc<LedgerDb> {
     let options = SqliteOptions { synchronous: Synchronous::Normal, cache_mib, ..SqliteOptions::default() };
-    Arc::new(SqliteStore::open(&dir.0, &options).expect("open the store"))
+    Arc::new(LedgerDb::open(&dir.0, &options).expect("open the ledger's database"))
 }
 
-fn writer(store: Arc<dyn Store>, dir: &TempDir) -> LedgerWriter {
+fn writer(store: Arc<LedgerDb>, dir: &TempDir) -> LedgerWriter {
     let policy = CheckpointPolicy::default();
     LedgerWriter::start_with(store, &LedgerFiles::in_data_dir(&dir.0), policy).expect("start the writer")
 }
@@ -216,7 +217,7 @@ fn thread_cpu(name: &str) -> Duration {
 /// and waits for the indexer to index them. Returns the wall time to record,
 /// and the CPU time of the writer thread (the commits) and of the indexer
 /// thread (the summaries and filters).
-fn record(w: &LedgerWriter, store: &dyn Store, from: u64, to: u64, n: u64, rng: &mut Rng) -> (Duration, Cpu) {
+fn record(w: &LedgerWriter, store: &LedgerDb, from: u64, to: u64, n: u64, rng: &mut Rng) -> (Duration, Cpu) {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let (writer_cpu, indexer_cpu) = (thread_cpu("ledger-writer"), thread_cpu("ledger-indexer"));
     let started = Instant::now();

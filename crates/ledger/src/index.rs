@@ -25,8 +25,8 @@
 //! empty list (`K = 0`) is stored too: it says the block delivered no post of
 //! the shard, where a missing list says nothing and the block is searched.
 
+use crate::db::{EntryIndex, PostFilter};
 use tollgate_domain::PostId;
-use tollgate_store::{EntryIndex, PostFilter};
 
 use crate::varint;
 use crate::{Entry, Outcome};
@@ -35,7 +35,7 @@ use crate::{Entry, Outcome};
 /// covers the same entries). A lookup reads one posting list per block and
 /// then only the entries the list names; 1,024 entries per block keep the
 /// lists of a 10M-entry ledger at about 10,000 per shard.
-pub const FILTER_BLOCK: u64 = tollgate_store::LEDGER_BLOCK;
+pub const FILTER_BLOCK: u64 = crate::db::LEDGER_BLOCK;
 /// Shards per block: a lookup reads 1/256 of each block's postings (about a
 /// kilobyte a block for entries of 50 posts).
 pub const FILTER_SHARDS: u32 = 256;

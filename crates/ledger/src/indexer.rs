@@ -29,8 +29,9 @@ use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::db::{EntryIndex, LedgerDb, LedgerIndex, LedgerRow};
 use tollgate_domain::PostId;
-use tollgate_store::{EntryIndex, LedgerIndex, LedgerRow, Store, StoreError};
+use tollgate_store::StoreError;
 
 use crate::index::{BlockFilters, entry_index};
 use crate::{Entry, LedgerError};
@@ -57,7 +58,7 @@ pub(crate) struct Committed {
 
 /// The filter accumulator for the block holding entry `next`, fed with the
 /// stored entries of that block before `next`.
-pub(crate) fn block_filters(store: &dyn Store, next: u64) -> Result<BlockFilters, LedgerError> {
+pub(crate) fn block_filters(store: &LedgerDb, next: u64) -> Result<BlockFilters, LedgerError> {
     let mut filters = BlockFilters::at(next);
     let mut from = BlockFilters::block_start(next);
     let mut sink = Vec::new();
@@ -80,7 +81,7 @@ fn decode(row: &LedgerRow) -> Result<Entry, LedgerError> {
 /// of the ledger, if that comes first), in batches of `INDEX_BATCH`, calling
 /// `progress` with the number done after each. Returns the number indexed
 /// here; entries indexed meanwhile by someone else are skipped.
-pub(crate) fn catch_up(store: &dyn Store, upto: u64, mut progress: impl FnMut(u64)) -> Result<u64, LedgerError> {
+pub(crate) fn catch_up(store: &LedgerDb, upto: u64, mut progress: impl FnMut(u64)) -> Result<u64, LedgerError> {
     // The accumulator and the seq it is valid at.
     let mut filters: Option<(u64, BlockFilters)> = None;
     let mut done = 0;
@@ -125,10 +126,7 @@ pub(crate) fn catch_up(store: &dyn Store, upto: u64, mut progress: impl FnMut(u6
 /// Starts the indexer thread. `next` is the end of the ledger: the writer's
 /// first batch starts there, and stored entries before it that the index
 /// lacks are indexed first.
-pub(crate) fn start(
-    store: Arc<dyn Store>,
-    next: u64,
-) -> Result<(mpsc::Sender<Committed>, JoinHandle<()>), LedgerError> {
+pub(crate) fn start(store: Arc<LedgerDb>, next: u64) -> Result<(mpsc::Sender<Committed>, JoinHandle<()>), LedgerError> {
     let (tx, rx) = mpsc::channel();
     let indexer =
         Indexer { store, rows: Vec::new(), entries: Vec::new(), posts: Vec::new(), next, filters: None, behind: true };
@@ -140,7 +138,7 @@ pub(crate) fn start(
 }
 
 struct Indexer {
-    store: Arc<dyn Store>,
+    store: Arc<LedgerDb>,
     // Committed entries not yet indexed: consecutive, ending before `next`.
     rows: Vec<LedgerRow>,
     entries: Vec<EntryIndex>,

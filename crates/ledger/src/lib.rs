@@ -39,6 +39,7 @@
 //! each row and their packed copies) against the hashed bodies.
 
 mod checkpoint;
+mod db;
 mod entry;
 mod files;
 mod index;
@@ -60,9 +61,14 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tollgate_domain::Timestamp;
-use tollgate_store::{Store, StoreError};
+use tollgate_store::StoreError;
 
 pub use checkpoint::{CHECKPOINT_MAGIC, CHECKPOINT_MESSAGE_LEN, Checkpoint};
+pub use db::{
+    AuthorDeliveries, DAY_MILLIS, DaySummary, EntryColumns, EntryIndex, LEDGER_BLOCK, LEDGER_FILE,
+    LEDGER_SCHEMA_VERSION, LedgerCounts, LedgerCursor, LedgerDb, LedgerIndex, LedgerRemoval, LedgerRow, LedgerSelect,
+    PostFilter, StoredColumns, StoredColumnsPage,
+};
 pub use entry::{Channel, Entry, Outcome};
 pub use files::{LEDGER_DIR, LedgerFiles, write_atomic};
 pub use index::{FILTER_BLOCK, FILTER_SHARDS};
@@ -142,7 +148,7 @@ impl From<StoreError> for LedgerError {
 /// The ledger at rest: the store's rows and the signed records beside them.
 /// For reading, verifying, proving and pruning; `LedgerWriter` appends.
 pub struct Ledger {
-    store: Arc<dyn Store>,
+    store: Arc<LedgerDb>,
     files: LedgerFiles,
 }
 
@@ -154,11 +160,11 @@ impl std::fmt::Debug for Ledger {
 
 impl Ledger {
     /// The ledger of a data directory (`DATA/ledger` beside the store).
-    pub fn new(store: Arc<dyn Store>, data_dir: &Path) -> Ledger {
+    pub fn new(store: Arc<LedgerDb>, data_dir: &Path) -> Ledger {
         Ledger { store, files: LedgerFiles::in_data_dir(data_dir) }
     }
 
-    pub fn with_files(store: Arc<dyn Store>, files: LedgerFiles) -> Ledger {
+    pub fn with_files(store: Arc<LedgerDb>, files: LedgerFiles) -> Ledger {
         Ledger { store, files }
     }
 

@@ -6,8 +6,8 @@
 //! size: each audit path element is the tree hash of a known range of leaves
 //! (`merkle::audit_path_ranges`), and each leaf feeds exactly one of them.
 
+use crate::db::LedgerDb;
 use serde_json::json;
-use tollgate_store::Store;
 
 use crate::checkpoint::Checkpoint;
 use crate::key::PublicKey;
@@ -79,7 +79,7 @@ impl InclusionProof {
 
 /// Builds the proof of entry `seq` against the chosen checkpoint.
 pub(crate) fn prove(
-    store: &dyn Store,
+    store: &LedgerDb,
     signed: &Signed,
     seq: u64,
     target: ProofTarget,

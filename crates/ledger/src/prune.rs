@@ -28,10 +28,11 @@
 
 use std::ops::Range;
 
+use crate::db::{LedgerDb, LedgerRemoval};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_domain::Timestamp;
-use tollgate_store::{LedgerRemoval, Store, StoreError};
+use tollgate_store::StoreError;
 
 use crate::index::entry_index;
 use crate::key::{KeyId, LedgerKey, PublicKey};
@@ -217,7 +218,7 @@ const READ_BATCH: usize = 8192;
 /// The last stored row always stays: the store reads the end of the ledger
 /// from it. So when the seals reach the end of the ledger, the segment
 /// holding the last row stays until entries follow it.
-pub(crate) fn removable(store: &dyn Store, cut: u64) -> Result<Range<u64>, LedgerError> {
+pub(crate) fn removable(store: &LedgerDb, cut: u64) -> Result<Range<u64>, LedgerError> {
     let Some(last) = store.ledger_last()? else { return Ok(0..0) };
     let first = store.ledger_read(0, 1)?.first().map_or(last.seq, |r| r.seq);
     let end = cut.min(last.seq / SEGMENT_SIZE * SEGMENT_SIZE);
@@ -228,7 +229,7 @@ pub(crate) fn removable(store: &dyn Store, cut: u64) -> Result<Range<u64>, Ledge
 /// store transaction: a crash leaves whole segments, which verify, and an
 /// append waits for one segment's deletion at most. Returns the number of
 /// rows deleted.
-pub(crate) fn remove_sealed(store: &dyn Store, cut: u64) -> Result<u64, LedgerError> {
+pub(crate) fn remove_sealed(store: &LedgerDb, cut: u64) -> Result<u64, LedgerError> {
     let rows = removable(store, cut)?;
     let mut deleted = 0;
     let mut from = rows.start;
@@ -242,7 +243,7 @@ pub(crate) fn remove_sealed(store: &dyn Store, cut: u64) -> Result<u64, LedgerEr
 
 /// Deletes the stored rows `from..before`, handing the store what the rows
 /// the index covers contributed to it.
-fn remove_segment(store: &dyn Store, from: u64, before: u64) -> Result<u64, LedgerError> {
+fn remove_segment(store: &LedgerDb, from: u64, before: u64) -> Result<u64, LedgerError> {
     let mut attempt = 1;
     loop {
         let covered = store.ledger_indexed_end()?.clamp(from, before);

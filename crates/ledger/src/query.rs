@@ -8,9 +8,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::db::{DAY_MILLIS, LedgerCursor, LedgerDb, LedgerRow, LedgerSelect};
 use serde::Serialize;
 use tollgate_domain::{AccountId, AppId, PostId, Purpose, Timestamp};
-use tollgate_store::{DAY_MILLIS, LedgerCursor, LedgerRow, LedgerSelect, Store};
 
 use crate::index::{FILTER_BLOCK, postings_of, shard_of};
 use crate::{Entry, LedgerError, Outcome};
@@ -221,7 +221,7 @@ struct PostDeliveries {
 /// Finds the entries below `end` that delivered `post`: from the posting list
 /// of `post`'s shard in each whole block, and by searching the entries of
 /// the blocks without one.
-fn find_post(store: &dyn Store, post: PostId, end: u64) -> Result<PostDeliveries, LedgerError> {
+fn find_post(store: &LedgerDb, post: PostId, end: u64) -> Result<PostDeliveries, LedgerError> {
     let whole = end / FILTER_BLOCK;
     let shard = shard_of(post);
     // Retention removes whole blocks from the start: nothing to search there.
@@ -273,8 +273,8 @@ fn find_post(store: &dyn Store, post: PostId, end: u64) -> Result<PostDeliveries
     Ok(PostDeliveries { listed, searched })
 }
 
-impl From<tollgate_store::LedgerCounts> for Counts {
-    fn from(c: tollgate_store::LedgerCounts) -> Counts {
+impl From<crate::db::LedgerCounts> for Counts {
+    fn from(c: crate::db::LedgerCounts) -> Counts {
         Counts { served: c.served, refused: c.refused, posts: c.posts }
     }
 }
@@ -283,7 +283,7 @@ impl From<tollgate_store::LedgerCounts> for Counts {
 /// the key or the signed records), so the API can answer from its own handle.
 #[derive(Clone, Copy)]
 pub struct Audit<'a> {
-    store: &'a dyn Store,
+    store: &'a LedgerDb,
 }
 
 impl std::fmt::Debug for Audit<'_> {
@@ -293,11 +293,11 @@ impl std::fmt::Debug for Audit<'_> {
 }
 
 impl<'a> Audit<'a> {
-    pub fn new(store: &'a dyn Store) -> Audit<'a> {
+    pub fn new(store: &'a LedgerDb) -> Audit<'a> {
         Audit { store }
     }
 
-    fn store(&self) -> &'a dyn Store {
+    fn store(&self) -> &'a LedgerDb {
         self.store
     }
 

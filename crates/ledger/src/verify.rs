@@ -17,7 +17,7 @@
 
 use std::sync::mpsc;
 
-use tollgate_store::{EntryColumns, LedgerRow, Store, StoredColumns, StoredColumnsPage};
+use crate::db::{EntryColumns, LedgerDb, LedgerRow, StoredColumns, StoredColumnsPage};
 
 use crate::checkpoint::{Checkpoint, CheckpointRecord};
 use crate::files::{LedgerFiles, read_log};
@@ -150,7 +150,7 @@ pub struct VerifyOptions {
 /// Verifies the stored rows alone: sequence, chain hashes, encodings and the
 /// tree, without signed checkpoints (so truncation cannot be seen). Use
 /// `Ledger::verify` for the full check.
-pub fn verify(store: &dyn Store) -> Result<VerifyReport, LedgerError> {
+pub fn verify(store: &LedgerDb) -> Result<VerifyReport, LedgerError> {
     verify_with(store, None, &VerifyOptions::default())
 }
 
@@ -496,7 +496,7 @@ pub(crate) fn load_signed(
 
 /// The full check; `files` is `None` to check the stored rows alone.
 pub(crate) fn verify_with(
-    store: &dyn Store,
+    store: &LedgerDb,
     files: Option<&LedgerFiles>,
     options: &VerifyOptions,
 ) -> Result<VerifyReport, LedgerError> {
@@ -604,7 +604,7 @@ struct Batch {
     copies: Vec<Result<EntryColumns, (u64, String)>>,
 }
 
-fn read_batch(store: &dyn Store, from: u64) -> Result<Batch, LedgerError> {
+fn read_batch(store: &LedgerDb, from: u64) -> Result<Batch, LedgerError> {
     let rows = store.ledger_read(from, READ_BATCH)?;
     let (columns, copies) = match (rows.first(), rows.last()) {
         (Some(first), Some(last)) => {
@@ -775,7 +775,7 @@ impl<'a> Verifier<'a> {
         self.found.get_or_insert(Break { entry: Some(entry), kind, reason });
     }
 
-    fn run(&mut self, store: &dyn Store) -> Result<(), LedgerError> {
+    fn run(&mut self, store: &LedgerDb) -> Result<(), LedgerError> {
         let first = store.ledger_read(0, 1)?.first().map(|r| r.seq);
         if !self.check_checkpoints() {
             return Ok(());
@@ -856,7 +856,7 @@ impl<'a> Verifier<'a> {
 
     /// Reads rows, with the index columns stored beside them and the block
     /// copies of those, on another thread while this one hashes and decodes.
-    fn stream(&mut self, store: &dyn Store) -> Result<(), LedgerError> {
+    fn stream(&mut self, store: &LedgerDb) -> Result<(), LedgerError> {
         let from = self.pos();
         std::thread::scope(|scope| {
             let (tx, rx) = mpsc::sync_channel::<Result<Batch, LedgerError>>(2);
@@ -905,7 +905,7 @@ impl<'a> Verifier<'a> {
     }
 
     /// Checks one stored row; false once a break is found.
-    fn entry(&mut self, store: &dyn Store, row: &LedgerRow, index: &IndexCopies<'_>) -> Result<bool, LedgerError> {
+    fn entry(&mut self, store: &LedgerDb, row: &LedgerRow, index: &IndexCopies<'_>) -> Result<bool, LedgerError> {
         let pos = self.pos();
         if row.seq != pos {
             let why = if row.seq == pos + 1 {
@@ -1026,7 +1026,7 @@ impl<'a> Verifier<'a> {
     /// Tells what happened at a broken entry from the entries around it. A row
     /// "follows" a chain hash if its stored hash is that hash chained with its
     /// body.
-    fn classify(&self, store: &dyn Store, pos: u64) -> Result<(u64, BreakKind, String), LedgerError> {
+    fn classify(&self, store: &LedgerDb, pos: u64) -> Result<(u64, BreakKind, String), LedgerError> {
         let rows = store.ledger_read(pos, LOOKAHEAD)?;
         let follows = |row: &LedgerRow, prev: &Hash| chain_hash(prev, &leaf_hash(&row.body)) == row.hash;
         let contiguous = rows.iter().enumerate().take_while(|(i, r)| r.seq == pos + *i as u64).count();

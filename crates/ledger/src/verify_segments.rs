@@ -8,7 +8,7 @@
 //! racing a live writer) are handed back, so that the main pass checks them
 //! with the stored ones against every signed checkpoint.
 
-use tollgate_store::{LedgerRow, Store};
+use crate::db::{LedgerDb, LedgerRow};
 
 use crate::files::LedgerFiles;
 use crate::merkle::{Hash, leaf_hash};
@@ -30,7 +30,7 @@ pub(crate) struct SegmentFindings {
 
 /// The store's rows, read in order a batch at a time.
 struct Rows<'a> {
-    store: &'a dyn Store,
+    store: &'a LedgerDb,
     batch: Vec<LedgerRow>,
     at: usize,
     next: u64,
@@ -64,7 +64,7 @@ impl Rows<'_> {
     }
 }
 
-pub(crate) fn check(store: &dyn Store, files: &LedgerFiles, signed: &Signed) -> Result<SegmentFindings, LedgerError> {
+pub(crate) fn check(store: &LedgerDb, files: &LedgerFiles, signed: &Signed) -> Result<SegmentFindings, LedgerError> {
     let mut out = SegmentFindings::default();
     let dir = files.segments_dir();
     let (list, strays) = segments::list(&dir)?;

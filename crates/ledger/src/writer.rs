@@ -50,9 +50,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::db::{EntryIndex, LedgerDb, LedgerRow};
 use tokio::sync::oneshot;
 use tollgate_domain::{PostId, Timestamp};
-use tollgate_store::{EntryIndex, LedgerRow, Store};
 
 use crate::checkpoint::{Checkpoint, CheckpointRecord};
 use crate::files::{LedgerFiles, LogAppender, write_atomic};
@@ -200,12 +200,12 @@ impl LedgerWriter {
     /// Refuses to start on a ledger that does not extend its own latest
     /// checkpoint (entries lost or altered): appending to it would sign over
     /// the damage. `tollgate ledger verify` says what happened.
-    pub fn start(store: Arc<dyn Store>, data_dir: &Path) -> Result<LedgerWriter, LedgerError> {
+    pub fn start(store: Arc<LedgerDb>, data_dir: &Path) -> Result<LedgerWriter, LedgerError> {
         LedgerWriter::start_with(store, &LedgerFiles::in_data_dir(data_dir), CheckpointPolicy::default())
     }
 
     pub fn start_with(
-        store: Arc<dyn Store>,
+        store: Arc<LedgerDb>,
         files: &LedgerFiles,
         policy: CheckpointPolicy,
     ) -> Result<LedgerWriter, LedgerError> {
@@ -363,7 +363,7 @@ struct Snapshot {
 /// Finds the end of the ledger: from the latest checkpoint's stored frontier
 /// when it is usable (so a restart reads only the entries after it), else
 /// from the sealed segments and then every stored entry.
-fn recover(store: &dyn Store, signed: &Signed) -> Result<Head, LedgerError> {
+fn recover(store: &LedgerDb, signed: &Signed) -> Result<Head, LedgerError> {
     let latest = signed.latest().cloned();
     let stored_end = store.ledger_last()?.map_or(0, |r| r.seq + 1);
     if let Some(cp) = &latest
@@ -444,7 +444,7 @@ fn recover(store: &dyn Store, signed: &Signed) -> Result<Head, LedgerError> {
 }
 
 struct Writer {
-    store: Arc<dyn Store>,
+    store: Arc<LedgerDb>,
     counters: Arc<Counters>,
     /// Signs the head of every commit, into its frame.
     key: LedgerKey,
@@ -670,7 +670,7 @@ impl Writer {
 /// Copies into the store the entries of the segment files it lacks (those
 /// of commits a crash interrupted after their frame was written). Refuses a
 /// store holding entries the segment files do not.
-fn copy_into_store(store: &dyn Store, tail: &Tail) -> Result<(), LedgerError> {
+fn copy_into_store(store: &LedgerDb, tail: &Tail) -> Result<(), LedgerError> {
     let last = store.ledger_last()?;
     let (stored_end, mut chain) = last.map_or((0, GENESIS), |r| (r.seq + 1, r.hash));
     if stored_end > tail.end {
@@ -714,7 +714,7 @@ fn copy_into_store(store: &dyn Store, tail: &Tail) -> Result<(), LedgerError> {
 /// Writes the entries of a ledger kept in the store alone (written before
 /// segment files existed) into the first segment file, in frames without a
 /// head; the writer then closes them with one. Returns the appender.
-fn copy_into_segments(store: &dyn Store, dir: &Path, end: u64) -> Result<Appender, LedgerError> {
+fn copy_into_segments(store: &LedgerDb, dir: &Path, end: u64) -> Result<Appender, LedgerError> {
     let first = store.ledger_read(0, 1)?.first().map_or(end, |r| r.seq);
     let mut appender = Appender::open(dir, None, first)?;
     let mut next = first;

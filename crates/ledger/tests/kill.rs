@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::Fixture;
+use tollgate_ledger::LedgerDb;
 use tollgate_ledger::{BreakKind, CheckpointPolicy, LedgerFiles, LedgerWriter, VerifyOptions};
-use tollgate_store::Store;
-use tollgate_store_sqlite::{SqliteOptions, SqliteStore};
+use tollgate_store_sqlite::SqliteOptions;
 
 const CHILD_DIR: &str = "TOLLGATE_LEDGER_KILL_TEST_DIR";
 /// Acknowledged entries the parent waits for before killing.
@@ -30,7 +30,7 @@ const RECORDERS: u64 = 4;
 fn child_process() {
     let Ok(dir) = std::env::var(CHILD_DIR) else { return };
     let dir = Path::new(&dir);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir, &SqliteOptions::default()).unwrap());
+    let store: Arc<LedgerDb> = Arc::new(LedgerDb::open(dir, &SqliteOptions::default()).unwrap());
     // No history checkpoint while it runs: only the head can cover the tail.
     let hour = Duration::from_secs(3600);
     let policy = CheckpointPolicy { every_entries: u64::MAX, log_interval: hour, ..Default::default() };

@@ -154,8 +154,8 @@ fn a_new_ledger_has_its_head_before_its_first_entry() {
     let e = common::entry(0, time(0));
     let body = e.encode().unwrap();
     let chain = tollgate_ledger::chain_hash(&tollgate_ledger::GENESIS, &leaf_hash(&body));
-    let row = tollgate_store::LedgerRow { seq: 0, time: e.time, app_id: e.app_id, body, hash: chain };
-    f.store.ledger_append(&[row], &[tollgate_store::EntryIndex::default()]).unwrap();
+    let row = tollgate_ledger::LedgerRow { seq: 0, time: e.time, app_id: e.app_id, body, hash: chain };
+    f.store.ledger_append(&[row], &[tollgate_ledger::EntryIndex::default()]).unwrap();
     let r = f.ledger().verify(&VerifyOptions::default()).unwrap();
     let b = r.breaks.iter().find(|b| b.kind == tollgate_ledger::BreakKind::Missing).expect("a finding");
     assert!(b.reason.contains("in no segment file"), "{:?}", r.breaks);

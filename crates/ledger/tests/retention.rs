@@ -9,10 +9,9 @@ mod common;
 use common::Fixture;
 use tollgate_domain::{AccountId, AppId, PostId, Purpose, Timestamp};
 use tollgate_ledger::{
-    Audit, AuthorRecipients, BreakKind, Entry, GENESIS, Identity, LedgerError, Outcome, ProofTarget, SEGMENT_SIZE,
-    VerifyOptions, chain_hash, leaf_hash,
+    Audit, AuthorRecipients, BreakKind, Entry, EntryIndex, GENESIS, Identity, LedgerDb, LedgerError, LedgerRow,
+    Outcome, ProofTarget, SEGMENT_SIZE, VerifyOptions, chain_hash, leaf_hash,
 };
-use tollgate_store::{EntryIndex, LedgerRow, Store};
 
 /// Two old segments, then recent entries.
 const OLD: u64 = 2 * SEGMENT_SIZE;
@@ -85,7 +84,7 @@ fn first_stored(f: &Fixture) -> u64 {
 }
 
 /// Every audit answer but the per-author ones, and those apart.
-fn answers(store: &dyn Store) -> (serde_json::Value, Vec<AuthorRecipients>) {
+fn answers(store: &LedgerDb) -> (serde_json::Value, Vec<AuthorRecipients>) {
     let audit = Audit::new(store);
     let mut all = Vec::new();
     for app in 1..=3 {
@@ -114,7 +113,7 @@ fn answers(store: &dyn Store) -> (serde_json::Value, Vec<AuthorRecipients>) {
 /// same, but that a recipient of an author who kept deliveries of deleted
 /// entries may show as first served at the oldest remaining entry, `oldest`,
 /// earlier than the exact first time (a lower bound). Returns how many did.
-fn same_as_rebuilt(store: &dyn Store, oldest: Timestamp) -> usize {
+fn same_as_rebuilt(store: &LedgerDb, oldest: Timestamp) -> usize {
     let (pruned, pruned_authors) = answers(store);
     Audit::new(store).reindex(|_| {}).unwrap();
     let (rebuilt, rebuilt_authors) = answers(store);

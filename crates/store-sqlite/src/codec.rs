@@ -15,10 +15,10 @@ use rusqlite::{ErrorCode, OptionalExtension, Row};
 use tollgate_domain::{
     Account, AccountId, Agreement, AiPreferences, ApiKey, App, AppId, KeyId, Post, PostId, Purpose, Timestamp,
 };
-use tollgate_store::{LedgerRow, Result, StoreError};
+use tollgate_store::{Result, StoreError};
 
 /// Adds context to a SQLite error on its way out of the store.
-pub(crate) trait Ctx<T> {
+pub trait Ctx<T> {
     /// Maps the error to `StoreError::Backend`, saying what was being done.
     fn ctx(self, what: impl Display) -> Result<T>;
 }
@@ -44,7 +44,7 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
 pub(crate) const MAX_ID: u64 = i64::MAX as u64;
 
 /// An id as stored, or `Invalid` naming `field` if it is 2^63 or above.
-pub(crate) fn id_to_sql(id: u64, field: &'static str) -> Result<i64> {
+pub fn id_to_sql(id: u64, field: &'static str) -> Result<i64> {
     if id > MAX_ID {
         return Err(StoreError::Invalid {
             field,
@@ -55,7 +55,7 @@ pub(crate) fn id_to_sql(id: u64, field: &'static str) -> Result<i64> {
 }
 
 /// An id for a lookup: `None` where no stored row can have it.
-pub(crate) fn lookup_id(id: u64) -> Option<i64> {
+pub fn lookup_id(id: u64) -> Option<i64> {
     (id <= MAX_ID).then_some(id as i64)
 }
 
@@ -63,11 +63,11 @@ fn opt_id_to_sql(id: Option<u64>, field: &'static str) -> Result<Option<i64>> {
     id.map(|id| id_to_sql(id, field)).transpose()
 }
 
-fn id_from_sql(v: i64) -> u64 {
+pub fn id_from_sql(v: i64) -> u64 {
     v as u64
 }
 
-fn conversion(idx: usize, ty: Type, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+pub fn conversion(idx: usize, ty: Type, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, ty, Box::new(e))
 }
 
@@ -81,7 +81,7 @@ where
     s.parse().map_err(|e| conversion(idx, Type::Text, e))
 }
 
-fn timestamp(row: &Row<'_>, idx: usize) -> rusqlite::Result<Timestamp> {
+pub fn timestamp(row: &Row<'_>, idx: usize) -> rusqlite::Result<Timestamp> {
     row.get(idx).map(Timestamp::from_millis)
 }
 
@@ -283,26 +283,5 @@ pub(crate) fn agreement_from_row(row: &Row<'_>) -> rusqlite::Result<Agreement> {
         terms_json: row.get(2)?,
         published_at: timestamp(row, 3)?,
         grace_until: timestamp(row, 4)?,
-    })
-}
-
-// -- ledger ---------------------------------------------------------------------------
-
-pub(crate) const LEDGER_COLUMNS: &str = "seq, time, app_id, body, hash";
-
-/// A hash column that is not 32 bytes long.
-#[derive(Debug, thiserror::Error)]
-#[error("a ledger hash must be 32 bytes, found {0}")]
-struct BadHash(usize);
-
-pub(crate) fn ledger_from_row(row: &Row<'_>) -> rusqlite::Result<LedgerRow> {
-    let hash: Vec<u8> = row.get(4)?;
-    let len = hash.len();
-    Ok(LedgerRow {
-        seq: id_from_sql(row.get(0)?),
-        time: timestamp(row, 1)?,
-        app_id: row.get::<_, Option<i64>>(2)?.map(|v| AppId(id_from_sql(v))),
-        body: row.get(3)?,
-        hash: hash.try_into().map_err(|_| conversion(4, Type::Blob, BadHash(len)))?,
     })
 }

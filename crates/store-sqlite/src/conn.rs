@@ -42,7 +42,7 @@ fn cache_pragma(mib: u32) -> i64 {
 }
 
 /// Opens the writer connection of a file, switching it to WAL mode.
-pub(crate) fn open_writer(path: &Path, sync: Synchronous, cache_mib: u32) -> Result<Connection> {
+pub fn open_writer(path: &Path, sync: Synchronous, cache_mib: u32) -> Result<Connection> {
     let shown = path.display();
     let conn = Connection::open_with_flags(path, open_flags()).ctx(format_args!("opening {shown}"))?;
     conn.busy_timeout(BUSY_TIMEOUT).ctx(format_args!("setting the busy timeout of {shown}"))?;
@@ -71,17 +71,19 @@ pub(crate) fn open_writer(path: &Path, sync: Synchronous, cache_mib: u32) -> Res
     Ok(conn)
 }
 
-/// Opens a read connection on `platform` with `ledger` attached as `ledger`,
-/// so that one pool serves both files (and `stats` reads both in one query).
-pub(crate) fn open_reader(platform: &Path, ledger: &Path, cache_mib: u32) -> Result<Connection> {
-    let shown = platform.display();
-    let conn = Connection::open_with_flags(platform, open_flags()).ctx(format_args!("opening {shown} for reading"))?;
+/// Opens a read connection on `main`, with each of `attach` (a file and the
+/// schema name its tables are read under) attached.
+pub fn open_reader(main: &Path, attach: &[(&Path, &str)], cache_mib: u32) -> Result<Connection> {
+    let shown = main.display();
+    let conn = Connection::open_with_flags(main, open_flags()).ctx(format_args!("opening {shown} for reading"))?;
     conn.busy_timeout(BUSY_TIMEOUT).ctx("setting the busy timeout of a reader")?;
-    let ledger_path = ledger
-        .to_str()
-        .ok_or_else(|| StoreError::Backend(format!("the path {} is not valid UTF-8", ledger.display())))?;
-    conn.execute("ATTACH DATABASE ?1 AS ledger", [ledger_path])
-        .ctx(format_args!("attaching {} to a reader", ledger.display()))?;
+    for (path, name) in attach {
+        let text = path
+            .to_str()
+            .ok_or_else(|| StoreError::Backend(format!("the path {} is not valid UTF-8", path.display())))?;
+        conn.execute(&format!("ATTACH DATABASE ?1 AS {name}"), [text])
+            .ctx(format_args!("attaching {} to a reader", path.display()))?;
+    }
     conn.pragma_update(None, "cache_size", cache_pragma(cache_mib)).ctx("sizing the cache of a reader")?;
     // A reader that tried to write would be a bug; make it an error instead.
     conn.pragma_update(None, "query_only", true).ctx("making a reader read-only")?;
@@ -93,7 +95,7 @@ pub(crate) fn open_reader(platform: &Path, ledger: &Path, cache_mib: u32) -> Res
 /// unwound through rusqlite's `Transaction`, which rolled back on drop, so the
 /// connection is usable; if a transaction is somehow still open, it is rolled
 /// back here so that no half-done work can be committed by the next caller.
-pub(crate) fn lock_writer(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+pub fn lock_writer(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     let guard = m.lock().unwrap_or_else(PoisonError::into_inner);
     if !guard.is_autocommit() {
         // Nothing to report to: this caller did not start that transaction, and
@@ -104,18 +106,18 @@ pub(crate) fn lock_writer(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 }
 
 /// The read connections, handed out round-robin; a busy one is skipped.
-pub(crate) struct ReadPool {
+pub struct ReadPool {
     conns: Vec<Mutex<Connection>>,
     next: AtomicUsize,
 }
 
 impl ReadPool {
-    pub(crate) fn new(conns: Vec<Connection>) -> ReadPool {
+    pub fn new(conns: Vec<Connection>) -> ReadPool {
         ReadPool { conns: conns.into_iter().map(Mutex::new).collect(), next: AtomicUsize::new(0) }
     }
 
     /// A free reader if there is one, otherwise waits for the next one in turn.
-    pub(crate) fn get(&self) -> MutexGuard<'_, Connection> {
+    pub fn get(&self) -> MutexGuard<'_, Connection> {
         let n = self.conns.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         for i in 0..n {
@@ -134,14 +136,14 @@ impl ReadPool {
 /// Makes the creation of the database files durable: a new file's directory
 /// entry lives in the directory, which SQLite itself does not sync.
 #[cfg(unix)]
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+pub fn sync_dir(dir: &Path) -> Result<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| StoreError::Backend(format!("syncing the directory {}: {e}", dir.display())))
 }
 
 #[cfg(not(unix))]
-pub(crate) fn sync_dir(_dir: &Path) -> Result<()> {
+pub fn sync_dir(_dir: &Path) -> Result<()> {
     // Directories cannot be opened for syncing here; NTFS journals its
     // metadata.
     Ok(())

@@ -1,17 +1,17 @@
 //! The embedded store: SQLite in WAL mode, in two files in one directory.
 //!
 //! `tollgate.db` holds the platform data (accounts, posts and their full-text
-//! index, apps, keys, agreements); `ledger.db` holds the disclosure ledger.
-//! Two files means two write locks: a ledger append, which every release
-//! waits for, never queues behind a bulk import or a preference change.
+//! index, apps, keys, agreements, the change log). The ledger keeps its own
+//! file beside it, `ledger.db`, which the ledger crate owns (`LedgerDb`),
+//! built on the plumbing this crate shares with it (`plumbing`): its own
+//! write lock, so a ledger append never queues behind a bulk import or a
+//! preference change.
 //! `docs/storage.md` explains the choice of SQLite, the schema and the
 //! durability guarantees.
 
 mod changes;
 mod codec;
 mod conn;
-mod ledger_blocks;
-mod ledger_index;
 mod query;
 mod schema;
 
@@ -27,27 +27,32 @@ use tollgate_domain::{
     PreferenceChange, Timestamp,
 };
 use tollgate_store::{
-    AccountUpsert, AppUpdate, AuthorDeliveries, BulkWriter, Change, Changes, DaySummary, EntryColumns, EntryIndex,
-    LedgerCounts, LedgerCursor, LedgerIndex, LedgerRow, LedgerSelect, NewApp, NewKey, PostFilter, Result, SearchQuery,
-    Stats, Store, StoreError, StoredColumnsPage, TimelineQuery,
+    AccountUpsert, AppUpdate, BulkWriter, Change, Changes, NewApp, NewKey, Result, SearchQuery, Stats, Store,
+    StoreError, TimelineQuery,
 };
 
 use crate::codec::{
-    ACCOUNT_COLUMNS, AGREEMENT_COLUMNS, APP_COLUMNS, Ctx, KEY_COLUMNS, LEDGER_COLUMNS, POST_COLUMNS, account_from_row,
-    agreement_from_row, app_from_row, handle_key, id_to_sql, is_unique_violation, key_from_row, ledger_from_row,
-    lookup_id, post_from_row, prefs_to_json, purposes_to_sql,
+    ACCOUNT_COLUMNS, AGREEMENT_COLUMNS, APP_COLUMNS, Ctx, KEY_COLUMNS, POST_COLUMNS, account_from_row,
+    agreement_from_row, app_from_row, handle_key, is_unique_violation, key_from_row, lookup_id, post_from_row,
+    prefs_to_json, purposes_to_sql,
 };
 use crate::conn::{ReadPool, lock_writer, open_reader, open_writer, sync_dir};
 
+/// The SQLite plumbing that the ledger's own database (`tollgate-ledger`'s
+/// `LedgerDb`, in `ledger.db`) shares with this store: connections, the
+/// reader pool, migrations, and the conversions of ids and times.
+pub mod plumbing {
+    pub use crate::TempDir;
+    pub use crate::codec::{Ctx, conversion, id_from_sql, id_to_sql, lookup_id, timestamp};
+    pub use crate::conn::{ReadPool, lock_writer, open_reader, open_writer, sync_dir};
+    pub use crate::schema::migrate;
+}
+
 /// The file of the platform data inside the store's directory.
 pub const PLATFORM_FILE: &str = "tollgate.db";
-/// The file of the ledger inside the store's directory.
-pub const LEDGER_FILE: &str = "ledger.db";
 
 /// The schema version of `tollgate.db` this build writes.
 pub const PLATFORM_SCHEMA_VERSION: u32 = schema::PLATFORM[schema::PLATFORM.len() - 1].0;
-/// The schema version of `ledger.db` this build writes.
-pub const LEDGER_SCHEMA_VERSION: u32 = schema::LEDGER[schema::LEDGER.len() - 1].0;
 
 /// When a commit counts as done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -96,7 +101,6 @@ const BULK_CACHE_MIB: u32 = 256;
 /// The SQLite store. `Send + Sync`: share it behind an `Arc`.
 pub struct SqliteStore {
     platform: Mutex<Connection>,
-    ledger: Mutex<Connection>,
     readers: ReadPool,
     /// Watches `tollgate.db` for commits, for `change_seq`.
     watch: changes::Watch,
@@ -120,21 +124,17 @@ impl SqliteStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Backend(format!("creating the data directory {}: {e}", dir.display())))?;
         let platform_path = dir.join(PLATFORM_FILE);
-        let ledger_path = dir.join(LEDGER_FILE);
 
         let mut platform = open_writer(&platform_path, options.synchronous, options.cache_mib)?;
         schema::migrate(&mut platform, PLATFORM_FILE, schema::PLATFORM)?;
-        let mut ledger = open_writer(&ledger_path, options.ledger_synchronous, options.cache_mib)?;
-        schema::migrate(&mut ledger, LEDGER_FILE, schema::LEDGER)?;
         sync_dir(dir)?;
 
         let readers = (0..options.read_connections.max(1))
-            .map(|_| open_reader(&platform_path, &ledger_path, options.cache_mib))
+            .map(|_| open_reader(&platform_path, &[], options.cache_mib))
             .collect::<Result<Vec<_>>>()?;
-        let watch = changes::Watch::new(open_reader(&platform_path, &ledger_path, 1)?);
+        let watch = changes::Watch::new(open_reader(&platform_path, &[], 1)?);
         Ok(SqliteStore {
             platform: Mutex::new(platform),
-            ledger: Mutex::new(ledger),
             readers: ReadPool::new(readers),
             watch,
             options: options.clone(),
@@ -694,171 +694,14 @@ impl Store for SqliteStore {
         self.read(|conn| changes::since(conn, after, limit))
     }
 
-    // -- ledger ----------------------------------------------------------------
-
-    /// Checks continuity and inserts inside one immediate transaction on the
-    /// ledger's own writer, so the check cannot race another append (not even
-    /// one from another process) and a refused call writes nothing.
-    ///
-    /// The index is maintained in the same transaction when it is caught up
-    /// with the ledger; otherwise the rows wait for `ledger_index_rows`.
-    fn ledger_append(&self, rows: &[LedgerRow], entries: &[EntryIndex]) -> Result<()> {
-        ledger_index::check_shape(rows, entries)?;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        Self::write_on(&self.ledger, |tx| {
-            let next: i64 = tx
-                .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger")
-                .and_then(|mut s| s.query_row([], |r| r.get(0)))
-                .ctx("reading the ledger's next seq")?;
-            let mut insert = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO ledger ({LEDGER_COLUMNS}, client, purpose, refused, posts, policy_version)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-                ))
-                .ctx("preparing the ledger insert")?;
-            for (i, (row, e)) in rows.iter().zip(entries).enumerate() {
-                let expected = next as u64 + i as u64;
-                if row.seq != expected {
-                    return Err(StoreError::Conflict(format!(
-                        "ledger row {} does not continue the ledger, which expects seq {expected}",
-                        row.seq
-                    )));
-                }
-                let seq = id_to_sql(row.seq, "seq")?;
-                let app = row.app_id.map(|a| id_to_sql(a.0, "app_id")).transpose()?;
-                insert
-                    .execute(params![
-                        seq,
-                        row.time.millis(),
-                        app,
-                        row.body,
-                        row.hash.as_slice(),
-                        e.client.as_deref(),
-                        e.purpose.map(tollgate_domain::Purpose::as_str),
-                        e.refused,
-                        i64::from(e.posts),
-                        e.policy_version.as_str(),
-                    ])
-                    .ctx(format_args!("appending ledger row {}", row.seq))?;
-            }
-            Ok(())
-        })
-    }
-
-    fn ledger_read(&self, from_seq: u64, limit: usize) -> Result<Vec<LedgerRow>> {
-        let Some(from) = lookup_id(from_seq) else { return Ok(Vec::new()) };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read(|conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {LEDGER_COLUMNS} FROM ledger.ledger WHERE seq >= ?1 ORDER BY seq LIMIT ?2"
-            ))
-            .and_then(|mut s| s.query_map([from, limit], ledger_from_row)?.collect())
-            .ctx(format_args!("reading the ledger from seq {from_seq}"))
-        })
-    }
-
-    fn ledger_last(&self) -> Result<Option<LedgerRow>> {
-        self.read(|conn| {
-            conn.prepare_cached(&format!("SELECT {LEDGER_COLUMNS} FROM ledger.ledger ORDER BY seq DESC LIMIT 1"))
-                .and_then(|mut s| s.query_row([], ledger_from_row).optional())
-                .ctx("reading the last ledger row")
-        })
-    }
-
-    /// One immediate transaction on the ledger's writer: appends wait for it
-    /// (a segment of 65,536 rows at a time, from the ledger crate). SQLite
-    /// does not shrink the file: the freed pages are reused by later appends.
-    fn ledger_delete_before(&self, removal: &tollgate_store::LedgerRemoval) -> Result<u64> {
-        Self::write_on(&self.ledger, |tx| ledger_index::delete_before(tx, removal))
-    }
-
-    fn ledger_indexed_end(&self) -> Result<u64> {
-        self.read(|conn| ledger_index::indexed_end(conn, "ledger."))
-    }
-
-    fn ledger_index_clear(&self) -> Result<()> {
-        Self::write_on(&self.ledger, ledger_index::clear)
-    }
-
-    fn ledger_index_rows(&self, rows: &[LedgerRow], index: &LedgerIndex) -> Result<()> {
-        ledger_index::check_shape(rows, &index.entries)?;
-        let Some(first) = rows.first() else { return Ok(()) };
-        Self::write_on(&self.ledger, |tx| {
-            let end = ledger_index::indexed_end(tx, "")?;
-            if first.seq != end || rows.iter().enumerate().any(|(i, r)| r.seq != end + i as u64) {
-                return Err(StoreError::Conflict(format!(
-                    "ledger rows from {} do not continue the index, which ends at {end}",
-                    first.seq
-                )));
-            }
-            ledger_index::set_columns(tx, rows, index)?;
-            ledger_index::add_to_summaries(tx, rows, index)?;
-            ledger_blocks::store_completed(tx, first.seq, end + rows.len() as u64)
-        })
-    }
-
-    fn ledger_post_filters(&self, shard: u32, from_block: u64, limit: usize) -> Result<Vec<PostFilter>> {
-        self.read(|conn| ledger_index::post_filters(conn, shard, from_block, limit))
-    }
-
-    fn ledger_rows(&self, seqs: &[u64]) -> Result<Vec<LedgerRow>> {
-        let mut seqs: Vec<i64> = seqs.iter().filter_map(|s| lookup_id(*s)).collect();
-        seqs.sort_unstable();
-        seqs.dedup();
-        self.read_many(|conn| {
-            let mut s = conn
-                .prepare_cached(&format!("SELECT {LEDGER_COLUMNS} FROM ledger.ledger WHERE seq = ?1"))
-                .ctx("preparing the ledger row read")?;
-            let mut out = Vec::with_capacity(seqs.len());
-            for seq in seqs {
-                out.extend(
-                    s.query_row([seq], ledger_from_row).optional().ctx(format_args!("reading ledger row {seq}"))?,
-                );
-            }
-            Ok(out)
-        })
-    }
-
-    fn ledger_entry_columns(&self, seqs: &[u64]) -> Result<Vec<EntryColumns>> {
-        self.read_many(|conn| ledger_blocks::entry_columns(conn, seqs))
-    }
-
-    fn ledger_index_columns(&self, from_seq: u64, limit: usize) -> Result<StoredColumnsPage> {
-        self.read_many(|conn| ledger_index::stored_columns(conn, from_seq, limit))
-    }
-
-    fn ledger_author_deliveries(&self, author: AccountId) -> Result<Vec<AuthorDeliveries>> {
-        self.read(|conn| ledger_index::author_deliveries(conn, author))
-    }
-
-    fn ledger_app_days(&self, app: AppId, from: Timestamp, until: Option<Timestamp>) -> Result<Vec<DaySummary>> {
-        self.read(|conn| ledger_index::app_days(conn, app, from, until))
-    }
-
-    fn ledger_select(
-        &self,
-        select: &LedgerSelect,
-        after: Option<LedgerCursor>,
-        limit: usize,
-    ) -> Result<Vec<LedgerRow>> {
-        self.read(|conn| ledger_index::select(conn, select, after, limit))
-    }
-
-    fn ledger_count(&self, select: &LedgerSelect) -> Result<LedgerCounts> {
-        self.read(|conn| ledger_index::count(conn, select))
-    }
-
     // -- operations ------------------------------------------------------------
 
-    /// Exact counts. The ledger is contiguous from 0, so its size is its last
-    /// seq plus one and needs no scan.
+    /// Exact counts.
     fn stats(&self) -> Result<Stats> {
         self.read(|conn| {
             conn.prepare_cached(
                 "SELECT (SELECT count(*) FROM main.accounts), (SELECT count(*) FROM main.posts), \
-                 (SELECT count(*) FROM main.apps), (SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger.ledger)",
+                 (SELECT count(*) FROM main.apps)",
             )
             .and_then(|mut s| {
                 s.query_row([], |r| {
@@ -866,7 +709,6 @@ impl Store for SqliteStore {
                         accounts: r.get::<_, i64>(0)? as u64,
                         posts: r.get::<_, i64>(1)? as u64,
                         apps: r.get::<_, i64>(2)? as u64,
-                        ledger_entries: r.get::<_, i64>(3)? as u64,
                     })
                 })
             })
@@ -876,10 +718,10 @@ impl Store for SqliteStore {
 }
 
 /// A directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
+pub struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new() -> Result<TempDir> {
+    pub fn new() -> Result<TempDir> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -890,6 +732,12 @@ impl TempDir {
         std::fs::create_dir_all(&path)
             .map_err(|e| StoreError::Backend(format!("creating the temporary directory {}: {e}", path.display())))?;
         Ok(TempDir(path))
+    }
+}
+
+impl TempDir {
+    pub fn path(&self) -> &Path {
+        &self.0
     }
 }
 

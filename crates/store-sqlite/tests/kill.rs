@@ -16,7 +16,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 
 use rusqlite::Connection;
 use tollgate_domain::{AccountId, Post, PostId, Timestamp};
-use tollgate_store::{BulkWriter, EntryIndex, LedgerRow, SearchExpr, SearchQuery, Store, StoreError};
+use tollgate_store::{BulkWriter, SearchExpr, SearchQuery, Store, StoreError};
 use tollgate_store_sqlite::{PLATFORM_FILE, SqliteOptions, SqliteStore};
 
 const CHILD_MODE: &str = "TOLLGATE_KILL_TEST_MODE";
@@ -45,16 +45,6 @@ fn post(id: u64, text: String) -> Post {
         conversation_id: None,
         no_ai: false,
         deleted_at: None,
-    }
-}
-
-fn ledger_row(seq: u64) -> LedgerRow {
-    LedgerRow {
-        seq,
-        time: Timestamp::from_millis(seq as i64),
-        app_id: None,
-        body: seq.to_be_bytes().to_vec(),
-        hash: [3; 32],
     }
 }
 
@@ -87,14 +77,6 @@ fn child_process() {
                 store.upsert_posts(&[post(id, format!("acknowledged{id} post"))]).unwrap();
                 // A failed write means the parent is gone: stop.
                 if !say(format!("ack {id}")) {
-                    return;
-                }
-            }
-        }
-        "ledger" => {
-            for seq in 0.. {
-                store.ledger_append(&[ledger_row(seq)], &[EntryIndex::default()]).unwrap();
-                if !say(format!("ack {seq}")) {
                     return;
                 }
             }
@@ -193,21 +175,6 @@ fn acknowledged_upserts_survive_kill_9() {
     store.upsert_posts(&[post(u64::from(u32::MAX), "after the crash".into())]).unwrap();
     drop(store);
     integrity_ok(&d.0);
-}
-
-#[test]
-fn acknowledged_ledger_rows_survive_kill_9() {
-    let d = dir();
-    let (child, mut stdout) = spawn("ledger", &d.0);
-    let last = read_until(&mut stdout, "ack ", |n| n + 1 >= ACKS);
-    kill(child);
-
-    let store = SqliteStore::open(&d.0, &SqliteOptions::default()).unwrap();
-    let tail = store.ledger_last().unwrap().expect("rows");
-    assert!(tail.seq >= last, "acknowledged up to {last}, found up to {}", tail.seq);
-    let rows = store.ledger_read(0, usize::MAX).unwrap();
-    assert_eq!(rows, (0..=tail.seq).map(ledger_row).collect::<Vec<_>>(), "contiguous and intact");
-    store.ledger_append(&[ledger_row(tail.seq + 1)], &[EntryIndex::default()]).unwrap();
 }
 
 #[test]

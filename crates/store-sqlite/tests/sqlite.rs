@@ -1,6 +1,6 @@
-//! Behaviour specific to the SQLite backend: its files, schema versions,
-//! independence of the ledger from the platform writer, recovery from a
-//! panicking bulk load, and FTS5 corner cases.
+//! Behaviour specific to the SQLite backend: its file, schema versions,
+//! reads during a bulk load, recovery from a panicking bulk load, and FTS5
+//! corner cases.
 
 mod common;
 
@@ -11,12 +11,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tollgate_domain::{AccountId, Post, PostId, Timestamp};
-use tollgate_store::{
-    BulkWriter, EntryIndex, LedgerIndex, LedgerRow, SearchExpr, SearchQuery, Store, StoreError, TimelineQuery,
-};
-use tollgate_store_sqlite::{
-    LEDGER_FILE, LEDGER_SCHEMA_VERSION, PLATFORM_FILE, PLATFORM_SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous,
-};
+use tollgate_store::{BulkWriter, SearchExpr, SearchQuery, Store, StoreError, TimelineQuery};
+use tollgate_store_sqlite::{PLATFORM_FILE, PLATFORM_SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};
 
 /// A fresh directory whose parent does not exist yet either.
 fn dir() -> Dir {
@@ -42,10 +38,6 @@ fn post(id: u64, text: &str) -> Post {
     }
 }
 
-fn row(seq: u64) -> LedgerRow {
-    LedgerRow { seq, time: Timestamp::from_millis(1), app_id: None, body: vec![1], hash: [7; 32] }
-}
-
 fn search(store: &SqliteStore, expr: SearchExpr) -> Result<Vec<u64>, StoreError> {
     let q = SearchQuery {
         expr,
@@ -65,16 +57,14 @@ fn pragma<T: rusqlite::types::FromSql>(path: &Path, name: &str) -> T {
 }
 
 #[test]
-fn two_wal_files_at_the_current_schema_version() {
+fn a_wal_file_at_the_current_schema_version() {
     let d = dir();
     drop(open(&d.0));
-    for (file, version) in [(PLATFORM_FILE, PLATFORM_SCHEMA_VERSION), (LEDGER_FILE, LEDGER_SCHEMA_VERSION)] {
-        let path = d.0.join(file);
-        assert!(path.is_file(), "{file}");
-        assert_eq!(pragma::<String>(&path, "journal_mode").to_lowercase(), "wal", "{file}");
-        assert_eq!(pragma::<u32>(&path, "user_version"), version, "{file}");
-        assert_eq!(pragma::<i32>(&path, "application_id"), 0x546f_6c6c, "{file}");
-    }
+    let path = d.0.join(PLATFORM_FILE);
+    assert!(path.is_file());
+    assert_eq!(pragma::<String>(&path, "journal_mode").to_lowercase(), "wal");
+    assert_eq!(pragma::<u32>(&path, "user_version"), PLATFORM_SCHEMA_VERSION);
+    assert_eq!(pragma::<i32>(&path, "application_id"), 0x546f_6c6c);
     // Reopening an up-to-date store migrates nothing and loses nothing.
     let store = open(&d.0);
     store.upsert_posts(&[post(1, "kept")]).unwrap();
@@ -82,77 +72,14 @@ fn two_wal_files_at_the_current_schema_version() {
     assert_eq!(search(&open(&d.0), SearchExpr::Term("kept".into())).unwrap(), vec![1]);
 }
 
-/// A ledger written before the audit index existed keeps its rows, and the
-/// index starts empty: appends wait for a rebuild, which then catches up.
-#[test]
-fn a_version_1_ledger_is_migrated_with_an_empty_index() {
-    let d = dir();
-    std::fs::create_dir_all(&d.0).unwrap();
-    let conn = Connection::open(d.0.join(LEDGER_FILE)).unwrap();
-    conn.execute_batch(
-        "CREATE TABLE ledger (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, app_id INTEGER,
-                              body BLOB NOT NULL, hash BLOB NOT NULL);
-         CREATE INDEX ledger_app_time ON ledger (app_id, time);
-         PRAGMA user_version = 1; PRAGMA application_id = 1416588396;",
-    )
-    .unwrap();
-    for seq in 0..3i64 {
-        conn.execute("INSERT INTO ledger VALUES (?1, 1, NULL, x'01', ?2)", rusqlite::params![seq, vec![7u8; 32]])
-            .unwrap();
-    }
-    drop(conn);
-    let store = open(&d.0);
-    assert_eq!(pragma::<u32>(&d.0.join(LEDGER_FILE), "user_version"), LEDGER_SCHEMA_VERSION);
-    assert_eq!(store.ledger_read(0, 10).unwrap(), (0..3).map(row).collect::<Vec<_>>());
-    assert_eq!(store.ledger_indexed_end().unwrap(), 0);
-    store.ledger_append(&[row(3)], &[EntryIndex::default()]).unwrap();
-    assert_eq!(store.ledger_indexed_end().unwrap(), 0, "appends leave the summaries to the indexer");
-    store.ledger_index_rows(&(0..4).map(row).collect::<Vec<_>>(), &LedgerIndex::plain(4)).unwrap();
-    assert_eq!(store.ledger_indexed_end().unwrap(), 4);
-    store.ledger_append(&[row(4)], &[EntryIndex::default()]).unwrap();
-    store.ledger_index_rows(&[row(4)], &LedgerIndex::plain(1)).unwrap();
-    assert_eq!(store.ledger_indexed_end().unwrap(), 5);
-}
-
-/// A version 2 ledger holds Bloom filters where version 3 keeps posting
-/// lists: the migration drops them (their blocks are then searched until a
-/// rebuild) and keeps the rest of the index.
-#[test]
-fn a_version_2_ledger_drops_its_bloom_filters() {
-    let d = dir();
-    let store = open(&d.0);
-    store.ledger_append(&(0..3).map(row).collect::<Vec<_>>(), &vec![EntryIndex::default(); 3]).unwrap();
-    store.ledger_index_rows(&(0..3).map(row).collect::<Vec<_>>(), &LedgerIndex::plain(3)).unwrap();
-    drop(store);
-    let conn = Connection::open(d.0.join(LEDGER_FILE)).unwrap();
-    conn.execute_batch(
-        "DROP TABLE ledger_blocks;
-         INSERT INTO ledger_filters (shard, block, bits) VALUES (0, 0, x'ffffffffffffffff'), (1, 0, x'00');
-         PRAGMA user_version = 2;",
-    )
-    .unwrap();
-    drop(conn);
-    let store = open(&d.0);
-    assert_eq!(pragma::<u32>(&d.0.join(LEDGER_FILE), "user_version"), LEDGER_SCHEMA_VERSION);
-    assert!(store.ledger_post_filters(0, 0, 10).unwrap().is_empty());
-    assert!(store.ledger_post_filters(1, 0, 10).unwrap().is_empty());
-    assert_eq!(store.ledger_indexed_end().unwrap(), 3, "the rest of the index stays");
-    assert_eq!(store.ledger_entry_columns(&[0, 1, 2]).unwrap().len(), 3);
-}
-
 #[test]
 fn a_newer_schema_is_refused() {
-    for file in [PLATFORM_FILE, LEDGER_FILE] {
-        let d = dir();
-        drop(open(&d.0));
-        Connection::open(d.0.join(file)).unwrap().pragma_update(None, "user_version", 99).unwrap();
-        match SqliteStore::open(&d.0, &SqliteOptions::default()) {
-            Err(StoreError::TooNew { found: 99, supported }) => {
-                let latest = if file == LEDGER_FILE { LEDGER_SCHEMA_VERSION } else { PLATFORM_SCHEMA_VERSION };
-                assert_eq!(supported, latest);
-            }
-            other => panic!("{file}: expected TooNew, got {other:?}"),
-        }
+    let d = dir();
+    drop(open(&d.0));
+    Connection::open(d.0.join(PLATFORM_FILE)).unwrap().pragma_update(None, "user_version", 99).unwrap();
+    match SqliteStore::open(&d.0, &SqliteOptions::default()) {
+        Err(StoreError::TooNew { found: 99, supported }) => assert_eq!(supported, PLATFORM_SCHEMA_VERSION),
+        other => panic!("expected TooNew, got {other:?}"),
     }
 }
 
@@ -182,10 +109,10 @@ fn options_are_applied() {
     assert_eq!(store.dir(), d.0.as_path());
 }
 
-/// A bulk load holds the platform writer for as long as it runs; the ledger,
-/// reads and stats go on meanwhile, and see nothing of the load until it commits.
+/// A bulk load holds the platform writer for as long as it runs; reads and
+/// stats go on meanwhile, and see nothing of the load until it commits.
 #[test]
-fn a_long_bulk_load_blocks_neither_the_ledger_nor_readers() {
+fn a_long_bulk_load_does_not_block_readers() {
     let store = SqliteStore::open_in_memory_for_tests().unwrap();
     store.upsert_posts(&[post(1, "before")]).unwrap();
     let (started_tx, started) = mpsc::channel();
@@ -202,10 +129,6 @@ fn a_long_bulk_load_blocks_neither_the_ledger_nor_readers() {
         });
         started.recv().unwrap();
         let t = Instant::now();
-        for seq in 0..20 {
-            store.ledger_append(&[row(seq)], &[EntryIndex::default()]).unwrap();
-        }
-        assert_eq!(store.ledger_last().unwrap().map(|r| r.seq), Some(19));
         assert_eq!(store.posts(&[PostId(1), PostId(2)]).unwrap().len(), 1, "the load is not visible yet");
         assert_eq!(store.stats().unwrap().posts, 1);
         assert_eq!(search(store, SearchExpr::Term("during".into())).unwrap(), Vec::<u64>::new());

@@ -30,9 +30,8 @@ use tollgate_domain::{
 };
 
 use crate::{
-    AccountUpsert, AppUpdate, AuthorDeliveries, BulkWriter, Change, DAY_MILLIS, DaySummary, EntryColumns, EntryIndex,
-    LEDGER_BLOCK, LedgerCounts, LedgerCursor, LedgerIndex, LedgerRemoval, LedgerRow, LedgerSelect, NewApp, NewKey,
-    PostFilter, SearchExpr, SearchQuery, Stats, Store, StoreError, StoredColumns, TimelineQuery,
+    AccountUpsert, AppUpdate, BulkWriter, Change, NewApp, NewKey, SearchExpr, SearchQuery, Stats, Store, StoreError,
+    TimelineQuery,
 };
 
 /// What the macro needs of a factory's product: a way to see it as a store.
@@ -107,16 +106,6 @@ macro_rules! store_conformance_tests {
             apps_create_list_update,
             keys_lifecycle,
             agreements_publish_and_read,
-            ledger_append_continuity,
-            ledger_read_and_last,
-            ledger_index_summaries,
-            ledger_index_selections_page,
-            ledger_index_lags_and_rebuilds,
-            ledger_post_filters_by_shard,
-            ledger_rows_and_columns_by_seq,
-            ledger_index_columns_as_stored,
-            ledger_delete_before_keeps_the_index_exact,
-            ledger_delete_before_drops_the_data_of_cut_blocks,
             stats_count_everything,
             change_log_names_every_write,
             change_log_reads_in_batches,
@@ -249,30 +238,6 @@ fn and(items: impl IntoIterator<Item = SearchExpr>) -> SearchExpr {
 
 fn or(items: impl IntoIterator<Item = SearchExpr>) -> SearchExpr {
     SearchExpr::Or(items.into_iter().collect())
-}
-
-/// Appends rows that deliver nothing.
-fn append(store: &dyn Store, rows: &[LedgerRow]) -> crate::Result<()> {
-    store.ledger_append(rows, &vec![EntryIndex::default(); rows.len()])
-}
-
-/// Appends rows and then indexes them, as the ledger's writer and indexer do.
-fn append_indexed(store: &dyn Store, rows: &[LedgerRow], index: &LedgerIndex) {
-    store.ledger_append(rows, &index.entries).unwrap();
-    store.ledger_index_rows(rows, index).unwrap();
-}
-
-fn ledger_row(seq: u64) -> LedgerRow {
-    let mut hash = [0u8; 32];
-    hash[..8].copy_from_slice(&seq.to_be_bytes());
-    hash[31] = 0xff;
-    LedgerRow {
-        seq,
-        time: ts(1_700_000_000_000 + seq as i64),
-        app_id: if seq.is_multiple_of(2) { Some(AppId(seq + 1)) } else { None },
-        body: vec![0, 1, 2, 0xfe, seq as u8, 0],
-        hash,
-    }
 }
 
 fn new_app(name: &str) -> NewApp {
@@ -1029,504 +994,14 @@ pub fn agreements_publish_and_read(store: &dyn Store) {
     assert_eq!(store.agreement(2).unwrap(), Some(v2));
 }
 
-// -- ledger -----------------------------------------------------------------------
-
-/// Appends must continue the ledger exactly (from seq 0); a gap or an overlap
-/// anywhere in a call refuses the whole call.
-pub fn ledger_append_continuity(store: &dyn Store) {
-    assert_conflict(append(store, &[ledger_row(1)]));
-    assert_eq!(store.ledger_last().unwrap(), None, "the first row is seq 0");
-    append(store, &[ledger_row(0), ledger_row(1), ledger_row(2)]).unwrap();
-    assert_conflict(append(store, &[ledger_row(4)]));
-    assert_conflict(append(store, &[ledger_row(2)]));
-    assert_conflict(append(store, &[ledger_row(1), ledger_row(2), ledger_row(3)]));
-    assert_conflict(append(store, &[ledger_row(3), ledger_row(5)]));
-    assert_conflict(append(store, &[ledger_row(3), ledger_row(4), ledger_row(4)]));
-    assert_eq!(store.ledger_last().unwrap(), Some(ledger_row(2)), "refused calls write nothing");
-    assert_eq!(store.stats().unwrap().ledger_entries, 3);
-    append(store, &[]).unwrap();
-    append(store, &[ledger_row(3), ledger_row(4)]).unwrap();
-    append(store, &[ledger_row(5)]).unwrap();
-    assert_eq!(store.ledger_last().unwrap(), Some(ledger_row(5)));
-    assert_eq!(store.ledger_read(0, 100).unwrap(), (0..=5).map(ledger_row).collect::<Vec<_>>());
-}
-
-/// Rows come back byte for byte, in seq order, from a position, in pages.
-pub fn ledger_read_and_last(store: &dyn Store) {
-    assert!(store.ledger_read(0, 10).unwrap().is_empty());
-    assert_eq!(store.ledger_last().unwrap(), None);
-    let rows: Vec<LedgerRow> = (0..10).map(ledger_row).collect();
-    append(store, &rows[..7]).unwrap();
-    append(store, &rows[7..]).unwrap();
-    assert_eq!(store.ledger_read(0, 100).unwrap(), rows);
-    assert_eq!(store.ledger_read(3, 2).unwrap(), rows[3..5].to_vec());
-    assert_eq!(store.ledger_read(8, 100).unwrap(), rows[8..].to_vec());
-    assert!(store.ledger_read(10, 100).unwrap().is_empty());
-    assert!(store.ledger_read(u64::MAX, 100).unwrap().is_empty());
-    assert!(store.ledger_read(0, 0).unwrap().is_empty());
-    assert_eq!(store.ledger_last().unwrap(), Some(rows[9].clone()));
-    let big = LedgerRow { body: vec![0xab; 100_000], app_id: Some(AppId(u64::from(u32::MAX) + 1)), ..ledger_row(10) };
-    append(store, std::slice::from_ref(&big)).unwrap();
-    assert_eq!(store.ledger_last().unwrap(), Some(big));
-}
-
-/// A day of indexed traffic: row `i` at `DAY0 + i` hours; app 1 (even rows)
-/// or an anonymous client of app 2 (odd rows); display or search by thirds;
-/// every fifth refused; authors 10 and 10 + i % 3; policy `p1` then `p2`.
-const DAY0: i64 = 1_700_006_400_000 - 1_700_006_400_000 % DAY_MILLIS;
-
-fn indexed_rows(range: std::ops::Range<u64>) -> (Vec<LedgerRow>, LedgerIndex) {
-    let mut rows = Vec::new();
-    let mut index = LedgerIndex::default();
-    for i in range {
-        let anonymous = i % 2 == 1;
-        rows.push(LedgerRow {
-            time: ts(DAY0 + i as i64 * 3_600_000),
-            app_id: Some(AppId(if anonymous { 2 } else { 1 })),
-            ..ledger_row(i)
-        });
-        let refused = i % 5 == 4;
-        index.entries.push(EntryIndex {
-            client: anonymous.then(|| "guest-7".to_owned()),
-            purpose: Some(if i % 3 == 0 { Purpose::Search } else { Purpose::Display }),
-            refused,
-            policy_version: if i < 30 { "p1" } else { "p2" }.into(),
-            posts: if refused { 0 } else { 1 + i as u32 % 4 },
-            authors: if refused {
-                Vec::new()
-            } else {
-                let mut a = vec![AccountId(10), AccountId(10 + i % 3)];
-                a.dedup();
-                a
-            },
-        });
-    }
-    (rows, index)
-}
-
-/// Summaries computed by a straightforward scan of `indexed_rows`.
-fn expected_app_days(app: u64, from: i64, until: i64, n: u64) -> Vec<DaySummary> {
-    let (rows, index) = indexed_rows(0..n);
-    let mut out: std::collections::BTreeMap<(i64, &str, bool), (u64, u64)> = Default::default();
-    for (r, e) in rows.iter().zip(&index.entries) {
-        let t = r.time.millis();
-        if r.app_id != Some(AppId(app)) || t < from || t >= until {
-            continue;
-        }
-        let v = out.entry((t.div_euclid(DAY_MILLIS), e.purpose.unwrap().as_str(), e.refused)).or_default();
-        v.0 += 1;
-        v.1 += u64::from(e.posts);
-    }
-    out.into_iter()
-        .map(|((day, purpose, refused), (entries, posts))| DaySummary {
-            day: ts(day * DAY_MILLIS),
-            purpose: Some(purpose.parse().unwrap()),
-            refused,
-            entries,
-            posts,
-        })
-        .collect()
-}
-
-/// The per-author and per-day summaries and the counts follow the appended
-/// index, however the rows were batched.
-pub fn ledger_index_summaries(store: &dyn Store) {
-    assert_eq!(store.ledger_indexed_end().unwrap(), 0);
-    for range in [0..1, 1..17, 17..40, 40..50] {
-        let (rows, index) = indexed_rows(range);
-        append_indexed(store, &rows, &index);
-    }
-    assert_eq!(store.ledger_indexed_end().unwrap(), 50);
-    // Author 12 is in served rows with i % 3 == 2.
-    let served = |i: &u64| i % 5 != 4;
-    let mine: Vec<u64> = (0..50).filter(|i| i % 3 == 2 && served(i)).collect();
-    let got = store.ledger_author_deliveries(AccountId(12)).unwrap();
-    let span = |app: u64| {
-        let times: Vec<i64> = mine.iter().filter(|i| *i % 2 == app - 1).map(|i| DAY0 + *i as i64 * 3_600_000).collect();
-        (times.len() as u64, ts(*times.iter().min().unwrap()), ts(*times.iter().max().unwrap()))
-    };
-    let (n1, f1, l1) = span(1);
-    let (n2, f2, l2) = span(2);
-    assert_eq!(
-        got,
-        vec![
-            AuthorDeliveries {
-                app_id: Some(AppId(1)),
-                client: None,
-                purpose: Some(Purpose::Display),
-                first: f1,
-                last: l1,
-                deliveries: n1
-            },
-            AuthorDeliveries {
-                app_id: Some(AppId(2)),
-                client: Some("guest-7".into()),
-                purpose: Some(Purpose::Display),
-                first: f2,
-                last: l2,
-                deliveries: n2
-            },
-        ]
-    );
-    assert!(store.ledger_author_deliveries(AccountId(99)).unwrap().is_empty());
-    // Whole days, partial days at both ends, and an empty range.
-    for (from, until) in [
-        (0, i64::MAX),
-        (DAY0 + 5 * 3_600_000, DAY0 + 2 * DAY_MILLIS + 1),
-        (DAY0 + DAY_MILLIS, DAY0 + 2 * DAY_MILLIS),
-        (DAY0 + 3_600_000, DAY0 + 2 * 3_600_000),
-        (DAY0, DAY0),
-    ] {
-        let until_ts = (until != i64::MAX).then(|| ts(until));
-        assert_eq!(
-            store.ledger_app_days(AppId(1), ts(from), until_ts).unwrap(),
-            expected_app_days(1, from, until, 50),
-            "app days from {from} until {until}"
-        );
-    }
-    let policy = store.ledger_count(&LedgerSelect::Policy { version: "p1".into() }).unwrap();
-    let (p1_refused, p1_served) = (0..30u64).fold((0, 0), |(r, s), i| if served(&i) { (r, s + 1) } else { (r + 1, s) });
-    let p1_posts: u64 = (0..30u64).filter(served).map(|i| 1 + i % 4).sum();
-    assert_eq!(policy, LedgerCounts { served: p1_served, refused: p1_refused, posts: p1_posts });
-    let client = store
-        .ledger_count(&LedgerSelect::Client { client: "guest-7".into(), from: ts(DAY0 + 10 * 3_600_000), until: None })
-        .unwrap();
-    let odd: Vec<u64> = (10..50).filter(|i| i % 2 == 1).collect();
-    assert_eq!(client.served + client.refused, odd.len() as u64);
-    assert_eq!(client.refused, odd.iter().filter(|i| !served(i)).count() as u64);
-    assert_eq!(store.ledger_count(&LedgerSelect::Policy { version: "p9".into() }).unwrap(), LedgerCounts::default());
-}
-
-/// Selections come back in order, in pages that neither repeat nor skip.
-/// They need only the append, not the summaries.
-pub fn ledger_index_selections_page(store: &dyn Store) {
-    let (rows, index) = indexed_rows(0..50);
-    store.ledger_append(&rows, &index.entries).unwrap();
-    assert_eq!(store.ledger_indexed_end().unwrap(), 0);
-    let all = |select: &LedgerSelect, page: usize| {
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let got = store.ledger_select(select, after, page).unwrap();
-            assert!(got.len() <= page);
-            let Some(last) = got.last() else { break };
-            after = Some(LedgerCursor { time: last.time, seq: last.seq });
-            out.extend(got.iter().map(|r| r.seq));
-        }
-        out
-    };
-    let app =
-        LedgerSelect::App { app: AppId(1), from: ts(DAY0 + 3 * 3_600_000), until: Some(ts(DAY0 + 40 * 3_600_000)) };
-    let want: Vec<u64> = (3..40).filter(|i| i % 2 == 0).collect();
-    assert_eq!(all(&app, 4), want);
-    assert_eq!(all(&app, 1000), want);
-    let client = LedgerSelect::Client { client: "guest-7".into(), from: ts(0), until: None };
-    assert_eq!(all(&client, 3), (0..50).filter(|i| i % 2 == 1).collect::<Vec<_>>());
-    let policy = LedgerSelect::Policy { version: "p2".into() };
-    assert_eq!(all(&policy, 7), (30..50).filter(|i| i % 5 != 4).collect::<Vec<_>>());
-    let rows_back = store.ledger_select(&policy, None, 1).unwrap();
-    assert_eq!(rows_back, vec![rows[30].clone()], "selected rows come back whole");
-    assert!(
-        store
-            .ledger_select(&LedgerSelect::App { app: AppId(7), from: ts(0), until: None }, None, 10)
-            .unwrap()
-            .is_empty()
-    );
-}
-
-/// Appended rows stay out of the summaries until indexed in order; the
-/// selections see them at once; a clear and a rebuild give the same answers.
-pub fn ledger_index_lags_and_rebuilds(store: &dyn Store) {
-    let (rows, index) = indexed_rows(0..20);
-    let part = |r: std::ops::Range<usize>| LedgerIndex { entries: index.entries[r].to_vec(), filters: Vec::new() };
-    append_indexed(store, &rows[..10], &part(0..10));
-    let before = store.ledger_author_deliveries(AccountId(10)).unwrap();
-    assert!(!before.is_empty());
-    let guest = LedgerSelect::Client { client: "guest-7".into(), from: ts(0), until: None };
-    assert_eq!(store.ledger_count(&guest).unwrap().served + store.ledger_count(&guest).unwrap().refused, 5);
-    store.ledger_index_clear().unwrap();
-    assert_eq!(store.ledger_indexed_end().unwrap(), 0);
-    assert!(store.ledger_author_deliveries(AccountId(10)).unwrap().is_empty());
-    // Appended, not indexed: in the selections, not in the summaries.
-    store.ledger_append(&rows[10..], &index.entries[10..]).unwrap();
-    assert_eq!(store.ledger_indexed_end().unwrap(), 0);
-    assert!(store.ledger_author_deliveries(AccountId(10)).unwrap().is_empty());
-    let selected = store.ledger_select(&guest, None, 100).unwrap();
-    assert_eq!(selected.iter().map(|r| r.seq).collect::<Vec<_>>(), (10..20).filter(|i| i % 2 == 1).collect::<Vec<_>>());
-    // Indexing must continue the indexed prefix, with one entry per row.
-    assert_conflict(store.ledger_index_rows(&rows[5..10], &part(5..10)));
-    assert!(matches!(store.ledger_index_rows(&rows[..5], &part(0..4)), Err(StoreError::Invalid { .. })));
-    assert!(matches!(store.ledger_append(&rows[..1], &[]), Err(StoreError::Invalid { .. })));
-    store.ledger_index_rows(&rows[..10], &part(0..10)).unwrap();
-    assert_eq!(store.ledger_author_deliveries(AccountId(10)).unwrap(), before);
-    assert_eq!(store.ledger_count(&guest).unwrap().served + store.ledger_count(&guest).unwrap().refused, 10);
-    store.ledger_index_rows(&rows[10..], &part(10..20)).unwrap();
-    assert_eq!(store.ledger_indexed_end().unwrap(), 20);
-    assert_eq!(store.ledger_app_days(AppId(1), ts(0), None).unwrap(), expected_app_days(1, 0, i64::MAX, 20));
-    // Rows not stored cannot be indexed.
-    let (more, more_index) = indexed_rows(20..21);
-    assert!(matches!(store.ledger_index_rows(&more, &more_index), Err(StoreError::NotFound(_))));
-    assert_eq!(store.ledger_indexed_end().unwrap(), 20);
-    append_indexed(store, &more, &more_index);
-    assert_eq!(store.ledger_indexed_end().unwrap(), 21);
-}
-
-/// Filters come back by shard and block, ascending, from a block on; a
-/// filter written again replaces the earlier one.
-pub fn ledger_post_filters_by_shard(store: &dyn Store) {
-    let filter = |block: u64, shard: u32, b: u8| PostFilter { block, shard, bits: vec![b; 8 + block as usize] };
-    let (rows, mut index) = indexed_rows(0..4);
-    index.filters = vec![filter(0, 0, 1), filter(0, 1, 2), filter(1, 0, 3), filter(2, 0, 4)];
-    append_indexed(store, &rows, &index);
-    assert_eq!(store.ledger_post_filters(0, 0, 10).unwrap(), vec![filter(0, 0, 1), filter(1, 0, 3), filter(2, 0, 4)]);
-    assert_eq!(store.ledger_post_filters(0, 1, 1).unwrap(), vec![filter(1, 0, 3)]);
-    assert_eq!(store.ledger_post_filters(1, 0, 10).unwrap(), vec![filter(0, 1, 2)]);
-    assert!(store.ledger_post_filters(2, 0, 10).unwrap().is_empty());
-    assert!(store.ledger_post_filters(0, u64::MAX, 10).unwrap().is_empty());
-    let (more, mut more_index) = indexed_rows(4..5);
-    more_index.filters = vec![filter(2, 0, 9)];
-    append_indexed(store, &more, &more_index);
-    assert_eq!(store.ledger_post_filters(0, 2, 10).unwrap(), vec![filter(2, 0, 9)]);
-}
-
-/// What the index says, as far as the trait shows it: per-author rows of
-/// authors 10 to 12 and 99, day summaries of apps 1 and 2, policy counts of
-/// `p1` and `p2`, and the filters of shards 0 and 3.
-type IndexView = (Vec<Vec<AuthorDeliveries>>, Vec<Vec<DaySummary>>, Vec<LedgerCounts>, Vec<PostFilter>);
-
-fn index_view(store: &dyn Store) -> IndexView {
-    (
-        [10, 11, 12, 99].map(|a| store.ledger_author_deliveries(AccountId(a)).unwrap()).to_vec(),
-        [1, 2].map(|a| store.ledger_app_days(AppId(a), ts(0), None).unwrap()).to_vec(),
-        ["p1", "p2"].map(|v| store.ledger_count(&LedgerSelect::Policy { version: v.into() }).unwrap()).to_vec(),
-        [0, 3].iter().flat_map(|s| store.ledger_post_filters(*s, 0, 100).unwrap()).collect(),
-    )
-}
-
-/// Retention deletes the oldest rows and takes them out of the index: what
-/// is left is what a rebuild from the remaining rows gives, except that a
-/// per-author row that keeps deliveries starts at the oldest remaining entry
-/// (a lower bound of its exact first time). Rows the index does not cover
-/// yet go unindexed, and the index resumes after them. A repeated call
-/// deletes nothing; a refused call changes nothing.
-pub fn ledger_delete_before_keeps_the_index_exact(store: &dyn Store) {
-    let (rows, mut index) = indexed_rows(0..50);
-    // Author 99 is delivered only by rows that go.
-    for e in index.entries.iter_mut().take(20).filter(|e| !e.authors.is_empty()) {
-        e.authors.push(AccountId(99));
-    }
-    append_indexed(store, &rows[..35], &LedgerIndex { entries: index.entries[..35].to_vec(), filters: Vec::new() });
-    // The last 15 rows are stored but not indexed yet.
-    store.ledger_append(&rows[35..], &index.entries[35..]).unwrap();
-    assert_eq!(store.ledger_indexed_end().unwrap(), 35);
-    let removal = |before: u64, from: usize, upto: usize| LedgerRemoval {
-        before,
-        from: from as u64,
-        entries: index.entries[from..upto].to_vec(),
-    };
-
-    // Refused calls change nothing.
-    let untouched = index_view(store);
-    assert!(!untouched.0[3].is_empty());
-    assert_invalid(store.ledger_delete_before(&removal(50, 0, 35)), "before");
-    assert_invalid(store.ledger_delete_before(&LedgerRemoval { before: u64::MAX, ..removal(0, 0, 0) }), "before");
-    assert_conflict(store.ledger_delete_before(&removal(24, 0, 23)));
-    assert_conflict(store.ledger_delete_before(&removal(24, 1, 25)));
-    let mut foreign = removal(24, 0, 24);
-    foreign.entries[3].authors.push(AccountId(12_345));
-    assert_invalid(store.ledger_delete_before(&foreign), "entries");
-    assert_eq!(store.ledger_read(0, 100).unwrap(), rows, "refused calls delete no row");
-    assert_eq!(index_view(store), untouched, "refused calls leave the index as it was");
-    assert_eq!(store.ledger_indexed_end().unwrap(), 35);
-
-    // The first UTC day (rows 0..24) goes whole, with author 99.
-    assert_eq!(store.ledger_delete_before(&removal(24, 0, 24)).unwrap(), 24);
-    assert_eq!(store.ledger_read(0, 100).unwrap(), rows[24..].to_vec(), "later rows are intact");
-    assert_eq!(store.ledger_last().unwrap(), Some(rows[49].clone()));
-    assert_eq!(store.stats().unwrap().ledger_entries, 50, "positions are not renumbered");
-    let (authors, days, policies, _) = index_view(store);
-    assert!(authors[3].is_empty(), "a per-author row that reaches zero is deleted");
-    let indexed_days = |app: u64, from: u64| -> Vec<DaySummary> {
-        expected_app_days(app, 0, i64::MAX, 35)
-            .into_iter()
-            .filter(|d| d.day >= ts(DAY0 + from as i64 * 3_600_000))
-            .collect()
-    };
-    assert_eq!(days, vec![indexed_days(1, 24), indexed_days(2, 24)], "empty days are deleted, the others exact");
-    let served = |i: &u64| i % 5 != 4;
-    let counts = |range: std::ops::Range<u64>| LedgerCounts {
-        served: range.clone().filter(served).count() as u64,
-        refused: range.clone().filter(|i| !served(i)).count() as u64,
-        posts: range.filter(served).map(|i| 1 + i % 4).sum(),
-    };
-    assert_eq!(policies, vec![counts(24..30), counts(30..35)]);
-
-    // Nothing is left below the cut: a repeated call deletes nothing.
-    let now = index_view(store);
-    assert_eq!(store.ledger_delete_before(&removal(24, 24, 24)).unwrap(), 0);
-    assert_eq!(store.ledger_delete_before(&removal(10, 0, 0)).unwrap(), 0);
-    assert_conflict(store.ledger_delete_before(&removal(24, 0, 24)));
-    assert_eq!((store.ledger_read(0, 100).unwrap().len(), index_view(store)), (26, now));
-
-    // Once the rest is indexed, a rebuild from the remaining rows gives the
-    // same index, but for first times: a per-author row that kept
-    // deliveries of deleted entries starts at the oldest remaining entry
-    // (row 24), the others are exact.
-    let unfiltered =
-        |r: std::ops::Range<usize>| LedgerIndex { entries: index.entries[r].to_vec(), filters: Vec::new() };
-    store.ledger_index_rows(&rows[35..], &unfiltered(35..50)).unwrap();
-    let pruned = index_view(store);
-    store.ledger_index_clear().unwrap();
-    assert_eq!(store.ledger_indexed_end().unwrap(), 24, "a cleared index starts at the first stored row");
-    store.ledger_index_rows(&rows[24..], &unfiltered(24..50)).unwrap();
-    let rebuilt = index_view(store);
-    assert_eq!((&pruned.1, &pruned.2), (&rebuilt.1, &rebuilt.2));
-    let oldest = rows[24].time;
-    let mut raised = 0;
-    for (kept, exact) in pruned.0.iter().zip(&rebuilt.0) {
-        assert_eq!(kept.len(), exact.len());
-        for (k, e) in kept.iter().zip(exact) {
-            assert_eq!(AuthorDeliveries { first: e.first, ..k.clone() }, *e);
-            assert!(k.first == e.first || (k.first == oldest && oldest < e.first), "{k:?} against {e:?}");
-            raised += usize::from(k.first != e.first);
-        }
-    }
-    assert!(raised > 0, "some per-author row kept deliveries of deleted entries");
-
-    // A cut past the end of the index (30): rows 24..30 are taken out of
-    // it, rows 30..40 go unindexed, and the index resumes at 40.
-    store.ledger_index_clear().unwrap();
-    store.ledger_index_rows(&rows[24..30], &unfiltered(24..30)).unwrap();
-    assert_eq!(store.ledger_delete_before(&removal(40, 24, 30)).unwrap(), 16);
-    assert_eq!(store.ledger_read(0, 100).unwrap(), rows[40..].to_vec());
-    assert_eq!(store.ledger_indexed_end().unwrap(), 40);
-    assert_conflict(store.ledger_index_rows(&rows[30..], &unfiltered(30..50)));
-    store.ledger_index_rows(&rows[40..], &unfiltered(40..50)).unwrap();
-    let pruned = index_view(store);
-    store.ledger_index_clear().unwrap();
-    store.ledger_index_rows(&rows[40..], &unfiltered(40..50)).unwrap();
-    assert_eq!(pruned, index_view(store));
-}
-
-/// Retention drops the per-block data (post lists, column copies) of every
-/// block that loses a row: what is left of a block cut in part is read row
-/// by row.
-pub fn ledger_delete_before_drops_the_data_of_cut_blocks(store: &dyn Store) {
-    let n = 2 * LEDGER_BLOCK + 100;
-    let rows: Vec<LedgerRow> = (0..n).map(ledger_row).collect();
-    let served = EntryIndex { policy_version: "p1".into(), ..EntryIndex::default() };
-    let list = |block: u64, shard: u32| PostFilter { block, shard, bits: vec![block as u8 + 1; 8] };
-    let index = LedgerIndex {
-        entries: vec![served; n as usize],
-        filters: (0..3).flat_map(|block| [list(block, 0), list(block, 5)]).collect(),
-    };
-    append_indexed(store, &rows, &index);
-    let lists = |shard| store.ledger_post_filters(shard, 0, 10).unwrap().iter().map(|f| f.block).collect::<Vec<_>>();
-    let columns = |seqs: &[u64]| store.ledger_entry_columns(seqs).unwrap().iter().map(|c| c.seq).collect::<Vec<_>>();
-    let probe = [5, LEDGER_BLOCK + 50, 2 * LEDGER_BLOCK + 5];
-    assert_eq!(columns(&probe), probe);
-    let removal = |before: u64, from: u64| LedgerRemoval {
-        before,
-        from,
-        entries: index.entries[from as usize..before as usize].to_vec(),
-    };
-    // A cut inside block 1 drops the data of blocks 0 and 1.
-    assert_eq!(store.ledger_delete_before(&removal(LEDGER_BLOCK + 10, 0)).unwrap(), LEDGER_BLOCK + 10);
-    assert_eq!((lists(0), lists(5)), (vec![2], vec![2]));
-    assert_eq!(columns(&[LEDGER_BLOCK + 9, LEDGER_BLOCK + 10]), [LEDGER_BLOCK + 10]);
-    assert_eq!(columns(&probe), probe[1..]);
-    assert_eq!(store.ledger_delete_before(&removal(2 * LEDGER_BLOCK, LEDGER_BLOCK + 10)).unwrap(), LEDGER_BLOCK - 10);
-    assert_eq!((lists(0), lists(5)), (vec![2], vec![2]));
-    assert_eq!(columns(&probe), probe[2..]);
-    assert_eq!(store.ledger_count(&LedgerSelect::Policy { version: "p1".into() }).unwrap().served, 100);
-}
-
-/// Rows and their indexed columns come back by seq, ascending, for any set
-/// of seqs (unsorted, repeated, beyond the end), across whole blocks and the
-/// unfilled last one, and again after the index is cleared and rebuilt.
-pub fn ledger_rows_and_columns_by_seq(store: &dyn Store) {
-    let n = 2 * LEDGER_BLOCK + 5;
-    let (rows, index) = indexed_rows(0..n);
-    let cut = |a: u64, b: u64| (a as usize)..(b as usize);
-    for (a, b) in [(0, 700), (700, LEDGER_BLOCK + 1), (LEDGER_BLOCK + 1, n)] {
-        let part = LedgerIndex { entries: index.entries[cut(a, b)].to_vec(), filters: Vec::new() };
-        append_indexed(store, &rows[cut(a, b)], &part);
-    }
-    let columns = |seq: u64| {
-        let (r, e) = (&rows[seq as usize], &index.entries[seq as usize]);
-        EntryColumns {
-            seq,
-            time: r.time,
-            app_id: r.app_id,
-            client: e.client.clone(),
-            purpose: e.purpose,
-            refused: e.refused,
-        }
-    };
-    let ask =
-        [n - 1, 0, 5, 5, LEDGER_BLOCK - 1, LEDGER_BLOCK, 2 * LEDGER_BLOCK - 1, 2 * LEDGER_BLOCK, n, u64::MAX, 1500];
-    let mut want: Vec<u64> = ask.iter().copied().filter(|s| *s < n).collect();
-    want.sort_unstable();
-    want.dedup();
-    let check = || {
-        assert_eq!(
-            store.ledger_rows(&ask).unwrap(),
-            want.iter().map(|s| rows[*s as usize].clone()).collect::<Vec<_>>()
-        );
-        assert_eq!(store.ledger_entry_columns(&ask).unwrap(), want.iter().map(|s| columns(*s)).collect::<Vec<_>>());
-        let all: Vec<u64> = (0..n).rev().collect();
-        assert_eq!(store.ledger_entry_columns(&all).unwrap(), (0..n).map(columns).collect::<Vec<_>>());
-    };
-    check();
-    assert!(store.ledger_rows(&[]).unwrap().is_empty());
-    assert!(store.ledger_entry_columns(&[n, n + 1]).unwrap().is_empty());
-    store.ledger_index_clear().unwrap();
-    store.ledger_index_rows(&rows, &index).unwrap();
-    check();
-}
-
-/// The index columns come back as they were stored, with the end of the
-/// index; cleared, they are unset, and indexing sets them again.
-pub fn ledger_index_columns_as_stored(store: &dyn Store) {
-    let (rows, index) = indexed_rows(0..12);
-    store.ledger_append(&rows, &index.entries).unwrap();
-    let stored = |e: &EntryIndex, seq: u64| StoredColumns {
-        seq,
-        client: e.client.clone(),
-        purpose: e.purpose.map(|p| p.as_str().to_owned()),
-        refused: Some(i64::from(e.refused)),
-        posts: Some(i64::from(e.posts)),
-        policy_version: Some(e.policy_version.clone()),
-        wrong_type: None,
-    };
-    let page = store.ledger_index_columns(3, 5).unwrap();
-    assert_eq!(page.indexed_end, 0);
-    assert_eq!(page.rows, (3..8).map(|i| stored(&index.entries[i as usize], i)).collect::<Vec<_>>());
-    store
-        .ledger_index_rows(&rows[..6], &LedgerIndex { entries: index.entries[..6].to_vec(), filters: Vec::new() })
-        .unwrap();
-    assert_eq!(store.ledger_index_columns(0, 100).unwrap().indexed_end, 6);
-    store.ledger_index_clear().unwrap();
-    let page = store.ledger_index_columns(0, 100).unwrap();
-    assert_eq!(page.indexed_end, 0);
-    assert_eq!(page.rows, (0..12).map(|seq| StoredColumns { seq, ..StoredColumns::default() }).collect::<Vec<_>>());
-    store.ledger_index_rows(&rows, &index).unwrap();
-    let page = store.ledger_index_columns(0, 100).unwrap();
-    assert_eq!(page.indexed_end, 12);
-    assert_eq!(page.rows, (0..12).map(|i| stored(&index.entries[i as usize], i)).collect::<Vec<_>>());
-    assert!(store.ledger_index_columns(12, 10).unwrap().rows.is_empty());
-    assert!(store.ledger_index_columns(u64::MAX, 10).unwrap().rows.is_empty());
-}
-
-/// Stats count accounts, posts (deleted ones included), apps and ledger rows.
+/// Stats count accounts, posts (deleted ones included) and apps.
 pub fn stats_count_everything(store: &dyn Store) {
     assert_eq!(store.stats().unwrap(), Stats::default());
     store.upsert_accounts(&[account(1, "a"), account(2, "b")]).unwrap();
     store.upsert_posts(&[post(1, 1, 0, "x"), post(2, 1, 0, "y"), post(3, 2, 0, "z")]).unwrap();
     store.delete_post(PostId(3), ts(1)).unwrap();
     store.create_app(&new_app("app")).unwrap();
-    append(store, &[ledger_row(0), ledger_row(1)]).unwrap();
-    assert_eq!(store.stats().unwrap(), Stats { accounts: 2, posts: 3, apps: 1, ledger_entries: 2 });
+    assert_eq!(store.stats().unwrap(), Stats { accounts: 2, posts: 3, apps: 1 });
 }
 
 /// Ids up to 2^63 - 1 are stored and ordered correctly; 2^63 and above are
@@ -1583,7 +1058,6 @@ pub fn ids_at_the_u64_edge(store: &dyn Store) {
     assert_eq!(store.set_preferences(AccountId(too_big), &[], ts(1)).unwrap(), None);
     assert_eq!(store.app(AppId(u64::MAX)).unwrap(), None);
     assert!(store.keys(AppId(u64::MAX)).unwrap().is_empty());
-    assert_conflict(append(store, &[ledger_row(too_big)]));
     let stats = store.stats().unwrap();
     assert_eq!((stats.accounts, stats.posts), (1, 3));
 }
@@ -1694,13 +1168,11 @@ pub fn reads_see_every_returned_write(store: &dyn Store) {
         let status = if i % 2 == 0 { AccountStatus::Suspended } else { AccountStatus::Active };
         store.set_account_status(AccountId(1), status).unwrap();
         assert_eq!(store.account_by_handle("reader").unwrap().unwrap().status, status);
-        append(store, &[ledger_row(i - 1)]).unwrap();
-        assert_eq!(store.ledger_last().unwrap().map(|r| r.seq), Some(i - 1));
     }
 }
 
 /// Writers and readers on several threads at once neither fail nor lose
-/// writes; ledger appends go on while posts are written.
+/// writes; account writes go on while posts are written.
 pub fn concurrent_writers_and_readers(store: &dyn Store) {
     const THREADS: u64 = 4;
     const EACH: u64 = 40;
@@ -1716,14 +1188,14 @@ pub fn concurrent_writers_and_readers(store: &dyn Store) {
             });
         }
         s.spawn(move || {
-            for seq in 0..EACH {
-                append(store, &[ledger_row(seq)]).unwrap();
-                assert!(store.ledger_read(0, 1).unwrap().len() == 1);
+            for i in 0..EACH {
+                store.upsert_accounts(&[account(100 + i, &format!("writer{i}"))]).unwrap();
+                assert!(store.account(AccountId(100 + i)).unwrap().is_some());
             }
         });
     });
     let stats = store.stats().unwrap();
-    assert_eq!((stats.posts, stats.ledger_entries), (THREADS * EACH, EACH));
+    assert_eq!((stats.posts, stats.accounts), (THREADS * EACH, EACH));
     assert_eq!(search(store, term("concurrent")).len(), 100, "the default page of the helper");
 }
 
@@ -1750,7 +1222,6 @@ pub fn durable_across_reopen<S: AsStore>(open: impl Fn() -> S) {
         app = store.create_app(&new_app("durable")).unwrap();
         store.add_key(&new_key(app.id, "durable0", None)).unwrap();
         store.publish_agreement(&agreement(1, "kept")).unwrap();
-        append(store, &[ledger_row(0), ledger_row(1)]).unwrap();
     }
     for round in 0..2 {
         let again = open();
@@ -1763,11 +1234,8 @@ pub fn durable_across_reopen<S: AsStore>(open: impl Fn() -> S) {
         assert_eq!(store.app(app.id).unwrap(), Some(app.clone()));
         assert_eq!(store.key_by_hash("durable0").unwrap().map(|k| k.app_id), Some(app.id));
         assert_eq!(store.latest_agreement().unwrap(), Some(agreement(1, "kept")));
-        let seq = 2 + round;
-        assert_eq!(store.ledger_last().unwrap().map(|r| r.seq), Some(seq - 1));
-        append(store, &[ledger_row(seq)]).unwrap();
         let next = store.create_app(&new_app("later")).unwrap();
         assert!(next.id > app.id, "ids are not reused after a reopen");
-        assert_eq!(store.stats().unwrap(), Stats { accounts: 2, posts: 3, apps: 2 + round, ledger_entries: seq + 1 });
+        assert_eq!(store.stats().unwrap(), Stats { accounts: 2, posts: 3, apps: 2 + round });
     }
 }

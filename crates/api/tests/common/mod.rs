@@ -27,6 +27,7 @@ pub const INTERNAL: &str = "internal-secret";
 
 pub struct Fixture {
     pub store: Arc<dyn Store>,
+    pub ledger_db: Arc<tollgate_ledger::LedgerDb>,
     pub app: axum::Router,
     dir: std::path::PathBuf,
 }
@@ -108,7 +109,8 @@ pub fn fixture_with_limits(
         })
         .unwrap();
     let policy = Arc::new(PolicyEngine::builtin().unwrap());
-    let ledger = LedgerWriter::start(store.clone(), &dir).unwrap();
+    let ledger_db = Arc::new(tollgate_ledger::LedgerDb::open(&dir, &SqliteOptions::default()).unwrap());
+    let ledger = LedgerWriter::start(ledger_db.clone(), &dir).unwrap();
     let deliverer = Arc::new(Deliverer::new(policy, ledger, ConsentDefaults::default()));
     let config = ApiConfig {
         public_url: "http://tollgate.test".into(),
@@ -117,8 +119,8 @@ pub fn fixture_with_limits(
         http_limits,
     };
     let cache = Arc::new(PlatformCache::new(store.clone(), CacheConfig::DEFAULT).unwrap());
-    let app = router(Arc::new(ApiState::new(cache, deliverer, config)));
-    Fixture { store, app, dir }
+    let app = router(Arc::new(ApiState::new(cache, ledger_db.clone(), deliverer, config)));
+    Fixture { store, ledger_db, app, dir }
 }
 
 impl Fixture {

@@ -116,7 +116,7 @@ fn failure(e: LedgerError) -> Failure {
 }
 
 pub fn run(config: &Config, command: LedgerCommand) -> Result<(), Failure> {
-    let store = runtime::open_store(config)?;
+    let store = runtime::open_ledger_db(config)?;
     let ledger = Ledger::new(store.clone(), &config.data_dir);
     match command {
         LedgerCommand::Verify(a) => verify(&ledger, &a),

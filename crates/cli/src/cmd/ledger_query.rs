@@ -5,7 +5,6 @@
 use clap::{Args, Subcommand};
 use tollgate_domain::{AccountId, AppId, PostId, Timestamp};
 use tollgate_ledger::{Audit, EntrySummary, Identity, Recipient};
-use tollgate_store::Store;
 
 use crate::Failure;
 use crate::cmd::print_json;
@@ -127,7 +126,7 @@ fn next(cursor: &Option<String>) {
 }
 
 pub fn run(
-    store: &dyn Store,
+    store: &tollgate_ledger::LedgerDb,
     command: QueryCommand,
     failure: impl Fn(tollgate_ledger::LedgerError) -> Failure,
 ) -> Result<(), Failure> {

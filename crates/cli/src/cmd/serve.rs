@@ -22,12 +22,13 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
     let policy = Arc::new(runtime::load_policy(config)?);
     runtime::ensure_agreement(store.as_ref())?;
     let internal_token = runtime::internal_token(config)?;
-    let (deliverer, ledger_key) = deliverer(config, &store, &policy)?;
+    let ledger_db = runtime::open_ledger_db(config)?;
+    let (deliverer, ledger_key) = deliverer(config, &ledger_db, &policy)?;
     // Expired entries are pruned daily on a thread of their own, beside the writer.
     let _retention = config
         .ledger_retention_days
         .map(|days| {
-            let ledger = tollgate_ledger::Ledger::new(store.clone(), &config.data_dir);
+            let ledger = tollgate_ledger::Ledger::new(ledger_db.clone(), &config.data_dir);
             let log = |m: &str| eprintln!("tollgate: {m}");
             PruneSchedule::start(ledger, days, PRUNE_FIRST_DELAY, PRUNE_INTERVAL, log)
                 .map_err(|e| Failure::failed(format!("cannot start the scheduled ledger prune: {e}")))
@@ -37,6 +38,7 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
         .map_err(|e| Failure::failed(format!("cannot read the store's change log: {e}")))?;
     let state = Arc::new(ApiState::new(
         Arc::new(cache),
+        ledger_db,
         deliverer,
         ApiConfig {
             public_url: config.public_url.clone(),
@@ -133,7 +135,7 @@ async fn serve_http(
 /// the ledger's public key.
 fn deliverer(
     config: &Config,
-    store: &Arc<dyn Store>,
+    ledger_db: &Arc<tollgate_ledger::LedgerDb>,
     policy: &Arc<tollgate_policy::PolicyEngine>,
 ) -> Result<(Arc<Deliverer>, Option<tollgate_ledger::PublicKey>), Failure> {
     #[cfg(feature = "bench-unrecorded")]
@@ -144,7 +146,8 @@ fn deliverer(
         );
         return Ok((Arc::new(Deliverer::unrecorded(policy.clone(), config.consent.clone())), None));
     }
-    let ledger = LedgerWriter::start(store.clone(), &config.data_dir).map_err(|e| Failure::failed(e.to_string()))?;
+    let ledger =
+        LedgerWriter::start(ledger_db.clone(), &config.data_dir).map_err(|e| Failure::failed(e.to_string()))?;
     let key = ledger.public_key();
     Ok((Arc::new(Deliverer::new(policy.clone(), ledger, config.consent.clone())), Some(key)))
 }

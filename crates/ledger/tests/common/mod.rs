@@ -11,15 +11,15 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tollgate_domain::{AppId, PostId, Purpose, Timestamp};
+use tollgate_ledger::LedgerDb;
 use tollgate_ledger::{
     Channel, Checkpoint, CheckpointPolicy, Entry, Ledger, LedgerFiles, LedgerWriter, Outcome, chain_hash, leaf_hash,
 };
-use tollgate_store::Store;
-use tollgate_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use tollgate_store_sqlite::{SqliteOptions, Synchronous};
 
 pub struct Fixture {
     pub dir: PathBuf,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<LedgerDb>,
 }
 
 impl Drop for Fixture {
@@ -39,7 +39,7 @@ impl Fixture {
         let _ = std::fs::remove_dir_all(&dir);
         let options =
             SqliteOptions { synchronous: Synchronous::Normal, read_connections: 2, ..SqliteOptions::default() };
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir, &options).unwrap());
+        let store = Arc::new(LedgerDb::open(&dir, &options).unwrap());
         Fixture { dir, store }
     }
 

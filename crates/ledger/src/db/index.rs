@@ -11,12 +11,13 @@ use std::str::FromStr;
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use tollgate_domain::{AccountId, AppId, Purpose, Timestamp};
-use tollgate_store::{
-    AuthorDeliveries, DAY_MILLIS, DaySummary, EntryIndex, LedgerCounts, LedgerCursor, LedgerIndex, LedgerRow,
-    LedgerSelect, PostFilter, Result, StoreError, StoredColumns, StoredColumnsPage,
-};
+use tollgate_store::{Result, StoreError};
+use tollgate_store_sqlite::plumbing::{Ctx, id_to_sql, lookup_id};
 
-use crate::codec::{Ctx, LEDGER_COLUMNS, id_to_sql, ledger_from_row, lookup_id};
+use super::{
+    AuthorDeliveries, DAY_MILLIS, DaySummary, EntryIndex, LEDGER_COLUMNS, LedgerCounts, LedgerCursor, LedgerIndex,
+    LedgerRow, LedgerSelect, PostFilter, StoredColumns, StoredColumnsPage, ledger_from_row,
+};
 
 /// A recipient: app (0 for none), client ('' for none), purpose ('' for none).
 type RecipientKey<'a> = (i64, &'a str, &'static str);
@@ -496,7 +497,7 @@ fn index_mismatch(what: &str, first: i64, covered: i64) -> StoreError {
 /// INVARIANT (index-prefix): the summaries count exactly the stored entries
 /// below `indexed_end`, before and after: what the removed indexed rows
 /// added is subtracted, and an end below the cut moves up to it.
-pub(crate) fn delete_before(tx: &Transaction<'_>, removal: &tollgate_store::LedgerRemoval) -> Result<u64> {
+pub(crate) fn delete_before(tx: &Transaction<'_>, removal: &super::LedgerRemoval) -> Result<u64> {
     let before = id_to_sql(removal.before, "before")?;
     let (first, last): (Option<i64>, Option<i64>) = tx
         .prepare_cached("SELECT MIN(seq), MAX(seq) FROM ledger")
@@ -645,7 +646,7 @@ pub(crate) fn delete_before(tx: &Transaction<'_>, removal: &tollgate_store::Ledg
 
     // Per-block data of the blocks that lose a row: the post lists, one
     // range per shard (found by seeking), and the column copies.
-    let blocks_before = removal.before.div_ceil(tollgate_store::LEDGER_BLOCK) as i64;
+    let blocks_before = removal.before.div_ceil(super::LEDGER_BLOCK) as i64;
     let mut next_shard = tx
         .prepare_cached("SELECT shard FROM ledger_filters WHERE shard > ?1 ORDER BY shard LIMIT 1")
         .ctx("preparing the post filter shards")?;

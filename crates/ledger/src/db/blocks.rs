@@ -19,10 +19,11 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tollgate_domain::{AppId, Timestamp};
-use tollgate_store::{EntryColumns, LEDGER_BLOCK, Result, StoreError};
+use tollgate_store::{Result, StoreError};
+use tollgate_store_sqlite::plumbing::{Ctx, lookup_id};
 
-use crate::codec::{Ctx, lookup_id};
-use crate::ledger_index::{purpose_from_sql, purpose_sql, recipient_id};
+use super::index::{purpose_from_sql, purpose_sql, recipient_id};
+use super::{EntryColumns, LEDGER_BLOCK};
 
 const FORMAT: u8 = 1;
 

@@ -6,12 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, put};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -23,16 +21,21 @@ use tollgate_store::AccountUpsert;
 
 use crate::ApiState;
 use crate::error::ApiError;
+use crate::routes::{Method, Table};
 
-pub fn routes() -> Router<Arc<ApiState>> {
-    Router::new()
-        .route("/internal/accounts", put(put_accounts))
-        .route("/internal/accounts/{id}", get(get_account).delete(delete_account))
-        .route("/internal/accounts/{id}/status", put(put_status))
-        .route("/internal/accounts/{id}/ai-preferences", patch(patch_preferences).put(patch_preferences))
-        .route("/internal/posts", put(put_posts))
-        .route("/internal/posts/{id}", axum::routing::delete(delete_post))
-        .route("/internal/posts/{id}/no-ai", put(put_no_ai))
+/// Adds the internal API's write and read routes.
+pub(crate) fn routes(table: Table) -> Table {
+    use Method::{Delete, Get, Patch, Put};
+    table
+        .add(Put, "/internal/accounts", put_accounts)
+        .add(Get, "/internal/accounts/{id}", get_account)
+        .add(Delete, "/internal/accounts/{id}", delete_account)
+        .add(Put, "/internal/accounts/{id}/status", put_status)
+        .add(Patch, "/internal/accounts/{id}/ai-preferences", patch_preferences)
+        .add(Put, "/internal/accounts/{id}/ai-preferences", patch_preferences)
+        .add(Put, "/internal/posts", put_posts)
+        .add(Delete, "/internal/posts/{id}", delete_post)
+        .add(Put, "/internal/posts/{id}/no-ai", put_no_ai)
 }
 
 pub(crate) fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -76,6 +79,9 @@ pub(crate) fn store_error(e: tollgate_store::StoreError) -> ApiError {
         tollgate_store::StoreError::Invalid { field, reason } => {
             ApiError::InvalidRequest(format!("invalid `{field}`: {reason}; nothing was changed"))
         }
+        // A well-formed write the platform's data refuses (a handle another
+        // account holds): the client's to resolve, not a failure of the store.
+        tollgate_store::StoreError::Conflict(why) => ApiError::Conflict(format!("{why}; nothing was changed")),
         other => ApiError::store(other),
     }
 }

@@ -37,6 +37,21 @@ PURPOSES = ["display", "analytics", "moderation", "research", "search", "ai-inpu
 MAX_EXAMPLES = 100
 SEED = 20261206
 
+# Search queries of the language, one of each construct (docs/api.md, "The
+# query language"), for schemathesis to combine with the other parameters.
+SEARCH_QUERIES = [
+    "the",
+    '"the world"',
+    "from:user_1",
+    "from:1",
+    "lang:en the",
+    "is:reply",
+    "the -is:reply",
+    "the OR a",
+    "(the OR a) -lang:de",
+    "caf\u00e9 \u2728",
+]
+
 
 @pytest.fixture(scope="module")
 def contract_server(workdir):
@@ -94,12 +109,15 @@ bearer = "{token}"
 bearer = "{credentials['internal_token']}"
 
 # Values of a form the schema states but with a meaning it cannot: a search
-# query is a small language, and tokens and cursors carry check values or
-# positions only this server issues. Each is refused on its own in
-# test_errors.py and crates/api/tests.
+# query is a small language (drawn from SEARCH_QUERIES), and tokens and
+# cursors carry check values or positions only this server issues. Each is
+# refused on its own in test_errors.py and crates/api/tests.
+[dictionaries.search-queries]
+values = {json.dumps(SEARCH_QUERIES)}
+
 [[operations]]
 include-path = "/2/tweets/search/recent"
-parameters = {{ "query.query" = "the", "query.next_token" = "{next_token}", "query.pagination_token" = "{next_token}" }}
+parameters = {{ "query.query" = {{ dictionary = "search-queries" }}, "query.next_token" = "{next_token}", "query.pagination_token" = "{next_token}" }}
 
 [[operations]]
 include-path = "/2/users/{{id}}/tweets"

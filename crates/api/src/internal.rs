@@ -60,6 +60,33 @@ fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// A body that must be one JSON object. serde reads a struct from a JSON
+/// array as well, field by field in order (`["suspended"]` as
+/// `{"status": "suspended"}`), which no client means and the API does not
+/// document; so the body's shape is checked before it is read.
+fn object_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let value: Value = json_body(body)?;
+    if !value.is_object() {
+        return Err(ApiError::InvalidRequest(format!(
+            "malformed JSON body: it must be a JSON object, not {}; nothing was changed",
+            kind(&value)
+        )));
+    }
+    // Read again from the bytes, so that an error names its line and column.
+    json_body(body)
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// One object or an array of them.
 fn one_or_many(body: &[u8]) -> Result<Vec<Value>, ApiError> {
     match json_body::<Value>(body)? {
@@ -70,6 +97,13 @@ fn one_or_many(body: &[u8]) -> Result<Vec<Value>, ApiError> {
 }
 
 fn item<T: DeserializeOwned>(index: usize, value: Value) -> Result<T, ApiError> {
+    // As in `object_body`: an array is not read as a struct's fields in order.
+    if !value.is_object() {
+        return Err(ApiError::InvalidRequest(format!(
+            "item {index} of the body must be a JSON object, not {}; nothing was changed",
+            kind(&value)
+        )));
+    }
     serde_json::from_value(value)
         .map_err(|e| ApiError::InvalidRequest(format!("item {index} of the body: {e}; nothing was changed")))
 }
@@ -153,7 +187,7 @@ async fn put_status(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    match authorize(&state, &headers).and_then(|()| json_body::<StatusBody>(&body)) {
+    match authorize(&state, &headers).and_then(|()| object_body::<StatusBody>(&body)) {
         Ok(b) => set_status(&state, &headers, &id, b.status),
         Err(e) => e.into_response(),
     }
@@ -181,7 +215,7 @@ async fn patch_preferences(
         authorize(&state, &headers)?;
         let id: AccountId = path_id(&id, "account")?;
         // `{"train-genai": {"third-parties": "deny"}, ...}`: the settings page's shape.
-        let raw: BTreeMap<String, BTreeMap<String, String>> = json_body(&body)?;
+        let raw: BTreeMap<String, BTreeMap<String, String>> = object_body(&body)?;
         let mut changes = Vec::new();
         for (category, scopes) in &raw {
             let category: Category = category.parse().map_err(|e: tollgate_domain::ParseError| {
@@ -257,7 +291,7 @@ async fn put_no_ai(
     let result = (|| {
         authorize(&state, &headers)?;
         let id: PostId = path_id(&id, "post")?;
-        let b: NoAiBody = json_body(&body)?;
+        let b: NoAiBody = object_body(&body)?;
         if !crate::blocking(|| state.store.set_post_no_ai(id, b.no_ai)).map_err(store_error)? {
             return Err(ApiError::NotFound(format!("post {id} not found")));
         }

@@ -317,3 +317,25 @@ async fn a_handle_another_account_holds_is_a_409_and_changes_nothing() {
     assert_eq!(f.store.account(AccountId(2)).unwrap().unwrap().handle, "bert");
     assert!(f.store.account(AccountId(3)).unwrap().is_none(), "all or nothing");
 }
+
+#[tokio::test]
+async fn an_internal_body_that_is_an_array_where_an_object_belongs_is_a_400() {
+    let f = fixture();
+    // serde reads a struct from a JSON array too, field by field in order, so
+    // these were taken as `{"status": "suspended"}`, `{"no_ai": true}` and a post.
+    for (method, uri, body) in [
+        ("PUT", "/internal/accounts/2/status", r#"["suspended"]"#),
+        ("PUT", "/internal/posts/101/no-ai", "[true]"),
+        ("PUT", "/internal/posts", r#"[[900, 1, "2024-01-01T00:00:00Z", "positional"]]"#),
+        ("PUT", "/internal/accounts", r#"[[7, "gus", "Gus", "", "2020-01-01T00:00:00Z", "US"]]"#),
+    ] {
+        let (s, _, v) = f.call(method, uri, INTERNAL, None, Some(body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{method} {uri} {body}: {v}");
+        assert_x_error(&v, s);
+    }
+    let bert = f.store.account(AccountId(2)).unwrap().unwrap();
+    assert_eq!(bert.status, tollgate_domain::AccountStatus::Active);
+    assert!(f.store.posts(&[tollgate_domain::PostId(900)]).unwrap().is_empty());
+    assert!(!f.store.posts(&[tollgate_domain::PostId(101)]).unwrap()[0].no_ai);
+    assert!(f.store.account(AccountId(7)).unwrap().is_none());
+}

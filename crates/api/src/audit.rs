@@ -9,11 +9,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tollgate_domain::{AccountId, AppId, PostId, Timestamp};
@@ -22,6 +20,7 @@ use tollgate_ledger::{Audit, Identity, LedgerError};
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::internal::{authorize, path_id, store_error};
+use crate::routes::{Method, Table};
 
 /// The raw query string, decoded strictly by `Params::new`.
 type Pairs = RawQuery;
@@ -29,14 +28,16 @@ type Pairs = RawQuery;
 /// Items per page unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 100;
 
-pub fn routes() -> Router<Arc<ApiState>> {
-    Router::new()
-        .route("/internal/ledger/posts/{id}/recipients", get(post_recipients))
-        .route("/internal/ledger/accounts/{id}/recipients", get(author_recipients))
-        .route("/internal/ledger/apps/{id}/deliveries", get(app_deliveries))
-        .route("/internal/ledger/attempts", get(attempts))
-        .route("/internal/ledger/policies/{version}/deliveries", get(policy_deliveries))
-        .route("/internal/accounts/{id}/deliveries", get(account_deliveries))
+/// Adds the audit queries' routes.
+pub(crate) fn routes(table: Table) -> Table {
+    use Method::Get;
+    table
+        .add(Get, "/internal/ledger/posts/{id}/recipients", post_recipients)
+        .add(Get, "/internal/ledger/accounts/{id}/recipients", author_recipients)
+        .add(Get, "/internal/ledger/apps/{id}/deliveries", app_deliveries)
+        .add(Get, "/internal/ledger/attempts", attempts)
+        .add(Get, "/internal/ledger/policies/{version}/deliveries", policy_deliveries)
+        .add(Get, "/internal/accounts/{id}/deliveries", account_deliveries)
 }
 
 fn ledger_error(e: LedgerError) -> ApiError {
@@ -46,7 +47,9 @@ fn ledger_error(e: LedgerError) -> ApiError {
     }
 }
 
-/// The query parameters, refusing any the endpoint does not take.
+/// The query parameters, refusing any the endpoint does not take and any
+/// given twice: like the developer API's (`crate::params::Params`), a
+/// repeated parameter is a `400`, never resolved by taking one of its values.
 struct Params(BTreeMap<String, String>);
 
 impl Params {
@@ -55,6 +58,9 @@ impl Params {
         for (k, v) in crate::params::decode_query(raw.unwrap_or(""))? {
             if !allowed.contains(&k.as_str()) {
                 return Err(ApiError::param(&k, &v, format!("`{k}` is not a parameter of this endpoint")));
+            }
+            if out.contains_key(&k) {
+                return Err(ApiError::param(&k, &v, format!("The query parameter [{k}] may be given only once")));
             }
             out.insert(k, v);
         }

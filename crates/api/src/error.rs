@@ -38,6 +38,9 @@ pub enum ApiError {
         link: Option<String>,
     },
     NotFound(String),
+    /// A write that conflicts with the platform's data (a handle another
+    /// account holds); nothing was changed.
+    Conflict(String),
     RateLimited {
         limit: u32,
         reset: u64,
@@ -84,6 +87,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Refused { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -124,6 +128,10 @@ impl ApiError {
             ApiError::NotFound(detail) => json!({
                 "errors": [{ "message": detail }],
                 "title": "Not Found Error", "detail": detail, "type": "about:blank", "status": 404,
+            }),
+            ApiError::Conflict(detail) => json!({
+                "errors": [{ "message": detail }],
+                "title": "Conflict", "detail": detail, "type": "about:blank", "status": 409,
             }),
             ApiError::RateLimited { .. } => json!({
                 "title": "Too Many Requests", "detail": "Too Many Requests", "type": X_USAGE_CAPPED, "status": 429,

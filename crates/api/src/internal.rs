@@ -6,12 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, put};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -23,16 +21,21 @@ use tollgate_store::AccountUpsert;
 
 use crate::ApiState;
 use crate::error::ApiError;
+use crate::routes::{Method, Table};
 
-pub fn routes() -> Router<Arc<ApiState>> {
-    Router::new()
-        .route("/internal/accounts", put(put_accounts))
-        .route("/internal/accounts/{id}", get(get_account).delete(delete_account))
-        .route("/internal/accounts/{id}/status", put(put_status))
-        .route("/internal/accounts/{id}/ai-preferences", patch(patch_preferences).put(patch_preferences))
-        .route("/internal/posts", put(put_posts))
-        .route("/internal/posts/{id}", axum::routing::delete(delete_post))
-        .route("/internal/posts/{id}/no-ai", put(put_no_ai))
+/// Adds the internal API's write and read routes.
+pub(crate) fn routes(table: Table) -> Table {
+    use Method::{Delete, Get, Patch, Put};
+    table
+        .add(Put, "/internal/accounts", put_accounts)
+        .add(Get, "/internal/accounts/{id}", get_account)
+        .add(Delete, "/internal/accounts/{id}", delete_account)
+        .add(Put, "/internal/accounts/{id}/status", put_status)
+        .add(Patch, "/internal/accounts/{id}/ai-preferences", patch_preferences)
+        .add(Put, "/internal/accounts/{id}/ai-preferences", patch_preferences)
+        .add(Put, "/internal/posts", put_posts)
+        .add(Delete, "/internal/posts/{id}", delete_post)
+        .add(Put, "/internal/posts/{id}/no-ai", put_no_ai)
 }
 
 pub(crate) fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -57,6 +60,33 @@ fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// A body that must be one JSON object. serde reads a struct from a JSON
+/// array as well, field by field in order (`["suspended"]` as
+/// `{"status": "suspended"}`), which no client means and the API does not
+/// document; so the body's shape is checked before it is read.
+fn object_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let value: Value = json_body(body)?;
+    if !value.is_object() {
+        return Err(ApiError::InvalidRequest(format!(
+            "malformed JSON body: it must be a JSON object, not {}; nothing was changed",
+            kind(&value)
+        )));
+    }
+    // Read again from the bytes, so that an error names its line and column.
+    json_body(body)
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// One object or an array of them.
 fn one_or_many(body: &[u8]) -> Result<Vec<Value>, ApiError> {
     match json_body::<Value>(body)? {
@@ -67,6 +97,13 @@ fn one_or_many(body: &[u8]) -> Result<Vec<Value>, ApiError> {
 }
 
 fn item<T: DeserializeOwned>(index: usize, value: Value) -> Result<T, ApiError> {
+    // As in `object_body`: an array is not read as a struct's fields in order.
+    if !value.is_object() {
+        return Err(ApiError::InvalidRequest(format!(
+            "item {index} of the body must be a JSON object, not {}; nothing was changed",
+            kind(&value)
+        )));
+    }
     serde_json::from_value(value)
         .map_err(|e| ApiError::InvalidRequest(format!("item {index} of the body: {e}; nothing was changed")))
 }
@@ -76,6 +113,9 @@ pub(crate) fn store_error(e: tollgate_store::StoreError) -> ApiError {
         tollgate_store::StoreError::Invalid { field, reason } => {
             ApiError::InvalidRequest(format!("invalid `{field}`: {reason}; nothing was changed"))
         }
+        // A well-formed write the platform's data refuses (a handle another
+        // account holds): the client's to resolve, not a failure of the store.
+        tollgate_store::StoreError::Conflict(why) => ApiError::Conflict(format!("{why}; nothing was changed")),
         other => ApiError::store(other),
     }
 }
@@ -147,7 +187,7 @@ async fn put_status(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    match authorize(&state, &headers).and_then(|()| json_body::<StatusBody>(&body)) {
+    match authorize(&state, &headers).and_then(|()| object_body::<StatusBody>(&body)) {
         Ok(b) => set_status(&state, &headers, &id, b.status),
         Err(e) => e.into_response(),
     }
@@ -175,7 +215,7 @@ async fn patch_preferences(
         authorize(&state, &headers)?;
         let id: AccountId = path_id(&id, "account")?;
         // `{"train-genai": {"third-parties": "deny"}, ...}`: the settings page's shape.
-        let raw: BTreeMap<String, BTreeMap<String, String>> = json_body(&body)?;
+        let raw: BTreeMap<String, BTreeMap<String, String>> = object_body(&body)?;
         let mut changes = Vec::new();
         for (category, scopes) in &raw {
             let category: Category = category.parse().map_err(|e: tollgate_domain::ParseError| {
@@ -251,7 +291,7 @@ async fn put_no_ai(
     let result = (|| {
         authorize(&state, &headers)?;
         let id: PostId = path_id(&id, "post")?;
-        let b: NoAiBody = json_body(&body)?;
+        let b: NoAiBody = object_body(&body)?;
         if !crate::blocking(|| state.store.set_post_no_ai(id, b.no_ai)).map_err(store_error)? {
             return Err(ApiError::NotFound(format!("post {id} not found")));
         }

@@ -16,6 +16,7 @@ mod params;
 mod query;
 mod ratelimit;
 mod render;
+mod routes;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +25,6 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use tollgate_cache::PlatformCache;
 use tollgate_deliver::Deliverer;
 use tollgate_store::Store;
@@ -34,6 +34,9 @@ pub use error::{ApiError, Failed};
 pub use metrics::Metrics;
 pub use query::parse as parse_query;
 pub use ratelimit::{RateLimiter, RateLimits};
+pub use routes::{Method, Route};
+
+use routes::Table;
 
 /// Settings the API needs from configuration.
 #[derive(Debug, Clone)]
@@ -107,26 +110,39 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tollgate_cache::offload(f)
 }
 
+/// Every route the service answers, in the order `router` adds them: the
+/// list the OpenAPI contract test checks `/2/openapi.json` against.
+pub fn routes() -> Vec<Route> {
+    table().finish().1
+}
+
+/// The routes of the developer API, the operational endpoints, the internal
+/// API and its audit queries, added to one table (see `routes.rs`).
+fn table() -> Table {
+    use Method::Get;
+    let table = Table::new()
+        .add(Get, "/2/tweets", content::tweets_lookup)
+        .add(Get, "/2/tweets/search/recent", content::search_recent)
+        .add(Get, "/2/tweets/{id}", content::tweet_lookup)
+        .add(Get, "/2/users", content::users_lookup)
+        .add(Get, "/2/users/by", content::users_by_usernames)
+        .add(Get, "/2/users/by/username/{username}", content::user_by_username)
+        .add(Get, "/2/users/{id}", content::user_lookup)
+        .add(Get, "/2/users/{id}/tweets", content::user_timeline)
+        .add(Get, "/2/openapi.json", openapi)
+        .add(Get, "/healthz", healthz)
+        .add(Get, "/metrics", metrics)
+        .add(Get, "/agreement", agreement_latest)
+        .add(Get, "/agreement/{version}", agreement_version)
+        .add(Get, "/.well-known/tollgate-ledger-key", ledger_key);
+    audit::routes(internal::routes(table))
+}
+
 /// The whole service.
 pub fn router(state: Arc<ApiState>) -> Router {
     let limits = state.config.http_limits;
-    Router::new()
-        .route("/2/tweets", get(content::tweets_lookup))
-        .route("/2/tweets/search/recent", get(content::search_recent))
-        .route("/2/tweets/{id}", get(content::tweet_lookup))
-        .route("/2/users", get(content::users_lookup))
-        .route("/2/users/by", get(content::users_by_usernames))
-        .route("/2/users/by/username/{username}", get(content::user_by_username))
-        .route("/2/users/{id}", get(content::user_lookup))
-        .route("/2/users/{id}/tweets", get(content::user_timeline))
-        .route("/2/openapi.json", get(openapi))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/agreement", get(agreement_latest))
-        .route("/agreement/{version}", get(agreement_version))
-        .route("/.well-known/tollgate-ledger-key", get(ledger_key))
-        .merge(internal::routes())
-        .merge(audit::routes())
+    let (routes, _) = table().finish();
+    routes
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))

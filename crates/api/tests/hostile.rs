@@ -282,3 +282,60 @@ async fn profile_updates_never_undo_an_acknowledged_preference_change() {
         assert_eq!(got, want, "round {round}: an acknowledged preference change was lost");
     }
 }
+
+#[tokio::test]
+async fn a_time_with_a_multibyte_character_is_a_400_not_a_panic() {
+    let f = fixture();
+    let token = f.display();
+    // `é` (two bytes) across the end of the seconds: the parser cut the
+    // fields by byte offsets and panicked on it (a 500).
+    for uri in [
+        "/2/users/1/tweets?start_time=2024-06-01T12:00:0%C3%A9Z",
+        "/2/tweets/search/recent?query=hello&end_time=2024-06-01T12:00:0%C3%A9Z",
+    ] {
+        let (s, _, v) = f.call("GET", uri, &token, None, None).await;
+        assert_x_error(&v, StatusCode::BAD_REQUEST);
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}: {v}");
+    }
+    let uri = "/internal/ledger/apps/1/deliveries?start_time=2024-06-01T12:00:0%C3%A9Z";
+    let (s, _, v) = f.call("GET", uri, INTERNAL, None, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+}
+
+#[tokio::test]
+async fn a_handle_another_account_holds_is_a_409_and_changes_nothing() {
+    let f = fixture();
+    // bert (2) asks for ada's handle: the store's conflict was answered 503,
+    // as if the store had failed.
+    let body = r#"[{"id": 3, "handle": "cleo", "display_name": "Cleo", "created_at": "2020-01-01T00:00:00Z", "region": "US"},
+                   {"id": 2, "handle": "ada", "display_name": "Bert", "created_at": "2020-01-01T00:00:00Z", "region": "US"}]"#;
+    let (s, _, v) = f.call("PUT", "/internal/accounts", INTERNAL, None, Some(body)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["title"], "Conflict");
+    assert_eq!(v["status"], 409);
+    assert!(v["detail"].as_str().unwrap().contains("`ada`"), "{v}");
+    assert_eq!(f.store.account(AccountId(2)).unwrap().unwrap().handle, "bert");
+    assert!(f.store.account(AccountId(3)).unwrap().is_none(), "all or nothing");
+}
+
+#[tokio::test]
+async fn an_internal_body_that_is_an_array_where_an_object_belongs_is_a_400() {
+    let f = fixture();
+    // serde reads a struct from a JSON array too, field by field in order, so
+    // these were taken as `{"status": "suspended"}`, `{"no_ai": true}` and a post.
+    for (method, uri, body) in [
+        ("PUT", "/internal/accounts/2/status", r#"["suspended"]"#),
+        ("PUT", "/internal/posts/101/no-ai", "[true]"),
+        ("PUT", "/internal/posts", r#"[[900, 1, "2024-01-01T00:00:00Z", "positional"]]"#),
+        ("PUT", "/internal/accounts", r#"[[7, "gus", "Gus", "", "2020-01-01T00:00:00Z", "US"]]"#),
+    ] {
+        let (s, _, v) = f.call(method, uri, INTERNAL, None, Some(body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{method} {uri} {body}: {v}");
+        assert_x_error(&v, s);
+    }
+    let bert = f.store.account(AccountId(2)).unwrap().unwrap();
+    assert_eq!(bert.status, tollgate_domain::AccountStatus::Active);
+    assert!(f.store.posts(&[tollgate_domain::PostId(900)]).unwrap().is_empty());
+    assert!(!f.store.posts(&[tollgate_domain::PostId(101)]).unwrap()[0].no_ai);
+    assert!(f.store.account(AccountId(7)).unwrap().is_none());
+}

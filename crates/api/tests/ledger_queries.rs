@@ -234,3 +234,21 @@ async fn audit_endpoints_need_the_service_token_and_valid_parameters() {
     assert_eq!(s, StatusCode::OK);
     assert!(v["apps"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn audit_queries_refuse_a_repeated_parameter_rather_than_take_one() {
+    let f = fixture();
+    for uri in [
+        "/internal/ledger/posts/101/recipients?limit=1&limit=2",
+        "/internal/ledger/apps/1/deliveries?start_time=2020-01-01T00:00:00Z&start_time=2030-01-01T00:00:00Z",
+        "/internal/ledger/attempts?app_id=1&app_id=2",
+        "/internal/ledger/attempts?client=a&since=2020-01-01T00:00:00Z&since=2020-01-01T00:00:00Z",
+        "/internal/ledger/policies/abc/deliveries?cursor=1&cursor=1",
+    ] {
+        let (s, _, v) = f.get(uri, INTERNAL, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}: {v}");
+        let message = v["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("may be given only once"), "{uri}: {v}");
+        assert!(v["errors"][0]["parameters"].is_object(), "{uri}: {v}");
+    }
+}

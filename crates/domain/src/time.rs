@@ -38,7 +38,10 @@ impl Timestamp {
     pub fn parse(s: &str) -> Result<Timestamp, ParseError> {
         let bad = || ParseError::new("timestamp", s, "an RFC 3339 UTC time such as `2025-06-05T12:00:00Z`");
         let b = s.as_bytes();
-        if b.len() < 20
+        // INVARIANT (ascii-slices): the fields are cut out by byte offsets, so
+        // a character of more than one byte must be refused before slicing.
+        if !s.is_ascii()
+            || b.len() < 20
             || b[4] != b'-'
             || b[7] != b'-'
             || !matches!(b[10], b'T' | b't')
@@ -176,6 +179,11 @@ mod tests {
             "2024-06-01T12:00:00",
             "yesterday",
             "2024-06-01T12:00:00+02:00",
+            // A character of two bytes across a field's end, at any position.
+            "2024-06-01T12:00:0\u{e9}Z",
+            "2024-06-01T12:00:00\u{e9}Z",
+            "2024-06-01T12:0\u{e9}:00Z",
+            "\u{e9}024-06-01T12:00:00Z",
         ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }

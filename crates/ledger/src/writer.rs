@@ -333,8 +333,9 @@ impl LedgerWriter {
 /// What the writer knows about the ledger's end.
 struct Head {
     // INVARIANT (head-matches-store): `frontier` is the tree over entries
-    // `0..frontier.size()`, exactly the rows in the store, and `chain` is the
-    // chain hash of the last of them; it changes only after a commit returned.
+    // `0..frontier.size()`, exactly the entries written to the segment files
+    // (and, once copied, the rows in the store), and `chain` is the chain
+    // hash of the last of them; it changes only after a frame was written.
     frontier: Frontier,
     chain: Hash,
 }

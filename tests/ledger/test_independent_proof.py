@@ -26,6 +26,7 @@ import pytest
 
 from ledger_support import cli, serve
 from verify_proof import ProofError, decode_id_list, leaf_hash, verify_checkpoint, verify_proof
+from verify_segments import check as check_segments
 
 REQUESTS_FIRST_RUN = 37
 REQUESTS_SECOND_RUN = 26
@@ -172,3 +173,35 @@ def test_an_edited_database_is_located_and_a_torn_checkpoint_line_is_not_tamperi
     assert result.returncode == 4, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["first_break"]["entry"] == 11 and report["first_break"]["kind"] == "modified", report
+
+
+def test_the_segment_files_verify_independently_and_hold_the_stored_entries(platform, tmp_path):
+    key = bytes.fromhex(platform["key"]["public_key"])
+    segments = platform["dir"] / "ledger" / "segments"
+    bodies, heads = check_segments(segments, key)
+    total = REQUESTS_FIRST_RUN + REQUESTS_SECOND_RUN
+    assert len(bodies) == total
+    assert heads >= 2, "a head per commit, and one at each start"
+    with sqlite3.connect(platform["dir"] / "ledger.db") as db:
+        stored = [bytes(b) for (b,) in db.execute("SELECT body FROM ledger ORDER BY seq")]
+    assert stored == bodies
+    run = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("verify_segments.py")), str(segments), key.hex()],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0 and run.stdout.startswith(f"ok: {total} entries"), run.stdout + run.stderr
+
+    # A byte of an entry changed in a copy: this checker and `verify` both see it.
+    copy_dir = tmp_path / "copy"
+    shutil.copytree(platform["dir"], copy_dir, ignore=shutil.ignore_patterns("generated"))
+    first = sorted((copy_dir / "ledger" / "segments").iterdir())[0]
+    data = bytearray(first.read_bytes())
+    at = data.index(b'"channel":"api"')
+    data[at + 12] ^= 0x01
+    first.write_bytes(bytes(data))
+    with pytest.raises(ProofError, match="damaged"):
+        check_segments(copy_dir / "ledger" / "segments", key)
+    result = cli(copy_dir, "ledger", "verify", "--json", check=False)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "damaged" in json.loads(result.stdout)["first_break"]["reason"]

@@ -194,6 +194,12 @@ impl Indexer {
                 }
                 if self.rows.is_empty() {
                     since = None;
+                    // Once a pass, not once a chunk of a catch-up.
+                    if !self.behind
+                        && let Err(e) = self.store.checkpoint()
+                    {
+                        eprintln!("warning: {e}");
+                    }
                 } else {
                     // More chunks are due: let a waiting append take the
                     // writer first.

@@ -31,6 +31,10 @@ use tollgate_store_sqlite::plumbing::{
 
 pub use types::*;
 
+/// The writer checkpoints the WAL itself only past this many pages (64 MiB),
+/// should `LedgerDb::checkpoint` not have run.
+const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
+
 /// The file of the ledger's copy inside the data directory.
 pub const LEDGER_FILE: &str = "ledger.db";
 /// The schema version of `ledger.db` this build writes.
@@ -39,6 +43,9 @@ pub const LEDGER_SCHEMA_VERSION: u32 = schema::LEDGER[schema::LEDGER.len() - 1].
 /// `ledger.db`. `Send + Sync`: share it behind an `Arc`.
 pub struct LedgerDb {
     writer: Mutex<Connection>,
+    /// Runs the WAL checkpoints (`checkpoint`), so that no append waits for
+    /// one: the writer's own automatic checkpoints are a safety net only.
+    checkpointer: Mutex<Connection>,
     readers: ReadPool,
     dir: PathBuf,
     /// Declared last so that it is dropped after every connection is closed.
@@ -61,13 +68,23 @@ impl LedgerDb {
         let path = dir.join(LEDGER_FILE);
         let mut writer = open_writer(&path, options.ledger_synchronous, options.cache_mib)?;
         migrate(&mut writer, LEDGER_FILE, schema::LEDGER)?;
+        writer
+            .pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
+            .ctx("setting the ledger writer's checkpoint threshold")?;
+        let checkpointer = open_writer(&path, options.ledger_synchronous, 1)?;
         sync_dir(dir)?;
         // Readers see the file as `ledger`, beside an empty main database,
         // so that every query names its tables the same way.
         let readers = (0..options.read_connections.max(1))
             .map(|_| open_reader(Path::new(":memory:"), &[(&path, "ledger")], options.cache_mib))
             .collect::<Result<Vec<_>>>()?;
-        Ok(LedgerDb { writer: Mutex::new(writer), readers: ReadPool::new(readers), dir: dir.to_owned(), _temp: None })
+        Ok(LedgerDb {
+            writer: Mutex::new(writer),
+            checkpointer: Mutex::new(checkpointer),
+            readers: ReadPool::new(readers),
+            dir: dir.to_owned(),
+            _temp: None,
+        })
     }
 
     /// A ledger database in a fresh temporary directory, removed when it is
@@ -93,6 +110,15 @@ impl LedgerDb {
                 .map(|n| n as u64)
                 .ctx("counting the ledger")
         })
+    }
+
+    /// Copies what the WAL holds into the database file and syncs it, beside
+    /// the appends (a passive checkpoint takes no lock they wait for). The
+    /// indexer calls it after each pass, about once a second, so that the
+    /// appends a response waits for never run a checkpoint themselves.
+    pub fn checkpoint(&self) -> Result<()> {
+        let conn = lock_writer(&self.checkpointer);
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).ctx("checkpointing ledger.db")
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {

@@ -195,7 +195,7 @@ def test_the_segment_files_verify_independently_and_hold_the_stored_entries(plat
     # A byte of an entry changed in a copy: this checker and `verify` both see it.
     copy_dir = tmp_path / "copy"
     shutil.copytree(platform["dir"], copy_dir, ignore=shutil.ignore_patterns("generated"))
-    first = sorted((copy_dir / "ledger" / "segments").iterdir())[0]
+    first = sorted((copy_dir / "ledger" / "segments").glob("*.seg"))[0]
     data = bytearray(first.read_bytes())
     at = data.index(b'"channel":"api"')
     data[at + 12] ^= 0x01

@@ -78,10 +78,17 @@ def check(directory: Path, public_key: bytes) -> tuple[list[bytes], int]:
                     break  # an interrupted write at the very end
                 raise ProofError(f"{path.name}: bytes after the last frame at offset {at}")
             (length,) = struct.unpack(">I", data[at : at + 4])
+            if length == 0:
+                # The zeros a file is created with, after its last frame.
+                if any(data[at:]):
+                    if last_file:
+                        break  # an interrupted write at the very end
+                    raise ProofError(f"{path.name}: bytes after the last frame at offset {at}")
+                break
             frame = data[at : at + length]
             whole = len(frame) == length and hashlib.sha256(frame[:-32]).digest() == frame[-32:]
             if not whole:
-                if last_file and at + length >= len(data):
+                if last_file and not any(data[at + length :]):
                     break  # an interrupted write at the very end
                 raise ProofError(f"{path.name}: the frame at offset {at} is damaged")
             flags = frame[4]

@@ -38,7 +38,7 @@
 //! with a head closes the copy.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -60,6 +60,10 @@ pub const SEGMENT_HEADER_LEN: usize = 32;
 /// A file takes no more commits once it holds this many entries (retention's
 /// segment: whole files are removed).
 pub const FILE_ENTRIES: u64 = SEGMENT_SIZE;
+/// The size a segment file is created at (zeros), before frames fill it:
+/// the first file of a ledger gets the least, and each next one twice its
+/// predecessor's, up to the most, so that a small ledger stays small.
+pub const SEGMENT_CAPACITY: std::ops::RangeInclusive<u64> = (1 << 20)..=(64 << 20);
 /// The most entries one frame written by a copy holds.
 pub(crate) const COPY_FRAME: usize = 4096;
 
@@ -222,15 +226,18 @@ impl FrameReader {
         if left == 0 {
             return Ok(Next::End);
         }
-        let torn = |why: String| Ok(Next::Torn { offset, why });
         if left < 4 {
-            return torn(format!("{left} bytes, too few for a frame"));
+            return self.end_or_torn(offset, format!("{left} bytes, too few for a frame"));
         }
         let mut len = [0u8; 4];
         self.read(&mut len)?;
         let len = u64::from(u32::from_be_bytes(len));
+        if len == 0 {
+            // The zeros a file is created with, after its last frame.
+            return self.end_or_torn(offset, "bytes after the last frame that are not a frame".into());
+        }
         if len > left {
-            return torn(format!("a frame of {len} bytes where {left} are left"));
+            return Ok(Next::Torn { offset, why: format!("a frame of {len} bytes where {left} are left") });
         }
         if len < (FRAME_FIXED + CHECKSUM_LEN) as u64 || len > MAX_FRAME {
             return Ok(Next::Bad { offset, why: format!("a frame length of {len} bytes") });
@@ -241,13 +248,27 @@ impl FrameReader {
         let body_end = f.len() - CHECKSUM_LEN;
         if Sha256::digest(&f[..body_end])[..] != f[body_end..] {
             let why = "its checksum does not match its bytes".to_string();
-            return if offset + len == self.len { torn(why) } else { Ok(Next::Bad { offset, why }) };
+            // Only the last frame written (nothing but zeros after it) can
+            // be torn.
+            let last = self.zeros_after(offset + len)?;
+            return Ok(if last { Next::Torn { offset, why } } else { Next::Bad { offset, why } });
         }
         self.offset += len;
         match parse_frame(offset, &f[..body_end]) {
             Ok(frame) => Ok(Next::Frame(frame)),
             Err(why) => Ok(Next::Bad { offset, why }),
         }
+    }
+
+    /// The end of the frames at `offset` if only zeros follow, else what an
+    /// interrupted write left there.
+    fn end_or_torn(&self, offset: u64, why: String) -> Result<Next, LedgerError> {
+        Ok(if self.zeros_after(offset)? { Next::End } else { Next::Torn { offset, why } })
+    }
+
+    fn zeros_after(&self, from: u64) -> Result<bool, LedgerError> {
+        zeros_from(self.reader.get_ref(), from, self.len)
+            .map_err(|e| LedgerError::Io(format!("reading {}: {e}", self.path.display())))
     }
 
     fn read(&mut self, buf: &mut [u8]) -> Result<(), LedgerError> {
@@ -403,6 +424,13 @@ pub(crate) fn read_entries(
 }
 
 /// Appends frames to the last segment file.
+///
+/// Files are created at their full size, `SEGMENT_CAPACITY` bytes of zeros
+/// written and synced ahead of time on a thread of their own, and frames are
+/// written into them in place: a sync then flushes data alone, with no change
+/// of the file's size for the file system to journal (BENCHMARKS.md, "Segment
+/// files written in place"). A full file is cut to its frames when the next
+/// one takes over.
 pub(crate) struct Appender {
     dir: PathBuf,
     file: Arc<File>,
@@ -410,29 +438,54 @@ pub(crate) struct Appender {
     file_first: u64,
     /// The seq after the last entry written.
     end: u64,
+    /// Where the next frame goes in the current file, and the file's size.
+    offset: u64,
+    capacity: u64,
+    /// The next file, being zero-filled.
+    next: Option<std::thread::JoinHandle<Result<File, LedgerError>>>,
 }
 
 impl Appender {
-    /// Resumes after `tail` (cutting off an interrupted write), or starts the
-    /// first file at `end`.
+    /// Resumes after `tail` (zeroing what an interrupted write left after
+    /// its last whole frame), or starts the first file at `end`.
     pub fn open(dir: &Path, tail: Option<&Tail>, end: u64) -> Result<Appender, LedgerError> {
-        match tail.and_then(|t| t.files.last().map(|f| (t, f))) {
+        let mut appender = match tail.and_then(|t| t.files.last().map(|f| (t, f))) {
             Some((t, last)) => {
                 let io = |e: std::io::Error| LedgerError::Io(format!("opening {}: {e}", last.path.display()));
-                let file = OpenOptions::new().append(true).open(&last.path).map_err(io)?;
+                let file = OpenOptions::new().read(true).write(true).open(&last.path).map_err(io)?;
+                let capacity = file.metadata().map_err(io)?.len();
                 if t.torn.is_some() {
-                    file.set_len(t.keep).map_err(io)?;
+                    zero_fill(&file, t.keep, capacity).map_err(io)?;
                     file.sync_data().map_err(io)?;
                 }
-                Ok(Appender { dir: dir.to_owned(), file: Arc::new(file), file_first: last.first, end: t.end })
+                Appender {
+                    dir: dir.to_owned(),
+                    file: Arc::new(file),
+                    file_first: last.first,
+                    end: t.end,
+                    offset: t.keep,
+                    capacity,
+                    next: None,
+                }
             }
             None => {
                 fs::create_dir_all(dir)
                     .map_err(|e| LedgerError::Io(format!("creating the directory {}: {e}", dir.display())))?;
-                let file = create(dir, end)?;
-                Ok(Appender { dir: dir.to_owned(), file: Arc::new(file), file_first: end, end })
+                let capacity = *SEGMENT_CAPACITY.start();
+                let file = place(prepare(dir, capacity)?, dir, end)?;
+                Appender {
+                    dir: dir.to_owned(),
+                    file: Arc::new(file),
+                    file_first: end,
+                    end,
+                    offset: SEGMENT_HEADER_LEN as u64,
+                    capacity,
+                    next: None,
+                }
             }
-        }
+        };
+        appender.prepare_next();
+        Ok(appender)
     }
 
     /// The seq after the last entry written.
@@ -444,30 +497,140 @@ impl Appender {
     /// new file if the current one is full, and returns the file to sync.
     /// Not durable until that file is synced.
     pub fn write(&mut self, frame: &[u8], count: u64) -> Result<Arc<File>, LedgerError> {
-        if self.end - self.file_first >= FILE_ENTRIES && count > 0 {
-            // The old file's frames are synced by the commits that wrote
-            // them; the new file and its name are synced here.
-            self.file = Arc::new(create(&self.dir, self.end)?);
-            self.file_first = self.end;
+        let len = frame.len() as u64;
+        let full = self.end - self.file_first >= FILE_ENTRIES && count > 0;
+        if full || self.offset + len > self.capacity {
+            self.rotate(len)?;
         }
-        (&*self.file).write_all(frame).map_err(|e| {
-            LedgerError::Io(format!("appending to the segment file {}: {e}", file_name(self.file_first)))
+        write_all_at(&self.file, frame, self.offset).map_err(|e| {
+            LedgerError::Io(format!("writing into the segment file {}: {e}", file_name(self.file_first)))
         })?;
+        self.offset += len;
         self.end += count;
         Ok(self.file.clone())
     }
+
+    /// Closes the current file, cut to its frames, and moves on to the next
+    /// one (large enough for a frame of `len` bytes), named by `self.end`.
+    fn rotate(&mut self, len: u64) -> Result<(), LedgerError> {
+        let name = file_name(self.file_first);
+        let io = |e: std::io::Error| LedgerError::Io(format!("closing the segment file {name}: {e}"));
+        self.file.set_len(self.offset).map_err(io)?;
+        self.file.sync_all().map_err(io)?;
+        let prepared = match self.next.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(Ok(file))) => file,
+            // Not prepared, or the preparation failed: done here instead.
+            _ => prepare(&self.dir, self.next_capacity())?,
+        };
+        let file = place(prepared, &self.dir, self.end)?;
+        let io = |e: std::io::Error| LedgerError::Io(format!("sizing a segment file: {e}"));
+        let mut capacity = file.metadata().map_err(io)?.len();
+        let needed = SEGMENT_HEADER_LEN as u64 + len;
+        if needed > capacity {
+            file.set_len(needed).map_err(io)?;
+            capacity = needed;
+        }
+        self.file = Arc::new(file);
+        self.file_first = self.end;
+        self.offset = SEGMENT_HEADER_LEN as u64;
+        self.capacity = capacity;
+        self.prepare_next();
+        Ok(())
+    }
+
+    fn prepare_next(&mut self) {
+        let dir = self.dir.clone();
+        let capacity = self.next_capacity();
+        self.next =
+            std::thread::Builder::new().name("ledger-prepare".into()).spawn(move || prepare(&dir, capacity)).ok();
+    }
+
+    fn next_capacity(&self) -> u64 {
+        (2 * self.capacity).clamp(*SEGMENT_CAPACITY.start(), *SEGMENT_CAPACITY.end())
+    }
 }
 
-/// Creates the segment file starting at `first`, holding its header, synced
-/// with its directory entry.
-fn create(dir: &Path, first: u64) -> Result<File, LedgerError> {
+/// The file a segment file is prepared in before it is named.
+const PREPARED: &str = ".next.seg.tmp";
+
+/// A file of `capacity` zeros, synced, under a temporary name in `dir`.
+fn prepare(dir: &Path, capacity: u64) -> Result<File, LedgerError> {
+    let path = dir.join(PREPARED);
+    let io = |e: std::io::Error| LedgerError::Io(format!("preparing {}: {e}", path.display()));
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).map_err(io)?;
+    zero_fill(&file, 0, capacity).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    Ok(file)
+}
+
+/// Names a prepared file as the segment file starting at `first`, with its
+/// header, the name synced in the directory.
+fn place(file: File, dir: &Path, first: u64) -> Result<File, LedgerError> {
     let path = dir.join(file_name(first));
     let io = |e: std::io::Error| LedgerError::Io(format!("creating {}: {e}", path.display()));
-    let mut file = OpenOptions::new().append(true).create_new(true).open(&path).map_err(io)?;
-    file.write_all(&header()).map_err(io)?;
-    file.sync_all().map_err(io)?;
+    write_all_at(&file, &header(), 0).map_err(io)?;
+    file.sync_data().map_err(io)?;
+    if path.exists() {
+        return Err(LedgerError::Io(format!("{} exists already", path.display())));
+    }
+    fs::rename(dir.join(PREPARED), &path).map_err(io)?;
     sync_dir(dir)?;
     Ok(file)
+}
+
+/// Writes zeros over `from..to` of `file`.
+fn zero_fill(file: &File, from: u64, to: u64) -> std::io::Result<()> {
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(zeros.len() as u64) as usize;
+        write_all_at(file, &zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(bytes, offset)
+}
+
+#[cfg(not(unix))]
+fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut file = file;
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(bytes)
+}
+
+/// Whether `file` holds only zeros from `from` to `len`.
+fn zeros_from(file: &File, from: u64, len: u64) -> std::io::Result<bool> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < len {
+        let n = (len - at).min(buf.len() as u64) as usize;
+        read_exact_at(file, &mut buf[..n], at)?;
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(buf, offset)
+}
+
+#[cfg(not(unix))]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = file;
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(buf)
 }
 
 /// Removes the files whose entries all lie below `cut` (retention sealed
@@ -561,15 +724,20 @@ mod tests {
         let t = tail(dir.path()).unwrap().unwrap();
         assert_eq!((t.end, t.torn.is_none(), t.head.map(|h| h.size)), (3, true, Some(2)));
 
-        // Half a frame at the end: torn, and the next appender cuts it off.
-        let whole = fs::metadata(&path).unwrap().len();
+        // Half a frame after the last one, as a crash in its write leaves
+        // it: torn, and the next appender zeroes it.
+        let keep = a.offset;
         let frame = encode_frame(3, [&b"four"[..]].into_iter(), Some(&head(4)));
-        (&*a.file).write_all(&frame[..frame.len() / 2]).unwrap();
+        write_all_at(&a.file, &frame[..frame.len() / 2], keep).unwrap();
         assert!(matches!(frames(&path)[2], Next::Torn { .. }));
         let t = tail(dir.path()).unwrap().unwrap();
-        assert_eq!((t.end, t.keep), (3, whole));
+        assert_eq!((t.end, t.keep, t.torn.is_some()), (3, keep, true));
         drop(Appender::open(dir.path(), Some(&t), 3).unwrap());
-        assert_eq!(fs::metadata(&path).unwrap().len(), whole);
+        assert_eq!(frames(&path)[2], Next::End);
+        // The second half alone (the first page of the write lost): torn too.
+        write_all_at(&a.file, &frame[frame.len() / 2..], keep + (frame.len() / 2) as u64).unwrap();
+        assert!(matches!(frames(&path)[2], Next::Torn { .. }));
+        zero_fill(&a.file, keep, keep + frame.len() as u64).unwrap();
 
         // A byte changed in the first frame: damage, not a torn write.
         let mut bytes = fs::read(&path).unwrap();
@@ -578,6 +746,35 @@ mod tests {
         assert!(matches!(frames(&path)[0], Next::Bad { offset, .. } if offset == SEGMENT_HEADER_LEN as u64));
         assert!(matches!(tail(dir.path()), Err(LedgerError::Altered(_))));
         assert!(matches!(frame_at(&path, SEGMENT_HEADER_LEN as u64).unwrap(), Next::Bad { .. }));
+    }
+
+    #[test]
+    fn files_are_created_at_their_size_and_grow_from_one_to_the_next() {
+        let dir = Scratch::new("capacity");
+        let mut a = Appender::open(dir.path(), None, 0).unwrap();
+        let big = vec![7u8; 700_000];
+        let mut sizes = Vec::new();
+        for seq in 0..6u64 {
+            a.write(&encode_frame(seq, [&big[..]].into_iter(), Some(&head(seq + 1))), 1).unwrap();
+            sizes.push(fs::metadata(dir.path().join(file_name(a.file_first))).unwrap().len());
+        }
+        let (files, _) = list(dir.path()).unwrap();
+        // The first file holds one frame (1 MiB), the second two (2 MiB),
+        // and the last is open at its full size; closed files are cut to
+        // their frames.
+        assert_eq!(files.iter().map(|f| f.first).collect::<Vec<_>>(), [0, 1, 3]);
+        assert_eq!(sizes[0], 1 << 20);
+        assert_eq!(*sizes.last().unwrap(), 4 << 20);
+        let closed = fs::metadata(&files[0].path).unwrap().len();
+        assert_eq!(closed, SEGMENT_HEADER_LEN as u64 + 700_000 + 17 + 4 + 182 + 32);
+        let mut seen = 0;
+        read_entries(&files, 0, u64::MAX, |_, body| {
+            assert_eq!(body, big);
+            seen += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, 6);
     }
 
     #[test]

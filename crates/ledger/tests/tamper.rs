@@ -362,16 +362,21 @@ fn a_torn_last_frame_is_ignored_but_damage_anywhere_in_the_segment_files_is_loca
     let path = f.segment_files().pop().unwrap();
     let clean = std::fs::read(&path).unwrap();
 
-    // Half a frame at the end, as a crash in the middle of a write leaves it.
+    let frames: Vec<_> = f.frames().into_iter().filter(|fr| fr.path == path).collect();
+
+    // Half a frame after the last one, as a crash in the middle of its
+    // write leaves it (here, half a copy of the last frame).
+    let last = frames.last().unwrap().clone();
+    let (start, end) = (last.offset as usize, (last.offset + last.len) as usize);
     let mut torn = clean.clone();
-    torn.extend_from_slice(&clean[clean.len() - 150..clean.len() - 50]);
+    let half = (end - start) / 2;
+    torn[end..end + half].copy_from_slice(&clean[start..start + half]);
     std::fs::write(&path, &torn).unwrap();
     let r = verify(&f);
     assert!(r.ok(), "{:?}", r.breaks);
     assert!(r.notes.iter().any(|n| n.contains("interrupted write")), "{:?}", r.notes);
 
     // Any byte of any whole frame changed: located, never excused.
-    let frames: Vec<_> = f.frames().into_iter().filter(|fr| fr.path == path).collect();
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     for _ in 0..60 {
         rng ^= rng << 13;

@@ -255,7 +255,8 @@ impl Fixture {
             let mut at = 32usize;
             while at + 4 <= bytes.len() {
                 let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-                if at + len > bytes.len() {
+                // Zeros: the room a file is created with, after its frames.
+                if len == 0 || at + len > bytes.len() {
                     break;
                 }
                 let f = &bytes[at..at + len];

@@ -38,7 +38,10 @@ impl Timestamp {
     pub fn parse(s: &str) -> Result<Timestamp, ParseError> {
         let bad = || ParseError::new("timestamp", s, "an RFC 3339 UTC time such as `2025-06-05T12:00:00Z`");
         let b = s.as_bytes();
+        // INVARIANT (ascii-fields): the fixed fields are ASCII before any is
+        // sliced, so every slice below falls on a character boundary.
         if b.len() < 20
+            || !b[..19].is_ascii()
             || b[4] != b'-'
             || b[7] != b'-'
             || !matches!(b[10], b'T' | b't')
@@ -179,5 +182,17 @@ mod tests {
         ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn non_ascii_inside_the_fixed_fields_is_an_error_not_a_panic() {
+        // Found by the ledger-entry fuzz target: a two-byte character
+        // across a field's end split a slice inside it.
+        let good = "2026-11-01T00:00:00Z";
+        for i in 0..good.len() {
+            let bad = format!("{}\u{e9}{}", &good[..i], &good[i + 1..]);
+            assert!(Timestamp::parse(&bad).is_err(), "{bad}");
+        }
+        assert!(Timestamp::parse("2026-11-01T00:00:`\u{6db}00Z").is_err());
     }
 }

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tollgate_fuzz::mutate::{Rng, mutate};
+use tollgate_fuzz::mutate::{Rng, mutate, mutate_json};
 use tollgate_fuzz::{TargetName, fnv1a};
 
 fn main() -> ExitCode {
@@ -198,7 +198,12 @@ fn run(a: RunArgs) -> ExitCode {
             Some(seed) => seed,
             None => {
                 let mut input = corpus[rng.below(corpus.len())].clone();
-                mutate(&mut rng, &mut input, target.max_len(), dictionary, &corpus);
+                // JSON inputs: every other one changed in its structure, the
+                // rest byte by byte.
+                if !(target.is_json() && rng.chance(2) && mutate_json(&mut rng, &mut input)) {
+                    mutate(&mut rng, &mut input, target.max_len(), dictionary, &corpus);
+                }
+                input.truncate(target.max_len());
                 input
             }
         };

@@ -127,6 +127,110 @@ pub fn mutate(rng: &mut Rng, input: &mut Vec<u8>, max_len: usize, dictionary: &[
     input.truncate(max_len);
 }
 
+/// Values that sit at the limits of what the JSON formats accept.
+fn interesting_value(rng: &mut Rng) -> serde_json::Value {
+    use serde_json::{Value, json};
+    match rng.below(16) {
+        0 => Value::Null,
+        1 => json!(-1),
+        2 => json!(0),
+        3 => json!(u64::MAX),
+        4 => json!(i64::MAX as u64 + 1),
+        5 => json!(1.5),
+        6 => json!(""),
+        7 => json!("x".repeat(1 + rng.below(300))),
+        8 => json!("é\u{0}\u{202e}𝕏"),
+        9 => json!([]),
+        10 => json!({}),
+        11 => json!(true),
+        12 => json!("2024-06-01T12:00:00Z"),
+        13 => json!("9999999999999999999"),
+        14 => json!(i64::MIN),
+        _ => json!(rng.next_u64() >> rng.below(64)),
+    }
+}
+
+/// A structural mutation of one JSON line of `input` (a line that parses):
+/// a value replaced by an interesting one or by another value of the same
+/// document, a key removed, or an unknown key added. Returns whether a line
+/// was changed. Byte edits almost always break the syntax; these reach the
+/// checks behind the parser.
+pub fn mutate_json(rng: &mut Rng, input: &mut Vec<u8>) -> bool {
+    use serde_json::Value;
+    let lines: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+    let parsed: Vec<usize> =
+        (0..lines.len()).filter(|&i| serde_json::from_slice::<Value>(lines[i]).is_ok_and(|v| v.is_object())).collect();
+    if parsed.is_empty() {
+        return false;
+    }
+    let at = parsed[rng.below(parsed.len())];
+    let mut doc: Value = serde_json::from_slice(lines[at]).expect("parsed above");
+    // The document's nodes, as paths of object keys and array indexes.
+    fn paths(v: &Value, prefix: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
+        out.push(prefix.clone());
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map {
+                    prefix.push(Step::Key(k.clone()));
+                    paths(child, prefix, out);
+                    prefix.pop();
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    prefix.push(Step::Index(i));
+                    paths(child, prefix, out);
+                    prefix.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    fn node<'a>(v: &'a mut Value, path: &[Step]) -> &'a mut Value {
+        path.iter().fold(v, |v, step| match step {
+            Step::Key(k) => &mut v[k.as_str()],
+            Step::Index(i) => &mut v[*i],
+        })
+    }
+    let mut all = Vec::new();
+    paths(&doc, &mut Vec::new(), &mut all);
+    let target = all[rng.below(all.len())].clone();
+    match rng.below(4) {
+        0 | 1 => *node(&mut doc, &target) = interesting_value(rng),
+        2 => {
+            let donor = all[rng.below(all.len())].clone();
+            let value = node(&mut doc, &donor).clone();
+            *node(&mut doc, &target) = value;
+        }
+        _ => {
+            if let Value::Object(map) = node(&mut doc, &target) {
+                if !map.is_empty() && rng.chance(2) {
+                    let key = map.keys().nth(rng.below(map.len())).cloned().expect("not empty");
+                    map.remove(&key);
+                } else {
+                    map.insert("unknown_field".into(), Value::Null);
+                }
+            }
+        }
+    }
+    let Ok(line) = serde_json::to_vec(&doc) else { return false };
+    let mut out = Vec::with_capacity(input.len());
+    for (i, l) in lines.iter().enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        out.extend_from_slice(if i == at { &line } else { l });
+    }
+    *input = out;
+    true
+}
+
+#[derive(Clone)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +247,21 @@ mod tests {
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
+    }
+
+    #[test]
+    fn json_mutations_keep_the_other_lines_and_change_one() {
+        let original = b"{\"a\":1,\"b\":[1,2]}\nnot json\n".to_vec();
+        let mut rng = Rng::new(3);
+        let mut changed = 0;
+        for _ in 0..200 {
+            let mut input = original.clone();
+            assert!(mutate_json(&mut rng, &mut input));
+            assert!(input.ends_with(b"\nnot json\n"), "{:?}", String::from_utf8_lossy(&input));
+            changed += usize::from(input != original);
+        }
+        assert!(changed > 100, "{changed} of 200 mutations changed the line");
+        assert!(!mutate_json(&mut rng, &mut b"no json here".to_vec()));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tollgate_api::{MAX_QUERY_LEN, pagination_token, parse_query};
 use tollgate_domain::PostId;
-use tollgate_ingest::{NoProgress, import};
+use tollgate_ingest::{ImportError, NoProgress, import};
 use tollgate_ledger::Entry;
 use tollgate_store::{SearchExpr, Store};
 use tollgate_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
@@ -51,6 +51,11 @@ impl TargetName {
 
     pub fn parse(name: &str) -> Option<TargetName> {
         TargetName::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// Whether inputs are JSON (lines), for the structural mutations.
+    pub fn is_json(self) -> bool {
+        matches!(self, TargetName::ImportOurs | TargetName::ImportTwarc | TargetName::LedgerEntry)
     }
 
     /// The longest input the runner makes for this target.
@@ -454,7 +459,7 @@ impl ImportTarget {
         let signature = match &first {
             Err(e) => {
                 assert_eq!(before, after, "a failed import changed the store: {e}");
-                error_shape(&e.to_string())
+                import_error_shape(e)
             }
             Ok(summary) => {
                 // Every line counts, blank ones too; the last may lack its newline.
@@ -480,6 +485,20 @@ impl ImportTarget {
         };
         self.runs += 1;
         signature
+    }
+}
+
+/// The kind of an import error: its variant, and for a line the field (digits
+/// collapsed, as in `data[3].id`) and the reason's kind. The message itself
+/// starts with the file name in backticks, which `error_shape` would stop at.
+fn import_error_shape(e: &ImportError) -> u64 {
+    match e {
+        ImportError::Line { file, field, reason, .. } => {
+            let field = field.as_deref().unwrap_or("").replace(|c: char| c.is_ascii_digit(), "");
+            let file = file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            fnv1a(format!("{file}/{field}").as_bytes()) ^ error_shape(reason)
+        }
+        other => fnv1a(format!("{other:?}").split(['{', '(', ' ']).next().unwrap_or("").as_bytes()),
     }
 }
 

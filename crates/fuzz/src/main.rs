@@ -110,6 +110,10 @@ fn read_corpus(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     files.into_iter().filter_map(|p| std::fs::read(&p).ok().map(|b| (p, b))).collect()
 }
 
+/// The most inputs kept in memory: enough variety, and a bounded footprint
+/// (16 KiB inputs at most: 80 MiB).
+const MAX_CORPUS: usize = 5_000;
+
 /// The last panic's message, recorded by the panic hook instead of printed.
 static LAST_PANIC: Mutex<String> = Mutex::new(String::new());
 
@@ -144,6 +148,7 @@ fn run(a: RunArgs) -> ExitCode {
         eprintln!("tollgate-fuzz: {} has no seeds; starting from an empty input", a.corpus.display());
         corpus.push(Vec::new());
     }
+    let seeds = corpus.len();
     let target = a.target;
     eprintln!(
         "tollgate-fuzz: {} for {} s, seed {}, {} seed input(s) from {}",
@@ -215,7 +220,14 @@ fn run(a: RunArgs) -> ExitCode {
         match outcome {
             Ok(signature) => {
                 if seen.insert(signature) {
-                    corpus.push(input);
+                    // Bounded: past the cap, a new input replaces a random
+                    // one (never a seed, which stay at the front).
+                    if corpus.len() < MAX_CORPUS.max(seeds + 1) {
+                        corpus.push(input);
+                    } else {
+                        let at = seeds + rng.below(corpus.len() - seeds);
+                        corpus[at] = input;
+                    }
                 }
             }
             Err(_) => {

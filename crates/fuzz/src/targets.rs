@@ -494,7 +494,9 @@ impl ImportTarget {
 fn import_error_shape(e: &ImportError) -> u64 {
     match e {
         ImportError::Line { file, field, reason, .. } => {
-            let field = field.as_deref().unwrap_or("").replace(|c: char| c.is_ascii_digit(), "");
+            // The first two steps of the path only: deeper keys come from the input.
+            let field: String = field.as_deref().unwrap_or("").split('.').take(2).collect::<Vec<_>>().join(".");
+            let field = field.replace(|c: char| c.is_ascii_digit(), "");
             let file = file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
             fnv1a(format!("{file}/{field}").as_bytes()) ^ error_shape(reason)
         }

@@ -32,7 +32,11 @@ use tollgate_store::Store;
 pub use edge::HttpLimits;
 pub use error::{ApiError, Failed};
 pub use metrics::Metrics;
-pub use query::parse as parse_query;
+/// The pagination tokens of `next_token` and `pagination_token`, public for
+/// the fuzz targets (crates/fuzz), which check that decoding never panics and
+/// that every token it accepts is the one `encode` gives.
+pub use params::token as pagination_token;
+pub use query::{MAX_QUERY_LEN, parse as parse_query};
 pub use ratelimit::{RateLimiter, RateLimits};
 pub use routes::{Method, Route};
 

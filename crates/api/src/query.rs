@@ -145,8 +145,15 @@ fn operator_or_term(word: &str) -> Result<SearchExpr, String> {
         }
         "is" if value == "reply" => Ok(SearchExpr::IsReply),
         "is" => Err(format!("`is:{value}` is not supported; supported: is:reply")),
-        // A colon inside an ordinary word (a time, a URL) is just a term.
-        _ if op.is_empty() || value.is_empty() || value.starts_with('/') => Ok(SearchExpr::Term(word.to_owned())),
+        // A colon inside an ordinary word (a time, a URL) is just a term: an
+        // operator's name is letters and underscores, as all of X's are.
+        _ if op.is_empty()
+            || value.is_empty()
+            || value.starts_with('/')
+            || !op.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_') =>
+        {
+            Ok(SearchExpr::Term(word.to_owned()))
+        }
         _ => Err(format!("the operator `{op}:` is not supported; supported: from:, lang:, is:reply")),
     }
 }
@@ -210,6 +217,14 @@ mod tests {
                 Not(Box::new(IsReply)),
             ])
         );
+    }
+
+    #[test]
+    fn a_colon_in_a_time_or_a_url_is_part_of_a_term() {
+        assert_eq!(parse("meet 12:30").unwrap(), And(vec![t("meet"), t("12:30")]));
+        assert_eq!(parse("https://t.co/x").unwrap(), t("https://t.co/x"));
+        assert_eq!(parse("v1.2:beta").unwrap(), t("v1.2:beta"));
+        assert!(parse("place_country:DE").unwrap_err().contains("`place_country:`"));
     }
 
     #[test]

@@ -101,6 +101,25 @@ async fn broken_percent_encoding_in_the_query_is_a_400_naming_the_parameter() {
 }
 
 #[tokio::test]
+async fn a_time_with_a_multibyte_character_in_its_fields_is_a_400_naming_the_parameter() {
+    // `2026-11-01T00:00:` then a backtick and U+06DB: the seconds field ends
+    // inside the two-byte character (a panic and a 500 before).
+    let f = fixture();
+    let display = f.display();
+    let before = f.ledger_len();
+    for (path, key) in [
+        ("/2/tweets/search/recent?query=hello&start_time=2026-11-01T00:00:%60%DB%9B00Z", "start_time"),
+        ("/2/users/1/tweets?end_time=2026-11-01T00:00:%60%DB%9B00Z", "end_time"),
+    ] {
+        let (s, _, v) = f.call("GET", path, &display, None, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert_x_error(&v, s);
+        assert_eq!(v["errors"][0]["parameters"][key][0], "2026-11-01T00:00:`\u{6db}00Z", "{v}");
+    }
+    assert_eq!(f.ledger_len(), before, "nothing was recorded");
+}
+
+#[tokio::test]
 async fn repeated_policy_headers_are_a_400() {
     let f = fixture();
     let display = f.display();

@@ -188,4 +188,16 @@ mod tests {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn non_ascii_inside_the_fixed_fields_is_an_error_not_a_panic() {
+        // Found by the ledger-entry fuzz target: a two-byte character
+        // across a field's end split a slice inside it.
+        let good = "2026-11-01T00:00:00Z";
+        for i in 0..good.len() {
+            let bad = format!("{}\u{e9}{}", &good[..i], &good[i + 1..]);
+            assert!(Timestamp::parse(&bad).is_err(), "{bad}");
+        }
+        assert!(Timestamp::parse("2026-11-01T00:00:`\u{6db}00Z").is_err());
+    }
 }

@@ -47,7 +47,7 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -153,15 +153,49 @@ struct Shared {
 struct Counters {
     commits: AtomicU64,
     entries: AtomicU64,
+    /// The ledger's size after the last commit.
+    end: AtomicU64,
+    /// The size the newest stored signed head covers.
+    signed: AtomicU64,
+    /// When that head was stored, in milliseconds since the Unix epoch.
+    signed_at_ms: AtomicU64,
+    /// Whether the writer thread takes records (cleared when it ends, even
+    /// by a panic).
+    running: AtomicBool,
 }
 
-/// What a writer has done since it started, for metrics.
+/// What a writer has done since it started, and where it stands, for
+/// metrics and health checks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriterStats {
     /// Transactions committed (each one fsync with `synchronous=FULL`).
     pub commits: u64,
     /// Entries they made durable.
     pub entries: u64,
+    /// The ledger's size (the next entry's seq) after the last commit.
+    pub end: u64,
+    /// The size the newest durable signed head (`head.slots`) covers. Entries
+    /// from here to `end` are committed but not yet signed: a commit's
+    /// responses wait for its head, so this tail is empty but for moments.
+    pub signed: u64,
+    /// When that head was stored, in milliseconds since the Unix epoch.
+    pub signed_at_ms: u64,
+    /// Whether the writer thread is running (it stops at shutdown, or if it
+    /// fails); records fail with `Stopped` once it is not.
+    pub running: bool,
+}
+
+/// Clears `running` when the writer thread ends, however it ends.
+struct RunningFlag(Arc<Counters>);
+
+impl Drop for RunningFlag {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::Relaxed);
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Shared {
@@ -245,10 +279,17 @@ impl LedgerWriter {
             write_atomic(&files.head_path(), &line)?;
         }
         let filed_size = if signed.head_present { signed.head_size.unwrap_or(0) } else { f.size() };
+        let counters = Arc::new(Counters::default());
+        // The head covers every stored entry here: it was just signed if it did not.
+        counters.end.store(f.size(), Ordering::Relaxed);
+        counters.signed.store(f.size(), Ordering::Relaxed);
+        counters.signed_at_ms.store(now_ms(), Ordering::Relaxed);
+        counters.running.store(true, Ordering::Relaxed);
         let (heads, head_rx) = mpsc::channel::<HeadJob>();
+        let head_counters = counters.clone();
         let head_thread = thread::Builder::new()
             .name("ledger-head".into())
-            .spawn(move || store_heads(key, slots, head_rx))
+            .spawn(move || store_heads(key, slots, head_rx, &head_counters))
             .map_err(|e| LedgerError::Io(format!("cannot start the head thread: {e}")))?;
         let (indexer, indexer_thread) = indexer::start(store.clone(), head.frontier.size())?;
         let log = LogAppender::open(&files.checkpoints_path(), signed.checkpoint_log_keep)?;
@@ -265,7 +306,6 @@ impl LedgerWriter {
             .spawn(move || sign_checkpoints(file_key, log, &head_path, snapshot_rx))
             .map_err(|e| LedgerError::Io(format!("cannot start the signing thread: {e}")))?;
         let (jobs, rx) = mpsc::channel::<Msg>();
-        let counters = Arc::new(Counters::default());
         let writer = Writer {
             counters: counters.clone(),
             store,
@@ -293,10 +333,18 @@ impl LedgerWriter {
         self.shared.public_key
     }
 
-    /// Commits and entries since the writer started.
+    /// Commits and entries since the writer started, the ledger's end and
+    /// the newest signed head's.
     pub fn stats(&self) -> WriterStats {
         let c = &self.shared.counters;
-        WriterStats { commits: c.commits.load(Ordering::Relaxed), entries: c.entries.load(Ordering::Relaxed) }
+        WriterStats {
+            commits: c.commits.load(Ordering::Relaxed),
+            entries: c.entries.load(Ordering::Relaxed),
+            end: c.end.load(Ordering::Relaxed),
+            signed: c.signed.load(Ordering::Relaxed),
+            signed_at_ms: c.signed_at_ms.load(Ordering::Relaxed),
+            running: c.running.load(Ordering::Relaxed),
+        }
     }
 
     /// Appends `entry` and returns once it is durable.
@@ -456,6 +504,7 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Msg>, helpers: [JoinHandle<()>; 3], _lock: File) {
+        let _running = RunningFlag(self.counters.clone());
         let mut batch: Vec<Job> = Vec::new();
         let size = self.head.frontier.size();
         // When the oldest entry not in `head.json`, and not in the history,
@@ -615,6 +664,7 @@ impl Writer {
             Ok(()) => {
                 self.counters.commits.fetch_add(1, Ordering::Relaxed);
                 self.counters.entries.fetch_add(self.rows.len() as u64, Ordering::Relaxed);
+                self.counters.end.store(frontier.size(), Ordering::Relaxed);
                 // The rows are stored: the index can only lag behind them.
                 let _ = self.indexer.send(Committed {
                     rows: std::mem::take(&mut self.rows),
@@ -661,7 +711,7 @@ impl Writer {
 /// covers its entry is durable; if the slot cannot be written, the
 /// responses fail (their entries stay recorded, and the next head covers
 /// them).
-fn store_heads(key: LedgerKey, mut slots: HeadSlots, rx: mpsc::Receiver<HeadJob>) {
+fn store_heads(key: LedgerKey, mut slots: HeadSlots, rx: mpsc::Receiver<HeadJob>, counters: &Counters) {
     while let Ok(mut job) = rx.recv() {
         let mut waiting = std::mem::take(&mut job.waiting);
         while let Ok(mut newer) = rx.try_recv() {
@@ -672,6 +722,8 @@ fn store_heads(key: LedgerKey, mut slots: HeadSlots, rx: mpsc::Receiver<HeadJob>
         let cp = Checkpoint::sign(&key, f.size(), Timestamp::now(), f.root(), job.chain);
         match slots.write(&cp, f) {
             Ok(()) => {
+                counters.signed.store(cp.size, Ordering::Relaxed);
+                counters.signed_at_ms.store(now_ms(), Ordering::Relaxed);
                 for (done, receipt) in waiting {
                     let _ = done.send(Ok(receipt));
                 }

@@ -115,6 +115,8 @@ pub fn fixture_with_limits(
         internal_token: Some(INTERNAL.into()),
         rate_limits: limits,
         http_limits,
+        access_log: true,
+        health: tollgate_api::HealthLimits::DEFAULT,
     };
     let cache = Arc::new(PlatformCache::new(store.clone(), CacheConfig::DEFAULT).unwrap());
     let app = router(Arc::new(ApiState::new(cache, deliverer, config)));

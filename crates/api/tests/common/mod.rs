@@ -28,6 +28,8 @@ pub const INTERNAL: &str = "internal-secret";
 pub struct Fixture {
     pub store: Arc<dyn Store>,
     pub app: axum::Router,
+    /// The ledger's writer the router records through.
+    pub ledger: LedgerWriter,
     dir: std::path::PathBuf,
 }
 
@@ -109,7 +111,7 @@ pub fn fixture_with_limits(
         .unwrap();
     let policy = Arc::new(PolicyEngine::builtin().unwrap());
     let ledger = LedgerWriter::start(store.clone(), &dir).unwrap();
-    let deliverer = Arc::new(Deliverer::new(policy, ledger, ConsentDefaults::default()));
+    let deliverer = Arc::new(Deliverer::new(policy, ledger.clone(), ConsentDefaults::default()));
     let config = ApiConfig {
         public_url: "http://tollgate.test".into(),
         internal_token: Some(INTERNAL.into()),
@@ -120,7 +122,7 @@ pub fn fixture_with_limits(
     };
     let cache = Arc::new(PlatformCache::new(store.clone(), CacheConfig::DEFAULT).unwrap());
     let app = router(Arc::new(ApiState::new(cache, deliverer, config)));
-    Fixture { store, app, dir }
+    Fixture { store, app, ledger, dir }
 }
 
 impl Fixture {

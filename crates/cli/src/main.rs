@@ -12,7 +12,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let cli = tollgate_cli::Cli::parse();
-    if let Err(failure) = tollgate_cli::run(cli) {
+    let result = tollgate_cli::run(cli);
+    tollgate_cli::logging::flush();
+    if let Err(failure) = result {
         // Not `eprintln!`, which panics when stderr is closed.
         let _ = writeln!(std::io::stderr(), "error: {}", failure.message);
         std::process::exit(failure.code);

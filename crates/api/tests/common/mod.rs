@@ -29,6 +29,7 @@ pub struct Fixture {
     pub store: Arc<dyn Store>,
     pub app: axum::Router,
     /// The ledger's writer the router records through.
+    #[allow(dead_code, reason = "one test binary stops it; the others share this module and do not")]
     pub ledger: LedgerWriter,
     dir: std::path::PathBuf,
 }

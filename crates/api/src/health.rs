@@ -52,6 +52,33 @@ pub(crate) async fn index_lag(state: &ApiState) -> Option<u64> {
     Some(ledger.end.saturating_sub(indexed))
 }
 
+/// The signer's check: healthy while every committed entry is covered by
+/// the newest signed head, or the uncovered ones are younger than
+/// `SIGNER_STALL` (a head is being signed).
+fn signer(w: &tollgate_ledger::WriterStats, now_ms: u64) -> (bool, String) {
+    let tail = w.end.saturating_sub(w.signed);
+    let age = Duration::from_millis(now_ms.saturating_sub(w.signed_at_ms));
+    if tail == 0 {
+        (true, format!("the signed head covers all {} entries", w.end))
+    } else if age < SIGNER_STALL {
+        (true, format!("{tail} entries being signed"))
+    } else {
+        (
+            false,
+            format!("{tail} entries committed after the newest signed head, which was stored {}s ago", age.as_secs()),
+        )
+    }
+}
+
+/// The indexer's check: healthy within `max` entries of the ledger's end.
+fn indexer(lag: u64, max: u64) -> (bool, String) {
+    if lag <= max {
+        (true, format!("{lag} entries behind"))
+    } else {
+        (false, format!("{lag} entries behind, more than {max} (`health_max_index_lag`)"))
+    }
+}
+
 pub(crate) async fn healthz(state: &ApiState) -> Response {
     let mut checks = serde_json::Map::new();
     let mut healthy = true;
@@ -77,36 +104,15 @@ pub(crate) async fn healthz(state: &ApiState) -> Response {
             } else {
                 check("ledger_writer", false, "stopped: nothing can be released".into());
             }
-            let tail = w.end.saturating_sub(w.signed);
             let now_ms =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-            let age = Duration::from_millis(now_ms.saturating_sub(w.signed_at_ms));
-            if tail == 0 {
-                check("ledger_signer", true, format!("the signed head covers all {} entries", w.end));
-            } else if age < SIGNER_STALL {
-                check("ledger_signer", true, format!("{tail} entries being signed"));
-            } else {
-                check(
-                    "ledger_signer",
-                    false,
-                    format!(
-                        "{tail} entries committed after the newest signed head, which was stored {}s ago",
-                        age.as_secs()
-                    ),
-                );
-            }
+            let (ok, detail) = signer(&w, now_ms);
+            check("ledger_signer", ok, detail);
             match index_lag(state).await {
-                Some(lag) if lag <= state.config.health.max_index_lag => {
-                    check("ledger_indexer", true, format!("{lag} entries behind"))
+                Some(lag) => {
+                    let (ok, detail) = indexer(lag, state.config.health.max_index_lag);
+                    check("ledger_indexer", ok, detail);
                 }
-                Some(lag) => check(
-                    "ledger_indexer",
-                    false,
-                    format!(
-                        "{lag} entries behind, more than {} (`health_max_index_lag`)",
-                        state.config.health.max_index_lag
-                    ),
-                ),
                 None => check("ledger_indexer", false, "the index's end cannot be read".into()),
             }
         }
@@ -119,4 +125,29 @@ pub(crate) async fn healthz(state: &ApiState) -> Response {
         "checks": checks,
     });
     (status, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_ledger::WriterStats;
+
+    #[test]
+    fn an_unsigned_tail_fails_only_once_it_is_stale() {
+        let signed_at_ms = 1_000_000;
+        let w = WriterStats { end: 10, signed: 10, signed_at_ms, running: true, ..WriterStats::default() };
+        let later = signed_at_ms + 60_000;
+        assert!(signer(&w, later).0, "nothing unsigned: healthy however old the head");
+        let behind = WriterStats { end: 12, ..w };
+        assert!(signer(&behind, signed_at_ms + 500).0, "a head is being signed");
+        let stale = signer(&behind, signed_at_ms + SIGNER_STALL.as_millis() as u64);
+        assert!(!stale.0 && stale.1.contains("2 entries"), "{}", stale.1);
+    }
+
+    #[test]
+    fn the_index_lag_fails_past_its_limit() {
+        assert!(indexer(100, 100).0);
+        let (ok, detail) = indexer(101, 100);
+        assert!(!ok && detail.contains("health_max_index_lag"), "{detail}");
+    }
 }

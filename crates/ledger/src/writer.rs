@@ -729,7 +729,7 @@ fn store_heads(key: LedgerKey, mut slots: HeadSlots, rx: mpsc::Receiver<HeadJob>
                 }
             }
             Err(e) => {
-                eprintln!("warning: the ledger head of size {} was not stored: {e}", cp.size);
+                tracing::warn!("the ledger head of size {} was not stored: {e}", cp.size);
                 let err = LedgerError::Io(format!(
                     "the entry was recorded, but the signed head covering it could not be stored: {e}"
                 ));
@@ -760,13 +760,13 @@ fn sign_checkpoints(key: LedgerKey, mut log: LogAppender, head_path: &Path, rx: 
         let cp = Checkpoint::sign(&key, f.size(), Timestamp::now(), f.root(), snapshot.chain);
         let stored = CheckpointRecord::new(&cp, f).encode().and_then(|mut line| {
             if to_log && let Err(e) = log.append(&line) {
-                eprintln!("warning: the ledger checkpoint of size {} was not added to the history: {e}", cp.size);
+                tracing::warn!("the ledger checkpoint of size {} was not added to the history: {e}", cp.size);
             }
             line.push(b'\n');
             write_atomic(head_path, &line)
         });
         if let Err(e) = stored {
-            eprintln!("warning: the ledger checkpoint of size {} was not stored in head.json: {e}", cp.size);
+            tracing::warn!("the ledger checkpoint of size {} was not stored in head.json: {e}", cp.size);
         }
     }
 }

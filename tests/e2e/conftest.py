@@ -124,7 +124,7 @@ def pytest_runtest_makereport(item, call):
     if report.failed:
         for server in support.RUNNING_SERVERS:
             text = server.stderr().strip()
-            routine = ("[", "tollgate: serving on", "tollgate: shutting down")
-            if any(line and not line.startswith(routine) for line in text.splitlines()):
+            routine = ("serving on", "shutting down", "tollgate::access")
+            if any(line and not line.startswith("[") and not any(r in line for r in routine) for line in text.splitlines()):
                 report.sections.append((f"stderr of tollgate ({server.name}, {server.base_url})", text[-20000:]))
     return report

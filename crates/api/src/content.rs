@@ -27,7 +27,7 @@ use crate::params::{
 };
 use crate::ratelimit::Window;
 use crate::render::{self, Fields, Members as _};
-use crate::{ApiState, query};
+use crate::{ApiState, RequestId, query};
 
 /// The raw query string: `Params::new` decodes it strictly, where axum's
 /// `Query` would decode broken percent-encoding leniently or lossily.
@@ -42,7 +42,7 @@ struct Ctx {
     recipient: Recipient,
     purpose: Purpose,
     now: Timestamp,
-    request_id: String,
+    request_id: RequestId,
 }
 
 /// Runs `work` for an authenticated request and finishes the response: rate
@@ -52,12 +52,12 @@ where
     F: AsyncFnOnce(&ApiState, &Ctx) -> Result<Response, ApiError>,
 {
     let started = Instant::now();
-    let request_id = state.request_id();
+    let request_id = crate::access::request_id().unwrap_or_else(|| state.request_id());
     let mut window = None;
     let result = async {
         // Every change acknowledged before this request is in force for it.
         state.cache.sync().map_err(|e| ApiError::store(format!("reading the platform's changes: {e}")))?;
-        let ctx = authenticate(state, headers, endpoint, &mut window, request_id.clone())?;
+        let ctx = authenticate(state, headers, endpoint, &mut window, request_id)?;
         work(state, &ctx).await
     }
     .await;
@@ -68,9 +68,6 @@ where
         h.insert("x-rate-limit-remaining", HeaderValue::from(w.remaining));
         h.insert("x-rate-limit-reset", HeaderValue::from(w.reset));
     }
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        h.insert("x-request-id", v);
-    }
     state.metrics.request(endpoint, response.status().as_u16(), started.elapsed().as_nanos() as u64);
     response
 }
@@ -80,7 +77,7 @@ fn authenticate(
     headers: &HeaderMap,
     endpoint: &'static str,
     window: &mut Option<Window>,
-    request_id: String,
+    request_id: RequestId,
 ) -> Result<Ctx, ApiError> {
     let now = Timestamp::now();
     // The headers that decide the policy must be unambiguous: a repeated
@@ -125,6 +122,7 @@ fn authenticate(
         None => app.purposes.first().copied().unwrap_or(Purpose::Display),
     };
     let recipient = Recipient { app: AppFacts::of(&app, agreement), key_id: Some(key.id), client: None };
+    crate::access::note_app(app.id, purpose);
     Ok(Ctx { app, recipient, purpose, now, request_id })
 }
 
@@ -135,7 +133,7 @@ impl Ctx {
             purpose: self.purpose,
             channel: Channel::Api,
             endpoint,
-            request_id: &self.request_id,
+            request_id: self.request_id.as_str(),
             now: self.now,
         }
     }
@@ -144,7 +142,8 @@ impl Ctx {
     async fn check_refusal(&self, state: &ApiState, endpoint: &str) -> Result<(), ApiError> {
         let Some(reason) = state.deliverer.refusal(&self.recipient, self.purpose) else { return Ok(()) };
         state.metrics.refusal();
-        state.deliverer.refuse(&self.request(endpoint), reason).await.map_err(ApiError::ledger)?;
+        let receipt = state.deliverer.refuse(&self.request(endpoint), reason).await.map_err(ApiError::ledger)?;
+        crate::access::note_seq(receipt.seq);
         Err(self.refusal_error(state, reason))
     }
 
@@ -241,6 +240,7 @@ async fn deliver_posts(
         .deliver(&ctx.request(endpoint), candidates, referenced, &accounts, e, &mut timings)
         .await
         .map_err(ApiError::ledger)?;
+    crate::access::note_seq(delivery.receipt.seq);
     let Timings { policy_nanos, ledger_nanos } = timings;
     state.metrics.delivery(ctx.purpose, delivery.posts.len(), &delivery.withheld_by_reason, policy_nanos, ledger_nanos);
     Ok(delivery)
@@ -701,6 +701,7 @@ async fn users(
         .deliver_accounts(&ctx.request(endpoint), candidates, &mut timings)
         .await
         .map_err(ApiError::ledger)?;
+    crate::access::note_seq(delivery.receipt.seq);
     let refused: IdMap<AccountId, Reason> = refused.into_iter().collect();
     let mut data: Vec<&Released<Account>> = Vec::new();
     let mut errors = Vec::new();

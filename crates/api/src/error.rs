@@ -165,7 +165,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Unavailable { detail, .. } | ApiError::Internal(detail) = &self {
-            eprintln!("error: {detail}");
+            tracing::error!("{detail}");
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
         if let ApiError::RateLimited { limit, reset } = self {

@@ -6,10 +6,12 @@
 //! themselves: they fetch candidates from the store and hand them to
 //! `tollgate_deliver::Deliverer`, the one path that decides and records.
 
+mod access;
 mod audit;
 mod content;
 mod edge;
 mod error;
+mod health;
 mod internal;
 mod metrics;
 mod params;
@@ -29,8 +31,10 @@ use tollgate_cache::PlatformCache;
 use tollgate_deliver::Deliverer;
 use tollgate_store::Store;
 
+pub use access::{ACCESS_TARGET, RequestId};
 pub use edge::HttpLimits;
 pub use error::{ApiError, Failed};
+pub use health::HealthLimits;
 pub use metrics::Metrics;
 /// The pagination tokens of `next_token` and `pagination_token`, public for
 /// the fuzz targets (crates/fuzz), which check that decoding never panics and
@@ -52,6 +56,10 @@ pub struct ApiConfig {
     pub rate_limits: RateLimits,
     /// Sizes of requests the server takes (`max_body_bytes`, ...).
     pub http_limits: HttpLimits,
+    /// Whether every request is logged (target `tollgate::access`).
+    pub access_log: bool,
+    /// When `/healthz` calls the ledger unhealthy.
+    pub health: HealthLimits,
 }
 
 pub struct ApiState {
@@ -103,8 +111,8 @@ impl ApiState {
     }
 
     /// A request id unique to this process run: instance prefix and counter.
-    fn request_id(&self) -> String {
-        format!("{}-{:x}", self.instance, self.next_request.fetch_add(1, Ordering::Relaxed))
+    fn request_id(&self) -> RequestId {
+        RequestId::new(&self.instance, self.next_request.fetch_add(1, Ordering::Relaxed))
     }
 }
 
@@ -145,17 +153,23 @@ fn table() -> Table {
 /// The whole service.
 pub fn router(state: Arc<ApiState>) -> Router {
     let limits = state.config.http_limits;
+    let access_log = state.config.access_log;
+    let observed = state.clone();
     let (routes, _) = table().finish();
     routes
+        .route_layer(axum::middleware::from_fn(access::route))
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn(move |request, next| edge::edge(limits, request, next)))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            access::observe(observed.clone(), access_log, request, next)
+        }))
         .with_state(state)
 }
 
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    eprintln!("error: a request handler panicked; the request was answered with 500");
+    tracing::error!("a request handler panicked; the request was answered with 500");
     let body = serde_json::json!({
         "title": "Internal Error", "detail": "The server failed to answer this request.", "type": "about:blank", "status": 500,
     });
@@ -163,6 +177,7 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 async fn not_found() -> ApiError {
+    access::note_unrouted();
     ApiError::NotFound("Sorry, that page does not exist".into())
 }
 
@@ -171,22 +186,13 @@ async fn openapi() -> Response {
 }
 
 async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
-    match crate::blocking(|| Ok::<_, tollgate_store::StoreError>((state.store.stats()?, state.ledger_db.ledger_end()?)))
-    {
-        Ok((s, ledger_entries)) => axum::Json(serde_json::json!({
-            "status": "ok",
-            "policy_version": state.deliverer.policy().version(),
-            "accounts": s.accounts, "posts": s.posts, "ledger_entries": ledger_entries,
-        }))
-        .into_response(),
-        Err(e) => ApiError::store(format!("health check: {e}")).into_response(),
-    }
+    health::healthz(&state).await
 }
 
 async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(state.deliverer.ledger_stats(), state.cache.stats()),
+        state.metrics.render(state.deliverer.ledger_stats(), health::index_lag(&state).await, state.cache.stats()),
     )
         .into_response()
 }

@@ -49,7 +49,14 @@ impl Metrics {
         self.refused.fetch_add(1, Relaxed);
     }
 
-    pub fn render(&self, ledger: Option<tollgate_ledger::WriterStats>, cache: tollgate_cache::CacheStats) -> String {
+    /// The exposition; `index_lag` is the entries the audit index has not
+    /// reached yet.
+    pub fn render(
+        &self,
+        ledger: Option<tollgate_ledger::WriterStats>,
+        index_lag: Option<u64>,
+        cache: tollgate_cache::CacheStats,
+    ) -> String {
         let mut out = String::new();
         out.push_str("# HELP tollgate_http_requests_total Requests answered, by endpoint and status.\n");
         out.push_str("# TYPE tollgate_http_requests_total counter\n");
@@ -98,8 +105,21 @@ impl Metrics {
                  tollgate_ledger_commits_total {}\n\
                  # HELP tollgate_ledger_entries_total Ledger entries made durable, since start.\n\
                  # TYPE tollgate_ledger_entries_total counter\n\
-                 tollgate_ledger_entries_total {}\n",
-                l.commits, l.entries
+                 tollgate_ledger_entries_total {}\n\
+                 # HELP tollgate_ledger_unsigned_entries Entries committed after the newest signed head (normally 0: every commit's head is signed before its responses leave).\n\
+                 # TYPE tollgate_ledger_unsigned_entries gauge\n\
+                 tollgate_ledger_unsigned_entries {}\n",
+                l.commits,
+                l.entries,
+                l.end.saturating_sub(l.signed)
+            );
+        }
+        if let Some(lag) = index_lag {
+            let _ = write!(
+                out,
+                "# HELP tollgate_ledger_index_lag_entries Entries committed that the audit index has not reached yet.\n\
+                 # TYPE tollgate_ledger_index_lag_entries gauge\n\
+                 tollgate_ledger_index_lag_entries {lag}\n"
             );
         }
         let _ = write!(

@@ -510,3 +510,38 @@ async fn every_field_list_is_validated_against_x_names() {
         assert!(v["errors"][0]["parameters"].get(parameter).is_some(), "{bad} names {parameter}: {v}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthz_lists_its_checks_and_fails_when_the_ledger_writer_stops() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    let (s, _) = f.get("/2/tweets/101", &display, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = f.get("/healthz", "", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["ledger_entries"], 1);
+    for check in ["store", "ledger_writer", "ledger_signer", "ledger_indexer"] {
+        assert_eq!(v["checks"][check]["status"], "ok", "{check}: {v}");
+    }
+    // Nothing can be released once the writer is gone: the server says so.
+    f.ledger.shutdown();
+    let (s, v) = f.get("/healthz", "", None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["status"], "unhealthy");
+    assert_eq!(v["checks"]["ledger_writer"]["status"], "failing", "{v}");
+    assert_eq!(v["checks"]["store"]["status"], "ok", "{v}");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    let mut ids = Vec::new();
+    for uri in ["/2/tweets/101", "/healthz", "/no/such/path"] {
+        let (_, headers, _) = f.call("GET", uri, &display, None, None).await;
+        ids.push(headers["x-request-id"].to_str().unwrap().to_owned());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "one id per request: {ids:?}");
+}

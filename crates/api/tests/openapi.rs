@@ -116,7 +116,10 @@ async fn content_operations_state_auth_purpose_and_every_error_status() {
         let responses = op["responses"].as_object().unwrap_or_else(|| panic!("{method} {path} has no responses"));
         // Every error answer has X's shape.
         for (status, response) in responses {
-            if status.starts_with('4') || status.starts_with('5') {
+            // (The health check's 503 is a load balancer's answer, with the
+            // checks that failed, not an X error.)
+            let health = path == "/healthz" && status == "503";
+            if (status.starts_with('4') || status.starts_with('5')) && !health {
                 let schema = &resolve(&document, response)["content"]["application/json"]["schema"];
                 assert_eq!(schema["$ref"], "#/components/schemas/Problem", "{method} {path} {status}");
             }

@@ -129,6 +129,8 @@ fn servers(name: &str) -> Servers {
         internal_token: None,
         rate_limits: RateLimits { window_secs: 900, standard: 0, partner: 0, first_party: 0 },
         http_limits: tollgate_api::HttpLimits::DEFAULT,
+        access_log: true,
+        health: tollgate_api::HealthLimits::DEFAULT,
     };
     let cache = Arc::new(tollgate_cache::PlatformCache::new(store, tollgate_cache::CacheConfig::DEFAULT).unwrap());
     let tollgate = tollgate_api::router(Arc::new(ApiState::new(cache, ledger_db, deliverer, config)));

@@ -91,6 +91,69 @@ pub struct Settings {
     /// The most request header fields `serve` takes.
     #[arg(long, global = true, env = "TOLLGATE_MAX_HEADERS", value_name = "N")]
     pub max_headers: Option<usize>,
+    /// Seconds a connection may wait for its next request between requests.
+    #[arg(long, global = true, env = "TOLLGATE_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Seconds a request's head may take to arrive, from its first byte.
+    #[arg(long, global = true, env = "TOLLGATE_HEADER_READ_TIMEOUT_SECS", value_name = "SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a request's body may take to arrive, from its head.
+    #[arg(long, global = true, env = "TOLLGATE_BODY_READ_TIMEOUT_SECS", value_name = "SECS")]
+    pub body_read_timeout_secs: Option<u64>,
+    /// Connections `serve` holds open at most; more are refused.
+    #[arg(long, global = true, env = "TOLLGATE_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Connections `serve` holds open at most from one client address.
+    #[arg(long, global = true, env = "TOLLGATE_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Entries the audit index may lag behind the ledger before `/healthz` fails.
+    #[arg(long, global = true, env = "TOLLGATE_HEALTH_MAX_INDEX_LAG", value_name = "ENTRIES")]
+    pub health_max_index_lag: Option<u64>,
+    /// What is logged, as a `RUST_LOG` filter (`RUST_LOG` itself wins).
+    #[arg(long, global = true, env = "TOLLGATE_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// `text` (one line per event) or `json` (one JSON object per line).
+    #[arg(long, global = true, env = "TOLLGATE_LOG_FORMAT", value_name = "text|json")]
+    pub log_format: Option<String>,
+    /// Whether `serve` logs every request (target `tollgate::access`).
+    #[arg(long, global = true, env = "TOLLGATE_ACCESS_LOG", value_name = "true|false")]
+    pub access_log: Option<bool>,
+}
+
+/// What the process logs, and how (`crate::logging`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A `RUST_LOG`-style filter, checked when the configuration is read.
+    pub level: String,
+    pub format: LogFormat,
+    /// One line per request, target `tollgate::access`, level `info`.
+    pub access: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How `serve` treats connections (`crate::connections`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub idle_timeout: std::time::Duration,
+    pub header_read_timeout: std::time::Duration,
+    pub body_read_timeout: std::time::Duration,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+}
+
+impl ConnectionLimits {
+    pub const DEFAULT: ConnectionLimits = ConnectionLimits {
+        idle_timeout: std::time::Duration::from_secs(60),
+        header_read_timeout: std::time::Duration::from_secs(10),
+        body_read_timeout: std::time::Duration::from_secs(30),
+        max_connections: 1024,
+        max_connections_per_ip: 256,
+    };
 }
 
 /// The resolved configuration.
@@ -111,6 +174,9 @@ pub struct Config {
     pub ledger_retention_days: Option<u32>,
     pub cache: tollgate_cache::CacheConfig,
     pub http_limits: tollgate_api::HttpLimits,
+    pub connections: ConnectionLimits,
+    pub health: tollgate_api::HealthLimits,
+    pub log: LogConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +228,16 @@ impl Settings {
             max_body_bytes,
             max_query_bytes,
             max_header_bytes,
-            max_headers
+            max_headers,
+            idle_timeout_secs,
+            header_read_timeout_secs,
+            body_read_timeout_secs,
+            max_connections,
+            max_connections_per_ip,
+            health_max_index_lag,
+            log_level,
+            log_format,
+            access_log
         );
         Ok(self)
     }
@@ -237,6 +312,50 @@ impl Settings {
             max_header_bytes: positive("max_header_bytes", self.max_header_bytes, http.max_header_bytes)?,
             max_headers: positive("max_headers", self.max_headers, http.max_headers)?,
         };
+        let conn = ConnectionLimits::DEFAULT;
+        let secs = |key: &'static str, v: Option<u64>, default: std::time::Duration| {
+            positive(key, v.map(|s| s as usize), default.as_secs() as usize)
+                .map(|s| std::time::Duration::from_secs(s as u64))
+        };
+        let connections = ConnectionLimits {
+            idle_timeout: secs("idle_timeout_secs", self.idle_timeout_secs, conn.idle_timeout)?,
+            header_read_timeout: secs(
+                "header_read_timeout_secs",
+                self.header_read_timeout_secs,
+                conn.header_read_timeout,
+            )?,
+            body_read_timeout: secs("body_read_timeout_secs", self.body_read_timeout_secs, conn.body_read_timeout)?,
+            max_connections: positive("max_connections", self.max_connections, conn.max_connections)?,
+            max_connections_per_ip: positive(
+                "max_connections_per_ip",
+                self.max_connections_per_ip,
+                conn.max_connections_per_ip,
+            )?,
+        };
+        let level = self.log_level.unwrap_or_else(|| "info".to_owned());
+        if tracing_subscriber::EnvFilter::builder().parse(&level).is_err() {
+            return Err(ConfigError::Invalid {
+                key: "log_level",
+                value: level,
+                expected: "a level (`error`, `warn`, `info`, `debug`, `trace`) or a `RUST_LOG` filter such as \
+                           `info,tollgate::access=off`",
+            });
+        }
+        let format = match self.log_format.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "log_format",
+                    value: other.to_owned(),
+                    expected: "`text` or `json`",
+                });
+            }
+        };
+        let log = LogConfig { level, format, access: self.access_log.unwrap_or(true) };
+        let health = tollgate_api::HealthLimits {
+            max_index_lag: self.health_max_index_lag.unwrap_or(tollgate_api::HealthLimits::DEFAULT.max_index_lag),
+        };
         let limits = tollgate_api::RateLimits::default();
         let cache = tollgate_cache::CacheConfig::DEFAULT;
         Ok(Config {
@@ -267,6 +386,9 @@ impl Settings {
                 timeline_window: self.cache_timeline_window.unwrap_or(cache.timeline_window),
             },
             http_limits,
+            connections,
+            health,
+            log,
         })
     }
 }

@@ -6,6 +6,8 @@
 pub mod output;
 pub mod cmd;
 pub mod config;
+pub mod connections;
+pub mod logging;
 pub mod retention;
 pub mod runtime;
 
@@ -109,6 +111,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     let explicit = cli.config.is_some();
     let path = cli.config.clone().unwrap_or_else(|| PathBuf::from("tollgate.toml"));
     let config = cli.settings.with_file(&path, explicit)?.resolve()?;
+    logging::init(&config.log);
     match cli.command {
         Command::Serve => cmd::serve::run(&config),
         Command::Demo(args) => cmd::demo::run(&config, &args),

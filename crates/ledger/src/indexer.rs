@@ -177,7 +177,7 @@ impl Indexer {
                 // Stopping: index what is held, and finish a short catch-up;
                 // a long one (a rebuild) goes on at the next start.
                 if let Err(e) = self.finish() {
-                    eprintln!("warning: the ledger index was not brought up to date at shutdown: {e}");
+                    tracing::warn!("the ledger index was not brought up to date at shutdown: {e}");
                 }
                 return;
             };
@@ -188,7 +188,7 @@ impl Indexer {
             let due = since.is_some_and(|t| t.elapsed() >= INDEX_INTERVAL) || self.rows.len() >= INDEX_BATCH;
             if self.behind || due {
                 if let Err(e) = self.flush() {
-                    eprintln!("warning: the ledger index is behind the ledger: {e}; retrying");
+                    tracing::warn!("the ledger index is behind the ledger: {e}; retrying");
                     self.drop_held();
                     thread::sleep(INDEX_INTERVAL);
                 }
@@ -198,7 +198,7 @@ impl Indexer {
                     if !self.behind
                         && let Err(e) = self.store.checkpoint()
                     {
-                        eprintln!("warning: {e}");
+                        tracing::warn!("{e}");
                     }
                 } else {
                     // More chunks are due: let a waiting append take the

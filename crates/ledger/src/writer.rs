@@ -44,7 +44,7 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -150,15 +150,51 @@ struct Shared {
 struct Counters {
     commits: AtomicU64,
     entries: AtomicU64,
+    /// The ledger's size after the last commit.
+    end: AtomicU64,
+    /// The size the newest durable signed head covers.
+    signed: AtomicU64,
+    /// When that head was made durable, in milliseconds since the Unix epoch.
+    signed_at_ms: AtomicU64,
+    /// Whether the writer thread takes records (cleared when it ends, even
+    /// by a panic).
+    running: AtomicBool,
 }
 
-/// What a writer has done since it started, for metrics.
+/// What a writer has done since it started, and where it stands, for
+/// metrics and health checks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriterStats {
-    /// Transactions committed (each one fsync with `synchronous=FULL`).
+    /// Commits made durable (each one frame and one `fdatasync` of its
+    /// segment file).
     pub commits: u64,
     /// Entries they made durable.
     pub entries: u64,
+    /// The ledger's size (the next entry's seq) after the last commit.
+    pub end: u64,
+    /// The size the newest durable signed head (in the segment files) covers.
+    /// Entries from here to `end` are written but their frame not yet
+    /// synced: a commit's responses wait for it, so this tail is empty but
+    /// for moments.
+    pub signed: u64,
+    /// When that head was made durable, in milliseconds since the Unix epoch.
+    pub signed_at_ms: u64,
+    /// Whether the writer thread is running (it stops at shutdown, or if it
+    /// fails); records fail with `Stopped` once it is not.
+    pub running: bool,
+}
+
+/// Clears `running` when the writer thread ends, however it ends.
+struct RunningFlag(Arc<Counters>);
+
+impl Drop for RunningFlag {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::Relaxed);
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Shared {
@@ -253,10 +289,17 @@ impl LedgerWriter {
             write_atomic(&files.head_path(), &line)?;
         }
         let filed_size = if signed.head_present { signed.head_size.unwrap_or(0) } else { f.size() };
+        let counters = Arc::new(Counters::default());
+        // The head covers every stored entry here: it was just signed if it did not.
+        counters.end.store(f.size(), Ordering::Relaxed);
+        counters.signed.store(f.size(), Ordering::Relaxed);
+        counters.signed_at_ms.store(now_ms(), Ordering::Relaxed);
+        counters.running.store(true, Ordering::Relaxed);
         let (heads, head_rx) = mpsc::channel::<SyncJob>();
+        let sync_counters = counters.clone();
         let head_thread = thread::Builder::new()
             .name("ledger-sync".into())
-            .spawn(move || sync_frames(head_rx))
+            .spawn(move || sync_frames(head_rx, &sync_counters))
             .map_err(|e| LedgerError::Io(format!("cannot start the sync thread: {e}")))?;
         let (indexer, indexer_thread) = indexer::start(store.clone(), head.frontier.size())?;
         let log = LogAppender::open(&files.checkpoints_path(), signed.checkpoint_log_keep)?;
@@ -273,7 +316,6 @@ impl LedgerWriter {
             .spawn(move || sign_checkpoints(file_key, log, &head_path, snapshot_rx))
             .map_err(|e| LedgerError::Io(format!("cannot start the signing thread: {e}")))?;
         let (jobs, rx) = mpsc::channel::<Msg>();
-        let counters = Arc::new(Counters::default());
         let writer = Writer {
             counters: counters.clone(),
             key,
@@ -303,10 +345,18 @@ impl LedgerWriter {
         self.shared.public_key
     }
 
-    /// Commits and entries since the writer started.
+    /// Commits and entries since the writer started, the ledger's end and
+    /// the newest signed head's.
     pub fn stats(&self) -> WriterStats {
         let c = &self.shared.counters;
-        WriterStats { commits: c.commits.load(Ordering::Relaxed), entries: c.entries.load(Ordering::Relaxed) }
+        WriterStats {
+            commits: c.commits.load(Ordering::Relaxed),
+            entries: c.entries.load(Ordering::Relaxed),
+            end: c.end.load(Ordering::Relaxed),
+            signed: c.signed.load(Ordering::Relaxed),
+            signed_at_ms: c.signed_at_ms.load(Ordering::Relaxed),
+            running: c.running.load(Ordering::Relaxed),
+        }
     }
 
     /// Appends `entry` and returns once it is durable.
@@ -347,6 +397,8 @@ type Waiting = (oneshot::Sender<Result<Receipt, LedgerError>>, Receipt);
 /// to be durable, and for the store's copy of its entries.
 struct SyncJob {
     file: Arc<File>,
+    /// The ledger's size after the commit: what its frame's head covers.
+    end: u64,
     waiting: Vec<Waiting>,
     /// Whether the store took the commit's entries (sent by the writer once
     /// it has tried).
@@ -473,6 +525,7 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Msg>, helpers: [JoinHandle<()>; 3], _lock: File) {
+        let _running = RunningFlag(self.counters.clone());
         let mut batch: Vec<Job> = Vec::new();
         let size = self.head.frontier.size();
         // When the oldest entry not in `head.json`, and not in the history,
@@ -630,10 +683,12 @@ impl Writer {
             }
         };
         self.head = Head { frontier, chain };
+        let end = self.head.frontier.size();
+        self.counters.end.store(end, Ordering::Relaxed);
         let (stored_tx, stored) = mpsc::channel();
         let waiting =
             jobs.into_iter().enumerate().map(|(i, job)| (job.done, Receipt { seq: start + i as u64 })).collect();
-        if let Err(mpsc::SendError(job)) = self.heads.send(SyncJob { file, waiting, stored }) {
+        if let Err(mpsc::SendError(job)) = self.heads.send(SyncJob { file, end, waiting, stored }) {
             // The sync thread is gone (it panicked): nothing can be released.
             for (done, _) in job.waiting {
                 let _ = done.send(Err(LedgerError::Stopped));
@@ -747,7 +802,7 @@ fn copy_into_segments(store: &LedgerDb, dir: &Path, end: u64) -> Result<Appender
 /// INVARIANT (signed-head): a response is released only after the frame
 /// holding its entry and the head signed over it is durable; if the file
 /// cannot be synced, the responses fail.
-fn sync_frames(rx: mpsc::Receiver<SyncJob>) {
+fn sync_frames(rx: mpsc::Receiver<SyncJob>, counters: &Counters) {
     while let Ok(job) = rx.recv() {
         let mut jobs = vec![job];
         while let Ok(newer) = rx.try_recv() {
@@ -766,6 +821,12 @@ fn sync_frames(rx: mpsc::Receiver<SyncJob>) {
             }
             synced.push(&job.file);
         }
+        if failed.is_none()
+            && let Some(end) = jobs.iter().map(|j| j.end).max()
+        {
+            counters.signed.fetch_max(end, Ordering::Relaxed);
+            counters.signed_at_ms.store(now_ms(), Ordering::Relaxed);
+        }
         for job in jobs {
             let stored = job.stored.recv().unwrap_or(Err(LedgerError::Stopped));
             let outcome = match (&failed, stored) {
@@ -774,18 +835,13 @@ fn sync_frames(rx: mpsc::Receiver<SyncJob>) {
                 (None, Ok(())) => Ok(()),
             };
             if let Err(e) = &outcome {
-                warn_stderr(&format!("a commit of {} entries was not released: {e}", job.waiting.len()));
+                tracing::warn!("a commit of {} entries was not released: {e}", job.waiting.len());
             }
             for (done, receipt) in job.waiting {
                 let _ = done.send(outcome.clone().map(|()| receipt));
             }
         }
     }
-}
-
-fn warn_stderr(message: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "warning: {message}");
 }
 
 /// Signs and stores `head.json` and the history until the writer hangs up.
@@ -807,13 +863,13 @@ fn sign_checkpoints(key: LedgerKey, mut log: LogAppender, head_path: &Path, rx: 
         let cp = Checkpoint::sign(&key, f.size(), Timestamp::now(), f.root(), snapshot.chain);
         let stored = CheckpointRecord::new(&cp, f).encode().and_then(|mut line| {
             if to_log && let Err(e) = log.append(&line) {
-                eprintln!("warning: the ledger checkpoint of size {} was not added to the history: {e}", cp.size);
+                tracing::warn!("the ledger checkpoint of size {} was not added to the history: {e}", cp.size);
             }
             line.push(b'\n');
             write_atomic(head_path, &line)
         });
         if let Err(e) = stored {
-            eprintln!("warning: the ledger checkpoint of size {} was not stored in head.json: {e}", cp.size);
+            tracing::warn!("the ledger checkpoint of size {} was not stored in head.json: {e}", cp.size);
         }
     }
 }

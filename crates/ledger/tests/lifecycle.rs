@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use common::Fixture;
 use tollgate_ledger::{
-    CheckpointPolicy, LedgerError, LedgerWriter, ProofTarget, VerifyOptions, WriterStats, leaf_hash,
-    root_from_inclusion,
+    CheckpointPolicy, LedgerError, LedgerWriter, ProofTarget, VerifyOptions, leaf_hash, root_from_inclusion,
 };
 
 fn time(i: u64) -> i64 {
@@ -291,13 +290,18 @@ fn concurrent_records_share_commits_and_a_lone_client_never_waits_for_company() 
     for i in 0..40 {
         w.record_blocking(common::entry(i, time(i))).unwrap();
     }
-    assert_eq!(w.stats(), WriterStats { commits: 40, entries: 40 });
+    let stats = w.stats();
+    assert_eq!((stats.commits, stats.entries), (40, 40));
+    // A record returns once a signed head covers it: nothing is left unsigned.
+    assert!(stats.running && stats.end == 40 && stats.signed == 40, "{stats:?}");
     // Many at once: they share commits.
     f.record(&w, 40, 2040, 2000, time);
     let stats = w.stats();
     assert_eq!(stats.entries, 2040);
     assert!(stats.commits - 40 <= 1000, "{} commits for 2,000 concurrent entries", stats.commits - 40);
+    assert_eq!((stats.end, stats.signed), (2040, 2040));
     w.shutdown();
+    assert!(!w.stats().running, "a writer that was shut down says so");
     let r = f.ledger().verify(&VerifyOptions::default()).unwrap();
     assert!(r.ok() && r.entries == 2040, "{:?}", r.breaks);
 }

@@ -29,6 +29,9 @@ pub struct Fixture {
     pub store: Arc<dyn Store>,
     pub ledger_db: Arc<tollgate_ledger::LedgerDb>,
     pub app: axum::Router,
+    /// The ledger's writer the router records through.
+    #[allow(dead_code, reason = "one test binary stops it; the others share this module and do not")]
+    pub ledger: LedgerWriter,
     dir: std::path::PathBuf,
 }
 
@@ -111,16 +114,18 @@ pub fn fixture_with_limits(
     let policy = Arc::new(PolicyEngine::builtin().unwrap());
     let ledger_db = Arc::new(tollgate_ledger::LedgerDb::open(&dir, &SqliteOptions::default()).unwrap());
     let ledger = LedgerWriter::start(ledger_db.clone(), &dir).unwrap();
-    let deliverer = Arc::new(Deliverer::new(policy, ledger, ConsentDefaults::default()));
+    let deliverer = Arc::new(Deliverer::new(policy, ledger.clone(), ConsentDefaults::default()));
     let config = ApiConfig {
         public_url: "http://tollgate.test".into(),
         internal_token: Some(INTERNAL.into()),
         rate_limits: limits,
         http_limits,
+        access_log: true,
+        health: tollgate_api::HealthLimits::DEFAULT,
     };
     let cache = Arc::new(PlatformCache::new(store.clone(), CacheConfig::DEFAULT).unwrap());
     let app = router(Arc::new(ApiState::new(cache, ledger_db.clone(), deliverer, config)));
-    Fixture { store, ledger_db, app, dir }
+    Fixture { store, ledger_db, app, ledger, dir }
 }
 
 impl Fixture {

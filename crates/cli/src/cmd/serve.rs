@@ -7,7 +7,8 @@ use tollgate_deliver::Deliverer;
 use tollgate_ledger::LedgerWriter;
 use tollgate_store::Store;
 
-use crate::config::Config;
+use crate::config::{Config, ConnectionLimits};
+use crate::connections::{ClockedIo, ConnClock, ConnectionLimiter, HeadTimer, RefusalLog, TimedBody};
 use crate::retention::{PRUNE_FIRST_DELAY, PRUNE_INTERVAL, PruneSchedule};
 use crate::{Failure, runtime};
 
@@ -29,7 +30,7 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
         .ledger_retention_days
         .map(|days| {
             let ledger = tollgate_ledger::Ledger::new(ledger_db.clone(), &config.data_dir);
-            let log = |m: &str| eprintln!("tollgate: {m}");
+            let log = |m: &str| tracing::info!(target: "tollgate::retention", "{m}");
             PruneSchedule::start(ledger, days, PRUNE_FIRST_DELAY, PRUNE_INTERVAL, log)
                 .map_err(|e| Failure::failed(format!("cannot start the scheduled ledger prune: {e}")))
         })
@@ -45,6 +46,8 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
             internal_token: Some(internal_token),
             rate_limits: config.rate_limits,
             http_limits: config.http_limits,
+            access_log: config.log.access,
+            health: config.health,
         },
     ));
     if let Some(key) = ledger_key {
@@ -58,14 +61,18 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| Failure::failed(format!("cannot listen on {}: {e}", config.listen)))?;
-        eprintln!(
-            "tollgate: serving on http://{} (policy {}, data in `{}`)",
-            config.listen,
-            &policy.version()[..12],
-            config.data_dir.display()
+        tracing::info!(
+            listen = %config.listen,
+            policy = &policy.version()[..12],
+            data_dir = %config.data_dir.display(),
+            "serving on http://{}",
+            config.listen
         );
         ready(&config.public_url);
-        serve_http(listener, tollgate_api::router(state), &config.http_limits, shutdown()).await;
+        let limiter =
+            ConnectionLimiter::new(config.connections.max_connections, config.connections.max_connections_per_ip);
+        serve_http(listener, tollgate_api::router(state), &config.http_limits, config.connections, limiter, shutdown())
+            .await;
         Ok(())
     })
 }
@@ -77,16 +84,30 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
 /// connection settings: the request head's hard limits are set here, above
 /// the limits `tollgate_api` checks and answers in X's JSON shape (see
 /// `HttpLimits::hard_head_bytes`), so that the documented limits, not hyper's
-/// defaults, decide what is refused.
-async fn serve_http(
+/// defaults, decide what is refused; and so are the connection limits and
+/// timeouts (`crate::connections`).
+pub async fn serve_http(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     limits: &tollgate_api::HttpLimits,
+    conn_limits: ConnectionLimits,
+    limiter: Arc<ConnectionLimiter>,
     stop: impl std::future::Future<Output = ()>,
 ) {
     use hyper_util::rt::TokioIo;
-    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt as _;
 
+    let body_timeout = conn_limits.body_read_timeout;
+    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        // Only a request with a body gets the body's deadline (a timer).
+        let request = if hyper::body::Body::is_end_stream(request.body()) {
+            request.map(axum::body::Body::new)
+        } else {
+            request.map(|b| axum::body::Body::new(TimedBody::new(b, body_timeout)))
+        };
+        router.clone().oneshot(request)
+    });
+    let mut refusals = RefusalLog::new(std::time::Duration::from_secs(10));
     let mut http = hyper::server::conn::http1::Builder::new();
     let head = limits.hard_head_bytes();
     http.max_header_size(head).max_buf_size(head.max(16 << 10));
@@ -102,19 +123,34 @@ async fn serve_http(
         let stream = tokio::select! {
             () = &mut stop => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, say: wait instead of spinning.
-                    eprintln!("tollgate: accepting a connection: {e}");
+                    tracing::warn!("accepting a connection: {e}");
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     continue;
                 }
             },
         };
+        let (stream, peer) = stream;
+        let admission = match limiter.admit(peer.ip()) {
+            Ok(admission) => admission,
+            Err(why) => {
+                // Told, if the socket takes it at once, and closed.
+                let _ = stream.try_write(REFUSED);
+                drop(stream);
+                refusals.refused(peer.ip(), why);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
-        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+        let clock = ConnClock::new();
+        let mut builder = http.clone();
+        builder.timer(HeadTimer::new(clock.clone(), conn_limits)).header_read_timeout(conn_limits.header_read_timeout);
+        let connection = builder.serve_connection(TokioIo::new(ClockedIo::new(stream, clock)), service.clone());
         let mut closed = closed.clone();
         connections.spawn(async move {
+            let _admission = admission;
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
@@ -140,9 +176,9 @@ fn deliverer(
 ) -> Result<(Arc<Deliverer>, Option<tollgate_ledger::PublicKey>), Failure> {
     #[cfg(feature = "bench-unrecorded")]
     if std::env::var_os("TOLLGATE_BENCH_UNRECORDED").is_some_and(|v| v == "1") {
-        eprintln!(
-            "tollgate: WARNING: serving WITHOUT the ledger (a benchmark build with TOLLGATE_BENCH_UNRECORDED=1): \
-             nothing released is recorded"
+        tracing::warn!(
+            "serving WITHOUT the ledger (a benchmark build with TOLLGATE_BENCH_UNRECORDED=1): nothing released is \
+             recorded"
         );
         return Ok((Arc::new(Deliverer::unrecorded(policy.clone(), config.consent.clone())), None));
     }
@@ -151,6 +187,9 @@ fn deliverer(
     let key = ledger.public_key();
     Ok((Arc::new(Deliverer::new(policy.clone(), ledger, config.consent.clone())), Some(key)))
 }
+
+/// What a refused connection is told before it is closed.
+const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 
 async fn shutdown() {
     let ctrl_c = async {
@@ -168,5 +207,5 @@ async fn shutdown() {
         () = ctrl_c => {},
         () = term => {},
     }
-    eprintln!("tollgate: shutting down");
+    tracing::info!("shutting down");
 }

@@ -3,9 +3,12 @@
 //! concurrent records share one frame of the segment files (and one
 //! `fdatasync`), so durability stays cheap under load: the entries that
 //! arrive while a frame's sync runs share the next one (commits can also be
-//! paced, `COMMIT_PACE`, off by default). The store's copy of each commit is
-//! written while the sync runs; the committed entries then go to the indexer
-//! thread (`indexer`), which maintains the audit index off this path.
+//! paced, `COMMIT_PACE`, off by default). The store's copy of the entries
+//! (`LedgerDb`) is written by a copying thread off the responses' path, every
+//! commit queued meanwhile in one transaction; the store's readers in this
+//! process wait for it (`INVARIANT (released-is-readable)`). The copied
+//! entries then go to the indexer thread (`indexer`), which maintains the
+//! audit index.
 //!
 //! The writer also keeps the Merkle tree's frontier as it appends, and
 //! signs checkpoints of it at three tempos:
@@ -26,8 +29,10 @@
 //! (one sync) and the head written in place into a slot file (a second
 //! sync, `slots`, on a thread of its own); a request waited for both. Why the
 //! sync on a thread of its own: under load it overlaps the writer's next
-//! commit (its encoding, hashing, signing and the store's copy), and commits
-//! queued meanwhile share one sync.
+//! commit (its encoding, hashing and signing), and commits queued meanwhile
+//! share one sync. Why the store's copy off the path: its SQLite transaction
+//! (B-tree pages of the rows and their index columns) cost more than the
+//! sync, and, on the writer thread, held up the next frame.
 //!
 //! Logging every head would cost one signature per commit on a quiet ledger
 //! (one request a second), which verification must check, forever; the
@@ -123,6 +128,8 @@ impl Default for CheckpointPolicy {
 
 /// The most entries one commit takes.
 const MAX_BATCH: usize = 4096;
+/// The most entries the copying thread puts into one transaction.
+const COPY_BATCH: usize = 16_384;
 /// Rows read at a time while catching up at start.
 const READ_BATCH: usize = 8192;
 
@@ -302,6 +309,15 @@ impl LedgerWriter {
             .spawn(move || sync_frames(head_rx, &sync_counters))
             .map_err(|e| LedgerError::Io(format!("cannot start the sync thread: {e}")))?;
         let (indexer, indexer_thread) = indexer::start(store.clone(), head.frontier.size())?;
+        store.copied(head.frontier.size());
+        let broken = Arc::new(Mutex::new(None));
+        let (copies, copy_rx) = mpsc::channel::<Committed>();
+        let copy_store = store.clone();
+        let copy_broken = broken.clone();
+        let copier = thread::Builder::new()
+            .name("ledger-copy".into())
+            .spawn(move || copy_entries(&copy_store, copy_rx, indexer, &copy_broken))
+            .map_err(|e| LedgerError::Io(format!("cannot start the copying thread: {e}")))?;
         let log = LogAppender::open(&files.checkpoints_path(), signed.checkpoint_log_keep)?;
         files.remove_stray_temporaries();
         let head_path = files.head_path();
@@ -317,6 +333,7 @@ impl LedgerWriter {
             .map_err(|e| LedgerError::Io(format!("cannot start the signing thread: {e}")))?;
         let (jobs, rx) = mpsc::channel::<Msg>();
         let writer = Writer {
+            copy_broken: broken,
             counters: counters.clone(),
             key,
             appender,
@@ -330,12 +347,12 @@ impl LedgerWriter {
             rows: Vec::new(),
             entries: Vec::new(),
             posts: Vec::new(),
-            indexer,
+            copies,
             broken: None,
         };
         let thread = thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || writer.run(rx, [head_thread, signer, indexer_thread], lock))
+            .spawn(move || writer.run(rx, [head_thread, signer, copier, indexer_thread], lock))
             .map_err(|e| LedgerError::Io(format!("cannot start the writer thread: {e}")))?;
         Ok(LedgerWriter { shared: Arc::new(Shared { jobs, thread: Mutex::new(Some(thread)), public_key, counters }) })
     }
@@ -400,9 +417,6 @@ struct SyncJob {
     /// The ledger's size after the commit: what its frame's head covers.
     end: u64,
     waiting: Vec<Waiting>,
-    /// Whether the store took the commit's entries (sent by the writer once
-    /// it has tried).
-    stored: mpsc::Receiver<Result<(), LedgerError>>,
 }
 
 /// What the signing thread signs, for `head.json` and, if `log`, the history.
@@ -517,14 +531,17 @@ struct Writer {
     entries: Vec<EntryIndex>,
     /// The posts of `rows`, for the post filters.
     posts: Vec<Vec<PostId>>,
-    /// Where committed entries go to be added to the summaries and filters.
-    indexer: mpsc::Sender<Committed>,
+    /// Where written entries go to be copied into the store (and then
+    /// indexed), on the copying thread.
+    copies: mpsc::Sender<Committed>,
+    /// Set by the copying thread if the store refused a copy.
+    copy_broken: Arc<Mutex<Option<String>>>,
     /// Set if the store no longer matches the head; every record then fails.
     broken: Option<String>,
 }
 
 impl Writer {
-    fn run(mut self, rx: mpsc::Receiver<Msg>, helpers: [JoinHandle<()>; 3], _lock: File) {
+    fn run(mut self, rx: mpsc::Receiver<Msg>, helpers: [JoinHandle<()>; 4], _lock: File) {
         let _running = RunningFlag(self.counters.clone());
         let mut batch: Vec<Job> = Vec::new();
         let size = self.head.frontier.size();
@@ -618,7 +635,7 @@ impl Writer {
         }
         drop(self.heads);
         drop(self.snapshots);
-        drop(self.indexer);
+        drop(self.copies);
         for helper in helpers {
             let _ = helper.join();
         }
@@ -629,6 +646,11 @@ impl Writer {
     /// thread) releases the responses; meanwhile the entries are copied into
     /// the store. A batch that fails is answered here.
     fn commit(&mut self, batch: &mut Vec<Job>) {
+        if self.broken.is_none()
+            && let Some(why) = self.copy_broken.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        {
+            self.broken = Some(why);
+        }
         if let Some(why) = &self.broken {
             let err = LedgerError::Store(why.clone());
             for job in batch.drain(..) {
@@ -685,39 +707,66 @@ impl Writer {
         self.head = Head { frontier, chain };
         let end = self.head.frontier.size();
         self.counters.end.store(end, Ordering::Relaxed);
-        let (stored_tx, stored) = mpsc::channel();
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        self.counters.entries.fetch_add(self.rows.len() as u64, Ordering::Relaxed);
+        // INVARIANT (released-is-readable): the store's readers wait for the
+        // copy of everything up to here before this commit's responses can
+        // be released.
+        self.store.expect_copies(end);
         let waiting =
             jobs.into_iter().enumerate().map(|(i, job)| (job.done, Receipt { seq: start + i as u64 })).collect();
-        if let Err(mpsc::SendError(job)) = self.heads.send(SyncJob { file, end, waiting, stored }) {
+        if let Err(mpsc::SendError(job)) = self.heads.send(SyncJob { file, end, waiting }) {
             // The sync thread is gone (it panicked): nothing can be released.
             for (done, _) in job.waiting {
                 let _ = done.send(Err(LedgerError::Stopped));
             }
         }
         // INVARIANT (head-matches-store): the store's copy follows the
-        // segment files; if it cannot, the writer stops, and its next start
-        // copies from the segment files what the store lacks.
-        match self.store.ledger_append(&self.rows, &self.entries) {
+        // segment files, off the responses' path; if it cannot, the writer
+        // stops, and its next start copies what the store lacks.
+        let _ = self.copies.send(Committed {
+            rows: std::mem::take(&mut self.rows),
+            entries: std::mem::take(&mut self.entries),
+            posts: std::mem::take(&mut self.posts),
+        });
+    }
+}
+
+/// The copying thread: copies the written entries into the store, every
+/// commit queued meanwhile in one transaction, tells the store's readers
+/// (`LedgerDb::copied`), and hands the entries on to the indexer, until the
+/// writer hangs up. A copy the store refuses stops it: the writer refuses
+/// every later record, and its next start copies what the store lacks.
+fn copy_entries(
+    store: &LedgerDb,
+    rx: mpsc::Receiver<Committed>,
+    indexer: mpsc::Sender<Committed>,
+    broken: &Mutex<Option<String>>,
+) {
+    while let Ok(mut batch) = rx.recv() {
+        while batch.rows.len() < COPY_BATCH
+            && let Ok(more) = rx.try_recv()
+        {
+            batch.rows.extend(more.rows);
+            batch.entries.extend(more.entries);
+            batch.posts.extend(more.posts);
+        }
+        let Some(end) = batch.rows.last().map(|r| r.seq + 1) else { continue };
+        match store.ledger_append(&batch.rows, &batch.entries) {
             Ok(()) => {
-                self.counters.commits.fetch_add(1, Ordering::Relaxed);
-                self.counters.entries.fetch_add(self.rows.len() as u64, Ordering::Relaxed);
-                let _ = stored_tx.send(Ok(()));
+                store.copied(end);
                 // The rows are stored: the index can only lag behind them.
-                let _ = self.indexer.send(Committed {
-                    rows: std::mem::take(&mut self.rows),
-                    entries: std::mem::take(&mut self.entries),
-                    posts: std::mem::take(&mut self.posts),
-                });
+                let _ = indexer.send(batch);
             }
             Err(e) => {
-                let err = LedgerError::Io(format!(
-                    "the entry was recorded in the segment files, but the store could not take its copy: {e}"
-                ));
-                let _ = stored_tx.send(Err(err));
-                self.broken = Some(format!(
+                let why = format!(
                     "the store could not take a copy of the ledger's entries ({e}); restart Tollgate, which copies \
                      them from the segment files"
-                ));
+                );
+                tracing::warn!("{why}");
+                store.copy_failed(why.clone());
+                *broken.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
+                return;
             }
         }
     }
@@ -828,12 +877,7 @@ fn sync_frames(rx: mpsc::Receiver<SyncJob>, counters: &Counters) {
             counters.signed_at_ms.store(now_ms(), Ordering::Relaxed);
         }
         for job in jobs {
-            let stored = job.stored.recv().unwrap_or(Err(LedgerError::Stopped));
-            let outcome = match (&failed, stored) {
-                (Some(e), _) => Err(e.clone()),
-                (None, Err(e)) => Err(e),
-                (None, Ok(())) => Ok(()),
-            };
+            let outcome = failed.clone().map_or(Ok(()), Err);
             if let Err(e) = &outcome {
                 tracing::warn!("a commit of {} entries was not released: {e}", job.waiting.len());
             }

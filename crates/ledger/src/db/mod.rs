@@ -17,7 +17,8 @@ mod schema;
 mod types;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -35,6 +36,25 @@ pub use types::*;
 /// should `LedgerDb::checkpoint` not have run.
 const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
 
+/// The longest a read waits for the copy of released entries.
+const COPY_WAIT: Duration = Duration::from_secs(30);
+
+/// Where the copy of the entries into this file stands (`LedgerDb::expect_copies`).
+#[derive(Default)]
+struct Copies {
+    state: Mutex<CopyState>,
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct CopyState {
+    /// Entries below this were released, or are being.
+    expected: u64,
+    /// Entries below this are in the file.
+    copied: u64,
+    failed: Option<String>,
+}
+
 /// The file of the ledger's copy inside the data directory.
 pub const LEDGER_FILE: &str = "ledger.db";
 /// The schema version of `ledger.db` this build writes.
@@ -47,6 +67,8 @@ pub struct LedgerDb {
     /// one: the writer's own automatic checkpoints are a safety net only.
     checkpointer: Mutex<Connection>,
     readers: ReadPool,
+    /// How far the copy of the entries whose responses were released has come.
+    copies: Copies,
     dir: PathBuf,
     /// Declared last so that it is dropped after every connection is closed.
     _temp: Option<TempDir>,
@@ -82,6 +104,7 @@ impl LedgerDb {
             writer: Mutex::new(writer),
             checkpointer: Mutex::new(checkpointer),
             readers: ReadPool::new(readers),
+            copies: Copies::default(),
             dir: dir.to_owned(),
             _temp: None,
         })
@@ -121,13 +144,62 @@ impl LedgerDb {
         conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).ctx("checkpointing ledger.db")
     }
 
+    /// The writer is about to release the responses of the entries below
+    /// `end`, whose copy is under way: reads that start from now on wait for it.
+    pub(crate) fn expect_copies(&self, end: u64) {
+        let mut c = self.copies.state.lock().unwrap_or_else(PoisonError::into_inner);
+        c.expected = c.expected.max(end);
+    }
+
+    /// The entries below `end` are in this file.
+    pub(crate) fn copied(&self, end: u64) {
+        let mut c = self.copies.state.lock().unwrap_or_else(PoisonError::into_inner);
+        c.copied = c.copied.max(end);
+        c.expected = c.expected.max(end);
+        self.copies.done.notify_all();
+    }
+
+    /// The copy stopped: reads waiting for it fail with `why`.
+    pub(crate) fn copy_failed(&self, why: String) {
+        let mut c = self.copies.state.lock().unwrap_or_else(PoisonError::into_inner);
+        c.failed = Some(why);
+        self.copies.done.notify_all();
+    }
+
+    /// INVARIANT (released-is-readable): a read waits until every entry whose
+    /// response was released before it started is in this file, so that the
+    /// audit questions, proofs and tests of this process see them, though the
+    /// copy runs beside the responses, not before them.
+    fn wait_for_copies(&self) -> Result<()> {
+        let mut c = self.copies.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let target = c.expected;
+        let deadline = Instant::now() + COPY_WAIT;
+        while c.copied < target {
+            if let Some(why) = &c.failed {
+                return Err(StoreError::Backend(format!("the ledger's copy in ledger.db stopped: {why}")));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::Backend(format!(
+                    "the ledger's copy in ledger.db is at entry {}, {} behind the released entries",
+                    c.copied,
+                    target - c.copied
+                )));
+            }
+            c = self.copies.done.wait_timeout(c, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        Ok(())
+    }
+
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.wait_for_copies()?;
         let conn = self.readers.get();
         f(&conn)
     }
 
     /// Several statements in one read transaction: one snapshot for all.
     fn read_many<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.wait_for_copies()?;
         let conn = self.readers.get();
         conn.execute_batch("BEGIN").ctx("starting a read")?;
         let out = f(&conn);

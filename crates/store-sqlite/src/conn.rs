@@ -91,6 +91,30 @@ pub fn open_reader(main: &Path, attach: &[(&Path, &str)], cache_mib: u32) -> Res
     Ok(conn)
 }
 
+/// Runs several statements on `conn` in one read transaction: one snapshot
+/// and one WAL read lock for all of them, instead of one per statement.
+pub fn read_transaction<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("BEGIN").ctx("starting a read")?;
+    let out = f(conn);
+    let end = conn.execute_batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" }).ctx("ending a read");
+    let out = out?;
+    end?;
+    Ok(out)
+}
+
+/// Runs `f` in one immediate transaction on `writer`, committing only if it
+/// returns Ok.
+pub fn write_transaction<T>(
+    writer: &Mutex<Connection>,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+) -> Result<T> {
+    let mut conn = lock_writer(writer);
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).ctx("starting a write")?;
+    let out = f(&tx)?;
+    tx.commit().ctx("committing a write")?;
+    Ok(out)
+}
+
 /// Locks a writer, recovering from a panic of an earlier holder: the panic
 /// unwound through rusqlite's `Transaction`, which rolled back on drop, so the
 /// connection is usable; if a transaction is somehow still open, it is rolled

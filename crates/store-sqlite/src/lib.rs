@@ -36,7 +36,7 @@ use crate::codec::{
     agreement_from_row, app_from_row, handle_key, is_unique_violation, key_from_row, lookup_id, post_from_row,
     prefs_to_json, purposes_to_sql,
 };
-use crate::conn::{ReadPool, lock_writer, open_reader, open_writer, sync_dir};
+use crate::conn::{ReadPool, lock_writer, open_reader, open_writer, read_transaction, sync_dir, write_transaction};
 
 /// The SQLite plumbing that the ledger's own database (`tollgate-ledger`'s
 /// `LedgerDb`, in `ledger.db`) shares with this store: connections, the
@@ -44,7 +44,9 @@ use crate::conn::{ReadPool, lock_writer, open_reader, open_writer, sync_dir};
 pub mod plumbing {
     pub use crate::TempDir;
     pub use crate::codec::{Ctx, conversion, id_from_sql, id_to_sql, lookup_id, timestamp};
-    pub use crate::conn::{ReadPool, lock_writer, open_reader, open_writer, sync_dir};
+    pub use crate::conn::{
+        ReadPool, lock_writer, open_reader, open_writer, read_transaction, sync_dir, write_transaction,
+    };
     pub use crate::schema::migrate;
 }
 
@@ -168,23 +170,13 @@ impl SqliteStore {
     /// WAL read lock for all of them, instead of one per statement (a
     /// 100-id lookup otherwise takes and drops the lock 100 times).
     fn read_many<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self.readers.get();
-        conn.execute_batch("BEGIN").ctx("starting a read")?;
-        let out = f(&conn);
-        let end = conn.execute_batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" }).ctx("ending a read");
-        let out = out?;
-        end?;
-        Ok(out)
+        read_transaction(&self.readers.get(), f)
     }
 
     /// Runs `f` in one immediate transaction on the writer of `file`,
     /// committing only if it returns Ok.
     fn write_on<T>(file: &Mutex<Connection>, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = lock_writer(file);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).ctx("starting a write")?;
-        let out = f(&tx)?;
-        tx.commit().ctx("committing a write")?;
-        Ok(out)
+        write_transaction(file, f)
     }
 
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {

@@ -21,13 +21,13 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::Type;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use tollgate_domain::{AccountId, AppId, Timestamp};
 use tollgate_store::{Result, StoreError};
 use tollgate_store_sqlite::SqliteOptions;
 use tollgate_store_sqlite::plumbing::{
     Ctx, ReadPool, TempDir, conversion, id_from_sql, id_to_sql, lock_writer, lookup_id, migrate, open_reader,
-    open_writer, sync_dir, timestamp,
+    open_writer, read_transaction, sync_dir, timestamp, write_transaction,
 };
 
 pub use types::*;
@@ -200,22 +200,12 @@ impl LedgerDb {
     /// Several statements in one read transaction: one snapshot for all.
     fn read_many<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.wait_for_copies()?;
-        let conn = self.readers.get();
-        conn.execute_batch("BEGIN").ctx("starting a read")?;
-        let out = f(&conn);
-        let end = conn.execute_batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" }).ctx("ending a read");
-        let out = out?;
-        end?;
-        Ok(out)
+        read_transaction(&self.readers.get(), f)
     }
 
     /// One immediate transaction on the writer, committed only if `f` is Ok.
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = lock_writer(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).ctx("starting a write")?;
-        let out = f(&tx)?;
-        tx.commit().ctx("committing a write")?;
-        Ok(out)
+        write_transaction(&self.writer, f)
     }
 
     /// Appends rows whose `seq` continue the ledger exactly, with their

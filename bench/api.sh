@@ -52,8 +52,9 @@
 # Environment: ACCOUNTS, POSTS, SEED (the platform; 1000000, 10000000, 42),
 # BENCH_DIR (bench/out), WRK_THREADS, WRK_CONNECTIONS, WRK_DURATION,
 # WRK_WARMUP (2, 32, 20s, 5s), SYNC_NORMAL (1: also measure
-# --synchronous normal), PROFILE (1: sample the server with perf during the
-# measured runs; default 1 when perf is installed), RECORD (auto: write
+# --synchronous normal), PROFILE (1: sample the server with perf in a run of
+# PROFILE_DURATION (10s) after each measured one; default 1 when perf is
+# installed), RECORD (auto: write
 # BENCHMARKS.md only for the full-size platform; 1 always; 0 never),
 # REUSE_DATA (1: serve the data directory an earlier run imported and skip
 # the import, if it holds the same platform (ACCOUNTS, POSTS, SEED) as the
@@ -73,6 +74,7 @@ WRK_DURATION=${WRK_DURATION:-20s}
 WRK_WARMUP=${WRK_WARMUP:-5s}
 SYNC_NORMAL=${SYNC_NORMAL:-1}
 PROFILE=${PROFILE:-$(command -v perf >/dev/null 2>&1 && echo 1 || echo 0)}
+PROFILE_DURATION=${PROFILE_DURATION:-10s}
 REUSE_DATA=${REUSE_DATA:-0}
 
 DATA=$BENCH_DIR/api-data
@@ -309,8 +311,10 @@ profile_groups() {
 # request (and for the minimal server its peak RSS). On a Tollgate run,
 # /metrics is scraped just before and after the measured run for the
 # handler-time shares, VmHWM is read after it and, with PROFILE=1, the
-# server is sampled by perf during it. Keys ending in `.one` run one
-# connection at a time.
+# server is sampled by perf during a run of its own after it (the same wrk
+# command for PROFILE_DURATION, its figures not kept): sampling slowed the
+# measured server by 20 to 40 %, which no other contender paid. Keys ending
+# in `.one` run one connection at a time.
 measure() {
     local key=$1 url=$2 server=$3 out=$RAWOUT/$1.txt before after cpu0 perf_pid=
     local -a args=("${WRK_ARGS[@]}") pids
@@ -327,16 +331,15 @@ measure() {
     esac
     wrk "${args[@]}" -d"$WRK_WARMUP" "$url" >/dev/null
     [[ $server == tollgate ]] && before=$(scrape)
-    if [[ $PROFILE == 1 && $server == tollgate && $key != *.one ]]; then
-        perf record -q -F 99 -g -p "$TG_PID" -o "$RAWOUT/$key.perf" 2>/dev/null &
-        perf_pid=$!
-        sleep 0.5
-    fi
     cpu0=$(cpu_of "${pids[@]}")
     wrk "${args[@]}" -d"$duration" "$url" >"$out"
     R[$key.cpu]=$(calc '%.2f' "$(cpu_of "${pids[@]}") - $cpu0")
     [[ $server == tollgate ]] && after=$(scrape)
-    if [[ -n $perf_pid ]]; then
+    if [[ $PROFILE == 1 && $server == tollgate && $key != *.one ]]; then
+        perf record -q -F 99 -g -p "$TG_PID" -o "$RAWOUT/$key.perf" 2>/dev/null &
+        perf_pid=$!
+        sleep 0.5
+        wrk "${args[@]}" -d"$PROFILE_DURATION" "$url" >/dev/null
         kill -INT "$perf_pid"
         wait "$perf_pid" || true
         read -r "R[$key.p_sqlite]" "R[$key.p_json]" "R[$key.p_http]" "R[$key.p_sha]" "R[$key.p_policy]" \
@@ -515,7 +518,7 @@ FULL_SIZE=0
     fi
     if [[ $PROFILE == 1 ]]; then
         echo
-        echo "Where Tollgate's CPU goes during the measured synchronous-full runs: self time by group of symbols, \`perf record -F 99 -g -p PID\` (sqlite: the bundled SQLite C code; json: serde and serde_json, encoding responses and ledger entries, decoding stored preferences; http: tokio, hyper, axum, tower; sha: SHA-256; rust: the rest of Tollgate's and its dependencies' Rust code; alloc: malloc and free; libc: the rest of the C library, memory copies and the file locks SQLite takes; kernel: network, files, thread switches)."
+        echo "Where Tollgate's CPU goes, sampled in a run of $PROFILE_DURATION after each measured synchronous-full run (the same wrk command; sampling during the measured run slowed it by 20 to 40 %): self time by group of symbols, \`perf record -F 99 -g -p PID\` (sqlite: the bundled SQLite C code; json: serde and serde_json, encoding responses and ledger entries, decoding stored preferences; http: tokio, hyper, axum, tower; sha: SHA-256; rust: the rest of Tollgate's and its dependencies' Rust code; alloc: malloc and free; libc: the rest of the C library, memory copies and the file locks SQLite takes; kernel: network, files, thread switches)."
         echo
         echo "| Endpoint | sqlite | json | http | sha | policy | rust | alloc | libc | kernel |"
         echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"

@@ -21,7 +21,7 @@
 //!   alteration whose author rewrote the chain after it, no longer match a
 //!   signed checkpoint.
 //!
-//! The store holds a copy of the entries (`Store::ledger_append`), which
+//! The store holds a copy of the entries (`LedgerDb::ledger_append`), which
 //! proofs, retention and the audit questions read; `verify` compares it with
 //! the segment files, and the writer copies into it at start whatever a
 //! crash kept from it.

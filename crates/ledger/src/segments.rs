@@ -2,7 +2,7 @@
 //! ledger's durable record. Every group commit appends one frame, holding
 //! the commit's entries and the head signed over them, in one `write`, and
 //! one `fdatasync` makes it durable before any of its responses is released.
-//! The store's copy of the entries (`Store::ledger_append`, which the audit
+//! The store's copy of the entries (`LedgerDb::ledger_append`, which the audit
 //! questions, proofs and retention read) is written beside it and need not
 //! be synced: after a crash the writer copies what the store lacks from here.
 //!

@@ -598,7 +598,7 @@ struct Batch {
     rows: Vec<LedgerRow>,
     /// The index columns stored beside the rows, and the end of the index.
     columns: StoredColumnsPage,
-    /// The packed copies of the columns (`Store::ledger_entry_columns`) of
+    /// The packed copies of the columns (`LedgerDb::ledger_entry_columns`) of
     /// the rows that have one (or whose columns are set), by seq, or why one
     /// could not be read.
     copies: Vec<Result<EntryColumns, (u64, String)>>,

@@ -492,7 +492,7 @@ fn index_mismatch(what: &str, first: i64, covered: i64) -> StoreError {
 }
 
 /// Deletes the ledger rows below `removal.before` and takes them out of the
-/// index (`Store::ledger_delete_before` states the rules), in `tx`.
+/// index (`LedgerDb::ledger_delete_before` states the rules), in `tx`.
 ///
 /// INVARIANT (index-prefix): the summaries count exactly the stored entries
 /// below `indexed_end`, before and after: what the removed indexed rows

@@ -179,14 +179,9 @@ pub(crate) struct Signed {
     pub checkpoint_log_lines: usize,
     /// Whether `head.json` exists.
     pub head_present: bool,
-    /// Whether `head.slots` exists.
-    pub slots_present: bool,
-    /// The slot of `head.slots` holding the newest head whose signature
-    /// verified, if one does, and that head's size.
-    pub newest_slot: Option<(usize, u64)>,
-    /// Whether a slot of `head.slots` (or the file) was reported as not
-    /// verifying or not parsing.
-    pub slots_rejected: bool,
+    /// The size of the newest head of a legacy `head.slots` whose signature
+    /// verified, if one does.
+    pub slot_head: Option<u64>,
     /// The size of the checkpoint in `head.json`, if it verified.
     pub head_size: Option<u64>,
     /// Whether segment files exist.
@@ -218,6 +213,18 @@ pub(crate) fn load_signed(
     files: Option<&LedgerFiles>,
     key: Option<PublicKey>,
     extra: &[Checkpoint],
+) -> Result<Signed, LedgerError> {
+    load_signed_with(files, key, extra, None)
+}
+
+/// `load_signed`, with the end of the segment files when the caller has
+/// read it already (`tail`: the writer at start), so that the last file is
+/// not read twice.
+pub(crate) fn load_signed_with(
+    files: Option<&LedgerFiles>,
+    key: Option<PublicKey>,
+    extra: &[Checkpoint],
+    tail: Option<Option<&crate::segments::Tail>>,
 ) -> Result<Signed, LedgerError> {
     let mut s = Signed::default();
     // With a key given, the data directory's key is only compared, so an
@@ -344,8 +351,6 @@ pub(crate) fn load_signed(
     match read_slots(&slots_path)? {
         SlotsFile::Missing => {}
         SlotsFile::NotSlots(why) => {
-            s.slots_present = true;
-            s.slots_rejected = true;
             s.breaks.push(Break {
                 entry: None,
                 kind: BreakKind::MalformedLog,
@@ -353,8 +358,7 @@ pub(crate) fn load_signed(
             });
         }
         SlotsFile::Slots(slots) => {
-            s.slots_present = true;
-            let mut newest: Option<(usize, Checkpoint, Option<Frontier>)> = None;
+            let mut newest: Option<(Checkpoint, Option<Frontier>)> = None;
             for (i, slot) in (*slots).into_iter().enumerate() {
                 match slot {
                     Slot::Empty => {}
@@ -362,7 +366,6 @@ pub(crate) fn load_signed(
                         .notes
                         .push(format!("slot {i} of {} is an interrupted write and was ignored", slots_path.display())),
                     Slot::Malformed(why) => {
-                        s.slots_rejected = true;
                         s.breaks.push(Break {
                             entry: None,
                             kind: BreakKind::MalformedLog,
@@ -371,7 +374,6 @@ pub(crate) fn load_signed(
                     }
                     Slot::Record(cp, frontier) => match s.key.as_ref().map(|k| cp.verify(k)) {
                         None => {
-                            s.slots_rejected = true;
                             s.breaks.push(Break {
                                 entry: None,
                                 kind: BreakKind::BadCheckpoint,
@@ -380,7 +382,6 @@ pub(crate) fn load_signed(
                             });
                         }
                         Some(Err(why)) => {
-                            s.slots_rejected = true;
                             s.breaks.push(Break {
                                 entry: None,
                                 kind: BreakKind::BadCheckpoint,
@@ -393,15 +394,15 @@ pub(crate) fn load_signed(
                             });
                         }
                         Some(Ok(())) => {
-                            if newest.as_ref().is_none_or(|(_, n, _)| (cp.size, cp.time) > (n.size, n.time)) {
-                                newest = Some((i, cp, frontier));
+                            if newest.as_ref().is_none_or(|(n, _)| (cp.size, cp.time) > (n.size, n.time)) {
+                                newest = Some((cp, frontier));
                             }
                         }
                     },
                 }
             }
-            if let Some((i, cp, frontier)) = newest {
-                s.newest_slot = Some((i, cp.size));
+            if let Some((cp, frontier)) = newest {
+                s.slot_head = Some(cp.size);
                 keep_frontier(frontier);
                 // The same head as one already read adds nothing to check.
                 if !s.checkpoints.iter().any(|c| (c.size, c.root, c.chain) == (cp.size, cp.root, cp.chain)) {
@@ -412,7 +413,15 @@ pub(crate) fn load_signed(
     }
     // The segment files: the head of every commit, in its frame. Damage is
     // located by the segment pass of `verify_with`.
-    match crate::segments::tail(&files.segments_dir()) {
+    let read;
+    let tail = match tail {
+        Some(given) => Ok(given),
+        None => {
+            read = crate::segments::tail(&files.segments_dir());
+            read.as_ref().map(Option::as_ref).map_err(Clone::clone)
+        }
+    };
+    match tail {
         Ok(None) => {}
         Err(LedgerError::Altered(_)) => {
             s.segments_present = true;
@@ -421,7 +430,7 @@ pub(crate) fn load_signed(
         Err(e) => return Err(e),
         Ok(Some(t)) => {
             s.segments_present = true;
-            if let Some(cp) = t.head {
+            if let Some(cp) = t.head.clone() {
                 match s.key.as_ref().map(|k| cp.verify(k)) {
                     None => s.segments_rejected = true,
                     Some(Err(_)) => s.segments_rejected = true,
@@ -536,7 +545,7 @@ pub(crate) fn verify_with(
         let (head, segments_dir, log) = (files.head_path(), files.segments_dir(), files.checkpoints_path());
         if !signed.head_present
             && signed.segment_head.is_none()
-            && signed.newest_slot.is_none()
+            && signed.slot_head.is_none()
             && signed.checkpoint_log_lines == 0
         {
             missing.push(format!(

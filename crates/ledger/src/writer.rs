@@ -67,7 +67,7 @@ use crate::key::{LedgerKey, PublicKey};
 use crate::merkle::{Frontier, Hash, leaf_hash};
 use crate::prune::SEGMENT_HEIGHT;
 use crate::segments::{self, Appender, COPY_FRAME, Tail, encode_frame};
-use crate::verify::{Signed, load_signed};
+use crate::verify::{Signed, load_signed_with};
 use crate::{Entry, GENESIS, LedgerError, chain_hash};
 
 /// Proof that an entry is durable: its position in the ledger.
@@ -261,7 +261,7 @@ impl LedgerWriter {
         if let Some(t) = &tail {
             copy_into_store(store.as_ref(), t)?;
         }
-        let signed = load_signed(Some(files), Some(public_key), &[])?;
+        let signed = load_signed_with(Some(files), Some(public_key), &[], Some(tail.as_ref()))?;
         let head = recover(store.as_ref(), &signed)?;
         let f = &head.frontier;
         let mut appender = match &tail {
@@ -310,13 +310,11 @@ impl LedgerWriter {
             .map_err(|e| LedgerError::Io(format!("cannot start the sync thread: {e}")))?;
         let (indexer, indexer_thread) = indexer::start(store.clone(), head.frontier.size())?;
         store.copied(head.frontier.size());
-        let broken = Arc::new(Mutex::new(None));
         let (copies, copy_rx) = mpsc::channel::<Committed>();
         let copy_store = store.clone();
-        let copy_broken = broken.clone();
         let copier = thread::Builder::new()
             .name("ledger-copy".into())
-            .spawn(move || copy_entries(&copy_store, copy_rx, indexer, &copy_broken))
+            .spawn(move || copy_entries(&copy_store, copy_rx, indexer))
             .map_err(|e| LedgerError::Io(format!("cannot start the copying thread: {e}")))?;
         let log = LogAppender::open(&files.checkpoints_path(), signed.checkpoint_log_keep)?;
         files.remove_stray_temporaries();
@@ -333,7 +331,6 @@ impl LedgerWriter {
             .map_err(|e| LedgerError::Io(format!("cannot start the signing thread: {e}")))?;
         let (jobs, rx) = mpsc::channel::<Msg>();
         let writer = Writer {
-            copy_broken: broken,
             counters: counters.clone(),
             key,
             appender,
@@ -534,8 +531,6 @@ struct Writer {
     /// Where written entries go to be copied into the store (and then
     /// indexed), on the copying thread.
     copies: mpsc::Sender<Committed>,
-    /// Set by the copying thread if the store refused a copy.
-    copy_broken: Arc<Mutex<Option<String>>>,
     /// Set if the store no longer matches the head; every record then fails.
     broken: Option<String>,
 }
@@ -647,7 +642,7 @@ impl Writer {
     /// the store. A batch that fails is answered here.
     fn commit(&mut self, batch: &mut Vec<Job>) {
         if self.broken.is_none()
-            && let Some(why) = self.copy_broken.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+            && let Some(why) = self.store.copy_failure()
         {
             self.broken = Some(why);
         }
@@ -737,12 +732,7 @@ impl Writer {
 /// (`LedgerDb::copied`), and hands the entries on to the indexer, until the
 /// writer hangs up. A copy the store refuses stops it: the writer refuses
 /// every later record, and its next start copies what the store lacks.
-fn copy_entries(
-    store: &LedgerDb,
-    rx: mpsc::Receiver<Committed>,
-    indexer: mpsc::Sender<Committed>,
-    broken: &Mutex<Option<String>>,
-) {
+fn copy_entries(store: &LedgerDb, rx: mpsc::Receiver<Committed>, indexer: mpsc::Sender<Committed>) {
     while let Ok(mut batch) = rx.recv() {
         while batch.rows.len() < COPY_BATCH
             && let Ok(more) = rx.try_recv()
@@ -764,8 +754,7 @@ fn copy_entries(
                      them from the segment files"
                 );
                 tracing::warn!("{why}");
-                store.copy_failed(why.clone());
-                *broken.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
+                store.copy_failed(why);
                 return;
             }
         }

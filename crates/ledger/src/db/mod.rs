@@ -166,6 +166,11 @@ impl LedgerDb {
         self.copies.done.notify_all();
     }
 
+    /// Why the copy stopped, if it did: the writer then refuses every record.
+    pub(crate) fn copy_failure(&self) -> Option<String> {
+        self.copies.state.lock().unwrap_or_else(PoisonError::into_inner).failed.clone()
+    }
+
     /// INVARIANT (released-is-readable): a read waits until every entry whose
     /// response was released before it started is in this file, so that the
     /// audit questions, proofs and tests of this process see them, though the

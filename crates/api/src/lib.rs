@@ -19,6 +19,7 @@ mod query;
 mod ratelimit;
 mod render;
 mod routes;
+pub mod x_names;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -150,7 +150,8 @@ def test_get_tweets_answers_in_order_and_names_missing_and_withheld_ids(platform
     errors = error_by_id(response.errors)
     not_found = errors[str(missing)]
     assert not_found["title"] == "Not Found Error"
-    assert not_found["type"] == "https://api.twitter.com/2/problems/resource-not-found"
+    assert not_found["type"] == "https://api.x.com/2/problems/resource-not-found"
+    assert "section" not in not_found
     assert not_found["parameter"] == "ids" and not_found["resource_type"] == "tweet"
     assert "reason" not in not_found
     assert errors[str(protected_post["id"])]["reason"] == "protected_account"
@@ -158,7 +159,8 @@ def test_get_tweets_answers_in_order_and_names_missing_and_withheld_ids(platform
     assert errors[str(suspended_post["id"])]["reason"] == "author_suspended"
     for post_id in (protected_post["id"], deleted_post["id"], suspended_post["id"]):
         withheld = errors[str(post_id)]
-        assert withheld["type"] == "https://api.twitter.com/2/problems/not-authorized-for-resource"
+        assert withheld["type"] == "https://api.x.com/2/problems/not-authorized-for-resource"
+        assert withheld["section"] == "data"
         assert withheld["title"] == "Authorization Error"
 
 

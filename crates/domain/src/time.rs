@@ -110,7 +110,14 @@ impl Timestamp {
         let days = days_from_civil(year, month, day);
         let local = ((days * 24 + hour) * 60 + minute) * 60_000 + second.min(59) * 1000 + millis;
         // The offset is local time minus UTC.
-        Ok(Timestamp(local - offset_minutes * 60_000))
+        let utc = local - offset_minutes * 60_000;
+        // INVARIANT (prints-parsable): the instant's UTC form has a four-digit
+        // year, so that what is printed parses again (an offset could carry
+        // 0000-01-01 or 9999-12-31 across a year's end).
+        if !(FIRST_MILLIS..=LAST_MILLIS).contains(&utc) {
+            return Err(bad());
+        }
+        Ok(Timestamp(utc))
     }
 }
 
@@ -138,6 +145,11 @@ impl<'de> Deserialize<'de> for Timestamp {
         Timestamp::parse(&s).map_err(serde::de::Error::custom)
     }
 }
+
+/// 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the instants whose
+/// UTC form has a four-digit year.
+const FIRST_MILLIS: i64 = -62_167_219_200_000;
+const LAST_MILLIS: i64 = 253_402_300_799_999;
 
 fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
@@ -207,6 +219,11 @@ mod tests {
         assert_eq!(utc("2024-02-29T23:59:59.999-23:59"), "2024-03-01T23:58:59.999Z");
         assert_eq!(utc("2026-06-05T14:00:00.123456789+02:00"), "2026-06-05T12:00:00.123Z");
         assert_eq!(utc("2026-06-05t14:00:00.5+02:00"), "2026-06-05T12:00:00.500Z");
+        // The first and last instants of four-digit years, and their edges.
+        assert_eq!(utc("0000-01-01T01:00:00+01:00"), "0000-01-01T00:00:00.000Z");
+        assert_eq!(utc("9999-12-31T22:59:59.999-01:00"), "9999-12-31T23:59:59.999Z");
+        assert_eq!(Timestamp::parse("0000-01-01T00:00:00Z").unwrap().millis(), FIRST_MILLIS);
+        assert_eq!(Timestamp::parse("9999-12-31T23:59:59.999Z").unwrap().millis(), LAST_MILLIS);
     }
 
     #[test]
@@ -227,6 +244,9 @@ mod tests {
             "2024-06-01T12:00:00+02:00Z",
             "2024-06-01T12:00:00+a2:00",
             "2024-06-01T12:00:00.Z",
+            // An instant whose UTC year has not four digits.
+            "0000-01-01T00:30:00+01:00",
+            "9999-12-31T23:30:00-01:00",
             // A character of two bytes across a field's end, at any position.
             "2024-06-01T12:00:0\u{e9}Z",
             "2024-06-01T12:00:00\u{e9}Z",

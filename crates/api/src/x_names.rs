@@ -11,8 +11,8 @@
 //! document before it (tweepy, twarc, twitter-api-v2) send the old names and
 //! read the old properties; X's own SDK (`xdk`, generated from 2.167) sends
 //! and reads the new ones. Tollgate accepts every name of either document and
-//! answers in the generation the request used (`Generation::of` in
-//! `params.rs` decides it; docs/api.md, "Two generations of names").
+//! answers in the generation the request used (`params::Asked::resolve`
+//! decides it; docs/api.md, "Two generations of names").
 //!
 //! The facts here are X's (names, and which document defines each); the
 //! columns `twin` and `serves` are Tollgate's reading of them. The table is
@@ -400,10 +400,10 @@ mod tests {
                 (UserExpansions, "pinned_tweet_id", "pinned_post_id"),
             ]
         );
-        // Every renamed property has a renamed name naming it, or is `includes`' member.
+        // Every renamed property is asked for by a renamed name, but `includes`' member.
         for p in PROPERTIES {
             let named = NAMES.iter().any(|n| n.name == p.previous || n.twin == Some(p.current));
-            assert!(named || *p == INCLUDED_POSTS || *p == NOTE, "{p:?}");
+            assert!(named || *p == INCLUDED_POSTS, "{p:?}");
         }
     }
 

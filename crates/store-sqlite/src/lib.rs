@@ -128,11 +128,12 @@ impl SqliteStore {
         let platform_path = dir.join(PLATFORM_FILE);
 
         let mut platform = open_writer(&platform_path, options.synchronous, options.cache_mib)?;
+        register(&platform)?;
         schema::migrate(&mut platform, PLATFORM_FILE, schema::PLATFORM)?;
         sync_dir(dir)?;
 
         let readers = (0..options.read_connections.max(1))
-            .map(|_| open_reader(&platform_path, &[], options.cache_mib))
+            .map(|_| open_reader(&platform_path, &[], options.cache_mib).and_then(|c| register(&c).map(|()| c)))
             .collect::<Result<Vec<_>>>()?;
         let watch = changes::Watch::new(open_reader(&platform_path, &[], 1)?);
         Ok(SqliteStore {
@@ -222,6 +223,12 @@ fn keys_changed(tx: &Connection, app: i64, n: usize) -> Result<usize> {
         changes::record(tx, [Change::Key(AppId(app as u64))])?;
     }
     Ok(n)
+}
+
+/// Registers the SQL functions search statements call (`query::ENTITY_FUNCTION`)
+/// on a connection of `tollgate.db`.
+fn register(conn: &Connection) -> Result<()> {
+    query::register_functions(conn).ctx("registering the search functions")
 }
 
 /// Runs a built listing statement.

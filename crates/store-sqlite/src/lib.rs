@@ -750,7 +750,7 @@ impl Drop for TempDir {
 
 #[cfg(test)]
 mod tests {
-    use tollgate_store::SearchExpr;
+    use tollgate_store::{Entity, SearchExpr};
 
     use super::*;
 
@@ -787,6 +787,21 @@ mod tests {
             search(SearchExpr::Lang("en".into())),
             search(SearchExpr::From("ada".into())),
             search(SearchExpr::And(vec![SearchExpr::From("ada".into()), SearchExpr::Not(Box::new(term("dog")))])),
+            search(SearchExpr::From("12".into())),
+            search(SearchExpr::To("ada".into())),
+            search(SearchExpr::And(vec![SearchExpr::To("12".into()), term("fox")])),
+            search(SearchExpr::InReplyTo(PostId(7))),
+            search(SearchExpr::Conversation(PostId(7))),
+            search(SearchExpr::Entity(Entity::Hashtag, "fox".into())),
+            search(SearchExpr::And(vec![
+                SearchExpr::Entity(Entity::Mention, "ada".into()),
+                SearchExpr::Has(Entity::Url),
+                SearchExpr::Not(Box::new(SearchExpr::Unheld("is:retweet".into()))),
+            ])),
+            search(SearchExpr::Or(vec![
+                SearchExpr::Entity(Entity::Cashtag, "AAPL".into()),
+                SearchExpr::Entity(Entity::Url, "x.com".into()),
+            ])),
         ];
         for q in &queries {
             let p = plan(&store, &query::search(q).unwrap());
@@ -795,5 +810,30 @@ mod tests {
         let tq = TimelineQuery { since_id: Some(PostId(5)), limit: 20, ..TimelineQuery::default() };
         let p = plan(&store, &query::timeline(AccountId(1), &tq).unwrap());
         assert!(!p.contains("TEMP B-TREE") && p.contains("posts_author_id"), "{p}");
+    }
+
+    /// The operators that name an account or a post walk their index; an
+    /// entity walks the full-text index: none scans the posts table.
+    #[test]
+    fn operators_walk_an_index() {
+        let store = SqliteStore::open_in_memory_for_tests().unwrap();
+        let cases = [
+            (SearchExpr::From("12".into()), "posts_author_id"),
+            (SearchExpr::To("ada".into()), "posts_in_reply_to_user"),
+            (SearchExpr::InReplyTo(PostId(7)), "posts_in_reply_to"),
+            (SearchExpr::Conversation(PostId(7)), "posts_conversation"),
+            (SearchExpr::Entity(Entity::Hashtag, "fox".into()), "posts_fts"),
+            (
+                SearchExpr::And(vec![SearchExpr::Entity(Entity::Url, "x.com".into()), SearchExpr::Lang("en".into())]),
+                "posts_fts",
+            ),
+        ];
+        for (expr, index) in cases {
+            let q = search(expr);
+            let p = plan(&store, &query::search(&q).unwrap());
+            let scans_posts = p.lines().any(|l| l == "SCAN p" || l.starts_with("SCAN p "));
+            assert!(p.contains(index) && !scans_posts, "{q:?}:\n{p}");
+        }
+        assert!(query::search(&search(SearchExpr::Unheld("has:media".into()))).is_none(), "nothing to run");
     }
 }

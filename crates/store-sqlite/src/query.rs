@@ -310,22 +310,24 @@ const FTS_PROBE: &str = "EXISTS (SELECT 1 FROM posts_fts WHERE posts_fts MATCH ?
 /// `value` NULL for any entity of the kind.
 pub(crate) const ENTITY_FUNCTION: &str = "tollgate_entity";
 
-/// The account an `from:`/`to:` value names, as an SQL expression: a handle
+/// The account a `from:`/`to:` value names, as an SQL expression: a handle
 /// (case-insensitive), or for a number the account with that id if there is
 /// one, else the account with that handle (handles may be all digits).
-/// One value or NULL (which matches nothing), so an index answers the
-/// equality in id order.
+/// Always one value, so that an index answers the equality in id order;
+/// `-1`, which is no stored id, if no account is named.
+// INVARIANT (search-never-null): a condition is true or false, never NULL,
+// so that its negation is its complement: `-from:nobody` keeps every post.
 fn account_of(value: &str, params: &mut Vec<Value>) -> String {
     let by_handle = "(SELECT id FROM accounts WHERE handle_lower = ?)";
     match value.parse::<u64>().ok().and_then(lookup_id) {
         Some(id) => {
             params.push(Value::Integer(id));
             params.push(Value::Text(handle_key(value)));
-            format!("coalesce((SELECT id FROM accounts WHERE id = ?), {by_handle})")
+            format!("coalesce((SELECT id FROM accounts WHERE id = ?), {by_handle}, -1)")
         }
         None => {
             params.push(Value::Text(handle_key(value)));
-            by_handle.to_owned()
+            format!("coalesce({by_handle}, -1)")
         }
     }
 }
@@ -357,11 +359,16 @@ fn condition(expr: &SearchExpr, probe: Probe, params: &mut Vec<Value>) -> String
             format!("{ENTITY_FUNCTION}(p.text, ?, NULL)")
         }
         SearchExpr::From(who) => format!("p.author_id = {}", account_of(who, params)),
-        SearchExpr::To(who) => format!("p.in_reply_to_user_id = {}", account_of(who, params)),
+        // INVARIANT (search-never-null): a nullable column is tested for NULL
+        // first (`NULL AND false` is false); the test also lets SQLite use the
+        // partial index that holds replies only.
+        SearchExpr::To(who) => {
+            format!("p.in_reply_to_user_id IS NOT NULL AND p.in_reply_to_user_id = {}", account_of(who, params))
+        }
         SearchExpr::InReplyTo(id) => match lookup_id(id.0) {
             Some(id) => {
                 params.push(Value::Integer(id));
-                "p.in_reply_to = ?".to_owned()
+                "p.in_reply_to IS NOT NULL AND p.in_reply_to = ?".to_owned()
             }
             None => "0".to_owned(),
         },

@@ -10,16 +10,22 @@
 //! stops the work after one page instead of after every match. A search is
 //! driven by one of three paths, picked from the shape of the expression:
 //!
-//! - **by author** when a top-level `from:` is present: the author index is
-//!   walked newest first and each post is probed against the word parts.
-//!   One author's posts are far fewer than a common word's matches.
-//! - **by the full-text index** when the expression has a positive word part
-//!   at the top: the largest part FTS5 can evaluate by itself becomes one
-//!   `MATCH`, which FTS5 walks in descending rowid (= post id) order; the
-//!   rest (language, replies, ...) filters the rows it yields.
+//! - **by key** when a top-level `from:`, `to:`, `in_reply_to_tweet_id:` or
+//!   `conversation_id:` is present: its index is walked newest first and
+//!   each post is probed against the word parts. One author's posts (or one
+//!   thread) are far fewer than a common word's matches.
+//! - **by the full-text index** when the expression has a positive word
+//!   part, or an entity (#hashtag, $cashtag, @mention, `url:`), at the top:
+//!   the largest part FTS5 can evaluate by itself, with the words of the
+//!   entities, becomes one `MATCH`, which FTS5 walks in descending rowid (=
+//!   post id) order; the rest (the entities exactly, language, replies, ...)
+//!   filters the rows it yields.
 //! - **by scanning posts** newest first otherwise (negations only, `lang:`
-//!   alone, ...). The API refuses most such queries; the store still answers
-//!   them correctly.
+//!   alone, an emoji, ...). The API refuses most such queries; the store
+//!   still answers them correctly.
+//!
+//! Operators about data Tollgate does not keep are `0`; a query that can
+//! only match through them is not run.
 //!
 //! A negated word part is always a per-post probe (`NOT EXISTS`): the scan
 //! it filters stops after a page, where `NOT IN (SELECT ...)` would first

@@ -75,6 +75,10 @@ const CHUNKS: &[&str] = &[
     "☕",
     "tea☕",
     "🍵",
+    "#Cumpleaños",
+    "#cumpleanos",
+    "café",
+    "Cafe",
 ];
 
 fn generate_posts(rng: &mut Rng) -> Vec<Post> {
@@ -143,9 +147,9 @@ enum Q {
 }
 
 const KEYWORDS: &[&str] =
-    &["tea", "TEA", "coffee", "time", "x", "com", "aapl", "brk", "100", "morning", "ab", "☕", "🍵"];
+    &["tea", "TEA", "coffee", "time", "x", "com", "aapl", "brk", "100", "morning", "ab", "☕", "🍵", "café", "cafe"];
 const PHRASES: &[&str] = &["tea time", "x com", "x com tea", "coffee time", "brk a", "t co ab"];
-const HASHTAGS: &[&str] = &["tea", "TEA", "tea_time", "tea1", "coffee", "time"];
+const HASHTAGS: &[&str] = &["tea", "TEA", "tea_time", "tea1", "coffee", "time", "cumpleaños", "CUMPLEANOS"];
 const CASHTAGS: &[&str] = &["AAPL", "aapl", "BRK.A", "tea", "brk"];
 const MENTIONS: &[&str] = &["ada", "bob", "carol_c", "42", "carol"];
 const URLS: &[&str] = &["x.com", "x.com/tea", "t.co", "https://x.com", "tea", "coffee_time", "co/ab", "tea.example"];
@@ -264,9 +268,15 @@ fn accepted(q: &Q) -> bool {
 
 // -- the reference: X's documented meaning, over the posts' fields ------------------------
 
-/// Lower-case runs of letters and digits: X's tokenized match.
+/// Lower case, the accents of the generated texts dropped: X's search
+/// matches `#cumpleaños` and `#cumpleanos`, `café` and `cafe` alike.
+fn fold(s: &str) -> String {
+    s.to_lowercase().replace('ñ', "n").replace('é', "e")
+}
+
+/// Folded runs of letters and digits: X's tokenized match.
 fn tokens(s: &str) -> Vec<String> {
-    s.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_lowercase).collect()
+    s.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(fold).collect()
 }
 
 fn contains_run(hay: &[String], needle: &[String]) -> bool {
@@ -282,10 +292,7 @@ fn entity_values(text: &str, sigil: char) -> Vec<String> {
     chunks(text)
         .filter_map(|c| c.strip_prefix(sigil))
         .filter(|rest| match sigil {
-            '#' => {
-                rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    && rest.chars().any(|c| c.is_ascii_alphabetic())
-            }
+            '#' => rest.chars().all(|c| c.is_alphanumeric() || c == '_') && rest.chars().any(char::is_alphabetic),
             '$' => {
                 let (main, suffix) = rest.split_once(['.', '_']).unwrap_or((rest, "x"));
                 (1..=6).contains(&main.len())
@@ -295,7 +302,7 @@ fn entity_values(text: &str, sigil: char) -> Vec<String> {
             }
             _ => (1..=15).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
         })
-        .map(str::to_lowercase)
+        .map(fold)
         .collect()
 }
 
@@ -323,9 +330,9 @@ fn matches(q: &Q, p: &Post) -> bool {
     match q {
         Q::Keyword(k) if !k.chars().any(char::is_alphanumeric) => p.text.contains(k.as_str()),
         Q::Keyword(k) | Q::Phrase(k) => contains_run(&tokens(&p.text), &tokens(k)),
-        Q::Hashtag(h) => entity_values(&p.text, '#').contains(&h.to_lowercase()),
-        Q::Cashtag(c) => entity_values(&p.text, '$').contains(&c.to_lowercase()),
-        Q::Mention(m) => entity_values(&p.text, '@').contains(&m.to_lowercase()),
+        Q::Hashtag(h) => entity_values(&p.text, '#').contains(&fold(h)),
+        Q::Cashtag(c) => entity_values(&p.text, '$').contains(&fold(c)),
+        Q::Mention(m) => entity_values(&p.text, '@').contains(&fold(m)),
         Q::Url(u) => links(&p.text).iter().any(|l| contains_run(&tokens(l), &tokens(u))),
         Q::From(u) => account_named(u) == Some(p.author_id.0),
         Q::To(u) => account_named(u).is_some() && account_named(u) == p.in_reply_to_user_id.map(|a| a.0),

@@ -836,6 +836,10 @@ pub fn search_entities_from_text(store: &dyn Store) {
     assert_eq!(search(store, and([term("coffee"), not(entity(Entity::Hashtag, "coffee"))])), vec![5, 3, 2]);
     assert_eq!(search(store, or([entity(Entity::Hashtag, "coffee"), entity(Entity::Cashtag, "aapl")])), vec![4, 1]);
     assert_eq!(search(store, and([SearchExpr::From("ada".into()), has(Entity::Mention)])), vec![1]);
+    // As in X's search, Latin diacritics do not matter.
+    store.upsert_posts(&[post(7, 1, 1007, "¡Feliz #Cumpleaños!"), post(8, 1, 1008, "#cumpleanos")]).unwrap();
+    assert_eq!(search(store, entity(Entity::Hashtag, "cumpleanos")), vec![8, 7]);
+    assert_eq!(search(store, entity(Entity::Hashtag, "CUMPLEAÑOS")), vec![8, 7]);
 }
 
 /// `from:` and `to:` take a handle or a numeric id (an account with that id

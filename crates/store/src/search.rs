@@ -79,14 +79,14 @@ impl Entity {
 pub fn text_has(kind: Entity, value: Option<&str>, text: &str) -> bool {
     let wanted = value.map(|v| match kind {
         Entity::Url => url_words(v),
-        _ => vec![v.to_lowercase()],
+        _ => vec![fold(v)],
     });
     let mut found = false;
     for_each_entity(text, kind, &mut |entity| {
         found = match &wanted {
             None => true,
             Some(w) if kind == Entity::Url => !w.is_empty() && contains_run(&url_words(entity), w),
-            Some(w) => entity.to_lowercase() == w[0],
+            Some(w) => fold(entity) == w[0],
         };
         found
     });
@@ -101,6 +101,28 @@ pub fn entities(text: &str, kind: Entity) -> Vec<String> {
         false
     });
     out
+}
+
+/// An entity as it is compared: lower case, and Latin letters without their
+/// diacritics (X's search matches `#cumpleaños` and `#cumpleanos` alike).
+/// Only Latin: the full-text index folds no other script, and an entity's
+/// words must stay words the index finds.
+pub fn fold(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    let mut out = String::with_capacity(s.len());
+    let mut base_is_latin = false;
+    for c in s.nfd() {
+        if is_combining_mark(c) {
+            if !base_is_latin {
+                out.push(c);
+            }
+            continue;
+        }
+        base_is_latin = c.is_ascii_alphabetic();
+        out.extend(c.to_lowercase());
+    }
+    out.nfc().collect()
 }
 
 /// The lower-case words of a link (or of a part of one): runs of letters
@@ -221,6 +243,9 @@ mod tests {
         assert_eq!(entities(text, Entity::Mention), vec!["Ada_L", "x"]);
         assert_eq!(entities(text, Entity::Url), vec!["https://t.co/Ab?x=1", "http://x.org"]);
         assert!(text_has(Entity::Hashtag, Some("coffee_TIME"), text));
+        assert!(text_has(Entity::Hashtag, Some("cumpleanos"), "#Cumpleaños"));
+        assert!(text_has(Entity::Hashtag, Some("CUMPLEAÑOS"), "#cumpleanos"));
+        assert!(!text_has(Entity::Hashtag, Some("ειμαι"), "#είμαι"), "Latin letters only");
         assert!(!text_has(Entity::Hashtag, Some("coffee"), text), "exact, not tokenized");
         assert!(text_has(Entity::Url, Some("t.co"), text));
         assert!(text_has(Entity::Url, Some("T.CO/ab"), text));

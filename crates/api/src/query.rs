@@ -20,6 +20,12 @@ use tollgate_store::{Entity, SearchExpr};
 /// (version 2.167).
 pub const MAX_QUERY_LEN: usize = 4096;
 
+/// The deepest nesting of groups accepted. The expression becomes SQL and an
+/// FTS5 query whose own nesting limits (1,000 and 256 levels) a deeper
+/// query of 4,096 characters could exceed, and the parser recurses once per
+/// level.
+pub const MAX_GROUP_DEPTH: usize = 50;
+
 /// A problem and the 1-based character position it is at.
 struct QueryError {
     message: String,
@@ -185,6 +191,8 @@ struct Parser {
     /// query order: the first is named if the query has no standalone one.
     conjunction_required: Vec<(usize, String)>,
     end: usize,
+    /// How many groups enclose the current token.
+    depth: usize,
 }
 
 impl Parser {
@@ -243,7 +251,12 @@ impl Parser {
         self.pos += 1;
         match tok {
             Tok::Open => {
+                if self.depth == MAX_GROUP_DEPTH {
+                    return Err(QueryError::new(pos, format!("groups nest more than {MAX_GROUP_DEPTH} deep")));
+                }
+                self.depth += 1;
                 let inner = self.or_expr(negated)?;
+                self.depth -= 1;
                 if self.peek() != Some(&Tok::Close) {
                     return Err(QueryError::new(pos, "a group opened with `(` is not closed"));
                 }
@@ -537,7 +550,7 @@ fn parse_inner(q: &str) -> Result<SearchExpr> {
     if let Some((i, c)) = q.chars().enumerate().find(|(_, c)| c.is_control() && !c.is_whitespace()) {
         return Err(QueryError::new(i + 1, format!("the query holds the control character U+{:04X}", c as u32)));
     }
-    let mut parser = Parser { tokens: lex(q)?, pos: 0, conjunction_required: Vec::new(), end: length + 1 };
+    let mut parser = Parser { tokens: lex(q)?, pos: 0, conjunction_required: Vec::new(), end: length + 1, depth: 0 };
     let expr = parser.or_expr(false)?;
     if parser.pos < parser.tokens.len() {
         return Err(QueryError::new(parser.here(), "unexpected `)`"));
@@ -744,5 +757,10 @@ mod tests {
             assert!(err.ends_with(&format!("(at position {position})")), "{q:?}: {err}");
         }
         assert!(parse(&"a ".repeat(2048)).is_ok(), "4,096 characters are accepted");
+        let nested = |depth: usize| format!("{}a{}", "x -(".repeat(depth), ")".repeat(depth));
+        assert!(parse(&nested(MAX_GROUP_DEPTH)).is_ok());
+        let err = parse(&nested(MAX_GROUP_DEPTH + 1)).unwrap_err();
+        let at = 4 * MAX_GROUP_DEPTH + 4;
+        assert!(err.ends_with(&format!("groups nest more than 50 deep (at position {at})")), "{err}");
     }
 }

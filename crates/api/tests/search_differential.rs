@@ -400,3 +400,35 @@ fn the_store_answers_every_generated_query_as_the_reference_does() {
     // The generator reaches both sides of the comparison.
     assert!(accepted_count > 1000 && nonempty > 300, "{accepted_count} accepted, {nonempty} with matches");
 }
+
+/// The deepest query the parser accepts is one the store can run, whichever
+/// path drives it: SQLite's and FTS5's own nesting limits are not reached.
+#[test]
+fn the_deepest_accepted_queries_run() {
+    let store = SqliteStore::open_in_memory_for_tests().unwrap();
+    let depth = tollgate_api::MAX_GROUP_DEPTH;
+    // Two groups a step where the pattern opens two.
+    let half = depth / 2;
+    let shapes = [
+        format!("{}tea{}", "x -(".repeat(depth), ")".repeat(depth)),
+        format!("tea {}tea{}", "(x OR -(y ".repeat(half), "))".repeat(half)),
+        format!("{}tea{}", "(x OR (#y ".repeat(half), "))".repeat(half)),
+        format!("from:ada {}tea{}", "(x OR -(lang:en ".repeat(half), "))".repeat(half)),
+        format!("tea {}tea{}", "(to:ada OR (-is:reply @y ".repeat(half), "))".repeat(half)),
+        format!("{}tea{}", "(x ".repeat(depth), ")".repeat(depth)),
+        format!("{}tea{}", "(x OR ".repeat(depth), ")".repeat(depth)),
+    ];
+    for q in shapes {
+        let expr = tollgate_api::parse_query(&q).unwrap_or_else(|e| panic!("{q}: {e}"));
+        let query = SearchQuery {
+            expr,
+            since_id: None,
+            until_id: None,
+            start_time: None,
+            end_time: None,
+            before_id: None,
+            limit: 10,
+        };
+        store.search(&query).unwrap_or_else(|e| panic!("{q}: {e}"));
+    }
+}

@@ -194,11 +194,37 @@ pub(crate) fn fts_string(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
+/// The deepest nesting of parentheses in an FTS5 query built here. FTS5's
+/// query parser has a fixed stack (a query nesting about 30 groups fails
+/// with "fts5: parser stack overflow"); a deeper expression is split, its
+/// parts each a `MATCH` of their own joined in SQL.
+const FTS_MAX_NESTING: usize = 16;
+
+fn nesting(q: &str) -> usize {
+    let (mut depth, mut deepest, mut quoted) = (0usize, 0usize, false);
+    for c in q.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '(' if !quoted => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' if !quoted => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// The FTS5 query equivalent to `expr`, if FTS5 can evaluate all of it.
 ///
 /// FTS5's `NOT` is binary (`a NOT b`), so a negation is only expressible next
 /// to a positive part of the same conjunction.
 fn fts_query(expr: &SearchExpr) -> Option<String> {
+    fts_query_any_depth(expr).filter(|q| nesting(q) <= FTS_MAX_NESTING)
+}
+
+fn fts_query_any_depth(expr: &SearchExpr) -> Option<String> {
     match expr {
         SearchExpr::Term(t) | SearchExpr::Phrase(t) if !is_symbolic(t) => Some(fts_string(t)),
         SearchExpr::And(items) => {
@@ -231,6 +257,13 @@ enum Cover {
 /// A necessary condition on the index for `expr`: an entity's words appear
 /// in the post's text, in order, wherever the entity does.
 fn cover(expr: &SearchExpr) -> Cover {
+    match cover_any_depth(expr) {
+        Cover::Within(q) if nesting(&q) > FTS_MAX_NESTING => Cover::Unknown,
+        c => c,
+    }
+}
+
+fn cover_any_depth(expr: &SearchExpr) -> Cover {
     match expr {
         SearchExpr::Term(_) | SearchExpr::Phrase(_) => fts_query(expr).map_or(Cover::Unknown, Cover::Within),
         SearchExpr::Entity(_, value) => Cover::Within(fts_string(value)),

@@ -827,6 +827,10 @@ mod tests {
                 SearchExpr::And(vec![SearchExpr::Entity(Entity::Url, "x.com".into()), SearchExpr::Lang("en".into())]),
                 "posts_fts",
             ),
+            (
+                SearchExpr::Or(vec![SearchExpr::Entity(Entity::Hashtag, "tea".into()), SearchExpr::From("ada".into())]),
+                "posts_author_id",
+            ),
         ];
         for (expr, index) in cases {
             let q = search(expr);

@@ -136,8 +136,11 @@ pub(crate) fn search(q: &SearchQuery) -> Option<Statement> {
             );
             params.push(Value::Text(fts));
             for cond in rest {
+                // An entity on the walk is checked per row: collecting its
+                // words' matches first would cost as much as the walk.
+                let probe = if matches!(cond, SearchExpr::Entity(..)) { Probe::PerPost } else { Probe::Collect };
                 sql.push_str(" AND (");
-                sql.push_str(&condition(cond, Probe::Collect, &mut params));
+                sql.push_str(&condition(cond, probe, &mut params));
                 sql.push(')');
             }
             (sql, "posts_fts.rowid")
@@ -388,10 +391,18 @@ fn condition(expr: &SearchExpr, probe: Probe, params: &mut Vec<Value>) -> String
             params.push(Value::Text(t.clone()));
             "instr(p.text, ?) > 0".to_owned()
         }
+        // Collected, its words' matches narrow the posts an `OR` beside it
+        // leaves (`#tea OR from:ada` is then two index lookups, not a scan).
         SearchExpr::Entity(kind, value) => {
+            let narrow = if probe == Probe::Collect {
+                params.push(Value::Text(fts_string(value)));
+                format!("{FTS_COLLECT} AND ")
+            } else {
+                String::new()
+            };
             params.push(Value::Integer(kind.code()));
             params.push(Value::Text(value.clone()));
-            format!("{ENTITY_FUNCTION}(p.text, ?, ?)")
+            format!("{narrow}{ENTITY_FUNCTION}(p.text, ?, ?)")
         }
         SearchExpr::Has(kind) => {
             params.push(Value::Integer(kind.code()));

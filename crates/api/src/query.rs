@@ -515,16 +515,29 @@ pub const OPERATOR_NAMES: &[&str] = &[
     "lang",
 ];
 
-/// Whether the expression has a clause that is not negated (`positive`), or
-/// one that is not negated and may stand alone (`anchored`), in every way it
-/// can match: all alternatives of an `OR`, any part of a conjunction.
-fn holds(expr: &SearchExpr, standalone_only: bool) -> bool {
+/// Whether the expression has a clause that is not negated in every way it
+/// can match: all alternatives of an `OR`, any part of a conjunction (X:
+/// "negated operators cannot be used alone").
+fn positive(expr: &SearchExpr) -> bool {
     match expr {
         SearchExpr::Not(_) => false,
-        SearchExpr::And(parts) => parts.iter().any(|p| holds(p, standalone_only)),
-        SearchExpr::Or(parts) => parts.iter().all(|p| holds(p, standalone_only)),
-        SearchExpr::Has(_) | SearchExpr::Lang(_) | SearchExpr::IsReply => !standalone_only,
-        SearchExpr::Unheld(op) if op.starts_with("is:") || op.starts_with("has:") => !standalone_only,
+        SearchExpr::And(parts) => parts.iter().any(positive),
+        SearchExpr::Or(parts) => parts.iter().all(positive),
+        _ => true,
+    }
+}
+
+/// Whether a standalone clause that is not negated appears anywhere in the
+/// expression. X's rule, as its documentation states it: conjunction-required
+/// operators "can only be used when at least one standalone operator is
+/// included in the query" (so `has:links OR is:retweet` is refused, and
+/// `cat OR has:links` is not).
+fn anchored(expr: &SearchExpr) -> bool {
+    match expr {
+        SearchExpr::Not(_) => false,
+        SearchExpr::And(parts) | SearchExpr::Or(parts) => parts.iter().any(anchored),
+        SearchExpr::Has(_) | SearchExpr::Lang(_) | SearchExpr::IsReply => false,
+        SearchExpr::Unheld(op) => !(op.starts_with("is:") || op.starts_with("has:")),
         _ => true,
     }
 }
@@ -555,10 +568,10 @@ fn parse_inner(q: &str) -> Result<SearchExpr> {
     if parser.pos < parser.tokens.len() {
         return Err(QueryError::new(parser.here(), "unexpected `)`"));
     }
-    if !holds(&expr, false) {
+    if !positive(&expr) {
         return Err(QueryError::new(1, "the query needs at least one clause that is not negated"));
     }
-    if !holds(&expr, true) {
+    if !anchored(&expr) {
         let (pos, op) = parser.conjunction_required.first().cloned().unwrap_or((1, String::new()));
         return Err(QueryError::new(
             pos,
@@ -699,8 +712,10 @@ mod tests {
         assert!(parse("has:links OR is:retweet").unwrap_err().contains("`has:links`"));
         assert!(parse(r#""X data" has:mentions"#).is_ok());
         assert!(parse("(cat OR dog) has:media").is_ok());
-        assert!(parse("cat has:media OR is:reply").unwrap_err().contains("conjunction-required"));
+        assert!(parse("cat has:media OR is:reply").is_ok(), "a standalone clause is included");
+        assert!(parse("(has:media OR is:reply) lang:en").unwrap_err().contains("`has:media`"));
         assert!(parse("-cat has:media").unwrap_err().contains("(at position 6)"));
+        assert!(parse("cat OR -dog").unwrap_err().contains("not negated"));
     }
 
     #[test]

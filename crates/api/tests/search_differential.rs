@@ -241,16 +241,24 @@ fn print(q: &Q) -> String {
     }
 }
 
-/// X's rule: a query needs a clause that is not negated, and a standalone
-/// one, in every way it can match.
+/// X's rules: negated clauses cannot be used alone (in any way the query
+/// can match), and conjunction-required ones only with a standalone clause
+/// included in the query.
 fn accepted(q: &Q) -> bool {
-    fn holds(q: &Q, standalone: bool) -> bool {
+    fn positive(q: &Q) -> bool {
         match q {
             Q::Not(_) => false,
-            Q::And(parts) => parts.iter().any(|p| holds(p, standalone)),
-            Q::Or(parts) => parts.iter().all(|p| holds(p, standalone)),
-            Q::Lang(_) | Q::IsReply | Q::Has(_) => !standalone,
-            Q::Unheld(_, conj) => !(standalone && *conj),
+            Q::And(parts) => parts.iter().any(positive),
+            Q::Or(parts) => parts.iter().all(positive),
+            _ => true,
+        }
+    }
+    fn standalone_included(q: &Q) -> bool {
+        match q {
+            Q::Not(_) => false,
+            Q::And(parts) | Q::Or(parts) => parts.iter().any(standalone_included),
+            Q::Lang(_) | Q::IsReply | Q::Has(_) => false,
+            Q::Unheld(_, conj) => !conj,
             _ => true,
         }
     }
@@ -263,7 +271,7 @@ fn accepted(q: &Q) -> bool {
             _ => true,
         }
     }
-    holds(q, false) && holds(q, true) && nullcast_negated(q, false)
+    positive(q) && standalone_included(q) && nullcast_negated(q, false)
 }
 
 // -- the reference: X's documented meaning, over the posts' fields ------------------------

@@ -488,8 +488,9 @@ fn operator(name: &str, value: &str, quoted: bool, raw: &str, pos: usize, negate
     }
 }
 
-/// Every operator name recent search knows (X's operator list, OpenAPI
-/// document version 2.167's `query` description and X's search documentation).
+/// Every operator name recent search knows: X's list of search operators
+/// (docs.x.com, "List of operators"), aliases included. `sample:` is X's
+/// filtered stream's, not search's.
 pub const OPERATOR_NAMES: &[&str] = &[
     "from",
     "to",

@@ -152,6 +152,17 @@ fn is_word(c: char) -> bool {
 
 /// Calls `f` with each entity of `kind`, as written, until it returns true.
 fn for_each_entity(text: &str, kind: Entity, f: &mut dyn FnMut(&str) -> bool) {
+    // Most texts hold no entity of a kind: they are answered without
+    // decoding them (the SQL function runs once per candidate post).
+    let possible = match kind {
+        Entity::Hashtag => text.contains(['#', '＃']),
+        Entity::Cashtag => text.contains('$'),
+        Entity::Mention => text.contains(['@', '＠']),
+        Entity::Url => text.contains("://"),
+    };
+    if !possible {
+        return;
+    }
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let at = |i: usize| chars.get(i).map(|&(_, c)| c);
     let byte = |i: usize| chars.get(i).map_or(text.len(), |&(b, _)| b);

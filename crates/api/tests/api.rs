@@ -203,9 +203,12 @@ async fn search_operators_over_what_tollgate_keeps() {
     assert_eq!(s, StatusCode::OK, "{plain}");
     assert!(!ids(&plain).is_empty(), "{plain}");
     for q in ["%22number%203%22%20-is:retweet", "%22number%203%22%20-is:nullcast%20-has:media%20-place_country:DE"] {
+        let before = f.ledger_len();
         let (s, v) = f.get(&format!("/2/tweets/search/recent?query={q}"), &display, None).await;
         assert_eq!(s, StatusCode::OK, "{q}: {v}");
         assert_eq!(ids(&v), ids(&plain), "{q}");
+        assert_eq!(v["meta"], plain["meta"], "the same decisions, the same withheld counts: {q}");
+        assert_eq!(f.ledger_len(), before + 1, "the answer is recorded: {q}");
     }
     let (s, v) = f.get("/2/tweets/search/recent?query=%22number%203%22%20has:media", &display, None).await;
     assert_eq!(s, StatusCode::OK, "{v}");

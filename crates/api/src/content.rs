@@ -496,10 +496,9 @@ pub async fn search_recent(State(state): State<Arc<ApiState>>, headers: HeaderMa
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs.as_deref(), SEARCH_PARAMS)?;
         let raw = p.required("query")?;
-        let mut expr = query::parse(raw).map_err(|why| {
+        let expr = query::parse(raw).map_err(|why| {
             ApiError::param("query", raw, format!("There were errors processing your request: {why}"))
         })?;
-        resolve_numeric_from(state, &mut expr)?;
         let f = fields(&p, List::PostExpansions)?;
         let limit = p.int("max_results", 10, 100, 10)?;
         check_time_order(&p)?;
@@ -534,28 +533,6 @@ pub async fn search_recent(State(state): State<Arc<ApiState>>, headers: HeaderMa
         list(state, ctx, ENDPOINT, &f, candidates, limit).await
     })
     .await
-}
-
-/// X's `from:` takes a username or a numeric user id. A number that is the id
-/// of an account becomes that account's handle; any other number stays a
-/// handle (handles may be all digits).
-fn resolve_numeric_from(state: &ApiState, expr: &mut tollgate_store::SearchExpr) -> Result<(), ApiError> {
-    use tollgate_store::SearchExpr;
-    match expr {
-        SearchExpr::From(who) if who.bytes().all(|b| b.is_ascii_digit()) => {
-            if let Ok(id) = who.parse::<AccountId>()
-                && let Some(account) = state.cache.account(id).map_err(store_error)?
-            {
-                *who = account.handle.clone();
-            }
-            Ok(())
-        }
-        SearchExpr::Not(inner) => resolve_numeric_from(state, inner),
-        SearchExpr::And(items) | SearchExpr::Or(items) => {
-            items.iter_mut().try_for_each(|item| resolve_numeric_from(state, item))
-        }
-        _ => Ok(()),
-    }
 }
 
 /// Renders a page of a list: the delivered posts, and in `meta` the counts,

@@ -41,7 +41,7 @@ pub use metrics::Metrics;
 /// the fuzz targets (crates/fuzz), which check that decoding never panics and
 /// that every token it accepts is the one `encode` gives.
 pub use params::token as pagination_token;
-pub use query::{MAX_QUERY_LEN, parse as parse_query};
+pub use query::{MAX_GROUP_DEPTH, MAX_QUERY_LEN, parse as parse_query};
 pub use ratelimit::{RateLimiter, RateLimits};
 pub use routes::{Method, Route};
 

@@ -187,7 +187,38 @@ async fn search_understands_the_documented_query_subset() {
     assert_eq!(ids(&v), vec!["203", "103"]);
     let (s, v) = f.get("/2/tweets/search/recent?query=has:media", &display, None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(v["errors"][0]["message"].as_str().unwrap().contains("has:"), "{v}");
+    let message = v["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("`has:media` is a conjunction-required operator"), "{v}");
+    assert!(message.ends_with("(at position 1)"), "{v}");
+}
+
+/// Operators about data Tollgate does not keep match nothing: their
+/// negation keeps every post (tweepy's `coffee -is:retweet`), the operator
+/// itself none; a numeric `from:` is an account id.
+#[tokio::test]
+async fn search_operators_over_what_tollgate_keeps() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    let (s, plain) = f.get("/2/tweets/search/recent?query=%22number%203%22", &display, None).await;
+    assert_eq!(s, StatusCode::OK, "{plain}");
+    assert!(!ids(&plain).is_empty(), "{plain}");
+    for q in ["%22number%203%22%20-is:retweet", "%22number%203%22%20-is:nullcast%20-has:media%20-place_country:DE"] {
+        let before = f.ledger_len();
+        let (s, v) = f.get(&format!("/2/tweets/search/recent?query={q}"), &display, None).await;
+        assert_eq!(s, StatusCode::OK, "{q}: {v}");
+        assert_eq!(ids(&v), ids(&plain), "{q}");
+        assert_eq!(v["meta"], plain["meta"], "the same decisions, the same withheld counts: {q}");
+        assert_eq!(f.ledger_len(), before + 1, "the answer is recorded: {q}");
+    }
+    let (s, v) = f.get("/2/tweets/search/recent?query=%22number%203%22%20has:media", &display, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(ids(&v).is_empty(), "{v}");
+    let (s, v) = f.get("/2/tweets/search/recent?query=number%20from:2%20-is:reply", &display, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(ids(&v), vec!["205", "204", "203", "202", "201"]);
+    let long = format!("number {}", "a ".repeat(2_000));
+    let (s, v) = f.get(&format!("/2/tweets/search/recent?query={}", long.replace(' ', "%20")), &display, None).await;
+    assert_eq!(s, StatusCode::OK, "a query of {} characters: {v}", long.len());
 }
 
 #[tokio::test]

@@ -2,7 +2,9 @@
 //! `{"data": [tweets], "includes": {"users": [...], "tweets": [...]}, "meta":
 //! {...}, "__twarc": {...}}`. Only the fields Tollgate keeps are read; X adds
 //! fields over time, so unknown ones are ignored here (unlike in Tollgate's own
-//! format, where an unknown field is a typo).
+//! format, where an unknown field is a typo). Pages in the names of X's
+//! document 2.167 (`includes.posts`, `referenced_posts`, `note_post`) are read
+//! like those before it.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -29,7 +31,7 @@ pub(crate) struct Includes {
     #[serde(default)]
     pub users: Vec<XUser>,
     /// Tweets the page's tweets refer to (replied to, quoted, retweeted).
-    #[serde(default)]
+    #[serde(default, alias = "posts")]
     pub tweets: Vec<XTweet>,
 }
 
@@ -48,10 +50,10 @@ pub(crate) struct XTweet {
     pub conversation_id: Option<XId>,
     #[serde(default)]
     pub in_reply_to_user_id: Option<XId>,
-    #[serde(default)]
+    #[serde(default, alias = "referenced_posts")]
     pub referenced_tweets: Vec<XReference>,
     /// A long post's full text; `text` then holds only its first 280 characters.
-    #[serde(default)]
+    #[serde(default, alias = "note_post")]
     pub note_tweet: Option<XNoteTweet>,
 }
 
@@ -189,6 +191,19 @@ mod tests {
         assert_eq!(page.data.len(), 1);
         let post = page.data[0].to_post();
         assert_eq!((post.id, post.author_id, post.lang.as_str()), (PostId(20), AccountId(12), "und"));
+    }
+
+    #[test]
+    fn a_page_in_the_names_of_2_167_reads_like_one_before_it() {
+        let page: Page = serde_json::from_str(
+            r#"{"data": [{"id": "21", "text": "short", "author_id": "12", "edit_history_post_ids": ["21"],
+                  "referenced_posts": [{"type": "replied_to", "id": "20"}], "note_post": {"text": "long"}}],
+                "includes": {"posts": [{"id": "20", "text": "first", "author_id": "12"}]}}"#,
+        )
+        .unwrap();
+        let post = page.data[0].to_post();
+        assert_eq!((post.in_reply_to, post.text.as_str()), (Some(PostId(20)), "long"));
+        assert_eq!(page.includes.tweets.len(), 1);
     }
 
     #[test]

@@ -11,6 +11,7 @@ would raise before any assertion here.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -144,10 +145,16 @@ def test_timeline_takes_since_until_and_rfc3339_times(platform, display):
     newer = [p for page in display.users.get_posts(str(author_id), since_id=str(middle["id"]), max_results=100) for p in page.data]
     assert [int(p.id) for p in newer] == [p["id"] for p in posts if p["id"] > middle["id"]]
 
-    # X's form of a time: RFC 3339 with an offset, not only `Z`.
-    start = posts[-1]["created_at"].replace("Z", "+00:00")
+    # The SDK passes times as the user writes them: RFC 3339, here with an
+    # offset other than UTC's, the oldest post's time two hours ahead.
+    oldest = dt.datetime.fromisoformat(posts[-1]["created_at"].replace("Z", "+00:00"))
+    start = oldest.astimezone(dt.timezone(dt.timedelta(hours=2))).isoformat()
+    assert start.endswith("+02:00")
     page = next(iter(display.users.get_posts(str(author_id), start_time=start, max_results=100)))
     assert [int(p.id) for p in page.data] == [p["id"] for p in posts]
+    later = (oldest + dt.timedelta(seconds=1)).astimezone(dt.timezone(dt.timedelta(hours=-5, minutes=-30))).isoformat()
+    page = next(iter(display.users.get_posts(str(author_id), start_time=later, max_results=100)))
+    assert [int(p.id) for p in page.data] == [p["id"] for p in posts if dt.datetime.fromisoformat(p["created_at"].replace("Z", "+00:00")) >= oldest + dt.timedelta(seconds=1)]
 
 
 # -- search -------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from test_tweepy import pick_word
 POST_FIELDS = ["created_at", "lang", "conversation_id"]
 USER_FIELDS = ["created_at", "description", "protected"]
 POST_EXPANSIONS = ["author_id"]
+REPLY_EXPANSIONS = ["author_id", "in_reply_to_user_id", "referenced_posts"]
 USER_EXPANSIONS = ["pinned_post_id", "most_recent_post_id"]
 
 
@@ -111,6 +112,35 @@ def test_post_by_id_with_its_author_and_a_post_withheld_from_training(platform, 
     [problem] = withheld.errors
     assert problem.type == "https://api.x.com/2/problems/not-authorized-for-resource"
     assert problem.resource_id == str(post_id) and problem.reason == "author_opted_out"
+
+
+def test_reply_joins_the_post_it_replies_to_and_both_authors(platform, display):
+    truth = platform.truth
+
+    def has_shown_reply(account, posts):
+        return any(
+            p.get("in_reply_to") in truth.posts and not p.get("deleted_at") and truth.shown_for_display(truth.posts[p["in_reply_to"]])
+            for p in posts
+        )
+
+    author_id = platform.claim_author(public_author(2, 60, has_shown_reply))
+    reply = next(
+        p
+        for p in truth.posts_by_author[author_id]
+        if p.get("in_reply_to") in truth.posts and not p.get("deleted_at") and truth.shown_for_display(truth.posts[p["in_reply_to"]])
+    )
+    parent = truth.posts[reply["in_reply_to"]]
+
+    response = display.posts.get_by_id(
+        str(reply["id"]), post_fields=POST_FIELDS, expansions=REPLY_EXPANSIONS, user_fields=USER_FIELDS
+    )
+
+    post = response.data
+    assert [(r.type, r.id) for r in post.referenced_posts] == [("replied_to", str(parent["id"]))]
+    assert post.in_reply_to_user_id == str(parent["author_id"])
+    assert [p.id for p in response.includes.posts] == [str(parent["id"])]
+    assert response.includes.posts[0].text == parent["text"]
+    assert {u.id for u in response.includes.users} == {str(author_id), str(parent["author_id"])}
 
 
 # -- timelines ----------------------------------------------------------------------------
@@ -271,7 +301,7 @@ def test_names_used_here_are_those_the_sdk_offers():
         offered = x_sdk.name_lists(x_sdk.served_operation(*operation.split(" ")))
         assert set(POST_FIELDS) <= set(offered["post.fields"]), operation
         assert set(USER_FIELDS) <= set(offered["user.fields"]), operation
-        assert set(POST_EXPANSIONS) <= set(offered["expansions"]), operation
+        assert set(POST_EXPANSIONS + REPLY_EXPANSIONS) <= set(offered["expansions"]), operation
     for operation in ("GET /2/users", "GET /2/users/{id}", "GET /2/users/by", "GET /2/users/by/username/{username}"):
         offered = x_sdk.name_lists(x_sdk.served_operation(*operation.split(" ")))
         assert set(USER_FIELDS) <= set(offered["user.fields"]), operation

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+
 import support
 import x_sdk
 from conftest import check_x_contract
@@ -96,9 +97,11 @@ def test_every_field_and_expansion_name_the_sdk_offers_is_accepted(platform, ope
     arguments = {x_sdk.python_parameter(op, query): values for query, values in names.items()}
 
     try:
-        _, url = call(platform, op, **arguments)
+        response, url = call(platform, op, **arguments)
     except requests.HTTPError as e:
         pytest.fail(f"{op} with every name the SDK offers: {e}")
+
+    assert response.data, "the request is answered with the example post or its author"
 
     sent = parse_qs(urlsplit(url).query)
     for query, values in names.items():

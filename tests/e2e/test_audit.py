@@ -55,7 +55,7 @@ REFUSALS = {
     "demo-standard-trainer": "agreement_prohibits",
     SUSPENDED_APP: "app_suspended",
 }
-SEARCH_QUERIES = ("pizza", "coffee OR marathon", "thread", "lang:en -is:reply", "music", "lang:es")
+SEARCH_QUERIES = ("pizza", "coffee OR marathon", "thread", "thread lang:en -is:reply", "music", "music lang:es -is:retweet")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 EPOCH_TEXT = "1970-01-01T00:00:00.000Z"

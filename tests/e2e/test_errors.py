@@ -27,7 +27,7 @@ from support import (
     tollgate_bin,
 )
 
-X_INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
+X_INVALID_REQUEST = "https://api.x.com/2/problems/invalid-request"
 
 
 _SAMPLE: dict[int, tuple[int, int]] = {}
@@ -88,10 +88,14 @@ def bad_requests(platform):
         ("unknown purpose", f"/2/tweets/{post_id}", {}, "training", "Tollgate-Purpose", "training", "train-genai"),
         ("unclosed group in a query", "/2/tweets/search/recent", {"query": "(pizza"}, None, "query", "(pizza",
          "not closed"),
-        ("unsupported search operator", "/2/tweets/search/recent", {"query": "pizza has:media"}, None, "query",
-         "pizza has:media", "has:"),
+        ("conjunction-required search operator alone", "/2/tweets/search/recent", {"query": "has:media"}, None,
+         "query", "has:media", "conjunction-required operator"),
+        ("unknown search operator", "/2/tweets/search/recent", {"query": "pizza sample:10"}, None, "query",
+         "pizza sample:10", "invalid operator `sample:`"),
         ("malformed start_time", timeline, {"start_time": "yesterday"}, None, "start_time", "yesterday",
-         "YYYY-MM-DDTHH:mm:ssZ"),
+         "RFC 3339"),
+        ("start_time with an offset RFC 3339 does not allow", timeline, {"start_time": "2026-01-01T01:00:00+0100"},
+         None, "start_time", "2026-01-01T01:00:00+0100", "2026-01-01T01:00:00+01:00"),
         ("start_time after end_time", timeline,
          {"start_time": "2026-02-01T00:00:00Z", "end_time": "2026-01-01T00:00:00Z"}, None,
          "start_time", "2026-02-01T00:00:00Z", "before 'end_time'"),
@@ -120,8 +124,10 @@ CASES = [
     "garbage next_token",
     "unknown purpose",
     "unclosed group in a query",
-    "unsupported search operator",
+    "conjunction-required search operator alone",
+    "unknown search operator",
     "malformed start_time",
+    "start_time with an offset RFC 3339 does not allow",
     "start_time after end_time",
     "invalid username",
 ]
@@ -149,6 +155,31 @@ def test_bad_input_gets_a_precise_400_and_changes_nothing(platform, bad_request_
     assert words in error["message"], error["message"]
     assert "data" not in body
     assert platform.ledger_entries() == before, "a refused bad request records no release"
+
+
+def test_names_of_both_generations_of_x_naming_are_a_400_naming_both(platform):
+    """`tweet.fields` is a name from before X's document 2.167, `referenced_posts`
+    one of 2.167: the answer could honour only one of them (docs/api.md, "Two
+    generations of names")."""
+    post_id, _ = some_visible_post(platform)
+    before = platform.ledger_entries()
+    params = {"tweet.fields": "created_at", "expansions": "author_id,referenced_posts"}
+    r = platform.get(f"/2/tweets/{post_id}", platform.token("demo-display"), params=params)
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["type"] == X_INVALID_REQUEST, body
+    [error] = body["errors"]
+    assert error["parameters"] == {"tweet.fields": ["created_at"], "expansions": ["referenced_posts"]}, body
+    assert "before 2.167" in error["message"] and "`referenced_posts` in `expansions`" in error["message"], error
+    assert platform.ledger_entries() == before, "a refused bad request records no release"
+    # Each generation alone is answered, under its own property names.
+    for params, edit_history in [
+        ({"tweet.fields": "created_at", "expansions": "author_id,referenced_tweets.id"}, "edit_history_tweet_ids"),
+        ({"post.fields": "created_at", "expansions": "author_id,referenced_posts"}, "edit_history_post_ids"),
+    ]:
+        r = platform.get(f"/2/tweets/{post_id}", platform.token("demo-display"), params=params)
+        assert r.status_code == 200, r.text
+        assert r.json()["data"][edit_history] == [str(post_id)], r.text
 
 
 def test_search_without_a_query_names_the_missing_parameter(platform):
@@ -400,7 +431,7 @@ def test_rate_limit_headers_count_down_and_the_next_request_gets_429(tmp_path):
         assert limited.headers["x-rate-limit-remaining"] == "0"
         assert int(limited.headers["x-rate-limit-reset"]) == reset
         body = limited.json()
-        assert body["type"] == "https://api.twitter.com/2/problems/usage-capped" and body["status"] == 429
+        assert body["type"] == "https://api.x.com/2/problems/usage-capped" and body["status"] == 429
         entries = server.health()["ledger_entries"]
         assert requests.get(f"{server.base_url}/2/tweets/20", headers=bearer(token), timeout=30).status_code == 429
         assert server.health()["ledger_entries"] == entries, "a rate-limited request releases nothing"

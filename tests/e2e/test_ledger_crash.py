@@ -51,7 +51,7 @@ def test_every_delivered_post_is_in_the_ledger_after_a_sigkill(tmp_path):
             elif kind == 1:
                 yield f"/2/users/{rng.choice(authors)}/tweets", {"max_results": "100"}, "demo-partner", "train-genai"
             elif kind == 2:
-                query = rng.choice(["pizza", "coffee OR marathon", "lang:en -is:reply", "thread"])
+                query = rng.choice(["pizza", "coffee OR marathon", "thread lang:en -is:reply", "thread"])
                 yield "/2/tweets/search/recent", {"query": query, "max_results": "100"}, "demo-display", None
             else:
                 yield f"/2/tweets/{rng.choice(post_ids)}", {"expansions": "author_id"}, "demo-first-party", "display"

@@ -150,7 +150,8 @@ def test_get_tweets_answers_in_order_and_names_missing_and_withheld_ids(platform
     errors = error_by_id(response.errors)
     not_found = errors[str(missing)]
     assert not_found["title"] == "Not Found Error"
-    assert not_found["type"] == "https://api.twitter.com/2/problems/resource-not-found"
+    assert not_found["type"] == "https://api.x.com/2/problems/resource-not-found"
+    assert "section" not in not_found
     assert not_found["parameter"] == "ids" and not_found["resource_type"] == "tweet"
     assert "reason" not in not_found
     assert errors[str(protected_post["id"])]["reason"] == "protected_account"
@@ -158,7 +159,8 @@ def test_get_tweets_answers_in_order_and_names_missing_and_withheld_ids(platform
     assert errors[str(suspended_post["id"])]["reason"] == "author_suspended"
     for post_id in (protected_post["id"], deleted_post["id"], suspended_post["id"]):
         withheld = errors[str(post_id)]
-        assert withheld["type"] == "https://api.twitter.com/2/problems/not-authorized-for-resource"
+        assert withheld["type"] == "https://api.x.com/2/problems/not-authorized-for-resource"
+        assert withheld["section"] == "data"
         assert withheld["title"] == "Authorization Error"
 
 
@@ -335,6 +337,33 @@ def test_search_operators_select_exactly_the_matching_posts(platform, display):
         f"(from:{handle} {words_}) OR (from:{handle} -is:reply {other})",
         lambda p: has_word(p["text"], words_) or (not p.get("in_reply_to") and has_word(p["text"], other)),
     )
+
+    # Operators about data Tollgate does not keep match nothing, so their
+    # negation keeps every post; those about replies and threads are exact.
+    expect(f"from:{handle} -is:retweet", lambda p: True)
+    expect(f"from:{handle} -is:nullcast -has:media -is:quote -place_country:DE", lambda p: True)
+    assert search(f"from:{handle} has:media") == []
+    assert search(f"from:{handle} (is:retweet OR is:verified)") == []
+    reply = next(p for p in posts if p.get("in_reply_to"))
+    expect(f"from:{handle} in_reply_to_tweet_id:{reply['in_reply_to']}", lambda p: p.get("in_reply_to") == reply["in_reply_to"])
+    thread = reply.get("conversation_id") or reply["id"]
+    expect(f"from:{handle} conversation_id:{thread}", lambda p: (p.get("conversation_id") or p["id"]) == thread)
+
+
+def test_search_recent_takes_tweepys_example_query(platform, display):
+    """`coffee -is:retweet`, tweepy's own example: Tollgate keeps no reposts,
+    so the answer is the keyword's, page for page."""
+    prolific = max(platform.truth.posts_by_author, key=lambda a: len(platform.truth.posts_by_author[a]))
+    word = pick_word([t.text for t in display.get_users_tweets(prolific, max_results=100).data])
+
+    plain = display.search_recent_tweets(word, max_results=100)
+    no_retweets = display.search_recent_tweets(f"{word} -is:retweet", max_results=100)
+
+    assert plain.data, f"`{word}` matches posts"
+    assert [t.id for t in no_retweets.data] == [t.id for t in plain.data]
+    assert no_retweets.meta["result_count"] == plain.meta["result_count"]
+    with pytest.raises(tweepy.BadRequest, match="conjunction-required"):
+        display.search_recent_tweets("is:retweet", max_results=10)
 
 
 def test_search_combines_terms_language_and_replies_across_authors(platform, display):

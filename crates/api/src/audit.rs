@@ -78,7 +78,9 @@ impl Params {
                     ApiError::param(
                         name,
                         v,
-                        format!("`{name}` must be an RFC 3339 UTC time such as 2025-06-05T00:00:00Z"),
+                        format!(
+                            "`{name}` must be an RFC 3339 time such as 2025-06-05T00:00:00Z or 2025-06-05T02:00:00+02:00"
+                        ),
                     )
                 })
             })

@@ -21,12 +21,10 @@ use tollgate_store::{SearchQuery, TimelineQuery};
 
 use crate::error::{ApiError, not_found_item, withheld_item};
 use crate::internal::store_error;
-use crate::params::{
-    self, MEDIA_FIELDS, PLACE_FIELDS, POLL_FIELDS, Params, TWEET_EXPANSIONS, TWEET_FIELDS, USER_EXPANSIONS,
-    USER_FIELDS, token,
-};
+use crate::params::{self, Asked, Params, token};
 use crate::ratelimit::Window;
 use crate::render::{self, Fields, Members as _};
+use crate::x_names::{List, Part};
 use crate::{ApiState, RequestId, query};
 
 /// The raw query string: `Params::new` decodes it strictly, where axum's
@@ -178,24 +176,32 @@ impl Ctx {
     }
 }
 
-fn fields(p: &Params, expansions: &[&str]) -> Result<Fields, ApiError> {
-    // Validated like the others, rendered never: Tollgate keeps no media,
-    // places or polls.
-    p.list("media.fields", MEDIA_FIELDS)?;
-    p.list("place.fields", PLACE_FIELDS)?;
-    p.list("poll.fields", POLL_FIELDS)?;
-    Ok(Fields::new(
-        &p.list("tweet.fields", TWEET_FIELDS)?,
-        &p.list("user.fields", USER_FIELDS)?,
-        p.list("expansions", expansions)?,
-    ))
+/// The field and expansion lists of a request, in either generation of X's
+/// names (`x_names`): what to render, and under which names. `media.fields`,
+/// `place.fields` and `poll.fields` are validated like the others and render
+/// nothing: Tollgate keeps no media, places or polls.
+fn fields(p: &Params, expansions: List) -> Result<Fields, ApiError> {
+    let mut asked = Asked::default();
+    for (key, list) in [
+        ("tweet.fields", List::PostFields),
+        ("post.fields", List::PostFields),
+        ("user.fields", List::UserFields),
+        ("media.fields", List::MediaFields),
+        ("place.fields", List::PlaceFields),
+        ("poll.fields", List::PollFields),
+        ("expansions", expansions),
+    ] {
+        p.names(key, list, &mut asked)?;
+    }
+    let (parts, generation) = asked.resolve()?;
+    Ok(Fields::new(parts, generation))
 }
 
 fn expand(f: &Fields) -> Expand {
     Expand {
-        authors: f.expands("author_id"),
-        reply_users: f.expands("in_reply_to_user_id"),
-        referenced: f.expands("referenced_tweets.id"),
+        authors: f.expands(Part::ExpandAuthors),
+        reply_users: f.expands(Part::ExpandReplyUsers),
+        referenced: f.expands(Part::ExpandReferenced),
     }
 }
 
@@ -225,7 +231,8 @@ async fn deliver_posts(
     candidates: Vec<Arc<Post>>,
     e: Expand,
 ) -> Result<Delivery, ApiError> {
-    // The posts the candidates reply to, for `referenced_tweets.id`: the
+    // The posts the candidates reply to, for `referenced_tweets.id` (or
+    // `referenced_posts`): the
     // deliverer decides each and keeps those a released post replies to.
     let referenced = if e.referenced {
         let parents: Vec<PostId> = candidates.iter().filter_map(|p| p.in_reply_to).collect();
@@ -302,9 +309,9 @@ fn respond(state: &ApiState, delivery: &Delivery, body: Vec<u8>) -> Response {
 // -- post lookup --------------------------------------------------------------
 
 const LOOKUP_PARAMS: &[&str] =
-    &["ids", "tweet.fields", "user.fields", "expansions", "media.fields", "place.fields", "poll.fields"];
+    &["ids", "tweet.fields", "post.fields", "user.fields", "expansions", "media.fields", "place.fields", "poll.fields"];
 const ONE_PARAMS: &[&str] =
-    &["tweet.fields", "user.fields", "expansions", "media.fields", "place.fields", "poll.fields"];
+    &["tweet.fields", "post.fields", "user.fields", "expansions", "media.fields", "place.fields", "poll.fields"];
 
 pub async fn tweet_lookup(
     State(state): State<Arc<ApiState>>,
@@ -337,7 +344,7 @@ async fn lookup(
     ids: Vec<PostId>,
     single: bool,
 ) -> Result<Response, ApiError> {
-    let f = fields(p, TWEET_EXPANSIONS)?;
+    let f = fields(p, List::PostExpansions)?;
     ctx.check_refusal(state, endpoint).await?;
     let mut found = state.cache.posts(&ids).map_err(store_error)?;
     // Answer in the order asked, once per id.
@@ -391,6 +398,7 @@ const TIMELINE_PARAMS: &[&str] = &[
     "start_time",
     "end_time",
     "tweet.fields",
+    "post.fields",
     "user.fields",
     "expansions",
     "media.fields",
@@ -409,6 +417,7 @@ const SEARCH_PARAMS: &[&str] = &[
     "end_time",
     "sort_order",
     "tweet.fields",
+    "post.fields",
     "user.fields",
     "expansions",
     "media.fields",
@@ -453,7 +462,7 @@ pub async fn user_timeline(
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs.as_deref(), TIMELINE_PARAMS)?;
         let author: AccountId = params::parse_id("id", &id)?;
-        let f = fields(&p, TWEET_EXPANSIONS)?;
+        let f = fields(&p, List::PostExpansions)?;
         let limit = p.int("max_results", 5, 100, 10)?;
         check_time_order(&p)?;
         // Tollgate keeps no reposts, so excluding `retweets` leaves everything.
@@ -487,11 +496,10 @@ pub async fn search_recent(State(state): State<Arc<ApiState>>, headers: HeaderMa
     handle(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs.as_deref(), SEARCH_PARAMS)?;
         let raw = p.required("query")?;
-        let mut expr = query::parse(raw).map_err(|why| {
+        let expr = query::parse(raw).map_err(|why| {
             ApiError::param("query", raw, format!("There were errors processing your request: {why}"))
         })?;
-        resolve_numeric_from(state, &mut expr)?;
-        let f = fields(&p, TWEET_EXPANSIONS)?;
+        let f = fields(&p, List::PostExpansions)?;
         let limit = p.int("max_results", 10, 100, 10)?;
         check_time_order(&p)?;
         // Results are always newest first; `relevancy` is accepted and answered by recency.
@@ -525,28 +533,6 @@ pub async fn search_recent(State(state): State<Arc<ApiState>>, headers: HeaderMa
         list(state, ctx, ENDPOINT, &f, candidates, limit).await
     })
     .await
-}
-
-/// X's `from:` takes a username or a numeric user id. A number that is the id
-/// of an account becomes that account's handle; any other number stays a
-/// handle (handles may be all digits).
-fn resolve_numeric_from(state: &ApiState, expr: &mut tollgate_store::SearchExpr) -> Result<(), ApiError> {
-    use tollgate_store::SearchExpr;
-    match expr {
-        SearchExpr::From(who) if who.bytes().all(|b| b.is_ascii_digit()) => {
-            if let Ok(id) = who.parse::<AccountId>()
-                && let Some(account) = state.cache.account(id).map_err(store_error)?
-            {
-                *who = account.handle.clone();
-            }
-            Ok(())
-        }
-        SearchExpr::Not(inner) => resolve_numeric_from(state, inner),
-        SearchExpr::And(items) | SearchExpr::Or(items) => {
-            items.iter_mut().try_for_each(|item| resolve_numeric_from(state, item))
-        }
-        _ => Ok(()),
-    }
 }
 
 /// Renders a page of a list: the delivered posts, and in `meta` the counts,
@@ -588,9 +574,9 @@ async fn list(
 
 // -- users ----------------------------------------------------------------------
 
-const USER_PARAMS: &[&str] = &["user.fields", "expansions", "tweet.fields"];
-const USERNAMES_PARAMS: &[&str] = &["usernames", "user.fields", "expansions", "tweet.fields"];
-const USERS_PARAMS: &[&str] = &["ids", "user.fields", "expansions", "tweet.fields"];
+const USER_PARAMS: &[&str] = &["user.fields", "expansions", "tweet.fields", "post.fields"];
+const USERNAMES_PARAMS: &[&str] = &["usernames", "user.fields", "expansions", "tweet.fields", "post.fields"];
+const USERS_PARAMS: &[&str] = &["ids", "user.fields", "expansions", "tweet.fields", "post.fields"];
 
 pub async fn user_lookup(
     State(state): State<Arc<ApiState>>,
@@ -692,7 +678,7 @@ async fn users(
     parameter: &str,
     single: bool,
 ) -> Result<Response, ApiError> {
-    let f = fields(p, USER_EXPANSIONS)?;
+    let f = fields(p, List::UserExpansions)?;
     ctx.check_refusal(state, endpoint).await?;
     let candidates: Vec<Arc<Account>> = asked.iter().filter_map(|(_, a)| a.clone()).collect();
     let mut timings = Timings::default();

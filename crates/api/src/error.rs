@@ -1,14 +1,22 @@
 //! One error type for every endpoint, rendered in X API v2's problem shapes so
 //! that client libraries raise their usual exceptions. The table of problem
 //! types is documented in `docs/api.md`.
+//!
+//! The `type` of each problem is X's current value (`https://api.x.com/2/problems/...`,
+//! as X's document 2.167 fixes them: X's SDK refuses a body whose `type` is
+//! another, such as the `api.twitter.com` of older documents); Tollgate's own
+//! reason codes go in the extra property `reason`, which X's problem schemas
+//! allow (they do not close their properties).
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-const X_INVALID_REQUEST: &str = "https://api.twitter.com/2/problems/invalid-request";
-const X_USAGE_CAPPED: &str = "https://api.twitter.com/2/problems/usage-capped";
-const X_CLIENT_FORBIDDEN: &str = "https://api.twitter.com/2/problems/client-forbidden";
+const X_INVALID_REQUEST: &str = "https://api.x.com/2/problems/invalid-request";
+const X_USAGE_CAPPED: &str = "https://api.x.com/2/problems/usage-capped";
+const X_CLIENT_FORBIDDEN: &str = "https://api.x.com/2/problems/client-forbidden";
+const X_RESOURCE_NOT_FOUND: &str = "https://api.x.com/2/problems/resource-not-found";
+const X_NOT_AUTHORIZED_FOR_RESOURCE: &str = "https://api.x.com/2/problems/not-authorized-for-resource";
 
 /// The part of the server whose failure made a request unanswerable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +34,12 @@ pub enum ApiError {
     InvalidParameter {
         parameter: String,
         values: Vec<String>,
+        message: String,
+    },
+    /// Query parameters that are valid alone but not together: (parameter,
+    /// offending value) pairs and the message.
+    InvalidParameters {
+        parameters: Vec<(String, String)>,
         message: String,
     },
     /// A request body or path segment failed validation.
@@ -83,7 +97,9 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::InvalidParameter { .. } | ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidParameter { .. } | ApiError::InvalidParameters { .. } | ApiError::InvalidRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Refused { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -103,6 +119,21 @@ impl ApiError {
                 "detail": "One or more parameters to your request was invalid.",
                 "type": X_INVALID_REQUEST,
             }),
+            ApiError::InvalidParameters { parameters, message } => {
+                let mut named = serde_json::Map::new();
+                for (parameter, value) in parameters {
+                    let values = named.entry(parameter.clone()).or_insert_with(|| Value::Array(Vec::new()));
+                    if let Value::Array(values) = values {
+                        values.push(Value::String(value.clone()));
+                    }
+                }
+                json!({
+                    "errors": [{ "parameters": named, "message": message }],
+                    "title": "Invalid Request",
+                    "detail": "One or more parameters to your request was invalid.",
+                    "type": X_INVALID_REQUEST,
+                })
+            }
             ApiError::InvalidRequest(message) => json!({
                 "errors": [{ "message": message }],
                 "title": "Invalid Request",
@@ -118,7 +149,7 @@ impl ApiError {
                     "status": 403,
                     "detail": detail,
                     "reason": reason,
-                    "type": if reason == "app_suspended" { X_CLIENT_FORBIDDEN.to_owned() } else { format!("urn:tollgate:problem:{reason}") },
+                    "type": X_CLIENT_FORBIDDEN,
                 });
                 if let Some(link) = link {
                     body["agreement_url"] = Value::String(link.clone());
@@ -188,13 +219,16 @@ pub fn not_found_item(resource_type: &str, parameter: &str, id: &str) -> Value {
         "resource_type": resource_type,
         "parameter": parameter,
         "resource_id": id,
-        "type": "https://api.twitter.com/2/problems/resource-not-found",
+        "type": X_RESOURCE_NOT_FOUND,
     })
 }
 
-/// The partial error for a resource the policy withholds from this request.
+/// The partial error for a resource the policy withholds from this request:
+/// X's `not-authorized-for-resource`, with `section` as X gives it (the item
+/// was asked for in `data`), and Tollgate's reason code in `reason`.
 pub fn withheld_item(resource_type: &str, parameter: &str, id: &str, reason: &str) -> Value {
     json!({
+        "section": "data",
         "value": id,
         "detail": format!("The {resource_type} [{id}] is withheld from this request: {reason}."),
         "title": "Authorization Error",
@@ -202,6 +236,6 @@ pub fn withheld_item(resource_type: &str, parameter: &str, id: &str, reason: &st
         "parameter": parameter,
         "resource_id": id,
         "reason": reason,
-        "type": "https://api.twitter.com/2/problems/not-authorized-for-resource",
+        "type": X_NOT_AUTHORIZED_FOR_RESOURCE,
     })
 }

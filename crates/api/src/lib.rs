@@ -19,6 +19,7 @@ mod query;
 mod ratelimit;
 mod render;
 mod routes;
+pub mod x_names;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,7 +41,7 @@ pub use metrics::Metrics;
 /// the fuzz targets (crates/fuzz), which check that decoding never panics and
 /// that every token it accepts is the one `encode` gives.
 pub use params::token as pagination_token;
-pub use query::{MAX_QUERY_LEN, parse as parse_query};
+pub use query::{MAX_GROUP_DEPTH, MAX_QUERY_LEN, parse as parse_query};
 pub use ratelimit::{RateLimiter, RateLimits};
 pub use routes::{Method, Route};
 

@@ -13,116 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use tollgate_domain::{PostId, Timestamp};
 
 use crate::error::ApiError;
-
-/// Tweet fields X defines. Fields Tollgate does not keep are accepted and left out.
-pub const TWEET_FIELDS: &[&str] = &[
-    "article",
-    "attachments",
-    "author_id",
-    "card_uri",
-    "community_id",
-    "context_annotations",
-    "conversation_id",
-    "created_at",
-    "display_text_range",
-    "edit_controls",
-    "edit_history_tweet_ids",
-    "entities",
-    "geo",
-    "id",
-    "in_reply_to_user_id",
-    "lang",
-    "media_metadata",
-    "non_public_metrics",
-    "note_tweet",
-    "organic_metrics",
-    "possibly_sensitive",
-    "promoted_metrics",
-    "public_metrics",
-    "referenced_tweets",
-    "reply_settings",
-    "scopes",
-    "source",
-    "text",
-    "withheld",
-];
-
-/// User fields X defines. Fields Tollgate does not keep are accepted and left out.
-pub const USER_FIELDS: &[&str] = &[
-    "affiliation",
-    "connection_status",
-    "created_at",
-    "description",
-    "entities",
-    "id",
-    "is_identity_verified",
-    "location",
-    "most_recent_tweet_id",
-    "name",
-    "parody",
-    "pinned_tweet_id",
-    "profile_banner_url",
-    "profile_image_url",
-    "protected",
-    "public_metrics",
-    "receives_your_dm",
-    "subscription",
-    "subscription_type",
-    "url",
-    "username",
-    "verified",
-    "verified_followers_count",
-    "verified_type",
-    "withheld",
-];
-
-/// Expansions X defines on post endpoints. Tollgate serves `author_id` and
-/// `in_reply_to_user_id`; the others name objects it does not keep (media,
-/// polls, places) or posts a client can look up by id, and are left out, as X
-/// leaves out expansions that do not apply. Client libraries such as twarc ask
-/// for all of them by default.
-pub const TWEET_EXPANSIONS: &[&str] = &[
-    "attachments.media_keys",
-    "attachments.media_source_tweet",
-    "attachments.poll_ids",
-    "author_id",
-    "edit_history_tweet_ids",
-    "entities.mentions.username",
-    "entities.note.mentions.username",
-    "geo.place_id",
-    "in_reply_to_user_id",
-    "referenced_tweets.id",
-    "referenced_tweets.id.attachments.media_keys",
-    "referenced_tweets.id.author_id",
-];
-
-/// `media.fields` X defines (v2). Tollgate keeps no media: accepted, never
-/// rendered, and any other name is a 400 like an unknown tweet field.
-pub const MEDIA_FIELDS: &[&str] = &[
-    "alt_text",
-    "duration_ms",
-    "height",
-    "media_key",
-    "non_public_metrics",
-    "organic_metrics",
-    "preview_image_url",
-    "promoted_metrics",
-    "public_metrics",
-    "type",
-    "url",
-    "variants",
-    "width",
-];
-
-/// `place.fields` X defines (v2); Tollgate keeps no places.
-pub const PLACE_FIELDS: &[&str] =
-    &["contained_within", "country", "country_code", "full_name", "geo", "id", "name", "place_type"];
-
-/// `poll.fields` X defines (v2); Tollgate keeps no polls.
-pub const POLL_FIELDS: &[&str] = &["duration_minutes", "end_datetime", "id", "options", "voting_status"];
-
-/// Expansions X defines on user endpoints; none applies to what Tollgate keeps.
-pub const USER_EXPANSIONS: &[&str] = &["affiliation.user_id", "most_recent_tweet_id", "pinned_tweet_id"];
+use crate::x_names::{self, Generation, List};
 
 /// The parsed query string of one request.
 pub struct Params {
@@ -173,7 +64,10 @@ impl Params {
                     ApiError::param(
                         key,
                         v,
-                        format!("Invalid '{key}':'{v}'. '{key}' must be a date-time of the form YYYY-MM-DDTHH:mm:ssZ"),
+                        format!(
+                            "Invalid '{key}':'{v}'. '{key}' must be an RFC 3339 date-time such as \
+                             2026-01-01T00:00:00Z or 2026-01-01T01:00:00+01:00"
+                        ),
                     )
                 })
             })
@@ -212,6 +106,33 @@ impl Params {
         Ok(out)
     }
 
+    /// Reads the list parameter `key` (`tweet.fields`, `expansions`, ...)
+    /// into `asked`: every item must be a name X defines in `list`, in either
+    /// generation (`x_names`). Looked up in the sorted table, nothing allocated.
+    pub fn names<'a>(&'a self, key: &'a str, list: List, asked: &mut Asked<'a>) -> Result<(), ApiError> {
+        let Some(value) = self.get(key) else { return Ok(()) };
+        if let Some(generation) = x_names::lookup(List::Parameters, key).and_then(|p| p.generation()) {
+            asked.mark(generation, key, value, key);
+        }
+        for item in value.split(',') {
+            let Some(name) = x_names::lookup(list, item) else {
+                let accepted: Vec<&str> = x_names::list(list).iter().map(|n| n.name).collect();
+                return Err(ApiError::param(
+                    key,
+                    item,
+                    format!("The `{key}` query parameter value [{item}] is not one of [{}]", accepted.join(",")),
+                ));
+            };
+            if let Some(part) = name.serves {
+                asked.parts |= part.bit();
+            }
+            if let Some(generation) = name.generation() {
+                asked.mark(generation, key, item, item);
+            }
+        }
+        Ok(())
+    }
+
     /// `ids=1,2,3`: 1 to `max` ids.
     pub fn ids<T: FromStr>(&self, key: &str, max: usize) -> Result<Vec<T>, ApiError> {
         let raw = self.required(key)?;
@@ -227,6 +148,73 @@ impl Params {
             ));
         }
         items.into_iter().map(|v| parse_id(key, v)).collect()
+    }
+}
+
+/// The field and expansion names of a request: what they ask Tollgate to
+/// render, and the first name of each generation of X's naming they use.
+#[derive(Debug, Default)]
+pub struct Asked<'a> {
+    parts: u16,
+    previous: Option<Marker<'a>>,
+    current: Option<Marker<'a>>,
+}
+
+/// Where a request names a generation: the parameter, its value (or the
+/// item) as sent, and the name that says it (the parameter's or the item's).
+#[derive(Debug, Clone, Copy)]
+struct Marker<'a> {
+    parameter: &'a str,
+    value: &'a str,
+    name: &'a str,
+}
+
+impl Marker<'_> {
+    fn shown(&self) -> String {
+        if self.name == self.parameter {
+            format!("`{}`", self.parameter)
+        } else {
+            format!("`{}` in `{}`", self.name, self.parameter)
+        }
+    }
+}
+
+impl<'a> Asked<'a> {
+    fn mark(&mut self, generation: Generation, parameter: &'a str, value: &'a str, name: &'a str) {
+        let slot = match generation {
+            Generation::Tweets => &mut self.previous,
+            Generation::Posts => &mut self.current,
+        };
+        slot.get_or_insert(Marker { parameter, value, name });
+    }
+
+    /// The parts to render (`x_names::Part` bits), and the generation the
+    /// answer is written in: 2.167's if a name only 2.167 has says so
+    /// (`post.fields`, `referenced_posts`, ...), else the one before it, the
+    /// default, which names without a generation (`author_id`) keep. Names of
+    /// both generations in one request are a `400` naming one of each: the
+    /// answer could honour only one of them.
+    pub fn resolve(self) -> Result<(u16, Generation), ApiError> {
+        match (self.previous, self.current) {
+            (Some(old), Some(new)) => Err(ApiError::InvalidParameters {
+                parameters: vec![
+                    (old.parameter.to_owned(), old.value.to_owned()),
+                    (new.parameter.to_owned(), new.value.to_owned()),
+                ],
+                message: format!(
+                    "The request mixes X's names from {} ({}) with those of version {} ({}); \
+                     use the names of one version",
+                    x_names::PREVIOUS,
+                    old.shown(),
+                    x_names::CURRENT,
+                    new.shown(),
+                ),
+            }),
+            (_, current) => {
+                let generation = if current.is_some() { Generation::Posts } else { Generation::Tweets };
+                Ok((self.parts, generation))
+            }
+        }
     }
 }
 

@@ -4,7 +4,9 @@
 //! Objects are serialized from the domain types straight into the response
 //! body: no intermediate `serde_json::Value`, and ids and times are written
 //! with `collect_str`, without a `String` each. Fields come in the order X
-//! documents them (id, text, edit history, then the optional fields).
+//! documents them (id, text, edit history, then the optional fields). The
+//! properties 2.167 renamed are written under the names of the request's
+//! generation (`x_names::Property`), picked per property, not rewritten after.
 //!
 //! The renderers take only `Released` items, which only the deliverer
 //! constructs: a post or a profile the policy did not allow for this request,
@@ -20,60 +22,41 @@ pub use serde::ser::SerializeMap as Members;
 use tollgate_deliver::Released;
 use tollgate_domain::{Account, Post, Reason};
 
-/// Which optional fields a response carries.
-#[derive(Debug, Clone, Default)]
+use crate::x_names::{self, Generation, Part};
+
+/// Which optional fields a response carries, and in which generation of X's
+/// names it is written (`x_names`): a set of bits and a flag, nothing
+/// allocated per request.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Fields {
-    tweet: u16,
-    user: u8,
-    expansions: Vec<String>,
+    parts: u16,
+    generation: Generation,
 }
 
-/// The optional tweet fields Tollgate has data for, in the order they are
-/// written. Other names X defines (`possibly_sensitive`, `reply_settings`,
-/// metrics...) are accepted and left out: Tollgate does not keep them, and a
-/// default would be a value the platform never gave.
-const TWEET_FLAGS: [&str; 6] =
-    ["author_id", "created_at", "lang", "conversation_id", "in_reply_to_user_id", "referenced_tweets"];
-/// The optional user fields Tollgate has data for, in the order they are
-/// written (`verified` and the like are left out, as above).
-const USER_FLAGS: [&str; 3] = ["created_at", "description", "protected"];
-
-/// The tweet field each expansion joins on: X adds it to every tweet of a
+/// The post field each expansion joins on: X adds it to every post of a
 /// response that asks for the expansion, so that clients can match
-/// `includes` to the tweets, whether `tweet.fields` names it or not.
-const JOIN_FIELDS: [(&str, &str); 3] = [
-    ("author_id", "author_id"),
-    ("in_reply_to_user_id", "in_reply_to_user_id"),
-    ("referenced_tweets.id", "referenced_tweets"),
+/// `includes` to the posts, whether the fields list names it or not.
+const JOINS: [(Part, Part); 3] = [
+    (Part::ExpandAuthors, Part::AuthorId),
+    (Part::ExpandReplyUsers, Part::InReplyToUserId),
+    (Part::ExpandReferenced, Part::Referenced),
 ];
 
-fn flags(names: &[String], table: &[&str]) -> u16 {
-    names.iter().filter_map(|n| table.iter().position(|t| t == n)).fold(0, |bits, i| bits | 1 << i)
-}
-
 impl Fields {
-    /// From the validated `tweet.fields`, `user.fields` and `expansions`
-    /// (names outside the rendered ones are accepted and render nothing).
-    pub fn new(tweet: &[String], user: &[String], expansions: Vec<String>) -> Fields {
-        let joined: Vec<String> = JOIN_FIELDS
-            .iter()
-            .filter(|(expansion, _)| expansions.iter().any(|e| e == expansion))
-            .map(|(_, field)| (*field).to_owned())
-            .collect();
-        let tweet = flags(tweet, &TWEET_FLAGS) | flags(&joined, &TWEET_FLAGS);
-        Fields { tweet, user: flags(user, &USER_FLAGS) as u8, expansions }
+    /// From the parts the validated field and expansion lists ask for
+    /// (`x_names::Part` bits; names Tollgate keeps no data for have none) and
+    /// the generation of the request's names.
+    pub fn new(parts: u16, generation: Generation) -> Fields {
+        let joined = JOINS.iter().filter(|(e, _)| parts & e.bit() != 0).fold(0, |bits, (_, f)| bits | f.bit());
+        Fields { parts: parts | joined, generation }
     }
 
-    fn tweet_has(&self, f: &str) -> bool {
-        TWEET_FLAGS.iter().position(|t| *t == f).is_some_and(|i| self.tweet & (1 << i) != 0)
+    fn has(&self, part: Part) -> bool {
+        self.parts & part.bit() != 0
     }
 
-    fn user_has(&self, f: &str) -> bool {
-        USER_FLAGS.iter().position(|t| *t == f).is_some_and(|i| self.user & (1 << i) != 0)
-    }
-
-    pub fn expands(&self, e: &str) -> bool {
-        self.expansions.iter().any(|x| x == e)
+    pub fn expands(&self, part: Part) -> bool {
+        self.has(part)
     }
 }
 
@@ -86,7 +69,7 @@ impl<T: Display> Serialize for Str<T> {
     }
 }
 
-/// X's `referenced_tweets` entry of a reply.
+/// X's `referenced_tweets` (`referenced_posts`) entry of a reply.
 struct RepliedTo<T>(T);
 
 impl<T: Display> Serialize for RepliedTo<T> {
@@ -127,28 +110,28 @@ impl Serialize for TweetOf<'_> {
         o.serialize_entry("id", &Str(post.id))?;
         o.serialize_entry("text", &post.text)?;
         // X includes the edit history by default; clients rely on it.
-        o.serialize_entry("edit_history_tweet_ids", &[Str(post.id)])?;
-        if f.tweet_has("author_id") {
+        o.serialize_entry(x_names::EDIT_HISTORY.name(f.generation), &[Str(post.id)])?;
+        if f.has(Part::AuthorId) {
             o.serialize_entry("author_id", &Str(post.author_id))?;
         }
-        if f.tweet_has("created_at") {
+        if f.has(Part::CreatedAt) {
             o.serialize_entry("created_at", &Str(post.created_at))?;
         }
-        if f.tweet_has("lang") {
+        if f.has(Part::Lang) {
             o.serialize_entry("lang", &post.lang)?;
         }
-        if f.tweet_has("conversation_id") {
+        if f.has(Part::ConversationId) {
             o.serialize_entry("conversation_id", &Str(post.conversation()))?;
         }
-        if f.tweet_has("in_reply_to_user_id")
+        if f.has(Part::InReplyToUserId)
             && let Some(u) = post.in_reply_to_user_id
         {
             o.serialize_entry("in_reply_to_user_id", &Str(u))?;
         }
-        if f.tweet_has("referenced_tweets")
+        if f.has(Part::Referenced)
             && let Some(parent) = post.in_reply_to
         {
-            o.serialize_entry("referenced_tweets", &RepliedTo(parent))?;
+            o.serialize_entry(x_names::REFERENCED.name(f.generation), &RepliedTo(parent))?;
         }
         o.end()
     }
@@ -173,13 +156,13 @@ impl Serialize for UserOf<'_> {
         o.serialize_entry("id", &Str(account.id))?;
         o.serialize_entry("name", &account.display_name)?;
         o.serialize_entry("username", &account.handle)?;
-        if f.user_has("created_at") {
+        if f.has(Part::UserCreatedAt) {
             o.serialize_entry("created_at", &Str(account.created_at))?;
         }
-        if f.user_has("description") {
+        if f.has(Part::UserDescription) {
             o.serialize_entry("description", &account.description)?;
         }
-        if f.user_has("protected") {
+        if f.has(Part::UserProtected) {
             o.serialize_entry("protected", &account.protected)?;
         }
         o.end()
@@ -212,8 +195,9 @@ impl<T: std::borrow::Borrow<Released<Account>>> Serialize for Users<'_, T> {
     }
 }
 
-/// X's `includes` object: the expanded users and the referenced posts,
-/// each member present only when it has items.
+/// X's `includes` object: the expanded users and the referenced posts
+/// (`tweets` or `posts`, by the request's generation), each member present
+/// only when it has items.
 pub struct Includes<'a> {
     pub users: Users<'a, Released<Account>>,
     pub tweets: Tweets<'a>,
@@ -226,7 +210,7 @@ impl Serialize for Includes<'_> {
             o.serialize_entry("users", &self.users)?;
         }
         if !self.tweets.0.is_empty() {
-            o.serialize_entry("tweets", &self.tweets)?;
+            o.serialize_entry(x_names::INCLUDED_POSTS.name(self.tweets.1.generation), &self.tweets)?;
         }
         o.end()
     }
@@ -265,6 +249,7 @@ mod tests {
     use tollgate_domain::{AccountId, AccountStatus, AiPreferences, PostId, Timestamp};
 
     use super::*;
+    use crate::x_names::List;
 
     fn post() -> Post {
         Post {
@@ -301,9 +286,28 @@ mod tests {
         serde_json::to_string(value).unwrap()
     }
 
-    fn names(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
+    /// The fields the names of each list ask for, as `Params::names` reads them.
+    fn asked(lists: &[(List, &[&str])], generation: Generation) -> Fields {
+        let mut parts = 0;
+        for (list, names) in lists {
+            for name in *names {
+                let entry = x_names::lookup(*list, name).unwrap_or_else(|| panic!("{name} is not in {list:?}"));
+                parts |= entry.serves.map_or(0, Part::bit);
+            }
+        }
+        Fields::new(parts, generation)
     }
+
+    const ALL_POST_FIELDS: &[&str] = &[
+        "author_id",
+        "created_at",
+        "lang",
+        "conversation_id",
+        "in_reply_to_user_id",
+        "referenced_tweets",
+        "possibly_sensitive",
+        "reply_settings",
+    ];
 
     #[test]
     fn tweets_carry_the_default_and_the_asked_fields_in_order() {
@@ -312,14 +316,12 @@ mod tests {
             json(&TweetOf(&post(), &none)),
             r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"]}"#
         );
-        let mut asked = names(&TWEET_FLAGS);
-        asked.extend(names(&["possibly_sensitive", "reply_settings"]));
-        let all = Fields::new(&asked, &[], vec![]);
+        let all = asked(&[(List::PostFields, ALL_POST_FIELDS)], Generation::Tweets);
         assert_eq!(
             json(&TweetOf(&post(), &all)),
             r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"],"author_id":"7","created_at":"2023-11-14T22:13:20.123Z","lang":"en","conversation_id":"10","in_reply_to_user_id":"3","referenced_tweets":[{"type":"replied_to","id":"10"}]}"#
         );
-        let some = Fields::new(&names(&["lang", "public_metrics"]), &[], vec![]);
+        let some = asked(&[(List::PostFields, &["lang", "public_metrics"])], Generation::Tweets);
         assert_eq!(
             json(&TweetOf(&post(), &some)),
             r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"],"lang":"en"}"#
@@ -327,13 +329,31 @@ mod tests {
     }
 
     #[test]
+    fn posts_of_the_2_167_generation_carry_its_property_names() {
+        let fields: &[&str] = &["created_at", "article_title", "note_post"];
+        let expansions: &[&str] = &["author_id", "referenced_posts", "edit_history_post_ids"];
+        let f = asked(&[(List::PostFields, fields), (List::PostExpansions, expansions)], Generation::Posts);
+        assert_eq!(
+            json(&TweetOf(&post(), &f)),
+            r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_post_ids":["20"],"author_id":"7","created_at":"2023-11-14T22:13:20.123Z","referenced_posts":[{"type":"replied_to","id":"10"}]}"#
+        );
+    }
+
+    #[test]
     fn expansions_add_the_fields_they_join_on() {
-        let expanded = Fields::new(&[], &[], names(&["author_id", "referenced_tweets.id", "in_reply_to_user_id"]));
+        let expansions: &[&str] = &["author_id", "referenced_tweets.id", "in_reply_to_user_id"];
+        let expanded = asked(&[(List::PostExpansions, expansions)], Generation::Tweets);
         assert_eq!(
             json(&TweetOf(&post(), &expanded)),
             r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"],"author_id":"7","in_reply_to_user_id":"3","referenced_tweets":[{"type":"replied_to","id":"10"}]}"#
         );
-        let invented = Fields::new(&names(&["possibly_sensitive", "reply_settings"]), &names(&["verified"]), vec![]);
+        let invented = asked(
+            &[
+                (List::PostFields, &["possibly_sensitive", "reply_settings", "suggested_source_links"]),
+                (List::UserFields, &["verified", "confirmed_email", "subscribes_to_you"]),
+            ],
+            Generation::Tweets,
+        );
         assert_eq!(
             json(&TweetOf(&post(), &invented)),
             r#"{"id":"20","text":"a \"quoted\" word\n","edit_history_tweet_ids":["20"]}"#
@@ -345,9 +365,8 @@ mod tests {
     fn users_carry_the_default_and_the_asked_fields_in_order() {
         let none = Fields::default();
         assert_eq!(json(&UserOf(&account(), &none)), r#"{"id":"7","name":"Ada ✨","username":"ada"}"#);
-        let mut asked = names(&USER_FLAGS);
-        asked.push("verified".into());
-        let all = Fields::new(&[], &asked, vec![]);
+        let names: &[&str] = &["protected", "verified", "description", "created_at", "pinned_tweet_id"];
+        let all = asked(&[(List::UserFields, names)], Generation::Tweets);
         assert_eq!(
             json(&UserOf(&account(), &all)),
             r#"{"id":"7","name":"Ada ✨","username":"ada","created_at":"2010-11-04T01:42:54.657Z","description":"analyst","protected":true}"#

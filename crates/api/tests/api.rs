@@ -187,7 +187,38 @@ async fn search_understands_the_documented_query_subset() {
     assert_eq!(ids(&v), vec!["203", "103"]);
     let (s, v) = f.get("/2/tweets/search/recent?query=has:media", &display, None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(v["errors"][0]["message"].as_str().unwrap().contains("has:"), "{v}");
+    let message = v["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("`has:media` is a conjunction-required operator"), "{v}");
+    assert!(message.ends_with("(at position 1)"), "{v}");
+}
+
+/// Operators about data Tollgate does not keep match nothing: their
+/// negation keeps every post (tweepy's `coffee -is:retweet`), the operator
+/// itself none; a numeric `from:` is an account id.
+#[tokio::test]
+async fn search_operators_over_what_tollgate_keeps() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    let (s, plain) = f.get("/2/tweets/search/recent?query=%22number%203%22", &display, None).await;
+    assert_eq!(s, StatusCode::OK, "{plain}");
+    assert!(!ids(&plain).is_empty(), "{plain}");
+    for q in ["%22number%203%22%20-is:retweet", "%22number%203%22%20-is:nullcast%20-has:media%20-place_country:DE"] {
+        let before = f.ledger_len();
+        let (s, v) = f.get(&format!("/2/tweets/search/recent?query={q}"), &display, None).await;
+        assert_eq!(s, StatusCode::OK, "{q}: {v}");
+        assert_eq!(ids(&v), ids(&plain), "{q}");
+        assert_eq!(v["meta"], plain["meta"], "the same decisions, the same withheld counts: {q}");
+        assert_eq!(f.ledger_len(), before + 1, "the answer is recorded: {q}");
+    }
+    let (s, v) = f.get("/2/tweets/search/recent?query=%22number%203%22%20has:media", &display, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(ids(&v).is_empty(), "{v}");
+    let (s, v) = f.get("/2/tweets/search/recent?query=number%20from:2%20-is:reply", &display, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(ids(&v), vec!["205", "204", "203", "202", "201"]);
+    let long = format!("number {}", "a ".repeat(2_000));
+    let (s, v) = f.get(&format!("/2/tweets/search/recent?query={}", long.replace(' ', "%20")), &display, None).await;
+    assert_eq!(s, StatusCode::OK, "a query of {} characters: {v}", long.len());
 }
 
 #[tokio::test]
@@ -544,4 +575,170 @@ async fn every_response_carries_a_request_id() {
     }
     ids.dedup();
     assert_eq!(ids.len(), 3, "one id per request: {ids:?}");
+}
+
+/// Every name of X's document before 2.167 and of 2.167, each list asked for
+/// whole in its own generation (a client asking for "all fields"): accepted,
+/// and answered under that generation's property names.
+#[tokio::test]
+async fn every_name_x_defines_is_accepted_in_its_generation() {
+    use tollgate_api::x_names::{self, Defined, List};
+    let f = fixture(unlimited());
+    let display = f.display();
+    let reply = tollgate_domain::Post {
+        in_reply_to: Some(PostId(102)),
+        in_reply_to_user_id: Some(AccountId(1)),
+        conversation_id: Some(PostId(102)),
+        ..common::post(1, 60, "a reply")
+    };
+    f.store.upsert_posts(&[reply]).unwrap();
+    let all = |list: List, defined: fn(Defined) -> bool| {
+        x_names::list(list).iter().filter(|n| defined(n.defined)).map(|n| n.name).collect::<Vec<_>>().join(",")
+    };
+    for (defined, fields_key, edit, referenced, included) in [
+        (
+            Defined::in_previous as fn(Defined) -> bool,
+            "tweet.fields",
+            "edit_history_tweet_ids",
+            "referenced_tweets",
+            "tweets",
+        ),
+        (Defined::in_current, "post.fields", "edit_history_post_ids", "referenced_posts", "posts"),
+    ] {
+        let lists = format!(
+            "{fields_key}={}&user.fields={}&expansions={}&media.fields={}&place.fields={}&poll.fields={}",
+            all(List::PostFields, defined),
+            all(List::UserFields, defined),
+            all(List::PostExpansions, defined),
+            all(List::MediaFields, defined),
+            all(List::PlaceFields, defined),
+            all(List::PollFields, defined),
+        );
+        let (s, v) = f.get(&format!("/2/tweets?ids=160&{lists}"), &display, None).await;
+        assert_eq!(s, StatusCode::OK, "{fields_key}: {v}");
+        let post = &v["data"][0];
+        assert_eq!(post[edit], json!(["160"]), "{v}");
+        assert_eq!(post[referenced], json!([{"type": "replied_to", "id": "102"}]), "{v}");
+        assert_eq!(post["author_id"], "1", "{v}");
+        assert_eq!(v["includes"][included][0]["id"], "102", "{v}");
+        assert_eq!(v["includes"]["users"][0]["created_at"], "2020-01-01T00:00:00.000Z", "{v}");
+        // The other generation's names appear nowhere, and nothing is invented.
+        let other = [("edit_history_tweet_ids", "edit_history_post_ids"), ("referenced_tweets", "referenced_posts")];
+        for (old, new) in other {
+            assert!(post.get(if fields_key == "tweet.fields" { new } else { old }).is_none(), "{v}");
+        }
+        for invented in
+            ["possibly_sensitive", "article_title", "suggested_source_links", "public_metrics", "note_tweet"]
+        {
+            assert!(post.get(invented).is_none(), "{invented}: {v}");
+        }
+        let users = format!(
+            "user.fields={}&expansions={}&{fields_key}={}",
+            all(List::UserFields, defined),
+            all(List::UserExpansions, defined),
+            all(List::PostFields, defined)
+        );
+        let (s, v) = f.get(&format!("/2/users/1?{users}"), &display, None).await;
+        assert_eq!(s, StatusCode::OK, "{users}: {v}");
+        assert!(v["data"]["description"].is_string(), "{v}");
+        for invented in ["confirmed_email", "subscribes_to_you", "pinned_tweet_id", "pinned_post_id", "verified"] {
+            assert!(v["data"].get(invented).is_none(), "{invented}: {v}");
+        }
+    }
+}
+
+/// The generation of an answer: 2.167's property names when a name only 2.167
+/// has says so, wherever it is; otherwise the names before it, as before.
+#[tokio::test]
+async fn the_answer_takes_the_generation_of_the_request() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    for (uri, edit) in [
+        ("/2/tweets/101", "edit_history_tweet_ids"),
+        ("/2/tweets/101?expansions=author_id&user.fields=created_at", "edit_history_tweet_ids"),
+        ("/2/tweets/101?tweet.fields=lang", "edit_history_tweet_ids"),
+        ("/2/tweets/101?post.fields=lang", "edit_history_post_ids"),
+        ("/2/tweets/101?expansions=edit_history_post_ids", "edit_history_post_ids"),
+        ("/2/tweets/101?user.fields=subscribes_to_you&expansions=referenced_posts", "edit_history_post_ids"),
+        ("/2/users/1/tweets?post.fields=created_at&max_results=5", "edit_history_post_ids"),
+        ("/2/tweets/search/recent?query=hello&post.fields=author_id", "edit_history_post_ids"),
+    ] {
+        let (s, v) = f.get(uri, &display, None).await;
+        assert_eq!(s, StatusCode::OK, "{uri}: {v}");
+        let post = if v["data"].is_array() { &v["data"][0] } else { &v["data"] };
+        assert_eq!(post[edit][0], post["id"], "{uri}: {v}");
+        let other = if edit == "edit_history_tweet_ids" { "edit_history_post_ids" } else { "edit_history_tweet_ids" };
+        assert!(post.get(other).is_none(), "{uri}: {v}");
+    }
+}
+
+/// Names of both generations in one request are a `400` naming one of each,
+/// and nothing is recorded.
+#[tokio::test]
+async fn names_of_both_generations_in_one_request_are_a_400_naming_both() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    let before = f.ledger_len();
+    for (uri, old, new) in [
+        (
+            "/2/tweets/101?tweet.fields=lang&expansions=referenced_posts",
+            ("tweet.fields", "lang"),
+            ("expansions", "referenced_posts"),
+        ),
+        ("/2/tweets?ids=101&tweet.fields=lang&post.fields=lang", ("tweet.fields", "lang"), ("post.fields", "lang")),
+        ("/2/tweets/101?post.fields=note_tweet", ("post.fields", "note_tweet"), ("post.fields", "post.fields")),
+        (
+            "/2/users/1/tweets?expansions=referenced_tweets.id,edit_history_post_ids",
+            ("expansions", "referenced_tweets.id"),
+            ("expansions", "edit_history_post_ids"),
+        ),
+        (
+            "/2/users/1?expansions=pinned_tweet_id,most_recent_post_id",
+            ("expansions", "pinned_tweet_id"),
+            ("expansions", "most_recent_post_id"),
+        ),
+    ] {
+        let (s, v) = f.get(uri, &display, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}: {v}");
+        assert_eq!(v["type"], "https://api.x.com/2/problems/invalid-request", "{v}");
+        let parameters = &v["errors"][0]["parameters"];
+        for (key, value) in [old, new] {
+            let values = parameters[key].as_array().unwrap_or_else(|| panic!("{uri}: {key} is not named: {v}"));
+            let shown = if key == value { f_value(uri, key) } else { value.to_owned() };
+            assert!(values.iter().any(|x| x == shown.as_str()), "{uri}: {key}={shown}: {v}");
+        }
+        let message = v["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("before 2.167") && message.contains("2.167"), "{message}");
+    }
+    assert_eq!(f.ledger_len(), before, "nothing was recorded");
+}
+
+/// The value of `key` in `uri`'s query.
+fn f_value(uri: &str, key: &str) -> String {
+    let query = uri.split_once('?').map_or("", |(_, q)| q);
+    query.split('&').find_map(|p| p.strip_prefix(&format!("{key}="))).unwrap_or_default().to_owned()
+}
+
+/// `start_time` and `end_time` take any RFC 3339 offset and mean the UTC
+/// instant it names.
+#[tokio::test]
+async fn times_with_an_offset_mean_their_utc_instant() {
+    let f = fixture(unlimited());
+    let display = f.display();
+    // ada's posts 101..105 are at 2023-11-14T22:15:01Z .. 22:15:05Z.
+    for time in ["2023-11-14T22:15:03Z", "2023-11-14T23:15:03+01:00", "2023-11-14T21:45:03.000-00:30"] {
+        let encoded = time.replace('+', "%2B");
+        let (s, v) = f.get(&format!("/2/users/1/tweets?start_time={encoded}"), &display, None).await;
+        assert_eq!(s, StatusCode::OK, "{time}: {v}");
+        assert_eq!(ids(&v), vec!["105", "104", "103"], "{time}");
+        let (s, v) = f.get(&format!("/2/users/1/tweets?end_time={encoded}"), &display, None).await;
+        assert_eq!(s, StatusCode::OK, "{time}: {v}");
+        assert_eq!(ids(&v), vec!["102", "101"], "{time}");
+    }
+    for bad in ["2023-11-14T23:15:03+24:00", "2023-11-14T23:15:03+0100", "2023-11-14T23:15:03"] {
+        let (s, v) = f.get(&format!("/2/users/1/tweets?start_time={}", bad.replace('+', "%2B")), &display, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        let message = v["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("RFC 3339"), "{message}");
+    }
 }

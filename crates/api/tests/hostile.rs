@@ -15,7 +15,7 @@ use tollgate_api::HttpLimits;
 use tollgate_domain::{AccountId, Category, Purpose, Scope, Tier, Tri};
 use tower::ServiceExt;
 
-const X_INVALID_REQUEST: &str = "https://api.twitter.com/2/problems/invalid-request";
+const X_INVALID_REQUEST: &str = "https://api.x.com/2/problems/invalid-request";
 
 fn fixture() -> Fixture {
     let posts: Vec<_> = (1..=5).map(|n| post(1, n, &format!("hello world number {n}"))).collect();

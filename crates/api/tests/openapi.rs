@@ -155,3 +155,52 @@ async fn content_operations_state_auth_purpose_and_every_error_status() {
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
     assert_eq!(schemes["internal"]["scheme"], "bearer");
 }
+
+/// The names a list parameter's pattern admits: `^(a|b\.c)(,(a|b\.c))*$`.
+fn pattern_names(pattern: &str) -> BTreeSet<String> {
+    let alternatives = pattern.strip_prefix("^(").and_then(|p| p.split_once(")(,(")).map(|(a, _)| a);
+    let alternatives = alternatives.unwrap_or_else(|| panic!("not a list pattern: {pattern}"));
+    alternatives.split('|').map(|n| n.replace("\\.", ".")).collect()
+}
+
+/// Each field and expansion list of the document takes exactly the names of
+/// `x_names`' table, and names the renamed ones of each generation as it does.
+#[tokio::test]
+async fn the_field_and_expansion_lists_are_x_names_table() {
+    use tollgate_api::x_names::{self, Defined, List};
+    let document = served_document().await;
+    let parameters = &document["components"]["parameters"];
+    for (key, name, list) in [
+        ("TweetFields", "tweet.fields", List::PostFields),
+        ("PostFields", "post.fields", List::PostFields),
+        ("UserFields", "user.fields", List::UserFields),
+        ("MediaFields", "media.fields", List::MediaFields),
+        ("PlaceFields", "place.fields", List::PlaceFields),
+        ("PollFields", "poll.fields", List::PollFields),
+        ("TweetExpansions", "expansions", List::PostExpansions),
+        ("UserExpansions", "expansions", List::UserExpansions),
+    ] {
+        let parameter = &parameters[key];
+        assert_eq!(parameter["name"], name, "{key}");
+        let documented = pattern_names(parameter["schema"]["pattern"].as_str().unwrap_or_default());
+        let table: BTreeSet<String> = x_names::list(list).iter().map(|n| n.name.to_owned()).collect();
+        assert_eq!(documented, table, "{key}");
+        let renamed = |defined: Defined| -> Vec<&str> {
+            x_names::list(list).iter().filter(|n| n.twin.is_some() && n.defined == defined).map(|n| n.name).collect()
+        };
+        let (previous, current) = (renamed(Defined::Previous), renamed(Defined::Current));
+        if previous.is_empty() && current.is_empty() {
+            assert!(parameter.get("x-tollgate-renamed").is_none(), "{key}");
+        } else {
+            assert_eq!(parameter["x-tollgate-renamed"]["before 2.167"], serde_json::json!(previous), "{key}");
+            assert_eq!(parameter["x-tollgate-renamed"]["2.167"], serde_json::json!(current), "{key}");
+        }
+        let generation = x_names::lookup(List::Parameters, name).map(|p| p.defined);
+        let expected = match generation {
+            Some(Defined::Previous) => serde_json::json!("before 2.167"),
+            Some(Defined::Current) => serde_json::json!("2.167"),
+            _ => Value::Null,
+        };
+        assert_eq!(parameter.get("x-tollgate-generation").cloned().unwrap_or(Value::Null), expected, "{key}");
+    }
+}

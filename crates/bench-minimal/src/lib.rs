@@ -176,7 +176,7 @@ impl NotFound {
             resource_type,
             parameter,
             resource_id: id,
-            kind: "https://api.twitter.com/2/problems/resource-not-found",
+            kind: "https://api.x.com/2/problems/resource-not-found",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Timestamps in Unix milliseconds, rendered as X renders them
 //! (`2025-06-05T12:00:00.000Z`). A hand-written civil calendar keeps the domain
-//! free of a date crate: only UTC instants are ever stored or shown.
+//! free of a date crate: only UTC instants are ever stored or shown; a time
+//! read with another offset is converted to UTC.
 
 use std::fmt;
 
@@ -34,9 +35,18 @@ impl Timestamp {
         civil_from_days(self.0.div_euclid(86_400_000)).0
     }
 
-    /// Parses RFC 3339 in UTC: `YYYY-MM-DDTHH:MM:SS[.fff]Z` (also with `+00:00`).
+    /// Parses an RFC 3339 date-time, `YYYY-MM-DDTHH:MM:SS[.fff...](Z|+HH:MM|-HH:MM)`,
+    /// into the UTC instant it names (`2026-01-01T01:00:00+01:00` is
+    /// `2026-01-01T00:00:00Z`). Fractional seconds beyond milliseconds are
+    /// truncated; a leap second (`:60`) is read as `:59`.
     pub fn parse(s: &str) -> Result<Timestamp, ParseError> {
-        let bad = || ParseError::new("timestamp", s, "an RFC 3339 UTC time such as `2025-06-05T12:00:00Z`");
+        let bad = || {
+            ParseError::new(
+                "timestamp",
+                s,
+                "an RFC 3339 time such as `2025-06-05T12:00:00Z` or `2025-06-05T14:00:00.5+02:00`",
+            )
+        };
         let b = s.as_bytes();
         // INVARIANT (ascii-slices): the fields are cut out by byte offsets, so
         // a character of more than one byte must be refused before slicing.
@@ -71,9 +81,23 @@ impl Timestamp {
             }
             rest = &frac[digits..];
         }
-        if !matches!(rest, "Z" | "z" | "+00:00" | "-00:00") {
-            return Err(bad());
-        }
+        let offset_minutes = match rest.as_bytes() {
+            [b'Z' | b'z'] => 0,
+            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+                let digits = [*h1, *h2, *m1, *m2];
+                if !digits.iter().all(u8::is_ascii_digit) {
+                    return Err(bad());
+                }
+                let [h1, h2, m1, m2] = digits.map(|d| i64::from(d - b'0'));
+                let (hours, minutes) = (h1 * 10 + h2, m1 * 10 + m2);
+                if hours > 23 || minutes > 59 {
+                    return Err(bad());
+                }
+                let minutes = hours * 60 + minutes;
+                if *sign == b'-' { -minutes } else { minutes }
+            }
+            _ => return Err(bad()),
+        };
         if !(1..=12).contains(&month)
             || day < 1
             || day > days_in_month(year, month)
@@ -84,7 +108,16 @@ impl Timestamp {
             return Err(bad());
         }
         let days = days_from_civil(year, month, day);
-        Ok(Timestamp(((days * 24 + hour) * 60 + minute) * 60_000 + second.min(59) * 1000 + millis))
+        let local = ((days * 24 + hour) * 60 + minute) * 60_000 + second.min(59) * 1000 + millis;
+        // The offset is local time minus UTC.
+        let utc = local - offset_minutes * 60_000;
+        // INVARIANT (prints-parsable): the instant's UTC form has a four-digit
+        // year, so that what is printed parses again (an offset could carry
+        // 0000-01-01 or 9999-12-31 across a year's end).
+        if !(FIRST_MILLIS..=LAST_MILLIS).contains(&utc) {
+            return Err(bad());
+        }
+        Ok(Timestamp(utc))
     }
 }
 
@@ -112,6 +145,11 @@ impl<'de> Deserialize<'de> for Timestamp {
         Timestamp::parse(&s).map_err(serde::de::Error::custom)
     }
 }
+
+/// 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the instants whose
+/// UTC form has a four-digit year.
+const FIRST_MILLIS: i64 = -62_167_219_200_000;
+const LAST_MILLIS: i64 = 253_402_300_799_999;
 
 fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
@@ -171,6 +209,24 @@ mod tests {
     }
 
     #[test]
+    fn parses_any_rfc_3339_offset_into_utc() {
+        let utc = |s: &str| Timestamp::parse(s).unwrap().to_string();
+        assert_eq!(utc("2026-01-01T01:00:00+01:00"), "2026-01-01T00:00:00.000Z");
+        assert_eq!(utc("2026-01-01T00:00:00-00:00"), "2026-01-01T00:00:00.000Z");
+        // Across a day, a month and a year, both ways.
+        assert_eq!(utc("2026-01-01T00:30:00+05:45"), "2025-12-31T18:45:00.000Z");
+        assert_eq!(utc("2025-12-31T22:00:00-03:30"), "2026-01-01T01:30:00.000Z");
+        assert_eq!(utc("2024-02-29T23:59:59.999-23:59"), "2024-03-01T23:58:59.999Z");
+        assert_eq!(utc("2026-06-05T14:00:00.123456789+02:00"), "2026-06-05T12:00:00.123Z");
+        assert_eq!(utc("2026-06-05t14:00:00.5+02:00"), "2026-06-05T12:00:00.500Z");
+        // The first and last instants of four-digit years, and their edges.
+        assert_eq!(utc("0000-01-01T01:00:00+01:00"), "0000-01-01T00:00:00.000Z");
+        assert_eq!(utc("9999-12-31T22:59:59.999-01:00"), "9999-12-31T23:59:59.999Z");
+        assert_eq!(Timestamp::parse("0000-01-01T00:00:00Z").unwrap().millis(), FIRST_MILLIS);
+        assert_eq!(Timestamp::parse("9999-12-31T23:59:59.999Z").unwrap().millis(), LAST_MILLIS);
+    }
+
+    #[test]
     fn rejects_malformed_times() {
         for bad in [
             "2024-13-01T00:00:00Z",
@@ -178,7 +234,19 @@ mod tests {
             "2024-06-01 12:00:00Z",
             "2024-06-01T12:00:00",
             "yesterday",
-            "2024-06-01T12:00:00+02:00",
+            // Offsets RFC 3339 does not allow.
+            "2024-06-01T12:00:00+24:00",
+            "2024-06-01T12:00:00+02:60",
+            "2024-06-01T12:00:00+0200",
+            "2024-06-01T12:00:00+02",
+            "2024-06-01T12:00:00+2:00",
+            "2024-06-01T12:00:00 02:00",
+            "2024-06-01T12:00:00+02:00Z",
+            "2024-06-01T12:00:00+a2:00",
+            "2024-06-01T12:00:00.Z",
+            // An instant whose UTC year has not four digits.
+            "0000-01-01T00:30:00+01:00",
+            "9999-12-31T23:30:00-01:00",
             // A character of two bytes across a field's end, at any position.
             "2024-06-01T12:00:0\u{e9}Z",
             "2024-06-01T12:00:00\u{e9}Z",

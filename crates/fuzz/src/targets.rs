@@ -10,7 +10,7 @@ use tollgate_api::{MAX_QUERY_LEN, pagination_token, parse_query};
 use tollgate_domain::PostId;
 use tollgate_ingest::{ImportError, NoProgress, import};
 use tollgate_ledger::Entry;
-use tollgate_store::{SearchExpr, Store};
+use tollgate_store::{Entity, SearchExpr, Store};
 use tollgate_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 use crate::{error_shape, fnv1a};
@@ -100,6 +100,32 @@ const QUERY_TOKENS: &[&[u8]] = &[
     b"is:reply",
     b"is:",
     b"has:media",
+    b"has:links",
+    b"has:hashtags",
+    b"-is:retweet",
+    b"-is:nullcast",
+    b"to:",
+    b"url:",
+    b"url:\"",
+    b"conversation_id:",
+    b"in_reply_to_tweet_id:",
+    b"retweets_of_tweet_id:",
+    b"place:",
+    b"place_country:",
+    b"point_radius:[",
+    b"bounding_box:[",
+    b"context:10.",
+    b"list:",
+    b"]",
+    b"\\",
+    b"\\\"",
+    b"#",
+    b"$",
+    b" AND ",
+    b" or ",
+    b"1234567890",
+    "😃".as_bytes(),
+    "＃".as_bytes(),
     b"@",
     b":",
     b"://",
@@ -279,11 +305,39 @@ fn render_into(expr: &SearchExpr, out: &mut String, level: Level) {
     match expr {
         SearchExpr::Term(w) => out.push_str(w),
         SearchExpr::Phrase(p) => {
-            let _ = write!(out, "\"{p}\"");
+            let _ = write!(out, "\"{}\"", p.replace('\\', "\\\\").replace('"', "\\\""));
         }
+        SearchExpr::Entity(Entity::Hashtag, v) => {
+            let _ = write!(out, "#{v}");
+        }
+        SearchExpr::Entity(Entity::Cashtag, v) => {
+            let _ = write!(out, "${v}");
+        }
+        SearchExpr::Entity(Entity::Mention, v) => {
+            let _ = write!(out, "@{v}");
+        }
+        SearchExpr::Entity(Entity::Url, v) => {
+            let _ = write!(out, "url:\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+        }
+        SearchExpr::Has(kind) => out.push_str(match kind {
+            Entity::Hashtag => "has:hashtags",
+            Entity::Cashtag => "has:cashtags",
+            Entity::Mention => "has:mentions",
+            Entity::Url => "has:links",
+        }),
         SearchExpr::From(h) => {
             let _ = write!(out, "from:{h}");
         }
+        SearchExpr::To(h) => {
+            let _ = write!(out, "to:{h}");
+        }
+        SearchExpr::InReplyTo(id) => {
+            let _ = write!(out, "in_reply_to_tweet_id:{}", id.0);
+        }
+        SearchExpr::Conversation(id) => {
+            let _ = write!(out, "conversation_id:{}", id.0);
+        }
+        SearchExpr::Unheld(op) => out.push_str(op),
         SearchExpr::Lang(l) => {
             let _ = write!(out, "lang:{l}");
         }
@@ -326,9 +380,9 @@ fn render_into(expr: &SearchExpr, out: &mut String, level: Level) {
 /// nests (capped). Coarse on purpose: an outcome per query would keep every
 /// input in the corpus.
 fn shape(expr: &SearchExpr) -> String {
-    fn walk(e: &SearchExpr, depth: usize, kinds: &mut u8, deepest: &mut usize) {
+    fn walk(e: &SearchExpr, depth: usize, kinds: &mut u16, deepest: &mut usize) {
         *deepest = (*deepest).max(depth.min(6));
-        let (bit, children): (u8, &[SearchExpr]) = match e {
+        let (bit, children): (u16, &[SearchExpr]) = match e {
             SearchExpr::Term(_) => (0, &[]),
             SearchExpr::Phrase(_) => (1, &[]),
             SearchExpr::From(_) => (2, &[]),
@@ -337,15 +391,19 @@ fn shape(expr: &SearchExpr) -> String {
             SearchExpr::Not(inner) => (5, std::slice::from_ref(&**inner)),
             SearchExpr::And(parts) => (6, parts),
             SearchExpr::Or(parts) => (7, parts),
+            SearchExpr::Entity(..) => (8, &[]),
+            SearchExpr::Has(_) => (9, &[]),
+            SearchExpr::To(_) | SearchExpr::InReplyTo(_) | SearchExpr::Conversation(_) => (10, &[]),
+            SearchExpr::Unheld(_) => (11, &[]),
         };
         *kinds |= 1 << bit;
         for c in children {
             walk(c, depth + 1, kinds, deepest);
         }
     }
-    let (mut kinds, mut deepest) = (0u8, 0usize);
+    let (mut kinds, mut deepest) = (0u16, 0usize);
     walk(expr, 0, &mut kinds, &mut deepest);
-    format!("{kinds:08b}/{deepest}")
+    format!("{kinds:012b}/{deepest}")
 }
 
 // -- the pagination token -------------------------------------------------------------
@@ -544,6 +602,11 @@ mod tests {
             "a (b OR c) -(d e)",
             "x - y",
             "12:30 https://t.co/x",
+            "coffee -is:retweet",
+            r#"#Tea OR $AAPL.B @ada has:links -has:media lang:en"#,
+            r#"to:12 in_reply_to_status_id:3 conversation_id:4 url:"x.com/\"a" -is:nullcast"#,
+            r#"cat -(is:nullcast OR "say \"hi\"") place:"new \\ york" point_radius:[1  2 3km]"#,
+            "note: 😃 #1",
         ] {
             let expr = parse_query(q).unwrap_or_else(|e| panic!("{q}: {e}"));
             assert_eq!(parse_query(&render(&expr)).unwrap(), expr, "{q} rendered as {}", render(&expr));

@@ -521,7 +521,10 @@ mod tests {
 
         let (field, reason) = field_of::<Account>(&(ACCOUNT.replace("2020-01-01T00:00:00Z", "yesterday") + "}"));
         assert_eq!(field.as_deref(), Some("created_at"));
-        assert_eq!(reason, "invalid timestamp `yesterday`: an RFC 3339 UTC time such as `2025-06-05T12:00:00Z`");
+        assert_eq!(
+            reason,
+            "invalid timestamp `yesterday`: an RFC 3339 time such as `2025-06-05T12:00:00Z` or `2025-06-05T14:00:00.5+02:00`"
+        );
 
         let (field, reason) = field_of::<Account>(&format!("{ACCOUNT},\"colour\":\"red\"}}"));
         assert_eq!(field.as_deref(), Some("colour"), "{reason}");
@@ -544,12 +547,13 @@ mod tests {
     fn the_line_error_reads_as_documented() {
         let e = At { file: Path::new("posts.jsonl"), line: 42 }.error(
             Some("created_at".into()),
-            "invalid timestamp `yesterday`: an RFC 3339 UTC time such as `2025-06-05T12:00:00Z`",
+            "invalid timestamp `yesterday`: an RFC 3339 time such as `2025-06-05T12:00:00Z` or `2025-06-05T14:00:00.5+02:00`",
         );
         assert_eq!(
             e.to_string(),
-            "`posts.jsonl` line 42, field `created_at`: invalid timestamp `yesterday`: an RFC 3339 UTC time such as \
-             `2025-06-05T12:00:00Z`; fix the line and run the import again (nothing was imported)"
+            "`posts.jsonl` line 42, field `created_at`: invalid timestamp `yesterday`: an RFC 3339 time such as \
+             `2025-06-05T12:00:00Z` or `2025-06-05T14:00:00.5+02:00`; fix the line and run the import again \
+             (nothing was imported)"
         );
     }
 

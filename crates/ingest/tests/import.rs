@@ -179,7 +179,7 @@ fn a_malformed_line_anywhere_fails_naming_file_line_and_field_and_changes_nothin
             line: 2_000,
             edit: |l| with_field(l, "created_at", "\"yesterday\""),
             field: Some("created_at"),
-            reason: "invalid timestamp `yesterday`: an RFC 3339 UTC time such as `2025-06-05T12:00:00Z`",
+            reason: "invalid timestamp `yesterday`: an RFC 3339 time such as `2025-06-05T12:00:00Z` or `2025-06-05T14:00:00.5+02:00`",
         },
         Breakage {
             file: "accounts.jsonl",

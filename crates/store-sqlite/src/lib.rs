@@ -128,11 +128,12 @@ impl SqliteStore {
         let platform_path = dir.join(PLATFORM_FILE);
 
         let mut platform = open_writer(&platform_path, options.synchronous, options.cache_mib)?;
+        register(&platform)?;
         schema::migrate(&mut platform, PLATFORM_FILE, schema::PLATFORM)?;
         sync_dir(dir)?;
 
         let readers = (0..options.read_connections.max(1))
-            .map(|_| open_reader(&platform_path, &[], options.cache_mib))
+            .map(|_| open_reader(&platform_path, &[], options.cache_mib).and_then(|c| register(&c).map(|()| c)))
             .collect::<Result<Vec<_>>>()?;
         let watch = changes::Watch::new(open_reader(&platform_path, &[], 1)?);
         Ok(SqliteStore {
@@ -222,6 +223,12 @@ fn keys_changed(tx: &Connection, app: i64, n: usize) -> Result<usize> {
         changes::record(tx, [Change::Key(AppId(app as u64))])?;
     }
     Ok(n)
+}
+
+/// Registers the SQL functions search statements call (`query::ENTITY_FUNCTION`)
+/// on a connection of `tollgate.db`.
+fn register(conn: &Connection) -> Result<()> {
+    query::register_functions(conn).ctx("registering the search functions")
 }
 
 /// Runs a built listing statement.
@@ -743,7 +750,7 @@ impl Drop for TempDir {
 
 #[cfg(test)]
 mod tests {
-    use tollgate_store::SearchExpr;
+    use tollgate_store::{Entity, SearchExpr};
 
     use super::*;
 
@@ -780,6 +787,21 @@ mod tests {
             search(SearchExpr::Lang("en".into())),
             search(SearchExpr::From("ada".into())),
             search(SearchExpr::And(vec![SearchExpr::From("ada".into()), SearchExpr::Not(Box::new(term("dog")))])),
+            search(SearchExpr::From("12".into())),
+            search(SearchExpr::To("ada".into())),
+            search(SearchExpr::And(vec![SearchExpr::To("12".into()), term("fox")])),
+            search(SearchExpr::InReplyTo(PostId(7))),
+            search(SearchExpr::Conversation(PostId(7))),
+            search(SearchExpr::Entity(Entity::Hashtag, "fox".into())),
+            search(SearchExpr::And(vec![
+                SearchExpr::Entity(Entity::Mention, "ada".into()),
+                SearchExpr::Has(Entity::Url),
+                SearchExpr::Not(Box::new(SearchExpr::Unheld("is:retweet".into()))),
+            ])),
+            search(SearchExpr::Or(vec![
+                SearchExpr::Entity(Entity::Cashtag, "AAPL".into()),
+                SearchExpr::Entity(Entity::Url, "x.com".into()),
+            ])),
         ];
         for q in &queries {
             let p = plan(&store, &query::search(q).unwrap());
@@ -788,5 +810,34 @@ mod tests {
         let tq = TimelineQuery { since_id: Some(PostId(5)), limit: 20, ..TimelineQuery::default() };
         let p = plan(&store, &query::timeline(AccountId(1), &tq).unwrap());
         assert!(!p.contains("TEMP B-TREE") && p.contains("posts_author_id"), "{p}");
+    }
+
+    /// The operators that name an account or a post walk their index; an
+    /// entity walks the full-text index: none scans the posts table.
+    #[test]
+    fn operators_walk_an_index() {
+        let store = SqliteStore::open_in_memory_for_tests().unwrap();
+        let cases = [
+            (SearchExpr::From("12".into()), "posts_author_id"),
+            (SearchExpr::To("ada".into()), "posts_in_reply_to_user"),
+            (SearchExpr::InReplyTo(PostId(7)), "posts_in_reply_to"),
+            (SearchExpr::Conversation(PostId(7)), "posts_conversation"),
+            (SearchExpr::Entity(Entity::Hashtag, "fox".into()), "posts_fts"),
+            (
+                SearchExpr::And(vec![SearchExpr::Entity(Entity::Url, "x.com".into()), SearchExpr::Lang("en".into())]),
+                "posts_fts",
+            ),
+            (
+                SearchExpr::Or(vec![SearchExpr::Entity(Entity::Hashtag, "tea".into()), SearchExpr::From("ada".into())]),
+                "posts_author_id",
+            ),
+        ];
+        for (expr, index) in cases {
+            let q = search(expr);
+            let p = plan(&store, &query::search(&q).unwrap());
+            let scans_posts = p.lines().any(|l| l == "SCAN p" || l.starts_with("SCAN p "));
+            assert!(p.contains(index) && !scans_posts, "{q:?}:\n{p}");
+        }
+        assert!(query::search(&search(SearchExpr::Unheld("has:media".into()))).is_none(), "nothing to run");
     }
 }

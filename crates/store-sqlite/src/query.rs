@@ -10,16 +10,22 @@
 //! stops the work after one page instead of after every match. A search is
 //! driven by one of three paths, picked from the shape of the expression:
 //!
-//! - **by author** when a top-level `from:` is present: the author index is
-//!   walked newest first and each post is probed against the word parts.
-//!   One author's posts are far fewer than a common word's matches.
-//! - **by the full-text index** when the expression has a positive word part
-//!   at the top: the largest part FTS5 can evaluate by itself becomes one
-//!   `MATCH`, which FTS5 walks in descending rowid (= post id) order; the
-//!   rest (language, replies, ...) filters the rows it yields.
+//! - **by key** when a top-level `from:`, `to:`, `in_reply_to_tweet_id:` or
+//!   `conversation_id:` is present: its index is walked newest first and
+//!   each post is probed against the word parts. One author's posts (or one
+//!   thread) are far fewer than a common word's matches.
+//! - **by the full-text index** when the expression has a positive word
+//!   part, or an entity (#hashtag, $cashtag, @mention, `url:`), at the top:
+//!   the largest part FTS5 can evaluate by itself, with the words of the
+//!   entities, becomes one `MATCH`, which FTS5 walks in descending rowid (=
+//!   post id) order; the rest (the entities exactly, language, replies, ...)
+//!   filters the rows it yields.
 //! - **by scanning posts** newest first otherwise (negations only, `lang:`
-//!   alone, ...). The API refuses most such queries; the store still answers
-//!   them correctly.
+//!   alone, an emoji, ...). The API refuses most such queries; the store
+//!   still answers them correctly.
+//!
+//! Operators about data Tollgate does not keep are `0`; a query that can
+//! only match through them is not run.
 //!
 //! A negated word part is always a per-post probe (`NOT EXISTS`): the scan
 //! it filters stops after a page, where `NOT IN (SELECT ...)` would first
@@ -27,7 +33,8 @@
 
 use rusqlite::types::Value;
 use tollgate_domain::{AccountId, PostId, Timestamp};
-use tollgate_store::{SearchExpr, SearchQuery, TimelineQuery};
+use tollgate_store::search::{is_symbolic, text_has};
+use tollgate_store::{Entity, SearchExpr, SearchQuery, TimelineQuery};
 
 use crate::codec::{MAX_ID, POST_COLUMNS, handle_key, lookup_id};
 
@@ -108,14 +115,19 @@ pub(crate) fn search(q: &SearchQuery) -> Option<Statement> {
         before_id: q.before_id,
         limit: q.limit,
     };
+    // A query that can only match through operators about data Tollgate
+    // does not keep (`has:media`, `is:retweet`, ...) matches nothing.
+    if cover(&q.expr) == Cover::Nothing {
+        return None;
+    }
     let mut params = Vec::new();
     let conjuncts: Vec<&SearchExpr> = match &q.expr {
         SearchExpr::And(items) => items.iter().collect(),
         other => vec![other],
     };
-    let by_author = conjuncts.iter().any(|c| matches!(c, SearchExpr::From(_)));
-    let (mut sql, id_col) = match split_for_fts(&q.expr) {
-        Some((fts, rest)) if !by_author => {
+    let by_key = conjuncts.iter().any(|c| keyed(c));
+    let (mut sql, id_col) = match split_for_fts(&conjuncts) {
+        Some((fts, rest)) if !by_key => {
             // CROSS JOIN keeps the index as the outer loop, whose descending
             // rowid order is the order of the result.
             let mut sql = format!(
@@ -124,19 +136,29 @@ pub(crate) fn search(q: &SearchQuery) -> Option<Statement> {
             );
             params.push(Value::Text(fts));
             for cond in rest {
+                // An entity on the walk is checked per row: collecting its
+                // words' matches first would cost as much as the walk.
+                let probe = if matches!(cond, SearchExpr::Entity(..)) { Probe::PerPost } else { Probe::Collect };
                 sql.push_str(" AND (");
-                sql.push_str(&condition(cond, Probe::Collect, &mut params));
+                sql.push_str(&condition(cond, probe, &mut params));
                 sql.push(')');
             }
             (sql, "posts_fts.rowid")
         }
         _ => {
-            let probe = if by_author { Probe::PerPost } else { Probe::Collect };
+            let probe = if by_key { Probe::PerPost } else { Probe::Collect };
             let cond = condition(&q.expr, probe, &mut params);
             (format!("SELECT {POST_COLUMNS} FROM posts p WHERE ({cond})"), "p.id")
         }
     };
     push_bounds(&mut sql, &mut params, id_col, &bounds).then_some(Statement { sql, params })
+}
+
+/// Whether a conjunct is an equality an index of `posts` answers in id
+/// order (one author's posts, the replies to one account or one post, one
+/// conversation): far fewer rows than a common word's matches.
+fn keyed(expr: &SearchExpr) -> bool {
+    matches!(expr, SearchExpr::From(_) | SearchExpr::To(_) | SearchExpr::InReplyTo(_) | SearchExpr::Conversation(_))
 }
 
 /// Refuses search text FTS5 cannot take: its query parser reads a string
@@ -149,7 +171,8 @@ pub(crate) fn check_text(expr: &SearchExpr) -> tollgate_store::Result<()> {
     };
     match expr {
         SearchExpr::Term(t) | SearchExpr::Phrase(t) if t.contains('\0') => Err(invalid("a search word")),
-        SearchExpr::From(t) if t.contains('\0') => Err(invalid("a `from:` handle")),
+        SearchExpr::Entity(_, t) if t.contains('\0') => Err(invalid("a #hashtag, $cashtag, @mention or `url:`")),
+        SearchExpr::From(t) | SearchExpr::To(t) if t.contains('\0') => Err(invalid("a `from:` or `to:` user")),
         SearchExpr::Lang(t) if t.contains('\0') => Err(invalid("a `lang:` tag")),
         SearchExpr::Not(inner) => check_text(inner),
         SearchExpr::And(items) | SearchExpr::Or(items) => items.iter().try_for_each(check_text),
@@ -174,15 +197,41 @@ pub(crate) fn fts_string(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
+/// The deepest nesting of parentheses in an FTS5 query built here. FTS5's
+/// query parser has a fixed stack (a query nesting about 30 groups fails
+/// with "fts5: parser stack overflow"); a deeper expression is split, its
+/// parts each a `MATCH` of their own joined in SQL.
+const FTS_MAX_NESTING: usize = 16;
+
+fn nesting(q: &str) -> usize {
+    let (mut depth, mut deepest, mut quoted) = (0usize, 0usize, false);
+    for c in q.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '(' if !quoted => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' if !quoted => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// The FTS5 query equivalent to `expr`, if FTS5 can evaluate all of it.
 ///
 /// FTS5's `NOT` is binary (`a NOT b`), so a negation is only expressible next
 /// to a positive part of the same conjunction.
 fn fts_query(expr: &SearchExpr) -> Option<String> {
+    fts_query_any_depth(expr).filter(|q| nesting(q) <= FTS_MAX_NESTING)
+}
+
+fn fts_query_any_depth(expr: &SearchExpr) -> Option<String> {
     match expr {
-        SearchExpr::Term(t) | SearchExpr::Phrase(t) => Some(fts_string(t)),
+        SearchExpr::Term(t) | SearchExpr::Phrase(t) if !is_symbolic(t) => Some(fts_string(t)),
         SearchExpr::And(items) => {
-            let (positive, negative, rest) = partition_and(items);
+            let (positive, negative, rest) = partition_and(items.iter());
             if positive.is_empty() || !rest.is_empty() {
                 return None;
             }
@@ -196,9 +245,64 @@ fn fts_query(expr: &SearchExpr) -> Option<String> {
     }
 }
 
+/// What the full-text index can say about the posts an expression matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cover {
+    /// The expression matches no post at all.
+    Nothing,
+    /// Every post it matches also matches this FTS5 query (which may match
+    /// more: a hashtag's words are found where they are no hashtag).
+    Within(String),
+    /// The index cannot narrow it (a negation, a filter on a column).
+    Unknown,
+}
+
+/// A necessary condition on the index for `expr`: an entity's words appear
+/// in the post's text, in order, wherever the entity does.
+fn cover(expr: &SearchExpr) -> Cover {
+    match cover_any_depth(expr) {
+        Cover::Within(q) if nesting(&q) > FTS_MAX_NESTING => Cover::Unknown,
+        c => c,
+    }
+}
+
+fn cover_any_depth(expr: &SearchExpr) -> Cover {
+    match expr {
+        SearchExpr::Term(_) | SearchExpr::Phrase(_) => fts_query(expr).map_or(Cover::Unknown, Cover::Within),
+        SearchExpr::Entity(_, value) => Cover::Within(fts_string(value)),
+        SearchExpr::Unheld(_) => Cover::Nothing,
+        SearchExpr::And(items) => {
+            let covers: Vec<Cover> = items.iter().map(cover).collect();
+            if covers.contains(&Cover::Nothing) {
+                return Cover::Nothing;
+            }
+            let parts: Vec<String> = covers
+                .into_iter()
+                .filter_map(|c| match c {
+                    Cover::Within(q) => Some(format!("({q})")),
+                    _ => None,
+                })
+                .collect();
+            if parts.is_empty() { Cover::Unknown } else { Cover::Within(parts.join(" AND ")) }
+        }
+        SearchExpr::Or(items) => {
+            let mut parts = Vec::new();
+            for item in items {
+                match cover(item) {
+                    Cover::Nothing => {}
+                    Cover::Within(q) => parts.push(format!("({q})")),
+                    Cover::Unknown => return Cover::Unknown,
+                }
+            }
+            if parts.is_empty() { Cover::Nothing } else { Cover::Within(parts.join(" OR ")) }
+        }
+        _ => Cover::Unknown,
+    }
+}
+
 /// Splits a conjunction into the FTS5-expressible positive parts, the
 /// FTS5-expressible negated parts (without their `Not`) and everything else.
-fn partition_and(items: &[SearchExpr]) -> (Vec<String>, Vec<String>, Vec<&SearchExpr>) {
+fn partition_and<'e>(items: impl Iterator<Item = &'e SearchExpr>) -> (Vec<String>, Vec<String>, Vec<&'e SearchExpr>) {
     let (mut positive, mut negative, mut rest) = (Vec::new(), Vec::new(), Vec::new());
     for item in items {
         if let SearchExpr::Not(inner) = item
@@ -223,23 +327,52 @@ fn conjunction(positive: &[String], negative: &[String]) -> String {
     q
 }
 
-/// The part of `expr` the index drives, and the conditions left over; `None`
-/// if the index cannot drive the query (no positive text part at the top).
-fn split_for_fts(expr: &SearchExpr) -> Option<(String, Vec<&SearchExpr>)> {
-    if let Some(q) = fts_query(expr) {
-        return Some((q, Vec::new()));
+/// The query the index drives, and the conditions left over (each checked
+/// exactly on the rows the index yields); `None` if the index cannot drive
+/// the query (no positive part it can narrow at the top).
+fn split_for_fts<'e>(conjuncts: &[&'e SearchExpr]) -> Option<(String, Vec<&'e SearchExpr>)> {
+    let (mut positive, negative, rest) = partition_and(conjuncts.iter().copied());
+    // A part the index can only narrow (a hashtag's words) narrows the walk
+    // too; the part itself stays among the exact conditions.
+    positive.extend(rest.iter().filter_map(|r| match cover(r) {
+        Cover::Within(q) => Some(q),
+        _ => None,
+    }));
+    if positive.is_empty() {
+        return None;
     }
-    if let SearchExpr::And(items) = expr {
-        let (positive, negative, rest) = partition_and(items);
-        if !positive.is_empty() {
-            return Some((conjunction(&positive, &negative), rest));
-        }
-    }
-    None
+    Some((conjunction(&positive, &negative), rest))
 }
 
 const FTS_COLLECT: &str = "p.id IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)";
 const FTS_PROBE: &str = "EXISTS (SELECT 1 FROM posts_fts WHERE posts_fts MATCH ? AND posts_fts.rowid = p.id)";
+
+/// The SQL function (registered on every connection of `tollgate.db`, see
+/// `entity_function`) that reads a post's entities: `(text, kind, value)`,
+/// `value` NULL for any entity of the kind.
+pub(crate) const ENTITY_FUNCTION: &str = "tollgate_entity";
+
+/// The account a `from:`/`to:` value names, as an SQL expression: a handle
+/// (case-insensitive), or for a number the account with that id if there is
+/// one, else the account with that handle (handles may be all digits).
+/// Always one value, so that an index answers the equality in id order;
+/// `-1`, which is no stored id, if no account is named.
+// INVARIANT (search-never-null): a condition is true or false, never NULL,
+// so that its negation is its complement: `-from:nobody` keeps every post.
+fn account_of(value: &str, params: &mut Vec<Value>) -> String {
+    let by_handle = "(SELECT id FROM accounts WHERE handle_lower = ?)";
+    match value.parse::<u64>().ok().and_then(lookup_id) {
+        Some(id) => {
+            params.push(Value::Integer(id));
+            params.push(Value::Text(handle_key(value)));
+            format!("coalesce((SELECT id FROM accounts WHERE id = ?), {by_handle}, -1)")
+        }
+        None => {
+            params.push(Value::Text(handle_key(value)));
+            format!("coalesce({by_handle}, -1)")
+        }
+    }
+}
 
 /// `expr` as an SQL condition on the posts row `p`.
 fn condition(expr: &SearchExpr, probe: Probe, params: &mut Vec<Value>) -> String {
@@ -252,22 +385,57 @@ fn condition(expr: &SearchExpr, probe: Probe, params: &mut Vec<Value>) -> String
         .to_owned();
     }
     match expr {
-        // Reached only through `fts_query` above; kept for completeness.
+        // Symbols only (an emoji): as written, anywhere in the text. Other
+        // words were answered by `fts_query` above.
         SearchExpr::Term(t) | SearchExpr::Phrase(t) => {
-            params.push(Value::Text(fts_string(t)));
-            FTS_COLLECT.to_owned()
+            params.push(Value::Text(t.clone()));
+            "instr(p.text, ?) > 0".to_owned()
         }
-        // Handles are unique, so the subquery yields one id or NULL (which
-        // matches nothing); as an equality it lets the author index drive.
-        SearchExpr::From(handle) => {
-            params.push(Value::Text(handle_key(handle)));
-            "p.author_id = (SELECT id FROM accounts WHERE handle_lower = ?)".to_owned()
+        // Collected, its words' matches narrow the posts an `OR` beside it
+        // leaves (`#tea OR from:ada` is then two index lookups, not a scan).
+        SearchExpr::Entity(kind, value) => {
+            let narrow = if probe == Probe::Collect {
+                params.push(Value::Text(fts_string(value)));
+                format!("{FTS_COLLECT} AND ")
+            } else {
+                String::new()
+            };
+            params.push(Value::Integer(kind.code()));
+            params.push(Value::Text(value.clone()));
+            format!("{narrow}{ENTITY_FUNCTION}(p.text, ?, ?)")
         }
+        SearchExpr::Has(kind) => {
+            params.push(Value::Integer(kind.code()));
+            format!("{ENTITY_FUNCTION}(p.text, ?, NULL)")
+        }
+        SearchExpr::From(who) => format!("p.author_id = {}", account_of(who, params)),
+        // INVARIANT (search-never-null): a nullable column is tested for NULL
+        // first (`NULL AND false` is false); the test also lets SQLite use the
+        // partial index that holds replies only.
+        SearchExpr::To(who) => {
+            format!("p.in_reply_to_user_id IS NOT NULL AND p.in_reply_to_user_id = {}", account_of(who, params))
+        }
+        SearchExpr::InReplyTo(id) => match lookup_id(id.0) {
+            Some(id) => {
+                params.push(Value::Integer(id));
+                "p.in_reply_to IS NOT NULL AND p.in_reply_to = ?".to_owned()
+            }
+            None => "0".to_owned(),
+        },
+        // The expression of the index `posts_conversation`, verbatim.
+        SearchExpr::Conversation(id) => match lookup_id(id.0) {
+            Some(id) => {
+                params.push(Value::Integer(id));
+                "coalesce(p.conversation_id, p.id) = ?".to_owned()
+            }
+            None => "0".to_owned(),
+        },
         SearchExpr::Lang(lang) => {
             params.push(Value::Text(lang.clone()));
             "p.lang = ?".to_owned()
         }
         SearchExpr::IsReply => "p.in_reply_to IS NOT NULL".to_owned(),
+        SearchExpr::Unheld(_) => "0".to_owned(),
         SearchExpr::Not(inner) => match fts_query(inner) {
             Some(q) => {
                 params.push(Value::Text(q));
@@ -285,6 +453,19 @@ fn join(items: &[SearchExpr], op: &str, empty: &str, probe: Probe, params: &mut 
         return empty.to_owned();
     }
     items.iter().map(|i| format!("({})", condition(i, probe, params))).collect::<Vec<_>>().join(op)
+}
+
+/// Registers [`ENTITY_FUNCTION`] on a connection: deterministic and
+/// innocuous, so SQLite may call it in any part of a query.
+pub(crate) fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
+    conn.create_scalar_function(ENTITY_FUNCTION, 3, flags, |ctx| {
+        let text: String = ctx.get(0)?;
+        let Some(kind) = Entity::from_code(ctx.get(1)?) else { return Ok(false) };
+        let value: Option<String> = ctx.get(2)?;
+        Ok(text_has(kind, value.as_deref(), &text))
+    })
 }
 
 #[cfg(test)]

@@ -116,6 +116,19 @@ CREATE TABLE changes (
 );
 "#,
     ),
+    // Search by the operators that name a post or an account
+    // (docs/storage.md, "Indexes"): `to:` (replies to an account),
+    // `in_reply_to_tweet_id:` (replies to a post), `conversation_id:` (a
+    // thread, its first post included). Each is walked newest first, as the
+    // author index is for `from:`; the first two hold replies only.
+    (
+        3,
+        r#"
+CREATE INDEX posts_in_reply_to_user ON posts (in_reply_to_user_id, id DESC) WHERE in_reply_to_user_id IS NOT NULL;
+CREATE INDEX posts_in_reply_to ON posts (in_reply_to, id DESC) WHERE in_reply_to IS NOT NULL;
+CREATE INDEX posts_conversation ON posts (coalesce(conversation_id, id), id DESC);
+"#,
+    ),
 ];
 
 /// The version a fully migrated file has.

@@ -30,8 +30,8 @@ use tollgate_domain::{
 };
 
 use crate::{
-    AccountUpsert, AppUpdate, BulkWriter, Change, NewApp, NewKey, SearchExpr, SearchQuery, Stats, Store, StoreError,
-    TimelineQuery,
+    AccountUpsert, AppUpdate, BulkWriter, Change, Entity, NewApp, NewKey, SearchExpr, SearchQuery, Stats, Store,
+    StoreError, TimelineQuery,
 };
 
 /// What the macro needs of a factory's product: a way to see it as a store.
@@ -101,6 +101,10 @@ macro_rules! store_conformance_tests {
             search_negation_alone,
             search_bounds,
             search_reindexes_replaced_text,
+            search_entities_from_text,
+            search_users_replies_and_conversations,
+            search_unheld_operators_match_nothing,
+            search_symbols_as_written,
             bulk_load_commits_all_on_ok,
             bulk_load_leaves_nothing_on_err,
             apps_create_list_update,
@@ -786,6 +790,119 @@ pub fn search_reindexes_replaced_text(store: &dyn Store) {
     assert!(store.delete_post(PostId(1), ts(5)).unwrap());
     assert!(store.set_post_no_ai(PostId(1), false).unwrap());
     assert_eq!(search(store, term("delta")), vec![1]);
+}
+
+fn entity_corpus(store: &dyn Store) {
+    store.upsert_accounts(&[account(1, "Ada"), account(2, "bob"), account(3, "carol")]).unwrap();
+    store
+        .upsert_posts(&[
+            post(1, 1, 1001, "Morning #Coffee with @bob"),
+            post(2, 2, 1002, "coffee again, no tag; mail bob@example.org"),
+            post(3, 3, 1003, "#coffeetime is not #coffee_break"),
+            post(4, 1, 1004, "Bought $AAPL and $brk.a, not $100"),
+            post(5, 2, 1005, "read https://Example.org/coffee/beans. now"),
+            post(6, 3, 1006, "see http://t.co/x and @ada_l #1"),
+        ])
+        .unwrap();
+}
+
+/// #hashtags, $cashtags, @mentions and `url:` match the entities of the
+/// post's text, exactly (a hashtag is not a word of a longer one) and
+/// case-insensitively; `has:` matches posts with any entity of the kind.
+pub fn search_entities_from_text(store: &dyn Store) {
+    entity_corpus(store);
+    let entity = |kind: Entity, v: &str| SearchExpr::Entity(kind, v.into());
+    assert_eq!(search(store, entity(Entity::Hashtag, "coffee")), vec![1]);
+    assert_eq!(search(store, entity(Entity::Hashtag, "COFFEETIME")), vec![3]);
+    assert_eq!(search(store, entity(Entity::Hashtag, "coffee_break")), vec![3]);
+    assert_eq!(search(store, entity(Entity::Hashtag, "1")), Vec::<u64>::new(), "#1 is no hashtag");
+    assert_eq!(search(store, term("coffee")), vec![5, 3, 2, 1], "a keyword matches a hashtag's words");
+    assert_eq!(search(store, entity(Entity::Cashtag, "aapl")), vec![4]);
+    assert_eq!(search(store, entity(Entity::Cashtag, "BRK.A")), vec![4]);
+    assert_eq!(search(store, entity(Entity::Cashtag, "100")), Vec::<u64>::new());
+    assert_eq!(search(store, entity(Entity::Mention, "Bob")), vec![1], "an address is no mention");
+    assert_eq!(search(store, entity(Entity::Mention, "ada_l")), vec![6]);
+    assert_eq!(search(store, entity(Entity::Url, "example.org")), vec![5], "the address in post 2 is no link");
+    assert_eq!(search(store, entity(Entity::Url, "https://example.org/coffee")), vec![5]);
+    assert_eq!(search(store, entity(Entity::Url, "t.co")), vec![6]);
+    assert_eq!(search(store, entity(Entity::Url, "beans now")), Vec::<u64>::new(), "within one link");
+    let has = |kind| SearchExpr::Has(kind);
+    assert_eq!(search(store, and([term("coffee"), has(Entity::Hashtag)])), vec![3, 1]);
+    assert_eq!(search(store, has(Entity::Hashtag)), vec![3, 1]);
+    assert_eq!(search(store, has(Entity::Cashtag)), vec![4]);
+    assert_eq!(search(store, has(Entity::Mention)), vec![6, 1]);
+    assert_eq!(search(store, has(Entity::Url)), vec![6, 5]);
+    assert_eq!(search(store, and([term("coffee"), not(has(Entity::Url))])), vec![3, 2, 1]);
+    assert_eq!(search(store, and([term("coffee"), not(entity(Entity::Hashtag, "coffee"))])), vec![5, 3, 2]);
+    assert_eq!(search(store, or([entity(Entity::Hashtag, "coffee"), entity(Entity::Cashtag, "aapl")])), vec![4, 1]);
+    assert_eq!(search(store, and([SearchExpr::From("ada".into()), has(Entity::Mention)])), vec![1]);
+    // As in X's search, Latin diacritics do not matter.
+    store.upsert_posts(&[post(7, 1, 1007, "¡Feliz #Cumpleaños!"), post(8, 1, 1008, "#cumpleanos")]).unwrap();
+    assert_eq!(search(store, entity(Entity::Hashtag, "cumpleanos")), vec![8, 7]);
+    assert_eq!(search(store, entity(Entity::Hashtag, "CUMPLEAÑOS")), vec![8, 7]);
+}
+
+/// `from:` and `to:` take a handle or a numeric id (an account with that id
+/// first, else a handle of digits); `in_reply_to_tweet_id:` is a post's
+/// direct replies; `conversation_id:` is a thread with its first post.
+pub fn search_users_replies_and_conversations(store: &dyn Store) {
+    store.upsert_accounts(&[account(1, "Ada"), account(2, "bob"), account(3, "12345")]).unwrap();
+    let mut thread = vec![
+        post(10, 1, 1010, "root of a thread"),
+        reply(11, 2, 10, 1, "first reply"),
+        reply(12, 1, 11, 2, "second level reply"),
+        post(20, 3, 1020, "another root by the numeric handle"),
+        reply(21, 1, 20, 3, "reply to the numeric handle"),
+        Post { conversation_id: Some(PostId(30)), ..post(30, 2, 1030, "a root that names itself") },
+    ];
+    thread[2].conversation_id = Some(PostId(10));
+    store.upsert_posts(&thread).unwrap();
+    let from = |v: &str| SearchExpr::From(v.into());
+    let to = |v: &str| SearchExpr::To(v.into());
+    assert_eq!(search(store, from("1")), vec![21, 12, 10], "an account id");
+    assert_eq!(search(store, from("12345")), vec![20], "no account has this id: a handle");
+    assert_eq!(search(store, from("999")), Vec::<u64>::new());
+    assert_eq!(search(store, to("ada")), vec![11]);
+    assert_eq!(search(store, to("2")), vec![12]);
+    assert_eq!(search(store, to("12345")), vec![21]);
+    assert_eq!(search(store, and([to("ADA"), term("reply")])), vec![11]);
+    assert_eq!(search(store, SearchExpr::InReplyTo(PostId(10))), vec![11]);
+    assert_eq!(search(store, SearchExpr::InReplyTo(PostId(11))), vec![12]);
+    assert_eq!(search(store, SearchExpr::InReplyTo(PostId(u64::MAX))), Vec::<u64>::new());
+    assert_eq!(search(store, SearchExpr::Conversation(PostId(10))), vec![12, 11, 10]);
+    assert_eq!(search(store, SearchExpr::Conversation(PostId(30))), vec![30]);
+    assert_eq!(search(store, SearchExpr::Conversation(PostId(11))), Vec::<u64>::new(), "a reply starts none");
+    assert_eq!(search(store, and([SearchExpr::Conversation(PostId(10)), not(SearchExpr::IsReply)])), vec![10]);
+    assert_eq!(search(store, and([term("reply"), not(from("ada"))])), vec![11]);
+    // A negated clause is the complement, also where a column is empty or
+    // no account is named.
+    assert_eq!(search(store, and([term("root"), not(from("nobody"))])), vec![30, 20, 10]);
+    assert_eq!(search(store, and([term("root"), not(to("ada"))])), vec![30, 20, 10]);
+    assert_eq!(search(store, and([term("reply"), not(to("nobody"))])), vec![21, 12, 11]);
+    assert_eq!(search(store, and([term("root"), not(SearchExpr::InReplyTo(PostId(10)))])), vec![30, 20, 10]);
+}
+
+/// Operators about data the store does not keep match nothing, so their
+/// negation keeps every post: `coffee -is:retweet` is `coffee`.
+pub fn search_unheld_operators_match_nothing(store: &dyn Store) {
+    search_corpus(store);
+    let unheld = |op: &str| SearchExpr::Unheld(op.into());
+    assert_eq!(search(store, and([term("quick"), not(unheld("is:retweet"))])), vec![6, 4, 2, 1]);
+    assert_eq!(search(store, and([term("quick"), unheld("has:media")])), Vec::<u64>::new());
+    assert_eq!(search(store, unheld("place_country:DE")), Vec::<u64>::new());
+    assert_eq!(search(store, or([term("lazy"), unheld("list:1")])), vec![7, 3]);
+    assert_eq!(search(store, and([or([unheld("is:quote"), term("red")]), term("fox")])), vec![2]);
+    assert_eq!(search(store, not(unheld("is:nullcast"))), vec![7, 6, 5, 4, 3, 2, 1]);
+}
+
+/// A keyword of symbols (an emoji) matches posts holding it as written.
+pub fn search_symbols_as_written(store: &dyn Store) {
+    store.upsert_posts(&[post(1, 1, 0, "good ☕ morning"), post(2, 1, 0, "tea🍵time"), post(3, 1, 0, "☕☕")]).unwrap();
+    assert_eq!(search(store, term("☕")), vec![3, 1]);
+    assert_eq!(search(store, term("🍵")), vec![2]);
+    assert_eq!(search(store, and([term("☕"), term("morning")])), vec![1]);
+    assert_eq!(search(store, and([term("good"), not(term("☕"))])), Vec::<u64>::new());
+    assert_eq!(search(store, SearchExpr::Phrase("☕☕".into())), vec![3]);
 }
 
 // -- bulk loads ------------------------------------------------------------------

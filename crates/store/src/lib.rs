@@ -18,7 +18,7 @@ use tollgate_domain::{
 pub mod conformance;
 pub mod search;
 
-pub use search::SearchExpr;
+pub use search::{Entity, SearchExpr};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

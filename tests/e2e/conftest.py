@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,11 +19,15 @@ import pytest
 import requests
 
 import support
+import x_sdk
 from support import GroundTruth, Server, bearer, create_demo, free_port, run_cli, tollgate_bin
 
 # Loopback requests never go through a proxy the environment may name.
 os.environ["NO_PROXY"] = ",".join(filter(None, [os.environ.get("NO_PROXY", ""), "127.0.0.1", "localhost"]))
 os.environ["no_proxy"] = os.environ["NO_PROXY"]
+
+# Every response the suite receives is checked against X's contract (below).
+support.record_responses()
 
 DEMO_ACCOUNTS = 3000
 DEMO_POSTS = 30000
@@ -37,10 +42,19 @@ class Platform:
     credentials: dict
     truth: GroundTruth
     claimed_authors: set[int] = field(default_factory=set)
+    proxy: support.RecordingProxy | None = None
 
     @property
     def base_url(self) -> str:
         return self.server.base_url
+
+    @property
+    def recording_url(self) -> str:
+        """The server's URL through `support.RecordingProxy`, for a client that
+        is not Python: its answers are checked against X's contract too."""
+        if self.proxy is None:
+            self.proxy = support.RecordingProxy(self.base_url)
+        return self.proxy.base_url
 
     @property
     def internal_token(self) -> str:
@@ -112,9 +126,12 @@ def platform(workdir):
     credentials = create_demo(data_dir, port, DEMO_ACCOUNTS, DEMO_POSTS)
     server = Server(data_dir, port=port, name="demo")
     server.start()
+    platform = Platform(server=server, data_dir=data_dir, credentials=credentials, truth=GroundTruth.load(data_dir))
     try:
-        yield Platform(server=server, data_dir=data_dir, credentials=credentials, truth=GroundTruth.load(data_dir))
+        yield platform
     finally:
+        if platform.proxy is not None:
+            platform.proxy.stop()
         server.stop()
 
 
@@ -128,3 +145,58 @@ def pytest_runtest_makereport(item, call):
             if any(line and not line.startswith("[") and not any(r in line for r in routine) for line in text.splitlines()):
                 report.sections.append((f"stderr of tollgate ({server.name}, {server.base_url})", text[-20000:]))
     return report
+
+
+# -- X's contract, on every response ------------------------------------------------------
+#
+# Every 2xx response the suite receives for an operation X defines, whichever
+# client asked (tweepy, twarc, xdk, twitter-api-v2 through `Platform.recording_url`,
+# schemathesis, plain requests), must parse into the response model X's own SDK
+# (xdk) has for that operation. The responses a test received, in its setup and
+# its call, are checked when its call ends: a violation fails that test, naming
+# the operation and the field. docs/testing.md describes the check.
+
+CONTRACT_CHECKED: Counter = Counter()
+
+
+def check_x_contract(exchanges: list[support.Exchange]) -> list[str]:
+    """The violations in `exchanges`, one line each."""
+    found = []
+    for exchange in exchanges:
+        if not 200 <= exchange.status < 300:
+            # xdk raises on an error status and models no error body per operation.
+            continue
+        op = x_sdk.operation_for(exchange.method, exchange.path)
+        if op is None:
+            continue
+        CONTRACT_CHECKED[f"{op.method} {op.path}"] += 1
+        for violation in x_sdk.contract_violations(op, exchange.body):
+            found.append(f"{op}: {violation}\n    in the response to {exchange.method} {exchange.url}")
+    return found
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    try:
+        result = yield
+    except BaseException:
+        # The test failed on its own; what it received is not judged twice.
+        support.RESPONSES.take()
+        raise
+    violations = check_x_contract(support.RESPONSES.take())
+    if violations:
+        shown = "\n".join(violations[:20])
+        more = f"\n... and {len(violations) - 20} more" if len(violations) > 20 else ""
+        raise AssertionError(
+            f"{len(violations)} response(s) this test received do not parse into X's SDK (xdk) response model "
+            f"of their operation:\n{shown}{more}"
+        )
+    return result
+
+
+def pytest_terminal_summary(terminalreporter):
+    if CONTRACT_CHECKED:
+        counts = ", ".join(f"{op}: {n}" for op, n in sorted(CONTRACT_CHECKED.items()))
+        terminalreporter.write_line(
+            f"X contract: {sum(CONTRACT_CHECKED.values())} responses parsed into xdk's response models ({counts})"
+        )

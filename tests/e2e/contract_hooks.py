@@ -2,10 +2,14 @@
 of the API that OpenAPI 3.0 cannot state, applied to the generated cases so
 that a case the server must refuse for such a rule is not taken for a valid
 one. Each rule is documented in /2/openapi.json's descriptions and in
-docs/api.md, and tested on its own elsewhere."""
+docs/api.md, and tested on its own elsewhere. And one more hook: every
+response schemathesis receives is written to $CONTRACT_RESPONSES, for
+test_contract.py to check against X's SDK like every response of the suite."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 
 import schemathesis
@@ -57,6 +61,22 @@ def map_case(context, case):
             if isinstance(item, dict) and isinstance(item.get("author_id"), int) and not isinstance(item["author_id"], bool):
                 item["author_id"] = int(author)
     return case
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    """Appends the response (method, URL, status, body) to the file
+    $CONTRACT_RESPONSES names, one JSON object a line."""
+    path = os.environ.get("CONTRACT_RESPONSES")
+    if path and response.content_size == len(response.content or b""):
+        record = {
+            "method": response.request.method,
+            "url": response.request.url,
+            "status": response.status_code,
+            "body": base64.b64encode(response.content or b"").decode(),
+        }
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
 
 
 def _generations(operation, query: dict) -> set:

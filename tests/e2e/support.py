@@ -10,10 +10,13 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 import unicodedata
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
@@ -214,6 +217,122 @@ class LocalTransport(requests.adapters.HTTPAdapter):
                 kwargs["proxies"] = {}
                 break
         return super().send(request, **kwargs)
+
+
+# -- every response the suite receives ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One response a test received from a local server."""
+
+    method: str
+    url: str
+    status: int
+    body: bytes
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.url).path
+
+
+class ResponseLog:
+    """Every response that a `requests` session of the suite (tweepy, twarc,
+    xdk, schemathesis, the tests' own calls) received from a loopback server,
+    in order; `take()` hands out those not yet taken."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries: list[Exchange] = []
+
+    def add(self, exchange: Exchange) -> None:
+        with self._lock:
+            self._entries.append(exchange)
+
+    def pending(self) -> list[Exchange]:
+        """Those not yet taken, left in place."""
+        with self._lock:
+            return list(self._entries)
+
+    def take(self) -> list[Exchange]:
+        with self._lock:
+            new, self._entries = self._entries, []
+            return new
+
+
+RESPONSES = ResponseLog()
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def record_responses() -> None:
+    """Makes every `requests` transport add what it receives from a loopback
+    server to `RESPONSES`. The body is read at once (and kept by the response,
+    so the library reads it as usual); nothing is changed."""
+    adapter = requests.adapters.HTTPAdapter
+    if getattr(adapter.send, "records_responses", False):
+        return
+    send = adapter.send
+
+    def recording_send(self, request, **kwargs):
+        response = send(self, request, **kwargs)
+        if urlsplit(request.url).hostname in _LOOPBACK:
+            RESPONSES.add(Exchange(request.method, request.url, response.status_code, response.content))
+        return response
+
+    recording_send.records_responses = True
+    adapter.send = recording_send
+
+
+class RecordingProxy:
+    """A loopback HTTP proxy in front of a server, for clients that are not
+    Python (twitter-api-v2 in Node.js): it forwards each request as it came
+    (method, path, query, headers, body) through a `requests` session, so that
+    the answer lands in `RESPONSES` like any other, and returns the answer
+    unchanged (status, headers, body)."""
+
+    # Headers that belong to one connection, not to the request or answer.
+    HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
+
+    def __init__(self, upstream: str):
+        session = requests.Session()
+        session.trust_env = False
+        hop = self.HOP_BY_HOP
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in hop}
+                # The answer is passed on as its bytes: no compression to undo.
+                headers["Accept-Encoding"] = "identity"
+                answer = session.request(self.command, upstream + self.path, headers=headers, data=body, timeout=60)
+                self.send_response(answer.status_code)
+                for k, v in answer.headers.items():
+                    if k.lower() not in hop:
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = forward
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name="recording-proxy", daemon=True)
+        self.thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # -- ground truth -------------------------------------------------------------------

@@ -11,10 +11,15 @@ writes that schemathesis sends change accounts and posts, which the session's
 shared platform must not see. The run is deterministic (a fixed seed and
 schemathesis's deterministic generation) and bounded in examples per
 operation, so it takes the same cases, and about the same time, everywhere.
+
+Every response schemathesis received (written by contract_hooks.py) is then
+held against X's own SDK, as every response of the suite is (conftest.py):
+a 2xx answer to an operation X defines must parse into the SDK's model.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -25,7 +30,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from support import REPO_ROOT, Server, create_demo, free_port, run_cli
+from conftest import check_x_contract
+from support import REPO_ROOT, Exchange, Server, create_demo, free_port, run_cli
 
 HERE = Path(__file__).resolve().parent
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
@@ -153,6 +159,8 @@ def test_the_server_keeps_the_openapi_contract(contract_server, tmp_path):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH", "")]))
     env["NO_COLOR"] = "1"
     env["CONTRACT_AUTHOR_ID"] = str(credentials["examples"]["author_id"])
+    responses = tmp_path / "responses.jsonl"
+    env["CONTRACT_RESPONSES"] = str(responses)
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
         "run",
@@ -173,3 +181,12 @@ def test_the_server_keeps_the_openapi_contract(contract_server, tmp_path):
     tested = re.search(r"Tested: (\d+)", output)
     assert tested and int(tested.group(1)) == operations - 1, output[-5000:]
     assert re.search(r"No issues found", output), output[-5000:]
+
+    received = [json.loads(line) for line in responses.read_text().splitlines()]
+    exchanges = [Exchange(r["method"], r["url"], r["status"], base64.b64decode(r["body"])) for r in received]
+    assert sum(200 <= e.status < 300 and e.path.startswith("/2/tweets") for e in exchanges) > 100, len(exchanges)
+    violations = check_x_contract(exchanges)
+    assert not violations, (
+        f"{len(violations)} of the responses schemathesis received do not parse into X's SDK (xdk) response model "
+        "of their operation:\n" + "\n".join(violations[:30])
+    )

@@ -32,7 +32,9 @@ def run_client(platform, plan: dict) -> dict:
     proc = subprocess.run(
         [node, str(NODE_DIR / "client.mjs")],
         cwd=NODE_DIR,
-        input=json.dumps({"base_url": platform.base_url, **plan}),
+        # Through the recording proxy, so that what the library received is
+        # checked against X's contract like every other response (conftest.py).
+        input=json.dumps({"base_url": platform.recording_url, **plan}),
         capture_output=True,
         text=True,
         timeout=120,

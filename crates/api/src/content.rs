@@ -486,7 +486,7 @@ pub async fn user_timeline(
             return Ok(respond(state, &delivery, body));
         }
         let candidates = state.cache.timeline(author, &q).map_err(store_error)?;
-        list(state, ctx, ENDPOINT, &f, candidates, limit).await
+        list(state, ctx, ENDPOINT, &f, candidates, limit, None).await
     })
     .await
 }
@@ -518,8 +518,8 @@ pub async fn search_recent(State(state): State<Arc<ApiState>>, headers: HeaderMa
             limit: limit + 1,
         };
         ctx.check_refusal(state, ENDPOINT).await?;
-        let candidates: Vec<Arc<Post>> = match crate::blocking(|| state.store.search(&q)) {
-            Ok(posts) => posts.into_iter().map(Arc::new).collect(),
+        let (candidates, resume_before): (Vec<Arc<Post>>, _) = match crate::blocking(|| state.store.search_page(&q)) {
+            Ok(page) => (page.posts.into_iter().map(Arc::new).collect(), page.resume_before),
             // The store refuses text it cannot search for: the query is bad, not the store.
             Err(tollgate_store::StoreError::Invalid { reason, .. }) => {
                 return Err(ApiError::param(
@@ -530,14 +530,17 @@ pub async fn search_recent(State(state): State<Arc<ApiState>>, headers: HeaderMa
             }
             Err(e) => return Err(store_error(e)),
         };
-        list(state, ctx, ENDPOINT, &f, candidates, limit).await
+        list(state, ctx, ENDPOINT, &f, candidates, limit, resume_before).await
     })
     .await
 }
 
 /// Renders a page of a list: the delivered posts, and in `meta` the counts,
 /// the withheld posts by reason and the token of the next page. The token
-/// points past the last candidate, withheld or not, so pages never overlap.
+/// points past the last candidate, withheld or not, so pages never overlap;
+/// or, when the store stopped a bounded walk before the page filled
+/// (`resume_before`), to where it stopped, so that a page may hold fewer
+/// posts than asked for and still have a next one, as on X.
 async fn list(
     state: &ApiState,
     ctx: &Ctx,
@@ -545,10 +548,11 @@ async fn list(
     f: &Fields,
     mut candidates: Vec<Arc<Post>>,
     limit: usize,
+    resume_before: Option<PostId>,
 ) -> Result<Response, ApiError> {
     let more = candidates.len() > limit;
     candidates.truncate(limit);
-    let next = if more { candidates.last().map(|p| token::encode(p.id)) } else { None };
+    let next = if more { candidates.last().map(|p| token::encode(p.id)) } else { resume_before.map(token::encode) };
     let delivery = deliver_posts(state, ctx, endpoint, candidates, expand(f)).await?;
 
     let withheld: u32 = delivery.withheld_by_reason.values().sum();

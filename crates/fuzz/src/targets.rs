@@ -494,6 +494,7 @@ impl ImportTarget {
                 ledger_synchronous: Synchronous::Normal,
                 read_connections: 1,
                 cache_mib: 8,
+                ..SqliteOptions::default()
             };
             self.store = Some(SqliteStore::open(&path, &options).unwrap_or_else(|e| panic!("scratch store: {e}")));
         }

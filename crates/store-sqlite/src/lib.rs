@@ -27,8 +27,8 @@ use tollgate_domain::{
     PreferenceChange, Timestamp,
 };
 use tollgate_store::{
-    AccountUpsert, AppUpdate, BulkWriter, Change, Changes, NewApp, NewKey, Result, SearchQuery, Stats, Store,
-    StoreError, TimelineQuery,
+    AccountUpsert, AppUpdate, BulkWriter, Change, Changes, NewApp, NewKey, Result, SearchPage, SearchQuery, Stats,
+    Store, StoreError, TimelineQuery,
 };
 
 use crate::codec::{
@@ -82,6 +82,10 @@ pub struct SqliteOptions {
     pub read_connections: usize,
     /// The page cache of each connection, in MiB.
     pub cache_mib: u32,
+    /// The most posts one page of a search examines when no index narrows
+    /// it (an emoji alone): `Store::search_page` answers with what it found
+    /// among them and where to resume.
+    pub search_walk_limit: usize,
 }
 
 impl Default for SqliteOptions {
@@ -91,9 +95,14 @@ impl Default for SqliteOptions {
             ledger_synchronous: Synchronous::Normal,
             read_connections: 4,
             cache_mib: 64,
+            search_walk_limit: DEFAULT_SEARCH_WALK_LIMIT,
         }
     }
 }
+
+/// `SqliteOptions::search_walk_limit` by default: about a tenth of a second
+/// of a walk over posts here, and a fraction of a large platform's posts.
+pub const DEFAULT_SEARCH_WALK_LIMIT: usize = 100_000;
 
 /// The page cache of the writer during a bulk load, in MiB, if the configured
 /// one is smaller: an import touches many index pages at random, and a bigger
@@ -426,8 +435,29 @@ impl Store for SqliteStore {
 
     fn search(&self, q: &SearchQuery) -> Result<Vec<Post>> {
         query::check_text(&q.expr)?;
-        let stmt = query::search(q);
+        let stmt = query::search(q, None).map(|s| s.page);
         self.read(|conn| list_posts(conn, stmt, "a search query"))
+    }
+
+    fn search_page(&self, q: &SearchQuery) -> Result<SearchPage> {
+        query::check_text(&q.expr)?;
+        let Some(search) = query::search(q, Some(self.options.search_walk_limit)) else {
+            return Ok(SearchPage::default());
+        };
+        self.read(|conn| {
+            let posts = list_posts(conn, Some(search.page), "a search query")?;
+            let resume_before = match search.walk_floor {
+                Some(floor) if posts.len() < q.limit => conn
+                    .prepare_cached(&floor.sql)
+                    .and_then(|mut s| {
+                        s.query_row(rusqlite::params_from_iter(floor.params.iter()), |r| r.get::<_, i64>(0)).optional()
+                    })
+                    .ctx("finding where a bounded search walk ends")?
+                    .map(|id| PostId(id as u64)),
+                _ => None,
+            };
+            Ok(SearchPage { posts, resume_before })
+        })
     }
 
     fn set_post_no_ai(&self, id: PostId, no_ai: bool) -> Result<bool> {
@@ -804,7 +834,7 @@ mod tests {
             ])),
         ];
         for q in &queries {
-            let p = plan(&store, &query::search(q).unwrap());
+            let p = plan(&store, &query::search(q, None).unwrap().page);
             assert!(!p.contains("TEMP B-TREE"), "{q:?}:\n{p}");
         }
         let tq = TimelineQuery { since_id: Some(PostId(5)), limit: 20, ..TimelineQuery::default() };
@@ -834,10 +864,10 @@ mod tests {
         ];
         for (expr, index) in cases {
             let q = search(expr);
-            let p = plan(&store, &query::search(&q).unwrap());
+            let p = plan(&store, &query::search(&q, None).unwrap().page);
             let scans_posts = p.lines().any(|l| l == "SCAN p" || l.starts_with("SCAN p "));
             assert!(p.contains(index) && !scans_posts, "{q:?}:\n{p}");
         }
-        assert!(query::search(&search(SearchExpr::Unheld("has:media".into()))).is_none(), "nothing to run");
+        assert!(query::search(&search(SearchExpr::Unheld("has:media".into())), None).is_none(), "nothing to run");
     }
 }

@@ -58,6 +58,16 @@ struct Bounds {
 /// Appends the bounds as `AND` conditions on `id_col`; `false` if no stored
 /// post can satisfy them (a lower bound at or above the largest storable id).
 fn push_bounds(sql: &mut String, params: &mut Vec<Value>, id_col: &str, b: &Bounds) -> bool {
+    if !push_filters(sql, params, id_col, b) {
+        return false;
+    }
+    sql.push_str(&format!(" ORDER BY {id_col} DESC LIMIT ?"));
+    params.push(Value::Integer(i64::try_from(b.limit).unwrap_or(i64::MAX)));
+    true
+}
+
+/// The `AND` conditions of the bounds alone; false if nothing can match.
+fn push_filters(sql: &mut String, params: &mut Vec<Value>, id_col: &str, b: &Bounds) -> bool {
     if let Some(since) = b.since_id {
         if since.0 >= MAX_ID {
             return false;
@@ -80,8 +90,6 @@ fn push_bounds(sql: &mut String, params: &mut Vec<Value>, id_col: &str, b: &Boun
         sql.push_str(" AND p.created_at < ?");
         params.push(Value::Integer(end.millis()));
     }
-    sql.push_str(&format!(" ORDER BY {id_col} DESC LIMIT ?"));
-    params.push(Value::Integer(i64::try_from(b.limit).unwrap_or(i64::MAX)));
     true
 }
 
@@ -105,8 +113,18 @@ pub(crate) fn timeline(author: AccountId, q: &TimelineQuery) -> Option<Statement
     push_bounds(&mut sql, &mut params, "p.id", &bounds).then_some(Statement { sql, params })
 }
 
+/// A search's statements: the page, and for a walk of the posts table
+/// bounded by `walk_limit`, the statement that finds the lowest id of the
+/// posts the walk examines (none when fewer posts are in bounds).
+pub(crate) struct Search {
+    pub(crate) page: Statement,
+    pub(crate) walk_floor: Option<Statement>,
+}
+
 /// A search, newest first; `None` if the result is empty by construction.
-pub(crate) fn search(q: &SearchQuery) -> Option<Statement> {
+/// With `walk_limit`, a query no index narrows (an emoji alone, ...) examines
+/// at most that many posts of the table, newest first within the bounds.
+pub(crate) fn search(q: &SearchQuery, walk_limit: Option<usize>) -> Option<Search> {
     let bounds = Bounds {
         since_id: q.since_id,
         until_id: q.until_id,
@@ -145,13 +163,40 @@ pub(crate) fn search(q: &SearchQuery) -> Option<Statement> {
             }
             (sql, "posts_fts.rowid")
         }
+        _ if !by_key && walk_limit.is_some() => {
+            return bounded_walk(&q.expr, &bounds, walk_limit.unwrap_or(usize::MAX));
+        }
         _ => {
             let probe = if by_key { Probe::PerPost } else { Probe::Collect };
             let cond = condition(&q.expr, probe, &mut params);
             (format!("SELECT {POST_COLUMNS} FROM posts p WHERE ({cond})"), "p.id")
         }
     };
-    push_bounds(&mut sql, &mut params, id_col, &bounds).then_some(Statement { sql, params })
+    push_bounds(&mut sql, &mut params, id_col, &bounds)
+        .then_some(Search { page: Statement { sql, params }, walk_floor: None })
+}
+
+/// A search no index narrows, examining at most `window` posts.
+// INVARIANT (bounded-walk): the newest `window` posts in bounds are taken by
+// the table's own order in a subquery, then filtered; the caller resumes
+// below the lowest of them (`walk_floor`) when the page is not full.
+fn bounded_walk(expr: &SearchExpr, bounds: &Bounds, window: usize) -> Option<Search> {
+    let window_param = || Value::Integer(i64::try_from(window).unwrap_or(i64::MAX));
+    let mut params = Vec::new();
+    let mut inner = String::from("SELECT * FROM posts p WHERE 1");
+    if !push_filters(&mut inner, &mut params, "p.id", bounds) {
+        return None;
+    }
+    inner.push_str(" ORDER BY p.id DESC LIMIT ?");
+    params.push(window_param());
+    let mut floor = Statement { sql: String::from("SELECT p.id FROM posts p WHERE 1"), params: Vec::new() };
+    push_filters(&mut floor.sql, &mut floor.params, "p.id", bounds);
+    floor.sql.push_str(" ORDER BY p.id DESC LIMIT 1 OFFSET ?");
+    floor.params.push(Value::Integer(i64::try_from(window.saturating_sub(1)).unwrap_or(i64::MAX)));
+    let cond = condition(expr, Probe::Collect, &mut params);
+    let mut sql = format!("SELECT {POST_COLUMNS} FROM ({inner}) p WHERE ({cond})");
+    push_bounds(&mut sql, &mut params, "p.id", bounds);
+    Some(Search { page: Statement { sql, params }, walk_floor: Some(floor) })
 }
 
 /// Whether a conjunct is an equality an index of `posts` answers in id
@@ -502,7 +547,7 @@ mod tests {
             SearchExpr::Not(Box::new(term("e"))),
         ]);
         assert_eq!(fts_query(&expr).unwrap(), r#"(("a") AND (("b") OR ("c d"))) NOT (("e"))"#);
-        let s = search(&query(expr)).unwrap();
+        let s = search(&query(expr), None).unwrap().page;
         assert!(s.sql.contains("FROM posts_fts CROSS JOIN posts"), "{}", s.sql);
         assert!(!s.sql.contains("IN (SELECT"), "{}", s.sql);
     }
@@ -514,7 +559,7 @@ mod tests {
             SearchExpr::Lang("en".into()),
             SearchExpr::Not(Box::new(SearchExpr::IsReply)),
         ]);
-        let s = search(&query(expr)).unwrap();
+        let s = search(&query(expr), None).unwrap().page;
         assert!(s.sql.contains("FROM posts_fts CROSS JOIN posts"), "{}", s.sql);
         assert!(s.sql.contains("p.lang = ?") && s.sql.contains("NOT (p.in_reply_to IS NOT NULL)"), "{}", s.sql);
         assert_eq!(s.params[0], Value::Text("(\"a\")".into()));
@@ -522,7 +567,7 @@ mod tests {
 
     #[test]
     fn negation_alone_scans_posts() {
-        let s = search(&query(SearchExpr::Not(Box::new(term("a"))))).unwrap();
+        let s = search(&query(SearchExpr::Not(Box::new(term("a")))), None).unwrap().page;
         assert!(s.sql.starts_with(&format!("SELECT {POST_COLUMNS} FROM posts p WHERE (NOT EXISTS")), "{}", s.sql);
     }
 
@@ -530,7 +575,7 @@ mod tests {
     fn from_walks_the_author_and_probes_words() {
         let expr =
             SearchExpr::And(vec![term("a"), SearchExpr::From("Ada".into()), SearchExpr::Not(Box::new(term("b")))]);
-        let s = search(&query(expr)).unwrap();
+        let s = search(&query(expr), None).unwrap().page;
         assert!(s.sql.contains(&format!("FROM posts p WHERE (({FTS_PROBE}) AND (p.author_id =")), "{}", s.sql);
         assert!(s.sql.contains(&format!("NOT {FTS_PROBE}")), "{}", s.sql);
         assert_eq!(s.params[1], Value::Text("ada".into()));
@@ -540,7 +585,7 @@ mod tests {
     fn user_text_is_never_part_of_the_sql() {
         let evil = "'; DROP TABLE posts; --";
         let expr = SearchExpr::Or(vec![term(evil), SearchExpr::From(evil.into()), SearchExpr::Lang(evil.into())]);
-        let s = search(&query(expr)).unwrap();
+        let s = search(&query(expr), None).unwrap().page;
         assert!(!s.sql.contains("DROP"), "{}", s.sql);
     }
 
@@ -548,7 +593,7 @@ mod tests {
     fn unreachable_bounds_short_circuit() {
         let mut q = query(term("a"));
         q.since_id = Some(PostId(u64::MAX));
-        assert!(search(&q).is_none());
+        assert!(search(&q, None).is_none());
         let tq = TimelineQuery { until_id: Some(PostId(u64::MAX)), limit: 5, ..TimelineQuery::default() };
         let s = timeline(AccountId(1), &tq).unwrap();
         assert!(!s.sql.contains("p.id <"), "{}", s.sql);

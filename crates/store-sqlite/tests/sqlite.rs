@@ -102,6 +102,7 @@ fn options_are_applied() {
         ledger_synchronous: Synchronous::Normal,
         read_connections: 0,
         cache_mib: 1,
+        search_walk_limit: 5,
     };
     let store = SqliteStore::open(&d.0, &options).unwrap();
     store.upsert_posts(&[post(1, "normal sync")]).unwrap();
@@ -248,4 +249,42 @@ fn change_log_trimmed_past_a_follower_says_everything() {
     assert_eq!((got.changes, got.upto), (vec![tollgate_store::Change::Everything], end));
     let got = store.changes_since(end - 1, 10).unwrap();
     assert_eq!(got.changes.len(), 1, "a follower the log still covers reads on");
+}
+
+/// A search no index narrows (an emoji alone) examines at most
+/// `search_walk_limit` posts per page and says where to resume, so that
+/// paging on finds every match and no page walks the whole table; a search
+/// an index narrows is not bounded.
+#[test]
+fn a_search_no_index_narrows_walks_a_bounded_window_and_resumes_below_it() {
+    let d = dir();
+    let store = SqliteStore::open(&d.0, &SqliteOptions { search_walk_limit: 5, ..SqliteOptions::default() }).unwrap();
+    let posts: Vec<Post> =
+        (1..=12).map(|i| post(i, if i == 2 || i == 9 { "coffee ☕ time" } else { "coffee time" })).collect();
+    store.upsert_posts(&posts).unwrap();
+    let page = |expr: SearchExpr, before: Option<u64>| {
+        let q = SearchQuery {
+            expr,
+            since_id: None,
+            until_id: None,
+            start_time: None,
+            end_time: None,
+            before_id: before.map(PostId),
+            limit: 11,
+        };
+        let page = store.search_page(&q).unwrap();
+        (page.posts.iter().map(|p| p.id.0).collect::<Vec<_>>(), page.resume_before.map(|id| id.0))
+    };
+    let emoji = || SearchExpr::Term("☕".into());
+    // Posts 12 to 8 are examined: 9 matches, the walk goes on below 8.
+    assert_eq!(page(emoji(), None), (vec![9], Some(8)));
+    // 7 to 3: nothing, but more to examine below 3.
+    assert_eq!(page(emoji(), Some(8)), (vec![], Some(3)));
+    // 2 and 1: fewer than the window is left, so the walk is complete.
+    assert_eq!(page(emoji(), Some(3)), (vec![2], None));
+    // The unbounded search finds both at once.
+    assert_eq!(search(&store, emoji()).unwrap(), [9, 2]);
+    // A word walks the full-text index: all 12 matches, no resumption.
+    let (words, resume) = page(SearchExpr::Term("coffee".into()), None);
+    assert_eq!((words.len(), resume), (11, None));
 }

@@ -71,6 +71,18 @@ pub struct SearchQuery {
     pub limit: usize,
 }
 
+/// One page of a search's candidates (`Store::search_page`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchPage {
+    /// The matching posts found, newest first, at most the query's `limit`.
+    pub posts: Vec<Post>,
+    /// Set when the backend stopped walking before it filled the page: the
+    /// posts at or above this id were all examined, and the search goes on
+    /// below it (the answer's next page starts there). `None`: `posts` is
+    /// everything the query matches down to where it stopped by `limit`.
+    pub resume_before: Option<PostId>,
+}
+
 /// A new app; the store assigns its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewApp {
@@ -192,6 +204,14 @@ pub trait Store: Send + Sync + 'static {
     /// holding a NUL character is `StoreError::Invalid` naming `query`: no
     /// backend's text search can take it.
     fn search(&self, query: &SearchQuery) -> Result<Vec<Post>>;
+    /// The candidates of one page of a search as the API answers it: what
+    /// `search` finds, except that a backend may stop after examining a
+    /// bounded number of posts when no index narrows the query (an emoji
+    /// alone), answering with what it found and where to resume, so that no
+    /// request walks the whole platform. The default never stops early.
+    fn search_page(&self, query: &SearchQuery) -> Result<SearchPage> {
+        Ok(SearchPage { posts: self.search(query)?, resume_before: None })
+    }
     /// Returns false if the post is unknown.
     fn set_post_no_ai(&self, id: PostId, no_ai: bool) -> Result<bool>;
     /// Marks a post deleted (kept for compliance); false if unknown.

@@ -192,6 +192,40 @@ async fn search_understands_the_documented_query_subset() {
     assert!(message.ends_with("(at position 1)"), "{v}");
 }
 
+/// A query no index narrows (an emoji alone) walks a bounded window of posts
+/// per page: a page may hold fewer posts than asked for, even none, and still
+/// carry a `next_token`; paging on finds every match once, in order.
+#[tokio::test]
+async fn a_search_no_index_narrows_pages_through_bounded_walks() {
+    let accounts = [account(1, "ada", "US")];
+    let posts: Vec<_> = (1..=30).map(|n| post(1, n, if n % 10 == 3 { "tea ☕" } else { "tea" })).collect();
+    let options = tollgate_store_sqlite::SqliteOptions { search_walk_limit: 8, ..Default::default() };
+    let f = common::fixture_with_options(
+        "api-walk",
+        &accounts,
+        &posts,
+        unlimited(),
+        tollgate_api::HttpLimits::DEFAULT,
+        &options,
+    );
+    let display = f.display();
+    let mut uri = "/2/tweets/search/recent?query=%E2%98%95&max_results=10".to_owned();
+    let (mut found, mut pages) = (Vec::new(), Vec::new());
+    loop {
+        let (s, v) = f.get(&uri, &display, None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        pages.push(ids(&v).len());
+        found.extend(ids(&v));
+        match v["meta"]["next_token"].as_str() {
+            Some(t) => uri = format!("/2/tweets/search/recent?query=%E2%98%95&max_results=10&next_token={t}"),
+            None => break,
+        }
+    }
+    assert_eq!(found, ["123", "113", "103"]);
+    // 130..123, 122..115, 114..107, 106..101: an empty page still goes on.
+    assert_eq!(pages, [1, 0, 1, 1]);
+}
+
 /// Operators about data Tollgate does not keep match nothing: their
 /// negation keeps every post (tweepy's `coffee -is:retweet`), the operator
 /// itself none; a numeric `from:` is an account id.

@@ -91,6 +91,18 @@ pub fn fixture_with_limits(
     limits: RateLimits,
     http_limits: HttpLimits,
 ) -> Fixture {
+    fixture_with_options(name, accounts, posts, limits, http_limits, &SqliteOptions::default())
+}
+
+/// `fixture_with_limits`, with the store opened with `options`.
+pub fn fixture_with_options(
+    name: &str,
+    accounts: &[Account],
+    posts: &[Post],
+    limits: RateLimits,
+    http_limits: HttpLimits,
+    options: &SqliteOptions,
+) -> Fixture {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "tollgate-{name}-{}-{}",
@@ -98,7 +110,7 @@ pub fn fixture_with_limits(
         N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir, &SqliteOptions::default()).unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir, options).unwrap());
     store.upsert_accounts(accounts).unwrap();
     store.upsert_posts(posts).unwrap();
     let now = Timestamp::now();

@@ -391,15 +391,7 @@ fn the_store_answers_every_generated_query_as_the_reference_does() {
         assert_eq!(parsed.is_ok(), accepted(&q), "{text}: {parsed:?}");
         let Ok(expr) = parsed else { continue };
         accepted_count += 1;
-        let query = SearchQuery {
-            expr,
-            since_id: None,
-            until_id: None,
-            start_time: None,
-            end_time: None,
-            before_id: None,
-            limit: 1000,
-        };
+        let query = SearchQuery::new(expr, 1000);
         let got: Vec<u64> = store.search(&query).unwrap().iter().map(|p| p.id.0).collect();
         let want: Vec<u64> = posts.iter().rev().filter(|p| matches(&q, p)).map(|p| p.id.0).collect();
         assert_eq!(got, want, "{text}");
@@ -428,15 +420,7 @@ fn the_deepest_accepted_queries_run() {
     ];
     for q in shapes {
         let expr = tollgate_api::parse_query(&q).unwrap_or_else(|e| panic!("{q}: {e}"));
-        let query = SearchQuery {
-            expr,
-            since_id: None,
-            until_id: None,
-            start_time: None,
-            end_time: None,
-            before_id: None,
-            limit: 10,
-        };
+        let query = SearchQuery::new(expr, 10);
         store.search(&query).unwrap_or_else(|e| panic!("{q}: {e}"));
     }
 }

@@ -794,15 +794,7 @@ mod tests {
     }
 
     fn search(expr: SearchExpr) -> SearchQuery {
-        SearchQuery {
-            expr,
-            since_id: Some(PostId(5)),
-            until_id: None,
-            start_time: None,
-            end_time: None,
-            before_id: Some(PostId(500)),
-            limit: 20,
-        }
+        SearchQuery { since_id: Some(PostId(5)), before_id: Some(PostId(500)), ..SearchQuery::new(expr, 20) }
     }
 
     /// Pages come straight off an index in id order: no query collects every

@@ -163,14 +163,14 @@ pub(crate) fn search(q: &SearchQuery, walk_limit: Option<usize>) -> Option<Searc
             }
             (sql, "posts_fts.rowid")
         }
-        _ if !by_key && walk_limit.is_some() => {
-            return bounded_walk(&q.expr, &bounds, walk_limit.unwrap_or(usize::MAX));
-        }
-        _ => {
-            let probe = if by_key { Probe::PerPost } else { Probe::Collect };
-            let cond = condition(&q.expr, probe, &mut params);
-            (format!("SELECT {POST_COLUMNS} FROM posts p WHERE ({cond})"), "p.id")
-        }
+        _ => match walk_limit.filter(|_| !by_key) {
+            Some(window) => return bounded_walk(&q.expr, &bounds, window),
+            None => {
+                let probe = if by_key { Probe::PerPost } else { Probe::Collect };
+                let cond = condition(&q.expr, probe, &mut params);
+                (format!("SELECT {POST_COLUMNS} FROM posts p WHERE ({cond})"), "p.id")
+            }
+        },
     };
     push_bounds(&mut sql, &mut params, id_col, &bounds)
         .then_some(Search { page: Statement { sql, params }, walk_floor: None })
@@ -522,15 +522,7 @@ mod tests {
     }
 
     fn query(expr: SearchExpr) -> SearchQuery {
-        SearchQuery {
-            expr,
-            since_id: None,
-            until_id: None,
-            start_time: None,
-            end_time: None,
-            before_id: None,
-            limit: 10,
-        }
+        SearchQuery::new(expr, 10)
     }
 
     #[test]

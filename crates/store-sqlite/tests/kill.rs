@@ -49,15 +49,7 @@ fn post(id: u64, text: String) -> Post {
 }
 
 fn search(store: &SqliteStore, word: &str) -> Vec<Post> {
-    let q = SearchQuery {
-        expr: SearchExpr::Term(word.into()),
-        since_id: None,
-        until_id: None,
-        start_time: None,
-        end_time: None,
-        before_id: None,
-        limit: 10,
-    };
+    let q = SearchQuery::new(SearchExpr::Term(word.into()), 10);
     store.search(&q).unwrap()
 }
 

@@ -39,15 +39,7 @@ fn post(id: u64, text: &str) -> Post {
 }
 
 fn search(store: &SqliteStore, expr: SearchExpr) -> Result<Vec<u64>, StoreError> {
-    let q = SearchQuery {
-        expr,
-        since_id: None,
-        until_id: None,
-        start_time: None,
-        end_time: None,
-        before_id: None,
-        limit: 50,
-    };
+    let q = SearchQuery::new(expr, 50);
     Ok(store.search(&q)?.iter().map(|p| p.id.0).collect())
 }
 
@@ -263,15 +255,7 @@ fn a_search_no_index_narrows_walks_a_bounded_window_and_resumes_below_it() {
         (1..=12).map(|i| post(i, if i == 2 || i == 9 { "coffee ☕ time" } else { "coffee time" })).collect();
     store.upsert_posts(&posts).unwrap();
     let page = |expr: SearchExpr, before: Option<u64>| {
-        let q = SearchQuery {
-            expr,
-            since_id: None,
-            until_id: None,
-            start_time: None,
-            end_time: None,
-            before_id: before.map(PostId),
-            limit: 11,
-        };
+        let q = SearchQuery { before_id: before.map(PostId), ..SearchQuery::new(expr, 11) };
         let page = store.search_page(&q).unwrap();
         (page.posts.iter().map(|p| p.id.0).collect::<Vec<_>>(), page.resume_before.map(|id| id.0))
     };

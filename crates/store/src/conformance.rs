@@ -219,7 +219,7 @@ fn timeline(limit: usize) -> TimelineQuery {
 }
 
 fn search_query(expr: SearchExpr) -> SearchQuery {
-    SearchQuery { expr, since_id: None, until_id: None, start_time: None, end_time: None, before_id: None, limit: 100 }
+    SearchQuery::new(expr, 100)
 }
 
 /// The ids a search returns, in order.

@@ -71,6 +71,13 @@ pub struct SearchQuery {
     pub limit: usize,
 }
 
+impl SearchQuery {
+    /// The newest `limit` posts matching `expr`, with no other bound.
+    pub fn new(expr: SearchExpr, limit: usize) -> SearchQuery {
+        SearchQuery { expr, since_id: None, until_id: None, start_time: None, end_time: None, before_id: None, limit }
+    }
+}
+
 /// One page of a search's candidates (`Store::search_page`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchPage {

@@ -70,6 +70,12 @@ pub enum Command {
     /// Inspect and verify the delivery ledger.
     #[command(subcommand)]
     Ledger(cmd::ledger::LedgerCommand),
+    /// Read the change log, and apply changes from a file, all or nothing.
+    #[command(subcommand)]
+    Events(cmd::events::EventsCommand),
+    /// Recipients' compliance obligations: pending, overdue and done.
+    #[command(subcommand)]
+    Compliance(cmd::compliance::ComplianceCommand),
 }
 
 /// An error that ends the command, with the exit code it ends it with.
@@ -121,5 +127,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Agreement(c) => cmd::agreement::run(&config, c),
         Command::Policy(c) => cmd::policy::run(&config, c),
         Command::Ledger(c) => cmd::ledger::run(&config, c),
+        Command::Events(c) => cmd::events::run(&config, c),
+        Command::Compliance(c) => cmd::compliance::run(&config, c),
     }
 }

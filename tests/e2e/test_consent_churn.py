@@ -7,10 +7,15 @@ state it could be judged by allows it.
 
 A request [start, end] may be judged by the state acknowledged last before it
 started, or by any change in flight during it (sent before it ended and
-acknowledged after it started); anything else is a violation."""
+acknowledged after it started); anything else is a violation.
+
+`bench/consent_churn.sh` runs the same check longer and harder, with the
+counts below taken from the environment, and reports the rates."""
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import threading
 import time
@@ -21,9 +26,11 @@ import requests
 from support import bearer, public_author
 
 PURPOSE = "train-genai"
-READERS = 4
-READS_EACH = 300
-CHANGES_EACH = 120
+READERS = int(os.environ.get("TOLLGATE_CHURN_READERS", "4"))
+READS_EACH = int(os.environ.get("TOLLGATE_CHURN_READS_EACH", "300"))
+CHANGES_EACH = int(os.environ.get("TOLLGATE_CHURN_CHANGES_EACH", "120"))
+# Where the benchmark wants the figures (JSON); unset in the test suite.
+REPORT = os.environ.get("TOLLGATE_CHURN_REPORT")
 
 
 @dataclass
@@ -66,6 +73,7 @@ def test_no_delivery_against_the_consent_in_force_under_churn(platform):
     posts = {a: [p["id"] for p in platform.truth.posts_by_author[a]] for a in authors}
     author_of = {pid: a for a, ids in posts.items() for pid in ids}
     flagged = {a: posts[a][0] for a in authors}  # the post whose `no_ai` flips
+    doomed = {a: posts[a][1] for a in authors}  # the post deleted half-way
 
     def internal(method: str, path: str, body: dict) -> None:
         r = platform.internal(method, path, json=body)
@@ -79,11 +87,17 @@ def test_no_delivery_against_the_consent_in_force_under_churn(platform):
     consent = {a: History(True) for a in authors}
     active = {a: History(True) for a in authors}
     no_ai = {a: History(False) for a in authors}
+    deleted = {a: History(False) for a in authors}
 
     def change(author: int, seed: int) -> None:
         rng = random.Random(seed)
         state = {"consent": True, "active": True, "no_ai": False}
-        for _ in range(CHANGES_EACH):
+        for i in range(CHANGES_EACH):
+            if i == CHANGES_EACH // 2:
+                sent = time.monotonic()
+                r = platform.internal("DELETE", f"/internal/posts/{doomed[author]}")
+                assert r.status_code == 200, r.text
+                deleted[author].record(sent, time.monotonic(), True)
             what = rng.choice(["consent", "consent", "active", "no_ai"])
             value = not state[what]
             sent = time.monotonic()
@@ -101,11 +115,13 @@ def test_no_delivery_against_the_consent_in_force_under_churn(platform):
     def allowed_states(pid: int, start: float, end: float) -> set[bool]:
         a = author_of[pid]
         flag = no_ai[a].possible(start, end) if pid == flagged[a] else {False}
+        gone = deleted[a].possible(start, end) if pid == doomed[a] else {False}
         return {
-            c and s and not n
+            c and s and not n and not d
             for c in consent[a].possible(start, end)
             for s in active[a].possible(start, end)
             for n in flag
+            for d in gone
         }
 
     token = platform.token("demo-partner")
@@ -145,12 +161,14 @@ def test_no_delivery_against_the_consent_in_force_under_churn(platform):
             with lock:
                 results.append((start, end, asked, delivered))
 
+    began = time.monotonic()
     threads = [threading.Thread(target=change, args=(a, i)) for i, a in enumerate(authors)]
     threads += [threading.Thread(target=read, args=(100 + i,)) for i in range(READERS)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    elapsed = time.monotonic() - began
     assert not failures, failures[:5]
 
     against, wrongly_withheld, judged = [], [], 0
@@ -162,8 +180,21 @@ def test_no_delivery_against_the_consent_in_force_under_churn(platform):
                 against.append((pid, start, end))
             if pid not in delivered and False not in states:
                 wrongly_withheld.append((pid, start, end))
-    changes = sum(len(h.changes) for hs in (consent, active, no_ai) for h in hs.values())
-    assert changes == CHANGES_EACH * len(authors)
+    changes = sum(len(h.changes) for hs in (consent, active, no_ai, deleted) for h in hs.values())
+    assert changes == (CHANGES_EACH + 1) * len(authors)
+    if REPORT:
+        figures = {
+            "seconds": round(elapsed, 2),
+            "reads": len(results),
+            "reads_per_second": round(len(results) / elapsed, 1),
+            "changes": changes,
+            "changes_per_second": round(changes / elapsed, 1),
+            "posts_judged": judged,
+            "delivered_against_consent": len(against),
+            "withheld_although_allowed": len(wrongly_withheld),
+        }
+        with open(REPORT, "w") as f:
+            json.dump(figures, f)
     assert len(results) == READERS * READS_EACH
     assert judged > 10_000, judged
     assert not against, f"{len(against)} deliveries against the consent in force, e.g. {against[:5]}"

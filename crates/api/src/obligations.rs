@@ -57,6 +57,9 @@ impl Deadlines {
 
 /// What the notices step needs.
 pub struct Noticer<'a> {
+    /// The node the ledger is this node's: each node examines every event
+    /// against its own ledger, and keeps its own progress.
+    pub node: &'a str,
     pub store: &'a dyn Store,
     pub ledger: &'a LedgerDb,
     pub defaults: &'a ConsentDefaults,
@@ -78,7 +81,7 @@ impl Noticer<'_> {
     /// Opens the notices of every event not yet examined; returns the
     /// sequence number examined up to.
     pub fn open_notices(&self) -> Result<u64, NoticeError> {
-        let mut upto = self.store.notices_opened_upto()?;
+        let mut upto = self.store.notices_progress(self.node)?;
         let apps: BTreeMap<AppId, Tier> = self.store.apps()?.into_iter().map(|a| (a.id, a.tier)).collect();
         loop {
             let events = self.store.events_since(upto, BATCH)?;
@@ -88,7 +91,7 @@ impl Noticer<'_> {
             for event in &events {
                 self.notices_of(event, &apps, &mut notices)?;
             }
-            self.store.open_notices(last, &notices)?;
+            self.store.open_notices(self.node, last, &notices)?;
             upto = last;
         }
     }

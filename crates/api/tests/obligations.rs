@@ -16,6 +16,7 @@ use tollgate_store::NoticeQuery;
 fn open(f: &common::Fixture) -> u64 {
     let defaults = ConsentDefaults::default();
     let noticer = Noticer {
+        node: "test",
         store: f.store.as_ref(),
         ledger: &f.ledger_db,
         defaults: &defaults,

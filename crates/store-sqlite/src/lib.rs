@@ -709,8 +709,16 @@ impl Store for SqliteStore {
         self.read(notices::opened_upto)
     }
 
-    fn open_notices(&self, upto: u64, opened: &[Notice]) -> Result<()> {
-        self.write(|tx| notices::open(tx, upto, opened))
+    fn notices_progress(&self, node: &str) -> Result<u64> {
+        self.read(|conn| notices::progress(conn, node))
+    }
+
+    fn open_notices(&self, node: &str, upto: u64, opened: &[Notice]) -> Result<()> {
+        self.write(|tx| notices::open(tx, node, upto, opened))
+    }
+
+    fn forget_notices_node(&self, node: &str) -> Result<bool> {
+        self.write(|tx| notices::forget(tx, node))
     }
 
     fn notices(&self, query: &NoticeQuery) -> Result<Vec<Notice>> {

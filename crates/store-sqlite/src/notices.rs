@@ -11,13 +11,27 @@ use crate::codec::{Ctx, conversion, id_from_sql, lookup_id, timestamp};
 const COLUMNS: &str = "app_id, event_seq, event_time, event, account_id, post_id, reason, deadline, acked_at";
 
 pub(crate) fn opened_upto(conn: &Connection) -> Result<u64> {
-    conn.prepare_cached("SELECT upto FROM notices_progress WHERE id = 1")
-        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)).optional())
+    conn.prepare_cached("SELECT min(upto) FROM notices_progress")
+        .and_then(|mut s| s.query_row([], |r| r.get::<_, Option<i64>>(0)))
         .map(|v| v.unwrap_or(0) as u64)
         .ctx("reading how far notices were opened")
 }
 
-pub(crate) fn open(tx: &Connection, upto: u64, notices: &[Notice]) -> Result<()> {
+pub(crate) fn progress(conn: &Connection, node: &str) -> Result<u64> {
+    conn.prepare_cached("SELECT upto FROM notices_progress WHERE node = ?1")
+        .and_then(|mut s| s.query_row([node], |r| r.get::<_, i64>(0)).optional())
+        .map(|v| v.unwrap_or(0) as u64)
+        .ctx(format_args!("reading how far node `{node}` opened notices"))
+}
+
+pub(crate) fn forget(tx: &Connection, node: &str) -> Result<bool> {
+    tx.prepare_cached("DELETE FROM notices_progress WHERE node = ?1")
+        .and_then(|mut s| s.execute([node]))
+        .map(|n| n > 0)
+        .ctx(format_args!("forgetting node `{node}`"))
+}
+
+pub(crate) fn open(tx: &Connection, node: &str, upto: u64, notices: &[Notice]) -> Result<()> {
     let mut insert = tx
         .prepare_cached(&format!(
             "INSERT INTO notices ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL) \
@@ -39,10 +53,10 @@ pub(crate) fn open(tx: &Connection, upto: u64, notices: &[Notice]) -> Result<()>
             .ctx(format_args!("opening the notice of event {} for app {}", n.event_seq, n.app_id))?;
     }
     tx.prepare_cached(
-        "INSERT INTO notices_progress (id, upto) VALUES (1, ?1) \
-         ON CONFLICT (id) DO UPDATE SET upto = max(upto, excluded.upto)",
+        "INSERT INTO notices_progress (node, upto) VALUES (?1, ?2) \
+         ON CONFLICT (node) DO UPDATE SET upto = max(upto, excluded.upto)",
     )
-    .and_then(|mut s| s.execute([upto as i64]))
+    .and_then(|mut s| s.execute(params![node, upto as i64]))
     .ctx("recording how far notices were opened")?;
     Ok(())
 }

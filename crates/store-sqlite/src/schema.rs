@@ -133,7 +133,8 @@ CREATE INDEX posts_conversation ON posts (coalesce(conversation_id, id), id DESC
     // rows gain the event they record (JSON) and its time, and are no longer
     // trimmed; a row without an event only tells caches what to drop. A
     // notice is one recipient told of one event, an obligation when it has
-    // a deadline; `notices_progress` is how far the log has been examined.
+    // a deadline; `notices_progress` is how far each node (each ledger) has
+    // examined the log.
     (
         4,
         r#"
@@ -155,9 +156,9 @@ CREATE INDEX notices_by_event ON notices (event_seq);
 CREATE INDEX notices_by_account ON notices (account_id, event_seq);
 CREATE INDEX notices_open_by_post ON notices (app_id, post_id) WHERE deadline IS NOT NULL AND acked_at IS NULL;
 CREATE TABLE notices_progress (
-    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    node TEXT PRIMARY KEY,
     upto INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 "#,
     ),
 ];

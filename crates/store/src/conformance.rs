@@ -1577,11 +1577,18 @@ fn notice(app: u64, seq: u64, post: Option<u64>, deadline: Option<i64>) -> Notic
 /// Opening a notice twice keeps the first; the progress never moves back.
 pub fn notices_open_once_and_list_by_recipient(store: &dyn Store) {
     assert_eq!(store.notices_opened_upto().unwrap(), 0);
-    store.open_notices(5, &[notice(1, 3, Some(10), Some(100)), notice(2, 3, Some(10), Some(100))]).unwrap();
-    store.open_notices(7, &[notice(1, 6, None, None)]).unwrap();
+    store.open_notices("a", 5, &[notice(1, 3, Some(10), Some(100)), notice(2, 3, Some(10), Some(100))]).unwrap();
+    store.open_notices("a", 7, &[notice(1, 6, None, None)]).unwrap();
     let mut again = notice(1, 3, Some(10), Some(999));
     again.event = "changed".into();
-    store.open_notices(4, &[again]).unwrap();
+    store.open_notices("b", 4, &[again]).unwrap();
+    assert_eq!(store.notices_progress("a").unwrap(), 7);
+    assert_eq!(store.notices_progress("b").unwrap(), 4);
+    assert_eq!(store.notices_opened_upto().unwrap(), 4, "complete up to where every node has examined");
+    store.open_notices("b", 3, &[]).unwrap();
+    assert_eq!(store.notices_progress("b").unwrap(), 4, "progress never moves back");
+    assert!(store.forget_notices_node("b").unwrap());
+    assert!(!store.forget_notices_node("b").unwrap());
     assert_eq!(store.notices_opened_upto().unwrap(), 7);
     let all = store.notices(&NoticeQuery { limit: 100, ..NoticeQuery::default() }).unwrap();
     assert_eq!(all, [notice(1, 3, Some(10), Some(100)), notice(2, 3, Some(10), Some(100)), notice(1, 6, None, None)]);
@@ -1600,6 +1607,7 @@ pub fn notices_open_once_and_list_by_recipient(store: &dyn Store) {
 pub fn acknowledgements_all_or_nothing(store: &dyn Store) {
     store
         .open_notices(
+            "a",
             9,
             &[
                 notice(1, 3, Some(10), Some(100)),

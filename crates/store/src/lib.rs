@@ -320,13 +320,23 @@ pub trait Store: Send + Sync + 'static {
 
     // -- notices: what recipients were told, and their obligations ------------
 
-    /// The sequence number of the last event the notices were opened for (0: none).
+    /// The sequence number up to which every node has opened the notices of
+    /// the log's events (0: none): the notices of events up to it are all
+    /// there, so a reader (a compliance stream) may move past them.
+    ///
+    /// Each node opens notices from its own ledger (the recipients it
+    /// delivered to), so each examines every event; a node taken out of
+    /// service must be forgotten (`forget_notices_node`) or it holds this back.
     fn notices_opened_upto(&self) -> Result<u64>;
-    /// Records `notices` and that events up to `upto` have been examined, in
-    /// one transaction. A notice already recorded (the same app and event)
-    /// is left as it is, so a node that examines an event again changes
-    /// nothing; `upto` never moves back.
-    fn open_notices(&self, upto: u64, notices: &[Notice]) -> Result<()>;
+    /// How far `node` has examined the log (0: not at all).
+    fn notices_progress(&self, node: &str) -> Result<u64>;
+    /// Records `notices` and that `node` has examined the events up to
+    /// `upto`, in one transaction. A notice already recorded (the same app
+    /// and event, opened by this node or another) is left as it is, so
+    /// examining an event again changes nothing; `upto` never moves back.
+    fn open_notices(&self, node: &str, upto: u64, notices: &[Notice]) -> Result<()>;
+    /// Forgets a node's progress; returns whether it had any.
+    fn forget_notices_node(&self, node: &str) -> Result<bool>;
     /// Notices in event order (by app within an event).
     fn notices(&self, query: &NoticeQuery) -> Result<Vec<Notice>>;
     /// Acknowledges `app`'s open obligations named by `acks`, all or none:

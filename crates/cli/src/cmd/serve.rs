@@ -50,10 +50,13 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
             health: config.health,
         },
     ));
+    // A node is its ledger: it opens notices for the deliveries its own
+    // ledger recorded, and is named by the ledger's key.
+    let node = ledger_key.as_ref().map_or_else(|| "unrecorded".to_owned(), |key| key.hex()[..16].to_owned());
     if let Some(key) = ledger_key {
         state.publish_ledger_key(key);
     }
-    let _notices = NoticeWorker::start(Arc::clone(&state), config.deadlines)?;
+    let _notices = NoticeWorker::start(Arc::clone(&state), node, config.deadlines)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -90,7 +93,11 @@ struct NoticeWorker {
 const NOTICE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl NoticeWorker {
-    fn start(state: Arc<ApiState>, deadlines: tollgate_api::obligations::Deadlines) -> Result<NoticeWorker, Failure> {
+    fn start(
+        state: Arc<ApiState>,
+        node: String,
+        deadlines: tollgate_api::obligations::Deadlines,
+    ) -> Result<NoticeWorker, Failure> {
         use std::sync::atomic::Ordering;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
@@ -103,16 +110,18 @@ impl NoticeWorker {
                     let seq = state.store.change_seq().ok();
                     if seq.is_some() && seq != seen {
                         let noticer = tollgate_api::obligations::Noticer {
+                            node: &node,
                             store: state.store.as_ref(),
                             ledger: &state.ledger_db,
                             defaults: state.deliverer.defaults(),
                             deadlines,
                         };
-                        match noticer.open_notices() {
-                            Ok(upto) => {
+                        // Streams move on only as far as every node has examined.
+                        match noticer.open_notices().and_then(|_| Ok(state.store.notices_opened_upto()?)) {
+                            Ok(complete) => {
                                 seen = seq;
                                 failing = false;
-                                state.notices_opened(upto);
+                                state.notices_opened(complete);
                             }
                             // Tried again at the next interval; logged once per failing spell.
                             Err(e) if !failing => {

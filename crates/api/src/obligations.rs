@@ -275,9 +275,10 @@ async fn post_acks(State(state): State<Arc<ApiState>>, headers: HeaderMap, body:
         let app = recipient.app_id();
         let outcome =
             crate::blocking(|| state.store.ack_notices(app, &acks, Timestamp::now())).map_err(|e| match e {
-                StoreError::Invalid { reason, .. } => {
-                    ApiError::InvalidRequest(format!("{reason}; nothing was acknowledged"))
+                StoreError::NotFound(what) => {
+                    ApiError::NotFound(format!("there is no open {what}; nothing was acknowledged"))
                 }
+                StoreError::Conflict(why) => ApiError::Conflict(format!("{why}; nothing was acknowledged")),
                 other => ApiError::store(other),
             })?;
         let ids: Vec<String> = outcome.acknowledged.iter().map(u64::to_string).collect();

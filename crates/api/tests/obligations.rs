@@ -117,12 +117,12 @@ async fn acknowledgements_name_open_obligations_of_the_app_only() {
     // Another app cannot acknowledge them (a forged acknowledgement).
     let (status, _, body) =
         f.call("POST", "/2/compliance/acks", &other_token, None, Some(&ack(json!({"ids": [seqs[0]]})))).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("nothing was acknowledged"), "{body}");
     // One bad id refuses the whole acknowledgement.
     let (status, _, _) =
         f.call("POST", "/2/compliance/acks", &token, None, Some(&ack(json!({"ids": [seqs[0], "999999"]})))).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::NOT_FOUND);
     for bad in [json!({}), json!({"ids": ["x"]}), json!({"ids": [1]}), json!({"nope": []})] {
         let (status, _, body) = f.call("POST", "/2/compliance/acks", &token, None, Some(&ack(bad.clone()))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
@@ -136,7 +136,7 @@ async fn acknowledgements_name_open_obligations_of_the_app_only() {
     // Replayed.
     let (status, _, body) =
         f.call("POST", "/2/compliance/acks", &token, None, Some(&ack(json!({"ids": [seqs[0]]})))).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::CONFLICT);
     assert!(body["detail"].as_str().unwrap().contains("already acknowledged"), "{body}");
     // By post id.
     let (status, _, body) =

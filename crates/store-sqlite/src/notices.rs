@@ -108,7 +108,7 @@ pub(crate) fn list(conn: &Connection, q: &NoticeQuery) -> Result<Vec<Notice>> {
 
 pub(crate) fn ack(tx: &Connection, app: AppId, acks: &NoticeAcks, at: Timestamp) -> Result<AckOutcome> {
     let Some(app_sql) = lookup_id(app.0) else {
-        return Err(StoreError::Invalid { field: "ids", reason: format!("app {app} has no notices") });
+        return Err(StoreError::NotFound(format!("an obligation of app {app}")));
     };
     let mut acknowledged = Vec::new();
     let mut unknown = Vec::new();
@@ -133,16 +133,10 @@ pub(crate) fn ack(tx: &Connection, app: AppId, acks: &NoticeAcks, at: Timestamp)
         }
     }
     if !unknown.is_empty() {
-        return Err(StoreError::Invalid {
-            field: "ids",
-            reason: format!("no open obligation of this app has the id {}", unknown.join(", ")),
-        });
+        return Err(StoreError::NotFound(format!("an obligation of this app with the id {}", unknown.join(", "))));
     }
     if !already.is_empty() {
-        return Err(StoreError::Invalid {
-            field: "ids",
-            reason: format!("already acknowledged: {}", already.join(", ")),
-        });
+        return Err(StoreError::Conflict(format!("already acknowledged: {}", already.join(", "))));
     }
     let mut by_subject = |sql: &str, ids: Vec<i64>| -> Result<()> {
         let mut stmt = tx.prepare_cached(sql).ctx("preparing an acknowledgement")?;

@@ -1619,13 +1619,14 @@ pub fn acknowledgements_all_or_nothing(store: &dyn Store) {
         .unwrap();
     let acks = |seqs: &[u64]| NoticeAcks { event_seqs: seqs.to_vec(), ..NoticeAcks::default() };
     // Another app's obligation (forged), and an informational notice.
-    assert_invalid(store.ack_notices(AppId(1), &acks(&[3, 5]), ts(200)), "ids");
-    assert_invalid(store.ack_notices(AppId(1), &acks(&[6]), ts(200)), "ids");
+    let not_found = |r: Result<_, StoreError>| assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+    not_found(store.ack_notices(AppId(1), &acks(&[3, 5]), ts(200)));
+    not_found(store.ack_notices(AppId(1), &acks(&[6]), ts(200)));
     let open = NoticeQuery { unacknowledged_only: true, limit: 100, ..NoticeQuery::default() };
     assert_eq!(store.notices(&open).unwrap().len(), 3, "nothing acknowledged");
     assert_eq!(store.ack_notices(AppId(1), &acks(&[3]), ts(200)).unwrap().acknowledged, [3]);
     // Replayed.
-    assert_invalid(store.ack_notices(AppId(1), &acks(&[3]), ts(201)), "ids");
+    assert_conflict(store.ack_notices(AppId(1), &acks(&[3]), ts(201)));
     let by_post = NoticeAcks { posts: vec![PostId(11), PostId(10)], ..NoticeAcks::default() };
     assert_eq!(store.ack_notices(AppId(1), &by_post, ts(202)).unwrap().acknowledged, [4]);
     let left = store.notices(&open).unwrap();

@@ -340,9 +340,9 @@ pub trait Store: Send + Sync + 'static {
     /// Notices in event order (by app within an event).
     fn notices(&self, query: &NoticeQuery) -> Result<Vec<Notice>>;
     /// Acknowledges `app`'s open obligations named by `acks`, all or none:
-    /// a sequence number that names no obligation of `app`, or one already
-    /// acknowledged, is `StoreError::Invalid` (field `ids`) and nothing is
-    /// acknowledged. Posts and accounts acknowledge their open obligations
+    /// a sequence number that names no obligation of `app` is
+    /// `StoreError::NotFound`, one already acknowledged `StoreError::Conflict`,
+    /// and nothing is acknowledged. Posts and accounts acknowledge their open obligations
     /// (none is no error).
     fn ack_notices(&self, app: AppId, acks: &NoticeAcks, at: Timestamp) -> Result<AckOutcome>;
 

@@ -20,8 +20,11 @@ use crate::WebState;
 use crate::page::{self, FieldError, PostsForm, Status, View};
 use crate::session::{self, COOKIE, Session};
 
-/// The security headers of every page: nothing cached or framed, no
-/// referrer (the sign-in URL holds a token), no script at all.
+/// The security headers of every page: nothing cached or framed, no script
+/// at all, and no referrer to other sites. Not `no-referrer`: with it a
+/// browser sends `Origin: null` on the page's own form posts, which
+/// `same_origin` must refuse. The sign-in URL, which holds a token, sends no
+/// referrer at all (`redirect`), and is never a page.
 const CSP: &str =
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -33,7 +36,7 @@ fn html(status: StatusCode, body: String) -> Response {
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));

@@ -292,6 +292,8 @@ async fn every_value_on_the_page_is_escaped() {
     assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; Ada"), "{}", page.body);
     assert!(!page.body.contains("<script"), "no markup from data, and no script of its own");
     assert!(page.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().starts_with("default-src 'none'"));
+    // Not `no-referrer`, under which browsers send `Origin: null` with the page's own forms.
+    assert_eq!(page.headers[header::REFERRER_POLICY], "same-origin");
     // What a form sent back is escaped too.
     let a = f
         .post(

@@ -560,6 +560,29 @@ mod tests {
     }
 
     #[test]
+    fn settings_page_keys_are_checked_when_read() {
+        let short = Settings { settings_jwt_hs256_secret: Some("too short".into()), ..Settings::default() };
+        let err = short.resolve().unwrap_err().to_string();
+        assert!(err.contains("settings_jwt_hs256_secret") && !err.contains("too short"), "{err}");
+        let bad_key = Settings { settings_jwt_ed25519_public_key: Some("abcd".into()), ..Settings::default() };
+        assert!(bad_key.resolve().unwrap_err().to_string().contains("settings_jwt_ed25519_public_key"));
+        let forever = Settings { settings_session_minutes: Some(0), ..Settings::default() };
+        assert!(forever.resolve().unwrap_err().to_string().contains("settings_session_minutes"));
+        let good = Settings {
+            settings_jwt_hs256_secret: Some("x".repeat(32)),
+            settings_jwt_ed25519_public_key: Some(
+                "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a".into(),
+            ),
+            settings_session_minutes: Some(15),
+            ..Settings::default()
+        };
+        let page = good.resolve().unwrap().settings_page;
+        assert_eq!(page.session_minutes, 15);
+        assert!(page.ed25519_public_key.is_some());
+        assert!(!format!("{page:?}").contains("xxxx"), "the secret is never printed");
+    }
+
+    #[test]
     fn a_ledger_retention_of_zero_days_keeps_entries_forever() {
         let keep = Settings { ledger_retention_days: Some(0), ..Settings::default() }.resolve().unwrap();
         assert_eq!(keep.ledger_retention_days, None);

@@ -186,3 +186,37 @@ pub fn issue_key(store: &dyn Store, app: AppId) -> Result<(tollgate_domain::ApiK
     })?;
     Ok((key, token))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(listen: &str, dir: &Path) -> Config {
+        crate::config::Settings {
+            listen: Some(listen.parse().unwrap()),
+            data_dir: Some(dir.to_owned()),
+            ..crate::config::Settings::default()
+        }
+        .resolve()
+        .unwrap()
+    }
+
+    #[test]
+    fn the_session_cookie_is_secure_unless_the_listener_is_loopback() {
+        let dir = std::env::temp_dir().join(format!("tollgate-web-config-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let public = web_config(&config("0.0.0.0:8080", &dir)).unwrap();
+        assert!(public.secure_cookie);
+        let loopback = web_config(&config("127.0.0.1:8080", &dir)).unwrap();
+        assert!(!loopback.secure_cookie);
+        assert!(!web_config(&config("[::1]:8080", &dir)).unwrap().secure_cookie);
+        // One session key per data directory, created once and kept.
+        assert_eq!(public.session_key.0, loopback.session_key.0);
+        assert!(dir.join("settings-session-key").exists());
+        // No key configured and no secret file: nobody can sign in.
+        assert!(!public.keys.any());
+        std::fs::write(dir.join(SETTINGS_JWT_SECRET_FILE), "s".repeat(40)).unwrap();
+        assert!(web_config(&config("127.0.0.1:8080", &dir)).unwrap().keys.hs256_secret.is_some());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -228,7 +228,7 @@ fn preferences(m: &mut String, view: &View<'_>, facts: &AuthorFacts) {
     // What applies now, at a glance.
     m.push_str("<table>\n<caption>What applies to your posts now</caption>\n<thead><tr><th scope=\"col\">Use</th>");
     for s in Scope::ALL {
-        let _ = write!(m, "<th scope=\"col\">{}</th>", esc(scope_label(s)));
+        let _ = write!(m, "<th scope=\"col\">{}</th>", esc(&capitalised(scope_label(s))));
     }
     m.push_str("</tr></thead>\n<tbody>\n");
     for c in Category::ALL {

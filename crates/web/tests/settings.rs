@@ -78,6 +78,11 @@ fn post(author: u64, n: u64) -> Post {
 /// markup; 2: an adult in Germany (default: deny); 3: a minor. Five posts
 /// each, on the first five days of 2025.
 fn fixture(name: &str, secure_cookie: bool) -> Fixture {
+    fixture_with_keys(name, secure_cookie, Keys { hs256_secret: Some(SECRET.to_vec()), ed25519_public_key: None })
+}
+
+/// `fixture`, checking sign-in tokens with `keys`.
+fn fixture_with_keys(name: &str, secure_cookie: bool, keys: Keys) -> Fixture {
     let dir = std::env::temp_dir().join(format!("tollgate-web-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir, &SqliteOptions::default()).unwrap());
@@ -120,7 +125,7 @@ fn fixture(name: &str, secure_cookie: bool) -> Fixture {
         ledger_db,
         deliverer.defaults().clone(),
         WebConfig {
-            keys: Keys { hs256_secret: Some(SECRET.to_vec()), ed25519_public_key: None },
+            keys,
             expect: Expect::default(),
             session_key: SessionKey([9; 32]),
             session_secs: 3600,
@@ -500,4 +505,27 @@ async fn the_pages_leave_the_api_as_it_was() {
     let css = f.get("/settings/style.css", None).await;
     assert!(css.body.contains(":focus-visible"));
     assert!(!tollgate_api::routes().iter().any(|r| r.path.starts_with("/settings")), "not in the OpenAPI route table");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_eddsa_token_signs_in_where_only_the_platforms_public_key_is_configured() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    let platform = SigningKey::from_bytes(&[3u8; 32]);
+    let keys = Keys { hs256_secret: None, ed25519_public_key: Some(platform.verifying_key()) };
+    let f = fixture_with_keys("eddsa", false, keys);
+    let now = Timestamp::now().seconds();
+    let claims = serde_json::json!({ "sub": "2", "iat": now, "exp": now + 120 }).to_string();
+    let signed =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","typ":"JWT"}"#), URL_SAFE_NO_PAD.encode(claims));
+    let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(platform.sign(signed.as_bytes()).to_bytes()));
+    let a = f.get(&format!("/settings/sign-in?token={token}"), None).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    // An HS256 token is refused here, whatever secret signed it.
+    let hs = jwt::issue_hs256(SECRET, AccountId(2), now, 120, None, None);
+    let a = f.get(&format!("/settings/sign-in?token={hs}"), None).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(a.body.contains("algorithm `HS256`"));
 }

@@ -166,7 +166,10 @@ pub fn router_with_settings(state: Arc<ApiState>, settings: Option<Router>) -> R
     let observed = state.clone();
     let (mut routes, _) = table().finish();
     if let Some(pages) = settings {
-        routes = routes.route_service("/settings", pages.clone()).route_service("/settings/{*page}", pages);
+        routes = routes
+            .route_service("/settings", pages.clone())
+            .route_service("/settings/", pages.clone())
+            .route_service("/settings/{*page}", pages);
     }
     routes
         .route_layer(axum::middleware::from_fn(access::route))

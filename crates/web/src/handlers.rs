@@ -481,6 +481,21 @@ pub async fn style() -> Response {
     response
 }
 
+/// `GET /settings/`: the page is `/settings`.
+pub async fn to_home() -> Response {
+    redirect("/settings", None)
+}
+
+/// A method a page does not take (a form's address opened as a link, say).
+pub async fn method_not_allowed() -> Response {
+    error_page(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "This address is not a page",
+        "This address only takes a form sent from the settings page. Nothing was changed.",
+        "<p><a href=\"/settings\">Go to your settings</a>.</p>\n",
+    )
+}
+
 /// Any other path under `/settings`.
 pub async fn not_found() -> Response {
     error_page(

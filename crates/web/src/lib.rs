@@ -88,6 +88,7 @@ impl WebState {
 pub fn router(state: Arc<WebState>) -> Router {
     Router::new()
         .route("/settings", get(handlers::home))
+        .route("/settings/", get(handlers::to_home))
         .route("/settings/sign-in", get(handlers::sign_in))
         .route("/settings/preferences", post(handlers::preferences))
         .route("/settings/posts", post(handlers::posts))
@@ -95,6 +96,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/settings/signed-out", get(handlers::signed_out))
         .route("/settings/style.css", get(handlers::style))
         .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(state)
 }
 

@@ -502,6 +502,11 @@ async fn the_pages_leave_the_api_as_it_was() {
     let a = f.get("/2/nothing-here", None).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     assert!(a.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/json"));
+    let a = f.get("/settings/preferences", None).await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(a.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    let a = f.get("/settings/", None).await;
+    assert_eq!((a.status, &a.headers[header::LOCATION]), (StatusCode::SEE_OTHER, &"/settings".parse().unwrap()));
     let css = f.get("/settings/style.css", None).await;
     assert!(css.body.contains(":focus-visible"));
     assert!(!tollgate_api::routes().iter().any(|r| r.path.starts_with("/settings")), "not in the OpenAPI route table");

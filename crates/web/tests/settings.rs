@@ -534,3 +534,31 @@ async fn an_eddsa_token_signs_in_where_only_the_platforms_public_key_is_configur
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     assert!(a.body.contains("algorithm `HS256`"));
 }
+
+#[test]
+fn marking_posts_walks_every_page_of_the_timeline() {
+    let dir = std::env::temp_dir().join(format!("tollgate-web-paging-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // Each post is its own write: without a sync each, the test stays quick.
+    let options = SqliteOptions { synchronous: tollgate_store_sqlite::Synchronous::Normal, ..SqliteOptions::default() };
+    let store = SqliteStore::open(&dir, &options).unwrap();
+    store.upsert_accounts(&[account(7, "many", "Many", "US")]).unwrap();
+    // 2,500 posts, one a minute: more than two pages of the timeline walk.
+    let base = Timestamp::parse("2025-01-01T00:00:00Z").unwrap().millis();
+    let posts: Vec<Post> = (0..2500u64)
+        .map(|i| Post {
+            id: PostId(1_000_000 + i),
+            created_at: Timestamp::from_millis(base + i as i64 * 60_000),
+            ..post(7, 1)
+        })
+        .collect();
+    store.upsert_posts(&posts).unwrap();
+    let changed = tollgate_web::set_posts_no_ai(&store, AccountId(7), None, None, true, Timestamp::now()).unwrap();
+    assert_eq!(changed, 2500);
+    let ids: Vec<PostId> = posts.iter().map(|p| p.id).collect();
+    assert!(store.posts(&ids).unwrap().iter().all(|p| p.no_ai));
+    // Again: nothing left to change.
+    assert_eq!(tollgate_web::set_posts_no_ai(&store, AccountId(7), None, None, true, Timestamp::now()).unwrap(), 0);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -70,6 +70,32 @@ where
     response
 }
 
+/// The app a request's bearer token belongs to, for the endpoints that
+/// release no posts (compliance acknowledgements): the same key checks as a
+/// content request, without a purpose or a rate-limit window.
+pub(crate) fn authenticate_app(state: &ApiState, headers: &HeaderMap) -> Result<Recipient, ApiError> {
+    let now = Timestamp::now();
+    let token = params::bearer_token(headers)?
+        .ok_or_else(|| ApiError::Unauthorized("Unauthorized: send `Authorization: Bearer <token>`".into()))?;
+    let hash = hex::encode(Sha256::digest(token.as_bytes()));
+    let store_err = |e: tollgate_store::StoreError| ApiError::store(format!("authentication: {e}"));
+    let credentials = state
+        .cache
+        .credentials(&hash)
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::Unauthorized("Unauthorized: the bearer token is not known".into()))?;
+    if let Some(why) = credentials.key.unusable_at(now) {
+        return Err(ApiError::Unauthorized(format!("Unauthorized: the bearer token was {why}; use a current key")));
+    }
+    let app = credentials
+        .app
+        .clone()
+        .ok_or_else(|| ApiError::Unauthorized("Unauthorized: the app of this token no longer exists".into()))?;
+    let latest = state.cache.latest_agreement().map_err(store_err)?;
+    let agreement = AgreementState::of(app.agreement_version, latest.as_deref(), now);
+    Ok(Recipient { app: AppFacts::of(&app, agreement), key_id: Some(credentials.key.id), client: None })
+}
+
 fn authenticate(
     state: &ApiState,
     headers: &HeaderMap,

@@ -14,6 +14,7 @@ mod error;
 mod health;
 mod internal;
 mod metrics;
+pub mod obligations;
 mod params;
 mod query;
 mod ratelimit;
@@ -78,6 +79,9 @@ pub struct ApiState {
     /// The key the ledger's checkpoints are signed with, published at
     /// `/.well-known/tollgate-ledger-key`; set once, when the ledger starts.
     ledger_key: std::sync::OnceLock<tollgate_ledger::PublicKey>,
+    /// The sequence number of the change log's last event whose notices are
+    /// open: compliance streams and webhooks wait on it.
+    notices: tokio::sync::watch::Sender<u64>,
     instance: String,
     next_request: AtomicU64,
 }
@@ -101,6 +105,7 @@ impl ApiState {
             config,
             metrics: Metrics::default(),
             ledger_key: std::sync::OnceLock::new(),
+            notices: tokio::sync::watch::Sender::new(0),
             instance: hex::encode(seed),
             next_request: AtomicU64::new(1),
         }
@@ -109,6 +114,21 @@ impl ApiState {
     /// Publishes the ledger's public key (the first key set stays).
     pub fn publish_ledger_key(&self, key: tollgate_ledger::PublicKey) {
         let _ = self.ledger_key.set(key);
+    }
+
+    /// Tells whoever waits for notices (streams, webhooks) that those of the
+    /// events up to `upto` are open.
+    pub fn notices_opened(&self, upto: u64) {
+        self.notices.send_if_modified(|seen| {
+            let newer = upto > *seen;
+            *seen = (*seen).max(upto);
+            newer
+        });
+    }
+
+    /// Follows `notices_opened`.
+    pub fn watch_notices(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.notices.subscribe()
     }
 
     /// A request id unique to this process run: instance prefix and counter.
@@ -148,7 +168,7 @@ fn table() -> Table {
         .add(Get, "/agreement", agreement_latest)
         .add(Get, "/agreement/{version}", agreement_version)
         .add(Get, "/.well-known/tollgate-ledger-key", ledger_key);
-    audit::routes(internal::routes(table))
+    obligations::routes(audit::routes(internal::routes(table)))
 }
 
 /// The whole service.

@@ -66,6 +66,15 @@ pub struct Settings {
     /// Requests per window and endpoint for first-party apps (0: unlimited).
     #[arg(long, global = true, env = "TOLLGATE_RATE_LIMIT_FIRST_PARTY", value_name = "N")]
     pub rate_limit_first_party: Option<u32>,
+    /// Hours a standard app has to act on a compliance obligation.
+    #[arg(long, global = true, env = "TOLLGATE_COMPLIANCE_DEADLINE_HOURS_STANDARD", value_name = "HOURS")]
+    pub compliance_deadline_hours_standard: Option<u32>,
+    /// Hours a partner app has to act on a compliance obligation.
+    #[arg(long, global = true, env = "TOLLGATE_COMPLIANCE_DEADLINE_HOURS_PARTNER", value_name = "HOURS")]
+    pub compliance_deadline_hours_partner: Option<u32>,
+    /// Hours a first-party app has to act on a compliance obligation.
+    #[arg(long, global = true, env = "TOLLGATE_COMPLIANCE_DEADLINE_HOURS_FIRST_PARTY", value_name = "HOURS")]
+    pub compliance_deadline_hours_first_party: Option<u32>,
     /// Days ledger entries are kept before `serve` (daily) and `ledger prune`
     /// delete them, in whole segments (0: keep them forever).
     #[arg(long, global = true, env = "TOLLGATE_LEDGER_RETENTION_DAYS", value_name = "DAYS")]
@@ -219,6 +228,8 @@ pub struct Config {
     pub rate_limits: tollgate_api::RateLimits,
     /// Days ledger entries are kept; `None`: forever (configured as 0).
     pub ledger_retention_days: Option<u32>,
+    /// How long recipients have to act on compliance obligations, by tier.
+    pub deadlines: tollgate_api::obligations::Deadlines,
     pub cache: tollgate_cache::CacheConfig,
     pub http_limits: tollgate_api::HttpLimits,
     pub connections: ConnectionLimits,
@@ -270,6 +281,9 @@ impl Settings {
             rate_limit_partner,
             rate_limit_first_party,
             ledger_retention_days,
+            compliance_deadline_hours_standard,
+            compliance_deadline_hours_partner,
+            compliance_deadline_hours_first_party,
             cache_accounts,
             cache_posts,
             cache_timeline_window,
@@ -439,6 +453,16 @@ impl Settings {
                 None => Some(tollgate_ledger::LEDGER_RETENTION_DAYS),
                 Some(0) => None,
                 Some(days) => Some(days),
+            },
+            deadlines: {
+                let hours = tollgate_api::obligations::Deadlines::default().hours;
+                tollgate_api::obligations::Deadlines {
+                    hours: [
+                        self.compliance_deadline_hours_standard.unwrap_or(hours[0]),
+                        self.compliance_deadline_hours_partner.unwrap_or(hours[1]),
+                        self.compliance_deadline_hours_first_party.unwrap_or(hours[2]),
+                    ],
+                }
             },
             cache: tollgate_cache::CacheConfig {
                 accounts: self.cache_accounts.unwrap_or(cache.accounts),

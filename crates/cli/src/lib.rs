@@ -73,6 +73,12 @@ pub enum Command {
     /// The account holders' settings page: sign-in links.
     #[command(subcommand)]
     Settings(cmd::settings::SettingsCommand),
+    /// Read the change log, and apply changes from a file, all or nothing.
+    #[command(subcommand)]
+    Events(cmd::events::EventsCommand),
+    /// Recipients' compliance obligations: pending, overdue and done.
+    #[command(subcommand)]
+    Compliance(cmd::compliance::ComplianceCommand),
 }
 
 /// An error that ends the command, with the exit code it ends it with.
@@ -125,5 +131,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Policy(c) => cmd::policy::run(&config, c),
         Command::Ledger(c) => cmd::ledger::run(&config, c),
         Command::Settings(c) => cmd::settings::run(&config, c),
+        Command::Events(c) => cmd::events::run(&config, c),
+        Command::Compliance(c) => cmd::compliance::run(&config, c),
     }
 }

@@ -45,6 +45,7 @@ fn data_dir() -> DataDir {
                 authors: Vec::new(),
                 accounts: Vec::new(),
                 withheld: Default::default(),
+                notices: Vec::new(),
                 policy_version: "p1".into(),
             })
             .unwrap();

@@ -63,6 +63,7 @@ fn data_dir(name: &str) -> DataDir {
                 authors: Vec::new(),
                 accounts: Vec::new(),
                 withheld: Default::default(),
+                notices: Vec::new(),
                 policy_version: "p1".into(),
             };
             let body = entry.encode().unwrap();

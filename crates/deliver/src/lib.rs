@@ -196,6 +196,43 @@ impl Deliverer {
         Ok(self.ledger.record(entry).await?)
     }
 
+    /// Records that `recipient` was told of the change log's events
+    /// `event_seqs` (a compliance stream's lines, a webhook's body, a
+    /// compliance job's results): the evidence of notice. Returns once the
+    /// entry is durable; the notice is sent only then, so no notice goes out
+    /// unrecorded. No post is released, so no policy decision is needed.
+    pub async fn record_notices(
+        &self,
+        recipient: &Recipient,
+        endpoint: &str,
+        request_id: &str,
+        event_seqs: &[u64],
+        now: Timestamp,
+    ) -> Result<Receipt, DeliverError> {
+        let mut notices = event_seqs.to_vec();
+        notices.sort_unstable();
+        notices.dedup();
+        let entry = Entry {
+            v: Entry::VERSION,
+            time: now,
+            request_id: request_id.to_owned(),
+            channel: Channel::Compliance,
+            app_id: Some(recipient.app.app_id),
+            key_id: recipient.key_id,
+            client: recipient.client.clone(),
+            endpoint: endpoint.to_owned(),
+            purpose: None,
+            outcome: Outcome::Served,
+            posts: Vec::new(),
+            authors: Vec::new(),
+            accounts: Vec::new(),
+            withheld: BTreeMap::new(),
+            notices,
+            policy_version: self.policy.version().to_owned(),
+        };
+        Ok(self.ledger.record(entry).await?)
+    }
+
     /// Decides every candidate, records the release, and returns what may be sent.
     ///
     /// `accounts` must hold the author of every candidate that exists (a post
@@ -429,6 +466,7 @@ impl Deliverer {
             authors,
             accounts,
             withheld,
+            notices: Vec::new(),
             policy_version: self.policy.version().to_owned(),
         }
     }

@@ -60,6 +60,7 @@ fn entry(i: u64) -> Entry {
         authors: vec![AccountId(1 + i % 1000)],
         accounts: Vec::new(),
         withheld: [("author_suspended".to_string(), 1u32)].into_iter().collect(),
+        notices: Vec::new(),
         policy_version: "514a29f8c9fc95409f855beb51ffe4d7fb1bf36d927e5884fe4822e931f8e481".into(),
     }
 }

@@ -156,6 +156,7 @@ fn entry(rng: &mut Rng, i: u64, n: u64) -> Entry {
         authors: if refused { Vec::new() } else { authors },
         accounts: Vec::new(),
         withheld: Default::default(),
+        notices: Vec::new(),
         policy_version: policy(i, n),
     }
 }

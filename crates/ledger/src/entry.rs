@@ -63,6 +63,11 @@ pub struct Entry {
     /// Withheld posts counted by reason code.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub withheld: BTreeMap<String, u32>,
+    /// For a compliance notice (`Channel::Compliance`): the sequence numbers
+    /// of the change log's events the recipient was told of, ascending. The
+    /// evidence that notice was given; no post is released by it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "id_list")]
+    pub notices: Vec<u64>,
     pub policy_version: String,
 }
 
@@ -86,11 +91,12 @@ impl Entry {
     }
 
     /// The id lists by field name, as numbers: what the compact form holds.
-    pub fn id_lists(&self) -> [(&'static str, Vec<u64>); 3] {
+    pub fn id_lists(&self) -> [(&'static str, Vec<u64>); 4] {
         [
             ("posts", self.posts.iter().map(|p| p.0).collect()),
             ("authors", self.authors.iter().map(|a| a.0).collect()),
             ("accounts", self.accounts.iter().map(|a| a.0).collect()),
+            ("notices", self.notices.clone()),
         ]
     }
 
@@ -124,6 +130,15 @@ impl NumericId for PostId {
     }
     fn of(v: u64) -> Self {
         PostId(v)
+    }
+}
+
+impl NumericId for u64 {
+    fn get(self) -> u64 {
+        self
+    }
+    fn of(v: u64) -> Self {
+        v
     }
 }
 
@@ -230,6 +245,7 @@ mod tests {
             posts,
             accounts: vec![AccountId(0), AccountId(u64::MAX)],
             withheld: BTreeMap::new(),
+            notices: Vec::new(),
             policy_version: "p".into(),
         }
     }

@@ -33,6 +33,7 @@ fn entry(i: u64) -> Entry {
         authors: if refused { Vec::new() } else { vec![AccountId(1 + i % 7)] },
         accounts: Vec::new(),
         withheld: Default::default(),
+        notices: Vec::new(),
         policy_version: if i < 2000 { "p1" } else { "p2" }.into(),
     }
 }

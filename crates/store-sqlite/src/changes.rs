@@ -1,25 +1,27 @@
 //! The platform's change log: every write to `tollgate.db` appends what it
 //! changed to the `changes` table in its own transaction, and readers follow
-//! the log by sequence number (`Store::change_seq`, `Store::changes_since`).
+//! the log by sequence number (`Store::change_seq`, `Store::changes_since`,
+//! `Store::events_since`).
+//!
+//! A row is one change: its kind and ids, which the caches read to drop what
+//! changed, and, for every change but a cache-only one, the event
+//! (`tollgate_domain::EventChange`) as JSON with its time, which compliance
+//! and replay read. The log is the record of every change that obliged a
+//! recipient to act, so it is not trimmed.
 //!
 //! Asking for the latest sequence number is on every request's path, so it
 //! does not read the table: a dedicated connection asks SQLite whether the
 //! file changed since it last looked (`PRAGMA data_version`, which sees
 //! commits by any connection of any process) and reads the table's end only
-//! when it did. The log keeps the last `KEEP` changes; a reader further
-//! behind is told to drop everything (`Change::Everything`).
+//! when it did.
 
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tollgate_domain::{AccountId, AppId, PostId};
-use tollgate_store::{Change, Changes, Result};
+use tollgate_domain::{AccountId, AppId, Event, EventChange, PostId, Timestamp};
+use tollgate_store::{Change, Changes, Result, StoreError};
 
-use crate::codec::Ctx;
-
-/// How many changes the log keeps. A cache further behind than this (a node
-/// that was stopped, say) starts over; every change is a row of a few bytes.
-pub(crate) const KEEP: i64 = 1_000_000;
+use crate::codec::{Ctx, conversion};
 
 const EVERYTHING: i64 = 0;
 const ACCOUNT: i64 = 1;
@@ -28,34 +30,99 @@ const APP: i64 = 3;
 const KEY: i64 = 4;
 const AGREEMENT: i64 = 5;
 
-/// Appends changes inside the caller's write transaction.
+fn row_of(change: Change) -> (i64, i64, Option<i64>) {
+    match change {
+        Change::Everything => (EVERYTHING, 0, None),
+        Change::Account(a) => (ACCOUNT, a.0 as i64, None),
+        Change::Post { id, author } => (POST, id.0 as i64, Some(author.0 as i64)),
+        Change::App(a) => (APP, a.0 as i64, None),
+        Change::Key(a) => (KEY, a.0 as i64, None),
+        Change::Agreement => (AGREEMENT, 0, None),
+    }
+}
+
+/// What a cache drops for an event.
+fn cache_change(event: &EventChange) -> Result<Change> {
+    Ok(match event {
+        EventChange::Imported { .. } => Change::Everything,
+        EventChange::AppChanged { app_id } => Change::App(*app_id),
+        EventChange::KeyChanged { app_id } => Change::Key(*app_id),
+        EventChange::AgreementPublished { .. } => Change::Agreement,
+        e => match (e.post(), e.account()) {
+            (Some(id), Some(author)) => Change::Post { id, author },
+            (None, Some(account)) => Change::Account(account),
+            _ => {
+                return Err(StoreError::Backend(format!(
+                    "a `{}` event without its author cannot be recorded",
+                    e.type_name()
+                )));
+            }
+        },
+    })
+}
+
+/// Appends changes that only caches read (no event) inside the caller's
+/// write transaction.
 pub(crate) fn record(tx: &Connection, changes: impl IntoIterator<Item = Change>) -> Result<()> {
     let mut insert = tx
         .prepare_cached("INSERT INTO changes (kind, id, author) VALUES (?1, ?2, ?3)")
         .ctx("preparing a change log insert")?;
-    let mut last = None;
     for change in changes {
-        let (kind, id, author): (i64, i64, Option<i64>) = match change {
-            Change::Everything => (EVERYTHING, 0, None),
-            Change::Account(a) => (ACCOUNT, a.0 as i64, None),
-            Change::Post { id, author } => (POST, id.0 as i64, Some(author.0 as i64)),
-            Change::App(a) => (APP, a.0 as i64, None),
-            Change::Key(a) => (KEY, a.0 as i64, None),
-            Change::Agreement => (AGREEMENT, 0, None),
-        };
+        let (kind, id, author) = row_of(change);
         insert.execute(params![kind, id, author]).ctx("appending to the change log")?;
-        last = Some(tx.last_insert_rowid());
-    }
-    if let Some(last) = last {
-        tx.prepare_cached("DELETE FROM changes WHERE seq <= ?1")
-            .and_then(|mut s| s.execute([last - KEEP]))
-            .ctx("trimming the change log")?;
     }
     Ok(())
 }
 
+/// Appends events, committed at `time`, inside the caller's write transaction.
+pub(crate) fn record_events<'e>(
+    tx: &Connection,
+    time: Timestamp,
+    events: impl IntoIterator<Item = &'e EventChange>,
+) -> Result<u64> {
+    let mut insert = tx
+        .prepare_cached("INSERT INTO changes (kind, id, author, time, event) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .ctx("preparing a change log insert")?;
+    let mut n = 0;
+    for event in events {
+        let (kind, id, author) = row_of(cache_change(event)?);
+        let json = serde_json::to_string(event)
+            .map_err(|e| StoreError::Backend(format!("encoding a `{}` event: {e}", event.type_name())))?;
+        insert.execute(params![kind, id, author, time.millis(), json]).ctx("appending to the change log")?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// How many events the log holds after `seq`.
+pub(crate) fn events_after(conn: &Connection, seq: u64) -> Result<u64> {
+    conn.prepare_cached("SELECT count(*) FROM changes WHERE seq > ?1 AND event IS NOT NULL")
+        .and_then(|mut s| s.query_row([seq as i64], |r| r.get::<_, i64>(0)))
+        .map(|n| n as u64)
+        .ctx("counting events")
+}
+
+pub(crate) fn events_since(conn: &Connection, after: u64, limit: usize) -> Result<Vec<Event>> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, time, event FROM changes WHERE seq > ?1 AND event IS NOT NULL ORDER BY seq LIMIT ?2",
+        )
+        .ctx("preparing an event log read")?;
+    stmt.query_map(params![after, limit.min(i64::MAX as usize) as i64], |r| {
+        let json: String = r.get(2)?;
+        Ok(Event {
+            seq: r.get::<_, i64>(0)? as u64,
+            time: Timestamp::from_millis(r.get(1)?),
+            change: serde_json::from_str(&json).map_err(|e| conversion(2, rusqlite::types::Type::Text, e))?,
+        })
+    })
+    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+    .ctx("reading the event log")
+}
+
 /// The last sequence number in the log (0 for an empty log that never had one).
-fn last_seq(conn: &Connection) -> Result<u64> {
+pub(crate) fn last_seq(conn: &Connection) -> Result<u64> {
     conn.prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'changes'")
         .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)).optional())
         .map(|seq| seq.unwrap_or(0) as u64)

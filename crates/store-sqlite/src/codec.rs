@@ -11,7 +11,7 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 use rusqlite::types::Type;
-use rusqlite::{ErrorCode, OptionalExtension, Row};
+use rusqlite::{ErrorCode, Row};
 use tollgate_domain::{
     Account, AccountId, Agreement, AiPreferences, ApiKey, App, AppId, KeyId, Post, PostId, Purpose, Timestamp,
 };
@@ -180,15 +180,6 @@ pub(crate) const UPSERT_POST: &str = "INSERT INTO posts \
     no_ai = excluded.no_ai, deleted_at = excluded.deleted_at";
 
 /// Validates `p` and writes it with the (cached) upsert statement.
-/// The author of a stored post, if it is stored.
-pub(crate) fn post_author(conn: &rusqlite::Connection, id: PostId) -> Result<Option<AccountId>> {
-    let Some(id) = lookup_id(id.0) else { return Ok(None) };
-    conn.prepare_cached("SELECT author_id FROM posts WHERE id = ?1")
-        .and_then(|mut s| s.query_row([id], |r| r.get::<_, i64>(0)).optional())
-        .map(|author| author.map(|a| AccountId(a as u64)))
-        .ctx(format_args!("reading the author of post {id}"))
-}
-
 pub(crate) fn put_post(conn: &rusqlite::Connection, p: &Post) -> Result<()> {
     p.validate().map_err(|(field, reason)| StoreError::Invalid { field, reason })?;
     let id = id_to_sql(p.id.0, "id")?;

@@ -12,8 +12,10 @@
 mod changes;
 mod codec;
 mod conn;
+mod notices;
 mod query;
 mod schema;
+mod writes;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -23,18 +25,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tollgate_domain::{
-    Account, AccountId, AccountStatus, Agreement, AiPreferences, ApiKey, App, AppId, AppStatus, KeyId, Post, PostId,
-    PreferenceChange, Timestamp,
+    Account, AccountId, AccountStatus, Agreement, ApiKey, App, AppId, AppStatus, Event, EventChange, KeyId, Notice,
+    Post, PostId, PreferenceChange, Timestamp,
 };
 use tollgate_store::{
-    AccountUpsert, AppUpdate, BulkWriter, Change, Changes, NewApp, NewKey, Result, SearchPage, SearchQuery, Stats,
-    Store, StoreError, TimelineQuery,
+    AccountUpsert, AckOutcome, AppUpdate, BulkWriter, Changes, NewApp, NewKey, NoticeAcks, NoticeQuery, Result,
+    SearchPage, SearchQuery, Stats, Store, StoreError, TimelineQuery,
 };
 
 use crate::codec::{
     ACCOUNT_COLUMNS, AGREEMENT_COLUMNS, APP_COLUMNS, Ctx, KEY_COLUMNS, POST_COLUMNS, account_from_row,
     agreement_from_row, app_from_row, handle_key, is_unique_violation, key_from_row, lookup_id, post_from_row,
-    prefs_to_json, purposes_to_sql,
+    purposes_to_sql,
 };
 use crate::conn::{ReadPool, lock_writer, open_reader, open_writer, read_transaction, sync_dir, write_transaction};
 
@@ -219,18 +221,10 @@ fn agreement_by_version(conn: &Connection, version: u32) -> Result<Option<Agreem
         .ctx(format_args!("reading agreement version {version}"))
 }
 
-/// Records the change of a post an update statement returned the author of;
-/// whether there was one.
-fn post_changed(tx: &Connection, id: i64, author: Option<i64>) -> Result<bool> {
-    let Some(author) = author else { return Ok(false) };
-    changes::record(tx, [Change::Post { id: PostId(id as u64), author: AccountId(author as u64) }])?;
-    Ok(true)
-}
-
 /// Records that `n` keys of an app changed, if any did; returns `n`.
 fn keys_changed(tx: &Connection, app: i64, n: usize) -> Result<usize> {
     if n > 0 {
-        changes::record(tx, [Change::Key(AppId(app as u64))])?;
+        changes::record_events(tx, Timestamp::now(), &[EventChange::KeyChanged { app_id: AppId(app as u64) }])?;
     }
     Ok(n)
 }
@@ -288,16 +282,33 @@ fn distinct_ids(ids: impl Iterator<Item = u64>) -> Vec<i64> {
 }
 
 /// The bulk transaction as the import sees it.
+///
+/// Into an empty store, rows are written as they come: they are the base a
+/// replay of the log starts from. Into a store that has data, each row is
+/// compared with the stored one, and what it changes is recorded as events,
+/// as any other write's would be.
 struct Bulk<'a> {
     tx: &'a Transaction<'a>,
+    record_changes: bool,
+    at: Timestamp,
+    accounts: u64,
+    posts: u64,
 }
 
 impl BulkWriter for Bulk<'_> {
     fn put_account(&mut self, account: &Account) -> Result<()> {
+        self.accounts += 1;
+        if self.record_changes {
+            return writes::put_account(self.tx, account, false, self.at);
+        }
         codec::put_account(self.tx, account)
     }
 
     fn put_post(&mut self, post: &Post) -> Result<()> {
+        self.posts += 1;
+        if self.record_changes {
+            return writes::put_post(self.tx, post, self.at);
+        }
         codec::put_post(self.tx, post)
     }
 }
@@ -309,34 +320,18 @@ impl Store for SqliteStore {
         if accounts.is_empty() {
             return Ok(());
         }
-        self.write(|tx| {
-            accounts.iter().try_for_each(|a| codec::put_account(tx, a))?;
-            changes::record(tx, accounts.iter().map(|a| Change::Account(a.id)))
-        })
+        let at = Timestamp::now();
+        self.write(|tx| accounts.iter().try_for_each(|a| writes::put_account(tx, a, false, at)))
     }
 
     fn upsert_accounts_keeping_preferences(&self, accounts: &[AccountUpsert]) -> Result<()> {
         if accounts.is_empty() {
             return Ok(());
         }
-        // INVARIANT (consent-read-modify-write): the stored preferences are
-        // read inside the write transaction that replaces the row, so no
-        // preference change can commit between the read and the write.
-        self.write(|tx| {
-            for upsert in accounts {
-                let stored = match lookup_id(upsert.account.id.0) {
-                    Some(id) if upsert.keep_preferences => account_by_id(tx, id)?.map(|a| a.ai_preferences),
-                    _ => None,
-                };
-                match stored {
-                    Some(ai_preferences) => {
-                        codec::put_account(tx, &Account { ai_preferences, ..upsert.account.clone() })?;
-                    }
-                    None => codec::put_account(tx, &upsert.account)?,
-                }
-            }
-            changes::record(tx, accounts.iter().map(|a| Change::Account(a.account.id)))
-        })
+        // INVARIANT (consent-read-modify-write): `writes::put_account` reads
+        // the stored preferences inside the write transaction.
+        let at = Timestamp::now();
+        self.write(|tx| accounts.iter().try_for_each(|a| writes::put_account(tx, &a.account, a.keep_preferences, at)))
     }
 
     fn account(&self, id: AccountId) -> Result<Option<Account>> {
@@ -367,36 +362,12 @@ impl Store for SqliteStore {
     }
 
     fn set_preferences(&self, id: AccountId, changes: &[PreferenceChange], at: Timestamp) -> Result<Option<Account>> {
-        let Some(id) = lookup_id(id.0) else { return Ok(None) };
-        self.write(|tx| {
-            let Some(mut account) = account_by_id(tx, id)? else { return Ok(None) };
-            let mut prefs: AiPreferences = account.ai_preferences;
-            for change in changes {
-                prefs.apply(change, at);
-            }
-            let json = prefs_to_json(&prefs)?;
-            tx.prepare_cached("UPDATE accounts SET prefs = ?1 WHERE id = ?2")
-                .and_then(|mut s| s.execute(params![json, id]))
-                .ctx(format_args!("writing the preferences of account {id}"))?;
-            account.ai_preferences = prefs;
-            changes::record(tx, [Change::Account(account.id)])?;
-            Ok(Some(account))
-        })
+        self.write(|tx| writes::set_preferences(tx, id, changes, at))
     }
 
     fn set_account_status(&self, id: AccountId, status: AccountStatus) -> Result<bool> {
-        let Some(id) = lookup_id(id.0) else { return Ok(false) };
-        self.write(|tx| {
-            let changed = tx
-                .prepare_cached("UPDATE accounts SET status = ?1 WHERE id = ?2")
-                .and_then(|mut s| s.execute(params![status.as_str(), id]))
-                .ctx(format_args!("setting the status of account {id}"))?
-                > 0;
-            if changed {
-                changes::record(tx, [Change::Account(AccountId(id as u64))])?;
-            }
-            Ok(changed)
-        })
+        let at = Timestamp::now();
+        self.write(|tx| writes::set_status(tx, id, status, at))
     }
 
     // -- posts -----------------------------------------------------------------
@@ -405,21 +376,8 @@ impl Store for SqliteStore {
         if posts.is_empty() {
             return Ok(());
         }
-        self.write(|tx| {
-            let mut changed = Vec::with_capacity(posts.len());
-            for p in posts {
-                // A post moved to another author leaves the old author's
-                // timeline: both are changed.
-                if let Some(old) = codec::post_author(tx, p.id)?
-                    && old != p.author_id
-                {
-                    changed.push(Change::Post { id: p.id, author: old });
-                }
-                codec::put_post(tx, p)?;
-                changed.push(Change::Post { id: p.id, author: p.author_id });
-            }
-            changes::record(tx, changed)
-        })
+        let at = Timestamp::now();
+        self.write(|tx| posts.iter().try_for_each(|p| writes::put_post(tx, p, at)))
     }
 
     fn posts(&self, ids: &[PostId]) -> Result<Vec<Post>> {
@@ -462,28 +420,24 @@ impl Store for SqliteStore {
     }
 
     fn set_post_no_ai(&self, id: PostId, no_ai: bool) -> Result<bool> {
-        let Some(id) = lookup_id(id.0) else { return Ok(false) };
-        self.write(|tx| {
-            let author = tx
-                .prepare_cached("UPDATE posts SET no_ai = ?1 WHERE id = ?2 RETURNING author_id")
-                .and_then(|mut s| s.query_row(params![no_ai, id], |r| r.get::<_, i64>(0)).optional())
-                .ctx(format_args!("setting no_ai on post {id}"))?;
-            post_changed(tx, id, author)
-        })
+        let at = Timestamp::now();
+        self.write(|tx| writes::set_no_ai(tx, id, no_ai, at))
+    }
+
+    fn set_posts_no_ai(
+        &self,
+        author: AccountId,
+        from: Option<Timestamp>,
+        until: Option<Timestamp>,
+        no_ai: bool,
+    ) -> Result<u64> {
+        let at = Timestamp::now();
+        self.write(|tx| writes::set_posts_no_ai(tx, author, from, until, no_ai, at))
     }
 
     /// A post deleted twice keeps the time of its first deletion.
     fn delete_post(&self, id: PostId, at: Timestamp) -> Result<bool> {
-        let Some(id) = lookup_id(id.0) else { return Ok(false) };
-        self.write(|tx| {
-            let author = tx
-                .prepare_cached(
-                    "UPDATE posts SET deleted_at = COALESCE(deleted_at, ?1) WHERE id = ?2 RETURNING author_id",
-                )
-                .and_then(|mut s| s.query_row(params![at.millis(), id], |r| r.get::<_, i64>(0)).optional())
-                .ctx(format_args!("deleting post {id}"))?;
-            post_changed(tx, id, author)
-        })
+        self.write(|tx| writes::delete_post(tx, id, at))
     }
 
     fn bulk_load(&self, work: &mut dyn FnMut(&mut dyn BulkWriter) -> Result<()>) -> Result<()> {
@@ -495,9 +449,14 @@ impl Store for SqliteStore {
         }
         let outcome = (|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).ctx("starting a bulk load")?;
-            work(&mut Bulk { tx: &tx })?;
-            // One change for the whole load: followers start over.
-            changes::record(&tx, [Change::Everything])?;
+            let record_changes = tx
+                .query_row("SELECT EXISTS (SELECT 1 FROM accounts) OR EXISTS (SELECT 1 FROM posts)", [], |r| r.get(0))
+                .ctx("asking whether the store is empty")?;
+            let mut bulk = Bulk { tx: &tx, record_changes, at: Timestamp::now(), accounts: 0, posts: 0 };
+            work(&mut bulk)?;
+            // One event for the whole load: followers start over.
+            let imported = EventChange::Imported { accounts: bulk.accounts, posts: bulk.posts };
+            changes::record_events(&tx, bulk.at, &[imported])?;
             // The commit is as durable as any other: synchronous is unchanged.
             tx.commit().ctx("committing a bulk load")
         })();
@@ -533,7 +492,7 @@ impl Store for SqliteStore {
             })
             .ctx(format_args!("creating app `{}`", app.name))?;
             let id = AppId(tx.last_insert_rowid() as u64);
-            changes::record(tx, [Change::App(id)])?;
+            changes::record_events(tx, Timestamp::now(), &[EventChange::AppChanged { app_id: id }])?;
             Ok(App {
                 id,
                 name: app.name.clone(),
@@ -583,7 +542,7 @@ impl Store for SqliteStore {
             if changed == 0 {
                 return Ok(None);
             }
-            changes::record(tx, [Change::App(AppId(id as u64))])?;
+            changes::record_events(tx, Timestamp::now(), &[EventChange::AppChanged { app_id: AppId(id as u64) }])?;
             app_by_id(tx, id)
         })
     }
@@ -614,7 +573,7 @@ impl Store for SqliteStore {
                 }
             })?;
             let id = tx.last_insert_rowid();
-            changes::record(tx, [Change::Key(key.app_id)])?;
+            changes::record_events(tx, Timestamp::now(), &[EventChange::KeyChanged { app_id: key.app_id }])?;
             key_by_id(tx, id)?.ok_or_else(|| StoreError::Backend(format!("key {id} vanished after its insert")))
         })
     }
@@ -698,7 +657,8 @@ impl Store for SqliteStore {
                 ])
             })
             .ctx(format_args!("publishing agreement version {}", agreement.version))?;
-            changes::record(tx, [Change::Agreement])
+            let published = EventChange::AgreementPublished { version: agreement.version };
+            changes::record_events(tx, Timestamp::now(), &[published]).map(drop)
         })
     }
 
@@ -722,6 +682,43 @@ impl Store for SqliteStore {
 
     fn changes_since(&self, after: u64, limit: usize) -> Result<Changes> {
         self.read(|conn| changes::since(conn, after, limit))
+    }
+
+    fn events_since(&self, after: u64, limit: usize) -> Result<Vec<Event>> {
+        self.read(|conn| changes::events_since(conn, after, limit))
+    }
+
+    fn apply_events(&self, changes: &[(Timestamp, EventChange)]) -> Result<u64> {
+        self.write(|tx| {
+            let before = changes::last_seq(tx)?;
+            for (i, (at, change)) in changes.iter().enumerate() {
+                writes::apply(tx, *at, change).map_err(|e| match e {
+                    StoreError::Invalid { field, reason } => {
+                        StoreError::Invalid { field, reason: format!("change {i}: {reason}") }
+                    }
+                    StoreError::NotFound(what) => StoreError::NotFound(format!("{what} (change {i})")),
+                    StoreError::Conflict(why) => StoreError::Conflict(format!("change {i}: {why}")),
+                    other => other,
+                })?;
+            }
+            changes::events_after(tx, before)
+        })
+    }
+
+    fn notices_opened_upto(&self) -> Result<u64> {
+        self.read(notices::opened_upto)
+    }
+
+    fn open_notices(&self, upto: u64, opened: &[Notice]) -> Result<()> {
+        self.write(|tx| notices::open(tx, upto, opened))
+    }
+
+    fn notices(&self, query: &NoticeQuery) -> Result<Vec<Notice>> {
+        self.read(|conn| notices::list(conn, query))
+    }
+
+    fn ack_notices(&self, app: AppId, acks: &NoticeAcks, at: Timestamp) -> Result<AckOutcome> {
+        self.write(|tx| notices::ack(tx, app, acks, at))
     }
 
     // -- operations ------------------------------------------------------------

@@ -129,6 +129,37 @@ CREATE INDEX posts_in_reply_to ON posts (in_reply_to, id DESC) WHERE in_reply_to
 CREATE INDEX posts_conversation ON posts (coalesce(conversation_id, id), id DESC);
 "#,
     ),
+    // The event log and the notices (docs/compliance.md): the change log's
+    // rows gain the event they record (JSON) and its time, and are no longer
+    // trimmed; a row without an event only tells caches what to drop. A
+    // notice is one recipient told of one event, an obligation when it has
+    // a deadline; `notices_progress` is how far the log has been examined.
+    (
+        4,
+        r#"
+ALTER TABLE changes ADD COLUMN time INTEGER;
+ALTER TABLE changes ADD COLUMN event TEXT;
+CREATE TABLE notices (
+    app_id     INTEGER NOT NULL,
+    event_seq  INTEGER NOT NULL,
+    event_time INTEGER NOT NULL,
+    event      TEXT NOT NULL,
+    account_id INTEGER NOT NULL,
+    post_id    INTEGER,
+    reason     TEXT,
+    deadline   INTEGER,
+    acked_at   INTEGER,
+    PRIMARY KEY (app_id, event_seq)
+) WITHOUT ROWID;
+CREATE INDEX notices_by_event ON notices (event_seq);
+CREATE INDEX notices_by_account ON notices (account_id, event_seq);
+CREATE INDEX notices_open_by_post ON notices (app_id, post_id) WHERE deadline IS NOT NULL AND acked_at IS NULL;
+CREATE TABLE notices_progress (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    upto INTEGER NOT NULL
+);
+"#,
+    ),
 ];
 
 /// The version a fully migrated file has.

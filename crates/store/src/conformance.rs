@@ -25,13 +25,13 @@
 use std::collections::BTreeSet;
 
 use tollgate_domain::{
-    Account, AccountId, AccountStatus, Agreement, AiPreferences, App, AppId, AppStatus, Category, KeyId, Post, PostId,
-    Preference, PreferenceChange, Purpose, Scope, Tier, Timestamp, Tri,
+    Account, AccountId, AccountStatus, Agreement, AiPreferences, App, AppId, AppStatus, Category, EventChange, KeyId,
+    Notice, NoticeReason, Post, PostId, Preference, PreferenceChange, Purpose, Scope, Tier, Timestamp, Tri,
 };
 
 use crate::{
-    AccountUpsert, AppUpdate, BulkWriter, Change, Entity, NewApp, NewKey, SearchExpr, SearchQuery, Stats, Store,
-    StoreError, TimelineQuery,
+    AccountUpsert, AppUpdate, BulkWriter, Change, Entity, NewApp, NewKey, NoticeAcks, NoticeQuery, SearchExpr,
+    SearchQuery, Stats, Store, StoreError, TimelineQuery,
 };
 
 /// What the macro needs of a factory's product: a way to see it as a store.
@@ -116,7 +116,21 @@ macro_rules! store_conformance_tests {
             ids_at_the_u64_edge,
             reads_see_every_returned_write,
             concurrent_writers_and_readers,
+            event_log_records_each_change_with_old_and_new_values,
+            events_apply_all_or_nothing,
+            posts_no_ai_by_date_range,
+            notices_open_once_and_list_by_recipient,
+            acknowledgements_all_or_nothing,
         );
+
+        #[test]
+        fn replaying_the_log_reproduces_the_state() {
+            let (original, replica) = (($factory)(), ($factory)());
+            $crate::conformance::replaying_the_log_reproduces_the_state(
+                $crate::conformance::AsStore::as_store(&original),
+                $crate::conformance::AsStore::as_store(&replica),
+            );
+        }
     };
 }
 
@@ -336,7 +350,9 @@ pub fn upsert_keeping_preferences_keeps_stored_choices(store: &dyn Store) {
     assert_eq!(got, Account { ai_preferences: stored.ai_preferences, ..renamed }, "stored preferences are kept");
     assert_eq!(store.account(AccountId(2)).unwrap(), Some(full_account(2, "replaced")), "replaced whole");
     assert_eq!(store.account(AccountId(3)).unwrap(), Some(full_account(3, "newcomer")), "new: as given");
-    let (changes, _) = changes_after(store, start);
+    // One change per event: a profile, protection, status or preference each.
+    let (mut changes, _) = changes_after(store, start);
+    changes.dedup();
     assert_eq!(changes, [1, 2, 3].map(|id| Change::Account(AccountId(id))).to_vec());
 
     // A batch with one invalid account writes nothing.
@@ -1224,7 +1240,7 @@ pub fn change_log_names_every_write(store: &dyn Store) {
     expect(store, vec![p(11, 2)], "delete (unknown posts change nothing)");
 
     store.bulk_load(&mut |w: &mut dyn BulkWriter| w.put_post(&post(12, 1, 12, "bulk"))).unwrap();
-    expect(store, vec![Change::Everything], "a bulk load changes everything at once");
+    expect(store, vec![p(12, 1), Change::Everything], "a bulk load into data records its changes, then everything");
     let failed = store.bulk_load(&mut |w: &mut dyn BulkWriter| {
         w.put_post(&post(13, 1, 13, "rolled back"))?;
         Err(StoreError::Aborted("test".into()))
@@ -1355,4 +1371,258 @@ pub fn durable_across_reopen<S: AsStore>(open: impl Fn() -> S) {
         assert!(next.id > app.id, "ids are not reused after a reopen");
         assert_eq!(store.stats().unwrap(), Stats { accounts: 2, posts: 3, apps: 2 + round });
     }
+}
+
+// -- the event log ---------------------------------------------------------------
+
+fn event_types(store: &dyn Store, after: u64) -> Vec<String> {
+    store.events_since(after, 1000).unwrap().iter().map(|e| e.change.type_name().to_owned()).collect()
+}
+
+/// Each write records what it changed, with the old value where the change
+/// replaces one, in the write's own transaction.
+pub fn event_log_records_each_change_with_old_and_new_values(store: &dyn Store) {
+    let start = store.change_seq().unwrap();
+    store.upsert_accounts(&[account(1, "one")]).unwrap();
+    store.upsert_posts(&[post(10, 1, 10, "a")]).unwrap();
+    let change = PreferenceChange { category: Category::TrainGenai, scope: Scope::ThirdParties, value: Tri::Deny };
+    store.set_preferences(AccountId(1), &[change], ts(5)).unwrap();
+    // The same value again is no event.
+    store.set_preferences(AccountId(1), &[change], ts(6)).unwrap();
+    store.set_account_status(AccountId(1), AccountStatus::Suspended).unwrap();
+    store.set_account_status(AccountId(1), AccountStatus::Suspended).unwrap();
+    store.set_account_status(AccountId(1), AccountStatus::Active).unwrap();
+    store.upsert_accounts(&[Account { protected: true, ..account(1, "one") }]).unwrap();
+    store.upsert_posts(&[post(10, 1, 10, "edited")]).unwrap();
+    store.set_post_no_ai(PostId(10), true).unwrap();
+    store.set_post_no_ai(PostId(10), false).unwrap();
+    store.delete_post(PostId(10), ts(30)).unwrap();
+    store.delete_post(PostId(10), ts(31)).unwrap();
+    assert_eq!(
+        event_types(store, start),
+        [
+            "account_created",
+            "post_created",
+            "ai_preference_changed",
+            "account_status_changed",
+            "account_status_changed",
+            "account_protected",
+            // The upsert without preferences set them back to unset.
+            "ai_preference_changed",
+            "post_edited",
+            "post_no_ai_set",
+            "post_no_ai_cleared",
+            "post_deleted",
+        ]
+    );
+    let events = store.events_since(start, 1000).unwrap();
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq), "in order");
+    assert_eq!(events.last().unwrap().seq, store.change_seq().unwrap());
+    assert_eq!(
+        events[2].change,
+        EventChange::AiPreferenceChanged {
+            account_id: AccountId(1),
+            category: Category::TrainGenai,
+            scope: Scope::ThirdParties,
+            old: Some(Tri::Unset),
+            new: Tri::Deny,
+        }
+    );
+    assert_eq!(events[2].time, ts(5), "a preference change is recorded at its time");
+    assert_eq!(
+        events[3].change,
+        EventChange::AccountStatusChanged {
+            account_id: AccountId(1),
+            old: Some(AccountStatus::Active),
+            new: AccountStatus::Suspended
+        }
+    );
+    assert_eq!(events[10].change, EventChange::PostDeleted { post_id: PostId(10), author_id: Some(AccountId(1)) });
+    assert_eq!(events[10].time, ts(30));
+    // Batches continue where the last ended.
+    let first = store.events_since(start, 4).unwrap();
+    assert_eq!(first.len(), 4);
+    assert_eq!(store.events_since(first[3].seq, 1000).unwrap(), events[4..]);
+}
+
+/// `apply_events` makes every change or none, and names the one that failed.
+pub fn events_apply_all_or_nothing(store: &dyn Store) {
+    store.upsert_accounts(&[account(1, "one")]).unwrap();
+    store.upsert_posts(&[post(10, 1, 10, "a")]).unwrap();
+    let seq = store.change_seq().unwrap();
+    let changes = [
+        (ts(40), EventChange::PostDeleted { post_id: PostId(10), author_id: None }),
+        (ts(41), EventChange::AccountProtected { account_id: AccountId(1) }),
+        (ts(42), EventChange::PostNoAiSet { post_id: PostId(99), author_id: None }),
+    ];
+    match store.apply_events(&changes) {
+        Err(StoreError::NotFound(what)) => assert!(what.contains("post 99") && what.contains("change 2"), "{what}"),
+        other => panic!("expected the unknown post to be named, got {other:?}"),
+    }
+    assert_eq!(store.change_seq().unwrap(), seq, "nothing recorded");
+    assert!(store.posts(&[PostId(10)]).unwrap()[0].deleted_at.is_none(), "nothing changed");
+    let refused = store.apply_events(&[(ts(1), EventChange::AppChanged { app_id: AppId(1) })]);
+    assert_invalid(refused, "type");
+
+    assert_eq!(store.apply_events(&changes[..2]).unwrap(), 2);
+    assert_eq!(store.posts(&[PostId(10)]).unwrap()[0].deleted_at, Some(ts(40)));
+    assert!(store.account(AccountId(1)).unwrap().unwrap().protected);
+    // Applying the same changes again changes nothing and records nothing.
+    assert_eq!(store.apply_events(&changes[..2]).unwrap(), 0);
+}
+
+/// `set_posts_no_ai` marks an author's posts in a range of creation times,
+/// each with its own event.
+pub fn posts_no_ai_by_date_range(store: &dyn Store) {
+    store.upsert_accounts(&[account(1, "one"), account(2, "two")]).unwrap();
+    store
+        .upsert_posts(&[post(10, 1, 10, "a"), post(11, 1, 20, "b"), post(12, 1, 30, "c"), post(13, 2, 20, "d")])
+        .unwrap();
+    let seq = store.change_seq().unwrap();
+    assert_eq!(store.set_posts_no_ai(AccountId(1), Some(ts(20)), Some(ts(30)), true).unwrap(), 1);
+    let marked = |store: &dyn Store| -> Vec<u64> {
+        let mut ids: Vec<u64> = store
+            .posts(&[PostId(10), PostId(11), PostId(12), PostId(13)])
+            .unwrap()
+            .iter()
+            .filter(|p| p.no_ai)
+            .map(|p| p.id.0)
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(marked(store), [11]);
+    assert_eq!(store.set_posts_no_ai(AccountId(1), None, None, true).unwrap(), 2, "only the posts that change");
+    assert_eq!(marked(store), [10, 11, 12], "another author's posts are untouched");
+    assert_eq!(event_types(store, seq), ["post_no_ai_set"; 3]);
+    assert_eq!(store.set_posts_no_ai(AccountId(77), None, None, true).unwrap(), 0);
+}
+
+/// Replaying the log over the same base reproduces the same accounts and posts.
+pub fn replaying_the_log_reproduces_the_state(original: &dyn Store, replica: &dyn Store) {
+    let base = |store: &dyn Store| {
+        store
+            .bulk_load(&mut |w: &mut dyn BulkWriter| {
+                w.put_account(&account(1, "one"))?;
+                w.put_account(&account(2, "two"))?;
+                w.put_post(&post(10, 1, 10, "a"))?;
+                w.put_post(&post(11, 2, 11, "b"))
+            })
+            .unwrap()
+    };
+    base(original);
+    base(replica);
+    let start = original.change_seq().unwrap();
+    let change = PreferenceChange { category: Category::AiInput, scope: Scope::FirstParty, value: Tri::Allow };
+    original.set_preferences(AccountId(1), &[change], ts(50)).unwrap();
+    original.set_account_status(AccountId(2), AccountStatus::Deactivated).unwrap();
+    original.upsert_accounts(&[account(3, "three")]).unwrap();
+    original.upsert_posts(&[post(12, 3, 12, "new"), post(10, 1, 10, "edited")]).unwrap();
+    original.upsert_posts(&[post(11, 1, 11, "moved")]).unwrap();
+    original.delete_post(PostId(12), ts(60)).unwrap();
+    original.set_posts_no_ai(AccountId(1), None, None, true).unwrap();
+    original
+        .upsert_accounts_keeping_preferences(&[AccountUpsert {
+            account: Account { display_name: "Renamed".into(), protected: true, ..account(1, "one") },
+            keep_preferences: true,
+        }])
+        .unwrap();
+
+    let log: Vec<(Timestamp, EventChange)> = original
+        .events_since(start, 10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.change.is_platform_data())
+        .map(|e| (e.time, e.change))
+        .collect();
+    replica.apply_events(&log).unwrap();
+
+    let accounts = [AccountId(1), AccountId(2), AccountId(3)];
+    let posts = [PostId(10), PostId(11), PostId(12)];
+    let by_id = |mut a: Vec<Account>| {
+        a.sort_by_key(|a| a.id);
+        a
+    };
+    let posts_by_id = |mut p: Vec<Post>| {
+        p.sort_by_key(|p| p.id);
+        p
+    };
+    assert_eq!(by_id(replica.accounts(&accounts).unwrap()), by_id(original.accounts(&accounts).unwrap()));
+    assert_eq!(posts_by_id(replica.posts(&posts).unwrap()), posts_by_id(original.posts(&posts).unwrap()));
+    // And the replica's log says the same.
+    let replayed: Vec<EventChange> = replica
+        .events_since(start, 10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.change.is_platform_data())
+        .map(|e| e.change)
+        .collect();
+    assert_eq!(replayed, log.into_iter().map(|(_, c)| c).collect::<Vec<_>>());
+}
+
+fn notice(app: u64, seq: u64, post: Option<u64>, deadline: Option<i64>) -> Notice {
+    Notice {
+        app_id: AppId(app),
+        event_seq: seq,
+        event_time: ts(seq as i64),
+        event: "post_deleted".into(),
+        account_id: AccountId(1),
+        post_id: post.map(PostId),
+        reason: deadline.map(|_| NoticeReason::Deleted),
+        deadline: deadline.map(ts),
+        acked_at: None,
+    }
+}
+
+/// Opening a notice twice keeps the first; the progress never moves back.
+pub fn notices_open_once_and_list_by_recipient(store: &dyn Store) {
+    assert_eq!(store.notices_opened_upto().unwrap(), 0);
+    store.open_notices(5, &[notice(1, 3, Some(10), Some(100)), notice(2, 3, Some(10), Some(100))]).unwrap();
+    store.open_notices(7, &[notice(1, 6, None, None)]).unwrap();
+    let mut again = notice(1, 3, Some(10), Some(999));
+    again.event = "changed".into();
+    store.open_notices(4, &[again]).unwrap();
+    assert_eq!(store.notices_opened_upto().unwrap(), 7);
+    let all = store.notices(&NoticeQuery { limit: 100, ..NoticeQuery::default() }).unwrap();
+    assert_eq!(all, [notice(1, 3, Some(10), Some(100)), notice(2, 3, Some(10), Some(100)), notice(1, 6, None, None)]);
+    let app1 = store.notices(&NoticeQuery { app: Some(AppId(1)), limit: 100, ..NoticeQuery::default() }).unwrap();
+    assert_eq!(app1.iter().map(|n| n.event_seq).collect::<Vec<_>>(), [3, 6]);
+    let after = NoticeQuery { app: Some(AppId(1)), after_seq: 3, limit: 100, ..NoticeQuery::default() };
+    assert_eq!(store.notices(&after).unwrap().len(), 1);
+    let obligations = NoticeQuery { obligations_only: true, limit: 100, ..NoticeQuery::default() };
+    assert_eq!(store.notices(&obligations).unwrap().len(), 2);
+    let since = NoticeQuery { since: Some(ts(5)), limit: 100, ..NoticeQuery::default() };
+    assert_eq!(store.notices(&since).unwrap().len(), 1);
+}
+
+/// An acknowledgement names open obligations of its own app only; anything
+/// else refuses the whole of it.
+pub fn acknowledgements_all_or_nothing(store: &dyn Store) {
+    store
+        .open_notices(
+            9,
+            &[
+                notice(1, 3, Some(10), Some(100)),
+                notice(1, 4, Some(11), Some(100)),
+                notice(2, 5, Some(10), Some(100)),
+                notice(1, 6, Some(12), None),
+            ],
+        )
+        .unwrap();
+    let acks = |seqs: &[u64]| NoticeAcks { event_seqs: seqs.to_vec(), ..NoticeAcks::default() };
+    // Another app's obligation (forged), and an informational notice.
+    assert_invalid(store.ack_notices(AppId(1), &acks(&[3, 5]), ts(200)), "ids");
+    assert_invalid(store.ack_notices(AppId(1), &acks(&[6]), ts(200)), "ids");
+    let open = NoticeQuery { unacknowledged_only: true, limit: 100, ..NoticeQuery::default() };
+    assert_eq!(store.notices(&open).unwrap().len(), 3, "nothing acknowledged");
+    assert_eq!(store.ack_notices(AppId(1), &acks(&[3]), ts(200)).unwrap().acknowledged, [3]);
+    // Replayed.
+    assert_invalid(store.ack_notices(AppId(1), &acks(&[3]), ts(201)), "ids");
+    let by_post = NoticeAcks { posts: vec![PostId(11), PostId(10)], ..NoticeAcks::default() };
+    assert_eq!(store.ack_notices(AppId(1), &by_post, ts(202)).unwrap().acknowledged, [4]);
+    let left = store.notices(&open).unwrap();
+    assert_eq!(left.iter().map(|n| (n.app_id.0, n.event_seq)).collect::<Vec<_>>(), [(2, 5)]);
+    let done = store.notices(&NoticeQuery { app: Some(AppId(1)), limit: 100, ..NoticeQuery::default() }).unwrap();
+    assert_eq!(done[0].acked_at, Some(ts(200)));
+    assert_eq!(done[1].acked_at, Some(ts(202)));
 }

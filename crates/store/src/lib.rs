@@ -10,12 +10,13 @@
 //! returns: a caller may acknowledge it to a client straight away.
 
 use tollgate_domain::{
-    Account, AccountId, AccountStatus, Agreement, ApiKey, App, AppId, AppStatus, KeyId, Post, PostId, PreferenceChange,
-    Purpose, Tier, Timestamp,
+    Account, AccountId, AccountStatus, Agreement, ApiKey, App, AppId, AppStatus, Event, EventChange, KeyId, Notice,
+    Post, PostId, PreferenceChange, Purpose, Tier, Timestamp,
 };
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod events;
 pub mod search;
 
 pub use search::{Entity, SearchExpr};
@@ -163,6 +164,42 @@ pub struct Changes {
     pub upto: u64,
 }
 
+/// Which notices `Store::notices` returns, in event order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NoticeQuery {
+    /// Only this recipient's.
+    pub app: Option<AppId>,
+    /// Only those about this account (its own events and its posts').
+    pub account: Option<AccountId>,
+    /// Only those of events after this sequence number.
+    pub after_seq: u64,
+    /// Only those of events committed at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only obligations (notices with a deadline).
+    pub obligations_only: bool,
+    /// Only obligations not yet acknowledged.
+    pub unacknowledged_only: bool,
+    pub limit: usize,
+}
+
+/// What a recipient acknowledges (`Store::ack_notices`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NoticeAcks {
+    /// Notices by their event's sequence number.
+    pub event_seqs: Vec<u64>,
+    /// Every obligation about these posts.
+    pub posts: Vec<PostId>,
+    /// Every obligation about these accounts (their own events and their posts').
+    pub accounts: Vec<AccountId>,
+}
+
+/// What `Store::ack_notices` did: the obligations acknowledged now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AckOutcome {
+    /// The sequence numbers of the events whose obligations were acknowledged.
+    pub acknowledged: Vec<u64>,
+}
+
 /// One account of `Store::upsert_accounts_keeping_preferences`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountUpsert {
@@ -221,6 +258,16 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Returns false if the post is unknown.
     fn set_post_no_ai(&self, id: PostId, no_ai: bool) -> Result<bool>;
+    /// Sets or clears `no_ai` on every post of `author` created in
+    /// `from <= created_at < until` (either bound open), in one transaction;
+    /// returns how many posts changed.
+    fn set_posts_no_ai(
+        &self,
+        author: AccountId,
+        from: Option<Timestamp>,
+        until: Option<Timestamp>,
+        no_ai: bool,
+    ) -> Result<u64>;
     /// Marks a post deleted (kept for compliance); false if unknown.
     fn delete_post(&self, id: PostId, at: Timestamp) -> Result<bool>;
 
@@ -258,6 +305,36 @@ pub trait Store: Send + Sync + 'static {
     fn change_seq(&self) -> Result<u64>;
     /// The changes after `after`, in order, at most `limit` of them.
     fn changes_since(&self, after: u64, limit: usize) -> Result<Changes>;
+    /// The events after sequence number `after`, in order, at most `limit`
+    /// of them. The log's sequence numbers are `change_seq`'s; a change that
+    /// only invalidates caches (a post moved from its old author's timeline)
+    /// has a number but no event.
+    fn events_since(&self, after: u64, limit: usize) -> Result<Vec<Event>>;
+    /// Makes each change again, in order, all or none, as of its time (the
+    /// time of a preference, a deletion, and of the event recorded), and
+    /// records the events it makes. Only changes to accounts and posts
+    /// (`EventChange::is_platform_data`); an error names the change by its
+    /// index in `changes`. Returns the events recorded (a change that changes
+    /// nothing records none).
+    fn apply_events(&self, changes: &[(Timestamp, EventChange)]) -> Result<u64>;
+
+    // -- notices: what recipients were told, and their obligations ------------
+
+    /// The sequence number of the last event the notices were opened for (0: none).
+    fn notices_opened_upto(&self) -> Result<u64>;
+    /// Records `notices` and that events up to `upto` have been examined, in
+    /// one transaction. A notice already recorded (the same app and event)
+    /// is left as it is, so a node that examines an event again changes
+    /// nothing; `upto` never moves back.
+    fn open_notices(&self, upto: u64, notices: &[Notice]) -> Result<()>;
+    /// Notices in event order (by app within an event).
+    fn notices(&self, query: &NoticeQuery) -> Result<Vec<Notice>>;
+    /// Acknowledges `app`'s open obligations named by `acks`, all or none:
+    /// a sequence number that names no obligation of `app`, or one already
+    /// acknowledged, is `StoreError::Invalid` (field `ids`) and nothing is
+    /// acknowledged. Posts and accounts acknowledge their open obligations
+    /// (none is no error).
+    fn ack_notices(&self, app: AppId, acks: &NoticeAcks, at: Timestamp) -> Result<AckOutcome>;
 
     // -- operations ------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 pub mod agreement;
 pub mod app;
+pub mod compliance;
 pub mod demo;
+pub mod events;
 pub mod generate;
 pub mod import;
 pub mod ledger;

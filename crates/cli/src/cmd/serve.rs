@@ -62,6 +62,7 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
         state.deliverer.defaults().clone(),
         runtime::web_config(config)?,
     )));
+    let _notices = NoticeWorker::start(Arc::clone(&state), config.deadlines)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -84,6 +85,67 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
         serve_http(listener, router, &config.http_limits, config.connections, limiter, shutdown()).await;
         Ok(())
     })
+}
+
+/// Opens the notices of new events (`tollgate_api::obligations`) on a
+/// thread of its own, checking the change log's end every
+/// `NOTICE_INTERVAL`: a check costs microseconds when nothing changed.
+/// Stops with the server (when dropped).
+struct NoticeWorker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+const NOTICE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl NoticeWorker {
+    fn start(state: Arc<ApiState>, deadlines: tollgate_api::obligations::Deadlines) -> Result<NoticeWorker, Failure> {
+        use std::sync::atomic::Ordering;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("notices".into())
+            .spawn(move || {
+                let mut seen = None;
+                let mut failing = false;
+                while !stopped.load(Ordering::Relaxed) {
+                    let seq = state.store.change_seq().ok();
+                    if seq.is_some() && seq != seen {
+                        let noticer = tollgate_api::obligations::Noticer {
+                            store: state.store.as_ref(),
+                            ledger: &state.ledger_db,
+                            defaults: state.deliverer.defaults(),
+                            deadlines,
+                        };
+                        match noticer.open_notices() {
+                            Ok(upto) => {
+                                seen = seq;
+                                failing = false;
+                                state.notices_opened(upto);
+                            }
+                            // Tried again at the next interval; logged once per failing spell.
+                            Err(e) if !failing => {
+                                failing = true;
+                                tracing::error!(target: "tollgate::notices", "opening compliance notices: {e}");
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                    std::thread::sleep(NOTICE_INTERVAL);
+                }
+            })
+            .map_err(|e| Failure::failed(format!("cannot start the notices thread: {e}")))?;
+        Ok(NoticeWorker { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for NoticeWorker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Serves HTTP/1.1 on `listener` until `stop` completes, then lets every open

@@ -219,6 +219,7 @@ pub fn entry(i: u64, time_ms: i64) -> Entry {
         authors: Vec::new(),
         accounts: Vec::new(),
         withheld: Default::default(),
+        notices: Vec::new(),
         policy_version: "p1".into(),
     }
 }

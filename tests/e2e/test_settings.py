@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,15 @@ def test_a_preference_changed_in_the_browser_is_in_force_for_the_next_api_reques
 
         # The very next API request is decided with the new choice.
         assert partner_training_ids(platform, author) == []
+
+        # The partner, which trained on the posts, is asked to stop: the
+        # notices worker of `serve` opens the obligation from the change log.
+        deadline = time.monotonic() + 20
+        while "Requests to apps" not in page.content() and time.monotonic() < deadline:
+            time.sleep(0.2)
+            page.goto(platform.base_url + "/settings")
+        requests_table = page.get_by_role("table", name="Requests to apps").inner_text()
+        assert "demo-partner" in requests_table and "stop using them for AI" in requests_table, requests_table
 
         # Keep every post out of AI, then remove the mark again.
         page.get_by_label("All my posts").check()

@@ -281,12 +281,18 @@ async fn render(
     };
     let ledger = state.ledger_db.clone();
     let id = account.id;
+    let apps_for_requests = apps.clone();
     let report = match tokio::task::spawn_blocking(move || crate::report::recipients(&ledger, &apps, id)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return failed("asking the ledger who received the posts", e),
         Err(e) => return failed("the ledger question's task", e),
     };
-    let deletions = state.notices.deletions(id);
+    let requests = match tollgate_cache::offload(|| {
+        crate::report::requests(state.store.as_ref(), &apps_for_requests, id, Timestamp::now())
+    }) {
+        Ok(r) => r,
+        Err(e) => return failed("reading the requests sent to apps", e),
+    };
     let csrf = state.config.session_key.csrf(session);
     let view = View {
         account: &account,
@@ -297,7 +303,7 @@ async fn render(
         errors,
         form,
         report: &report,
-        deletions: &deletions,
+        requests: &requests,
     };
     html(code, page::settings(&view))
 }
@@ -385,10 +391,8 @@ pub async fn posts(State(state): State<Arc<WebState>>, headers: HeaderMap, body:
         Ok(request) => request,
         Err(errors) => return render(&state, &session, StatusCode::BAD_REQUEST, None, &errors, &form).await,
     };
-    let store = state.store.clone();
-    match tollgate_cache::offload(|| {
-        crate::set_posts_no_ai(store.as_ref(), session.account, from, until, no_ai, Timestamp::now())
-    }) {
+    // One store transaction marks every post of the range.
+    match tollgate_cache::offload(|| state.store.set_posts_no_ai(session.account, from, until, no_ai)) {
         Ok(changed) => redirect(&format!("/settings?status=posts&changed={changed}&no_ai={no_ai}"), None),
         Err(e) => failed("marking posts", e),
     }

@@ -7,7 +7,8 @@
 //! preferences and their posts' `no_ai` marks, through the `Store` the API's
 //! caches follow, so a change is in force for the next API request. The page
 //! also shows which apps received their posts, from the ledger's audit
-//! questions (`tollgate_ledger::Audit`) and nothing else of the ledger.
+//! questions (`tollgate_ledger::Audit`) and nothing else of the ledger, and
+//! what those apps were asked to do about them since (`Store::notices`).
 //!
 //! This crate releases no posts: it shows an account holder their own
 //! settings and the ledger's record about them, never another account's
@@ -18,7 +19,6 @@ pub mod html;
 pub mod jwt;
 mod mac;
 mod page;
-mod posts;
 mod report;
 pub mod session;
 
@@ -29,8 +29,7 @@ use axum::routing::{get, post};
 use tollgate_domain::{AccountId, ConsentDefaults, Timestamp};
 use tollgate_store::Store;
 
-pub use posts::set_posts_no_ai;
-pub use report::{DeletionNotices, DeletionStatus, NoNoticesYet};
+pub use report::{RequestKind, RequestStatus};
 pub use session::SessionKey;
 
 /// The page's settings, from configuration.
@@ -60,8 +59,6 @@ pub struct WebState {
     /// What an unset preference means (the deliverer's `defaults()`).
     pub defaults: ConsentDefaults,
     pub config: WebConfig,
-    /// The deletion requests sent to each recipient of the account's posts.
-    pub notices: Arc<dyn DeletionNotices>,
     signed_out: session::SignedOut,
 }
 
@@ -72,14 +69,7 @@ impl WebState {
         defaults: ConsentDefaults,
         config: WebConfig,
     ) -> WebState {
-        WebState {
-            store,
-            ledger_db,
-            defaults,
-            config,
-            notices: Arc::new(NoNoticesYet),
-            signed_out: session::SignedOut::default(),
-        }
+        WebState { store, ledger_db, defaults, config, signed_out: session::SignedOut::default() }
     }
 }
 

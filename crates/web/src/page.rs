@@ -8,7 +8,7 @@ use tollgate_domain::{
 };
 
 use crate::html::{esc, page};
-use crate::report::{AppReport, DeletionStatus};
+use crate::report::{AppReport, RequestKind, RequestStatus};
 
 /// What a change told the person (`?status=` after a redirect).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub struct View<'a> {
     pub errors: &'a [FieldError],
     pub form: &'a PostsForm,
     pub report: &'a [AppReport],
-    pub deletions: &'a [DeletionStatus],
+    pub requests: &'a [RequestStatus],
 }
 
 pub fn category_label(c: Category) -> &'static str {
@@ -181,7 +181,7 @@ pub fn settings(view: &View<'_>) -> String {
     preferences(&mut m, view, &facts);
     posts_form(&mut m, view);
     transparency(&mut m, view.report);
-    deletions(&mut m, view.deletions);
+    requests(&mut m, view.requests);
     page("Your AI settings", &m, Some(view.csrf))
 }
 
@@ -406,26 +406,35 @@ fn transparency(m: &mut String, report: &[AppReport]) {
     );
 }
 
-fn deletions(m: &mut String, rows: &[DeletionStatus]) {
+fn requests(m: &mut String, rows: &[RequestStatus]) {
     m.push_str(
-        "<section aria-labelledby=\"deletions-title\">\n<h2 id=\"deletions-title\">Deletion requests</h2>\n<p>When \
-         you delete posts or your account, a deletion request is sent to every app that received them. The developer \
-         agreement obliges each app to delete its copies within the agreement's deadline and to confirm it.</p>\n",
+        "<section aria-labelledby=\"requests-title\">\n<h2 id=\"requests-title\">What apps were asked to \
+         do</h2>\n<p>When you delete posts or your account, protect it, withdraw consent or mark posts, every app \
+         that received the posts concerned is told. An app must delete its copies of deleted posts, or stop using \
+         posts for AI once you withdraw consent or mark them, within the deadline of its developer agreement, and \
+         confirm that it did.</p>\n",
     );
     if rows.is_empty() {
-        m.push_str("<p>No deletion requests about your posts have been sent.</p>\n</section>\n");
+        m.push_str("<p>No app has been asked to do anything about your posts.</p>\n</section>\n");
         return;
     }
     m.push_str(
-        "<table>\n<caption>Deletion requests by app</caption>\n<thead><tr><th scope=\"col\">App</th><th \
-         scope=\"col\">Waiting</th><th scope=\"col\">Done</th><th scope=\"col\">Overdue</th><th scope=\"col\">Next \
-         deadline</th></tr></thead>\n<tbody>\n",
+        "<table>\n<caption>Requests to apps</caption>\n<thead><tr><th scope=\"col\">App</th><th \
+         scope=\"col\">Asked to</th><th scope=\"col\">Waiting</th><th scope=\"col\">Done</th><th \
+         scope=\"col\">Overdue</th><th scope=\"col\">Next deadline</th></tr></thead>\n<tbody>\n",
     );
     for r in rows {
+        let name = match &r.app_name {
+            Some(name) => esc(name),
+            None => format!("App {} (no longer registered)", r.app_id),
+        };
         let _ = writeln!(
             m,
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&r.app_name),
+            "<tr><th scope=\"row\">{name}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            match r.kind {
+                RequestKind::Delete => "delete its copies",
+                RequestKind::StopAiUse => "stop using them for AI",
+            },
             r.pending,
             r.done,
             r.overdue,

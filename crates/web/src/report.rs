@@ -1,11 +1,12 @@
 //! The transparency report: which apps received an account's posts, for what
-//! purpose, how often and when, from the ledger's audit index; and the
-//! deletion requests sent to them.
+//! purpose, how often and when, from the ledger's audit index; and what
+//! they were asked to do about them since (the store's notices).
 
 use std::collections::BTreeMap;
 
-use tollgate_domain::{AccountId, App, AppId, Purpose, Tier, Timestamp};
+use tollgate_domain::{AccountId, App, AppId, NoticeReason, NoticeState, Purpose, Tier, Timestamp};
 use tollgate_ledger::{Audit, LedgerDb, LedgerError};
+use tollgate_store::{NoticeQuery, Result, Store};
 
 /// One recipient of an account's posts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +31,11 @@ pub struct PurposeReport {
 /// Who received the account's posts, one row per app, anonymous clients of
 /// one app merged (as `/internal/accounts/{id}/deliveries` does); app names
 /// from `apps`. A blocking call: the ledger's index is read.
-pub fn recipients(ledger: &LedgerDb, apps: &[App], account: AccountId) -> Result<Vec<AppReport>, LedgerError> {
+pub fn recipients(
+    ledger: &LedgerDb,
+    apps: &[App],
+    account: AccountId,
+) -> std::result::Result<Vec<AppReport>, LedgerError> {
     let found = Audit::new(ledger).author_recipients(account)?.recipients;
     let mut by_app: BTreeMap<Option<AppId>, BTreeMap<Option<Purpose>, PurposeReport>> = BTreeMap::new();
     for r in found {
@@ -58,13 +63,17 @@ pub fn recipients(ledger: &LedgerDb, apps: &[App], account: AccountId) -> Result
         .collect())
 }
 
-/// The deletion requests about an account's posts sent to one recipient.
+/// What the apps that received an account's posts were asked to do about
+/// them, per app and kind of request: the obligations the notices worker of
+/// `serve` opens from the change log (docs/compliance.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeletionStatus {
-    pub app_name: String,
-    /// Requests the recipient has not yet confirmed, within their deadline.
+pub struct RequestStatus {
+    pub app_id: AppId,
+    pub app_name: Option<String>,
+    pub kind: RequestKind,
+    /// Requests within their deadline, not yet confirmed.
     pub pending: u64,
-    /// Requests the recipient confirmed.
+    /// Requests the app confirmed.
     pub done: u64,
     /// Requests past their deadline without confirmation.
     pub overdue: u64,
@@ -72,22 +81,63 @@ pub struct DeletionStatus {
     pub next_deadline: Option<Timestamp>,
 }
 
-/// Where the page reads deletion requests from.
-///
-/// MERGE: the main line adds the notices and obligations per recipient
-/// (`Store::notices` and what goes with it); the implementation that reads
-/// them replaces `NoNoticesYet` in `WebState::new`, and the page's section
-/// (`page::deletions`) is already worded for what it returns.
-pub trait DeletionNotices: Send + Sync {
-    fn deletions(&self, account: AccountId) -> Vec<DeletionStatus>;
+/// What a request asks of an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RequestKind {
+    /// Delete its copies: the post or account was deleted, suspended,
+    /// deactivated or protected.
+    Delete,
+    /// Stop using the posts for AI: consent withdrawn, or marked `no_ai`.
+    StopAiUse,
 }
 
-/// No notices are tracked yet: the section says that none were sent.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoNoticesYet;
-
-impl DeletionNotices for NoNoticesYet {
-    fn deletions(&self, _account: AccountId) -> Vec<DeletionStatus> {
-        Vec::new()
+impl RequestKind {
+    fn of(reason: NoticeReason) -> RequestKind {
+        match reason {
+            NoticeReason::AiConsentWithdrawn | NoticeReason::NoAi => RequestKind::StopAiUse,
+            NoticeReason::Deleted | NoticeReason::Suspended | NoticeReason::Protected | NoticeReason::Deactivated => {
+                RequestKind::Delete
+            }
+        }
     }
+}
+
+/// The most obligations read for one page.
+pub const MAX_REQUESTS: usize = 100_000;
+
+/// The obligations about `account` (its own events and its posts'), counted
+/// per app and kind as they stand at `now`. A blocking call.
+pub fn requests(store: &dyn Store, apps: &[App], account: AccountId, now: Timestamp) -> Result<Vec<RequestStatus>> {
+    let notices = store.notices(&NoticeQuery {
+        account: Some(account),
+        obligations_only: true,
+        limit: MAX_REQUESTS,
+        ..NoticeQuery::default()
+    })?;
+    let mut rows: BTreeMap<(AppId, RequestKind), RequestStatus> = BTreeMap::new();
+    for n in notices {
+        let Some(reason) = n.reason else { continue };
+        let kind = RequestKind::of(reason);
+        let row = rows.entry((n.app_id, kind)).or_insert_with(|| RequestStatus {
+            app_id: n.app_id,
+            app_name: apps.iter().find(|a| a.id == n.app_id).map(|a| a.name.clone()),
+            kind,
+            pending: 0,
+            done: 0,
+            overdue: 0,
+            next_deadline: None,
+        });
+        match n.state(now) {
+            NoticeState::Pending => {
+                row.pending += 1;
+                if let Some(d) = n.deadline {
+                    row.next_deadline = Some(row.next_deadline.map_or(d, |next| next.min(d)));
+                }
+            }
+            NoticeState::Overdue => row.overdue += 1,
+            NoticeState::Done => row.done += 1,
+            NoticeState::Informed => {}
+        }
+    }
+    Ok(rows.into_values().collect())
 }

@@ -14,8 +14,8 @@ use tollgate_api::{ApiConfig, ApiState, HttpLimits, RateLimits};
 use tollgate_cache::{CacheConfig, PlatformCache};
 use tollgate_deliver::Deliverer;
 use tollgate_domain::{
-    Account, AccountId, AccountStatus, Agreement, AiPreferences, Category, ConsentDefaults, Post, PostId, Purpose,
-    Scope, Tier, Timestamp, Tri,
+    Account, AccountId, AccountStatus, Agreement, AiPreferences, Category, ConsentDefaults, Notice, NoticeReason, Post,
+    PostId, Purpose, Scope, Tier, Timestamp, Tri,
 };
 use tollgate_ledger::LedgerWriter;
 use tollgate_policy::PolicyEngine;
@@ -535,30 +535,48 @@ async fn an_eddsa_token_signs_in_where_only_the_platforms_public_key_is_configur
     assert!(a.body.contains("algorithm `HS256`"));
 }
 
-#[test]
-fn marking_posts_walks_every_page_of_the_timeline() {
-    let dir = std::env::temp_dir().join(format!("tollgate-web-paging-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    // Each post is its own write: without a sync each, the test stays quick.
-    let options = SqliteOptions { synchronous: tollgate_store_sqlite::Synchronous::Normal, ..SqliteOptions::default() };
-    let store = SqliteStore::open(&dir, &options).unwrap();
-    store.upsert_accounts(&[account(7, "many", "Many", "US")]).unwrap();
-    // 2,500 posts, one a minute: more than two pages of the timeline walk.
-    let base = Timestamp::parse("2025-01-01T00:00:00Z").unwrap().millis();
-    let posts: Vec<Post> = (0..2500u64)
-        .map(|i| Post {
-            id: PostId(1_000_000 + i),
-            created_at: Timestamp::from_millis(base + i as i64 * 60_000),
-            ..post(7, 1)
-        })
-        .collect();
-    store.upsert_posts(&posts).unwrap();
-    let changed = tollgate_web::set_posts_no_ai(&store, AccountId(7), None, None, true, Timestamp::now()).unwrap();
-    assert_eq!(changed, 2500);
-    let ids: Vec<PostId> = posts.iter().map(|p| p.id).collect();
-    assert!(store.posts(&ids).unwrap().iter().all(|p| p.no_ai));
-    // Again: nothing left to change.
-    assert_eq!(tollgate_web::set_posts_no_ai(&store, AccountId(7), None, None, true, Timestamp::now()).unwrap(), 0);
-    drop(store);
-    let _ = std::fs::remove_dir_all(&dir);
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_lists_what_apps_were_asked_to_do_per_app() {
+    let f = fixture("requests", false);
+    let partner = f.app("Acme Models", Tier::Partner, &[Purpose::TrainGenai], &[Purpose::TrainGenai]);
+    f.api("/2/users/1/tweets?max_results=5", &partner, "train-genai").await;
+    let (cookie, _) = f.sign_in(1).await;
+    assert!(f.get("/settings", Some(&cookie)).await.body.contains("No app has been asked to do anything"));
+    let app = f.store.apps().unwrap().into_iter().find(|a| a.name == "Acme Models").unwrap().id;
+    let now = Timestamp::now();
+    let hour = 3_600_000;
+    let notice = |seq: u64, reason: NoticeReason, deadline: i64| Notice {
+        app_id: app,
+        event_seq: seq,
+        event_time: now,
+        event: "test".into(),
+        account_id: AccountId(1),
+        post_id: Some(PostId(101)),
+        reason: Some(reason),
+        deadline: Some(Timestamp::from_millis(now.millis() + deadline)),
+        acked_at: None,
+    };
+    f.store
+        .open_notices(
+            3,
+            &[
+                notice(1, NoticeReason::AiConsentWithdrawn, 24 * hour),
+                notice(2, NoticeReason::AiConsentWithdrawn, -hour),
+                notice(3, NoticeReason::Deleted, 24 * hour),
+            ],
+        )
+        .unwrap();
+    let acks = tollgate_store::NoticeAcks { event_seqs: vec![3], ..tollgate_store::NoticeAcks::default() };
+    f.store.ack_notices(app, &acks, now).unwrap();
+    let page = f.get("/settings", Some(&cookie)).await.body;
+    assert!(
+        page.contains("<tr><th scope=\"row\">Acme Models</th><td>delete its copies</td><td>0</td><td>1</td><td>0</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            "<tr><th scope=\"row\">Acme Models</th><td>stop using them for AI</td><td>1</td><td>0</td><td>1</td>"
+        ),
+        "{page}"
+    );
 }

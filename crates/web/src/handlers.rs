@@ -132,7 +132,7 @@ fn form_fields(body: &[u8]) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     for (k, v) in form_urlencoded::parse(body) {
         if out.insert(k.to_string(), v.into_owned()).is_some() {
-            return Err(format!("the form sent `{}` more than once", k.chars().take(40).collect::<String>()));
+            return Err(format!("The form sent `{}` more than once.", k.chars().take(40).collect::<String>()));
         }
     }
     Ok(out)

@@ -6,8 +6,8 @@
 //! not UTF-8 once percent-decoded (`400`), a body over the limit (`413`).
 //! Those come with no body or a plain-text one. `edge` checks the limits a
 //! handler cannot (the query string's and the headers' size) and rewrites any
-//! error response that is not JSON into `ApiError`'s shape, keeping its
-//! status, its headers and its message.
+//! error response that is neither JSON nor HTML (the settings pages' own)
+//! into `ApiError`'s shape, keeping its status, its headers and its message.
 //!
 //! What it cannot reach: hyper parses the request head before the router
 //! sees it, and answers a head it cannot parse (bytes outside ASCII in the
@@ -71,12 +71,13 @@ pub async fn edge(limits: HttpLimits, request: Request, next: Next) -> Response 
     let method = request.method().clone();
     let response = next.run(request).await;
     let status = response.status();
-    let is_json = response
+    // JSON is the API's own shape; HTML is the settings pages' own error page.
+    let is_own = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_own {
         return response;
     }
     let (parts, body) = response.into_parts();

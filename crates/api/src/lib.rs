@@ -173,10 +173,24 @@ fn table() -> Table {
 
 /// The whole service.
 pub fn router(state: Arc<ApiState>) -> Router {
+    router_with_settings(state, None)
+}
+
+/// The whole service, with the account holders' settings pages
+/// (`tollgate_web::router`) answering every path under `/settings` behind
+/// the same edge, access log and limits. Those pages are HTML, not part of
+/// the developer API: they are not in the route table or the OpenAPI document.
+pub fn router_with_settings(state: Arc<ApiState>, settings: Option<Router>) -> Router {
     let limits = state.config.http_limits;
     let access_log = state.config.access_log;
     let observed = state.clone();
-    let (routes, _) = table().finish();
+    let (mut routes, _) = table().finish();
+    if let Some(pages) = settings {
+        routes = routes
+            .route_service("/settings", pages.clone())
+            .route_service("/settings/", pages.clone())
+            .route_service("/settings/{*page}", pages);
+    }
     routes
         .route_layer(axum::middleware::from_fn(access::route))
         .fallback(not_found)

@@ -127,6 +127,29 @@ pub struct Settings {
     /// Whether `serve` logs every request (target `tollgate::access`).
     #[arg(long, global = true, env = "TOLLGATE_ACCESS_LOG", value_name = "true|false")]
     pub access_log: Option<bool>,
+    /// The secret the settings page checks HS256 sign-in tokens with (at
+    /// least 32 characters); default: DATA/settings-jwt-secret if it exists.
+    #[arg(
+        long,
+        global = true,
+        env = "TOLLGATE_SETTINGS_JWT_HS256_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub settings_jwt_hs256_secret: Option<String>,
+    /// The Ed25519 public key (32 bytes, hex or base64) the settings page
+    /// checks EdDSA sign-in tokens with.
+    #[arg(long, global = true, env = "TOLLGATE_SETTINGS_JWT_ED25519_PUBLIC_KEY", value_name = "KEY")]
+    pub settings_jwt_ed25519_public_key: Option<String>,
+    /// The `iss` every sign-in token must carry (unchecked if unset).
+    #[arg(long, global = true, env = "TOLLGATE_SETTINGS_JWT_ISSUER", value_name = "ISSUER")]
+    pub settings_jwt_issuer: Option<String>,
+    /// A value the `aud` of every sign-in token must hold (unchecked if unset).
+    #[arg(long, global = true, env = "TOLLGATE_SETTINGS_JWT_AUDIENCE", value_name = "AUDIENCE")]
+    pub settings_jwt_audience: Option<String>,
+    /// Minutes a settings-page session lasts after sign-in.
+    #[arg(long, global = true, env = "TOLLGATE_SETTINGS_SESSION_MINUTES", value_name = "MINUTES")]
+    pub settings_session_minutes: Option<u64>,
 }
 
 /// What the process logs, and how (`crate::logging`).
@@ -143,6 +166,30 @@ pub struct LogConfig {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// The settings page's sign-in and sessions (`tollgate_web`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SettingsPage {
+    /// Configured; else `DATA/settings-jwt-secret` (`runtime::settings_jwt_secret`).
+    pub hs256_secret: Option<String>,
+    pub ed25519_public_key: Option<[u8; 32]>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub session_minutes: u64,
+}
+
+impl std::fmt::Debug for SettingsPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret is never printed.
+        f.debug_struct("SettingsPage")
+            .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| "<set>"))
+            .field("ed25519_public_key", &self.ed25519_public_key.map(hex::encode))
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("session_minutes", &self.session_minutes)
+            .finish()
+    }
 }
 
 /// How `serve` treats connections (`crate::connections`).
@@ -188,6 +235,7 @@ pub struct Config {
     pub connections: ConnectionLimits,
     pub health: tollgate_api::HealthLimits,
     pub log: LogConfig,
+    pub settings_page: SettingsPage,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -251,7 +299,12 @@ impl Settings {
             health_max_index_lag,
             log_level,
             log_format,
-            access_log
+            access_log,
+            settings_jwt_hs256_secret,
+            settings_jwt_ed25519_public_key,
+            settings_jwt_issuer,
+            settings_jwt_audience,
+            settings_session_minutes
         );
         Ok(self)
     }
@@ -370,6 +423,13 @@ impl Settings {
         let health = tollgate_api::HealthLimits {
             max_index_lag: self.health_max_index_lag.unwrap_or(tollgate_api::HealthLimits::DEFAULT.max_index_lag),
         };
+        let settings_page = settings_page(
+            self.settings_jwt_hs256_secret,
+            self.settings_jwt_ed25519_public_key,
+            self.settings_jwt_issuer,
+            self.settings_jwt_audience,
+            self.settings_session_minutes,
+        )?;
         let limits = tollgate_api::RateLimits::default();
         let cache = tollgate_cache::CacheConfig::DEFAULT;
         Ok(Config {
@@ -413,8 +473,58 @@ impl Settings {
             connections,
             health,
             log,
+            settings_page,
         })
     }
+}
+
+/// The settings page's keys, checked: a secret too short to resist guessing
+/// and a public key that is not one are refused at start, not at sign-in.
+fn settings_page(
+    secret: Option<String>,
+    public_key: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    minutes: Option<u64>,
+) -> Result<SettingsPage, ConfigError> {
+    let secret = secret.filter(|s| !s.is_empty());
+    if let Some(s) = &secret
+        && s.len() < 32
+    {
+        return Err(ConfigError::Invalid {
+            key: "settings_jwt_hs256_secret",
+            value: "<hidden>".into(),
+            expected: "a secret of at least 32 characters (256 bits of a random hex string, say)",
+        });
+    }
+    let ed25519_public_key = public_key
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            tollgate_web::jwt::parse_public_key(&k).map(|key| key.to_bytes()).map_err(|_| ConfigError::Invalid {
+                key: "settings_jwt_ed25519_public_key",
+                value: k,
+                expected: "an Ed25519 public key: 32 bytes as 64 hex digits or in base64",
+            })
+        })
+        .transpose()?;
+    let session_minutes = match minutes {
+        None => 60,
+        Some(m @ 1..=10_080) => m,
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                key: "settings_session_minutes",
+                value: other.to_string(),
+                expected: "a number of minutes from 1 to 10080 (a week)",
+            });
+        }
+    };
+    Ok(SettingsPage {
+        hs256_secret: secret,
+        ed25519_public_key,
+        issuer: issuer.filter(|s| !s.is_empty()),
+        audience: audience.filter(|s| !s.is_empty()),
+        session_minutes,
+    })
 }
 
 #[cfg(test)]
@@ -471,6 +581,29 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.data_dir, PathBuf::from("data"));
         assert_eq!(c.ledger_retention_days, Some(730));
+    }
+
+    #[test]
+    fn settings_page_keys_are_checked_when_read() {
+        let short = Settings { settings_jwt_hs256_secret: Some("too short".into()), ..Settings::default() };
+        let err = short.resolve().unwrap_err().to_string();
+        assert!(err.contains("settings_jwt_hs256_secret") && !err.contains("too short"), "{err}");
+        let bad_key = Settings { settings_jwt_ed25519_public_key: Some("abcd".into()), ..Settings::default() };
+        assert!(bad_key.resolve().unwrap_err().to_string().contains("settings_jwt_ed25519_public_key"));
+        let forever = Settings { settings_session_minutes: Some(0), ..Settings::default() };
+        assert!(forever.resolve().unwrap_err().to_string().contains("settings_session_minutes"));
+        let good = Settings {
+            settings_jwt_hs256_secret: Some("x".repeat(32)),
+            settings_jwt_ed25519_public_key: Some(
+                "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a".into(),
+            ),
+            settings_session_minutes: Some(15),
+            ..Settings::default()
+        };
+        let page = good.resolve().unwrap().settings_page;
+        assert_eq!(page.session_minutes, 15);
+        assert!(page.ed25519_public_key.is_some());
+        assert!(!format!("{page:?}").contains("xxxx"), "the secret is never printed");
     }
 
     #[test]

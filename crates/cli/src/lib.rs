@@ -50,7 +50,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the developer API, the internal API and the operational endpoints.
+    /// Serve the developer API, the internal API, the operational endpoints and the settings pages.
     Serve,
     /// Create a demo platform (if the data directory is empty) and serve it.
     Demo(cmd::demo::DemoArgs),
@@ -70,6 +70,9 @@ pub enum Command {
     /// Inspect and verify the delivery ledger.
     #[command(subcommand)]
     Ledger(cmd::ledger::LedgerCommand),
+    /// The account holders' settings page: sign-in links.
+    #[command(subcommand)]
+    Settings(cmd::settings::SettingsCommand),
     /// Read the change log, and apply changes from a file, all or nothing.
     #[command(subcommand)]
     Events(cmd::events::EventsCommand),
@@ -127,6 +130,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Agreement(c) => cmd::agreement::run(&config, c),
         Command::Policy(c) => cmd::policy::run(&config, c),
         Command::Ledger(c) => cmd::ledger::run(&config, c),
+        Command::Settings(c) => cmd::settings::run(&config, c),
         Command::Events(c) => cmd::events::run(&config, c),
         Command::Compliance(c) => cmd::compliance::run(&config, c),
     }

@@ -75,6 +75,78 @@ pub fn internal_token(config: &Config) -> Result<String, Failure> {
     }
 }
 
+/// Where the demo keeps the settings page's HS256 secret when none is configured.
+pub const SETTINGS_JWT_SECRET_FILE: &str = "settings-jwt-secret";
+
+/// The HS256 secret of the settings page's sign-in tokens: from
+/// configuration, else from `DATA/settings-jwt-secret` if that file exists
+/// (the demo creates it); `None`: HS256 tokens are not accepted.
+pub fn settings_jwt_secret(config: &Config) -> Result<Option<String>, Failure> {
+    if let Some(s) = &config.settings_page.hs256_secret {
+        return Ok(Some(s.clone()));
+    }
+    let path = config.data_dir.join(SETTINGS_JWT_SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(t) if t.trim().len() >= 32 => Ok(Some(t.trim().to_owned())),
+        Ok(_) => Err(Failure::invalid(format!("`{}` holds fewer than 32 characters", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Failure::failed(format!("cannot read `{}`: {e}", path.display()))),
+    }
+}
+
+/// The key of the settings page's session cookies and CSRF tokens:
+/// `DATA/settings-session-key`, created on first use. Nodes that serve one
+/// platform share it, so that a session begun on one is valid on all.
+pub fn settings_session_key(config: &Config) -> Result<tollgate_web::SessionKey, Failure> {
+    let path = config.data_dir.join("settings-session-key");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Failure::failed(format!("cannot read `{}`: {e}", path.display())));
+        }
+        _ => {
+            let key = random_hex(32)?;
+            write_private(&path, &format!("{key}\n"))?;
+            key
+        }
+    };
+    let bytes: [u8; 32] = hex::decode(&text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Failure::invalid(format!("`{}` must hold 64 hex digits", path.display())))?;
+    Ok(tollgate_web::SessionKey(bytes))
+}
+
+/// The settings page's configuration, as `serve` runs it.
+pub fn web_config(config: &Config) -> Result<tollgate_web::WebConfig, Failure> {
+    let page = &config.settings_page;
+    let keys = tollgate_web::jwt::Keys {
+        hs256_secret: settings_jwt_secret(config)?.map(String::into_bytes),
+        ed25519_public_key: page
+            .ed25519_public_key
+            .map(|k| {
+                ed25519_dalek_key(&k)
+                    .ok_or_else(|| Failure::invalid("`settings_jwt_ed25519_public_key` is not an Ed25519 public key"))
+            })
+            .transpose()?,
+    };
+    Ok(tollgate_web::WebConfig {
+        keys,
+        expect: tollgate_web::jwt::Expect { issuer: page.issuer.clone(), audience: page.audience.clone() },
+        session_key: settings_session_key(config)?,
+        session_secs: page.session_minutes as i64 * 60,
+        // INVARIANT (secure-cookie): the session cookie travels over HTTPS
+        // only, except on a loopback listener (a developer's machine or a
+        // proxy on the same host), where there is no HTTPS to require.
+        secure_cookie: !config.listen.ip().is_loopback(),
+        public_url: config.public_url.clone(),
+    })
+}
+
+fn ed25519_dalek_key(bytes: &[u8; 32]) -> Option<tollgate_web::jwt::PublicKey> {
+    tollgate_web::jwt::parse_public_key(&hex::encode(bytes)).ok()
+}
+
 pub fn random_hex(bytes: usize) -> Result<String, Failure> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| Failure::failed(format!("no randomness available: {e}")))?;
@@ -113,4 +185,38 @@ pub fn issue_key(store: &dyn Store, app: AppId) -> Result<(tollgate_domain::ApiK
         expires_at: None,
     })?;
     Ok((key, token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(listen: &str, dir: &Path) -> Config {
+        crate::config::Settings {
+            listen: Some(listen.parse().unwrap()),
+            data_dir: Some(dir.to_owned()),
+            ..crate::config::Settings::default()
+        }
+        .resolve()
+        .unwrap()
+    }
+
+    #[test]
+    fn the_session_cookie_is_secure_unless_the_listener_is_loopback() {
+        let dir = std::env::temp_dir().join(format!("tollgate-web-config-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let public = web_config(&config("0.0.0.0:8080", &dir)).unwrap();
+        assert!(public.secure_cookie);
+        let loopback = web_config(&config("127.0.0.1:8080", &dir)).unwrap();
+        assert!(!loopback.secure_cookie);
+        assert!(!web_config(&config("[::1]:8080", &dir)).unwrap().secure_cookie);
+        // One session key per data directory, created once and kept.
+        assert_eq!(public.session_key.0, loopback.session_key.0);
+        assert!(dir.join("settings-session-key").exists());
+        // No key configured and no secret file: nobody can sign in.
+        assert!(!public.keys.any());
+        std::fs::write(dir.join(SETTINGS_JWT_SECRET_FILE), "s".repeat(40)).unwrap();
+        assert!(web_config(&config("127.0.0.1:8080", &dir)).unwrap().keys.hs256_secret.is_some());
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

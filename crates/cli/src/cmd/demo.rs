@@ -1,13 +1,16 @@
 //! `tollgate demo`: a demo platform on the embedded store, one app per
 //! interesting case, their tokens in `DATA/demo-credentials.json`, and three
-//! `curl` examples: an allowed delivery, a withheld post, a refused request.
+//! `curl` examples: an allowed delivery, a withheld post, a refused request;
+//! and sign-in links to the settings page for three example accounts.
 
 use std::io::BufRead;
 use std::path::Path;
 
 use clap::Args;
 use serde_json::{Value, json};
-use tollgate_domain::{Account, AccountStatus, Category, Post, Purpose, Scope, Tier, Tri};
+use tollgate_domain::{
+    Account, AccountStatus, AiPreferences, Category, ConsentDefaults, Post, Purpose, RegionGroup, Scope, Tier, Tri,
+};
 use tollgate_ingest::{GenerateOptions, ImportOptions, TerminalProgress, generate, import_with};
 
 use crate::cmd::app::{app_json, create};
@@ -70,7 +73,7 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<(), Failure> {
         )
         .map_err(|e| Failure::failed(e.to_string()))?;
         eprintln!("demo: {summary}");
-        let (author, post) = pick_examples(&accounts_file, &posts_file)?;
+        let examples = pick_examples(&accounts_file, &posts_file, &config.consent)?;
         let mut apps = Vec::new();
         for (name, tier, declared, licensed) in APPS {
             let (app, _key, token) = create(store.as_ref(), name, tier, declared.to_vec(), licensed.to_vec())?;
@@ -82,7 +85,12 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<(), Failure> {
             "base_url": config.public_url,
             "internal_token": runtime::internal_token(config)?,
             "apps": apps,
-            "examples": { "author_id": author.to_string(), "opted_out_post_id": post.to_string() },
+            "examples": {
+                "author_id": examples.author.to_string(),
+                "opted_out_post_id": examples.post.to_string(),
+                "eu_account_id": examples.eu_account.map(|a| a.to_string()),
+                "minor_account_id": examples.minor.map(|a| a.to_string()),
+            },
         });
         runtime::write_private(&credentials_path, &serde_json::to_string_pretty(&credentials).unwrap_or_default())?;
         credentials
@@ -96,43 +104,105 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<(), Failure> {
         })?;
         serde_json::from_str(&raw).map_err(|e| Failure::invalid(format!("`{}`: {e}", credentials_path.display())))?
     };
+    // The settings page's sign-in links are signed with this secret; `serve`
+    // reads it from the data directory when none is configured.
+    if runtime::settings_jwt_secret(config)?.is_none() {
+        let secret = runtime::random_hex(32)?;
+        runtime::write_private(&config.data_dir.join(runtime::SETTINGS_JWT_SECRET_FILE), &format!("{secret}\n"))?;
+    }
     print_examples(config, &credentials, &credentials_path);
+    print_sign_in_links(config, &credentials)?;
     if args.no_serve {
         return Ok(());
     }
     crate::cmd::serve::serve(config, store, |_| {})
 }
 
-/// An author who explicitly denied third parties `train-genai` (an adult with an
-/// active, public account) and one of their ordinary posts.
-fn pick_examples(
-    accounts: &Path,
-    posts: &Path,
-) -> Result<(tollgate_domain::AccountId, tollgate_domain::PostId), Failure> {
+/// The accounts and post the demo's examples use.
+struct Examples {
+    /// An author who explicitly denied third parties `train-genai` (an adult
+    /// with an active, public account), and one of their ordinary posts.
+    author: tollgate_domain::AccountId,
+    post: tollgate_domain::PostId,
+    /// The first adult in a restricted region (the EU, the EEA, the UK) with
+    /// no preference set and some posts: the regional default decides for them.
+    eu_account: Option<tollgate_domain::AccountId>,
+    /// The first account the platform flags as a minor, with some posts.
+    minor: Option<tollgate_domain::AccountId>,
+}
+
+/// Picks the examples from the generated files, in file order, so that the
+/// same seed always picks the same accounts.
+fn pick_examples(accounts: &Path, posts: &Path, defaults: &ConsentDefaults) -> Result<Examples, Failure> {
     let lines = |p: &Path| -> Result<std::io::Lines<std::io::BufReader<std::fs::File>>, Failure> {
         let f = std::fs::File::open(p).map_err(|e| Failure::failed(format!("cannot read `{}`: {e}", p.display())))?;
         Ok(std::io::BufReader::new(f).lines())
     };
     let mut opted_out = std::collections::HashSet::new();
+    // Candidates in file order: (id, is the EU example, is the minor example).
+    let mut candidates = Vec::new();
     for line in lines(accounts)?.map_while(Result::ok) {
         let Ok(a) = serde_json::from_str::<Account>(&line) else { continue };
+        let public = !a.protected && a.status == AccountStatus::Active;
         let denied = a.ai_preferences.get(Category::TrainGenai, Scope::ThirdParties).value == Tri::Deny;
-        if denied
-            && !a.protected
-            && a.status == AccountStatus::Active
-            && a.is_minor != Some(true)
-            && a.birth_year.is_none()
-        {
+        if denied && public && a.is_minor != Some(true) && a.birth_year.is_none() {
             opted_out.insert(a.id);
         }
-    }
-    for line in lines(posts)?.map_while(Result::ok) {
-        let Ok(p) = serde_json::from_str::<Post>(&line) else { continue };
-        if opted_out.contains(&p.author_id) && !p.no_ai && p.deleted_at.is_none() {
-            return Ok((p.author_id, p.id));
+        let unset = a.ai_preferences == AiPreferences::default();
+        let eu =
+            public && unset && a.is_minor == Some(false) && defaults.region_group(&a.region) == RegionGroup::Restricted;
+        let minor = public && a.is_minor == Some(true);
+        if eu || minor {
+            candidates.push((a.id, eu, minor));
         }
     }
-    Err(Failure::failed("the generated platform has no opted-out author with posts: generate more posts"))
+    let mut authors = std::collections::HashSet::new();
+    let mut example = None;
+    for line in lines(posts)?.map_while(Result::ok) {
+        let Ok(p) = serde_json::from_str::<Post>(&line) else { continue };
+        if p.deleted_at.is_none() {
+            authors.insert(p.author_id);
+        }
+        if example.is_none() && opted_out.contains(&p.author_id) && !p.no_ai && p.deleted_at.is_none() {
+            example = Some((p.author_id, p.id));
+        }
+    }
+    let Some((author, post)) = example else {
+        return Err(Failure::failed("the generated platform has no opted-out author with posts: generate more posts"));
+    };
+    let first = |pick: fn(&(tollgate_domain::AccountId, bool, bool)) -> bool| {
+        candidates.iter().find(|c| pick(c) && authors.contains(&c.0)).map(|c| c.0)
+    };
+    Ok(Examples { author, post, eu_account: first(|c| c.1), minor: first(|c| c.2) })
+}
+
+/// Sign-in links to the settings page for the example accounts, valid for
+/// 15 minutes; `tollgate settings sign-in-link` prints fresh ones.
+fn print_sign_in_links(config: &Config, credentials: &Value) -> Result<(), Failure> {
+    let Some(secret) = runtime::settings_jwt_secret(config)? else { return Ok(()) };
+    let page = &config.settings_page;
+    let expect = tollgate_web::jwt::Expect { issuer: page.issuer.clone(), audience: page.audience.clone() };
+    let examples = &credentials["examples"];
+    outln!("# 4. The settings page: sign in as an account holder (links valid for 15 minutes;");
+    outln!("#    `tollgate settings sign-in-link ACCOUNT_ID` prints a fresh one)");
+    for (key, who) in [
+        ("author_id", "an author who opted out of third-party training"),
+        ("eu_account_id", "an adult in the EU with no preference set: the regional default applies"),
+        ("minor_account_id", "a minor: AI uses are always denied"),
+    ] {
+        let Some(id) = examples[key].as_str().and_then(|s| s.parse().ok()) else { continue };
+        let link = tollgate_web::sign_in_link(
+            &config.public_url,
+            secret.as_bytes(),
+            &expect,
+            id,
+            tollgate_web::jwt::MAX_LIFETIME_SECS,
+        );
+        outln!("#    {who} (account {id}):");
+        outln!("{link}");
+    }
+    outln!();
+    Ok(())
 }
 
 fn print_examples(config: &Config, credentials: &Value, path: &Path) {

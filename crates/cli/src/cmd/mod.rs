@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod ledger_query;
 pub mod policy;
 pub mod serve;
+pub mod settings;
 
 /// Prints `value` as pretty JSON on stdout: the stable `--json` output.
 /// (`Value`'s alternate `Display` is its pretty form, and cannot fail: its

@@ -1,4 +1,5 @@
-//! `tollgate serve`: validate the policy, open the store and the ledger, serve.
+//! `tollgate serve`: validate the policy, open the store and the ledger, serve
+//! the API and the settings pages.
 
 use std::sync::Arc;
 
@@ -56,6 +57,14 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
     if let Some(key) = ledger_key {
         state.publish_ledger_key(key);
     }
+    // The settings page reads and writes through the same store the API's
+    // cache follows, so what it changes is in force for the next request.
+    let settings = tollgate_web::router(Arc::new(tollgate_web::WebState::new(
+        state.store.clone(),
+        state.ledger_db.clone(),
+        state.deliverer.defaults().clone(),
+        runtime::web_config(config)?,
+    )));
     let _notices = NoticeWorker::start(Arc::clone(&state), node, config.deadlines)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -75,8 +84,8 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
         ready(&config.public_url);
         let limiter =
             ConnectionLimiter::new(config.connections.max_connections, config.connections.max_connections_per_ip);
-        serve_http(listener, tollgate_api::router(state), &config.http_limits, config.connections, limiter, shutdown())
-            .await;
+        let router = tollgate_api::router_with_settings(state, Some(settings));
+        serve_http(listener, router, &config.http_limits, config.connections, limiter, shutdown()).await;
         Ok(())
     })
 }

@@ -19,6 +19,8 @@ mod query;
 mod ratelimit;
 mod render;
 mod routes;
+mod streams;
+mod webhooks;
 pub mod x_names;
 
 use std::sync::Arc;
@@ -44,6 +46,7 @@ pub use params::token as pagination_token;
 pub use query::{MAX_GROUP_DEPTH, MAX_QUERY_LEN, parse as parse_query};
 pub use ratelimit::{RateLimiter, RateLimits};
 pub use routes::{Method, Route};
+pub use streams::ComplianceConfig;
 
 use routes::Table;
 
@@ -78,6 +81,8 @@ pub struct ApiState {
     /// The key the ledger's checkpoints are signed with, published at
     /// `/.well-known/tollgate-ledger-key`; set once, when the ledger starts.
     ledger_key: std::sync::OnceLock<tollgate_ledger::PublicKey>,
+    /// The fan-out of notices to the connected compliance streams.
+    streams: streams::Hub,
     instance: String,
     next_request: AtomicU64,
 }
@@ -101,6 +106,7 @@ impl ApiState {
             config,
             metrics: Metrics::default(),
             ledger_key: std::sync::OnceLock::new(),
+            streams: streams::Hub::new(ComplianceConfig::DEFAULT),
             instance: hex::encode(seed),
             next_request: AtomicU64::new(1),
         }
@@ -109,6 +115,32 @@ impl ApiState {
     /// Publishes the ledger's public key (the first key set stays).
     pub fn publish_ledger_key(&self, key: tollgate_ledger::PublicKey) {
         let _ = self.ledger_key.set(key);
+    }
+
+    /// The same state with the compliance streams' and webhooks' settings `config`.
+    pub fn with_compliance(mut self, config: ComplianceConfig) -> ApiState {
+        self.streams = streams::Hub::new(config);
+        self
+    }
+
+    /// A sender of the notices' progress: whatever opens notices sends the
+    /// sequence number up to which it opened them (`Store::open_notices`'s
+    /// `upto`) once they are durable, and the compliance streams read them at
+    /// once. Without it they still find them, within `poll_interval`.
+    pub fn notices_progress(&self) -> tokio::sync::watch::Sender<u64> {
+        self.streams.progress()
+    }
+
+    /// Ends every compliance stream (each with an error line naming where to
+    /// resume) and refuses none after: called when the server stops, since
+    /// a stream never finishes on its own.
+    pub fn close_streams(&self) {
+        self.streams.close();
+    }
+
+    /// How many compliance stream clients are connected.
+    pub fn stream_clients(&self) -> usize {
+        self.streams.clients()
     }
 
     /// A request id unique to this process run: instance prefix and counter.
@@ -142,6 +174,8 @@ fn table() -> Table {
         .add(Get, "/2/users/by/username/{username}", content::user_by_username)
         .add(Get, "/2/users/{id}", content::user_lookup)
         .add(Get, "/2/users/{id}/tweets", content::user_timeline)
+        .add(Get, "/2/tweets/compliance/stream", streams::tweets_stream)
+        .add(Get, "/2/users/compliance/stream", streams::users_stream)
         .add(Get, "/2/openapi.json", openapi)
         .add(Get, "/healthz", healthz)
         .add(Get, "/metrics", metrics)

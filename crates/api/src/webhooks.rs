@@ -1,0 +1,1 @@
+//! Webhooks (docs/compliance.md, "Webhooks").

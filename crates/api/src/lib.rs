@@ -47,6 +47,13 @@ pub use query::{MAX_GROUP_DEPTH, MAX_QUERY_LEN, parse as parse_query};
 pub use ratelimit::{RateLimiter, RateLimits};
 pub use routes::{Method, Route};
 pub use streams::ComplianceConfig;
+pub use webhooks::{SECRET_HEADER as WEBHOOK_SECRET_HEADER, SIGNATURE_HEADER as WEBHOOK_SIGNATURE_HEADER, signature};
+
+/// Starts the deliverer of webhooks on the current runtime; it stops with
+/// `ApiState::close_streams`.
+pub fn start_webhooks(state: Arc<ApiState>) -> tokio::task::JoinHandle<()> {
+    webhooks::start(state)
+}
 
 use routes::Table;
 
@@ -83,6 +90,8 @@ pub struct ApiState {
     ledger_key: std::sync::OnceLock<tollgate_ledger::PublicKey>,
     /// The fan-out of notices to the connected compliance streams.
     streams: streams::Hub,
+    /// Wakes the deliverer of webhooks (a replay, a webhook checked again).
+    webhooks_wake: tokio::sync::Notify,
     instance: String,
     next_request: AtomicU64,
 }
@@ -107,6 +116,7 @@ impl ApiState {
             metrics: Metrics::default(),
             ledger_key: std::sync::OnceLock::new(),
             streams: streams::Hub::new(ComplianceConfig::DEFAULT),
+            webhooks_wake: tokio::sync::Notify::new(),
             instance: hex::encode(seed),
             next_request: AtomicU64::new(1),
         }
@@ -182,7 +192,7 @@ fn table() -> Table {
         .add(Get, "/agreement", agreement_latest)
         .add(Get, "/agreement/{version}", agreement_version)
         .add(Get, "/.well-known/tollgate-ledger-key", ledger_key);
-    audit::routes(internal::routes(table))
+    webhooks::routes(audit::routes(internal::routes(table)))
 }
 
 /// The whole service.

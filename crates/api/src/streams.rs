@@ -627,11 +627,18 @@ impl Writer {
         };
         let keepalive = self.state.streams.config().keepalive;
         let mut quiet_until = tokio::time::Instant::now() + keepalive;
+        // A stream with an `end_time` ends once it has passed, after a last
+        // look at the store for what was opened up to then.
+        let end_at = self.filter.end_time.map(|end| {
+            let left = end.millis().saturating_sub(Timestamp::now().millis()).max(0);
+            tokio::time::Instant::now() + Duration::from_millis(left as u64)
+        });
         loop {
-            if self.ended(cursor) {
-                return;
-            }
             tokio::select! {
+                _ = tokio::time::sleep_until(end_at.unwrap_or(quiet_until)), if end_at.is_some() => {
+                    let _ = self.catch_up(Start::After(cursor)).await;
+                    return;
+                }
                 batch = sub.rx.recv() => match batch {
                     Some(batch) => {
                         if batch.upto <= cursor {
@@ -670,11 +677,6 @@ impl Writer {
         }
     }
 
-    /// Whether a stream with an `end_time` has sent everything up to it.
-    fn ended(&self, _cursor: u64) -> bool {
-        self.filter.end_time.is_some_and(|end| Timestamp::now() > end)
-    }
-
     /// Sends the notices after the start from the store; returns the sequence
     /// number up to which every event was examined.
     async fn catch_up(&self, start: Start) -> Result<u64, Stop> {
@@ -689,6 +691,8 @@ impl Writer {
         };
         let query = NoticeQuery { app: Some(self.app), after_seq: after, since, ..NoticeQuery::default() };
         let mut pages = Pages::new(query, upto, self.state.streams.config().read_batch);
+        // Where a client resumes if this catch-up fails: after what it was sent.
+        let mut sent = after;
         loop {
             match pages.next(store).await {
                 Ok(Some(notices)) => {
@@ -698,6 +702,7 @@ impl Writer {
                     if !refs.is_empty() {
                         self.send_lines(&refs).await?;
                     }
+                    sent = notices.last().map_or(sent, |n| n.event_seq);
                 }
                 Ok(None) => return Ok(upto.max(after)),
                 Err(e) => {
@@ -706,7 +711,7 @@ impl Writer {
                         .error_line(
                             "UpstreamOperationalDisconnect",
                             "The notices could not be read: reconnect with `after_seq`",
-                            after,
+                            sent,
                         )
                         .await;
                     return Err(Stop::Failed);

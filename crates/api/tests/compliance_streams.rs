@@ -335,3 +335,19 @@ async fn bad_parameters_are_refused_in_xs_shape() {
     let (status, _, _) = f.call("GET", "/2/tweets/compliance/stream?partition=1", "nope", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_with_an_end_time_ends_after_it_with_what_came_before() {
+    let f = fixture("streams-end", quick());
+    let (a, token) = app(&f, "a");
+    let before = delete(&f, 101);
+    open(&f, &[notice(a, &before, NoticeReason::Deleted)]);
+    // An end a moment from now: the stream sends what came before it, then ends.
+    let end = Timestamp::from_millis(Timestamp::now().millis() + 300);
+    let uri = format!("/2/tweets/compliance/stream?partition=2&after_seq=0&end_time={end}");
+    let (status, body) = connect(&f, &uri, &token).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut lines = Lines::new(body);
+    assert_eq!(seq(&lines.next().await.unwrap()), before.seq);
+    assert!(lines.next().await.is_none(), "the stream ends, with no error line");
+}

@@ -71,6 +71,9 @@ pub struct ComplianceConfig {
     pub webhook_timeout: Duration,
     /// Webhooks: the most events in one delivery.
     pub webhook_batch: usize,
+    /// Webhooks: how often each valid webhook's receiver is checked again
+    /// (the challenge-response check); one that fails is marked invalid.
+    pub webhook_recheck: Duration,
 }
 
 impl ComplianceConfig {
@@ -83,6 +86,7 @@ impl ComplianceConfig {
         webhook_max_attempts: 6,
         webhook_timeout: Duration::from_secs(10),
         webhook_batch: 500,
+        webhook_recheck: Duration::from_secs(3600),
     };
 }
 

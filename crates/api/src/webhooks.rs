@@ -337,6 +337,9 @@ pub fn start(state: Arc<ApiState>) -> tokio::task::JoinHandle<()> {
         let mut woken = state.streams.progress().subscribe();
         let mut closing = state.streams.closing();
         let poll = state.streams.config().poll_interval;
+        let recheck = state.streams.config().webhook_recheck;
+        let mut checked_at = tokio::time::Instant::now();
+        let checking = Arc::new(std::sync::atomic::AtomicBool::new(false));
         loop {
             tokio::select! {
                 _ = woken.changed() => {}
@@ -360,6 +363,15 @@ pub fn start(state: Arc<ApiState>) -> tokio::task::JoinHandle<()> {
                 }
                 Err(_) => continue,
             };
+            if checked_at.elapsed() >= recheck && !checking.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                checked_at = tokio::time::Instant::now();
+                let valid: Vec<Webhook> = hooks.iter().filter(|w| w.valid).cloned().collect();
+                let (state, checking) = (state.clone(), checking.clone());
+                tokio::spawn(async move {
+                    recheck_all(&state, valid).await;
+                    checking.store(false, std::sync::atomic::Ordering::Release);
+                });
+            }
             for w in hooks.into_iter().filter(|w| w.valid && w.delivered_upto < upto) {
                 if !busy.lock().unwrap_or_else(|e| e.into_inner()).insert(w.id) {
                     continue;
@@ -375,6 +387,22 @@ pub fn start(state: Arc<ApiState>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// Runs the challenge-response check again on each of `hooks`, as X does
+/// hourly; a receiver that fails it is marked invalid and is sent nothing
+/// until it passes `PUT /2/webhooks/{id}`.
+async fn recheck_all(state: &ApiState, hooks: Vec<Webhook>) {
+    let timeout = state.streams.config().webhook_timeout;
+    for w in hooks {
+        if let Err(why) = crc(&w.url, &w.secret, false, timeout).await {
+            tracing::warn!(target: "tollgate::webhooks", webhook = w.id, "the receiver failed its check: {why}");
+            let store = state.store.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.set_webhook_valid(w.id, false)).await {
+                tracing::warn!(target: "tollgate::webhooks", webhook = w.id, "marking it invalid: {e}");
+            }
+        }
+    }
 }
 
 /// Delivers webhook `w`'s notices up to `upto`, batch by batch.

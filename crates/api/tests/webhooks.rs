@@ -272,3 +272,29 @@ async fn a_receiver_that_fails_a_later_check_is_marked_invalid_and_gets_nothing(
     let (status, _, body) = f.call("DELETE", &format!("/2/webhooks/{id}"), &token, None, None).await;
     assert_eq!((status, body["data"]["deleted"].clone()), (StatusCode::OK, json!(true)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deliverer_checks_receivers_again_and_marks_a_failing_one_invalid() {
+    let config = ComplianceConfig {
+        poll_interval: Duration::from_millis(20),
+        webhook_recheck: Duration::from_millis(50),
+        ..ComplianceConfig::DEFAULT
+    };
+    let f = common::fixture_with_compliance("webhooks-recheck", &[account(1, "ada", "US")], &[], config);
+    let (_, token) = app(&f, "a");
+    let (r, url) = receiver().await;
+    let (status, _) = register(&f, &token, &url).await;
+    assert_eq!(status, StatusCode::OK);
+    r.forge.store(true, Ordering::SeqCst);
+    tollgate_api::start_webhooks(f.state.clone());
+    let mut valid = true;
+    for _ in 0..1000 {
+        let (_, _, listed) = f.call("GET", "/2/webhooks", &token, None, None).await;
+        valid = listed["data"][0]["valid"] == true;
+        if !valid {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!valid, "a receiver answering a forged token is marked invalid");
+}

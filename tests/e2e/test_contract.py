@@ -162,9 +162,15 @@ include-path = "/2/users/compliance/stream"
 enabled = false
 
 [[operations]]
-include-path = "/2/webhooks"
-include-method = "POST"
+include-operation-id = "createWebhook"
 enabled = false
+
+# With no webhook registered (above), every webhook id is unknown, and the
+# operations on one answer 404 in X's shape, as the document states: that is
+# the data these cases have, not data missing.
+[[operations]]
+include-operation-id-regex = "^(deleteWebhook|validateWebhook|listWebhookDeadLetters|replayWebhook)$"
+warnings = false
 """
 
 # The operations the configuration above leaves out.

@@ -235,11 +235,15 @@ async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(state.deliverer.ledger_stats(), health::index_lag(&state).await, state.cache.stats()),
-    )
-        .into_response()
+    let mut body =
+        state.metrics.render(state.deliverer.ledger_stats(), health::index_lag(&state).await, state.cache.stats());
+    body.push_str(&format!(
+        "# HELP tollgate_compliance_stream_clients Compliance stream clients connected.\n\
+         # TYPE tollgate_compliance_stream_clients gauge\n\
+         tollgate_compliance_stream_clients {}\n",
+        state.streams.clients()
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 async fn ledger_key(State(state): State<Arc<ApiState>>) -> Response {

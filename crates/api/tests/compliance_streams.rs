@@ -351,3 +351,20 @@ async fn a_stream_with_an_end_time_ends_after_it_with_what_came_before() {
     assert_eq!(seq(&lines.next().await.unwrap()), before.seq);
     assert!(lines.next().await.is_none(), "the stream ends, with no error line");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_count_the_connected_clients() {
+    let f = fixture("streams-metrics", quick());
+    let (_, token) = app(&f, "a");
+    let gauge = async || {
+        let req = Request::get("/metrics").body(Body::empty()).unwrap();
+        let body = f.app.clone().oneshot(req).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        text.lines().find_map(|l| l.strip_prefix("tollgate_compliance_stream_clients ")).map(str::to_owned)
+    };
+    assert_eq!(gauge().await.as_deref(), Some("0"));
+    let (_, first) = connect(&f, "/2/tweets/compliance/stream?partition=1", &token).await;
+    let (_, second) = connect(&f, "/2/users/compliance/stream?partition=4", &token).await;
+    assert_eq!(gauge().await.as_deref(), Some("2"));
+    drop((first, second));
+}

@@ -267,7 +267,8 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def record_responses() -> None:
     """Makes every `requests` transport add what it receives from a loopback
     server to `RESPONSES`. The body is read at once (and kept by the response,
-    so the library reads it as usual); nothing is changed."""
+    so the library reads it as usual), except a streamed one, read by its
+    caller as it comes; nothing is changed."""
     adapter = requests.adapters.HTTPAdapter
     if getattr(adapter.send, "records_responses", False):
         return
@@ -275,7 +276,9 @@ def record_responses() -> None:
 
     def recording_send(self, request, **kwargs):
         response = send(self, request, **kwargs)
-        if urlsplit(request.url).hostname in _LOOPBACK:
+        # A streamed response (a compliance stream) is read by its caller as
+        # it comes; reading it here would wait for its end.
+        if urlsplit(request.url).hostname in _LOOPBACK and not kwargs.get("stream"):
             RESPONSES.add(Exchange(request.method, request.url, response.status_code, response.content))
         return response
 

@@ -149,7 +149,32 @@ parameters = {{ "query.cursor" = "0.0" }}
 [[operations]]
 include-path = "/internal/ledger/apps/{{id}}/deliveries"
 parameters = {{ "query.cursor" = "0.0.0" }}
+
+# Left out (NOT_GENERATED): a compliance stream answers for as long as its
+# client stays, and registering a webhook makes the server call the URL it
+# is given; both are tested in test_compliance_streams.py and crates/api/tests.
+[[operations]]
+include-path = "/2/tweets/compliance/stream"
+enabled = false
+
+[[operations]]
+include-path = "/2/users/compliance/stream"
+enabled = false
+
+[[operations]]
+include-operation-id = "createWebhook"
+enabled = false
+
+# With no webhook registered (above), every webhook id is unknown, and the
+# operations on one answer 404 in X's shape, as the document states: that is
+# the data these cases have, not data missing.
+[[operations]]
+include-operation-id-regex = "^(deleteWebhook|validateWebhook|listWebhookDeadLetters|replayWebhook)$"
+warnings = false
 """
+
+# The operations the configuration above leaves out.
+NOT_GENERATED = 3
 
 
 def test_the_server_keeps_the_openapi_contract(contract_server, tmp_path):
@@ -175,11 +200,11 @@ def test_the_server_keeps_the_openapi_contract(contract_server, tmp_path):
     assert proc.returncode == 0, f"schemathesis found contract violations:\n{output[-30000:]}"
     # Every operation of the document was tested, except the one serving the
     # document itself, which schemathesis leaves out unless asked for it
-    # (crates/api/tests/openapi.rs checks that one).
+    # (crates/api/tests/openapi.rs checks that one), and those left out above.
     document = requests.get(server.base_url + "/2/openapi.json", timeout=30).json()
     operations = sum(1 for item in document["paths"].values() for method in item if method in HTTP_METHODS)
     tested = re.search(r"Tested: (\d+)", output)
-    assert tested and int(tested.group(1)) == operations - 1, output[-5000:]
+    assert tested and int(tested.group(1)) == operations - 1 - NOT_GENERATED, output[-5000:]
     assert re.search(r"No issues found", output), output[-5000:]
 
     received = [json.loads(line) for line in responses.read_text().splitlines()]

@@ -20,6 +20,8 @@ mod query;
 mod ratelimit;
 mod render;
 mod routes;
+mod streams;
+mod webhooks;
 pub mod x_names;
 
 use std::sync::Arc;
@@ -45,6 +47,14 @@ pub use params::token as pagination_token;
 pub use query::{MAX_GROUP_DEPTH, MAX_QUERY_LEN, parse as parse_query};
 pub use ratelimit::{RateLimiter, RateLimits};
 pub use routes::{Method, Route};
+pub use streams::ComplianceConfig;
+pub use webhooks::{SECRET_HEADER as WEBHOOK_SECRET_HEADER, SIGNATURE_HEADER as WEBHOOK_SIGNATURE_HEADER, signature};
+
+/// Starts the deliverer of webhooks on the current runtime; it stops with
+/// `ApiState::close_streams`.
+pub fn start_webhooks(state: Arc<ApiState>) -> tokio::task::JoinHandle<()> {
+    webhooks::start(state)
+}
 
 use routes::Table;
 
@@ -79,9 +89,10 @@ pub struct ApiState {
     /// The key the ledger's checkpoints are signed with, published at
     /// `/.well-known/tollgate-ledger-key`; set once, when the ledger starts.
     ledger_key: std::sync::OnceLock<tollgate_ledger::PublicKey>,
-    /// The sequence number of the change log's last event whose notices are
-    /// open: compliance streams and webhooks wait on it.
-    notices: tokio::sync::watch::Sender<u64>,
+    /// The fan-out of notices to the connected compliance streams.
+    streams: streams::Hub,
+    /// Wakes the deliverer of webhooks (a replay, a webhook checked again).
+    webhooks_wake: tokio::sync::Notify,
     instance: String,
     next_request: AtomicU64,
 }
@@ -105,7 +116,8 @@ impl ApiState {
             config,
             metrics: Metrics::default(),
             ledger_key: std::sync::OnceLock::new(),
-            notices: tokio::sync::watch::Sender::new(0),
+            streams: streams::Hub::new(ComplianceConfig::DEFAULT),
+            webhooks_wake: tokio::sync::Notify::new(),
             instance: hex::encode(seed),
             next_request: AtomicU64::new(1),
         }
@@ -116,19 +128,40 @@ impl ApiState {
         let _ = self.ledger_key.set(key);
     }
 
-    /// Tells whoever waits for notices (streams, webhooks) that those of the
-    /// events up to `upto` are open.
+    /// Tells whoever waits for notices (compliance streams, webhooks) that
+    /// every node has opened those of the events up to `upto`.
     pub fn notices_opened(&self, upto: u64) {
-        self.notices.send_if_modified(|seen| {
+        self.streams.progress().send_if_modified(|seen| {
             let newer = upto > *seen;
             *seen = (*seen).max(upto);
             newer
         });
     }
 
-    /// Follows `notices_opened`.
-    pub fn watch_notices(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.notices.subscribe()
+    /// The same state with the compliance streams' and webhooks' settings `config`.
+    pub fn with_compliance(mut self, config: ComplianceConfig) -> ApiState {
+        self.streams = streams::Hub::new(config);
+        self
+    }
+
+    /// A sender of the notices' progress: whatever opens notices sends the
+    /// sequence number up to which it opened them (`Store::open_notices`'s
+    /// `upto`) once they are durable, and the compliance streams read them at
+    /// once. Without it they still find them, within `poll_interval`.
+    pub fn notices_progress(&self) -> tokio::sync::watch::Sender<u64> {
+        self.streams.progress()
+    }
+
+    /// Ends every compliance stream (each with an error line naming where to
+    /// resume) and refuses none after: called when the server stops, since
+    /// a stream never finishes on its own.
+    pub fn close_streams(&self) {
+        self.streams.close();
+    }
+
+    /// How many compliance stream clients are connected.
+    pub fn stream_clients(&self) -> usize {
+        self.streams.clients()
     }
 
     /// A request id unique to this process run: instance prefix and counter.
@@ -162,13 +195,15 @@ fn table() -> Table {
         .add(Get, "/2/users/by/username/{username}", content::user_by_username)
         .add(Get, "/2/users/{id}", content::user_lookup)
         .add(Get, "/2/users/{id}/tweets", content::user_timeline)
+        .add(Get, "/2/tweets/compliance/stream", streams::tweets_stream)
+        .add(Get, "/2/users/compliance/stream", streams::users_stream)
         .add(Get, "/2/openapi.json", openapi)
         .add(Get, "/healthz", healthz)
         .add(Get, "/metrics", metrics)
         .add(Get, "/agreement", agreement_latest)
         .add(Get, "/agreement/{version}", agreement_version)
         .add(Get, "/.well-known/tollgate-ledger-key", ledger_key);
-    obligations::routes(audit::routes(internal::routes(table)))
+    obligations::routes(webhooks::routes(audit::routes(internal::routes(table))))
 }
 
 /// The whole service.
@@ -225,11 +260,15 @@ async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(state.deliverer.ledger_stats(), health::index_lag(&state).await, state.cache.stats()),
-    )
-        .into_response()
+    let mut body =
+        state.metrics.render(state.deliverer.ledger_stats(), health::index_lag(&state).await, state.cache.stats());
+    body.push_str(&format!(
+        "# HELP tollgate_compliance_stream_clients Compliance stream clients connected.\n\
+         # TYPE tollgate_compliance_stream_clients gauge\n\
+         tollgate_compliance_stream_clients {}\n",
+        state.streams.clients()
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 async fn ledger_key(State(state): State<Arc<ApiState>>) -> Response {

@@ -15,6 +15,7 @@ mod conn;
 mod notices;
 mod query;
 mod schema;
+mod webhooks;
 mod writes;
 
 use std::collections::HashSet;
@@ -29,8 +30,8 @@ use tollgate_domain::{
     Post, PostId, PreferenceChange, Timestamp,
 };
 use tollgate_store::{
-    AccountUpsert, AckOutcome, AppUpdate, BulkWriter, Changes, NewApp, NewKey, NoticeAcks, NoticeQuery, Result,
-    SearchPage, SearchQuery, Stats, Store, StoreError, TimelineQuery,
+    AccountUpsert, AckOutcome, AppUpdate, BulkWriter, Changes, DeadLetter, NewApp, NewKey, NewWebhook, NoticeAcks,
+    NoticeQuery, Result, SearchPage, SearchQuery, Stats, Store, StoreError, TimelineQuery, Webhook,
 };
 
 use crate::codec::{
@@ -727,6 +728,40 @@ impl Store for SqliteStore {
 
     fn ack_notices(&self, app: AppId, acks: &NoticeAcks, at: Timestamp) -> Result<AckOutcome> {
         self.write(|tx| notices::ack(tx, app, acks, at))
+    }
+
+    // -- webhooks --------------------------------------------------------------
+
+    fn create_webhook(&self, webhook: &NewWebhook) -> Result<Webhook> {
+        self.write(|tx| webhooks::create(tx, webhook))
+    }
+
+    fn webhook(&self, id: u64) -> Result<Option<Webhook>> {
+        self.read(|conn| webhooks::one(conn, id))
+    }
+
+    fn webhooks(&self, app: Option<AppId>) -> Result<Vec<Webhook>> {
+        self.read(|conn| webhooks::list(conn, app))
+    }
+
+    fn delete_webhook(&self, id: u64) -> Result<bool> {
+        self.write(|tx| webhooks::delete(tx, id))
+    }
+
+    fn set_webhook_valid(&self, id: u64, valid: bool) -> Result<bool> {
+        self.write(|tx| webhooks::set_valid(tx, id, valid))
+    }
+
+    fn advance_webhook(&self, id: u64, from: u64, to: u64, dead: Option<&DeadLetter>) -> Result<bool> {
+        self.write(|tx| webhooks::advance(tx, id, from, to, dead))
+    }
+
+    fn rewind_webhook(&self, id: u64, to: u64) -> Result<bool> {
+        self.write(|tx| webhooks::rewind(tx, id, to))
+    }
+
+    fn dead_letters(&self, webhook: u64, after: u64, limit: usize) -> Result<Vec<DeadLetter>> {
+        self.read(|conn| webhooks::dead_letters(conn, webhook, after, limit))
     }
 
     // -- operations ------------------------------------------------------------

@@ -161,6 +161,36 @@ CREATE TABLE notices_progress (
 ) WITHOUT ROWID;
 "#,
     ),
+    // 5: compliance jobs
+    (5, ""),
+    // Webhooks (docs/compliance.md, "Webhooks"): each recipient's endpoints
+    // for compliance notices by push, with the signing secret every delivery
+    // is signed with and how far delivery has come; and the batches given up
+    // on after every retry, with the event sequence numbers they held (JSON).
+    (
+        6,
+        r#"
+CREATE TABLE webhooks (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id         INTEGER NOT NULL,
+    url            TEXT    NOT NULL,
+    secret         TEXT    NOT NULL,
+    valid          INTEGER NOT NULL,
+    created_at     INTEGER NOT NULL,
+    delivered_upto INTEGER NOT NULL
+);
+CREATE INDEX webhooks_by_app ON webhooks (app_id);
+CREATE TABLE webhook_dead_letters (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id INTEGER NOT NULL,
+    event_seqs TEXT    NOT NULL,
+    attempts   INTEGER NOT NULL,
+    error      TEXT    NOT NULL,
+    at         INTEGER NOT NULL
+);
+CREATE INDEX webhook_dead_letters_by_webhook ON webhook_dead_letters (webhook_id, id);
+"#,
+    ),
 ];
 
 /// The version a fully migrated file has.

@@ -121,6 +121,7 @@ macro_rules! store_conformance_tests {
             posts_no_ai_by_date_range,
             notices_open_once_and_list_by_recipient,
             acknowledgements_all_or_nothing,
+            webhooks_progress_and_dead_letters,
         );
 
         #[test]
@@ -1634,4 +1635,54 @@ pub fn acknowledgements_all_or_nothing(store: &dyn Store) {
     let done = store.notices(&NoticeQuery { app: Some(AppId(1)), limit: 100, ..NoticeQuery::default() }).unwrap();
     assert_eq!(done[0].acked_at, Some(ts(200)));
     assert_eq!(done[1].acked_at, Some(ts(202)));
+}
+
+/// A webhook's progress moves only from where its mover read it, with the
+/// dead letter of that move or none; a replay sets it anywhere.
+pub fn webhooks_progress_and_dead_letters(store: &dyn Store) {
+    use crate::{DeadLetter, NewWebhook};
+    let new = |app: u64, url: &str| NewWebhook {
+        app_id: AppId(app),
+        url: url.into(),
+        secret: "s3cret".into(),
+        created_at: ts(1),
+        delivered_upto: 4,
+    };
+    let a = store.create_webhook(&new(1, "http://127.0.0.1:1/a")).unwrap();
+    let b = store.create_webhook(&new(2, "http://127.0.0.1:1/b")).unwrap();
+    assert_ne!(a.id, b.id);
+    assert_eq!(store.webhook(a.id).unwrap().as_ref(), Some(&a));
+    assert!(a.valid);
+    assert_eq!(a.delivered_upto, 4);
+    assert_eq!(store.webhooks(Some(AppId(2))).unwrap(), std::slice::from_ref(&b));
+    assert_eq!(store.webhooks(None).unwrap().len(), 2);
+
+    let dead = DeadLetter {
+        id: 0,
+        webhook_id: a.id,
+        event_seqs: vec![5, 7],
+        attempts: 3,
+        error: "receiver answered 500".into(),
+        at: ts(9),
+    };
+    assert!(store.advance_webhook(a.id, 4, 7, Some(&dead)).unwrap());
+    // A second mover that read the old progress moves nothing and records nothing.
+    assert!(!store.advance_webhook(a.id, 4, 9, Some(&dead)).unwrap());
+    assert_eq!(store.webhook(a.id).unwrap().unwrap().delivered_upto, 7);
+    let letters = store.dead_letters(a.id, 0, 10).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!((letters[0].event_seqs.clone(), letters[0].attempts, letters[0].at), (vec![5, 7], 3, ts(9)));
+    assert!(store.dead_letters(a.id, letters[0].id, 10).unwrap().is_empty());
+    assert!(store.dead_letters(b.id, 0, 10).unwrap().is_empty());
+
+    assert!(store.rewind_webhook(a.id, 2).unwrap());
+    assert_eq!(store.webhook(a.id).unwrap().unwrap().delivered_upto, 2);
+    assert!(store.set_webhook_valid(a.id, false).unwrap());
+    assert!(!store.webhook(a.id).unwrap().unwrap().valid);
+    assert!(store.delete_webhook(a.id).unwrap());
+    assert!(!store.delete_webhook(a.id).unwrap());
+    assert_eq!(store.webhook(a.id).unwrap(), None);
+    assert!(store.dead_letters(a.id, 0, 10).unwrap().is_empty());
+    assert!(!store.rewind_webhook(u64::MAX, 1).unwrap());
+    assert!(!store.set_webhook_valid(u64::MAX, true).unwrap());
 }

@@ -200,6 +200,50 @@ pub struct AckOutcome {
     pub acknowledged: Vec<u64>,
 }
 
+/// A recipient's endpoint for compliance notices by push (`POST /2/webhooks`).
+///
+/// The signing secret is kept as given, not hashed: every delivery is signed
+/// with it (HMAC), so each node that delivers must be able to read it, as X
+/// signs with an app's consumer secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: u64,
+    pub app_id: AppId,
+    pub url: String,
+    pub secret: String,
+    /// False once the receiver failed a challenge-response check; nothing is
+    /// delivered to an invalid webhook until `PUT /2/webhooks/{id}` checks it again.
+    pub valid: bool,
+    pub created_at: Timestamp,
+    /// The event sequence number up to which the app's notices were delivered
+    /// (or dead-lettered): delivery resumes after it, on any node.
+    pub delivered_upto: u64,
+}
+
+/// A new webhook; the store assigns its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebhook {
+    pub app_id: AppId,
+    pub url: String,
+    pub secret: String,
+    pub created_at: Timestamp,
+    /// Where delivery starts: the notices opened so far are not pushed.
+    pub delivered_upto: u64,
+}
+
+/// A batch of notices a webhook's receiver never accepted, after every retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub id: u64,
+    pub webhook_id: u64,
+    /// The notices' event sequence numbers, ascending.
+    pub event_seqs: Vec<u64>,
+    pub attempts: u32,
+    /// The last failure, as the deliverer saw it.
+    pub error: String,
+    pub at: Timestamp,
+}
+
 /// One account of `Store::upsert_accounts_keeping_preferences`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountUpsert {
@@ -345,6 +389,27 @@ pub trait Store: Send + Sync + 'static {
     /// and nothing is acknowledged. Posts and accounts acknowledge their open obligations
     /// (none is no error).
     fn ack_notices(&self, app: AppId, acks: &NoticeAcks, at: Timestamp) -> Result<AckOutcome>;
+
+    // -- webhooks --------------------------------------------------------------
+
+    fn create_webhook(&self, webhook: &NewWebhook) -> Result<Webhook>;
+    fn webhook(&self, id: u64) -> Result<Option<Webhook>>;
+    /// An app's webhooks, or every app's with `None`, by id.
+    fn webhooks(&self, app: Option<AppId>) -> Result<Vec<Webhook>>;
+    /// Deletes a webhook and its dead letters; false if unknown.
+    fn delete_webhook(&self, id: u64) -> Result<bool>;
+    /// Returns false if the webhook is unknown.
+    fn set_webhook_valid(&self, id: u64, valid: bool) -> Result<bool>;
+    /// Moves a webhook's delivery progress from `from` to `to`, recording
+    /// `dead` (a batch given up on) in the same transaction, only if the
+    /// progress is still `from`: false (and nothing written) if another
+    /// deliverer, or a replay, moved it meanwhile.
+    fn advance_webhook(&self, id: u64, from: u64, to: u64, dead: Option<&DeadLetter>) -> Result<bool>;
+    /// Sets a webhook's delivery progress back (or forward) to `to`: the
+    /// notices after it are delivered again (a replay). False if unknown.
+    fn rewind_webhook(&self, id: u64, to: u64) -> Result<bool>;
+    /// A webhook's dead letters, oldest first, those with an id after `after`.
+    fn dead_letters(&self, webhook: u64, after: u64, limit: usize) -> Result<Vec<DeadLetter>>;
 
     // -- operations ------------------------------------------------------------
 

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tollgate_api::{ApiConfig, ApiState, HttpLimits, RateLimits, router};
+use tollgate_api::{ApiConfig, ApiState, ComplianceConfig, HttpLimits, RateLimits, router};
 use tollgate_cache::{CacheConfig, PlatformCache};
 use tollgate_deliver::Deliverer;
 use tollgate_domain::{
@@ -29,6 +29,9 @@ pub struct Fixture {
     pub store: Arc<dyn Store>,
     pub ledger_db: Arc<tollgate_ledger::LedgerDb>,
     pub app: axum::Router,
+    /// The state the router serves.
+    #[allow(dead_code, reason = "the compliance tests use it; the others share this module and do not")]
+    pub state: Arc<ApiState>,
     /// The ledger's writer the router records through.
     #[allow(dead_code, reason = "one test binary stops it; the others share this module and do not")]
     pub ledger: LedgerWriter,
@@ -103,6 +106,37 @@ pub fn fixture_with_options(
     http_limits: HttpLimits,
     options: &SqliteOptions,
 ) -> Fixture {
+    fixture_with_everything(name, accounts, posts, limits, http_limits, options, ComplianceConfig::DEFAULT)
+}
+
+/// `fixture`, with the compliance streams' and webhooks' settings `compliance`.
+#[allow(dead_code, reason = "the compliance tests use it; the others share this module and do not")]
+pub fn fixture_with_compliance(
+    name: &str,
+    accounts: &[Account],
+    posts: &[Post],
+    compliance: ComplianceConfig,
+) -> Fixture {
+    fixture_with_everything(
+        name,
+        accounts,
+        posts,
+        unlimited(),
+        HttpLimits::DEFAULT,
+        &SqliteOptions::default(),
+        compliance,
+    )
+}
+
+fn fixture_with_everything(
+    name: &str,
+    accounts: &[Account],
+    posts: &[Post],
+    limits: RateLimits,
+    http_limits: HttpLimits,
+    options: &SqliteOptions,
+    compliance: ComplianceConfig,
+) -> Fixture {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "tollgate-{name}-{}-{}",
@@ -136,8 +170,9 @@ pub fn fixture_with_options(
         health: tollgate_api::HealthLimits::DEFAULT,
     };
     let cache = Arc::new(PlatformCache::new(store.clone(), CacheConfig::DEFAULT).unwrap());
-    let app = router(Arc::new(ApiState::new(cache, ledger_db.clone(), deliverer, config)));
-    Fixture { store, ledger_db, app, ledger, dir }
+    let state = Arc::new(ApiState::new(cache, ledger_db.clone(), deliverer, config).with_compliance(compliance));
+    let app = router(state.clone());
+    Fixture { store, ledger_db, app, state, ledger, dir }
 }
 
 impl Fixture {

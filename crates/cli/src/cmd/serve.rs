@@ -84,8 +84,17 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
         ready(&config.public_url);
         let limiter =
             ConnectionLimiter::new(config.connections.max_connections, config.connections.max_connections_per_ip);
+        // Webhooks are pushed from this process as notices open.
+        let _webhooks = tollgate_api::start_webhooks(state.clone());
+        // A compliance stream never finishes on its own: stopping ends each
+        // (with a line naming where to resume) so that the connections drain.
+        let stopping = state.clone();
+        let stop = async move {
+            shutdown().await;
+            stopping.close_streams();
+        };
         let router = tollgate_api::router_with_settings(state, Some(settings));
-        serve_http(listener, router, &config.http_limits, config.connections, limiter, shutdown()).await;
+        serve_http(listener, router, &config.http_limits, config.connections, limiter, stop).await;
         Ok(())
     })
 }

@@ -240,7 +240,7 @@ async fn main() {
     let t = Timestamp::now();
     let batch: Vec<Notice> = (0..burst).map(|k| notice(k, t)).collect();
     let s = store.clone();
-    tokio::task::spawn_blocking(move || s.open_notices(burst, &batch)).await.unwrap().unwrap();
+    tokio::task::spawn_blocking(move || s.open_notices("bench", burst, &batch)).await.unwrap().unwrap();
     let woken = Instant::now();
     progress.send_replace(burst);
     eprintln!("burst of {burst} notices opened");
@@ -266,7 +266,7 @@ async fn main() {
         next += count;
         let upto = next;
         let s = store.clone();
-        tokio::task::spawn_blocking(move || s.open_notices(upto, &batch)).await.unwrap().unwrap();
+        tokio::task::spawn_blocking(move || s.open_notices("bench", upto, &batch)).await.unwrap().unwrap();
         progress.send_replace(upto);
         tokio::time::sleep_until(deadline).await;
     }

@@ -83,7 +83,7 @@ fn notice(app: AppId, e: &Event, reason: NoticeReason) -> Notice {
 /// examined), and wakes the streams.
 fn open(f: &Fixture, notices: &[Notice]) {
     let upto = notices.iter().map(|n| n.event_seq).max().unwrap();
-    f.store.open_notices(upto, notices).unwrap();
+    f.store.open_notices("test", upto, notices).unwrap();
     f.state.notices_progress().send_replace(upto);
 }
 

@@ -108,7 +108,7 @@ fn notify_deleted(f: &Fixture, app: AppId, id: u64) -> u64 {
         deadline: Some(Timestamp::from_millis(e.time.millis() + 1000)),
         acked_at: None,
     };
-    f.store.open_notices(e.seq, &[notice]).unwrap();
+    f.store.open_notices("test", e.seq, &[notice]).unwrap();
     f.state.notices_progress().send_replace(e.seq);
     e.seq
 }

@@ -558,6 +558,7 @@ async fn the_page_lists_what_apps_were_asked_to_do_per_app() {
     };
     f.store
         .open_notices(
+            "test",
             3,
             &[
                 notice(1, NoticeReason::AiConsentWithdrawn, 24 * hour),

@@ -35,17 +35,17 @@ type Pairs = RawQuery;
 pub const PURPOSE_HEADER: &str = "tollgate-purpose";
 
 /// An authenticated request.
-struct Ctx {
-    app: App,
-    recipient: Recipient,
+pub(crate) struct Ctx {
+    pub(crate) app: App,
+    pub(crate) recipient: Recipient,
     purpose: Purpose,
-    now: Timestamp,
-    request_id: RequestId,
+    pub(crate) now: Timestamp,
+    pub(crate) request_id: RequestId,
 }
 
 /// Runs `work` for an authenticated request and finishes the response: rate
 /// limit headers, the request id, metrics.
-async fn handle<F>(state: &ApiState, headers: &HeaderMap, endpoint: &'static str, work: F) -> Response
+pub(crate) async fn handle<F>(state: &ApiState, headers: &HeaderMap, endpoint: &'static str, work: F) -> Response
 where
     F: AsyncFnOnce(&ApiState, &Ctx) -> Result<Response, ApiError>,
 {

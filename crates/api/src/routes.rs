@@ -22,6 +22,7 @@ use crate::ApiState;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Method {
     Get,
+    Post,
     Put,
     Patch,
     Delete,
@@ -32,6 +33,7 @@ impl Method {
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
+            Method::Post => "POST",
             Method::Put => "PUT",
             Method::Patch => "PATCH",
             Method::Delete => "DELETE",
@@ -41,6 +43,7 @@ impl Method {
     fn filter(self) -> MethodFilter {
         match self {
             Method::Get => MethodFilter::GET,
+            Method::Post => MethodFilter::POST,
             Method::Put => MethodFilter::PUT,
             Method::Patch => MethodFilter::PATCH,
             Method::Delete => MethodFilter::DELETE,

@@ -196,6 +196,39 @@ impl Deliverer {
         Ok(self.ledger.record(entry).await?)
     }
 
+    /// Records a notice sent to a recipient on the compliance channel (the
+    /// results of a compliance job): what it is told to delete or stop using
+    /// is not a release, so the entry lists no post or profile (the audit
+    /// index reads `posts` as deliveries), and carries no purpose. `endpoint`
+    /// names what was sent (the job and how many results). The notice is sent
+    /// only once the entry is durable.
+    pub async fn record_notice(
+        &self,
+        recipient: &Recipient,
+        endpoint: &str,
+        request_id: &str,
+        now: Timestamp,
+    ) -> Result<Receipt, DeliverError> {
+        let entry = Entry {
+            v: Entry::VERSION,
+            time: now,
+            request_id: request_id.to_owned(),
+            channel: Channel::Compliance,
+            app_id: Some(recipient.app.app_id),
+            key_id: recipient.key_id,
+            client: recipient.client.clone(),
+            endpoint: endpoint.to_owned(),
+            purpose: None,
+            outcome: Outcome::Served,
+            posts: Vec::new(),
+            authors: Vec::new(),
+            accounts: Vec::new(),
+            withheld: BTreeMap::new(),
+            policy_version: self.policy.version().to_owned(),
+        };
+        Ok(self.ledger.record(entry).await?)
+    }
+
     /// Decides every candidate, records the release, and returns what may be sent.
     ///
     /// `accounts` must hold the author of every candidate that exists (a post

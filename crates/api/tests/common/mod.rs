@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tollgate_api::{ApiConfig, ApiState, HttpLimits, RateLimits, router};
+use tollgate_api::{ApiConfig, ApiState, HttpLimits, JobLimits, RateLimits, router};
 use tollgate_cache::{CacheConfig, PlatformCache};
 use tollgate_deliver::Deliverer;
 use tollgate_domain::{
@@ -103,6 +103,19 @@ pub fn fixture_with_options(
     http_limits: HttpLimits,
     options: &SqliteOptions,
 ) -> Fixture {
+    fixture_with_job_limits(name, accounts, posts, limits, http_limits, options, JobLimits::DEFAULT)
+}
+
+/// `fixture_with_options`, taking compliance job uploads up to `job_limits`.
+pub fn fixture_with_job_limits(
+    name: &str,
+    accounts: &[Account],
+    posts: &[Post],
+    limits: RateLimits,
+    http_limits: HttpLimits,
+    options: &SqliteOptions,
+    job_limits: JobLimits,
+) -> Fixture {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "tollgate-{name}-{}-{}",
@@ -136,7 +149,7 @@ pub fn fixture_with_options(
         health: tollgate_api::HealthLimits::DEFAULT,
     };
     let cache = Arc::new(PlatformCache::new(store.clone(), CacheConfig::DEFAULT).unwrap());
-    let app = router(Arc::new(ApiState::new(cache, ledger_db.clone(), deliverer, config)));
+    let app = router(Arc::new(ApiState::new(cache, ledger_db.clone(), deliverer, config).with_job_limits(job_limits)));
     Fixture { store, ledger_db, app, ledger, dir }
 }
 

@@ -28,7 +28,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tollgate_deliver::Recipient;
@@ -255,15 +254,56 @@ fn owned_job(state: &ApiState, app: &App, raw: &str) -> Result<ComplianceJob, Ap
 
 // -- the bearer-token routes ---------------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// What a job is created with: X's body, `{"type": ..., "name"?: ..., "resumable"?: ...}`.
 struct CreateBody {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
+    kind: JobKind,
     name: Option<String>,
-    #[serde(default)]
-    resumable: Option<bool>,
+    resumable: bool,
+}
+
+impl CreateBody {
+    /// Reads the body strictly: a JSON object with X's three fields, each of
+    /// its type (a `null` is no value), nothing else.
+    fn parse(body: &[u8]) -> Result<CreateBody, ApiError> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            ApiError::InvalidRequest(format!(
+                "malformed JSON body at line {} column {}: {}; send {{\"type\": \"tweets\" or \"users\"}}",
+                e.line(),
+                e.column(),
+                e.to_string().split(" at line ").next().unwrap_or_default()
+            ))
+        })?;
+        let Value::Object(fields) = value else {
+            return Err(ApiError::InvalidRequest("the body must be a JSON object with the field `type`".into()));
+        };
+        if let Some(unknown) = fields.keys().find(|k| !["type", "name", "resumable"].contains(&k.as_str())) {
+            return Err(ApiError::InvalidRequest(format!(
+                "unknown field `{unknown}`: a job takes `type`, `name` and `resumable`"
+            )));
+        }
+        let kind = match fields.get("type") {
+            Some(Value::String(raw)) => parse_kind(raw, "field").map_err(ApiError::InvalidRequest)?,
+            Some(_) => return Err(ApiError::InvalidRequest("the `type` field must be a string".into())),
+            None => return Err(ApiError::InvalidRequest("missing field `type`: `tweets` or `users`".into())),
+        };
+        let name = match fields.get("name") {
+            Some(Value::String(name)) if name.chars().count() > MAX_NAME_CHARS => {
+                return Err(ApiError::InvalidRequest(format!(
+                    "The `name` field is {} characters long, more than the {MAX_NAME_CHARS} a job's name may have",
+                    name.chars().count()
+                )));
+            }
+            Some(Value::String(name)) => Some(name.clone()),
+            None => None,
+            Some(_) => return Err(ApiError::InvalidRequest("the `name` field must be a string".into())),
+        };
+        let resumable = match fields.get("resumable") {
+            Some(Value::Bool(b)) => *b,
+            None => false,
+            Some(_) => return Err(ApiError::InvalidRequest("the `resumable` field must be `true` or `false`".into())),
+        };
+        Ok(CreateBody { kind, name, resumable })
+    }
 }
 
 fn parse_kind(raw: &str, what: &str) -> Result<JobKind, String> {
@@ -272,31 +312,15 @@ fn parse_kind(raw: &str, what: &str) -> Result<JobKind, String> {
 
 async fn create_job(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
     handle(&state, &headers, "POST /2/compliance/jobs", async |state, ctx| {
-        let body: CreateBody = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::InvalidRequest(format!(
-                "malformed JSON body at line {} column {}: {}; send {{\"type\": \"tweets\" or \"users\"}}",
-                e.line(),
-                e.column(),
-                e.to_string().split(" at line ").next().unwrap_or_default()
-            ))
-        })?;
-        let kind = parse_kind(&body.kind, "field").map_err(ApiError::InvalidRequest)?;
-        if let Some(name) = &body.name
-            && name.chars().count() > MAX_NAME_CHARS
-        {
-            return Err(ApiError::InvalidRequest(format!(
-                "The `name` field is {} characters long, more than the {MAX_NAME_CHARS} a job's name may have",
-                name.chars().count()
-            )));
-        }
+        let body = CreateBody::parse(&body)?;
         let now = ctx.now;
         // The URLs carry whole seconds: the stored expiry times are the ones they state.
         let at = |secs: i64| Timestamp::from_millis((now.seconds() + secs) * 1000);
         let new = NewComplianceJob {
             app_id: ctx.app.id,
-            kind,
+            kind: body.kind,
             name: body.name,
-            resumable: body.resumable.unwrap_or(false),
+            resumable: body.resumable,
             created_at: now,
             upload_expires_at: at(UPLOAD_VALID_SECS),
             download_expires_at: at(DOWNLOAD_VALID_SECS),

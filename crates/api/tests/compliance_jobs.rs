@@ -324,6 +324,10 @@ async fn bad_requests_are_x_errors() {
         (r#"{"name": "x"}"#, "missing field `type`"),
         (r#"{"type": "tweets", "colour": "red"}"#, "unknown field `colour`"),
         ("not json", "malformed JSON body"),
+        (r#"["tweets"]"#, "must be a JSON object"),
+        (r#"{"type": "tweets", "resumable": null}"#, "`resumable` field must be"),
+        (r#"{"type": "tweets", "name": 7}"#, "`name` field must be a string"),
+        (r#"{"type": null}"#, "`type` field must be a string"),
         (&format!(r#"{{"type": "tweets", "name": "{}"}}"#, "n".repeat(65)), "more than the 64"),
     ] {
         let (s, _, v) = f.call("POST", "/2/compliance/jobs", &token, None, Some(body)).await;

@@ -8,6 +8,7 @@
 
 mod access;
 mod audit;
+mod compliance_jobs;
 mod content;
 mod edge;
 mod error;
@@ -36,6 +37,7 @@ use tollgate_deliver::Deliverer;
 use tollgate_store::Store;
 
 pub use access::{ACCESS_TARGET, RequestId};
+pub use compliance_jobs::JobLimits;
 pub use edge::HttpLimits;
 pub use error::{ApiError, Failed};
 pub use health::HealthLimits;
@@ -86,6 +88,8 @@ pub struct ApiState {
     pub config: ApiConfig,
     pub limiter: RateLimiter,
     pub metrics: Metrics,
+    /// The sizes a compliance job's upload may have.
+    pub job_limits: JobLimits,
     /// The key the ledger's checkpoints are signed with, published at
     /// `/.well-known/tollgate-ledger-key`; set once, when the ledger starts.
     ledger_key: std::sync::OnceLock<tollgate_ledger::PublicKey>,
@@ -115,12 +119,20 @@ impl ApiState {
             limiter: RateLimiter::new(config.rate_limits),
             config,
             metrics: Metrics::default(),
+            job_limits: JobLimits::DEFAULT,
             ledger_key: std::sync::OnceLock::new(),
             streams: streams::Hub::new(ComplianceConfig::DEFAULT),
             webhooks_wake: tokio::sync::Notify::new(),
             instance: hex::encode(seed),
             next_request: AtomicU64::new(1),
         }
+    }
+
+    /// The same state with other compliance job upload limits (for tests of
+    /// the limits without uploads of a hundred megabytes).
+    pub fn with_job_limits(mut self, limits: JobLimits) -> ApiState {
+        self.job_limits = limits;
+        self
     }
 
     /// Publishes the ledger's public key (the first key set stays).
@@ -203,7 +215,7 @@ fn table() -> Table {
         .add(Get, "/agreement", agreement_latest)
         .add(Get, "/agreement/{version}", agreement_version)
         .add(Get, "/.well-known/tollgate-ledger-key", ledger_key);
-    obligations::routes(webhooks::routes(audit::routes(internal::routes(table))))
+    obligations::routes(webhooks::routes(audit::routes(internal::routes(compliance_jobs::routes(table)))))
 }
 
 /// The whole service.

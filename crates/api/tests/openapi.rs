@@ -134,6 +134,27 @@ async fn content_operations_state_auth_purpose_and_every_error_status() {
         let compliance = path.contains("/compliance") || path.starts_with("/2/webhooks");
         if compliance {
             compliance_operations += 1;
+        }
+        // Compliance jobs: the job routes take the app's token, the signed
+        // URLs (upload and download) their signature instead.
+        if path.starts_with("/2/compliance/jobs") {
+            let signed = path.ends_with("/upload") || path.ends_with("/download");
+            let (security, statuses): (Value, &[&str]) = if signed {
+                (serde_json::json!([{"signedUrl": []}]), &["200", "400", "401", "404", "409", "410", "503"])
+            } else {
+                (serde_json::json!([{"bearer": []}]), &["200", "400", "401", "429", "503"])
+            };
+            assert_eq!(op["security"], security, "{method} {path}");
+            for status in statuses {
+                assert!(responses.contains_key(*status), "{method} {path} does not state {status}");
+            }
+            if path.contains("{id}") {
+                assert!(responses.contains_key("404"), "{method} {path} does not state 404");
+            }
+            if op.get("requestBody").is_some() {
+                assert!(responses.contains_key("413"), "{method} {path} takes a body but does not state 413");
+            }
+        } else if compliance {
             assert_eq!(op["security"], serde_json::json!([{"bearer": []}]), "{method} {path}");
             for status in ["200", "400", "401", "503"] {
                 assert!(responses.contains_key(status), "{method} {path} does not state {status}");
@@ -162,10 +183,14 @@ async fn content_operations_state_auth_purpose_and_every_error_status() {
         }
     }
     assert_eq!(content, 8, "the developer API's content operations");
-    assert_eq!(compliance_operations, 9, "the compliance endpoints: two streams, six of webhooks, acknowledgements");
+    assert_eq!(
+        compliance_operations, 15,
+        "the compliance endpoints: six of jobs, two streams, six of webhooks, acknowledgements"
+    );
     let schemes = &document["components"]["securitySchemes"];
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
     assert_eq!(schemes["internal"]["scheme"], "bearer");
+    assert_eq!(schemes["signedUrl"]["in"], "query");
 }
 
 /// The names a list parameter's pattern admits: `^(a|b\.c)(,(a|b\.c))*$`.

@@ -12,6 +12,7 @@
 mod changes;
 mod codec;
 mod conn;
+mod jobs;
 mod notices;
 mod query;
 mod schema;
@@ -30,8 +31,9 @@ use tollgate_domain::{
     Post, PostId, PreferenceChange, Timestamp,
 };
 use tollgate_store::{
-    AccountUpsert, AckOutcome, AppUpdate, BulkWriter, Changes, DeadLetter, NewApp, NewKey, NewWebhook, NoticeAcks,
-    NoticeQuery, Result, SearchPage, SearchQuery, Stats, Store, StoreError, TimelineQuery, Webhook,
+    AccountUpsert, AckOutcome, AppUpdate, BulkWriter, Changes, ComplianceJob, DeadLetter, JobKind, JobStatus, NewApp,
+    NewComplianceJob, NewKey, NewWebhook, NoticeAcks, NoticeQuery, Result, SearchPage, SearchQuery, Stats, Store,
+    StoreError, TimelineQuery, Webhook,
 };
 
 use crate::codec::{
@@ -676,6 +678,57 @@ impl Store for SqliteStore {
     }
 
     // -- the change log ----------------------------------------------------------
+
+    // -- compliance jobs (in jobs.rs) --------------------------------------------
+
+    fn create_compliance_job(&self, job: &NewComplianceJob) -> Result<ComplianceJob> {
+        self.write(|tx| jobs::create(tx, job))
+    }
+
+    fn compliance_job(&self, id: u64) -> Result<Option<ComplianceJob>> {
+        let Some(id) = lookup_id(id) else { return Ok(None) };
+        self.read(|conn| jobs::get(conn, id))
+    }
+
+    fn compliance_jobs(&self, app: AppId, kind: JobKind, status: Option<JobStatus>) -> Result<Vec<ComplianceJob>> {
+        self.read(|conn| jobs::list(conn, app, kind, status))
+    }
+
+    fn upload_compliance_ids(&self, id: u64, ids: &[u64]) -> Result<()> {
+        self.write(|tx| jobs::upload(tx, id, ids))
+    }
+
+    fn compliance_job_ids(&self, id: u64) -> Result<Vec<u64>> {
+        self.read(|conn| jobs::ids(conn, id))
+    }
+
+    fn complete_compliance_job(&self, id: u64, results: &[u8], lines: u64) -> Result<bool> {
+        self.write(|tx| jobs::complete(tx, id, results, lines))
+    }
+
+    fn fail_compliance_job(&self, id: u64, error: &str) -> Result<bool> {
+        self.write(|tx| jobs::fail(tx, id, error))
+    }
+
+    fn compliance_job_results(&self, id: u64) -> Result<Option<Vec<u8>>> {
+        self.read(|conn| jobs::results(conn, id))
+    }
+
+    fn expire_compliance_jobs(&self, now: Timestamp) -> Result<usize> {
+        // The common case, nothing due, takes no write lock.
+        if !self.read(|conn| jobs::any_due(conn, now))? {
+            return Ok(0);
+        }
+        self.write(|tx| jobs::expire(tx, now))
+    }
+
+    fn delete_compliance_job(&self, id: u64) -> Result<bool> {
+        self.write(|tx| jobs::delete(tx, id))
+    }
+
+    fn compliance_secret(&self) -> Result<[u8; 32]> {
+        self.read(jobs::secret)
+    }
 
     fn change_seq(&self) -> Result<u64> {
         self.watch.seq()

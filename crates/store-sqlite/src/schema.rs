@@ -161,8 +161,43 @@ CREATE TABLE notices_progress (
 ) WITHOUT ROWID;
 "#,
     ),
-    // 5: compliance jobs
-    (5, ""),
+    // Batch compliance jobs (docs/storage.md, "Compliance jobs"): a job's
+    // metadata, and its uploaded ids and results as one blob each (ids as
+    // 8-byte little-endian integers, results as JSON lines), read and written
+    // whole. The secret the job URLs are signed with is made here, once.
+    (
+        5,
+        r#"
+CREATE TABLE compliance_jobs (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id              INTEGER NOT NULL,
+    kind                TEXT    NOT NULL,
+    name                TEXT,
+    resumable           INTEGER NOT NULL,
+    status              TEXT    NOT NULL,
+    created_at          INTEGER NOT NULL,
+    upload_expires_at   INTEGER NOT NULL,
+    download_expires_at INTEGER NOT NULL,
+    uploaded            INTEGER NOT NULL DEFAULT 0,
+    results             INTEGER NOT NULL DEFAULT 0,
+    error               TEXT
+);
+CREATE INDEX compliance_jobs_app ON compliance_jobs (app_id, kind, id DESC);
+CREATE INDEX compliance_jobs_expiry ON compliance_jobs (download_expires_at) WHERE status <> 'expired';
+
+CREATE TABLE compliance_job_data (
+    job_id  INTEGER PRIMARY KEY REFERENCES compliance_jobs (id),
+    ids     BLOB,
+    results BLOB
+);
+
+CREATE TABLE compliance_secret (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    secret    BLOB    NOT NULL
+);
+INSERT INTO compliance_secret (singleton, secret) VALUES (1, randomblob(32));
+"#,
+    ),
     // Webhooks (docs/compliance.md, "Webhooks"): each recipient's endpoints
     // for compliance notices by push, with the signing secret every delivery
     // is signed with and how far delivery has come; and the batches given up

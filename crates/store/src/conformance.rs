@@ -30,8 +30,8 @@ use tollgate_domain::{
 };
 
 use crate::{
-    AccountUpsert, AppUpdate, BulkWriter, Change, Entity, NewApp, NewKey, NoticeAcks, NoticeQuery, SearchExpr,
-    SearchQuery, Stats, Store, StoreError, TimelineQuery,
+    AccountUpsert, AppUpdate, BulkWriter, Change, Entity, JobKind, JobStatus, NewApp, NewComplianceJob, NewKey,
+    NoticeAcks, NoticeQuery, SearchExpr, SearchQuery, Stats, Store, StoreError, TimelineQuery,
 };
 
 /// What the macro needs of a factory's product: a way to see it as a store.
@@ -122,6 +122,11 @@ macro_rules! store_conformance_tests {
             notices_open_once_and_list_by_recipient,
             acknowledgements_all_or_nothing,
             webhooks_progress_and_dead_letters,
+            compliance_job_lifecycle,
+            compliance_jobs_listed_per_app_kind_and_status,
+            compliance_upload_only_once,
+            compliance_jobs_expire,
+            compliance_secret_is_stable,
         );
 
         #[test]
@@ -1685,4 +1690,123 @@ pub fn webhooks_progress_and_dead_letters(store: &dyn Store) {
     assert!(store.dead_letters(a.id, 0, 10).unwrap().is_empty());
     assert!(!store.rewind_webhook(u64::MAX, 1).unwrap());
     assert!(!store.set_webhook_valid(u64::MAX, true).unwrap());
+}
+
+// -- compliance jobs ------------------------------------------------------------------
+
+fn new_job(app: u64, kind: JobKind, created_ms: i64) -> NewComplianceJob {
+    NewComplianceJob {
+        app_id: AppId(app),
+        kind,
+        name: Some(format!("job of app {app}")),
+        resumable: false,
+        created_at: ts(created_ms),
+        upload_expires_at: ts(created_ms + 900_000),
+        download_expires_at: ts(created_ms + 604_800_000),
+    }
+}
+
+/// Created, uploaded (in progress, ids kept), completed (results kept, ids
+/// dropped), deleted: each step as the next read sees it.
+pub fn compliance_job_lifecycle(store: &dyn Store) {
+    let job = store.create_compliance_job(&new_job(7, JobKind::Tweets, 1_000)).unwrap();
+    assert_eq!(job.status, JobStatus::Created);
+    assert_eq!((job.app_id, job.kind, job.uploaded, job.results), (AppId(7), JobKind::Tweets, 0, 0));
+    assert_eq!(job.name.as_deref(), Some("job of app 7"));
+    assert_eq!(store.compliance_job(job.id).unwrap(), Some(job.clone()));
+    assert_eq!(store.compliance_job_results(job.id).unwrap(), None, "no results before completion");
+
+    let ids = [3, 1, u64::MAX >> 1, 2];
+    store.upload_compliance_ids(job.id, &ids).unwrap();
+    let uploaded = store.compliance_job(job.id).unwrap().unwrap();
+    assert_eq!((uploaded.status, uploaded.uploaded), (JobStatus::InProgress, 4));
+    assert_eq!(store.compliance_job_ids(job.id).unwrap(), ids, "ids come back as stored");
+
+    let results = b"{\"id\":\"1\"}\n{\"id\":\"2\"}\n";
+    assert!(store.complete_compliance_job(job.id, results, 2).unwrap());
+    let done = store.compliance_job(job.id).unwrap().unwrap();
+    assert_eq!((done.status, done.results), (JobStatus::Complete, 2));
+    assert_eq!(store.compliance_job_results(job.id).unwrap().as_deref(), Some(&results[..]));
+    assert!(store.compliance_job_ids(job.id).unwrap().is_empty(), "a complete job's ids are dropped");
+    assert!(!store.complete_compliance_job(job.id, b"", 0).unwrap(), "a complete job completes once");
+    assert!(!store.fail_compliance_job(job.id, "late").unwrap(), "a complete job does not fail");
+
+    let failing = store.create_compliance_job(&new_job(7, JobKind::Users, 2_000)).unwrap();
+    store.upload_compliance_ids(failing.id, &[5]).unwrap();
+    assert!(store.fail_compliance_job(failing.id, "broken").unwrap());
+    let failed = store.compliance_job(failing.id).unwrap().unwrap();
+    assert_eq!((failed.status, failed.error.as_deref()), (JobStatus::Failed, Some("broken")));
+    assert_eq!(store.compliance_job_results(failing.id).unwrap(), None);
+
+    assert!(store.delete_compliance_job(job.id).unwrap());
+    assert_eq!(store.compliance_job(job.id).unwrap(), None);
+    assert_eq!(store.compliance_job_results(job.id).unwrap(), None);
+    assert!(!store.delete_compliance_job(job.id).unwrap(), "deleting twice finds nothing");
+    assert_eq!(store.compliance_job(u64::MAX).unwrap(), None);
+}
+
+/// An app sees its own jobs of the kind asked, newest first, filtered by status.
+pub fn compliance_jobs_listed_per_app_kind_and_status(store: &dyn Store) {
+    let a1 = store.create_compliance_job(&new_job(1, JobKind::Tweets, 1_000)).unwrap();
+    let a2 = store.create_compliance_job(&new_job(1, JobKind::Tweets, 2_000)).unwrap();
+    let users = store.create_compliance_job(&new_job(1, JobKind::Users, 3_000)).unwrap();
+    let other = store.create_compliance_job(&new_job(2, JobKind::Tweets, 4_000)).unwrap();
+    store.upload_compliance_ids(a1.id, &[1]).unwrap();
+    let listed = |app, kind, status| -> Vec<u64> {
+        store.compliance_jobs(AppId(app), kind, status).unwrap().into_iter().map(|j| j.id).collect()
+    };
+    assert_eq!(listed(1, JobKind::Tweets, None), vec![a2.id, a1.id]);
+    assert_eq!(listed(1, JobKind::Tweets, Some(JobStatus::InProgress)), vec![a1.id]);
+    assert_eq!(listed(1, JobKind::Tweets, Some(JobStatus::Created)), vec![a2.id]);
+    assert_eq!(listed(1, JobKind::Tweets, Some(JobStatus::Complete)), Vec::<u64>::new());
+    assert_eq!(listed(1, JobKind::Users, None), vec![users.id]);
+    assert_eq!(listed(2, JobKind::Tweets, None), vec![other.id]);
+    assert_eq!(listed(3, JobKind::Tweets, None), Vec::<u64>::new());
+}
+
+/// A second upload, or one to a job that is not `Created`, is a conflict and
+/// stores nothing; an unknown job is not found.
+pub fn compliance_upload_only_once(store: &dyn Store) {
+    let job = store.create_compliance_job(&new_job(1, JobKind::Tweets, 1_000)).unwrap();
+    store.upload_compliance_ids(job.id, &[1, 2]).unwrap();
+    assert_conflict(store.upload_compliance_ids(job.id, &[3]));
+    assert_eq!(store.compliance_job_ids(job.id).unwrap(), vec![1, 2], "the second upload stored nothing");
+    assert_eq!(store.compliance_job(job.id).unwrap().unwrap().uploaded, 2);
+    assert!(matches!(store.upload_compliance_ids(job.id + 1000, &[1]), Err(StoreError::NotFound(_))));
+}
+
+/// Jobs past their download expiry, and created ones past their upload
+/// expiry, become `Expired` with their data dropped; others stay.
+pub fn compliance_jobs_expire(store: &dyn Store) {
+    let complete = store.create_compliance_job(&new_job(1, JobKind::Tweets, 0)).unwrap();
+    store.upload_compliance_ids(complete.id, &[1]).unwrap();
+    assert!(store.complete_compliance_job(complete.id, b"{}\n", 1).unwrap());
+    let never_uploaded = store.create_compliance_job(&new_job(1, JobKind::Tweets, 0)).unwrap();
+    let uploaded = store.create_compliance_job(&new_job(1, JobKind::Tweets, 0)).unwrap();
+    store.upload_compliance_ids(uploaded.id, &[1]).unwrap();
+    let later = store.create_compliance_job(&new_job(1, JobKind::Tweets, 700_000_000)).unwrap();
+
+    assert_eq!(store.expire_compliance_jobs(ts(899_999)).unwrap(), 0, "nothing is due yet");
+    // The upload window of the first three has passed.
+    assert_eq!(store.expire_compliance_jobs(ts(900_000)).unwrap(), 1);
+    let status = |id| store.compliance_job(id).unwrap().unwrap().status;
+    assert_eq!(status(never_uploaded.id), JobStatus::Expired);
+    assert_eq!(status(uploaded.id), JobStatus::InProgress, "an uploaded job keeps going");
+    assert_eq!(status(complete.id), JobStatus::Complete);
+    // The download window of the first three has passed.
+    assert_eq!(store.expire_compliance_jobs(ts(604_800_000)).unwrap(), 2);
+    assert_eq!(status(complete.id), JobStatus::Expired);
+    assert_eq!(status(uploaded.id), JobStatus::Expired);
+    assert_eq!(status(later.id), JobStatus::Created);
+    assert_eq!(store.compliance_job_results(complete.id).unwrap(), None, "an expired job's results are dropped");
+    assert!(store.compliance_job_ids(uploaded.id).unwrap().is_empty(), "an expired job's ids are dropped");
+    assert!(!store.complete_compliance_job(uploaded.id, b"", 0).unwrap(), "an expired job does not complete");
+    assert_eq!(store.expire_compliance_jobs(ts(604_800_000)).unwrap(), 0, "expiring twice changes nothing");
+}
+
+/// The signing secret is made once: every read gives the same bytes.
+pub fn compliance_secret_is_stable(store: &dyn Store) {
+    let first = store.compliance_secret().unwrap();
+    assert_eq!(store.compliance_secret().unwrap(), first);
+    assert_ne!(first, [0u8; 32], "the secret is random, not zero");
 }

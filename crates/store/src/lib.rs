@@ -17,8 +17,10 @@ use tollgate_domain::{
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod events;
+pub mod jobs;
 pub mod search;
 
+pub use jobs::{ComplianceJob, JobKind, JobStatus, NewComplianceJob};
 pub use search::{Entity, SearchExpr};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -410,6 +412,42 @@ pub trait Store: Send + Sync + 'static {
     fn rewind_webhook(&self, id: u64, to: u64) -> Result<bool>;
     /// A webhook's dead letters, oldest first, those with an id after `after`.
     fn dead_letters(&self, webhook: u64, after: u64, limit: usize) -> Result<Vec<DeadLetter>>;
+
+    // -- compliance jobs ---------------------------------------------------------
+
+    /// Creates a job in status `Created`.
+    fn create_compliance_job(&self, job: &NewComplianceJob) -> Result<ComplianceJob>;
+    /// The job, whichever app it belongs to (the caller checks the owner).
+    fn compliance_job(&self, id: u64) -> Result<Option<ComplianceJob>>;
+    /// An app's jobs of one kind, newest first, optionally of one status.
+    fn compliance_jobs(&self, app: AppId, kind: JobKind, status: Option<JobStatus>) -> Result<Vec<ComplianceJob>>;
+    /// Stores a job's uploaded ids (distinct, in any order) and moves it from
+    /// `Created` to `InProgress`, in one transaction. `NotFound` for an
+    /// unknown job; `Conflict` for a job no longer `Created` (uploaded
+    /// already, expired, failed), and then nothing is stored.
+    fn upload_compliance_ids(&self, id: u64, ids: &[u64]) -> Result<()>;
+    /// The ids uploaded to a job, in the order stored (empty once the job is
+    /// complete, expired or deleted).
+    fn compliance_job_ids(&self, id: u64) -> Result<Vec<u64>>;
+    /// Stores a job's results (`lines` lines of JSON, each ending in `\n`)
+    /// and moves it from `InProgress` to `Complete`, dropping its ids; false
+    /// if the job is not `InProgress` (deleted or expired meanwhile), and
+    /// then nothing is stored.
+    fn complete_compliance_job(&self, id: u64, results: &[u8], lines: u64) -> Result<bool>;
+    /// Moves a job from `InProgress` to `Failed` with the reason, dropping its
+    /// ids; false if it is not `InProgress`.
+    fn fail_compliance_job(&self, id: u64, error: &str) -> Result<bool>;
+    /// A complete job's results; `None` for any other job.
+    fn compliance_job_results(&self, id: u64) -> Result<Option<Vec<u8>>>;
+    /// Marks `Expired`, dropping their ids and results, the jobs whose
+    /// download URL expired at or before `now`, and the `Created` ones whose
+    /// upload URL did; returns how many changed. Cheap when none is due.
+    fn expire_compliance_jobs(&self, now: Timestamp) -> Result<usize>;
+    /// Deletes a job, its ids and its results; false if unknown.
+    fn delete_compliance_job(&self, id: u64) -> Result<bool>;
+    /// The secret the job URLs are signed with: 32 random bytes made once per
+    /// store, the same on every node that shares it.
+    fn compliance_secret(&self) -> Result<[u8; 32]>;
 
     // -- operations ------------------------------------------------------------
 

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tollgate_api::{ApiConfig, ApiState, ComplianceConfig, HttpLimits, RateLimits, router};
+use tollgate_api::{ApiConfig, ApiState, ComplianceConfig, HttpLimits, JobLimits, RateLimits, router};
 use tollgate_cache::{CacheConfig, PlatformCache};
 use tollgate_deliver::Deliverer;
 use tollgate_domain::{
@@ -106,7 +106,30 @@ pub fn fixture_with_options(
     http_limits: HttpLimits,
     options: &SqliteOptions,
 ) -> Fixture {
-    fixture_with_everything(name, accounts, posts, limits, http_limits, options, ComplianceConfig::DEFAULT)
+    fixture_with_everything(
+        name,
+        accounts,
+        posts,
+        limits,
+        http_limits,
+        options,
+        ComplianceConfig::DEFAULT,
+        JobLimits::DEFAULT,
+    )
+}
+
+/// `fixture_with_options`, taking compliance job uploads up to `job_limits`.
+#[allow(dead_code, reason = "the compliance job tests use it; the others share this module and do not")]
+pub fn fixture_with_job_limits(
+    name: &str,
+    accounts: &[Account],
+    posts: &[Post],
+    limits: RateLimits,
+    http_limits: HttpLimits,
+    options: &SqliteOptions,
+    job_limits: JobLimits,
+) -> Fixture {
+    fixture_with_everything(name, accounts, posts, limits, http_limits, options, ComplianceConfig::DEFAULT, job_limits)
 }
 
 /// `fixture`, with the compliance streams' and webhooks' settings `compliance`.
@@ -125,9 +148,11 @@ pub fn fixture_with_compliance(
         HttpLimits::DEFAULT,
         &SqliteOptions::default(),
         compliance,
+        JobLimits::DEFAULT,
     )
 }
 
+#[expect(clippy::too_many_arguments, reason = "every setting a fixture varies, each callers' wrapper fixing the rest")]
 fn fixture_with_everything(
     name: &str,
     accounts: &[Account],
@@ -136,6 +161,7 @@ fn fixture_with_everything(
     http_limits: HttpLimits,
     options: &SqliteOptions,
     compliance: ComplianceConfig,
+    job_limits: JobLimits,
 ) -> Fixture {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -170,7 +196,11 @@ fn fixture_with_everything(
         health: tollgate_api::HealthLimits::DEFAULT,
     };
     let cache = Arc::new(PlatformCache::new(store.clone(), CacheConfig::DEFAULT).unwrap());
-    let state = Arc::new(ApiState::new(cache, ledger_db.clone(), deliverer, config).with_compliance(compliance));
+    let state = Arc::new(
+        ApiState::new(cache, ledger_db.clone(), deliverer, config)
+            .with_compliance(compliance)
+            .with_job_limits(job_limits),
+    );
     let app = router(state.clone());
     Fixture { store, ledger_db, app, state, ledger, dir }
 }

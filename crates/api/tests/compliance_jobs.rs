@@ -480,3 +480,47 @@ async fn results_are_downloadable_only_when_complete_and_until_they_expire() {
     let (_, _, v) = f.call("GET", "/2/compliance/jobs?type=tweets&status=expired", &token, None, None).await;
     assert_eq!(v["meta"]["result_count"], 1);
 }
+
+/// A finished job acknowledges the app's open obligations about the ids its
+/// results list, and the download's ledger entry names their events; the
+/// obligations of ids the job did not list stay open.
+#[tokio::test]
+async fn a_downloaded_job_acknowledges_the_obligations_it_lists() {
+    let f = platform(JobLimits::DEFAULT);
+    let (app, token) = trainer(&f);
+    let (status, _, body) = f.call("GET", "/2/tweets?ids=101,102,103", &token, Some("train-genai"), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    change(&f);
+    let defaults = tollgate_domain::ConsentDefaults::default();
+    let noticer = tollgate_api::obligations::Noticer {
+        node: "test",
+        store: f.store.as_ref(),
+        ledger: &f.ledger_db,
+        defaults: &defaults,
+        deadlines: tollgate_api::obligations::Deadlines::default(),
+    };
+    noticer.open_notices().unwrap();
+    let open = |f: &Fixture| {
+        f.store
+            .notices(&tollgate_store::NoticeQuery {
+                app: Some(app),
+                unacknowledged_only: true,
+                limit: 100,
+                ..tollgate_store::NoticeQuery::default()
+            })
+            .unwrap()
+    };
+    let before = open(&f);
+    let about = |post: u64| before.iter().find(|n| n.post_id == Some(PostId(post))).map(|n| n.event_seq);
+    let (deleted, marked) = (about(102).expect("post 102's deletion"), about(103).expect("post 103's no_ai"));
+
+    // A job listing only post 102.
+    let lines = run_job(&f, &token, "tweets", "102\n").await;
+    assert_eq!(lines.keys().collect::<Vec<_>>(), ["102"]);
+    let left: Vec<u64> = open(&f).iter().map(|n| n.event_seq).collect();
+    assert!(!left.contains(&deleted), "post 102's obligation is acknowledged");
+    assert!(left.contains(&marked), "post 103's is not: the job did not list it");
+    let row = f.ledger_db.ledger_last().unwrap().unwrap();
+    let entry = tollgate_ledger::Entry::decode(&row.body).unwrap();
+    assert_eq!(entry.notices, [deleted], "the download's entry names the events it acknowledged");
+}

@@ -233,7 +233,7 @@ struct AcksBody {
     user_ids: Vec<String>,
 }
 
-/// The most ids one acknowledgement names.
+/// The most ids each list of an acknowledgement names.
 const MAX_ACK_IDS: usize = 10_000;
 
 async fn post_acks(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -251,10 +251,13 @@ async fn post_acks(State(state): State<Arc<ApiState>>, headers: HeaderMap, body:
                 "name at least one notice in `ids`, `tweet_ids` or `user_ids`; nothing was acknowledged".into(),
             ));
         }
-        if total > MAX_ACK_IDS {
-            return Err(ApiError::InvalidRequest(format!(
-                "{total} ids named; at most {MAX_ACK_IDS} per acknowledgement; nothing was acknowledged"
-            )));
+        for (field, list) in [("ids", &body.ids), ("tweet_ids", &body.tweet_ids), ("user_ids", &body.user_ids)] {
+            if list.len() > MAX_ACK_IDS {
+                return Err(ApiError::InvalidRequest(format!(
+                    "{} ids in `{field}`; at most {MAX_ACK_IDS} per list; nothing was acknowledged",
+                    list.len()
+                )));
+            }
         }
         fn parse<T: std::str::FromStr>(field: &str, raw: &[String]) -> Result<Vec<T>, ApiError> {
             raw.iter()

@@ -150,6 +150,14 @@ pub struct Settings {
     /// Minutes a settings-page session lasts after sign-in.
     #[arg(long, global = true, env = "TOLLGATE_SETTINGS_SESSION_MINUTES", value_name = "MINUTES")]
     pub settings_session_minutes: Option<u64>,
+    /// A file in ai.robots.txt's `robots.json` format whose user agents
+    /// replace the built-in list of AI crawlers robots.txt names.
+    #[arg(long, global = true, env = "TOLLGATE_ROBOTS_AGENTS_FILE", value_name = "FILE")]
+    pub robots_agents_file: Option<PathBuf>,
+    /// Where licensable uses are licensed, for `/license.xml`; default
+    /// `<public_url>/agreement`.
+    #[arg(long, global = true, env = "TOLLGATE_PARTNER_PROGRAM_URL", value_name = "URL")]
+    pub partner_program_url: Option<String>,
 }
 
 /// What the process logs, and how (`crate::logging`).
@@ -236,6 +244,10 @@ pub struct Config {
     pub health: tollgate_api::HealthLimits,
     pub log: LogConfig,
     pub settings_page: SettingsPage,
+    /// The `robots.json` file replacing the built-in AI crawlers (read by `serve`).
+    pub robots_agents_file: Option<PathBuf>,
+    /// Where licensable uses are licensed; `None`: `<public_url>/agreement`.
+    pub partner_program_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -297,6 +309,8 @@ impl Settings {
             max_connections,
             max_connections_per_ip,
             health_max_index_lag,
+            robots_agents_file,
+            partner_program_url,
             log_level,
             log_format,
             access_log,
@@ -474,6 +488,8 @@ impl Settings {
             health,
             log,
             settings_page,
+            robots_agents_file: self.robots_agents_file,
+            partner_program_url: self.partner_program_url.filter(|u| !u.is_empty()),
         })
     }
 }

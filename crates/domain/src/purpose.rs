@@ -98,6 +98,41 @@ impl FromStr for Purpose {
     }
 }
 
+/// One term of an outside vocabulary of uses (aipref's `Content-Usage`,
+/// Cloudflare's `Content-Signal`, RSL's `usage`), and the Tollgate purposes
+/// it covers. A term says "yes" only when every purpose it covers is granted:
+/// `train-ai` covers generative training too, so it is "no" as soon as either
+/// kind of training is withheld.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageTerm {
+    pub label: &'static str,
+    pub purposes: &'static [Purpose],
+}
+
+/// The IETF aipref vocabulary (draft-ietf-aipref-vocab), as written in
+/// `Content-Usage` lines of robots.txt and the `Content-Usage` header. The
+/// draft has no category for AI input (retrieval, grounding) yet, so
+/// `ai-input` appears only in the other two vocabularies.
+pub const AIPREF_TERMS: [UsageTerm; 3] = [
+    UsageTerm { label: "train-ai", purposes: &[Purpose::TrainAi, Purpose::TrainGenai] },
+    UsageTerm { label: "train-genai", purposes: &[Purpose::TrainGenai] },
+    UsageTerm { label: "search", purposes: &[Purpose::Search] },
+];
+
+/// Cloudflare's Content Signals (`Content-Signal:` in robots.txt).
+pub const CONTENT_SIGNAL_TERMS: [UsageTerm; 3] = [
+    UsageTerm { label: "search", purposes: &[Purpose::Search] },
+    UsageTerm { label: "ai-input", purposes: &[Purpose::AiInput] },
+    UsageTerm { label: "ai-train", purposes: &[Purpose::TrainAi, Purpose::TrainGenai] },
+];
+
+/// RSL 1.0's usage vocabulary (`<permits type="usage">`, `<prohibits type="usage">`).
+pub const RSL_USAGE_TERMS: [UsageTerm; 3] = [
+    UsageTerm { label: "search", purposes: &[Purpose::Search] },
+    UsageTerm { label: "ai-input", purposes: &[Purpose::AiInput] },
+    UsageTerm { label: "ai-train", purposes: &[Purpose::TrainAi, Purpose::TrainGenai] },
+];
+
 /// An AI-preference category, as a user sets it in their settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

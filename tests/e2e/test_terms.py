@@ -122,12 +122,18 @@ def test_license_xml_is_rsl(server):
     assert custom.text == server.base_url + "/agreement"
 
 
-def test_content_answers_carry_the_terms_headers(server, small_demo):
+def test_content_answers_state_usage_terms(server, small_demo):
     _, credentials = small_demo
     token = next(a["token"] for a in credentials["apps"] if a["name"] == "demo-display")
     author = credentials["examples"]["author_id"]
+    # A delivery states what this app may do with what it got.
     r = requests.get(f"{server.base_url}/2/users/{author}/tweets", headers=bearer(token), timeout=10)
     assert r.status_code == 200
+    assert r.headers["content-usage"] == "train-ai=n"
+    assert r.headers["tdm-reservation"] == "1"
+    # An answer without a delivery states the platform's terms.
+    r = requests.get(f"{server.base_url}/2/users/{author}/tweets", headers=bearer("not-a-token"), timeout=10)
+    assert r.status_code == 401
     assert r.headers["content-usage"] == "train-ai=n, train-genai=n, search=y"
     assert r.headers["tdm-reservation"] == "1"
     assert r.headers["tdm-policy"] == server.base_url + "/license.xml"

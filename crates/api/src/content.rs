@@ -71,8 +71,9 @@ where
 }
 
 /// `handle` for the endpoints that release posts or profiles: every answer
-/// carries the platform's terms (`Content-Usage`, `tdm-reservation`), as
-/// header values computed at startup.
+/// carries usage terms (`Content-Usage`, `tdm-reservation`): a delivery's
+/// own (`usage_headers`), else the platform's defaults (`terms`), header
+/// values computed at startup.
 async fn handle_content<F>(state: &ApiState, headers: &HeaderMap, endpoint: &'static str, work: F) -> Response
 where
     F: AsyncFnOnce(&ApiState, &Ctx) -> Result<Response, ApiError>,

@@ -303,9 +303,15 @@ impl Terms {
         &self.license_xml
     }
 
-    /// Adds the terms' headers to a content answer: values computed at
+    /// States the terms on an answer of a content endpoint that no delivery
+    /// stated them on (an error, a refusal): a delivery's own headers
+    /// (`content::usage_headers`), decided for this app on the items it got,
+    /// say more and are left as they are. The values were computed at
     /// startup, so this costs a few reference-count increments.
     pub(crate) fn stamp(&self, headers: &mut HeaderMap) {
+        if headers.contains_key("content-usage") {
+            return;
+        }
         headers.insert("content-usage", self.content_usage.clone());
         headers.insert("tdm-reservation", self.tdm_reservation.clone());
         if let Some(policy) = &self.tdm_policy {

@@ -96,17 +96,22 @@ async fn the_license_permits_search_prohibits_ai_use_and_licenses_it_through_the
 }
 
 #[tokio::test]
-async fn content_answers_carry_the_terms_headers_and_other_answers_do_not() {
+async fn content_answers_without_a_delivery_carry_the_default_terms_and_deliveries_keep_their_own() {
     let f = common::fixture("terms-headers", &[account(1, "alice", "US")], &[post(1, 1, "hello")], unlimited());
     let (_, token) = f.new_app("reader", Tier::Standard, &[Purpose::Display], &[]);
-    let (status, headers, _) = f.call("GET", "/2/users/1/tweets", &token, None, None).await;
-    assert_eq!(status, StatusCode::OK);
+    // A refused answer of a content endpoint states the platform's terms.
+    let (status, headers, _) = f.call("GET", "/2/users/1", "not-a-token", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(headers["content-usage"], "train-ai=n, train-genai=n, search=y");
     assert_eq!(headers["tdm-reservation"], "1");
     assert_eq!(headers["tdm-policy"], "http://tollgate.test/license.xml");
-    // A refused answer of a content endpoint states the terms too.
-    let (status, headers, _) = f.call("GET", "/2/users/1", "not-a-token", None, None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, headers, _) = f.call("GET", "/2/users/1/tweets", &token, Some("train-genai"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(headers["content-usage"], "train-ai=n, train-genai=n, search=y");
+    // A delivery states what this app may do with what it got.
+    let (status, headers, _) = f.call("GET", "/2/users/1/tweets", &token, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-usage"], "train-ai=n");
     assert_eq!(headers["tdm-reservation"], "1");
     // The operational endpoints are no content.
     let (_, headers, _) = fetch(&f, "/healthz").await;

@@ -591,6 +591,21 @@ mod tests {
     }
 
     #[test]
+    fn the_terms_keys_are_read_and_an_empty_partner_url_is_the_default() {
+        let dir = std::env::temp_dir().join(format!("tollgate-config-terms-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("tollgate.toml");
+        std::fs::write(&file, "robots_agents_file = \"agents.json\"\npartner_program_url = \"https://p.example\"\n")
+            .unwrap();
+        let c = Settings::default().with_file(&file, true).unwrap().resolve().unwrap();
+        assert_eq!(c.robots_agents_file, Some(PathBuf::from("agents.json")));
+        assert_eq!(c.partner_program_url.as_deref(), Some("https://p.example"));
+        let empty = Settings { partner_program_url: Some(String::new()), ..Settings::default() };
+        assert_eq!(empty.resolve().unwrap().partner_program_url, None);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn defaults_work_without_a_file() {
         let c =
             Settings::default().with_file(Path::new("/nonexistent/tollgate.toml"), false).unwrap().resolve().unwrap();

@@ -228,6 +228,22 @@ mod tests {
     }
 
     #[test]
+    fn every_ai_purpose_is_covered_by_the_outside_vocabularies_and_only_ai_or_search_terms_exist() {
+        for table in [&AIPREF_TERMS[..], &CONTENT_SIGNAL_TERMS[..], &RSL_USAGE_TERMS[..]] {
+            for term in table {
+                assert!(term.purposes.iter().all(|p| p.is_ai() || *p == Purpose::Search), "{}", term.label);
+            }
+        }
+        for p in [Purpose::TrainAi, Purpose::TrainGenai] {
+            assert!(AIPREF_TERMS.iter().any(|t| t.purposes.contains(&p)), "{p}");
+        }
+        for p in [Purpose::AiInput, Purpose::TrainAi, Purpose::TrainGenai] {
+            assert!(CONTENT_SIGNAL_TERMS.iter().any(|t| t.purposes.contains(&p)), "{p}");
+            assert!(RSL_USAGE_TERMS.iter().any(|t| t.purposes.contains(&p)), "{p}");
+        }
+    }
+
+    #[test]
     fn unknown_purpose_error_lists_the_vocabulary() {
         let err = "training".parse::<Purpose>().unwrap_err().to_string();
         assert!(err.contains("`training`") && err.contains("train-genai"), "{err}");

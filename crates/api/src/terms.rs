@@ -238,6 +238,9 @@ pub fn granted_by_default(policy: &PolicyEngine, defaults: &ConsentDefaults) -> 
 
 impl Terms {
     pub fn new(policy: &PolicyEngine, defaults: &ConsentDefaults, public_url: &str, config: &TermsConfig) -> Terms {
+        // INVARIANT (terms-from-policy): every file and header value says
+        // what `granted_by_default` found the policy in force to do; nothing
+        // in them is written by hand.
         Terms::from_granted(granted_by_default(policy, defaults), policy.version(), public_url, config)
     }
 

@@ -70,6 +70,19 @@ where
     response
 }
 
+/// `handle` for the endpoints that release posts or profiles: every answer
+/// carries usage terms (`Content-Usage`, `tdm-reservation`): a delivery's
+/// own (`usage_headers`), else the platform's defaults (`terms`), header
+/// values computed at startup.
+async fn handle_content<F>(state: &ApiState, headers: &HeaderMap, endpoint: &'static str, work: F) -> Response
+where
+    F: AsyncFnOnce(&ApiState, &Ctx) -> Result<Response, ApiError>,
+{
+    let mut response = handle(state, headers, endpoint, work).await;
+    state.terms.stamp(response.headers_mut());
+    response
+}
+
 /// The app a request's bearer token belongs to, for the endpoints that
 /// release no posts (compliance acknowledgements): the same key checks as a
 /// content request, without a purpose or a rate-limit window.
@@ -345,7 +358,7 @@ pub async fn tweet_lookup(
     Path(id): Path<String>,
     RawQuery(pairs): Pairs,
 ) -> Response {
-    handle(&state, &headers, "GET /2/tweets/:id", async |state, ctx| {
+    handle_content(&state, &headers, "GET /2/tweets/:id", async |state, ctx| {
         let p = Params::new(pairs.as_deref(), ONE_PARAMS)?;
         let id: PostId = params::parse_id("id", &id)?;
         lookup(state, ctx, "GET /2/tweets/:id", &p, vec![id], true).await
@@ -354,7 +367,7 @@ pub async fn tweet_lookup(
 }
 
 pub async fn tweets_lookup(State(state): State<Arc<ApiState>>, headers: HeaderMap, RawQuery(pairs): Pairs) -> Response {
-    handle(&state, &headers, "GET /2/tweets", async |state, ctx| {
+    handle_content(&state, &headers, "GET /2/tweets", async |state, ctx| {
         let p = Params::new(pairs.as_deref(), LOOKUP_PARAMS)?;
         let ids: Vec<PostId> = p.ids("ids", 100)?;
         lookup(state, ctx, "GET /2/tweets", &p, ids, false).await
@@ -485,7 +498,7 @@ pub async fn user_timeline(
     RawQuery(pairs): Pairs,
 ) -> Response {
     const ENDPOINT: &str = "GET /2/users/:id/tweets";
-    handle(&state, &headers, ENDPOINT, async |state, ctx| {
+    handle_content(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs.as_deref(), TIMELINE_PARAMS)?;
         let author: AccountId = params::parse_id("id", &id)?;
         let f = fields(&p, List::PostExpansions)?;
@@ -519,7 +532,7 @@ pub async fn user_timeline(
 
 pub async fn search_recent(State(state): State<Arc<ApiState>>, headers: HeaderMap, RawQuery(pairs): Pairs) -> Response {
     const ENDPOINT: &str = "GET /2/tweets/search/recent";
-    handle(&state, &headers, ENDPOINT, async |state, ctx| {
+    handle_content(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs.as_deref(), SEARCH_PARAMS)?;
         let raw = p.required("query")?;
         let expr = query::parse(raw).map_err(|why| {
@@ -615,7 +628,7 @@ pub async fn user_lookup(
     RawQuery(pairs): Pairs,
 ) -> Response {
     const ENDPOINT: &str = "GET /2/users/:id";
-    handle(&state, &headers, ENDPOINT, async |state, ctx| {
+    handle_content(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs.as_deref(), USER_PARAMS)?;
         let id: AccountId = params::parse_id("id", &id)?;
         let found = state.cache.accounts(&[id]).map_err(store_error)?;
@@ -626,7 +639,7 @@ pub async fn user_lookup(
 
 pub async fn users_lookup(State(state): State<Arc<ApiState>>, headers: HeaderMap, RawQuery(pairs): Pairs) -> Response {
     const ENDPOINT: &str = "GET /2/users";
-    handle(&state, &headers, ENDPOINT, async |state, ctx| {
+    handle_content(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs.as_deref(), USERS_PARAMS)?;
         let ids: Vec<AccountId> = p.ids("ids", 100)?;
         let found: IdMap<AccountId, Arc<Account>> =
@@ -645,7 +658,7 @@ pub async fn users_by_usernames(
     RawQuery(pairs): Pairs,
 ) -> Response {
     const ENDPOINT: &str = "GET /2/users/by";
-    handle(&state, &headers, ENDPOINT, async |state, ctx| {
+    handle_content(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs.as_deref(), USERNAMES_PARAMS)?;
         let raw = p.required("usernames")?;
         let names: Vec<&str> = raw.split(',').collect();
@@ -687,7 +700,7 @@ pub async fn user_by_username(
     RawQuery(pairs): Pairs,
 ) -> Response {
     const ENDPOINT: &str = "GET /2/users/by/username/:username";
-    handle(&state, &headers, ENDPOINT, async |state, ctx| {
+    handle_content(&state, &headers, ENDPOINT, async |state, ctx| {
         let p = Params::new(pairs.as_deref(), USER_PARAMS)?;
         check_username("username", &username)?;
         let found = crate::blocking(|| state.store.account_by_handle(&username)).map_err(store_error)?.map(Arc::new);

@@ -22,6 +22,7 @@ mod ratelimit;
 mod render;
 mod routes;
 mod streams;
+pub mod terms;
 mod webhooks;
 pub mod x_names;
 
@@ -97,6 +98,9 @@ pub struct ApiState {
     streams: streams::Hub,
     /// Wakes the deliverer of webhooks (a replay, a webhook checked again).
     webhooks_wake: tokio::sync::Notify,
+    /// The platform's terms in machine-readable forms, generated once from
+    /// the policy and its defaults (`terms`).
+    terms: terms::Terms,
     instance: String,
     next_request: AtomicU64,
 }
@@ -111,6 +115,8 @@ impl ApiState {
         let mut seed = [0u8; 4];
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
         seed.copy_from_slice(&(nanos as u32 ^ std::process::id()).to_le_bytes());
+        let terms =
+            terms::Terms::new(deliverer.policy(), deliverer.defaults(), &config.public_url, &Default::default());
         ApiState {
             store: Arc::clone(cache.store()),
             ledger_db,
@@ -123,6 +129,7 @@ impl ApiState {
             ledger_key: std::sync::OnceLock::new(),
             streams: streams::Hub::new(ComplianceConfig::DEFAULT),
             webhooks_wake: tokio::sync::Notify::new(),
+            terms,
             instance: hex::encode(seed),
             next_request: AtomicU64::new(1),
         }
@@ -153,6 +160,14 @@ impl ApiState {
     /// The same state with the compliance streams' and webhooks' settings `config`.
     pub fn with_compliance(mut self, config: ComplianceConfig) -> ApiState {
         self.streams = streams::Hub::new(config);
+        self
+    }
+
+    /// The same state with the terms generated from `config` (the AI
+    /// crawlers robots.txt names, the partner program's address).
+    pub fn with_terms(mut self, config: &terms::TermsConfig) -> ApiState {
+        self.terms =
+            terms::Terms::new(self.deliverer.policy(), self.deliverer.defaults(), &self.config.public_url, config);
         self
     }
 
@@ -214,7 +229,10 @@ fn table() -> Table {
         .add(Get, "/metrics", metrics)
         .add(Get, "/agreement", agreement_latest)
         .add(Get, "/agreement/{version}", agreement_version)
-        .add(Get, "/.well-known/tollgate-ledger-key", ledger_key);
+        .add(Get, "/.well-known/tollgate-ledger-key", ledger_key)
+        .add(Get, "/robots.txt", terms::robots)
+        .add(Get, "/.well-known/tdmrep.json", terms::tdmrep)
+        .add(Get, "/license.xml", terms::license);
     obligations::routes(webhooks::routes(audit::routes(internal::routes(compliance_jobs::routes(table)))))
 }
 

@@ -150,6 +150,14 @@ pub struct Settings {
     /// Minutes a settings-page session lasts after sign-in.
     #[arg(long, global = true, env = "TOLLGATE_SETTINGS_SESSION_MINUTES", value_name = "MINUTES")]
     pub settings_session_minutes: Option<u64>,
+    /// A file in ai.robots.txt's `robots.json` format whose user agents
+    /// replace the built-in list of AI crawlers robots.txt names.
+    #[arg(long, global = true, env = "TOLLGATE_ROBOTS_AGENTS_FILE", value_name = "FILE")]
+    pub robots_agents_file: Option<PathBuf>,
+    /// Where licensable uses are licensed, for `/license.xml`; default
+    /// `<public_url>/agreement`.
+    #[arg(long, global = true, env = "TOLLGATE_PARTNER_PROGRAM_URL", value_name = "URL")]
+    pub partner_program_url: Option<String>,
 }
 
 /// What the process logs, and how (`crate::logging`).
@@ -236,6 +244,10 @@ pub struct Config {
     pub health: tollgate_api::HealthLimits,
     pub log: LogConfig,
     pub settings_page: SettingsPage,
+    /// The `robots.json` file replacing the built-in AI crawlers (read by `serve`).
+    pub robots_agents_file: Option<PathBuf>,
+    /// Where licensable uses are licensed; `None`: `<public_url>/agreement`.
+    pub partner_program_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -297,6 +309,8 @@ impl Settings {
             max_connections,
             max_connections_per_ip,
             health_max_index_lag,
+            robots_agents_file,
+            partner_program_url,
             log_level,
             log_format,
             access_log,
@@ -474,6 +488,8 @@ impl Settings {
             health,
             log,
             settings_page,
+            robots_agents_file: self.robots_agents_file,
+            partner_program_url: self.partner_program_url.filter(|u| !u.is_empty()),
         })
     }
 }
@@ -572,6 +588,21 @@ mod tests {
         let from_file = Settings::default().with_file(&shipped, true).unwrap().resolve().unwrap();
         let built_in = Settings::default().resolve().unwrap();
         assert_eq!(format!("{from_file:?}"), format!("{built_in:?}"));
+    }
+
+    #[test]
+    fn the_terms_keys_are_read_and_an_empty_partner_url_is_the_default() {
+        let dir = std::env::temp_dir().join(format!("tollgate-config-terms-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("tollgate.toml");
+        std::fs::write(&file, "robots_agents_file = \"agents.json\"\npartner_program_url = \"https://p.example\"\n")
+            .unwrap();
+        let c = Settings::default().with_file(&file, true).unwrap().resolve().unwrap();
+        assert_eq!(c.robots_agents_file, Some(PathBuf::from("agents.json")));
+        assert_eq!(c.partner_program_url.as_deref(), Some("https://p.example"));
+        let empty = Settings { partner_program_url: Some(String::new()), ..Settings::default() };
+        assert_eq!(empty.resolve().unwrap().partner_program_url, None);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

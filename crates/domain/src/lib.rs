@@ -23,7 +23,7 @@ pub use event::{Event, EventChange, Notice, NoticeReason, NoticeState};
 pub use ids::{AccountId, AppId, IdHash, IdHasher, IdMap, IdSet, KeyId, PostId};
 pub use post::Post;
 pub use prefs::{AiPreferences, ConsentDefaults, Preference, PreferenceChange, RegionGroup, Tri};
-pub use purpose::{Category, Purpose, Scope};
+pub use purpose::{AIPREF_TERMS, CONTENT_SIGNAL_TERMS, Category, Purpose, RSL_USAGE_TERMS, Scope, UsageTerm};
 pub use time::Timestamp;
 
 /// An error in a value given to the domain: what was wrong and with which input.

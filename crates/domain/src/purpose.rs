@@ -98,6 +98,41 @@ impl FromStr for Purpose {
     }
 }
 
+/// One term of an outside vocabulary of uses (aipref's `Content-Usage`,
+/// Cloudflare's `Content-Signal`, RSL's `usage`), and the Tollgate purposes
+/// it covers. A term says "yes" only when every purpose it covers is granted:
+/// `train-ai` covers generative training too, so it is "no" as soon as either
+/// kind of training is withheld.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageTerm {
+    pub label: &'static str,
+    pub purposes: &'static [Purpose],
+}
+
+/// The IETF aipref vocabulary (draft-ietf-aipref-vocab), as written in
+/// `Content-Usage` lines of robots.txt and the `Content-Usage` header. The
+/// draft has no category for AI input (retrieval, grounding) yet, so
+/// `ai-input` appears only in the other two vocabularies.
+pub const AIPREF_TERMS: [UsageTerm; 3] = [
+    UsageTerm { label: "train-ai", purposes: &[Purpose::TrainAi, Purpose::TrainGenai] },
+    UsageTerm { label: "train-genai", purposes: &[Purpose::TrainGenai] },
+    UsageTerm { label: "search", purposes: &[Purpose::Search] },
+];
+
+/// Cloudflare's Content Signals (`Content-Signal:` in robots.txt).
+pub const CONTENT_SIGNAL_TERMS: [UsageTerm; 3] = [
+    UsageTerm { label: "search", purposes: &[Purpose::Search] },
+    UsageTerm { label: "ai-input", purposes: &[Purpose::AiInput] },
+    UsageTerm { label: "ai-train", purposes: &[Purpose::TrainAi, Purpose::TrainGenai] },
+];
+
+/// RSL 1.0's usage vocabulary (`<permits type="usage">`, `<prohibits type="usage">`).
+pub const RSL_USAGE_TERMS: [UsageTerm; 3] = [
+    UsageTerm { label: "search", purposes: &[Purpose::Search] },
+    UsageTerm { label: "ai-input", purposes: &[Purpose::AiInput] },
+    UsageTerm { label: "ai-train", purposes: &[Purpose::TrainAi, Purpose::TrainGenai] },
+];
+
 /// An AI-preference category, as a user sets it in their settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -190,6 +225,22 @@ mod tests {
         }
         let ai: Vec<_> = Purpose::ALL.into_iter().filter(|p| p.is_ai()).collect();
         assert_eq!(ai, [Purpose::AiInput, Purpose::TrainAi, Purpose::TrainGenai]);
+    }
+
+    #[test]
+    fn every_ai_purpose_is_covered_by_the_outside_vocabularies_and_only_ai_or_search_terms_exist() {
+        for table in [&AIPREF_TERMS[..], &CONTENT_SIGNAL_TERMS[..], &RSL_USAGE_TERMS[..]] {
+            for term in table {
+                assert!(term.purposes.iter().all(|p| p.is_ai() || *p == Purpose::Search), "{}", term.label);
+            }
+        }
+        for p in [Purpose::TrainAi, Purpose::TrainGenai] {
+            assert!(AIPREF_TERMS.iter().any(|t| t.purposes.contains(&p)), "{p}");
+        }
+        for p in [Purpose::AiInput, Purpose::TrainAi, Purpose::TrainGenai] {
+            assert!(CONTENT_SIGNAL_TERMS.iter().any(|t| t.purposes.contains(&p)), "{p}");
+            assert!(RSL_USAGE_TERMS.iter().any(|t| t.purposes.contains(&p)), "{p}");
+        }
     }
 
     #[test]

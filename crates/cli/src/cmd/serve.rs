@@ -18,10 +18,21 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     serve(config, store, |_| {})
 }
 
+/// The terms' configuration: a `robots_agents_file` that cannot be read or
+/// is not `robots.json`'s format refuses the start, naming the file.
+fn terms_config(config: &Config) -> Result<tollgate_api::terms::TermsConfig, Failure> {
+    let ai_agents = match &config.robots_agents_file {
+        Some(path) => tollgate_api::terms::load_agents(path).map_err(|e| Failure::invalid(e.to_string()))?,
+        None => tollgate_api::terms::builtin_agents(),
+    };
+    Ok(tollgate_api::terms::TermsConfig { ai_agents, partner_program_url: config.partner_program_url.clone() })
+}
+
 /// Serves until SIGINT or SIGTERM; `ready` runs once the socket is bound.
 pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -> Result<(), Failure> {
     // INVARIANT (valid-policy): the server never starts on a policy that does not validate.
     let policy = Arc::new(runtime::load_policy(config)?);
+    let terms = terms_config(config)?;
     runtime::ensure_agreement(store.as_ref())?;
     let internal_token = runtime::internal_token(config)?;
     let ledger_db = runtime::open_ledger_db(config)?;
@@ -38,19 +49,22 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
         .transpose()?;
     let cache = tollgate_cache::PlatformCache::new(store, config.cache)
         .map_err(|e| Failure::failed(format!("cannot read the store's change log: {e}")))?;
-    let state = Arc::new(ApiState::new(
-        Arc::new(cache),
-        ledger_db,
-        deliverer,
-        ApiConfig {
-            public_url: config.public_url.clone(),
-            internal_token: Some(internal_token),
-            rate_limits: config.rate_limits,
-            http_limits: config.http_limits,
-            access_log: config.log.access,
-            health: config.health,
-        },
-    ));
+    let state = Arc::new(
+        ApiState::new(
+            Arc::new(cache),
+            ledger_db,
+            deliverer,
+            ApiConfig {
+                public_url: config.public_url.clone(),
+                internal_token: Some(internal_token),
+                rate_limits: config.rate_limits,
+                http_limits: config.http_limits,
+                access_log: config.log.access,
+                health: config.health,
+            },
+        )
+        .with_terms(&terms),
+    );
     // A node is its ledger: it opens notices for the deliveries its own
     // ledger recorded, and is named by the ledger's key.
     let node = ledger_key.as_ref().map_or_else(|| "unrecorded".to_owned(), |key| key.hex()[..16].to_owned());

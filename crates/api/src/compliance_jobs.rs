@@ -30,7 +30,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tollgate_deliver::Recipient;
 use tollgate_domain::{
     Account, AccountId, AgreementState, App, AppStatus, AuthorFacts, ContentClass, Decision, IdMap, Post, PostFacts,
@@ -127,18 +126,6 @@ pub(crate) fn routes(table: Table) -> Table {
 
 // -- signed URLs ---------------------------------------------------------------------------
 
-/// HMAC-SHA256 (RFC 2104) over `message` with a key of at most 64 bytes.
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut ipad = [0x36u8; 64];
-    let mut opad = [0x5cu8; 64];
-    for (i, k) in key.iter().take(64).enumerate() {
-        ipad[i] ^= k;
-        opad[i] ^= k;
-    }
-    let inner = Sha256::new().chain_update(ipad).chain_update(message).finalize();
-    Sha256::new().chain_update(opad).chain_update(inner).finalize().into()
-}
-
 /// What a signed URL lets its holder do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -156,7 +143,7 @@ impl Action {
 }
 
 fn signature(secret: &[u8; 32], action: Action, job: u64, expires: i64) -> String {
-    hex::encode(hmac_sha256(secret, format!("{} {job} {expires}", action.as_str()).as_bytes()))
+    hex::encode(crate::webhooks::hmac_sha256(secret, format!("{} {job} {expires}", action.as_str()).as_bytes()))
 }
 
 fn signed_url(base: &str, secret: &[u8; 32], action: Action, job: u64, expires_at: Timestamp) -> String {
@@ -798,7 +785,7 @@ mod tests {
     #[test]
     fn hmac_matches_rfc_4231() {
         // RFC 4231, test case 2.
-        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        let mac = crate::webhooks::hmac_sha256(b"Jefe", b"what do ya want for nothing?");
         assert_eq!(hex::encode(mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 

@@ -87,7 +87,17 @@ where
 /// release no posts (compliance acknowledgements): the same key checks as a
 /// content request, without a purpose or a rate-limit window.
 pub(crate) fn authenticate_app(state: &ApiState, headers: &HeaderMap) -> Result<Recipient, ApiError> {
-    let now = Timestamp::now();
+    let (app, key, agreement) = app_of_token(state, headers, Timestamp::now())?;
+    Ok(Recipient { app: AppFacts::of(&app, agreement), key_id: Some(key), client: None })
+}
+
+/// The app and key of a request's bearer token, the key usable at `now`, and
+/// where the app stands with the developer agreement.
+fn app_of_token(
+    state: &ApiState,
+    headers: &HeaderMap,
+    now: Timestamp,
+) -> Result<(App, tollgate_domain::KeyId, AgreementState), ApiError> {
     let token = params::bearer_token(headers)?
         .ok_or_else(|| ApiError::Unauthorized("Unauthorized: send `Authorization: Bearer <token>`".into()))?;
     let hash = hex::encode(Sha256::digest(token.as_bytes()));
@@ -106,7 +116,7 @@ pub(crate) fn authenticate_app(state: &ApiState, headers: &HeaderMap) -> Result<
         .ok_or_else(|| ApiError::Unauthorized("Unauthorized: the app of this token no longer exists".into()))?;
     let latest = state.cache.latest_agreement().map_err(store_err)?;
     let agreement = AgreementState::of(app.agreement_version, latest.as_deref(), now);
-    Ok(Recipient { app: AppFacts::of(&app, agreement), key_id: Some(credentials.key.id), client: None })
+    Ok((app, credentials.key.id, agreement))
 }
 
 fn authenticate(
@@ -120,25 +130,7 @@ fn authenticate(
     // The headers that decide the policy must be unambiguous: a repeated
     // one is refused before anything is looked up, never resolved by order.
     let purpose_header = params::single_header(headers, PURPOSE_HEADER, "Tollgate-Purpose")?;
-    let token = params::bearer_token(headers)?
-        .ok_or_else(|| ApiError::Unauthorized("Unauthorized: send `Authorization: Bearer <token>`".into()))?;
-    let hash = hex::encode(Sha256::digest(token.as_bytes()));
-    let store_err = |e: tollgate_store::StoreError| ApiError::store(format!("authentication: {e}"));
-    let credentials = state
-        .cache
-        .credentials(&hash)
-        .map_err(store_err)?
-        .ok_or_else(|| ApiError::Unauthorized("Unauthorized: the bearer token is not known".into()))?;
-    let key = &credentials.key;
-    if let Some(why) = key.unusable_at(now) {
-        return Err(ApiError::Unauthorized(format!("Unauthorized: the bearer token was {why}; use a current key")));
-    }
-    let app = credentials
-        .app
-        .clone()
-        .ok_or_else(|| ApiError::Unauthorized("Unauthorized: the app of this token no longer exists".into()))?;
-    let latest = state.cache.latest_agreement().map_err(store_err)?;
-    let agreement = AgreementState::of(app.agreement_version, latest.as_deref(), now);
+    let (app, key_id, agreement) = app_of_token(state, headers, now)?;
 
     *window = state.limiter.hit(app.id, app.tier, endpoint, now);
     if let Some(w) = window
@@ -158,7 +150,7 @@ fn authenticate(
         }
         None => app.purposes.first().copied().unwrap_or(Purpose::Display),
     };
-    let recipient = Recipient { app: AppFacts::of(&app, agreement), key_id: Some(key.id), client: None };
+    let recipient = Recipient { app: AppFacts::of(&app, agreement), key_id: Some(key_id), client: None };
     crate::access::note_app(app.id, purpose);
     Ok(Ctx { app, recipient, purpose, now, request_id })
 }

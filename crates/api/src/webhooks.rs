@@ -24,9 +24,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, Request, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use tollgate_deliver::Recipient;
 use tollgate_domain::{AgreementState, AppId, Timestamp};
 use tollgate_policy::AppFacts;
@@ -59,20 +60,11 @@ pub(crate) fn routes(table: Table) -> Table {
         .add(Post, "/2/webhooks/{id}/replay", replay)
 }
 
-/// HMAC-SHA256 (RFC 2104), with the one hash the workspace already has.
+/// HMAC-SHA256 (RFC 2104).
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let (mut inner, mut outer) = (Sha256::new(), Sha256::new());
-    inner.update(block.map(|b| b ^ 0x36));
-    inner.update(message);
-    outer.update(block.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 /// `sha256=` and the base64 of the HMAC: the CRC's answer and a delivery's signature.

@@ -74,6 +74,10 @@ pub enum NoticeError {
     Ledger(#[from] LedgerError),
 }
 
+/// Whether any app received a post of an author, as far as one batch of
+/// events has asked.
+type AuthorsReceived = std::collections::HashMap<AccountId, bool>;
+
 /// Events examined per batch.
 const BATCH: usize = 512;
 
@@ -88,8 +92,9 @@ impl Noticer<'_> {
             let Some(last) = events.last() else { return Ok(upto) };
             let last = last.seq;
             let mut notices = Vec::new();
+            let mut authors = AuthorsReceived::new();
             for event in &events {
-                self.notices_of(event, &apps, &mut notices)?;
+                self.notices_of(event, &apps, &mut authors, &mut notices)?;
             }
             self.store.open_notices(self.node, last, &notices)?;
             upto = last;
@@ -100,6 +105,7 @@ impl Noticer<'_> {
         &self,
         event: &Event,
         apps: &BTreeMap<AppId, Tier>,
+        authors: &mut AuthorsReceived,
         out: &mut Vec<Notice>,
     ) -> Result<(), NoticeError> {
         use EventChange as E;
@@ -157,7 +163,7 @@ impl Noticer<'_> {
         };
         let Some(account) = event.change.account() else { return Ok(()) };
         let post = event.change.post();
-        for (app, purposes) in self.recipients(account, post)? {
+        for (app, purposes) in self.recipients(account, post, authors)? {
             let Some(reason) = rule(app, &purposes) else { continue };
             let Some(&tier) = apps.get(&app) else { continue };
             let deadline = reason.map(|_| {
@@ -195,14 +201,35 @@ impl Noticer<'_> {
 
     /// The apps that received `post` (or any post of `account`), with the
     /// purposes they received it for.
+    ///
+    /// Who received any post of the account is one row of the ledger's
+    /// per-author summary; who received one post is a walk of the post lists
+    /// of every block. So a post's recipients are looked for only if some app
+    /// received a post of its author, which `authors` remembers for the
+    /// batch: marking thousands of an author's posts `no_ai` costs one
+    /// summary read when nobody received any of them.
     fn recipients(
         &self,
         account: AccountId,
         post: Option<PostId>,
+        authors: &mut AuthorsReceived,
     ) -> Result<BTreeMap<AppId, Vec<Purpose>>, NoticeError> {
         let audit = Audit::new(self.ledger);
         let recipients = match post {
-            Some(post) => audit.post_recipients(post, None, MAX_PAGE)?.recipients,
+            Some(post) => {
+                let received = match authors.get(&account) {
+                    Some(&received) => received,
+                    None => {
+                        let received = audit.author_recipients(account)?.recipients.iter().any(|r| r.app_id.is_some());
+                        authors.insert(account, received);
+                        received
+                    }
+                };
+                if !received {
+                    return Ok(BTreeMap::new());
+                }
+                audit.post_recipients(post, None, MAX_PAGE)?.recipients
+            }
             None => audit.author_recipients(account)?.recipients,
         };
         let mut out: BTreeMap<AppId, Vec<Purpose>> = BTreeMap::new();

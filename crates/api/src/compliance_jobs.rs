@@ -170,10 +170,7 @@ fn verify(secret: &[u8; 32], action: Action, job: u64, query: Option<&str>, now:
     };
     let expires: i64 = expires.parse().map_err(|_| forged())?;
     let expected = signature(secret, action, job, expires);
-    // Compare in time independent of where the strings differ.
-    let same = given.len() == expected.len()
-        && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if !same {
+    if !crate::internal::same_secret(given.as_bytes(), expected.as_bytes()) {
         return Err(forged());
     }
     if now.seconds() >= expires {

@@ -43,10 +43,17 @@ pub(crate) fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), Api
         return Err(ApiError::Unauthorized("the internal API is disabled: set `internal_token` to enable it".into()));
     };
     let given = crate::params::bearer_token(headers)?.unwrap_or("");
-    // Compare in time independent of where the strings differ.
-    let same = given.len() == expected.len()
-        && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if same { Ok(()) } else { Err(ApiError::Unauthorized("Unauthorized: the internal service token is wrong".into())) }
+    if same_secret(given.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized("Unauthorized: the internal service token is wrong".into()))
+    }
+}
+
+/// Whether a secret given equals the one expected, compared in time
+/// independent of where they differ (their lengths are not secret).
+pub(crate) fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {

@@ -493,7 +493,7 @@ async fn download(State(state): State<Arc<ApiState>>, Path(id): Path<String>, Ra
         .map_err(store_failed)?;
         let (Some(app), latest, Some(results)) = found else { return Err(not_found(&id)) };
         let agreement = AgreementState::of(app.agreement_version, latest.as_ref(), now);
-        let recipient = Recipient { app: AppFacts::of(&app, agreement), key_id: None, client: None };
+        let recipient = Recipient { app: AppFacts::of(&app, agreement), key_id: None, client: None, guard: None };
         let request_id = crate::access::request_id().unwrap_or_else(|| state.request_id());
         let endpoint = format!("GET /2/compliance/jobs/{}/download ({} results)", job.id, job.results);
         // A finished job acknowledges the obligations it tells of: the

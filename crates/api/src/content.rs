@@ -88,7 +88,7 @@ where
 /// content request, without a purpose or a rate-limit window.
 pub(crate) fn authenticate_app(state: &ApiState, headers: &HeaderMap) -> Result<Recipient, ApiError> {
     let (app, key, agreement) = app_of_token(state, headers, Timestamp::now())?;
-    Ok(Recipient { app: AppFacts::of(&app, agreement), key_id: Some(key), client: None })
+    Ok(Recipient { app: AppFacts::of(&app, agreement), key_id: Some(key), client: None, guard: None })
 }
 
 /// The app and key of a request's bearer token, the key usable at `now`, and
@@ -150,7 +150,7 @@ fn authenticate(
         }
         None => app.purposes.first().copied().unwrap_or(Purpose::Display),
     };
-    let recipient = Recipient { app: AppFacts::of(&app, agreement), key_id: Some(key_id), client: None };
+    let recipient = Recipient { app: AppFacts::of(&app, agreement), key_id: Some(key_id), client: None, guard: None };
     crate::access::note_app(app.id, purpose);
     Ok(Ctx { app, recipient, purpose, now, request_id })
 }

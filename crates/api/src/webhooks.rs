@@ -507,7 +507,7 @@ async fn recipient(state: &ApiState, app: AppId) -> Result<Recipient, String> {
     .map_err(|e| e.to_string())?;
     let (Some(app), latest) = found else { return Err(format!("app {app} no longer exists")) };
     let agreement = AgreementState::of(app.agreement_version, latest.as_ref(), Timestamp::now());
-    Ok(Recipient { app: AppFacts::of(&app, agreement), key_id: None, client: None })
+    Ok(Recipient { app: AppFacts::of(&app, agreement), key_id: None, client: None, guard: None })
 }
 
 #[cfg(test)]

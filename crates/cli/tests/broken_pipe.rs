@@ -47,6 +47,7 @@ fn data_dir() -> DataDir {
                 withheld: Default::default(),
                 notices: Vec::new(),
                 policy_version: "p1".into(),
+                guard: None,
             })
             .unwrap();
     }

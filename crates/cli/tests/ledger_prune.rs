@@ -65,6 +65,7 @@ fn data_dir(name: &str) -> DataDir {
                 withheld: Default::default(),
                 notices: Vec::new(),
                 policy_version: "p1".into(),
+                guard: None,
             };
             let body = entry.encode().unwrap();
             chain = chain_hash(&chain, &leaf_hash(&body));

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tollgate_domain::{
-    Account, AccountId, AppId, AuthorFacts, ConsentDefaults, ContentClass, Decision, IdMap, IdSet, KeyId, Post,
-    PostFacts, PostId, Purpose, Reason, Timestamp,
+    Account, AccountId, AgreementState, AppId, AppStatus, AuthorFacts, ConsentDefaults, ContentClass, Decision, IdMap,
+    IdSet, KeyId, Post, PostFacts, PostId, Purpose, Reason, Tier, Timestamp,
 };
-use tollgate_ledger::{Channel, Entry, LedgerError, LedgerWriter, Outcome, Receipt, WriterStats};
+use tollgate_ledger::{Channel, Entry, GuardFacts, LedgerError, LedgerWriter, Outcome, Receipt, WriterStats};
 use tollgate_policy::{AppFacts, PolicyEngine};
 
 /// Who is asking, as established by authentication.
@@ -27,11 +27,55 @@ pub struct Recipient {
     pub key_id: Option<KeyId>,
     /// For anonymous clients (public pages): the guard's client identity.
     pub client: Option<String>,
+    /// What the guard knew of the client and answered, recorded with every
+    /// entry of the request (`Entry::guard`).
+    pub guard: Option<Arc<GuardFacts>>,
 }
 
 impl Recipient {
     pub fn app_id(&self) -> AppId {
         self.app.app_id
+    }
+}
+
+/// Who an anonymous visitor of the public pages was taken to be, and for
+/// what: set by the guard for each request it lets through (a request
+/// extension), read by the pages to build the `Recipient`. Without the guard
+/// (tests of the pages alone) a visitor is a person reading: `display`.
+#[derive(Debug, Clone)]
+pub struct Visitor {
+    /// The guard's id of the actor the request is attributed to.
+    pub client: String,
+    /// The purpose the visitor's requests are decided for: `display` for
+    /// people, the declared use of a known crawler (`search`,
+    /// `train-genai`, ...).
+    pub purpose: Purpose,
+    /// Whether the request is served under a license bought for it (a
+    /// pay-per-crawl request at an accepted price): decided as a partner
+    /// licensed for `purpose`.
+    pub licensed: bool,
+    pub guard: Option<Arc<GuardFacts>>,
+}
+
+impl Visitor {
+    /// A person reading, as the pages treat a visitor the guard said nothing of.
+    pub fn person(client: &str) -> Visitor {
+        Visitor { client: client.to_owned(), purpose: Purpose::Display, licensed: false, guard: None }
+    }
+
+    /// The recipient the policy decides this visitor's requests for: the
+    /// public (app 0), a standard recipient declaring only the visitor's
+    /// purpose, or a partner licensed for it when the request was paid for.
+    pub fn recipient(&self) -> Recipient {
+        let app = AppFacts {
+            app_id: AppId(0),
+            tier: if self.licensed { Tier::Partner } else { Tier::Standard },
+            purposes: vec![self.purpose],
+            licensed_purposes: if self.licensed { vec![self.purpose] } else { Vec::new() },
+            status: AppStatus::Active,
+            agreement: AgreementState::Current,
+        };
+        Recipient { app, key_id: None, client: Some(self.client.clone()), guard: self.guard.clone() }
     }
 }
 
@@ -229,6 +273,7 @@ impl Deliverer {
             withheld: BTreeMap::new(),
             notices,
             policy_version: self.policy.version().to_owned(),
+            guard: recipient.guard.as_deref().cloned(),
         };
         Ok(self.ledger.record(entry).await?)
     }
@@ -468,6 +513,7 @@ impl Deliverer {
             withheld,
             notices: Vec::new(),
             policy_version: self.policy.version().to_owned(),
+            guard: req.recipient.guard.as_deref().cloned(),
         }
     }
 }

@@ -69,7 +69,7 @@ fn trainer() -> Recipient {
         status: AppStatus::Active,
         agreement: AgreementState::Current,
     };
-    Recipient { app, key_id: None, client: None }
+    Recipient { app, key_id: None, client: None, guard: None }
 }
 
 fn request(recipient: &Recipient, purpose: Purpose) -> Request<'_> {

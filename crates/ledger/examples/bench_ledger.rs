@@ -62,6 +62,7 @@ fn entry(i: u64) -> Entry {
         withheld: [("author_suspended".to_string(), 1u32)].into_iter().collect(),
         notices: Vec::new(),
         policy_version: "514a29f8c9fc95409f855beb51ffe4d7fb1bf36d927e5884fe4822e931f8e481".into(),
+        guard: None,
     }
 }
 

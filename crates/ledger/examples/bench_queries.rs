@@ -158,6 +158,7 @@ fn entry(rng: &mut Rng, i: u64, n: u64) -> Entry {
         withheld: Default::default(),
         notices: Vec::new(),
         policy_version: policy(i, n),
+        guard: None,
     }
 }
 

@@ -69,6 +69,52 @@ pub struct Entry {
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "id_list")]
     pub notices: Vec<u64>,
     pub policy_version: String,
+    /// What the guard knew of the client and what it answered: the basis on
+    /// which the request is attributed to an actor. Present for every
+    /// request without an API key, and for a keyed one the guard did more
+    /// than allow or on which a signal fired (a key is its own basis).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<GuardFacts>,
+}
+
+/// The guard's view of one request: who made it, on what basis, and what it
+/// was answered. The evidence `tollgate guard report` is built from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardFacts {
+    /// The actor the request was attributed to (the guard's stable id).
+    pub actor: String,
+    /// Why it was attributed to that actor, strongest first: `key`,
+    /// `web-bot-auth:<agent>`, `ip-range:<crawler>`, `cookie`,
+    /// `fingerprint`, `ip`.
+    pub basis: Vec<String>,
+    /// The client's address (after trusted proxies) and its network prefix
+    /// (/24 or /48).
+    pub ip: String,
+    pub prefix: String,
+    /// The prefix's autonomous system and network class, where the
+    /// operator's prefix table names them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// The `User-Agent` as sent (cut to 256 bytes).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user_agent: String,
+    /// The request's method and target (cut to 512 bytes): a sample request.
+    pub request: String,
+    /// The signals that fired, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<String>,
+    /// The response: `allow`, `throttle`, `license`, `challenge`, `tarpit`
+    /// or `block`; `charged` for a pay-per-crawl request served at a price.
+    pub action: String,
+    /// The guard policy that chose the response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// For a request served at a price: the price the crawler accepted, as
+    /// `crawler-charged` states it (`USD 0.01`), ready for billing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charged: Option<String>,
 }
 
 impl Entry {
@@ -247,6 +293,7 @@ mod tests {
             withheld: BTreeMap::new(),
             notices: Vec::new(),
             policy_version: "p".into(),
+            guard: None,
         }
     }
 
@@ -300,6 +347,31 @@ mod tests {
             (old.posts, old.authors, old.accounts),
             (vec![PostId(5), PostId(9)], vec![AccountId(1)], vec![AccountId(2)])
         );
+    }
+
+    #[test]
+    fn guard_facts_are_hashed_with_the_entry_and_absent_ones_change_no_encoding() {
+        let plain = entry(vec![PostId(5)]);
+        let body = String::from_utf8(plain.encode().unwrap()).unwrap();
+        assert!(!body.contains("guard"), "{body}");
+        let mut guarded = plain.clone();
+        guarded.guard = Some(GuardFacts {
+            actor: "a1".into(),
+            basis: vec!["cookie".into(), "ip".into()],
+            ip: "198.51.100.7".into(),
+            prefix: "198.51.100.0/24".into(),
+            asn: Some(64_500),
+            network: Some("hosting".into()),
+            user_agent: "GPTBot/1.2".into(),
+            request: "GET /alice/status/5".into(),
+            signals: vec!["declared-ai-agent".into()],
+            action: "block".into(),
+            rule: Some("declared-ai-crawlers-are-refused".into()),
+            charged: None,
+        });
+        let encoded = guarded.encode().unwrap();
+        assert_ne!(encoded, plain.encode().unwrap());
+        assert_eq!(Entry::decode(&encoded).unwrap(), guarded);
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub use db::{
     LEDGER_SCHEMA_VERSION, LedgerCounts, LedgerCursor, LedgerDb, LedgerIndex, LedgerRemoval, LedgerRow, LedgerSelect,
     PostFilter, StoredColumns, StoredColumnsPage,
 };
-pub use entry::{Channel, Entry, Outcome};
+pub use entry::{Channel, Entry, GuardFacts, Outcome};
 pub use files::{LEDGER_DIR, LedgerFiles, write_atomic};
 pub use index::{FILTER_BLOCK, FILTER_SHARDS};
 pub use indexer::{INDEX_BATCH, INDEX_CHUNK, INDEX_INTERVAL};

@@ -35,6 +35,7 @@ fn entry(i: u64) -> Entry {
         withheld: Default::default(),
         notices: Vec::new(),
         policy_version: if i < 2000 { "p1" } else { "p2" }.into(),
+        guard: None,
     }
 }
 

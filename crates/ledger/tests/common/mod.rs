@@ -221,6 +221,7 @@ pub fn entry(i: u64, time_ms: i64) -> Entry {
         withheld: Default::default(),
         notices: Vec::new(),
         policy_version: "p1".into(),
+        guard: None,
     }
 }
 

@@ -1,0 +1,16 @@
+//! The guard: who a client is, what its requests look like, and what the
+//! signals of harvesting say about it.
+//!
+//! For every request the guard identifies the client (`identity`: its
+//! address behind trusted proxies, network prefix, autonomous system and
+//! network class, user agent, cookie continuity, verified crawler identity),
+//! attributes it to an actor (clients that share fingerprints are one
+//! actor), updates the actor's counters and computes the signals that fire
+//! (`signals`), and hands the guard policy a `GuardClass`
+//! (`tollgate_domain::guard`). It does no HTTP of its own: the API's
+//! middleware calls it, answers with what the guard policy chose, and
+//! records `GuardFacts` in the ledger.
+
+pub mod identity;
+
+pub use identity::{Client, Prefix, Verified, VerifiedBy};

@@ -86,6 +86,15 @@ impl AgentUse {
         }
     }
 
+    /// The purpose an agent's requests are decided for: the use its
+    /// operator declares, the most demanding one where it says only "AI".
+    fn purpose(self) -> Purpose {
+        match self {
+            AgentUse::Training | AgentUse::AnyAi => Purpose::TrainGenai,
+            AgentUse::AiInput => Purpose::AiInput,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             AgentUse::Training => "training",
@@ -199,6 +208,9 @@ pub struct Terms {
     content_usage: HeaderValue,
     tdm_reservation: HeaderValue,
     tdm_policy: Option<HeaderValue>,
+    /// The AI crawlers robots.txt names, each with the purpose its pages are
+    /// decided for and whether robots.txt turns it away from content.
+    agents: Vec<(AiAgent, Purpose, bool)>,
 }
 
 /// The purposes the policy grants by default: those for which a standard
@@ -285,6 +297,11 @@ impl Terms {
             content_usage: header_value(&content_usage),
             tdm_reservation: HeaderValue::from_static(if reserved { "1" } else { "0" }),
             tdm_policy: reserved.then(|| header_value(&license_url)),
+            agents: config
+                .ai_agents
+                .iter()
+                .map(|a| (a.clone(), a.uses.purpose(), !a.uses.purposes().iter().all(|p| granted.contains(p))))
+                .collect(),
             granted,
         }
     }
@@ -292,6 +309,24 @@ impl Terms {
     /// The purposes granted by default, which every file states.
     pub fn granted(&self) -> &[Purpose] {
         &self.granted
+    }
+
+    /// The AI crawlers robots.txt names: their user-agent tokens and the
+    /// purpose their requests are decided for.
+    pub fn ai_agents(&self) -> impl Iterator<Item = (&str, Purpose)> {
+        self.agents.iter().map(|(a, purpose, _)| (a.name.as_str(), *purpose))
+    }
+
+    /// Whether robots.txt disallows `path` to a client whose user agent has
+    /// the token `agent` (one of `ai_agents`; `None` for any other): the
+    /// answer robots.txt's own groups give, without parsing it.
+    pub fn disallows(&self, agent: Option<&str>, path: &str) -> bool {
+        if TERMS_PATHS.contains(&path) {
+            return false;
+        }
+        let refused =
+            agent.is_some_and(|t| self.agents.iter().any(|(a, _, refused)| *refused && a.name.eq_ignore_ascii_case(t)));
+        refused || PRIVATE_PATHS.iter().any(|p| path.starts_with(p))
     }
 
     pub fn robots_txt(&self) -> &str {
@@ -340,8 +375,10 @@ struct RobotsInput<'a> {
 }
 
 /// The paths no crawler is asked to fetch: the developer API (it needs a
-/// key and an agreement), the internal API and the settings pages.
-const PRIVATE_PATHS: [&str; 3] = ["/2/", "/internal/", "/settings"];
+/// key and an agreement), the internal API, the settings pages and the
+/// guard's own paths (its challenge, and the hidden links of the public
+/// pages, which only a client that ignores robots.txt follows).
+const PRIVATE_PATHS: [&str; 4] = ["/2/", "/internal/", "/settings", "/_tg/"];
 
 /// The terms files themselves, which the AI crawlers turned away from
 /// everything else may still read.
@@ -472,6 +509,24 @@ mod tests {
         assert!(robots.contains("Content-Signal: search=yes, ai-input=yes, ai-train=no"), "{robots}");
         // The answer engines are no longer turned away; the trainers are.
         assert!(!robots.contains("User-agent: PerplexityBot") && robots.contains("User-agent: GPTBot"), "{robots}");
+    }
+
+    #[test]
+    fn disallows_answers_as_the_generated_robots_txt_does() {
+        let policy = PolicyEngine::builtin().unwrap();
+        let terms = Terms::new(&policy, &ConsentDefaults::default(), "http://x", &TermsConfig::default());
+        // A trainer is turned away from content, never from the terms.
+        assert!(terms.disallows(Some("GPTBot"), "/alice/status/5"));
+        assert!(terms.disallows(Some("gptbot"), "/alice"));
+        assert!(!terms.disallows(Some("GPTBot"), "/robots.txt"));
+        // Everyone else reads the pages, not the API, the guard's paths or settings.
+        assert!(!terms.disallows(None, "/alice/status/5"));
+        for path in ["/2/tweets", "/_tg/l/abc", "/settings", "/internal/accounts"] {
+            assert!(terms.disallows(None, path), "{path}");
+        }
+        assert!(terms.robots_txt().contains("Disallow: /_tg/\n"), "{}", terms.robots_txt());
+        let (_, purpose) = terms.ai_agents().find(|(a, _)| *a == "GPTBot").unwrap();
+        assert_eq!(purpose, Purpose::TrainGenai);
     }
 
     #[test]

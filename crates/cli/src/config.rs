@@ -158,6 +158,40 @@ pub struct Settings {
     /// `<public_url>/agreement`.
     #[arg(long, global = true, env = "TOLLGATE_PARTNER_PROGRAM_URL", value_name = "URL")]
     pub partner_program_url: Option<String>,
+    /// Whether the guard judges requests (docs/guard.md).
+    #[arg(long, global = true, env = "TOLLGATE_GUARD_ENABLED", value_name = "true|false")]
+    pub guard_enabled: Option<bool>,
+    /// Comma-separated CIDRs of the proxies whose `X-Forwarded-For` is trusted.
+    #[arg(long, global = true, env = "TOLLGATE_GUARD_TRUSTED_PROXIES", value_name = "CIDRS")]
+    pub guard_trusted_proxies: Option<String>,
+    /// The operator's prefix table: CSV of prefix, ASN, network class.
+    #[arg(long, global = true, env = "TOLLGATE_GUARD_PREFIX_TABLE", value_name = "FILE")]
+    pub guard_prefix_table: Option<PathBuf>,
+    /// The verified crawlers: TOML of names, agents, address ranges and keys.
+    #[arg(long, global = true, env = "TOLLGATE_GUARD_CRAWLERS", value_name = "FILE")]
+    pub guard_crawlers: Option<PathBuf>,
+    /// The price a crawl of one page is offered at (`crawler-price`).
+    #[arg(long, global = true, env = "TOLLGATE_GUARD_CRAWL_PRICE", value_name = "PRICE")]
+    pub guard_crawl_price: Option<String>,
+    /// Seconds a tarpitted request is held.
+    #[arg(long, global = true, env = "TOLLGATE_GUARD_TARPIT_SECONDS", value_name = "SECS")]
+    pub guard_tarpit_seconds: Option<u64>,
+    /// Tarpitted requests held at once at most; beyond it they are blocked.
+    #[arg(long, global = true, env = "TOLLGATE_GUARD_TARPIT_MAX_CONCURRENT", value_name = "N")]
+    pub guard_tarpit_max_concurrent: Option<usize>,
+}
+
+/// The guard's configuration keys, as given; `serve` reads the files and
+/// checks the addresses when it starts (docs/guard.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardSettings {
+    pub enabled: bool,
+    pub trusted_proxies: Vec<String>,
+    pub prefix_table: Option<PathBuf>,
+    pub crawlers: Option<PathBuf>,
+    pub crawl_price: String,
+    pub tarpit_seconds: u64,
+    pub tarpit_max_concurrent: usize,
 }
 
 /// What the process logs, and how (`crate::logging`).
@@ -248,6 +282,7 @@ pub struct Config {
     pub robots_agents_file: Option<PathBuf>,
     /// Where licensable uses are licensed; `None`: `<public_url>/agreement`.
     pub partner_program_url: Option<String>,
+    pub guard: GuardSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -311,6 +346,13 @@ impl Settings {
             health_max_index_lag,
             robots_agents_file,
             partner_program_url,
+            guard_enabled,
+            guard_trusted_proxies,
+            guard_prefix_table,
+            guard_crawlers,
+            guard_crawl_price,
+            guard_tarpit_seconds,
+            guard_tarpit_max_concurrent,
             log_level,
             log_format,
             access_log,
@@ -490,6 +532,22 @@ impl Settings {
             settings_page,
             robots_agents_file: self.robots_agents_file,
             partner_program_url: self.partner_program_url.filter(|u| !u.is_empty()),
+            guard: GuardSettings {
+                enabled: self.guard_enabled.unwrap_or(true),
+                trusted_proxies: self
+                    .guard_trusted_proxies
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|p| p.trim().to_owned())
+                    .filter(|p| !p.is_empty())
+                    .collect(),
+                prefix_table: self.guard_prefix_table,
+                crawlers: self.guard_crawlers,
+                crawl_price: self.guard_crawl_price.unwrap_or_else(|| "USD 0.01".to_owned()),
+                tarpit_seconds: positive("guard_tarpit_seconds", self.guard_tarpit_seconds.map(|s| s as usize), 10)?
+                    as u64,
+                tarpit_max_concurrent: positive("guard_tarpit_max_concurrent", self.guard_tarpit_max_concurrent, 64)?,
+            },
         })
     }
 }

@@ -201,15 +201,21 @@ pub async fn serve_http(
     use tower::ServiceExt as _;
 
     let body_timeout = conn_limits.body_read_timeout;
-    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-        // Only a request with a body gets the body's deadline (a timer).
-        let request = if hyper::body::Body::is_end_stream(request.body()) {
-            request.map(axum::body::Body::new)
-        } else {
-            request.map(|b| axum::body::Body::new(TimedBody::new(b, body_timeout)))
-        };
-        router.clone().oneshot(request)
-    });
+    // Each connection's requests carry its peer's address (`ConnectInfo`),
+    // which the guard reads to know the client, or the proxy it came through.
+    let service = move |peer: std::net::SocketAddr| {
+        let router = router.clone();
+        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            // Only a request with a body gets the body's deadline (a timer).
+            let mut request = if hyper::body::Body::is_end_stream(request.body()) {
+                request.map(axum::body::Body::new)
+            } else {
+                request.map(|b| axum::body::Body::new(TimedBody::new(b, body_timeout)))
+            };
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            router.clone().oneshot(request)
+        })
+    };
     let mut refusals = RefusalLog::new(std::time::Duration::from_secs(10));
     let mut http = hyper::server::conn::http1::Builder::new();
     let head = limits.hard_head_bytes();
@@ -250,7 +256,7 @@ pub async fn serve_http(
         let clock = ConnClock::new();
         let mut builder = http.clone();
         builder.timer(HeadTimer::new(clock.clone(), conn_limits)).header_read_timeout(conn_limits.header_read_timeout);
-        let connection = builder.serve_connection(TokioIo::new(ClockedIo::new(stream, clock)), service.clone());
+        let connection = builder.serve_connection(TokioIo::new(ClockedIo::new(stream, clock)), service(peer));
         let mut closed = closed.clone();
         connections.spawn(async move {
             let _admission = admission;

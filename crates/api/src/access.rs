@@ -74,6 +74,9 @@ struct Facts {
     app: Option<AppId>,
     purpose: Option<Purpose>,
     seq: Option<u64>,
+    /// What the guard knew of the client, for the ledger entries the
+    /// request's handler records (`crate::guard`).
+    guard: Option<std::sync::Arc<tollgate_ledger::GuardFacts>>,
 }
 
 tokio::task_local! {
@@ -114,6 +117,16 @@ pub(crate) fn note_app(app: AppId, purpose: Purpose) {
 pub(crate) fn note_seq(seq: u64) {
     tracing::Span::current().record("seq", seq);
     update(|f| f.seq = Some(seq));
+}
+
+/// Notes what the guard knew of the client, for the entries the handler records.
+pub(crate) fn note_guard(facts: std::sync::Arc<tollgate_ledger::GuardFacts>) {
+    update(|f| f.guard = Some(facts));
+}
+
+/// What the guard noted of this request's client (`None` if nothing).
+pub(crate) fn guard_facts() -> Option<std::sync::Arc<tollgate_ledger::GuardFacts>> {
+    FACTS.try_with(|cell| cell.borrow().guard.clone()).ok().flatten()
 }
 
 /// Notes that no route matched (the fallback answers).

@@ -150,7 +150,12 @@ fn authenticate(
         }
         None => app.purposes.first().copied().unwrap_or(Purpose::Display),
     };
-    let recipient = Recipient { app: AppFacts::of(&app, agreement), key_id: Some(key_id), client: None, guard: None };
+    let recipient = Recipient {
+        app: AppFacts::of(&app, agreement),
+        key_id: Some(key_id),
+        client: None,
+        guard: crate::access::guard_facts(),
+    };
     crate::access::note_app(app.id, purpose);
     Ok(Ctx { app, recipient, purpose, now, request_id })
 }
@@ -331,9 +336,18 @@ struct Meta<'a> {
 }
 
 fn respond(state: &ApiState, delivery: &Delivery, body: Vec<u8>) -> Response {
+    respond_asked(state, delivery, body, 0, 0)
+}
+
+/// `respond` for a lookup that named `asked` ids, `found` of which exist:
+/// the guard counts both (an enumerator asks for ids that do not exist).
+fn respond_asked(state: &ApiState, delivery: &Delivery, body: Vec<u8>, asked: usize, found: usize) -> Response {
     let mut response =
         ([(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
     usage_headers(&mut response, state, delivery);
+    if state.guard.is_some() {
+        response.extensions_mut().insert(delivery.served(asked, found));
+    }
     response
 }
 
@@ -382,6 +396,7 @@ async fn lookup(
     let order: IdMap<PostId, usize> = ids.iter().enumerate().rev().map(|(i, id)| (*id, i)).collect();
     found.sort_by_key(|post| order.get(&post.id).copied().unwrap_or(usize::MAX));
     let found_ids: IdSet<PostId> = found.iter().map(|p| p.id).collect();
+    let asked = ids.iter().collect::<IdSet<_>>().len();
     let delivery = deliver_posts(state, ctx, endpoint, found, expand(&f)).await?;
 
     let parameter = if single { "id" } else { "ids" };
@@ -415,7 +430,7 @@ async fn lookup(
         }
         Ok(())
     })?;
-    Ok(respond(state, &delivery, body))
+    Ok(respond_asked(state, &delivery, body, asked, found_ids.len()))
 }
 
 // -- lists: timelines and search -------------------------------------------------

@@ -140,6 +140,32 @@ pub struct Delivery {
     pub receipt: Receipt,
 }
 
+/// What one response released and what it was asked for: what the guard
+/// counts for the breadth, enumeration and volume of an actor's harvest.
+/// A channel hands it back beside its response (an extension of the
+/// response), and the guard takes it.
+#[derive(Debug, Clone, Default)]
+pub struct Served {
+    /// The released posts and their distinct authors.
+    pub posts: Vec<PostId>,
+    pub authors: Vec<AccountId>,
+    /// Ids the request named (a lookup) and how many of them exist.
+    pub asked: usize,
+    pub found: usize,
+}
+
+impl Delivery {
+    /// What this delivery released, for the guard, when `asked` ids were
+    /// named and `found` of them exist.
+    pub fn served(&self, asked: usize, found: usize) -> Served {
+        let posts: Vec<PostId> = self.posts.iter().chain(&self.referenced).map(|p| p.id).collect();
+        let mut authors: Vec<AccountId> = self.posts.iter().chain(&self.referenced).map(|p| p.author_id).collect();
+        authors.sort_unstable();
+        authors.dedup();
+        Served { posts, authors, asked, found }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
     #[error(transparent)]
@@ -275,6 +301,19 @@ impl Deliverer {
             policy_version: self.policy.version().to_owned(),
             guard: recipient.guard.as_deref().cloned(),
         };
+        Ok(self.ledger.record(entry).await?)
+    }
+
+    /// Records a request the guard answered itself (`refused`: its reason,
+    /// `guard_block` say), or a fetch of the terms it let through (`None`):
+    /// the evidence of every attempt, with the guard's facts the recipient
+    /// carries. Nothing is released, so nothing is decided.
+    pub async fn record_attempt(&self, req: &Request<'_>, refused: Option<&str>) -> Result<Receipt, DeliverError> {
+        let outcome = match refused {
+            Some(reason) => Outcome::Refused(reason.to_owned()),
+            None => Outcome::Served,
+        };
+        let entry = self.entry(req, outcome, Vec::new(), Vec::new(), Vec::new(), BTreeMap::new());
         Ok(self.ledger.record(entry).await?)
     }
 

@@ -611,15 +611,17 @@ pub(crate) fn results(
                         Some(author) => {
                             let class = PostFacts::of(post, author.facts).class();
                             let Some(verdict) = judge.verdict(class) else { continue };
+                            // When the change happened, where it is known; else
+                            // the line has no `redacted_at` (never a made-up time).
                             let at = match verdict.reason {
-                                "deleted" => post.deleted_at.unwrap_or(now),
-                                "ai_consent_withdrawn" => author.consent_changed_at.unwrap_or(now),
-                                _ => now,
+                                "deleted" => post.deleted_at,
+                                "ai_consent_withdrawn" => author.consent_changed_at,
+                                _ => None,
                             };
                             (verdict, at)
                         }
                         // A post whose author is gone is withheld as deleted, as a delivery would.
-                        None => (judge.gone(), post.deleted_at.unwrap_or(now)),
+                        None => (judge.gone(), post.deleted_at),
                     };
                     out.push(post.id.0, verdict, post.created_at, redacted_at);
                 }
@@ -636,7 +638,7 @@ pub(crate) fn results(
                     let author = Author::of(account, defaults, now);
                     let Some(verdict) = judge.verdict(author.facts.profile_class()) else { continue };
                     let at = if verdict.reason == "ai_consent_withdrawn" { author.consent_changed_at } else { None };
-                    out.push(account.id.0, verdict, account.created_at, at.unwrap_or(now));
+                    out.push(account.id.0, verdict, account.created_at, at);
                 }
             }
         }
@@ -760,13 +762,13 @@ struct Lines {
 }
 
 impl Lines {
-    fn push(&mut self, id: u64, verdict: &Verdict, created_at: Timestamp, redacted_at: Timestamp) {
+    fn push(&mut self, id: u64, verdict: &Verdict, created_at: Timestamp, redacted_at: Option<Timestamp>) {
         use std::io::Write;
-        let _ = write!(
-            self.bytes,
-            "{{\"id\":\"{id}\",\"action\":\"{}\",\"created_at\":\"{created_at}\",\"redacted_at\":\"{redacted_at}\",\"reason\":\"{}\"",
-            verdict.action, verdict.reason
-        );
+        let _ = write!(self.bytes, "{{\"id\":\"{id}\",\"action\":\"{}\",\"created_at\":\"{created_at}\"", verdict.action);
+        if let Some(at) = redacted_at {
+            let _ = write!(self.bytes, ",\"redacted_at\":\"{at}\"");
+        }
+        let _ = write!(self.bytes, ",\"reason\":\"{}\"", verdict.reason);
         if let Some(purposes) = &verdict.purposes {
             let _ = write!(self.bytes, ",\"purposes\":{purposes}");
         }

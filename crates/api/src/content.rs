@@ -345,7 +345,7 @@ fn respond_asked(state: &ApiState, delivery: &Delivery, body: Vec<u8>, asked: us
     let mut response =
         ([(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
     usage_headers(&mut response, state, delivery);
-    if state.guard.is_some() {
+    if crate::GUARD_WIRED {
         response.extensions_mut().insert(delivery.served(asked, found));
     }
     response

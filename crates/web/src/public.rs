@@ -373,10 +373,7 @@ async fn profile_page(state: &PagesState, ctx: &Ctx, handle: &str, query: Option
     if let Some(reason) = ctx.refusal(state, PROFILE_ENDPOINT).await? {
         return Ok(ctx.message(state, StatusCode::FORBIDDEN, UsageTerms::RESERVED, MessageKind::Refused(reason)));
     }
-    let store = state.cache.store();
-    let account = tollgate_cache::offload(|| store.account_by_handle(handle))
-        .map_err(|e| ctx.failed(state, "reading the account", e))?
-        .map(Arc::new);
+    let account = state.cache.account_by_handle(handle).map_err(|e| ctx.failed(state, "reading the account", e))?;
     let req = ctx.request(PROFILE_ENDPOINT);
     let (profile, refused) = state
         .deliverer

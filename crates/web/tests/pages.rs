@@ -412,3 +412,20 @@ async fn pages_answer_get_only() {
     let response = f.service.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn a_licensed_crawler_reading_an_author_who_allows_training_is_told_so_in_meta_and_headers_alike() {
+    let f = fixture("licensed");
+    let licensed = Visitor { licensed: true, ..crawler(Purpose::TrainGenai) };
+    let a = f.get_as("/ada/status/101", Some(licensed), None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("post 1 of 1"), "{}", a.body);
+    assert_eq!(a.header("content-usage"), "train-ai=y");
+    assert_eq!(a.header("tdm-reservation"), "0");
+    assert!(a.body.contains("<meta name=\"tdm-reservation\" content=\"0\">"), "{}", a.body);
+    assert_eq!(a.header("x-robots-tag"), "");
+    assert!(!a.body.contains("<meta name=\"robots\""), "{}", a.body);
+    assert_eq!(a.header("link"), "<http://tollgate.test/license.xml>; rel=\"license\"");
+    let entry = f.last_entry();
+    assert_eq!((entry.purpose, entry.posts.clone()), (Some(Purpose::TrainGenai), vec![PostId(101)]));
+}

@@ -135,6 +135,25 @@ def platform(workdir):
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium (scripts/setup-browser) driven by Playwright, never
+    a browser Playwright downloads. It runs with `--no-sandbox` when the
+    tests run as root (as in the project's container), where its sandbox
+    cannot start; elsewhere with it."""
+    if not support.CHROMIUM.exists():
+        pytest.fail(f"{support.CHROMIUM} is missing: run scripts/setup-browser (Debian's `chromium` package)")
+    from playwright.sync_api import sync_playwright
+
+    args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(support.CHROMIUM), args=args, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     report = yield

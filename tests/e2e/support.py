@@ -26,6 +26,24 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Hosts the X client libraries have hard-coded.
 X_HOSTS = ("https://api.twitter.com/", "https://api.x.com/")
 
+# The browser the page tests drive (scripts/setup-browser) and the
+# accessibility check they run in it (scripts/setup-node).
+CHROMIUM = Path(os.environ.get("TOLLGATE_CHROMIUM", "/usr/bin/chromium"))
+AXE = REPO_ROOT / "tests/e2e/node/node_modules/axe-core/axe.min.js"
+
+
+def axe_violations(page) -> list[str]:
+    """The serious and critical violations axe-core finds on `page` (whose
+    Content-Security-Policy the test's browser context bypasses)."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 # Every server started by the tests, so that a failing test can show their stderr.
 RUNNING_SERVERS: list["Server"] = []
 

@@ -8,44 +8,24 @@ the app that received them; the whole flow works with JavaScript disabled;
 the keyboard alone reaches every control; and axe-core finds no serious or
 critical accessibility violation.
 
-Chromium runs with `--no-sandbox` when the tests run as root (as in the
-project's container), where its sandbox cannot start; elsewhere with it.
+The browser (the `browser` fixture) and the axe-core check are shared with
+the public pages' test (conftest.py, support.py).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from support import REPO_ROOT, bearer, public_author
-
-CHROMIUM = Path(os.environ.get("TOLLGATE_CHROMIUM", "/usr/bin/chromium"))
-AXE = REPO_ROOT / "tests/e2e/node/node_modules/axe-core/axe.min.js"
+from support import AXE, axe_violations, bearer, public_author
 
 # Every radio group of the preferences form: category.scope.
 PREFERENCE_GROUPS = [
     f"{c}.{s}" for c in ("train-genai", "train-ai", "ai-input") for s in ("first-party", "third-parties")
 ]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/setup-browser (Debian's `chromium` package)")
-    from playwright.sync_api import sync_playwright
-
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def sign_in_link(platform, account_id: int) -> str:
@@ -216,16 +196,6 @@ def test_the_keyboard_alone_reaches_every_control_in_order(platform, browser):
         assert account["account"]["ai_preferences"]["train-ai"]["first-party"]["value"] == "deny"
     finally:
         context.close()
-
-
-def axe_violations(page) -> list[str]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def test_axe_finds_no_serious_or_critical_violation(platform, browser):

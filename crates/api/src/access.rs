@@ -97,6 +97,15 @@ pub async fn route(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
+/// Hands the request's id to a handler mounted beside the API (the public
+/// pages) as a request extension, for its ledger entry.
+pub async fn tag_request(mut request: Request, next: Next) -> Response {
+    if let Some(id) = request_id() {
+        request.extensions_mut().insert(tollgate_deliver::RequestTag(id.as_str().to_owned()));
+    }
+    next.run(request).await
+}
+
 /// The id of the request being answered (`None` outside `observe`).
 pub(crate) fn request_id() -> Option<RequestId> {
     FACTS.try_with(|cell| cell.borrow().id).ok().flatten()

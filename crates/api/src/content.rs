@@ -289,19 +289,20 @@ async fn deliver_posts(
     Ok(delivery)
 }
 
-/// Adds the usage-terms headers every content response carries.
+/// Adds the usage-terms headers every content response carries, in the
+/// words every channel uses (`tollgate_deliver::UsageTerms`).
 fn usage_headers(response: &mut Response, state: &ApiState, delivery: &Delivery) {
+    let terms = delivery.usage_terms();
     let h = response.headers_mut();
-    if delivery.genai_allowed {
-        h.insert("content-usage", HeaderValue::from_static("train-ai=y"));
-        h.insert("tdm-reservation", HeaderValue::from_static("0"));
-    } else {
-        h.insert("content-usage", HeaderValue::from_static("train-ai=n"));
-        h.insert("tdm-reservation", HeaderValue::from_static("1"));
-        if let Ok(v) = HeaderValue::from_str(&format!("{}/agreement", state.config.public_url.trim_end_matches('/'))) {
-            h.insert("tdm-policy", v);
-        }
-        h.insert("x-robots-tag", HeaderValue::from_static("noai, noimageai"));
+    h.insert("content-usage", HeaderValue::from_static(terms.content_usage()));
+    h.insert("tdm-reservation", HeaderValue::from_static(terms.tdm_reservation()));
+    if let Some(path) = terms.tdm_policy_path()
+        && let Ok(v) = HeaderValue::from_str(&format!("{}{path}", state.config.public_url.trim_end_matches('/')))
+    {
+        h.insert("tdm-policy", v);
+    }
+    if let Some(robots) = terms.robots() {
+        h.insert("x-robots-tag", HeaderValue::from_static(robots));
     }
 }
 

@@ -248,6 +248,17 @@ pub fn router(state: Arc<ApiState>) -> Router {
 /// the same edge, access log and limits. Those pages are HTML, not part of
 /// the developer API: they are not in the route table or the OpenAPI document.
 pub fn router_with_settings(state: Arc<ApiState>, settings: Option<Router>) -> Router {
+    router_with_web(state, settings, None)
+}
+
+/// `router_with_settings`, with the public pages too
+/// (`tollgate_web::pages_router`): `/{handle}` and `/{handle}/status/{id}`,
+/// behind the same edge. Every static route of the table wins over those
+/// patterns (axum prefers a static segment to a parameter), so no page can
+/// shadow an endpoint; the pages answer their own 404 for a path that is
+/// not a handle. Each page request carries its id (`RequestTag`) for the
+/// ledger entry, as the API's handlers do.
+pub fn router_with_web(state: Arc<ApiState>, settings: Option<Router>, pages: Option<Router>) -> Router {
     let limits = state.config.http_limits;
     let access_log = state.config.access_log;
     let observed = state.clone();
@@ -257,6 +268,10 @@ pub fn router_with_settings(state: Arc<ApiState>, settings: Option<Router>) -> R
             .route_service("/settings", pages.clone())
             .route_service("/settings/", pages.clone())
             .route_service("/settings/{*page}", pages);
+    }
+    if let Some(pages) = pages {
+        let pages = pages.layer(axum::middleware::from_fn(access::tag_request));
+        routes = routes.route_service("/{handle}", pages.clone()).route_service("/{handle}/status/{id}", pages);
     }
     routes
         .route_layer(axum::middleware::from_fn(access::route))

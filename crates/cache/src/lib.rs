@@ -16,7 +16,10 @@
 //!   whole on any app, key or agreement change, which are rare);
 //! - the latest developer agreement;
 //! - accounts by id (decoded once: no per-request JSON decoding of stored
-//!   preferences);
+//!   preferences), and the id of each handle looked up (in lower case),
+//!   which is only a hint: an answer by handle is the account the hint
+//!   names, read by id (so current), only if it still has that handle;
+//!   otherwise the store answers;
 //! - posts by id;
 //! - the newest `timeline_window` posts of each author read recently, from
 //!   which timeline pages are answered while they fall inside the window.
@@ -121,6 +124,9 @@ struct State {
     /// `None` until read; then the latest agreement, if any.
     agreement: Option<Option<Arc<Agreement>>>,
     accounts: Generations<AccountId, Arc<Account>>,
+    /// The account id of a handle (lower case) found in the store: a hint,
+    /// checked against the account on every use.
+    handles: Generations<String, AccountId>,
     posts: Generations<PostId, Arc<Post>>,
     timelines: Generations<AccountId, Arc<Timeline>>,
 }
@@ -132,6 +138,7 @@ impl State {
                 self.credentials.clear();
                 self.agreement = None;
                 self.accounts.clear();
+                self.handles.clear();
                 self.posts.clear();
                 self.timelines.clear();
             }
@@ -188,6 +195,7 @@ impl PlatformCache {
                 credentials: HashMap::new(),
                 agreement: None,
                 accounts: Generations::new(config.accounts),
+                handles: Generations::new(config.accounts),
                 // Posts are held by id and in timelines: each gets half.
                 posts: Generations::new(config.posts / 2),
                 timelines: Generations::new(config.posts / 2),
@@ -300,6 +308,32 @@ impl PlatformCache {
     /// The accounts that exist among `ids`, in no particular order, each once.
     pub fn accounts(&self, ids: &[AccountId]) -> Result<Vec<Arc<Account>>> {
         self.by_ids(ids, |s| &s.accounts, |s| &mut s.accounts, |a| a.id, |missing| self.store.accounts(missing))
+    }
+
+    /// The account whose handle is `handle`, matched case-insensitively as
+    /// on X (`Store::account_by_handle`). A handle seen before is answered
+    /// from the cache: its hint names an account, read by id through the
+    /// cache (which follows the log), kept only if it still has the handle;
+    /// a renamed or removed account sends the question to the store. Unknown
+    /// handles are not remembered: guessing handles must not fill the cache.
+    pub fn account_by_handle(&self, handle: &str) -> Result<Option<Arc<Account>>> {
+        let key = handle.to_ascii_lowercase();
+        let hint = self.read().handles.get(&key).copied();
+        if let Some(id) = hint
+            && let Some(account) = self.account(id)?
+            && account.handle.eq_ignore_ascii_case(handle)
+        {
+            return Ok(Some(account));
+        }
+        self.load(
+            || Ok(self.store.account_by_handle(handle)?.map(Arc::new)),
+            |state, found| {
+                if let Some(account) = found {
+                    state.handles.insert(key, account.id, 1);
+                    state.accounts.insert(account.id, Arc::clone(account), 1);
+                }
+            },
+        )
     }
 
     /// The posts that exist among `ids` (deleted ones included), in no

@@ -274,3 +274,29 @@ fn concurrent_writes_never_leave_a_stale_entry() {
         assert_eq!(cache.account(AccountId(id)).unwrap().unwrap().display_name, WRITES.to_string(), "account {id}");
     }
 }
+
+#[test]
+fn handles_are_answered_from_the_cache_and_follow_renames() {
+    let store = store();
+    store.upsert_accounts(&[account(1), account(2)]).unwrap();
+    let c = cache(&store, CacheConfig::DEFAULT);
+    c.sync().unwrap();
+    assert_eq!(c.account_by_handle("USER1").unwrap().map(|a| a.id), Some(AccountId(1)));
+    let misses = c.stats().misses;
+    assert_eq!(c.account_by_handle("User1").unwrap().map(|a| a.id), Some(AccountId(1)));
+    assert_eq!(c.stats().misses, misses, "a handle seen before reads nothing from the store");
+
+    // Account 1 is renamed and account 2 takes its old handle: the hint
+    // the cache kept names the wrong account now, and must not be used.
+    let mut renamed = account(1);
+    renamed.handle = "renamed".into();
+    store.upsert_accounts(&[renamed]).unwrap();
+    let mut taker = account(2);
+    taker.handle = "user1".into();
+    store.upsert_accounts(&[taker]).unwrap();
+    c.sync().unwrap();
+    assert_eq!(c.account_by_handle("user1").unwrap().map(|a| a.id), Some(AccountId(2)));
+    assert_eq!(c.account_by_handle("RENAMED").unwrap().map(|a| a.id), Some(AccountId(1)));
+    assert_eq!(c.account_by_handle("user2").unwrap().map(|a| a.id), None);
+    assert_eq!(c.account_by_handle("nobody").unwrap().map(|a| a.id), None);
+}

@@ -166,6 +166,60 @@ impl Delivery {
     }
 }
 
+
+impl Delivery {
+    /// The usage terms the response carrying this delivery states.
+    pub fn usage_terms(&self) -> UsageTerms {
+        UsageTerms { genai_allowed: self.genai_allowed }
+    }
+}
+
+/// The usage terms a response states for the content it carries, as header
+/// (and HTML `meta`) values: one set of words for every channel, so that the
+/// developer API and the public pages say the same of the same delivery.
+///
+/// Only the values live here, not the headers: this crate knows no HTTP.
+/// Content that could also have gone to its recipient for `train-genai`
+/// (`Delivery::genai_allowed`) is stated free for AI training; anything
+/// else reserves it (`tdm-reservation: 1`, aipref `train-ai=n`, `noai`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageTerms {
+    pub genai_allowed: bool,
+}
+
+impl UsageTerms {
+    /// The terms of an answer that carries no delivery (an error page):
+    /// reserved, as for content nobody may train on.
+    pub const RESERVED: UsageTerms = UsageTerms { genai_allowed: false };
+
+    /// The aipref `Content-Usage` value.
+    pub fn content_usage(self) -> &'static str {
+        if self.genai_allowed { "train-ai=y" } else { "train-ai=n" }
+    }
+
+    /// The W3C TDMRep `tdm-reservation` value.
+    pub fn tdm_reservation(self) -> &'static str {
+        if self.genai_allowed { "0" } else { "1" }
+    }
+
+    /// The `X-Robots-Tag` (and robots `meta`) value, when the use is reserved.
+    pub fn robots(self) -> Option<&'static str> {
+        (!self.genai_allowed).then_some("noai, noimageai")
+    }
+
+    /// The path, under the public URL, of the terms a reservation points at
+    /// (`tdm-policy`): the developer agreement, where a license is offered.
+    pub fn tdm_policy_path(self) -> Option<&'static str> {
+        (!self.genai_allowed).then_some("/agreement")
+    }
+}
+
+/// The id of the request being answered, which the ledger entry carries: set
+/// as a request extension by the service that mounts a channel (the API's
+/// edge gives every request its id) for handlers that cannot ask it.
+#[derive(Debug, Clone)]
+pub struct RequestTag(pub String);
+
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
     #[error(transparent)]

@@ -8,6 +8,8 @@
 
 use std::fmt::Write as _;
 
+use tollgate_domain::Timestamp;
+
 /// `text` with the five characters that HTML gives meaning escaped, for use
 /// in element content and in quoted attribute values alike.
 pub fn esc(text: &str) -> String {
@@ -23,6 +25,12 @@ pub fn esc(text: &str) -> String {
         }
     }
     out
+}
+
+/// `2026-12-06 21:40 UTC`, in a `<time>` element whose `datetime` is exact.
+pub fn time(t: Timestamp) -> String {
+    let full = t.to_string();
+    format!("<time datetime=\"{}\">{} {} UTC</time>", esc(&full), esc(&full[..10]), esc(&full[11..16]))
 }
 
 /// A whole page: `title` (escaped here) heads the document and names it;

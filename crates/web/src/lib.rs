@@ -1,6 +1,12 @@
-//! The account holder's AI settings page, under `/settings`: server-rendered
-//! HTML with plain forms (no JavaScript), served by `tollgate serve` on the
-//! API's listener.
+//! The web channel: the public pages (a post, a profile with its posts;
+//! `public`) and the account holder's AI settings page, under `/settings`:
+//! server-rendered HTML with plain forms (no JavaScript), served by
+//! `tollgate serve` on the API's listener.
+//!
+//! The public pages release posts and profiles like the developer API does:
+//! candidates from the platform cache, decided and recorded by
+//! `tollgate_deliver::Deliverer` on the `web` channel, rendered only as the
+//! `Released` values it returns.
 //!
 //! A person arrives with a sign-in link the platform issued (`jwt`), gets a
 //! signed session cookie (`session`), and sees and changes their AI
@@ -10,15 +16,17 @@
 //! questions (`tollgate_ledger::Audit`) and nothing else of the ledger, and
 //! what those apps were asked to do about them since (`Store::notices`).
 //!
-//! This crate releases no posts: it shows an account holder their own
-//! settings and the ledger's record about them, never another account's
-//! posts, so it does not go through `tollgate_deliver`.
+//! The settings page releases no posts: it shows an account holder their
+//! own settings and the ledger's record about them, never another
+//! account's posts, so it does not go through `tollgate_deliver`.
 
 mod handlers;
 pub mod html;
 pub mod jwt;
 mod mac;
 mod page;
+mod public;
+mod public_html;
 mod report;
 pub mod session;
 
@@ -29,6 +37,7 @@ use axum::routing::{get, post};
 use tollgate_domain::{AccountId, ConsentDefaults, Timestamp};
 use tollgate_store::Store;
 
+pub use public::{HiddenLink, PAGE_SIZE, POST_ENDPOINT, PROFILE_ENDPOINT, PagesState, cursor, is_handle, pages_router};
 pub use report::{RequestKind, RequestStatus};
 pub use session::SessionKey;
 

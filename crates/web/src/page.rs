@@ -7,7 +7,7 @@ use tollgate_domain::{
     Account, AccountStatus, AuthorFacts, Category, ConsentDefaults, Purpose, RegionGroup, Scope, Tier, Timestamp, Tri,
 };
 
-use crate::html::{esc, page};
+use crate::html::{esc, page, time};
 use crate::report::{AppReport, RequestKind, RequestStatus};
 
 /// What a change told the person (`?status=` after a redirect).
@@ -110,12 +110,6 @@ fn tri_label(t: Tri) -> &'static str {
         Tri::Deny => "deny",
         Tri::Unset => "platform default",
     }
-}
-
-/// `2026-12-06 21:40 UTC`, in a `<time>` element.
-fn time(t: Timestamp) -> String {
-    let full = t.to_string();
-    format!("<time datetime=\"{}\">{} {} UTC</time>", esc(&full), esc(&full[..10]), esc(&full[11..16]))
 }
 
 /// The id and name of the radio group of one preference.

@@ -87,6 +87,7 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<(), Failure> {
             "apps": apps,
             "examples": {
                 "author_id": examples.author.to_string(),
+                "author_handle": examples.author_handle,
                 "opted_out_post_id": examples.post.to_string(),
                 "eu_account_id": examples.eu_account.map(|a| a.to_string()),
                 "minor_account_id": examples.minor.map(|a| a.to_string()),
@@ -123,6 +124,9 @@ struct Examples {
     /// An author who explicitly denied third parties `train-genai` (an adult
     /// with an active, public account), and one of their ordinary posts.
     author: tollgate_domain::AccountId,
+    /// The author's handle, for the links to their public pages (which show
+    /// their posts: they opted out of training, not of display).
+    author_handle: String,
     post: tollgate_domain::PostId,
     /// The first adult in a restricted region (the EU, the EEA, the UK) with
     /// no preference set and some posts: the regional default decides for them.
@@ -138,7 +142,7 @@ fn pick_examples(accounts: &Path, posts: &Path, defaults: &ConsentDefaults) -> R
         let f = std::fs::File::open(p).map_err(|e| Failure::failed(format!("cannot read `{}`: {e}", p.display())))?;
         Ok(std::io::BufReader::new(f).lines())
     };
-    let mut opted_out = std::collections::HashSet::new();
+    let mut opted_out = std::collections::HashMap::new();
     // Candidates in file order: (id, is the EU example, is the minor example).
     let mut candidates = Vec::new();
     for line in lines(accounts)?.map_while(Result::ok) {
@@ -146,7 +150,7 @@ fn pick_examples(accounts: &Path, posts: &Path, defaults: &ConsentDefaults) -> R
         let public = !a.protected && a.status == AccountStatus::Active;
         let denied = a.ai_preferences.get(Category::TrainGenai, Scope::ThirdParties).value == Tri::Deny;
         if denied && public && a.is_minor != Some(true) && a.birth_year.is_none() {
-            opted_out.insert(a.id);
+            opted_out.insert(a.id, a.handle.clone());
         }
         let unset = a.ai_preferences == AiPreferences::default();
         let eu =
@@ -163,7 +167,7 @@ fn pick_examples(accounts: &Path, posts: &Path, defaults: &ConsentDefaults) -> R
         if p.deleted_at.is_none() {
             authors.insert(p.author_id);
         }
-        if example.is_none() && opted_out.contains(&p.author_id) && !p.no_ai && p.deleted_at.is_none() {
+        if example.is_none() && opted_out.contains_key(&p.author_id) && !p.no_ai && p.deleted_at.is_none() {
             example = Some((p.author_id, p.id));
         }
     }
@@ -173,7 +177,8 @@ fn pick_examples(accounts: &Path, posts: &Path, defaults: &ConsentDefaults) -> R
     let first = |pick: fn(&(tollgate_domain::AccountId, bool, bool)) -> bool| {
         candidates.iter().find(|c| pick(c) && authors.contains(&c.0)).map(|c| c.0)
     };
-    Ok(Examples { author, post, eu_account: first(|c| c.1), minor: first(|c| c.2) })
+    let author_handle = opted_out.get(&author).cloned().unwrap_or_default();
+    Ok(Examples { author, author_handle, post, eu_account: first(|c| c.1), minor: first(|c| c.2) })
 }
 
 /// Sign-in links to the settings page for the example accounts, valid for
@@ -242,4 +247,11 @@ fn print_examples(config: &Config, credentials: &Value, path: &Path) {
         token("demo-standard-trainer")
     );
     outln!();
+    // Data made by an older demo names no handle: its pages are not linked.
+    if let Some(handle) = credentials["examples"]["author_handle"].as_str().filter(|h| !h.is_empty()) {
+        outln!("# Public pages: the same author's post and profile, shown to people (display is allowed)");
+        outln!("{base}/{handle}/status/{post}");
+        outln!("{base}/{handle}");
+        outln!();
+    }
 }

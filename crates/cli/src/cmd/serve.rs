@@ -79,6 +79,12 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
         state.deliverer.defaults().clone(),
         runtime::web_config(config)?,
     )));
+    // The public pages release through the same cache and deliverer as the API.
+    let pages = tollgate_web::pages_router(Arc::new(tollgate_web::PagesState::new(
+        state.cache.clone(),
+        state.deliverer.clone(),
+        &config.public_url,
+    )));
     let _notices = NoticeWorker::start(Arc::clone(&state), node, config.deadlines)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -107,7 +113,7 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
             shutdown().await;
             stopping.close_streams();
         };
-        let router = tollgate_api::router_with_settings(state, Some(settings));
+        let router = tollgate_api::router_with_web(state, Some(settings), Some(pages));
         serve_http(listener, router, &config.http_limits, config.connections, limiter, stop).await;
         Ok(())
     })

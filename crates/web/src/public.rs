@@ -320,17 +320,22 @@ async fn post_page(state: &PagesState, ctx: &Ctx, handle: &str, id: &str) -> Res
         .await
         .map_err(|e| ctx.failed(state, "recording", e))?;
     let terms = delivery.usage_terms();
-    if let Some(post) = delivery.posts.first() {
+    let mut response = if let Some(post) = delivery.posts.first() {
         let author = delivery.accounts.iter().find(|a| a.id == post.author_id);
         let title = render::post_title(post, author, handle);
         let canonical = render::post_url(&state.public_url, author.map_or(handle, |a| &a.handle), post.id);
         let frame = Frame { canonical: Some(&canonical), ..ctx.frame(state, &title, terms) };
-        return Ok(respond(state, StatusCode::OK, terms, render::post(&frame, post, author, handle)));
-    }
-    Ok(match delivery.withheld.first() {
-        Some(&(_, reason)) => ctx.message(state, withheld_status(reason), terms, MessageKind::PostWithheld(reason)),
-        None => ctx.message(state, StatusCode::NOT_FOUND, terms, MessageKind::NotFound),
-    })
+        respond(state, StatusCode::OK, terms, render::post(&frame, post, author, handle))
+    } else {
+        match delivery.withheld.first() {
+            Some(&(_, reason)) => ctx.message(state, withheld_status(reason), terms, MessageKind::PostWithheld(reason)),
+            None => ctx.message(state, StatusCode::NOT_FOUND, terms, MessageKind::NotFound),
+        }
+    };
+    // What the guard counts: one id asked, whether it exists, what was released.
+    let exists = usize::from(!delivery.posts.is_empty() || !delivery.withheld.is_empty());
+    response.extensions_mut().insert(delivery.served(1, exists));
+    Ok(response)
 }
 
 async fn profile(
@@ -413,7 +418,9 @@ async fn profile_page(state: &PagesState, ctx: &Ctx, handle: &str, query: Option
     let canonical = format!("{}/{}", state.public_url, owner.handle);
     let frame = Frame { canonical: Some(&canonical), ..ctx.frame(state, &title, terms) };
     let page = render::ProfilePage { owner, posts: &posts, next: next.as_deref(), first: before.is_none() };
-    Ok(respond(state, StatusCode::OK, terms, render::profile(&frame, &page)))
+    let mut response = respond(state, StatusCode::OK, terms, render::profile(&frame, &page));
+    response.extensions_mut().insert(posts.served(0, 0));
+    Ok(response)
 }
 
 /// A path the pages' router was handed but has no page for.

@@ -172,8 +172,10 @@ pub enum NoticeKind {
     /// Its first fetch of `/robots.txt`: the terms' `Disallow` lines are a notice.
     RobotsTxt,
     /// Its first `402` (a license offer).
+    #[serde(rename = "license-402")]
     License402,
     /// Its first `403` block.
+    #[serde(rename = "block-403")]
     Block403,
     /// Its first challenge.
     Challenge,
@@ -536,7 +538,9 @@ pub fn build(
             })?;
             let Some(facts) = &entry.guard else { continue };
             guard_entries += 1;
-            if !wanted(&facts.actor) {
+            // What came after the window is neither counted nor a notice:
+            // the report reads as if written at the window's end.
+            if !wanted(&facts.actor) || options.until.is_some_and(|u| entry.time >= u) {
                 continue;
             }
             let counted = in_window(entry.time);
@@ -583,6 +587,13 @@ pub fn to_json(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notice_kinds_serialize_as_their_names() {
+        for kind in NoticeKind::RECORDED.into_iter().chain([NoticeKind::Written]) {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
 
     #[test]
     fn request_lines_give_their_path() {

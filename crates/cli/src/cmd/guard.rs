@@ -199,7 +199,7 @@ fn report(config: &Config, a: &ReportArgs) -> Result<(), Failure> {
         Some(out) => {
             tollgate_ledger::write_atomic(out, text.as_bytes()).map_err(|e| Failure::failed(e.to_string()))?;
             eprintln!(
-                "{} actors, {} entries of the guard: report written to {}",
+                "report of {} actor(s), {} entries of the guard, written to {}",
                 report.actors.len(),
                 report.ledger.guard_entries_in_window,
                 out.display()

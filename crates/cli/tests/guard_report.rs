@@ -215,6 +215,12 @@ fn the_window_bounds_the_counts_but_not_the_notices_given_before_it() {
     assert!(a["notices"].as_array().unwrap().iter().all(|n| n["kind"] != "challenge"), "{a:#}");
     assert_eq!(r["ledger"]["guard_entries_in_window"], 4);
 
+    // A window that ends before the written notice was sent: not a notice of it.
+    let r = json_report(&dir, &["--until", "2026-11-09", "--actor", "crawler-a"]);
+    let kinds: Vec<&str> =
+        actor(&r, "crawler-a")["notices"].as_array().unwrap().iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["robots-txt", "license-402"]);
+
     // An RFC 3339 bound is exact: from 23:00 on 2026-11-10.
     let r = json_report(&dir, &["--since", "2026-11-10T23:00:00Z", "--actor", "crawler-a"]);
     assert_eq!(counts(&actor(&r, "crawler-a")["totals"]), (4, 1, 3, 2));

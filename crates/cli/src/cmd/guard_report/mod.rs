@@ -502,7 +502,12 @@ pub fn build(
     let wanted = |actor: &str| options.actor.as_deref().is_none_or(|a| a == actor);
     let mut actors: HashMap<String, ActorState> = HashMap::new();
     let mut written: HashMap<String, Vec<GuardNotice>> = HashMap::new();
-    for n in notices.into_iter().filter(|n| wanted(&n.actor)) {
+    // A written notice sent after the window is not one of this report, as
+    // a recorded notice given after it is not (below).
+    let sent_in_time = |n: &GuardNotice| {
+        options.until.is_none_or(|u| tollgate_store::guard_notices::day_start(&n.date).is_some_and(|d| d < u))
+    };
+    for n in notices.into_iter().filter(|n| wanted(&n.actor) && sent_in_time(n)) {
         written.entry(n.actor.clone()).or_default().push(n);
     }
     // Actors with a written notice are reported even if they made no request

@@ -340,6 +340,23 @@ fn a_report_that_fails_leaves_the_previous_one_whole_and_no_partial_file() {
 }
 
 #[test]
+fn no_report_is_built_from_entries_the_signed_head_does_not_cover() {
+    let dir = data_dir("altered");
+    assert_eq!(json_report(&dir, &[])["ledger"]["root_checked"], true);
+    // An entry rewritten in place, still well-formed: another actor.
+    let conn = rusqlite::Connection::open(dir.0.join("ledger.db")).unwrap();
+    let sql =
+        "UPDATE ledger SET body = CAST(replace(CAST(body AS TEXT), 'person-b', 'person-c') AS BLOB) WHERE seq = 9";
+    assert_eq!(conn.execute(sql, []).unwrap(), 1);
+    drop(conn);
+    let out = dir.0.join("altered.json");
+    let err = tollgate(&dir, &["guard", "report", "--out", out.to_str().unwrap()]).unwrap_err();
+    assert_eq!(err.code, exit::VERIFY_FAILED, "{}", err.message);
+    assert!(err.message.contains("signed head of size 11"), "{}", err.message);
+    assert!(!out.exists());
+}
+
+#[test]
 fn a_report_is_built_while_the_writer_runs() {
     let dir = DataDir(std::env::temp_dir().join(format!("tollgate-cli-guard-live-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);

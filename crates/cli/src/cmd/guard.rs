@@ -8,13 +8,13 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 use tollgate_domain::Timestamp;
-use tollgate_ledger::Ledger;
+use tollgate_ledger::{Ledger, LedgerError};
 use tollgate_store::NewGuardNotice;
 
 use crate::cmd::guard_report::{self, Head, MAX_SAMPLES, Options};
 use crate::cmd::print_json;
 use crate::config::Config;
-use crate::{Failure, runtime};
+use crate::{Failure, exit, runtime};
 
 #[derive(Debug, Subcommand)]
 pub enum GuardCommand {
@@ -189,7 +189,10 @@ fn report(config: &Config, a: &ReportArgs) -> Result<(), Failure> {
         .map(|(cp, key)| Head { size: cp.size, root: hex::encode(cp.root), time: cp.time, public_key: key.hex() });
     let notices = store.guard_notices(a.actor.as_deref())?;
     let options = Options { since, until, actor: a.actor.clone(), samples: a.samples };
-    let report = guard_report::build(&db, head, notices, &options).map_err(|e| Failure::failed(e.to_string()))?;
+    let report = guard_report::build(&db, head, notices, &options).map_err(|e| match e {
+        LedgerError::Altered(_) => Failure { code: exit::VERIFY_FAILED, message: e.to_string() },
+        _ => Failure::failed(e.to_string()),
+    })?;
     let text = match a.format {
         Format::Json => guard_report::to_json(&report),
         Format::Csv => guard_report::csv::render(&report),

@@ -73,6 +73,14 @@ fn header(h: &mut String, r: &Report) {
         ("Actor", r.actor.clone().unwrap_or_else(|| "every actor".into())),
         ("Entries read", format!("sequence numbers {} to {} (exclusive)", r.ledger.from_seq, r.ledger.to_seq)),
         (
+            "Checked against the head",
+            if r.ledger.root_checked {
+                "yes: the Merkle root of the entries read is the signed root".to_owned()
+            } else {
+                "no: the report did not read every entry the head signs (retention, or a copy catching up)".to_owned()
+            },
+        ),
+        (
             "Entries with the guard's facts",
             format!("{} ({} in the window)", r.ledger.guard_entries, r.ledger.guard_entries_in_window),
         ),

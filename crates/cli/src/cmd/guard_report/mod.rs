@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use serde::Serialize;
 use tollgate_domain::Timestamp;
 use tollgate_domain::guard::GuardAction;
-use tollgate_ledger::{Entry, GuardFacts, LedgerDb, LedgerError, Outcome};
+use tollgate_ledger::{Entry, Frontier, GuardFacts, LedgerDb, LedgerError, Outcome, leaf_hash};
 use tollgate_store::GuardNotice;
 
 /// The version of the report's JSON (`version`): a field is only ever added.
@@ -90,6 +90,12 @@ pub struct Source {
     /// in the window (and are of the actor asked for).
     pub guard_entries: u64,
     pub guard_entries_in_window: u64,
+    /// Whether the report recomputed the Merkle root of the entries it read
+    /// and found the head's: true when it read every entry the head signs
+    /// (none removed by retention, the copy caught up). A root that differs
+    /// is an error: no report is written from entries their signature does
+    /// not cover.
+    pub root_checked: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -519,6 +525,8 @@ pub fn build(
     let to_seq = head.as_ref().map_or(end, |h| h.size.min(end));
     let in_window = |t: Timestamp| options.since.is_none_or(|s| t >= s) && options.until.is_none_or(|u| t < u);
     let (mut from_seq, mut next, mut guard_entries, mut in_window_entries) = (None, 0, 0, 0);
+    // The tree of the entries read, while they are read from the first.
+    let mut tree = Some(Frontier::new());
     'read: loop {
         let rows = db.ledger_read(next, PAGE)?;
         if rows.is_empty() {
@@ -529,6 +537,13 @@ pub fn build(
                 break 'read;
             }
             from_seq.get_or_insert(row.seq);
+            if let Some(t) = &mut tree {
+                if t.size() == row.seq {
+                    t.push_leaf(leaf_hash(&row.body));
+                } else {
+                    tree = None;
+                }
+            }
             next = row.seq + 1;
             // A body without the key has no guard facts: skip its decoding.
             // (`"guard":` in a string value would be escaped as `\"guard\":`.)
@@ -557,6 +572,21 @@ pub fn build(
             state.take(row.seq, &entry, facts, counted, options.samples);
         }
     }
+    let root_checked = match (&head, &tree) {
+        (Some(h), Some(t)) if t.size() == h.size => {
+            // INVARIANT (evidence-is-signed): a report counts only entries
+            // whose tree is the one the head it names signs.
+            if hex::encode(t.root()) != h.root {
+                return Err(LedgerError::Altered(format!(
+                    "the entries do not match the signed head of size {}: run `tollgate ledger verify`; no report \
+                     was written",
+                    h.size
+                )));
+            }
+            true
+        }
+        _ => false,
+    };
     let mut actors: Vec<ActorReport> = actors
         .into_iter()
         .filter(|(_, s)| s.totals.requests > 0 || !s.written.is_empty())
@@ -576,6 +606,7 @@ pub fn build(
             to_seq,
             guard_entries,
             guard_entries_in_window: in_window_entries,
+            root_checked,
         },
         actors,
     })

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use serde::Serialize;
 use tollgate_domain::Timestamp;
 use tollgate_domain::guard::GuardAction;
-use tollgate_ledger::{Entry, Frontier, GuardFacts, LedgerDb, LedgerError, Outcome, leaf_hash};
+use tollgate_ledger::{Entry, Frontier, GuardFacts, LedgerDb, LedgerError, LedgerRow, Outcome, leaf_hash};
 use tollgate_store::GuardNotice;
 
 /// The version of the report's JSON (`version`): a field is only ever added.
@@ -346,14 +346,14 @@ struct ActorState {
 }
 
 impl ActorState {
-    fn new(written: Vec<GuardNotice>) -> ActorState {
+    fn new() -> ActorState {
         ActorState {
             first_seen: None,
             last_seen: None,
             totals: Counts::default(),
             actions: Tally::default(),
             given: Vec::new(),
-            written: written.into_iter().map(|n| (n, Counts::default())).collect(),
+            written: Vec::new(),
             signals: Tally::default(),
             networks: Networks::default(),
             user_agents: Tally::default(),
@@ -505,30 +505,11 @@ pub fn build(
     notices: Vec<GuardNotice>,
     options: &Options,
 ) -> Result<Report, LedgerError> {
-    let wanted = |actor: &str| options.actor.as_deref().is_none_or(|a| a == actor);
-    let mut actors: HashMap<String, ActorState> = HashMap::new();
-    let mut written: HashMap<String, Vec<GuardNotice>> = HashMap::new();
-    // A written notice sent after the window is not one of this report, as
-    // a recorded notice given after it is not (below).
-    let sent_in_time = |n: &GuardNotice| {
-        options.until.is_none_or(|u| tollgate_store::guard_notices::day_start(&n.date).is_some_and(|d| d < u))
-    };
-    for n in notices.into_iter().filter(|n| wanted(&n.actor) && sent_in_time(n)) {
-        written.entry(n.actor.clone()).or_default().push(n);
-    }
-    // Actors with a written notice are reported even if they made no request
-    // since: that they stopped is evidence too.
-    for (actor, notices) in written {
-        actors.insert(actor, ActorState::new(notices));
-    }
+    let mut pass = Pass::new(options, notices);
     let end = db.ledger_end()?;
     let to_seq = head.as_ref().map_or(end, |h| h.size.min(end));
-    let in_window = |t: Timestamp| options.since.is_none_or(|s| t >= s) && options.until.is_none_or(|u| t < u);
-    let (mut from_seq, mut next, mut guard_entries, mut in_window_entries) = (None, 0, 0, 0);
-    // The tree of the entries read, while they are read from the first.
-    let mut tree = Some(Frontier::new());
     'read: loop {
-        let rows = db.ledger_read(next, PAGE)?;
+        let rows = db.ledger_read(pass.next, PAGE)?;
         if rows.is_empty() {
             break;
         }
@@ -536,43 +517,10 @@ pub fn build(
             if row.seq >= to_seq {
                 break 'read;
             }
-            from_seq.get_or_insert(row.seq);
-            if let Some(t) = &mut tree {
-                if t.size() == row.seq {
-                    t.push_leaf(leaf_hash(&row.body));
-                } else {
-                    tree = None;
-                }
-            }
-            next = row.seq + 1;
-            // A body without the key has no guard facts: skip its decoding.
-            // (`"guard":` in a string value would be escaped as `\"guard\":`.)
-            if !row.body.windows(GUARD_KEY.len()).any(|w| w == GUARD_KEY) {
-                continue;
-            }
-            let entry = Entry::decode(&row.body).map_err(|e| {
-                LedgerError::Invalid(format!(
-                    "entry {} does not decode ({e}): run `tollgate ledger verify`; no report was written",
-                    row.seq
-                ))
-            })?;
-            let Some(facts) = &entry.guard else { continue };
-            guard_entries += 1;
-            // What came after the window is neither counted nor a notice:
-            // the report reads as if written at the window's end.
-            if !wanted(&facts.actor) || options.until.is_some_and(|u| entry.time >= u) {
-                continue;
-            }
-            let counted = in_window(entry.time);
-            in_window_entries += u64::from(counted);
-            let state = match actors.get_mut(&facts.actor) {
-                Some(s) => s,
-                None => actors.entry(facts.actor.clone()).or_insert_with(|| ActorState::new(Vec::new())),
-            };
-            state.take(row.seq, &entry, facts, counted, options.samples);
+            pass.row(&row)?;
         }
     }
-    let root_checked = match (&head, &tree) {
+    let root_checked = match (&head, &pass.tree) {
         (Some(h), Some(t)) if t.size() == h.size => {
             // INVARIANT (evidence-is-signed): a report counts only entries
             // whose tree is the one the head it names signs.
@@ -587,7 +535,8 @@ pub fn build(
         }
         _ => false,
     };
-    let mut actors: Vec<ActorReport> = actors
+    let mut actors: Vec<ActorReport> = pass
+        .actors
         .into_iter()
         .filter(|(_, s)| s.totals.requests > 0 || !s.written.is_empty())
         .map(|(actor, s)| s.finish(actor))
@@ -602,14 +551,88 @@ pub fn build(
         samples_per_end: options.samples,
         ledger: Source {
             head,
-            from_seq: from_seq.unwrap_or(to_seq),
+            from_seq: pass.from_seq.unwrap_or(to_seq),
             to_seq,
-            guard_entries,
-            guard_entries_in_window: in_window_entries,
+            guard_entries: pass.guard_entries,
+            guard_entries_in_window: pass.in_window,
             root_checked,
         },
         actors,
     })
+}
+
+/// The pass over the entries, in sequence order.
+struct Pass<'a> {
+    options: &'a Options,
+    actors: HashMap<String, ActorState>,
+    /// The tree of the entries read, while they are read from the first
+    /// without a gap.
+    tree: Option<Frontier>,
+    from_seq: Option<u64>,
+    /// The entry to read next.
+    next: u64,
+    guard_entries: u64,
+    in_window: u64,
+}
+
+impl<'a> Pass<'a> {
+    fn new(options: &'a Options, notices: Vec<GuardNotice>) -> Pass<'a> {
+        let mut actors: HashMap<String, ActorState> = HashMap::new();
+        // A written notice sent after the window is not one of this report,
+        // as a recorded notice given after it is not (`row`). Actors with a
+        // written notice are reported even if they made no request since:
+        // that they stopped is evidence too.
+        let sent_in_time = |n: &GuardNotice| {
+            options.until.is_none_or(|u| tollgate_store::guard_notices::day_start(&n.date).is_some_and(|d| d < u))
+        };
+        for n in notices.into_iter().filter(|n| Self::wanted(options, &n.actor) && sent_in_time(n)) {
+            actors.entry(n.actor.clone()).or_insert_with(ActorState::new).written.push((n, Counts::default()));
+        }
+        Pass { options, actors, tree: Some(Frontier::new()), from_seq: None, next: 0, guard_entries: 0, in_window: 0 }
+    }
+
+    fn wanted(options: &Options, actor: &str) -> bool {
+        options.actor.as_deref().is_none_or(|a| a == actor)
+    }
+
+    fn row(&mut self, row: &LedgerRow) -> Result<(), LedgerError> {
+        self.from_seq.get_or_insert(row.seq);
+        if let Some(t) = &mut self.tree {
+            if t.size() == row.seq {
+                t.push_leaf(leaf_hash(&row.body));
+            } else {
+                self.tree = None;
+            }
+        }
+        self.next = row.seq + 1;
+        // A body without the key has no guard facts: skip its decoding.
+        // (`"guard":` in a string value would be escaped as `\"guard\":`.)
+        if !row.body.windows(GUARD_KEY.len()).any(|w| w == GUARD_KEY) {
+            return Ok(());
+        }
+        let entry = Entry::decode(&row.body).map_err(|e| {
+            LedgerError::Invalid(format!(
+                "entry {} does not decode ({e}): run `tollgate ledger verify`; no report was written",
+                row.seq
+            ))
+        })?;
+        let Some(facts) = &entry.guard else { return Ok(()) };
+        self.guard_entries += 1;
+        let o = self.options;
+        // What came after the window is neither counted nor a notice: the
+        // report reads as if written at the window's end.
+        if !Self::wanted(o, &facts.actor) || o.until.is_some_and(|u| entry.time >= u) {
+            return Ok(());
+        }
+        let counted = o.since.is_none_or(|s| entry.time >= s);
+        self.in_window += u64::from(counted);
+        let state = match self.actors.get_mut(&facts.actor) {
+            Some(s) => s,
+            None => self.actors.entry(facts.actor.clone()).or_insert_with(ActorState::new),
+        };
+        state.take(row.seq, &entry, facts, counted, o.samples);
+        Ok(())
+    }
 }
 
 const GUARD_KEY: &[u8] = b"\"guard\":";

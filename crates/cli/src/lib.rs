@@ -79,6 +79,9 @@ pub enum Command {
     /// Recipients' compliance obligations: pending, overdue and done.
     #[command(subcommand)]
     Compliance(cmd::compliance::ComplianceCommand),
+    /// The guard's evidence: written notices to actors, and the report per actor.
+    #[command(subcommand)]
+    Guard(cmd::guard::GuardCommand),
 }
 
 /// An error that ends the command, with the exit code it ends it with.
@@ -133,5 +136,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Settings(c) => cmd::settings::run(&config, c),
         Command::Events(c) => cmd::events::run(&config, c),
         Command::Compliance(c) => cmd::compliance::run(&config, c),
+        Command::Guard(c) => cmd::guard::run(&config, c),
     }
 }

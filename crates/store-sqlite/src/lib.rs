@@ -12,6 +12,7 @@
 mod changes;
 mod codec;
 mod conn;
+mod guard_notices;
 mod jobs;
 mod notices;
 mod query;
@@ -31,9 +32,9 @@ use tollgate_domain::{
     Post, PostId, PreferenceChange, Timestamp,
 };
 use tollgate_store::{
-    AccountUpsert, AckOutcome, AppUpdate, BulkWriter, Changes, ComplianceJob, DeadLetter, JobKind, JobStatus, NewApp,
-    NewComplianceJob, NewKey, NewWebhook, NoticeAcks, NoticeQuery, Result, SearchPage, SearchQuery, Stats, Store,
-    StoreError, TimelineQuery, Webhook,
+    AccountUpsert, AckOutcome, AppUpdate, BulkWriter, Changes, ComplianceJob, DeadLetter, GuardNotice, JobKind,
+    JobStatus, NewApp, NewComplianceJob, NewGuardNotice, NewKey, NewWebhook, NoticeAcks, NoticeQuery, Result,
+    SearchPage, SearchQuery, Stats, Store, StoreError, TimelineQuery, Webhook,
 };
 
 use crate::codec::{
@@ -815,6 +816,17 @@ impl Store for SqliteStore {
 
     fn dead_letters(&self, webhook: u64, after: u64, limit: usize) -> Result<Vec<DeadLetter>> {
         self.read(|conn| webhooks::dead_letters(conn, webhook, after, limit))
+    }
+
+    // -- guard notices -----------------------------------------------------------
+
+    fn record_guard_notice(&self, notice: &NewGuardNotice) -> Result<GuardNotice> {
+        tollgate_store::guard_notices::check(notice)?;
+        self.write(|tx| guard_notices::record(tx, notice))
+    }
+
+    fn guard_notices(&self, actor: Option<&str>) -> Result<Vec<GuardNotice>> {
+        self.read(|conn| guard_notices::list(conn, actor))
     }
 
     // -- operations ------------------------------------------------------------

@@ -226,6 +226,23 @@ CREATE TABLE webhook_dead_letters (
 CREATE INDEX webhook_dead_letters_by_webhook ON webhook_dead_letters (webhook_id, id);
 "#,
     ),
+    // Written notices to the guard's actors (docs/guard.md, "Evidence"): what
+    // the operator sent to whom on which day, recorded by `tollgate guard
+    // notice`, for the evidence report to count what the actor did after.
+    (
+        7,
+        r#"
+CREATE TABLE guard_notices (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    actor       TEXT    NOT NULL,
+    date        TEXT    NOT NULL,
+    text        TEXT    NOT NULL,
+    reference   TEXT,
+    recorded_at INTEGER NOT NULL
+);
+CREATE INDEX guard_notices_by_actor ON guard_notices (actor, date, id);
+"#,
+    ),
 ];
 
 /// The version a fully migrated file has.

@@ -30,8 +30,8 @@ use tollgate_domain::{
 };
 
 use crate::{
-    AccountUpsert, AppUpdate, BulkWriter, Change, Entity, JobKind, JobStatus, NewApp, NewComplianceJob, NewKey,
-    NoticeAcks, NoticeQuery, SearchExpr, SearchQuery, Stats, Store, StoreError, TimelineQuery,
+    AccountUpsert, AppUpdate, BulkWriter, Change, Entity, JobKind, JobStatus, NewApp, NewComplianceJob, NewGuardNotice,
+    NewKey, NoticeAcks, NoticeQuery, SearchExpr, SearchQuery, Stats, Store, StoreError, TimelineQuery,
 };
 
 /// What the macro needs of a factory's product: a way to see it as a store.
@@ -127,6 +127,7 @@ macro_rules! store_conformance_tests {
             compliance_upload_only_once,
             compliance_jobs_expire,
             compliance_secret_is_stable,
+            guard_notices_recorded_listed_and_checked,
         );
 
         #[test]
@@ -1809,4 +1810,55 @@ pub fn compliance_secret_is_stable(store: &dyn Store) {
     let first = store.compliance_secret().unwrap();
     assert_eq!(store.compliance_secret().unwrap(), first);
     assert_ne!(first, [0u8; 32], "the secret is random, not zero");
+}
+
+/// Written notices to actors: recorded with an id, listed by date then in
+/// the order recorded (of one actor or of all), and refused whole, naming
+/// the field, when the actor is empty, the day is not a real one or is
+/// after the day of recording, the text is empty or the reference is not
+/// an absolute URI.
+pub fn guard_notices_recorded_listed_and_checked(store: &dyn Store) {
+    let at = ts(1_796_000_000_000); // 2026-11-30T...Z
+    let notice = |actor: &str, date: &str| NewGuardNotice {
+        actor: actor.into(),
+        date: date.into(),
+        text: "Stop harvesting; see our terms.\n<b>Signed</b> — Legal".into(),
+        reference: Some("https://example.com/letters/1.pdf".into()),
+        recorded_at: at,
+    };
+    assert!(store.guard_notices(None).unwrap().is_empty());
+    let first = store.record_guard_notice(&notice("actor-b", "2026-11-20")).unwrap();
+    let second =
+        store.record_guard_notice(&NewGuardNotice { reference: None, ..notice("actor-a", "2026-11-30") }).unwrap();
+    let earlier = store.record_guard_notice(&notice("actor-b", "2026-10-01")).unwrap();
+    let again = store.record_guard_notice(&notice("actor-b", "2026-11-20")).unwrap();
+    assert_eq!((first.actor.as_str(), first.date.as_str(), first.recorded_at), ("actor-b", "2026-11-20", at));
+    assert_eq!(first.text, "Stop harvesting; see our terms.\n<b>Signed</b> — Legal");
+    assert_eq!(first.reference.as_deref(), Some("https://example.com/letters/1.pdf"));
+    assert_eq!(second.reference, None);
+    let ids: BTreeSet<u64> = [first.id, second.id, earlier.id, again.id].into_iter().collect();
+    assert_eq!(ids.len(), 4, "each notice has its own id, the same one recorded twice too");
+    let all = store.guard_notices(None).unwrap();
+    assert_eq!(all, vec![earlier.clone(), first.clone(), again.clone(), second.clone()]);
+    assert_eq!(store.guard_notices(Some("actor-b")).unwrap(), vec![earlier, first, again]);
+    assert_eq!(store.guard_notices(Some("actor-a")).unwrap(), vec![second]);
+    assert!(store.guard_notices(Some("nobody")).unwrap().is_empty());
+
+    let refused = |n: NewGuardNotice, field: &str| {
+        let err = store.record_guard_notice(&n).unwrap_err();
+        assert!(matches!(&err, StoreError::Invalid { field: f, .. } if *f == field), "{n:?}: {err}");
+    };
+    refused(notice("", "2026-11-20"), "actor");
+    refused(notice("   ", "2026-11-20"), "actor");
+    refused(notice(" actor-a", "2026-11-20"), "actor");
+    refused(notice("actor\n-a", "2026-11-20"), "actor");
+    refused(notice("a", "2026-02-30"), "date");
+    refused(notice("a", "2026-1-05"), "date");
+    refused(notice("a", "2026-11-20T00:00:00Z"), "date");
+    refused(notice("a", "yesterday"), "date");
+    refused(notice("a", "2026-12-01"), "date"); // the day after it is recorded
+    refused(NewGuardNotice { text: " \n ".into(), ..notice("a", "2026-11-20") }, "text");
+    refused(NewGuardNotice { reference: Some("example.com/x".into()), ..notice("a", "2026-11-20") }, "reference");
+    refused(NewGuardNotice { reference: Some("https://a b".into()), ..notice("a", "2026-11-20") }, "reference");
+    assert_eq!(store.guard_notices(None).unwrap().len(), 4, "nothing refused was stored");
 }

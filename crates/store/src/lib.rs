@@ -17,9 +17,11 @@ use tollgate_domain::{
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod events;
+pub mod guard_notices;
 pub mod jobs;
 pub mod search;
 
+pub use guard_notices::{GuardNotice, NewGuardNotice};
 pub use jobs::{ComplianceJob, JobKind, JobStatus, NewComplianceJob};
 pub use search::{Entity, SearchExpr};
 
@@ -448,6 +450,19 @@ pub trait Store: Send + Sync + 'static {
     /// The secret the job URLs are signed with: 32 random bytes made once per
     /// store, the same on every node that shares it.
     fn compliance_secret(&self) -> Result<[u8; 32]>;
+
+    // -- guard notices: what the operator wrote to an actor ---------------------
+
+    /// Records a written notice the operator sent to an actor of the guard,
+    /// once it meets `guard_notices::check` (an actor, a real day not after
+    /// today, a text; a reference that is an absolute URI), and returns it
+    /// with its id; `StoreError::Invalid` naming the field, and nothing
+    /// stored, otherwise. The same notice recorded twice is two notices (a
+    /// letter may be sent twice).
+    fn record_guard_notice(&self, notice: &NewGuardNotice) -> Result<GuardNotice>;
+    /// The written notices, of one actor or of all, by date, then in the
+    /// order recorded.
+    fn guard_notices(&self, actor: Option<&str>) -> Result<Vec<GuardNotice>>;
 
     // -- operations ------------------------------------------------------------
 

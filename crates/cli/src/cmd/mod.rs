@@ -6,6 +6,8 @@ pub mod compliance;
 pub mod demo;
 pub mod events;
 pub mod generate;
+pub mod guard;
+pub mod guard_report;
 pub mod import;
 pub mod ledger;
 pub mod ledger_query;

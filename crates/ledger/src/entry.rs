@@ -106,7 +106,7 @@ pub struct GuardFacts {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signals: Vec<String>,
     /// The response: `allow`, `throttle`, `license`, `challenge`, `tarpit`
-    /// or `block`; `charged` for a pay-per-crawl request served at a price.
+    /// or `block`; `charge` for a pay-per-crawl request served at a price.
     pub action: String,
     /// The guard policy that chose the response.
     #[serde(default, skip_serializing_if = "Option::is_none")]

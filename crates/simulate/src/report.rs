@@ -1,0 +1,262 @@
+//! The run's results per class, beside the targets the guard must meet, as a
+//! table for people and JSON for scripts; and the evidence file: what each
+//! actor sent, for checking the ledger's account of the run against it.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::actor::ActorStats;
+use crate::plan::Class;
+
+/// A target and whether the run met it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Target {
+    pub text: String,
+    pub figure: String,
+    pub met: bool,
+}
+
+/// Shares of a legitimate class's requests the guard answered other than by
+/// serving.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Shares {
+    /// `429`s (throttle or quota) and tarpits.
+    pub slowed: f64,
+    pub challenged: f64,
+    /// Blocks and `402`s.
+    pub blocked_or_402: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassReport {
+    pub class: String,
+    pub actors: usize,
+    /// Client addresses its requests came from.
+    pub addresses: usize,
+    pub requests: u64,
+    pub content_responses: u64,
+    /// Distinct posts served to the class, all its actors together.
+    pub posts: usize,
+    /// The most any one actor got.
+    pub max_actor_posts: usize,
+    /// Distinct posts served from paths robots.txt disallows for its agent.
+    pub disallowed_posts: usize,
+    pub stopped: usize,
+    pub done: usize,
+    pub budget: usize,
+    /// Milliseconds from an actor's first request to its giving up: median
+    /// and slowest of the stopped actors.
+    pub time_to_stop_ms_median: Option<u64>,
+    pub time_to_stop_ms_max: Option<u64>,
+    pub throttled: u64,
+    pub quota: u64,
+    pub tarpitted: u64,
+    pub licensed: u64,
+    pub challenged: u64,
+    pub blocked: u64,
+    pub paid: u64,
+    pub challenge_submissions: u64,
+    pub other: u64,
+    pub errors: u64,
+    pub shares: Option<Shares>,
+    /// Key farms: the farm's request number at which the guard first answered
+    /// one of its keys (the sign the server linked them).
+    pub linked_at: Option<u64>,
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub seed: u64,
+    pub plan_digest: String,
+    pub elapsed_secs: f64,
+    pub requests: u64,
+    pub classes: Vec<ClassReport>,
+    pub targets_met: usize,
+    pub targets: usize,
+}
+
+fn median(mut v: Vec<u64>) -> Option<u64> {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied()
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.3} %", x * 100.0)
+}
+
+pub fn class_report(class: Class, actors: &[&ActorStats], swarm_addresses: u32) -> ClassReport {
+    let sum = |f: fn(&ActorStats) -> u64| actors.iter().map(|a| f(a)).sum::<u64>();
+    let posts: BTreeSet<u64> = actors.iter().flat_map(|a| a.posts.iter().copied()).collect();
+    let disallowed: BTreeSet<u64> = actors.iter().flat_map(|a| a.disallowed_posts.iter().copied()).collect();
+    let addresses: BTreeSet<_> = actors.iter().flat_map(|a| a.addresses.iter().copied()).collect();
+    let stops: Vec<u64> = actors.iter().filter_map(|a| a.stopped_after_ms).collect();
+    let ends = |e: &str| actors.iter().filter(|a| a.end == e).count();
+    let requests = sum(|a| a.requests);
+    let mut r = ClassReport {
+        class: class.name().into(),
+        actors: actors.len(),
+        addresses: addresses.len(),
+        requests,
+        content_responses: sum(|a| a.content),
+        posts: posts.len(),
+        max_actor_posts: actors.iter().map(|a| a.posts.len()).max().unwrap_or(0),
+        disallowed_posts: disallowed.len(),
+        stopped: ends("stopped"),
+        done: ends("done"),
+        budget: ends("budget"),
+        time_to_stop_ms_median: median(stops.clone()),
+        time_to_stop_ms_max: stops.iter().max().copied(),
+        throttled: sum(|a| a.throttled),
+        quota: sum(|a| a.quota),
+        tarpitted: sum(|a| a.tarpitted),
+        licensed: sum(|a| a.licensed),
+        challenged: sum(|a| a.challenged),
+        blocked: sum(|a| a.blocked),
+        paid: sum(|a| a.paid),
+        challenge_submissions: sum(|a| a.submitted),
+        other: sum(|a| a.other),
+        errors: sum(|a| a.errors),
+        shares: None,
+        linked_at: actors.iter().filter_map(|a| a.first_guard_at).min(),
+        targets: Vec::new(),
+    };
+    let share = |n: u64| if requests == 0 { 0.0 } else { n as f64 / requests as f64 };
+    if class.is_legitimate() {
+        r.shares = Some(Shares {
+            slowed: share(r.throttled + r.quota + r.tarpitted),
+            challenged: share(r.challenged),
+            blocked_or_402: share(r.blocked + r.licensed),
+        });
+    }
+    let at_most = |text: &str, figure: usize, limit: usize| Target {
+        text: text.into(),
+        figure: figure.to_string(),
+        met: figure <= limit,
+    };
+    r.targets = match class {
+        Class::AiHonest => vec![at_most("posts on disallowed paths = 0", r.disallowed_posts, 0)],
+        Class::StealthDc => vec![at_most("posts <= 50", r.posts, 50)],
+        Class::HeadlessFleet => vec![at_most("posts <= 200", r.posts, 200)],
+        Class::ResidentialSwarm => vec![Target {
+            text: "posts <= 1,000 (a swarm of 100,000 addresses)".into(),
+            figure: format!("{} ({} addresses)", r.posts, swarm_addresses),
+            met: r.posts <= 1000,
+        }],
+        Class::IdEnumerator => vec![at_most("ids <= 100", r.posts, 100)],
+        Class::KeyFarm => vec![Target {
+            text: "linked within 5,000 requests".into(),
+            figure: r.linked_at.map_or_else(|| format!("not linked in {requests}"), |n| format!("at request {n}")),
+            met: r.linked_at.is_some_and(|n| n <= 5000),
+        }],
+        c if c.is_person() => {
+            let s = r.shares.unwrap_or(Shares { slowed: 0.0, challenged: 0.0, blocked_or_402: 0.0 });
+            vec![
+                Target {
+                    text: "blocked or 402 <= 0.01 %".into(),
+                    figure: pct(s.blocked_or_402),
+                    met: s.blocked_or_402 <= 0.0001,
+                },
+                Target { text: "challenged <= 1 %".into(), figure: pct(s.challenged), met: s.challenged <= 0.01 },
+            ]
+        }
+        Class::ApiApp | Class::Partner => {
+            let n = r.throttled + r.quota + r.tarpitted;
+            vec![Target { text: "throttled within quota = 0".into(), figure: n.to_string(), met: n == 0 }]
+        }
+        _ => Vec::new(),
+    };
+    r
+}
+
+impl Report {
+    pub fn new(seed: u64, plan_digest: String, elapsed_secs: f64, classes: Vec<ClassReport>) -> Report {
+        let requests = classes.iter().map(|c| c.requests).sum();
+        let targets = classes.iter().map(|c| c.targets.len()).sum();
+        let targets_met = classes.iter().flat_map(|c| &c.targets).filter(|t| t.met).count();
+        Report { seed, plan_digest, elapsed_secs, requests, classes, targets_met, targets }
+    }
+
+    /// The human table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<20} {:>6} {:>8} {:>7} {:>9} {:>10} {:>8} {:>10} {:>10}  target",
+            "class", "actors", "requests", "posts", "stopped", "stop (s)", "slowed", "challenged", "blocked/402"
+        );
+        for c in &self.classes {
+            let (slowed, challenged, blocked) = match c.shares {
+                Some(s) => (pct(s.slowed), pct(s.challenged), pct(s.blocked_or_402)),
+                None => ("-".into(), "-".into(), "-".into()),
+            };
+            let stop = c.time_to_stop_ms_median.map_or("-".into(), |m| format!("{:.1}", m as f64 / 1000.0));
+            let targets = if c.targets.is_empty() {
+                String::new()
+            } else {
+                c.targets
+                    .iter()
+                    .map(|t| format!("{} {}: {}", if t.met { "MET" } else { "MISSED" }, t.text, t.figure))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            let _ = writeln!(
+                out,
+                "{:<20} {:>6} {:>8} {:>7} {:>4}/{:<4} {:>10} {:>8} {:>10} {:>10}  {}",
+                c.class, c.actors, c.requests, c.posts, c.stopped, c.actors, stop, slowed, challenged, blocked, targets
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{} requests in {:.1} s; targets met: {} of {}; seed {}, plan {}",
+            self.requests,
+            self.elapsed_secs,
+            self.targets_met,
+            self.targets,
+            self.seed,
+            &self.plan_digest[..16.min(self.plan_digest.len())]
+        );
+        out
+    }
+}
+
+/// What each actor sent, for the evidence check.
+#[derive(Debug, Serialize)]
+pub struct Evidence<'a> {
+    pub seed: u64,
+    pub server: String,
+    pub actors: Vec<EvidenceActor<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EvidenceActor<'a> {
+    pub label: &'a str,
+    pub class: &'a str,
+    pub addresses: &'a [std::net::Ipv4Addr],
+    pub user_agents: &'a [String],
+    pub requests: u64,
+    pub first_ms: u64,
+    pub last_ms: u64,
+}
+
+pub fn evidence<'a>(seed: u64, server: String, stats: &'a [ActorStats]) -> Evidence<'a> {
+    Evidence {
+        seed,
+        server,
+        actors: stats
+            .iter()
+            .filter(|s| s.requests > 0)
+            .map(|s| EvidenceActor {
+                label: &s.label,
+                class: &s.class,
+                addresses: &s.addresses,
+                user_agents: &s.user_agents,
+                requests: s.requests,
+                first_ms: s.first_ms,
+                last_ms: s.last_ms,
+            })
+            .collect(),
+    }
+}

@@ -260,3 +260,65 @@ pub fn evidence<'a>(seed: u64, server: String, stats: &'a [ActorStats]) -> Evide
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(class: Class, f: impl FnOnce(&mut ActorStats)) -> ActorStats {
+        let mut s = ActorStats { class: class.name().into(), end: "done".into(), ..ActorStats::default() };
+        f(&mut s);
+        s
+    }
+
+    #[test]
+    fn a_key_farm_is_linked_at_the_first_guard_answer_to_any_of_its_keys() {
+        let a = stats(Class::KeyFarm, |s| {
+            s.requests = 3000;
+            s.first_guard_at = Some(4800);
+        });
+        let b = stats(Class::KeyFarm, |s| {
+            s.requests = 3000;
+            s.first_guard_at = Some(5200);
+        });
+        let r = class_report(Class::KeyFarm, &[&a, &b], 0);
+        assert_eq!(r.linked_at, Some(4800));
+        assert!(r.targets[0].met, "{:?}", r.targets);
+        let r = class_report(Class::KeyFarm, &[&b], 0);
+        assert!(!r.targets[0].met);
+        let never = stats(Class::KeyFarm, |s| s.requests = 9000);
+        assert_eq!(class_report(Class::KeyFarm, &[&never], 0).targets[0].figure, "not linked in 9000");
+    }
+
+    #[test]
+    fn peoples_shares_and_distinct_posts_over_the_class() {
+        let a = stats(Class::PeopleMobile, |s| {
+            s.requests = 10_000;
+            s.challenged = 100;
+            s.licensed = 1;
+            s.posts = BTreeSet::from([1, 2, 3]);
+        });
+        let b = stats(Class::PeopleMobile, |s| {
+            s.requests = 10_000;
+            s.blocked = 1;
+            s.throttled = 20;
+            s.posts = BTreeSet::from([3, 4]);
+            s.end = "stopped".into();
+            s.stopped_after_ms = Some(1500);
+        });
+        let r = class_report(Class::PeopleMobile, &[&a, &b], 0);
+        assert_eq!((r.posts, r.max_actor_posts, r.stopped, r.time_to_stop_ms_median), (4, 3, 1, Some(1500)));
+        let s = r.shares.unwrap();
+        assert_eq!((s.slowed, s.challenged, s.blocked_or_402), (0.001, 0.005, 0.0001));
+        assert!(r.targets.iter().all(|t| t.met), "{:?}", r.targets);
+        let c = stats(Class::PeopleMobile, |s| {
+            s.requests = 100;
+            s.blocked = 1;
+        });
+        let r = class_report(Class::PeopleMobile, &[&c], 0);
+        assert!(!r.targets[0].met && r.targets[1].met);
+        let report = Report::new(1, "ab".repeat(32), 1.0, vec![r]);
+        assert_eq!((report.targets_met, report.targets), (1, 2));
+        assert!(report.table().contains("MISSED blocked or 402 <= 0.01 %: 1.000 %"), "{}", report.table());
+    }
+}

@@ -172,7 +172,7 @@ impl Params {
             Class::ResidentialSwarm => p(16, 0, 20, 10_000, 2, 20),
             Class::SlowLow => p(2, 200, 3000, 4, 25, 20),
             Class::IdEnumerator => p(1, 5000, 20, 1, u32::MAX, 20),
-            Class::KeyFarm => Params { batch: 100, ..p(8, 1000, 1100, 8, u32::MAX, 20) },
+            Class::KeyFarm => Params { batch: 10, ..p(8, 1000, 1100, 8, u32::MAX, 20) },
             Class::Adaptive => p(2, 3000, 50, 64, u32::MAX, 6),
         }
     }

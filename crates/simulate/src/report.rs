@@ -16,6 +16,11 @@ pub struct Target {
     pub text: String,
     pub figure: String,
     pub met: bool,
+    /// False when the class got neither a `200` nor an answer of the guard
+    /// (every request a 404, say, where the pages are not served): a figure
+    /// of nothing served then says nothing of the guard, and the target is
+    /// not met.
+    pub measured: bool,
 }
 
 /// Shares of a legitimate class's requests the guard answered other than by
@@ -36,6 +41,8 @@ pub struct ClassReport {
     /// Client addresses its requests came from.
     pub addresses: usize,
     pub requests: u64,
+    /// `200`s, with posts or without.
+    pub served: u64,
     pub content_responses: u64,
     /// Distinct posts served to the class, all its actors together.
     pub posts: usize,
@@ -76,6 +83,7 @@ pub struct Report {
     pub classes: Vec<ClassReport>,
     pub targets_met: usize,
     pub targets: usize,
+    pub targets_unmeasured: usize,
 }
 
 fn median(mut v: Vec<u64>) -> Option<u64> {
@@ -100,6 +108,7 @@ pub fn class_report(class: Class, actors: &[&ActorStats], swarm_addresses: u32) 
         actors: actors.len(),
         addresses: addresses.len(),
         requests,
+        served: sum(|a| a.served),
         content_responses: sum(|a| a.content),
         posts: posts.len(),
         max_actor_posts: actors.iter().map(|a| a.posts.len()).max().unwrap_or(0),
@@ -135,6 +144,7 @@ pub fn class_report(class: Class, actors: &[&ActorStats], swarm_addresses: u32) 
         text: text.into(),
         figure: figure.to_string(),
         met: figure <= limit,
+        measured: true,
     };
     r.targets = match class {
         Class::AiHonest => vec![at_most("posts on disallowed paths = 0", r.disallowed_posts, 0)],
@@ -144,12 +154,14 @@ pub fn class_report(class: Class, actors: &[&ActorStats], swarm_addresses: u32) 
             text: "posts <= 1,000 (a swarm of 100,000 addresses)".into(),
             figure: format!("{} ({} addresses)", r.posts, swarm_addresses),
             met: r.posts <= 1000,
+            measured: true,
         }],
         Class::IdEnumerator => vec![at_most("ids <= 100", r.posts, 100)],
         Class::KeyFarm => vec![Target {
             text: "linked within 5,000 requests".into(),
             figure: r.linked_at.map_or_else(|| format!("not linked in {requests}"), |n| format!("at request {n}")),
             met: r.linked_at.is_some_and(|n| n <= 5000),
+            measured: true,
         }],
         c if c.is_person() => {
             let s = r.shares.unwrap_or(Shares { slowed: 0.0, challenged: 0.0, blocked_or_402: 0.0 });
@@ -158,16 +170,29 @@ pub fn class_report(class: Class, actors: &[&ActorStats], swarm_addresses: u32) 
                     text: "blocked or 402 <= 0.01 %".into(),
                     figure: pct(s.blocked_or_402),
                     met: s.blocked_or_402 <= 0.0001,
+                    measured: true,
                 },
-                Target { text: "challenged <= 1 %".into(), figure: pct(s.challenged), met: s.challenged <= 0.01 },
+                Target {
+                    text: "challenged <= 1 %".into(),
+                    figure: pct(s.challenged),
+                    met: s.challenged <= 0.01,
+                    measured: true,
+                },
             ]
         }
         Class::ApiApp | Class::Partner => {
             let n = r.throttled + r.quota + r.tarpitted;
-            vec![Target { text: "throttled within quota = 0".into(), figure: n.to_string(), met: n == 0 }]
+            vec![Target { text: "throttled within quota = 0".into(), figure: n.to_string(), met: n == 0, measured: true }]
         }
         _ => Vec::new(),
     };
+    let guard_answers = r.throttled + r.tarpitted + r.licensed + r.challenged + r.blocked;
+    if r.served == 0 && guard_answers == 0 {
+        for t in &mut r.targets {
+            t.measured = false;
+            t.met = false;
+        }
+    }
     r
 }
 
@@ -176,7 +201,8 @@ impl Report {
         let requests = classes.iter().map(|c| c.requests).sum();
         let targets = classes.iter().map(|c| c.targets.len()).sum();
         let targets_met = classes.iter().flat_map(|c| &c.targets).filter(|t| t.met).count();
-        Report { seed, plan_digest, elapsed_secs, requests, classes, targets_met, targets }
+        let targets_unmeasured = classes.iter().flat_map(|c| &c.targets).filter(|t| !t.measured).count();
+        Report { seed, plan_digest, elapsed_secs, requests, classes, targets_met, targets, targets_unmeasured }
     }
 
     /// The human table.
@@ -198,7 +224,14 @@ impl Report {
             } else {
                 c.targets
                     .iter()
-                    .map(|t| format!("{} {}: {}", if t.met { "MET" } else { "MISSED" }, t.text, t.figure))
+                    .map(|t| {
+                        let verdict = match (t.measured, t.met) {
+                            (false, _) => "UNMEASURED",
+                            (true, true) => "MET",
+                            (true, false) => "MISSED",
+                        };
+                        format!("{verdict} {}: {}", t.text, t.figure)
+                    })
                     .collect::<Vec<_>>()
                     .join("; ")
             };
@@ -210,11 +243,12 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "{} requests in {:.1} s; targets met: {} of {}; seed {}, plan {}",
+            "{} requests in {:.1} s; targets met: {} of {} ({} unmeasured); seed {}, plan {}",
             self.requests,
             self.elapsed_secs,
             self.targets_met,
             self.targets,
+            self.targets_unmeasured,
             self.seed,
             &self.plan_digest[..16.min(self.plan_digest.len())]
         );
@@ -275,10 +309,12 @@ mod tests {
     fn a_key_farm_is_linked_at_the_first_guard_answer_to_any_of_its_keys() {
         let a = stats(Class::KeyFarm, |s| {
             s.requests = 3000;
+            s.served = 2000;
             s.first_guard_at = Some(4800);
         });
         let b = stats(Class::KeyFarm, |s| {
             s.requests = 3000;
+            s.served = 2000;
             s.first_guard_at = Some(5200);
         });
         let r = class_report(Class::KeyFarm, &[&a, &b], 0);
@@ -286,7 +322,10 @@ mod tests {
         assert!(r.targets[0].met, "{:?}", r.targets);
         let r = class_report(Class::KeyFarm, &[&b], 0);
         assert!(!r.targets[0].met);
-        let never = stats(Class::KeyFarm, |s| s.requests = 9000);
+        let never = stats(Class::KeyFarm, |s| {
+            s.requests = 9000;
+            s.served = 9000;
+        });
         assert_eq!(class_report(Class::KeyFarm, &[&never], 0).targets[0].figure, "not linked in 9000");
     }
 
@@ -313,6 +352,7 @@ mod tests {
         assert!(r.targets.iter().all(|t| t.met), "{:?}", r.targets);
         let c = stats(Class::PeopleMobile, |s| {
             s.requests = 100;
+            s.served = 99;
             s.blocked = 1;
         });
         let r = class_report(Class::PeopleMobile, &[&c], 0);
@@ -320,5 +360,25 @@ mod tests {
         let report = Report::new(1, "ab".repeat(32), 1.0, vec![r]);
         assert_eq!((report.targets_met, report.targets), (1, 2));
         assert!(report.table().contains("MISSED blocked or 402 <= 0.01 %: 1.000 %"), "{}", report.table());
+    }
+
+    #[test]
+    fn a_class_nothing_was_served_to_measures_nothing() {
+        // Every request a 404: no post served, yet the guard stopped nobody.
+        let lost = stats(Class::StealthDc, |s| {
+            s.requests = 500;
+            s.other = 500;
+        });
+        let r = class_report(Class::StealthDc, &[&lost], 0);
+        assert_eq!(r.posts, 0);
+        assert!(!r.targets[0].measured && !r.targets[0].met);
+        let blocked = stats(Class::StealthDc, |s| {
+            s.requests = 500;
+            s.blocked = 500;
+        });
+        let r = class_report(Class::StealthDc, &[&blocked], 0);
+        assert!(r.targets[0].measured && r.targets[0].met);
+        let report = Report::new(1, "ab".repeat(32), 1.0, vec![class_report(Class::StealthDc, &[&lost], 0)]);
+        assert!(report.table().contains("UNMEASURED posts <= 50: 0"), "{}", report.table());
     }
 }

@@ -793,6 +793,37 @@ mod tests {
     }
 
     #[test]
+    fn the_platform_is_read_from_the_generators_files() {
+        let dir = std::env::temp_dir().join(format!("tollgate-simulate-platform-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let accounts = [
+            r#"{"id":11,"handle":"ann","protected":false,"status":"active","ai_preferences":{}}"#,
+            r#"{"id":12,"handle":"bob","protected":true,"status":"active"}"#,
+            r#"{"id":"13","handle":"cat","protected":false,"status":"suspended"}"#,
+            r#"{"id":14,"handle":"dan","protected":false,"status":"active","is_minor":true}"#,
+            r#"{"id":15,"handle":"eve","protected":false,"status":"active"}"#,
+        ];
+        let posts = [
+            r#"{"id":900,"author_id":11,"text":"a"}"#,
+            r#"{"id":"800","author_id":"11","text":"b"}"#,
+            r#"{"id":700,"author_id":12,"text":"protected"}"#,
+            r#"{"id":600,"author_id":13,"text":"suspended"}"#,
+            r#"{"id":500,"author_id":14,"text":"minor"}"#,
+            r#"{"id":400,"author_id":15,"text":"c"}"#,
+        ];
+        std::fs::write(dir.join("accounts.jsonl"), accounts.join("\n")).unwrap();
+        std::fs::write(dir.join("posts.jsonl"), posts.join("\n")).unwrap();
+        let p = Platform::load(&dir, 100).unwrap();
+        let handles: Vec<&str> = p.authors.iter().map(|a| a.handle.as_str()).collect();
+        assert_eq!(handles, ["ann", "eve"]);
+        assert_eq!(p.posts, vec![(400, 1), (800, 0), (900, 0)]);
+        assert_eq!(p.permalink(1), "/ann/status/800");
+        // At most max_posts posts, in file order.
+        assert_eq!(Platform::load(&dir, 1).unwrap().posts, vec![(900, 0)]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_mix_file_overrides_some_parameters() {
         let mix = Mix::from_toml("[residential-swarm]\naddresses = 100000\n[people-home]\ncount = 3\n").unwrap();
         assert_eq!(mix.classes[&Class::ResidentialSwarm].addresses, 100_000);

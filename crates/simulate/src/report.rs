@@ -182,7 +182,12 @@ pub fn class_report(class: Class, actors: &[&ActorStats], swarm_addresses: u32) 
         }
         Class::ApiApp | Class::Partner => {
             let n = r.throttled + r.quota + r.tarpitted;
-            vec![Target { text: "throttled within quota = 0".into(), figure: n.to_string(), met: n == 0, measured: true }]
+            vec![Target {
+                text: "throttled within quota = 0".into(),
+                figure: n.to_string(),
+                met: n == 0,
+                measured: true,
+            }]
         }
         _ => Vec::new(),
     };

@@ -259,3 +259,59 @@ async fn the_client_refuses_anything_but_loopback() {
     let err = Client::new("192.0.2.1:80".parse().unwrap(), 1, Duration::from_secs(1)).unwrap_err();
     assert!(matches!(err, ClientError::NotLoopback(_)), "{err}");
 }
+
+#[tokio::test]
+async fn a_whole_run_reports_per_class_and_writes_what_each_actor_sent() {
+    // Serves every permalink; blocks every request from a hosting network.
+    let script: Script = Arc::new(|req, _| {
+        if req.path == "/robots.txt" {
+            // The observer's one request, from the simulator itself.
+            assert!(!req.headers.contains_key("x-forwarded-for"));
+            return "User-agent: *\nAllow: /\n".into_response();
+        }
+        let xff: std::net::Ipv4Addr = req.headers["x-forwarded-for"].to_str().unwrap().parse().unwrap();
+        if tollgate_simulate::net::HOSTING.iter().any(|n| n.contains(xff)) {
+            return guard(StatusCode::FORBIDDEN, "block", &[], "see /license.xml".into());
+        }
+        let id = req.path.rsplit('/').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        page(id)
+    });
+    let (addr, _) = serve(script).await;
+    let mut mix = Mix::standard();
+    for params in mix.classes.values_mut() {
+        params.count = 0;
+    }
+    mix.set_counts("people-home=2,stealth-dc=1").unwrap();
+    for params in mix.classes.values_mut() {
+        params.pace_ms = 0;
+        params.requests = 6;
+    }
+    mix.classes.get_mut(&Class::StealthDc).unwrap().patience = 3;
+    let plan = Plan::new(5, &mix, &Platform::synthetic(3, 5), &Keys::default(), 0);
+    let options = tollgate_simulate::Options {
+        target: addr,
+        connections: 4,
+        duration: Duration::from_secs(30),
+        max_requests: 1000,
+        timeout: Duration::from_secs(5),
+    };
+    let (stats, report) = tollgate_simulate::simulate(&plan, &mix, &options).await.unwrap();
+    let classes: Vec<&str> = report.classes.iter().map(|c| c.class.as_str()).collect();
+    assert_eq!(classes, ["people-home", "stealth-dc"]);
+    let people = &report.classes[0];
+    assert_eq!((people.actors, people.requests, people.blocked), (2, 12, 0));
+    assert!(people.posts > 0 && people.targets.iter().all(|t| t.met && t.measured), "{people:?}");
+    let stealth = &report.classes[1];
+    assert_eq!((stealth.posts, stealth.blocked, stealth.stopped), (0, 3, 1), "{stealth:?}");
+    assert!(stealth.targets[0].met && stealth.time_to_stop_ms_max.is_some());
+    assert_eq!(report.requests, 15);
+    let evidence = serde_json::to_value(tollgate_simulate::report::evidence(5, addr.to_string(), &stats)).unwrap();
+    let actors = evidence["actors"].as_array().unwrap();
+    assert_eq!(actors.len(), 3);
+    assert_eq!(actors[2]["label"], "stealth-dc#0");
+    assert_eq!(actors[2]["requests"], 3);
+    let sent: Vec<String> = plan.actors[2].addresses.iter().take(3).map(|a| a.to_string()).collect();
+    let recorded: Vec<String> =
+        actors[2]["addresses"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect();
+    assert!(recorded.iter().all(|a| sent.contains(a)) && !recorded.is_empty());
+}

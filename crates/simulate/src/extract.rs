@@ -282,6 +282,31 @@ mod tests {
     }
 
     #[test]
+    fn post_ids_come_from_the_public_pages_as_crates_web_renders_them() {
+        // A profile page as `crates/web` renders it (docs/pages.md): bookmark
+        // permalinks of the posts shown, a withheld post's note without a
+        // link, the footer's links and the hidden link.
+        let profile = "<body>\n<a class=\"skip\" href=\"#main\">Skip to main content</a>\n\
+            <h1>Ada <span class=\"handle\">@ada</span></h1>\n<ol class=\"posts\">\n\
+            <li><article><p class=\"text\" lang=\"en\">one</p><p class=\"meta\"><a href=\"/ada/status/2006517326572497873\" rel=\"bookmark\">Jan 1</a></p></article></li>\n\
+            <li><article><p class=\"text\">two</p><p class=\"meta\"><a href=\"/ada/status/2006517326572497001\" rel=\"bookmark\">Jan 1</a></p></article></li>\n\
+            </ol>\n<p class=\"note\" data-reason=\"author-opt-out\">1 post withheld.</p>\n<a href=\"/ada?cursor=abc\" rel=\"next\">Older posts</a>\n\
+            <footer><p>See the <a href=\"http://h/license.xml\">license</a> and <a href=\"/robots.txt\">robots.txt</a>.</p></footer>\n\
+            <div hidden aria-hidden=\"true\"><a href=\"/_tg/l/AbC-12_x\" rel=\"nofollow\" tabindex=\"-1\">index</a></div>\n</body>";
+        let ids = served_post_ids("/ada", "text/html; charset=utf-8", profile.as_bytes());
+        assert_eq!(ids, BTreeSet::from([2006517326572497001, 2006517326572497873]));
+        assert!(hrefs(profile).contains(&"/_tg/l/AbC-12_x".to_owned()));
+        assert!(!visible_hrefs(profile).iter().any(|h| h.starts_with("/_tg/")));
+        assert!(visible_hrefs(profile).contains(&"/ada?cursor=abc".to_owned()));
+        let post = "<article class=\"post\" aria-labelledby=\"post-title\">\n<h1 id=\"post-title\">Post by <a href=\"/ada\" rel=\"author\">Ada</a></h1>\n\
+            <p class=\"meta\"><a href=\"/ada/status/17\" rel=\"bookmark\">Jan 1</a></p>\n</article>\n";
+        assert_eq!(
+            served_post_ids("/ada/status/17", "text/html; charset=utf-8", post.as_bytes()),
+            BTreeSet::from([17])
+        );
+    }
+
+    #[test]
     fn the_challenge_form_is_read_and_encoded() {
         let page = r#"<form method="post" action="/_tg/challenge"><input type="hidden" name="token" value="a.b+c/=">
             <input type="hidden" name="return" value="/ann/status/1?x=1&amp;y=2"><button type="submit">Continue</button></form>"#;

@@ -78,24 +78,26 @@ pub(crate) enum Family {
 }
 
 /// Headless Chrome: a browser driven by a script, a tool.
-const HEADLESS: &str = "HeadlessChrome/";
+const HEADLESS: &str = "HeadlessChrome";
 
 /// Browsers, most specific first: Edge and the iOS browsers also say
 /// `Safari/`, Chrome-based browsers also say `Chrome/`. Mobile variants
 /// report their browser's family, since their majors follow the desktop
 /// ones (iOS Safari's follows iOS, as desktop Safari's follows macOS).
+/// Each is a word followed by `/` and the version.
 const BROWSERS: &[(&str, &str)] = &[
-    ("Edg/", "edge"),
-    ("EdgA/", "edge"),
-    ("EdgiOS/", "edge"),
-    ("CriOS/", "chrome"),
-    ("FxiOS/", "firefox"),
-    ("Firefox/", "firefox"),
-    ("Chrome/", "chrome"),
+    ("Edg", "edge"),
+    ("EdgA", "edge"),
+    ("EdgiOS", "edge"),
+    ("CriOS", "chrome"),
+    ("FxiOS", "firefox"),
+    ("Firefox", "firefox"),
+    ("Chrome", "chrome"),
 ];
 
-/// Libraries and tools, by the product token they send (matched at the
-/// start of a word, case-insensitively).
+/// Libraries and tools, by the product token they send, case-insensitively:
+/// a token ending in `/` is a whole word followed by `/` and the version;
+/// one without matches the start of a word (`undici`, `Puppeteer...`).
 const TOOLS: &[(&str, &str)] = &[
     ("curl/", "curl"),
     ("wget/", "wget"),
@@ -134,39 +136,50 @@ fn classify(ua: &str) -> Agent {
         // Every browser sends a user agent; no string at all is a script.
         return Agent { family: Family::None, version: None, tool: true };
     }
-    if let Some(at) = ua.find(HEADLESS) {
-        return Agent {
-            family: Family::Known("headless-chrome"),
-            version: major(&ua[at + HEADLESS.len()..]),
-            tool: true,
-        };
-    }
-    // Tools and bots before browsers: crawlers often send a browser's
-    // string with their own token added (`... Chrome/142.0 Mobile
-    // Safari/537.36 (compatible; Googlebot/2.1; ...)`).
+    // One pass over the words. Tools and bots end it: crawlers often send
+    // a browser's string with their own token added (`... Chrome/142.0
+    // Mobile Safari/537.36 (compatible; Googlebot/2.1; ...)`), so they win
+    // over any browser token. Browser tokens are noted, the most specific
+    // one decides after the pass.
+    let mut browser: Option<(usize, usize)> = None; // (index in BROWSERS, word end)
+    let (mut version_at, mut safari, mut chromium) = (None, false, false);
     for (start, end) in words(ua) {
-        let word = &ua.as_bytes()[start..];
+        let word = &ua[start..end];
+        if word == HEADLESS {
+            return Agent { family: Family::Known("headless-chrome"), version: major_after(ua, end), tool: true };
+        }
+        let bytes = word.as_bytes();
         for (token, family) in TOOLS {
-            if word.len() >= token.len() && word[..token.len()].eq_ignore_ascii_case(token.as_bytes()) {
-                let version = token.ends_with('/').then(|| major(&ua[start + token.len()..])).flatten();
-                return Agent { family: Family::Known(family), version, tool: true };
+            let hit = match token.strip_suffix('/') {
+                Some(name) => bytes.eq_ignore_ascii_case(name.as_bytes()) && ua[end..].starts_with('/'),
+                None => bytes.len() >= token.len() && bytes[..token.len()].eq_ignore_ascii_case(token.as_bytes()),
+            };
+            if hit {
+                return Agent { family: Family::Known(family), version: major_after(ua, end), tool: true };
             }
         }
-        if names_a_bot(&ua.as_bytes()[start..end]) {
+        if names_a_bot(bytes) {
             return Agent { family: Family::Word(start, end), version: major_after(ua, end), tool: true };
         }
-    }
-    for (token, family) in BROWSERS {
-        if let Some(at) = ua.find(token) {
-            return Agent { family: Family::Known(family), version: major(&ua[at + token.len()..]), tool: false };
+        if let Some(index) = BROWSERS.iter().position(|(token, _)| *token == word)
+            && ua[end..].starts_with('/')
+            && browser.is_none_or(|(best, _)| index < best)
+        {
+            browser = Some((index, end));
+        }
+        match word {
+            "Version" if version_at.is_none() => version_at = Some(end),
+            "Safari" => safari = true,
+            "Chromium" => chromium = true,
+            _ => {}
         }
     }
+    if let Some((index, end)) = browser {
+        return Agent { family: Family::Known(BROWSERS[index].1), version: major_after(ua, end), tool: false };
+    }
     // Safari last: many others carry `Safari/` and `Version/` too.
-    if ua.contains("Safari/")
-        && !ua.contains("Chromium/")
-        && let Some(at) = ua.find("Version/")
-    {
-        return Agent { family: Family::Known("safari"), version: major(&ua[at + 8..]), tool: false };
+    if let (true, false, Some(end)) = (safari, chromium, version_at) {
+        return Agent { family: Family::Known("safari"), version: major_after(ua, end), tool: false };
     }
     Agent { family: Family::None, version: None, tool: false }
 }

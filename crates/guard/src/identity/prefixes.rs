@@ -17,7 +17,7 @@ use std::path::Path;
 
 use tollgate_domain::NetClass;
 
-use super::cidr::{Cidr, to_bits};
+use super::cidr::Cidr;
 
 /// What the prefix table says of an address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,13 +29,37 @@ pub struct PrefixInfo {
 /// The prefix table: longest-prefix lookups of IPv4 and IPv6 addresses.
 #[derive(Debug, Clone, Default)]
 pub struct PrefixTable {
-    v4: Vec<Boundary>,
-    v6: Vec<Boundary>,
+    v4: Ranges<u32>,
+    v6: Ranges<u128>,
     rows: usize,
 }
 
-/// From `start` on (up to the next boundary), addresses are labelled `info`
-/// (`None`: no row covers them).
+/// From `starts[i]` on (up to `starts[i + 1]`), addresses are labelled
+/// `infos[i]` (`None`: no row covers them). The starts are kept apart from
+/// the labels, and IPv4 ones in 32 bits, so that the binary search touches
+/// as few cache lines as it can (100,000 IPv4 rows: under 1 MB of starts).
+#[derive(Debug, Clone)]
+struct Ranges<K> {
+    starts: Vec<K>,
+    infos: Vec<Option<PrefixInfo>>,
+}
+
+impl<K> Default for Ranges<K> {
+    fn default() -> Ranges<K> {
+        Ranges { starts: Vec::new(), infos: Vec::new() }
+    }
+}
+
+impl<K: Copy + Ord> Ranges<K> {
+    fn lookup(&self, key: K) -> Option<PrefixInfo> {
+        // INVARIANT (sorted-boundaries): `starts` is sorted with no two
+        // equal (built by `flatten`), and as long as `infos`.
+        let after = self.starts.partition_point(|s| *s <= key);
+        *self.infos.get(after.checked_sub(1)?)?
+    }
+}
+
+/// A boundary while building: from `start` on, addresses are labelled `info`.
 #[derive(Debug, Clone, Copy)]
 struct Boundary {
     start: u128,
@@ -89,18 +113,26 @@ impl PrefixTable {
         }
         let count = rows.len();
         let (v4, v6): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(c, _, _)| c.addr().is_ipv4());
-        Ok(PrefixTable { v4: flatten(v4, path)?, v6: flatten(v6, path)?, rows: count })
+        let v4 = flatten(v4, path)?;
+        let v6 = flatten(v6, path)?;
+        Ok(PrefixTable {
+            v4: Ranges {
+                // IPv4 starts fit in 32 bits, except the one past
+                // 255.255.255.255, which no address reaches.
+                starts: v4.iter().filter_map(|b| u32::try_from(b.start).ok()).collect(),
+                infos: v4.iter().filter(|b| b.start <= u128::from(u32::MAX)).map(|b| b.info).collect(),
+            },
+            v6: Ranges { starts: v6.iter().map(|b| b.start).collect(), infos: v6.iter().map(|b| b.info).collect() },
+            rows: count,
+        })
     }
 
     /// The most specific row covering `ip`, if any.
     pub fn lookup(&self, ip: IpAddr) -> Option<PrefixInfo> {
-        let ip = ip.to_canonical();
-        let table = if ip.is_ipv4() { &self.v4 } else { &self.v6 };
-        let key = to_bits(ip);
-        // INVARIANT (sorted-boundaries): `table` is sorted by `start` with no
-        // two equal starts (built by `flatten`).
-        let after = table.partition_point(|b| b.start <= key);
-        table.get(after.checked_sub(1)?)?.info
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => self.v4.lookup(u32::from(v4)),
+            IpAddr::V6(v6) => self.v6.lookup(u128::from(v6)),
+        }
     }
 
     /// The number of rows the table was built from.

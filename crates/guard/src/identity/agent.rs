@@ -85,8 +85,15 @@ const HEADLESS: &str = "HeadlessChrome";
 /// report their browser's family, since their majors follow the desktop
 /// ones (iOS Safari's follows iOS, as desktop Safari's follows macOS).
 /// Each is a word followed by `/` and the version.
+/// Browsers built on an older Chromium than Chrome's own come before
+/// `Chrome`, under their own family, which is never stale: their `Chrome/`
+/// token lags behind Chrome's by design.
 const BROWSERS: &[(&str, &str)] = &[
     ("Edg", "edge"),
+    ("SamsungBrowser", "samsung-internet"),
+    ("OPR", "opera"),
+    ("YaBrowser", "yandex-browser"),
+    ("UCBrowser", "uc-browser"),
     ("EdgA", "edge"),
     ("EdgiOS", "edge"),
     ("CriOS", "chrome"),
@@ -379,6 +386,14 @@ mod tests {
             (
                 "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Mobile Safari/537.36 EdgA/142.0.0.0",
                 f("edge", Some(142), false, false),
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/28.0 Chrome/125.0.0.0 Mobile Safari/537.36",
+                f("samsung-internet", Some(28), false, false),
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Safari/537.36 OPR/111.0.0.0",
+                f("opera", Some(111), false, false),
             ),
         ];
         for (ua, expected) in cases {

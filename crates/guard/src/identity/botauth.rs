@@ -14,7 +14,7 @@
 //! The guard accepts a signature when its tag is `web-bot-auth`, it covers
 //! `@authority` (so it cannot be replayed to another site) and
 //! `signature-agent` when that header is sent, it was created and has not
-//! expired (within `SKEW_SECONDS`), its `keyid` is the RFC 7638 thumbprint
+//! expired (within `SKEW_SECONDS`) and is valid for at most a day, its `keyid` is the RFC 7638 thumbprint
 //! of a configured crawler key, and the Ed25519 signature over the RFC 9421
 //! signature base verifies (strictly: no malleable signatures). The
 //! crawler's published key directory (`Signature-Agent`'s URL) is never
@@ -36,6 +36,11 @@ use sha2::{Digest, Sha256};
 /// How far `created` may be in the future and `expires` in the past:
 /// clocks differ.
 pub const SKEW_SECONDS: u64 = 60;
+
+/// The longest validity (`expires` - `created`) accepted: a signature
+/// valid for longer could be replayed for longer than Web Bot Auth means
+/// (its signatures live minutes).
+pub const MAX_VALIDITY_SECONDS: u64 = 86_400;
 
 /// The longest `Signature-Input` or `Signature` header read; longer ones are
 /// refused unread.
@@ -111,7 +116,8 @@ pub(crate) enum Rejection {
     NotWebBotAuth,
     /// No `created` or no `expires`.
     Undated,
-    /// Created in the future, or expired.
+    /// Created in the future, expired, or valid for more than
+    /// `MAX_VALIDITY_SECONDS`.
     OutOfTime,
     /// `@authority`, or `signature-agent` when sent, is not covered.
     Uncovered,
@@ -184,7 +190,10 @@ fn check_one(
         let created = member.param("created").and_then(Bare::as_int);
         let expires = member.param("expires").and_then(Bare::as_int);
         let (Some(created), Some(expires)) = (created, expires) else { return Err(Rejection::Undated) };
-        if created > now.saturating_add(SKEW_SECONDS) || expires.saturating_add(SKEW_SECONDS) < now {
+        if created > now.saturating_add(SKEW_SECONDS)
+            || expires.saturating_add(SKEW_SECONDS) < now
+            || expires.saturating_sub(created) > MAX_VALIDITY_SECONDS
+        {
             return Err(Rejection::OutOfTime);
         }
         let covers = |name: &str| components.iter().any(|(c, _)| c.as_str() == Some(name));
@@ -703,6 +712,11 @@ pub(crate) mod tests {
         // Expired, and not yet created.
         assert_eq!(verify(&sign(&good), &keys, NOW + 300 + SKEW_SECONDS + 1), Err(Rejection::OutOfTime));
         assert_eq!(verify(&sign(&good), &keys, NOW - SKEW_SECONDS - 1), Err(Rejection::OutOfTime));
+        // Valid for too long.
+        let long = bot.params(NOW, NOW + MAX_VALIDITY_SECONDS + 1, "web-bot-auth");
+        assert_eq!(verify(&sign(&long), &keys, NOW), Err(Rejection::OutOfTime));
+        let day = bot.params(NOW, NOW + MAX_VALIDITY_SECONDS, "web-bot-auth");
+        assert_eq!(verify(&sign(&day), &keys, NOW), Ok(0));
         // Another tag, no tag, no expiry.
         assert_eq!(verify(&sign(&bot.params(NOW, NOW + 300, "other")), &keys, NOW), Err(Rejection::NotWebBotAuth));
         let keyid = bot.public().thumbprint();

@@ -21,29 +21,35 @@
 //! mixed, which is all grouping needs. A client that wants another
 //! fingerprint changes its headers; no hash prevents that.
 
-use http::HeaderMap;
 use http::header::{ACCEPT, ACCEPT_ENCODING, ACCEPT_LANGUAGE};
+use http::{HeaderMap, HeaderName};
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 const K: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// Header names left out of the order (see the module comment).
-const VOLATILE: &[&str] = &[
-    "cookie",
-    "authorization",
-    "referer",
-    "if-none-match",
-    "if-modified-since",
-    "content-length",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-real-ip",
-    "forwarded",
-    "via",
-    "signature",
-    "signature-input",
-];
+fn volatile(name: &str) -> bool {
+    matches!(
+        name,
+        "cookie"
+            | "authorization"
+            | "referer"
+            | "if-none-match"
+            | "if-modified-since"
+            | "content-length"
+            | "x-forwarded-for"
+            | "x-forwarded-proto"
+            | "x-forwarded-host"
+            | "x-real-ip"
+            | "forwarded"
+            | "via"
+            | "signature"
+            | "signature-input"
+    )
+}
+
+const SEC_CH_UA: HeaderName = HeaderName::from_static("sec-ch-ua");
+const SEC_CH_UA_PLATFORM: HeaderName = HeaderName::from_static("sec-ch-ua-platform");
 
 /// The fingerprint of a request: its user agent as sent (`ua`: the caller
 /// has it already), the values of `Accept`, `Accept-Language`,
@@ -57,13 +63,12 @@ const VOLATILE: &[&str] = &[
 pub fn fingerprint(ua: &[u8], headers: &HeaderMap) -> u64 {
     let mut h = SEED;
     h = field(h, Some(ua));
-    for name in [ACCEPT.as_str(), ACCEPT_LANGUAGE.as_str(), ACCEPT_ENCODING.as_str(), "sec-ch-ua", "sec-ch-ua-platform"]
-    {
+    for name in [&ACCEPT, &ACCEPT_LANGUAGE, &ACCEPT_ENCODING, &SEC_CH_UA, &SEC_CH_UA_PLATFORM] {
         h = field(h, headers.get(name).map(|v| v.as_bytes()));
     }
     for name in headers.keys() {
         let name = name.as_str();
-        if !VOLATILE.contains(&name) {
+        if !volatile(name) {
             h = field(h, Some(name.as_bytes()));
         }
     }

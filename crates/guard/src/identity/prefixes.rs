@@ -27,11 +27,18 @@ pub struct PrefixInfo {
 }
 
 /// The prefix table: longest-prefix lookups of IPv4 and IPv6 addresses.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct PrefixTable {
     v4: Ranges<u32>,
     v6: Ranges<u128>,
     rows: usize,
+}
+
+impl std::fmt::Debug for PrefixTable {
+    /// The size, not the rows: a table has 100,000s of them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PrefixTable({} rows)", self.rows)
+    }
 }
 
 /// From `starts[i]` on (up to `starts[i + 1]`), addresses are labelled

@@ -8,8 +8,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use http::HeaderMap;
 use http::header::USER_AGENT;
+use http::{HeaderMap, HeaderName};
 use tollgate_domain::{AppId, ClientKind, KeyId, NetClass, Purpose};
 
 use super::agent::{self, AiAgents, Family, StaleAgents, TokenSet};
@@ -20,6 +20,9 @@ use super::crawlers::{CrawlerConfig, CrawlerKind};
 use super::fingerprint::fingerprint;
 use super::prefixes::PrefixTable;
 use super::{Client, Prefix, Verified, VerifiedBy};
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const SIGNATURE_INPUT: HeaderName = HeaderName::from_static("signature-input");
 
 /// The longest user agent kept (`Client::user_agent`).
 pub const MAX_USER_AGENT: usize = 256;
@@ -32,7 +35,7 @@ const MAX_HOPS: usize = 32;
 const MAX_FAMILY: usize = 32;
 
 /// What the resolver needs to know, from configuration.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IdentityConfig {
     /// Proxies whose `X-Forwarded-For` is believed (IPv4 and IPv6 blocks).
     pub trusted_proxies: Vec<Cidr>,
@@ -49,6 +52,20 @@ pub struct IdentityConfig {
     /// The key of the `tg_id` and `tg_pass` cookies. Keep it secret and
     /// stable: a new key ends every client's continuity and pass.
     pub cookie_key: [u8; 32],
+}
+
+impl std::fmt::Debug for IdentityConfig {
+    /// Everything but the cookie key, which must not reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityConfig")
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("prefix_table", &self.prefix_table)
+            .field("crawlers", &self.crawlers)
+            .field("ai_agents", &self.ai_agents)
+            .field("stale_agents", &self.stale_agents)
+            .field("cookie_key", &format_args!(".."))
+            .finish()
+    }
 }
 
 impl IdentityConfig {
@@ -114,7 +131,9 @@ impl Resolver {
         let user_agent = cut_user_agent(raw_agent);
         let (parsed, stale_agent) = agent::parse(&user_agent, &self.stale);
         let declared_ai = self.ai.find(&user_agent).cloned();
-        let verified = self.verify_crawler(ip, &user_agent, headers, now_unix_secs);
+        let verified = self
+            .verify_crawler(ip, &user_agent, headers, now_unix_secs)
+            .and_then(|(index, by)| Some((self.crawlers.get(index)?, by)));
         let (cookie, passed_challenge) = self.cookies.read(headers, now_unix_secs);
         let agent_family = match (&declared_ai, parsed.family) {
             (Some((token, _)), _) => token.to_ascii_lowercase(),
@@ -128,10 +147,10 @@ impl Resolver {
         };
         let kind = if key.is_some() {
             ClientKind::App
-        } else if let Some(v) = &verified {
-            match self.crawler_kind(&v.crawler) {
-                Some(CrawlerKind::Search) => ClientKind::VerifiedSearch,
-                _ => ClientKind::VerifiedAi,
+        } else if let Some((crawler, _)) = verified {
+            match crawler.kind {
+                CrawlerKind::Search => ClientKind::VerifiedSearch,
+                CrawlerKind::Ai => ClientKind::VerifiedAi,
             }
         } else if declared_ai.is_some() {
             ClientKind::AiCrawler
@@ -152,7 +171,7 @@ impl Resolver {
             stale_agent,
             declared_ai,
             kind,
-            verified,
+            verified: verified.map(|(crawler, by)| Verified { crawler: crawler.name.clone(), by }),
             key,
             cookie,
             passed_challenge,
@@ -172,7 +191,7 @@ impl Resolver {
         }
         let mut hops = 0;
         // Several header lines are one list, in order (RFC 9110 5.3).
-        for line in headers.get_all("x-forwarded-for").iter().rev() {
+        for line in headers.get_all(&X_FORWARDED_FOR).iter().rev() {
             let Ok(line) = line.to_str() else { return peer };
             for entry in line.rsplit(',') {
                 hops += 1;
@@ -193,24 +212,24 @@ impl Resolver {
     }
 
     /// A Web Bot Auth signature by a configured key, or else the user
-    /// agent's crawler token from one of that crawler's ranges.
-    fn verify_crawler(&self, ip: IpAddr, user_agent: &str, headers: &HeaderMap, now: u64) -> Option<Verified> {
+    /// agent's crawler token from one of that crawler's ranges: the
+    /// crawler's index and how it verified.
+    fn verify_crawler(
+        &self,
+        ip: IpAddr,
+        user_agent: &str,
+        headers: &HeaderMap,
+        now: u64,
+    ) -> Option<(usize, VerifiedBy)> {
         if !self.keyring.is_empty()
-            && headers.contains_key("signature-input")
+            && headers.contains_key(&SIGNATURE_INPUT)
             && let Ok(index) = botauth::verify(headers, &self.keyring, now)
         {
-            return Some(Verified { crawler: self.crawlers[index].name.clone(), by: VerifiedBy::WebBotAuth });
+            return Some((index, VerifiedBy::WebBotAuth));
         }
-        let crawler = &self.crawlers[self.crawler_tokens.find(user_agent)?];
-        crawler
-            .ranges
-            .iter()
-            .any(|r| r.contains(ip))
-            .then(|| Verified { crawler: crawler.name.clone(), by: VerifiedBy::IpRange })
-    }
-
-    fn crawler_kind(&self, name: &str) -> Option<CrawlerKind> {
-        self.crawlers.iter().find(|c| c.name == name).map(|c| c.kind)
+        let index = self.crawler_tokens.find(user_agent)?;
+        let crawler = self.crawlers.get(index)?;
+        crawler.ranges.iter().any(|r| r.contains(ip)).then_some((index, VerifiedBy::IpRange))
     }
 
     /// The verifying crawler a client's user agent names when the client
@@ -221,7 +240,7 @@ impl Resolver {
         if client.verified.is_some() {
             return None;
         }
-        self.crawler_tokens.find(&client.user_agent).map(|i| self.crawlers[i].name.as_str())
+        self.crawlers.get(self.crawler_tokens.find(&client.user_agent)?).map(|c| c.name.as_str())
     }
 
     /// A new continuity cookie: its id and the `Set-Cookie` header value
@@ -285,7 +304,6 @@ fn floor_char_boundary(text: &str, max: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::botauth::CrawlerKey;
     use crate::identity::botauth::tests::BotSigner;
     use http::HeaderValue;
 
@@ -452,7 +470,6 @@ mod tests {
             forged.append(name, HeaderValue::from_str(&value).unwrap());
         }
         assert_eq!(r.identify(ip("203.0.113.5"), &forged, None, NOW).verified, None);
-        let _: CrawlerKey = stranger.public();
     }
 
     #[test]
@@ -483,6 +500,15 @@ mod tests {
             assert_eq!(c.cookie, None, "{cookie}");
         }
         assert_ne!(r.new_cookie().0, id, "ids are fresh");
+    }
+
+    #[test]
+    fn the_cookie_key_stays_out_of_debug_output() {
+        let mut config = config();
+        config.cookie_key = [0xab; 32];
+        let shown = format!("{config:?} {:?}", Resolver::new(config.clone()));
+        assert!(!shown.contains("171") && !shown.contains("0xab") && !shown.contains("ab, ab"), "{shown}");
+        assert!(shown.contains("Googlebot"), "the rest is shown: {shown}");
     }
 
     #[test]

@@ -259,13 +259,14 @@ impl TokenSet {
         set
     }
 
-    /// The index of the first token (in the list's order) that is a word of `ua`.
-    pub(crate) fn find(&self, ua: &str) -> Option<usize> {
+    /// The index of the first token (in the list's order) that is a word of
+    /// `ua`, and where that word ends in `ua`.
+    pub(crate) fn find(&self, ua: &str) -> Option<(usize, usize)> {
         if self.by_word.is_empty() {
             return None;
         }
         let mut buffer = [0u8; 64];
-        let mut best: Option<usize> = None;
+        let mut best: Option<(usize, usize)> = None;
         for (start, end) in words(ua) {
             let len = end - start;
             if len >= 64 || self.lengths & (1 << len) == 0 {
@@ -274,8 +275,10 @@ impl TokenSet {
             let word = &mut buffer[..len];
             word.copy_from_slice(&ua.as_bytes()[start..end]);
             word.make_ascii_lowercase();
-            if let Some(&index) = self.by_word.get(&*word) {
-                best = Some(best.map_or(index, |b| b.min(index)));
+            if let Some(&index) = self.by_word.get(&*word)
+                && best.is_none_or(|(b, _)| index < b)
+            {
+                best = Some((index, end));
             }
         }
         best
@@ -295,8 +298,10 @@ impl AiAgents {
         AiAgents { tokens: TokenSet::new(agents.iter().map(|(t, _)| t.as_str())), agents }
     }
 
-    pub(crate) fn find(&self, ua: &str) -> Option<&(String, Purpose)> {
-        self.tokens.find(ua).and_then(|i| self.agents.get(i))
+    /// The AI crawler `ua` names, and the major version after its token.
+    pub(crate) fn find(&self, ua: &str) -> Option<(&(String, Purpose), Option<u32>)> {
+        let (index, end) = self.tokens.find(ua)?;
+        Some((self.agents.get(index)?, major_after(ua, end)))
     }
 }
 
@@ -465,10 +470,12 @@ mod tests {
         let set = TokenSet::new(["GPTBot", "ClaudeBot", "cohere-training-data-crawler", "CCBot"]);
         let ua =
             "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)";
-        assert_eq!(set.find(ua), Some(0));
-        assert_eq!(set.find("Mozilla/5.0 (compatible; claudebot/1.0; +claudebot@anthropic.com)"), Some(1));
-        assert_eq!(set.find("cohere-training-data-crawler/1.0"), Some(2));
-        assert_eq!(set.find("CCBot/2.0 (https://commoncrawl.org/faq/)"), Some(3));
+        let found = |ua: &str| set.find(ua).map(|(index, _)| index);
+        assert_eq!(set.find(ua).map(|(index, end)| (index, &ua[end..end + 4])), Some((0, "/1.2")));
+        assert_eq!(found("Mozilla/5.0 (compatible; claudebot/1.0; +claudebot@anthropic.com)"), Some(1));
+        assert_eq!(found("cohere-training-data-crawler/1.0"), Some(2));
+        assert_eq!(found("CCBot/2.0 (https://commoncrawl.org/faq/)"), Some(3));
+        assert_eq!(found("CCBot/2.0 GPTBot/1.0"), Some(0), "the list's order decides");
         assert_eq!(set.find("NotGPTBot/1.0"), None, "a token inside another word does not count");
         assert_eq!(set.find("Mozilla/5.0 Chrome/142.0.0.0"), None);
         assert_eq!(TokenSet::new([]).find(ua), None);

@@ -129,8 +129,13 @@ impl Resolver {
         let net = self.prefixes.lookup(ip);
         let raw_agent = headers.get(USER_AGENT).map_or(&b""[..], |v| v.as_bytes());
         let user_agent = cut_user_agent(raw_agent);
-        let (parsed, stale_agent) = agent::parse(&user_agent, &self.stale);
-        let declared_ai = self.ai.find(&user_agent).cloned();
+        let (parsed, browser_stale) = agent::parse(&user_agent, &self.stale);
+        let ai = self.ai.find(&user_agent);
+        // A declared AI crawler is that crawler, whatever browser its string
+        // also names: its family and version are its token's.
+        let agent_version = ai.map_or(parsed.version, |(_, version)| version);
+        let stale_agent = browser_stale && ai.is_none();
+        let declared_ai = ai.map(|(agent, _)| agent.clone());
         let verified = self
             .verify_crawler(ip, &user_agent, headers, now_unix_secs)
             .and_then(|(index, by)| Some((self.crawlers.get(index)?, by)));
@@ -167,7 +172,7 @@ impl Resolver {
             fingerprint: fingerprint(raw_agent, headers),
             user_agent,
             agent_family,
-            agent_version: parsed.version,
+            agent_version,
             stale_agent,
             declared_ai,
             kind,
@@ -227,7 +232,7 @@ impl Resolver {
         {
             return Some((index, VerifiedBy::WebBotAuth));
         }
-        let index = self.crawler_tokens.find(user_agent)?;
+        let (index, _) = self.crawler_tokens.find(user_agent)?;
         let crawler = self.crawlers.get(index)?;
         crawler.ranges.iter().any(|r| r.contains(ip)).then_some((index, VerifiedBy::IpRange))
     }
@@ -240,7 +245,7 @@ impl Resolver {
         if client.verified.is_some() {
             return None;
         }
-        self.crawlers.get(self.crawler_tokens.find(&client.user_agent)?).map(|c| c.name.as_str())
+        self.crawlers.get(self.crawler_tokens.find(&client.user_agent)?.0).map(|c| c.name.as_str())
     }
 
     /// A new continuity cookie: its id and the `Set-Cookie` header value
@@ -427,6 +432,13 @@ mod tests {
         let c = r.identify(ip("192.0.2.1"), &headers(&[("user-agent", gpt)]), None, NOW);
         assert_eq!(c.declared_ai, Some(("GPTBot".to_owned(), Purpose::TrainAi)));
         assert_eq!((c.agent_family.as_str(), c.agent_version), ("gptbot", Some(1)));
+        // An AI agent in an old browser's clothes is that agent, not a stale browser.
+        let user = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko) Chrome/99.0.0.0 Safari/537.36; compatible; ChatGPT-User/1.0";
+        let c = r.identify(ip("192.0.2.1"), &headers(&[("user-agent", user)]), None, NOW);
+        assert_eq!(
+            (c.kind, c.agent_family.as_str(), c.agent_version, c.stale_agent),
+            (ClientKind::AiCrawler, "chatgpt-user", Some(1), false)
+        );
     }
 
     #[test]

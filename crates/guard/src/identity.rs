@@ -17,7 +17,7 @@ mod prefixes;
 mod resolver;
 
 pub use agent::{Currency, StaleAgents};
-pub use botauth::{CrawlerKey, KeyError, SKEW_SECONDS};
+pub use botauth::{CrawlerKey, KeyError, MAX_VALIDITY_SECONDS, SKEW_SECONDS, WebBotAuthSigner};
 pub use cidr::{Cidr, CidrError};
 pub use cookies::{ID_COOKIE, ID_MAX_AGE, PASS_COOKIE, PASS_SECONDS};
 pub use crawlers::{CrawlerConfig, CrawlerKind, CrawlersError, load_crawlers, parse_crawlers};

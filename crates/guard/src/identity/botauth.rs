@@ -84,6 +84,63 @@ impl CrawlerKey {
     }
 }
 
+/// The crawler's side of Web Bot Auth: signs a request's headers the way
+/// the guard verifies them. For the traffic simulator and tests (a real
+/// crawler signs with its own software); kept here so that signer and
+/// verifier cannot drift apart.
+pub struct WebBotAuthSigner {
+    key: ed25519_dalek::SigningKey,
+}
+
+impl std::fmt::Debug for WebBotAuthSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WebBotAuthSigner({})", self.public_key().thumbprint())
+    }
+}
+
+impl WebBotAuthSigner {
+    /// The signer of the Ed25519 private key `seed` (RFC 8032's 32 bytes).
+    pub fn from_seed(seed: &[u8; 32]) -> WebBotAuthSigner {
+        WebBotAuthSigner { key: ed25519_dalek::SigningKey::from_bytes(seed) }
+    }
+
+    pub fn public_key(&self) -> CrawlerKey {
+        CrawlerKey(self.key.verifying_key())
+    }
+
+    /// The public key as the crawlers file lists it (JWK `x`).
+    pub fn jwk_x(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.key.verifying_key().as_bytes())
+    }
+
+    /// The headers that sign a request to `authority` (the `Host` header's
+    /// value, lower case): `Signature-Agent` (as given, normally a quoted
+    /// URL), `Signature-Input` and `Signature`, valid from `created` to
+    /// `expires` (Unix seconds).
+    pub fn sign(
+        &self,
+        authority: &str,
+        signature_agent: &str,
+        created: u64,
+        expires: u64,
+    ) -> [(&'static str, String); 3] {
+        use ed25519_dalek::Signer;
+        let keyid = self.public_key().thumbprint();
+        let input = format!(
+            r#"("@authority" "signature-agent");created={created};expires={expires};keyid="{keyid}";alg="ed25519";tag="web-bot-auth""#
+        );
+        let base = format!(
+            "\"@authority\": {authority}\n\"signature-agent\": {signature_agent}\n\"@signature-params\": {input}"
+        );
+        let signature = STANDARD.encode(self.key.sign(base.as_bytes()).to_bytes());
+        [
+            ("signature-agent", signature_agent.to_owned()),
+            ("signature-input", format!("sig1={input}")),
+            ("signature", format!("sig1=:{signature}:")),
+        ]
+    }
+}
+
 /// The configured keys by thumbprint, each with the index of its crawler.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Keyring {
@@ -690,6 +747,23 @@ pub(crate) mod tests {
 
     const NOW: u64 = 1_765_000_000;
     const AGENT: &str = "\"https://crawler.example/.well-known/http-message-signatures-directory\"";
+
+    #[test]
+    fn the_public_signer_signs_what_the_verifier_accepts() {
+        let signer = WebBotAuthSigner::from_seed(&[3; 32]);
+        let key = CrawlerKey::from_jwk_x(&signer.jwk_x()).unwrap();
+        assert_eq!(key, signer.public_key());
+        let keys = Keyring::new([(4, &key)]);
+        let mut request = HeaderMap::new();
+        request.insert("host", HeaderValue::from_static("tollgate.example"));
+        for (name, value) in signer.sign("tollgate.example", AGENT, NOW, NOW + 60) {
+            request.insert(name, HeaderValue::from_str(&value).unwrap());
+        }
+        assert_eq!(verify(&request, &keys, NOW), Ok(4));
+        request.insert("host", HeaderValue::from_static("elsewhere.example"));
+        assert_eq!(verify(&request, &keys, NOW), Err(Rejection::Forged));
+        assert!(!format!("{signer:?}").contains("3, 3"));
+    }
 
     #[test]
     fn web_bot_auth_accepts_a_fresh_tagged_signature_of_a_known_key() {

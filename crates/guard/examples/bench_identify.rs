@@ -1,7 +1,8 @@
 //! How fast the guard identifies clients: prefix table lookups per second
 //! on a 100,000-row table, and `Resolver::identify` calls per second for a
 //! typical browser request (behind a trusted proxy, with a continuity
-//! cookie and a pass) and for a signed crawler request.
+//! cookie and a pass, and without) and for a crawler's Web Bot Auth signed
+//! request.
 //!
 //! `cargo run --release -p tollgate-guard --example bench_identify`
 
@@ -12,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue};
 use tollgate_domain::Purpose;
-use tollgate_guard::{IdentityConfig, PrefixTable, Resolver};
+use tollgate_guard::identity::WebBotAuthSigner;
+use tollgate_guard::{CrawlerConfig, CrawlerKind, IdentityConfig, PrefixTable, Resolver};
 
 const ROWS: u32 = 100_000;
 
@@ -31,6 +33,14 @@ fn main() {
         .iter()
         .map(|t| ((*t).to_owned(), Purpose::TrainAi))
         .collect();
+    let signer = WebBotAuthSigner::from_seed(&[7; 32]);
+    config.crawlers = vec![CrawlerConfig {
+        name: "Signer".into(),
+        agent: "SignerBot".into(),
+        kind: CrawlerKind::Ai,
+        ranges: vec![],
+        keys: vec![signer.public_key()],
+    }];
     let resolver = Resolver::new(config);
     let (id, set_cookie) = resolver.new_cookie();
     let id_cookie = set_cookie.split(';').next().unwrap().to_owned();
@@ -51,6 +61,19 @@ fn main() {
         black_box(resolver.identify(peer, black_box(&fresh), None, 1_765_000_000));
     });
     println!("identify, browser without cookies: {:.0}/s ({:.2} us each)", identifies, 1e6 / identifies);
+
+    let mut signed = HeaderMap::new();
+    signed.append("host", HeaderValue::from_static("tollgate.example"));
+    signed.append("user-agent", HeaderValue::from_static("SignerBot/1.0"));
+    let agent = "\"https://signer.example/.well-known/http-message-signatures-directory\"";
+    for (name, value) in signer.sign("tollgate.example", agent, 1_765_000_000, 1_765_000_300) {
+        signed.append(name, HeaderValue::from_str(&value).unwrap());
+    }
+    assert!(resolver.identify(peer, &signed, None, 1_765_000_000).verified.is_some());
+    let identifies = rate(Duration::from_secs(2), |_| {
+        black_box(resolver.identify(peer, black_box(&signed), None, 1_765_000_000));
+    });
+    println!("identify, Web Bot Auth signed crawler: {:.0}/s ({:.2} us each)", identifies, 1e6 / identifies);
 }
 
 /// Calls `f` for about `time`, and returns calls per second.

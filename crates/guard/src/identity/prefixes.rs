@@ -103,6 +103,8 @@ impl PrefixTable {
     pub fn parse(text: &str, path: &str) -> Result<PrefixTable, PrefixTableError> {
         let mut rows: Vec<(Cidr, PrefixInfo, usize)> = Vec::new();
         let mut seen_row = false;
+        // Spreadsheets save CSV with a byte order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (index, raw) in text.lines().enumerate() {
             let line = index + 1;
             let content = raw.split_once('#').map_or(raw, |(before, _)| before).trim();
@@ -248,6 +250,8 @@ prefix,asn,class
 ";
         let table = PrefixTable::parse(text, "t.csv").unwrap();
         assert_eq!(table.len(), 7);
+        let saved_by_a_spreadsheet = format!("\u{feff}{}", text.replace('\n', "\r\n"));
+        assert_eq!(PrefixTable::parse(&saved_by_a_spreadsheet, "t.csv").unwrap().len(), 7);
         assert_eq!(at(&table, "10.0.0.1"), Some((64500, "hosting")));
         assert_eq!(at(&table, "10.1.0.0"), Some((64501, "vpn")));
         assert_eq!(at(&table, "10.1.2.255"), Some((64502, "residential")));

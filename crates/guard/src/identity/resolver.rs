@@ -523,6 +523,41 @@ mod tests {
         assert!(shown.contains("Googlebot"), "the rest is shown: {shown}");
     }
 
+    /// Random headers (user agents, forwarded chains, cookies, signatures
+    /// made of the characters these headers parse) never make `identify`
+    /// panic.
+    #[test]
+    fn random_headers_never_panic() {
+        let r = resolver();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet: Vec<char> =
+            "aZ09 ./:;,=()\"[]-_+*?@#é\u{fffd}()Chrome/Version/Safari/bot:tg_id.".chars().collect();
+        let mut text = |len: u64| -> String {
+            (0..next() % len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect()
+        };
+        for _ in 0..3000 {
+            let mut h = HeaderMap::new();
+            for name in
+                ["user-agent", "x-forwarded-for", "cookie", "signature-input", "signature", "signature-agent", "host"]
+            {
+                if let Ok(value) = HeaderValue::from_bytes(text(80).as_bytes()) {
+                    h.append(name, value);
+                }
+            }
+            if let Ok(value) = HeaderValue::from_str(&format!("sig1=({}){}", text(30), text(60))) {
+                h.append("signature-input", value);
+            }
+            let c = r.identify(ip("127.0.0.1"), &h, None, NOW);
+            assert!(c.user_agent.len() <= MAX_USER_AGENT);
+        }
+    }
+
     #[test]
     fn odd_user_agents_are_bounded_and_never_panic() {
         let r = resolver();

@@ -1,4 +1,29 @@
 //! Client identity: what the guard knows of the client behind a request.
+//!
+//! `Resolver::identify` turns one request (peer address, headers, the API
+//! key it authenticated with) into a `Client`. Its parts, each in its own
+//! module: the client's address behind trusted proxies (`cidr`), the
+//! operator's prefix table (`prefixes`), the user agent (`agent`), verified
+//! crawlers (`crawlers`, `botauth`: Web Bot Auth), the guard's cookies
+//! (`cookies`) and the header-shape fingerprint (`fingerprint`).
+
+mod agent;
+mod botauth;
+mod cidr;
+mod cookies;
+mod crawlers;
+mod fingerprint;
+mod prefixes;
+mod resolver;
+
+pub use agent::{Currency, StaleAgents};
+pub use botauth::{CrawlerKey, KeyError, MAX_VALIDITY_SECONDS, SKEW_SECONDS, WebBotAuthSigner};
+pub use cidr::{Cidr, CidrError};
+pub use cookies::{ID_COOKIE, ID_MAX_AGE, PASS_COOKIE, PASS_SECONDS};
+pub use crawlers::{CrawlerConfig, CrawlerKind, CrawlersError, load_crawlers, parse_crawlers};
+pub use fingerprint::fingerprint;
+pub use prefixes::{PrefixInfo, PrefixTable, PrefixTableError};
+pub use resolver::{IdentityConfig, MAX_USER_AGENT, Resolver};
 
 use std::fmt;
 use std::net::IpAddr;

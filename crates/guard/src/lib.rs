@@ -13,4 +13,6 @@
 
 pub mod identity;
 
-pub use identity::{Client, Prefix, Verified, VerifiedBy};
+pub use identity::{
+    Cidr, Client, CrawlerConfig, CrawlerKind, IdentityConfig, Prefix, PrefixTable, Resolver, Verified, VerifiedBy,
+};

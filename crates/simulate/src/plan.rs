@@ -471,7 +471,7 @@ impl Plan {
         for c in &self.crawlers {
             let _ = write!(
                 out,
-                "\n[[crawler]]\nname = \"{}\"\nagent = \"{}\"\nkind = \"{}\"\nip_ranges = [{}]\nkeys = [{}]\n",
+                "\n[[crawler]]\nname = \"{}\"\nagent = \"{}\"\nkind = \"{}\"\nranges = [{}]\nkeys = [{}]\n",
                 c.name,
                 c.agent,
                 c.kind,
@@ -789,7 +789,11 @@ mod tests {
             assert!(a.bot_key.is_some() || a.addresses.iter().all(|x| net::SEARCH_CRAWLER.contains(*x)));
         }
         assert!(of(Class::SearchImpersonator).all(|a| a.bot_key.is_none() && a.user_agent == SEARCH_UA));
-        assert!(plan.crawlers_toml().contains("[[crawler]]\nname = \"Searchbot\"\nagent = \"Searchbot\"\nkind = \"search\"\nip_ranges = [\"66.249.64.0/20\"]\nkeys = [\""));
+        assert!(plan.crawlers_toml().contains("[[crawler]]\nname = \"Searchbot\"\nagent = \"Searchbot\"\nkind = \"search\"\nranges = [\"66.249.64.0/20\"]\nkeys = [\""));
+        // What it writes is what the guard reads, as the operator's files.
+        let crawlers = tollgate_guard::identity::parse_crawlers(&plan.crawlers_toml(), "crawlers.toml").unwrap();
+        assert!(crawlers.iter().any(|c| c.name == "Searchbot"), "{crawlers:?}");
+        tollgate_guard::PrefixTable::parse(&crate::net::prefix_table_csv(), "prefix-table.csv").unwrap();
     }
 
     #[test]

@@ -158,6 +158,15 @@ pub struct Settings {
     /// `<public_url>/agreement`.
     #[arg(long, global = true, env = "TOLLGATE_PARTNER_PROGRAM_URL", value_name = "URL")]
     pub partner_program_url: Option<String>,
+    /// A directory of `.cedar` guard policies that replaces or extends the built-in guard pack.
+    #[arg(long, global = true, env = "TOLLGATE_GUARD_POLICY_DIR", value_name = "DIR")]
+    pub guard_policy_dir: Option<PathBuf>,
+    /// `extend` (built-in guard pack plus the directory) or `replace`.
+    #[arg(long, global = true, env = "TOLLGATE_GUARD_POLICY_MODE", value_name = "MODE")]
+    pub guard_policy_mode: Option<String>,
+    /// The price of one page to a verified crawler (pay per crawl), as `USD 0.01`.
+    #[arg(long, global = true, env = "TOLLGATE_GUARD_CRAWL_PRICE", value_name = "PRICE")]
+    pub guard_crawl_price: Option<String>,
 }
 
 /// What the process logs, and how (`crate::logging`).
@@ -248,6 +257,11 @@ pub struct Config {
     pub robots_agents_file: Option<PathBuf>,
     /// Where licensable uses are licensed; `None`: `<public_url>/agreement`.
     pub partner_program_url: Option<String>,
+    /// The guard policy's directory and mode (`docs/guard.md`).
+    pub guard_policy_dir: Option<PathBuf>,
+    pub guard_policy_mode: PolicyMode,
+    /// The price of one page under pay per crawl.
+    pub guard_crawl_price: tollgate_api::guard_response::Price,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -318,7 +332,10 @@ impl Settings {
             settings_jwt_ed25519_public_key,
             settings_jwt_issuer,
             settings_jwt_audience,
-            settings_session_minutes
+            settings_session_minutes,
+            guard_policy_dir,
+            guard_policy_mode,
+            guard_crawl_price
         );
         Ok(self)
     }
@@ -357,16 +374,22 @@ impl Settings {
             default: tri("default_consent", self.default_consent, defaults.default)?,
             adult_age: self.adult_age.unwrap_or(defaults.adult_age),
         };
-        let policy_mode = match self.policy_mode.as_deref() {
-            None | Some("extend") => PolicyMode::Extend,
-            Some("replace") => PolicyMode::Replace,
+        let mode = |key: &'static str, v: Option<String>| match v.as_deref() {
+            None | Some("extend") => Ok(PolicyMode::Extend),
+            Some("replace") => Ok(PolicyMode::Replace),
             Some(other) => {
-                return Err(ConfigError::Invalid {
-                    key: "policy_mode",
-                    value: other.to_owned(),
-                    expected: "`extend` or `replace`",
-                });
+                Err(ConfigError::Invalid { key, value: other.to_owned(), expected: "`extend` or `replace`" })
             }
+        };
+        let policy_mode = mode("policy_mode", self.policy_mode)?;
+        let guard_policy_mode = mode("guard_policy_mode", self.guard_policy_mode)?;
+        let guard_crawl_price = match self.guard_crawl_price {
+            None => tollgate_api::guard_response::Price::DEFAULT,
+            Some(text) => text.parse().map_err(|_| ConfigError::Invalid {
+                key: "guard_crawl_price",
+                value: text,
+                expected: "a currency code and an amount with at most six decimals, such as `USD 0.01`",
+            })?,
         };
         let synchronous = match self.synchronous.as_deref() {
             None | Some("full") => tollgate_store_sqlite::Synchronous::Full,
@@ -490,6 +513,9 @@ impl Settings {
             settings_page,
             robots_agents_file: self.robots_agents_file,
             partner_program_url: self.partner_program_url.filter(|u| !u.is_empty()),
+            guard_policy_dir: self.guard_policy_dir,
+            guard_policy_mode,
+            guard_crawl_price,
         })
     }
 }
@@ -635,6 +661,27 @@ mod tests {
         assert_eq!(page.session_minutes, 15);
         assert!(page.ed25519_public_key.is_some());
         assert!(!format!("{page:?}").contains("xxxx"), "the secret is never printed");
+    }
+
+    #[test]
+    fn the_guard_keys_are_read_and_checked() {
+        let c = Settings::default().resolve().unwrap();
+        assert_eq!((c.guard_policy_dir, c.guard_policy_mode), (None, PolicyMode::Extend));
+        assert_eq!(c.guard_crawl_price.to_string(), "USD 0.01");
+        let set = Settings {
+            guard_policy_dir: Some("guard".into()),
+            guard_policy_mode: Some("replace".into()),
+            guard_crawl_price: Some("EUR 0.5".into()),
+            ..Settings::default()
+        };
+        let c = set.resolve().unwrap();
+        assert_eq!(c.guard_policy_dir, Some(PathBuf::from("guard")));
+        assert_eq!(c.guard_policy_mode, PolicyMode::Replace);
+        assert_eq!(c.guard_crawl_price.to_string(), "EUR 0.50");
+        let bad = Settings { guard_crawl_price: Some("0.01 dollars".into()), ..Settings::default() };
+        assert!(bad.resolve().unwrap_err().to_string().contains("guard_crawl_price"));
+        let bad = Settings { guard_policy_mode: Some("merge".into()), ..Settings::default() };
+        assert!(bad.resolve().unwrap_err().to_string().contains("guard_policy_mode"));
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub enum Command {
     /// Validate the policy and explain decisions.
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCommand),
+    /// The guard: explain its policy's decisions.
+    #[command(subcommand)]
+    Guard(cmd::guard::GuardCommand),
     /// Inspect and verify the delivery ledger.
     #[command(subcommand)]
     Ledger(cmd::ledger::LedgerCommand),
@@ -129,6 +132,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::App(c) => cmd::app::run(&config, c),
         Command::Agreement(c) => cmd::agreement::run(&config, c),
         Command::Policy(c) => cmd::policy::run(&config, c),
+        Command::Guard(c) => cmd::guard::run(&config, c),
         Command::Ledger(c) => cmd::ledger::run(&config, c),
         Command::Settings(c) => cmd::settings::run(&config, c),
         Command::Events(c) => cmd::events::run(&config, c),

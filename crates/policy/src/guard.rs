@@ -451,15 +451,12 @@ impl fmt::Display for GuardExplanation {
         } else {
             writeln!(f, "other policies that matched:")?;
             for m in &self.matched {
-                let force = match (m.policy.effect, m.in_force) {
-                    ("forbid", _) => "forbids",
-                    (_, true) => "permits",
-                    (_, false) => "permits, overridden by a forbid:",
-                };
+                let verb = if m.policy.effect == "forbid" { "forbids" } else { "permits" };
+                let note = if m.in_force { "" } else { ", overridden by a forbid" };
                 let reason = m.policy.reason.as_deref().unwrap_or("-");
                 writeln!(
                     f,
-                    "  - {} ({force} {}, reason {reason}) at {}",
+                    "  - {} ({verb} {}{note}, reason {reason}) at {}",
                     m.policy.id,
                     m.action.as_str(),
                     m.policy.location()

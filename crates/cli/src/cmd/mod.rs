@@ -6,6 +6,7 @@ pub mod compliance;
 pub mod demo;
 pub mod events;
 pub mod generate;
+pub mod guard;
 pub mod import;
 pub mod ledger;
 pub mod ledger_query;

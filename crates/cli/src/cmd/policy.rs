@@ -12,7 +12,7 @@ use crate::{Failure, runtime};
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Validate the policy against the schema, with Cedar's own diagnostics.
+    /// Validate the policy and the guard policy against their schemas, with Cedar's own diagnostics.
     Check(CheckArgs),
     /// Decide one (app, purpose, post or profile) and name the policies that decided.
     Explain(ExplainArgs),
@@ -54,6 +54,19 @@ pub fn run(config: &Config, command: PolicyCommand) -> Result<(), Failure> {
                 engine.policy_ids().len(),
                 dir.map_or("built-in pack".to_owned(), |d| format!("{} {}", config.policy_mode.as_str(), d.display())),
                 engine.version()
+            );
+            let guard =
+                tollgate_policy::GuardPolicy::load(config.guard_policy_dir.as_deref(), config.guard_policy_mode)
+                    .map_err(|e| Failure::invalid(format!("the guard policy does not validate:\n{e}")))?;
+            outln!(
+                "guard policy ok: {} policies ({}), version {}",
+                guard.policy_ids().len(),
+                config.guard_policy_dir.as_ref().map_or("built-in guard pack".to_owned(), |d| format!(
+                    "{} {}",
+                    config.guard_policy_mode.as_str(),
+                    d.display()
+                )),
+                guard.version()
             );
             Ok(())
         }

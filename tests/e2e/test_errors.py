@@ -536,3 +536,6 @@ def test_guard_explain_names_the_deciding_policy(tmp_path):
     assert decision["deciding"]["source"] == "built-in:guard/crawlers.cedar"
     ok = run_cli(tmp_path, "policy", "check").stdout
     assert "guard policy ok" in ok, ok
+    schema = run_cli(tmp_path, "policy", "schema", "--guard").stdout
+    assert "namespace Guard" in schema and "entity Client" in schema, schema
+    assert "namespace Tollgate" in run_cli(tmp_path, "policy", "schema").stdout

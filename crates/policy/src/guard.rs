@@ -480,6 +480,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn guard_policy_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<GuardPolicy>();
+    }
+
+    #[test]
     fn builtin_guard_pack_loads_with_an_id_and_a_reason_for_every_policy() {
         let guard = GuardPolicy::builtin().unwrap();
         assert!(guard.meta.iter().all(|m| m.reason.is_some() && !m.id.starts_with("guard/")), "{:?}", guard.meta);

@@ -16,8 +16,8 @@ pub enum PolicyCommand {
     Check(CheckArgs),
     /// Decide one (app, purpose, post or profile) and name the policies that decided.
     Explain(ExplainArgs),
-    /// Print the Cedar schema policies are validated against.
-    Schema,
+    /// Print the Cedar schema policies are validated against (`--guard`: the guard policy's).
+    Schema(SchemaArgs),
 }
 
 #[derive(Debug, Args)]
@@ -25,6 +25,13 @@ pub struct CheckArgs {
     /// The policy directory to check (default: `policy_dir`).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The guard policy's schema instead of the content policy's.
+    #[arg(long)]
+    pub guard: bool,
 }
 
 #[derive(Debug, Args)]
@@ -70,8 +77,9 @@ pub fn run(config: &Config, command: PolicyCommand) -> Result<(), Failure> {
             );
             Ok(())
         }
-        PolicyCommand::Schema => {
-            out!("{}", PolicyEngine::schema_text());
+        PolicyCommand::Schema(a) => {
+            let text = if a.guard { tollgate_policy::GuardPolicy::schema_text() } else { PolicyEngine::schema_text() };
+            out!("{text}");
             Ok(())
         }
         PolicyCommand::Explain(a) => {

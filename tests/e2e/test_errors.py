@@ -492,3 +492,50 @@ def test_serve_refuses_to_start_on_a_policy_that_does_not_validate(tmp_path, pol
 
     check = run_cli(data_dir, "policy", "check", "--dir", str(policy_dir), check=False)
     assert check.returncode == 3 and diagnostic in check.stderr, check.stderr
+
+
+# -- an invalid guard policy ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "policy, diagnostic",
+    [
+        (
+            '@id("typo")\n@reason("x")\npermit (principal, action == Guard::Action::"block", resource)\n'
+            'when { principal.signal.contains("volume") };\n',
+            "attribute `signal` on entity type `Guard::Client` not found",
+        ),
+        (
+            '@id("no-reason")\npermit (principal, action == Guard::Action::"block", resource);\n',
+            "has no `@reason",
+        ),
+        ('@id("sell")\n@reason("x")\npermit (principal, action == Guard::Action::"sell", resource);\n', "sell"),
+    ],
+    ids=["unknown-attribute", "missing-reason", "unknown-action"],
+)
+def test_policy_check_refuses_a_guard_policy_that_does_not_validate(tmp_path, policy, diagnostic):
+    guard_dir = tmp_path / "guard"
+    guard_dir.mkdir()
+    (guard_dir / "bad.cedar").write_text(policy)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    check = run_cli(data_dir, "--guard-policy-dir", str(guard_dir), "policy", "check", check=False)
+    assert check.returncode == 3, check.stderr
+    assert "the guard policy does not validate" in check.stderr, check.stderr
+    assert diagnostic in check.stderr, check.stderr
+    assert f"{guard_dir / 'bad.cedar'}:" in check.stderr, "the diagnostic names the file and line"
+    explain = run_cli(data_dir, "--guard-policy-dir", str(guard_dir), "guard", "explain", check=False)
+    assert explain.returncode == 3 and diagnostic in explain.stderr, explain.stderr
+
+
+def test_guard_explain_names_the_deciding_policy(tmp_path):
+    out = run_cli(tmp_path, "guard", "explain", "--kind", "ai-crawler", "--disallowed", "--json").stdout
+    decision = json.loads(out)
+    assert decision["action"] == "license"
+    assert decision["policy_id"] == "ai-crawlers-are-offered-a-license"
+    assert decision["deciding"]["source"] == "built-in:guard/crawlers.cedar"
+    ok = run_cli(tmp_path, "policy", "check").stdout
+    assert "guard policy ok" in ok, ok
+    schema = run_cli(tmp_path, "policy", "schema", "--guard").stdout
+    assert "namespace Guard" in schema and "entity Client" in schema, schema
+    assert "namespace Tollgate" in run_cli(tmp_path, "policy", "schema").stdout

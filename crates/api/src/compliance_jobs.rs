@@ -764,7 +764,8 @@ struct Lines {
 impl Lines {
     fn push(&mut self, id: u64, verdict: &Verdict, created_at: Timestamp, redacted_at: Option<Timestamp>) {
         use std::io::Write;
-        let _ = write!(self.bytes, "{{\"id\":\"{id}\",\"action\":\"{}\",\"created_at\":\"{created_at}\"", verdict.action);
+        let _ =
+            write!(self.bytes, "{{\"id\":\"{id}\",\"action\":\"{}\",\"created_at\":\"{created_at}\"", verdict.action);
         if let Some(at) = redacted_at {
             let _ = write!(self.bytes, ",\"redacted_at\":\"{at}\"");
         }

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 const X_INVALID_REQUEST: &str = "https://api.x.com/2/problems/invalid-request";
-const X_USAGE_CAPPED: &str = "https://api.x.com/2/problems/usage-capped";
-const X_CLIENT_FORBIDDEN: &str = "https://api.x.com/2/problems/client-forbidden";
+pub(crate) const X_USAGE_CAPPED: &str = "https://api.x.com/2/problems/usage-capped";
+pub(crate) const X_CLIENT_FORBIDDEN: &str = "https://api.x.com/2/problems/client-forbidden";
 const X_RESOURCE_NOT_FOUND: &str = "https://api.x.com/2/problems/resource-not-found";
 const X_NOT_AUTHORIZED_FOR_RESOURCE: &str = "https://api.x.com/2/problems/not-authorized-for-resource";
 

@@ -12,6 +12,7 @@ mod compliance_jobs;
 mod content;
 mod edge;
 mod error;
+pub mod guard_response;
 mod health;
 mod internal;
 mod metrics;

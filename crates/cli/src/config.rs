@@ -170,15 +170,21 @@ pub struct Settings {
     /// The verified crawlers: TOML of names, agents, address ranges and keys.
     #[arg(long, global = true, env = "TOLLGATE_GUARD_CRAWLERS", value_name = "FILE")]
     pub guard_crawlers: Option<PathBuf>,
-    /// The price a crawl of one page is offered at (`crawler-price`).
-    #[arg(long, global = true, env = "TOLLGATE_GUARD_CRAWL_PRICE", value_name = "PRICE")]
-    pub guard_crawl_price: Option<String>,
     /// Seconds a tarpitted request is held.
     #[arg(long, global = true, env = "TOLLGATE_GUARD_TARPIT_SECONDS", value_name = "SECS")]
     pub guard_tarpit_seconds: Option<u64>,
     /// Tarpitted requests held at once at most; beyond it they are blocked.
     #[arg(long, global = true, env = "TOLLGATE_GUARD_TARPIT_MAX_CONCURRENT", value_name = "N")]
     pub guard_tarpit_max_concurrent: Option<usize>,
+    /// A directory of `.cedar` guard policies that replaces or extends the built-in guard pack.
+    #[arg(long, global = true, env = "TOLLGATE_GUARD_POLICY_DIR", value_name = "DIR")]
+    pub guard_policy_dir: Option<PathBuf>,
+    /// `extend` (built-in guard pack plus the directory) or `replace`.
+    #[arg(long, global = true, env = "TOLLGATE_GUARD_POLICY_MODE", value_name = "MODE")]
+    pub guard_policy_mode: Option<String>,
+    /// The price of one page to a verified crawler (pay per crawl), as `USD 0.01`.
+    #[arg(long, global = true, env = "TOLLGATE_GUARD_CRAWL_PRICE", value_name = "PRICE")]
+    pub guard_crawl_price: Option<String>,
 }
 
 /// The guard's configuration keys, as given; `serve` reads the files and
@@ -189,7 +195,6 @@ pub struct GuardSettings {
     pub trusted_proxies: Vec<String>,
     pub prefix_table: Option<PathBuf>,
     pub crawlers: Option<PathBuf>,
-    pub crawl_price: String,
     pub tarpit_seconds: u64,
     pub tarpit_max_concurrent: usize,
 }
@@ -283,6 +288,11 @@ pub struct Config {
     /// Where licensable uses are licensed; `None`: `<public_url>/agreement`.
     pub partner_program_url: Option<String>,
     pub guard: GuardSettings,
+    /// The guard policy's directory and mode (`docs/guard.md`).
+    pub guard_policy_dir: Option<PathBuf>,
+    pub guard_policy_mode: PolicyMode,
+    /// The price of one page under pay per crawl.
+    pub guard_crawl_price: tollgate_api::guard_response::Price,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -350,7 +360,6 @@ impl Settings {
             guard_trusted_proxies,
             guard_prefix_table,
             guard_crawlers,
-            guard_crawl_price,
             guard_tarpit_seconds,
             guard_tarpit_max_concurrent,
             log_level,
@@ -360,7 +369,10 @@ impl Settings {
             settings_jwt_ed25519_public_key,
             settings_jwt_issuer,
             settings_jwt_audience,
-            settings_session_minutes
+            settings_session_minutes,
+            guard_policy_dir,
+            guard_policy_mode,
+            guard_crawl_price
         );
         Ok(self)
     }
@@ -399,16 +411,22 @@ impl Settings {
             default: tri("default_consent", self.default_consent, defaults.default)?,
             adult_age: self.adult_age.unwrap_or(defaults.adult_age),
         };
-        let policy_mode = match self.policy_mode.as_deref() {
-            None | Some("extend") => PolicyMode::Extend,
-            Some("replace") => PolicyMode::Replace,
+        let mode = |key: &'static str, v: Option<String>| match v.as_deref() {
+            None | Some("extend") => Ok(PolicyMode::Extend),
+            Some("replace") => Ok(PolicyMode::Replace),
             Some(other) => {
-                return Err(ConfigError::Invalid {
-                    key: "policy_mode",
-                    value: other.to_owned(),
-                    expected: "`extend` or `replace`",
-                });
+                Err(ConfigError::Invalid { key, value: other.to_owned(), expected: "`extend` or `replace`" })
             }
+        };
+        let policy_mode = mode("policy_mode", self.policy_mode)?;
+        let guard_policy_mode = mode("guard_policy_mode", self.guard_policy_mode)?;
+        let guard_crawl_price = match self.guard_crawl_price {
+            None => tollgate_api::guard_response::Price::DEFAULT,
+            Some(text) => text.parse().map_err(|_| ConfigError::Invalid {
+                key: "guard_crawl_price",
+                value: text,
+                expected: "a currency code and an amount with at most six decimals, such as `USD 0.01`",
+            })?,
         };
         let synchronous = match self.synchronous.as_deref() {
             None | Some("full") => tollgate_store_sqlite::Synchronous::Full,
@@ -543,11 +561,13 @@ impl Settings {
                     .collect(),
                 prefix_table: self.guard_prefix_table,
                 crawlers: self.guard_crawlers,
-                crawl_price: self.guard_crawl_price.unwrap_or_else(|| "USD 0.01".to_owned()),
                 tarpit_seconds: positive("guard_tarpit_seconds", self.guard_tarpit_seconds.map(|s| s as usize), 10)?
                     as u64,
                 tarpit_max_concurrent: positive("guard_tarpit_max_concurrent", self.guard_tarpit_max_concurrent, 64)?,
             },
+            guard_policy_dir: self.guard_policy_dir,
+            guard_policy_mode,
+            guard_crawl_price,
         })
     }
 }
@@ -693,6 +713,27 @@ mod tests {
         assert_eq!(page.session_minutes, 15);
         assert!(page.ed25519_public_key.is_some());
         assert!(!format!("{page:?}").contains("xxxx"), "the secret is never printed");
+    }
+
+    #[test]
+    fn the_guard_keys_are_read_and_checked() {
+        let c = Settings::default().resolve().unwrap();
+        assert_eq!((c.guard_policy_dir, c.guard_policy_mode), (None, PolicyMode::Extend));
+        assert_eq!(c.guard_crawl_price.to_string(), "USD 0.01");
+        let set = Settings {
+            guard_policy_dir: Some("guard".into()),
+            guard_policy_mode: Some("replace".into()),
+            guard_crawl_price: Some("EUR 0.5".into()),
+            ..Settings::default()
+        };
+        let c = set.resolve().unwrap();
+        assert_eq!(c.guard_policy_dir, Some(PathBuf::from("guard")));
+        assert_eq!(c.guard_policy_mode, PolicyMode::Replace);
+        assert_eq!(c.guard_crawl_price.to_string(), "EUR 0.50");
+        let bad = Settings { guard_crawl_price: Some("0.01 dollars".into()), ..Settings::default() };
+        assert!(bad.resolve().unwrap_err().to_string().contains("guard_crawl_price"));
+        let bad = Settings { guard_policy_mode: Some("merge".into()), ..Settings::default() };
+        assert!(bad.resolve().unwrap_err().to_string().contains("guard_policy_mode"));
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub enum Command {
     /// Recipients' compliance obligations: pending, overdue and done.
     #[command(subcommand)]
     Compliance(cmd::compliance::ComplianceCommand),
-    /// The guard's evidence: written notices to actors, and the report per actor.
+    /// The guard: explain its policy's decisions; written notices to actors, and the evidence report per actor.
     #[command(subcommand)]
     Guard(cmd::guard::GuardCommand),
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tollgate_domain::{Agreement, AppId, Timestamp};
-use tollgate_policy::PolicyEngine;
+use tollgate_policy::{GuardPolicy, PolicyEngine};
 use tollgate_store::{NewKey, Store};
 use tollgate_store_sqlite::{SqliteOptions, SqliteStore};
 
@@ -39,6 +39,14 @@ pub fn open_ledger_db(config: &Config) -> Result<Arc<tollgate_ledger::LedgerDb>,
 pub fn load_policy(config: &Config) -> Result<PolicyEngine, Failure> {
     PolicyEngine::load(config.policy_dir.as_deref(), config.policy_mode)
         .map_err(|e| Failure::invalid(format!("the policy does not validate, so Tollgate will not start:\n{e}")))
+}
+
+/// The guard policy (`guard_policy_dir`, `guard_policy_mode`), validated:
+/// `serve` must not start on one that does not validate.
+pub fn load_guard_policy(config: &Config) -> Result<GuardPolicy, Failure> {
+    // INVARIANT (valid-policy): the guard policy validates too, or nothing starts.
+    GuardPolicy::load(config.guard_policy_dir.as_deref(), config.guard_policy_mode)
+        .map_err(|e| Failure::invalid(format!("the guard policy does not validate, so Tollgate will not start:\n{e}")))
 }
 
 /// Publishes the built-in agreement as version 1 if none exists yet.

@@ -166,7 +166,6 @@ impl Delivery {
     }
 }
 
-
 impl Delivery {
     /// The usage terms the response carrying this delivery states.
     pub fn usage_terms(&self) -> UsageTerms {

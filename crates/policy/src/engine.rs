@@ -121,7 +121,7 @@ impl PolicyEngine {
     fn from_sources(sources: Vec<Source>) -> Result<PolicyEngine, PolicyError> {
         let (schema, _warnings) =
             Schema::from_cedarschema_str(pack::SCHEMA).map_err(|e| PolicyError::Schema(e.to_string()))?;
-        let CompiledPack { set, meta, index } = pack::compile(&schema, &sources)?;
+        let CompiledPack { set, meta, index } = pack::compile(&schema, &sources, pack::Rules::Content)?;
         let version = pack::version_hash(&sources);
         let policy_error = Reason::intern(POLICY_ERROR);
         let mut reasons: Vec<Reason> = Reason::BUILT_IN.to_vec();

@@ -47,6 +47,11 @@ pub enum PolicyError {
     MissingReason { id: String, file: String },
 
     #[error(
+        "the guard policy `{id}` at `{file}` has no `@reason(\"...\")` annotation: every guard policy must name the snake_case reason code its answer is given for"
+    )]
+    MissingGuardReason { id: String, file: String },
+
+    #[error(
         "the policy `{id}` at `{file}` has the reason `{code}`: a reason code is 1 to 64 lower-case ASCII letters, digits or underscores"
     )]
     InvalidReason { id: String, file: String, code: String },

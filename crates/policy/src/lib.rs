@@ -16,16 +16,22 @@
 //! a post or a profile, losslessly, and the Cedar resource is built from those
 //! facts alone; the differential test checks it on a million random cases.
 //! See `docs/policy.md`.
+//!
+//! The guard policy (`GuardPolicy`, `guard.rs`) is a second policy set of the
+//! same kind: its own schema (`schema/guard.cedarschema`) and built-in pack
+//! (`pack/guard/`), decided per `GuardClass`. See `docs/guard.md`.
 
 mod cache;
 mod engine;
 mod error;
 mod explain;
+mod guard;
 mod pack;
 
 pub use engine::{POLICY_ERROR, PolicyEngine};
 pub use error::PolicyError;
 pub use explain::{Explanation, PolicyRef};
+pub use guard::{GuardDecision, GuardExplanation, GuardMatch, GuardPolicy, SEVERITY};
 
 use tollgate_domain::{AgreementState, App, AppId, AppStatus, Purpose, Tier};
 

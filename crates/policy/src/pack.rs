@@ -24,6 +24,34 @@ pub(crate) const BUILT_IN: [(&str, &str); 4] = [
     ("lifecycle.cedar", include_str!("../pack/lifecycle.cedar")),
 ];
 
+/// The guard policy's schema (`GuardPolicy`).
+pub(crate) const GUARD_SCHEMA: &str = include_str!("../schema/guard.cedarschema");
+
+/// The built-in guard pack, in load order; an operator's `replace` directory
+/// replaces all of it but `GUARD_KEPT`.
+pub(crate) const GUARD_BUILT_IN: [(&str, &str); 5] = [
+    ("guard/apps.cedar", include_str!("../pack/guard/apps.cedar")),
+    ("guard/block.cedar", include_str!("../pack/guard/block.cedar")),
+    ("guard/browsers.cedar", include_str!("../pack/guard/browsers.cedar")),
+    ("guard/crawlers.cedar", include_str!("../pack/guard/crawlers.cedar")),
+    ("guard/fleets.cedar", include_str!("../pack/guard/fleets.cedar")),
+];
+
+/// The guard's guarantees, loaded in every mode: terms are always served, a
+/// verified search crawler is never blocked, no verified crawler is
+/// tarpitted, only a verified crawler is charged.
+pub(crate) const GUARD_KEPT: (&str, &str) = ("guard/guarantees.cedar", include_str!("../pack/guard/guarantees.cedar"));
+
+/// Which annotations a pack's policies must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rules {
+    /// The content policy: every forbid names the reason it withholds with.
+    Content,
+    /// The guard policy: every policy names its reason, since a permit
+    /// chooses the answer and its reason is what explain and the ledger show.
+    Guard,
+}
+
 /// The precedence of a forbid without `@precedence`: after every built-in.
 pub(crate) const DEFAULT_PRECEDENCE: u32 = 1000;
 
@@ -49,7 +77,11 @@ impl Source {
 }
 
 pub(crate) fn built_in_sources() -> Vec<Source> {
-    BUILT_IN
+    sources_of(&BUILT_IN)
+}
+
+pub(crate) fn sources_of(texts: &[(&str, &str)]) -> Vec<Source> {
+    texts
         .iter()
         .map(|(name, text)| Source { name: format!("built-in:{name}"), path: None, text: (*text).to_owned() })
         .collect()
@@ -101,7 +133,7 @@ pub(crate) struct CompiledPack {
 }
 
 /// Parses, checks and validates the sources into one policy set.
-pub(crate) fn compile(schema: &Schema, sources: &[Source]) -> Result<CompiledPack, PolicyError> {
+pub(crate) fn compile(schema: &Schema, sources: &[Source], rules: Rules) -> Result<CompiledPack, PolicyError> {
     let mut set = PolicySet::new();
     let mut meta: Vec<PolicyMeta> = Vec::new();
     let mut index = HashMap::new();
@@ -152,6 +184,7 @@ pub(crate) fn compile(schema: &Schema, sources: &[Source]) -> Result<CompiledPac
             let reason = match policy.annotation("reason") {
                 Some(code) if Reason::is_valid_code(code) => Some(Reason::intern(code)),
                 Some(code) => return Err(PolicyError::InvalidReason { id, file: at, code: code.to_owned() }),
+                None if rules == Rules::Guard => return Err(PolicyError::MissingGuardReason { id, file: at }),
                 None if effect == "forbid" => return Err(PolicyError::MissingReason { id, file: at }),
                 None => None,
             };
@@ -223,6 +256,12 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// Hex SHA-256 over the schema and every source, each framed with its name
 /// and length so that no two different packs hash alike.
 pub(crate) fn version_hash(sources: &[Source]) -> String {
+    version_hash_with("schema:tollgate.cedarschema", SCHEMA, sources)
+}
+
+/// `version_hash` with the schema named: the guard policy's version covers
+/// its own schema.
+pub(crate) fn version_hash_with(schema_name: &str, schema: &str, sources: &[Source]) -> String {
     let mut h = Sha256::new();
     let mut part = |name: &str, text: &str| {
         h.update((name.len() as u64).to_le_bytes());
@@ -230,7 +269,7 @@ pub(crate) fn version_hash(sources: &[Source]) -> String {
         h.update((text.len() as u64).to_le_bytes());
         h.update(text.as_bytes());
     };
-    part("schema:tollgate.cedarschema", SCHEMA);
+    part(schema_name, schema);
     for s in sources {
         part(&s.name, &s.text);
     }

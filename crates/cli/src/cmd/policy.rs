@@ -12,12 +12,12 @@ use crate::{Failure, runtime};
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Validate the policy against the schema, with Cedar's own diagnostics.
+    /// Validate the policy and the guard policy against their schemas, with Cedar's own diagnostics.
     Check(CheckArgs),
     /// Decide one (app, purpose, post or profile) and name the policies that decided.
     Explain(ExplainArgs),
-    /// Print the Cedar schema policies are validated against.
-    Schema,
+    /// Print the Cedar schema policies are validated against (`--guard`: the guard policy's).
+    Schema(SchemaArgs),
 }
 
 #[derive(Debug, Args)]
@@ -25,6 +25,13 @@ pub struct CheckArgs {
     /// The policy directory to check (default: `policy_dir`).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The guard policy's schema instead of the content policy's.
+    #[arg(long)]
+    pub guard: bool,
 }
 
 #[derive(Debug, Args)]
@@ -55,10 +62,24 @@ pub fn run(config: &Config, command: PolicyCommand) -> Result<(), Failure> {
                 dir.map_or("built-in pack".to_owned(), |d| format!("{} {}", config.policy_mode.as_str(), d.display())),
                 engine.version()
             );
+            let guard =
+                tollgate_policy::GuardPolicy::load(config.guard_policy_dir.as_deref(), config.guard_policy_mode)
+                    .map_err(|e| Failure::invalid(format!("the guard policy does not validate:\n{e}")))?;
+            outln!(
+                "guard policy ok: {} policies ({}), version {}",
+                guard.policy_ids().len(),
+                config.guard_policy_dir.as_ref().map_or("built-in guard pack".to_owned(), |d| format!(
+                    "{} {}",
+                    config.guard_policy_mode.as_str(),
+                    d.display()
+                )),
+                guard.version()
+            );
             Ok(())
         }
-        PolicyCommand::Schema => {
-            out!("{}", PolicyEngine::schema_text());
+        PolicyCommand::Schema(a) => {
+            let text = if a.guard { tollgate_policy::GuardPolicy::schema_text() } else { PolicyEngine::schema_text() };
+            out!("{text}");
             Ok(())
         }
         PolicyCommand::Explain(a) => {

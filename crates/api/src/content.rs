@@ -337,12 +337,13 @@ struct Meta<'a> {
 }
 
 fn respond(state: &ApiState, delivery: &Delivery, body: Vec<u8>) -> Response {
-    respond_asked(state, delivery, body, 0, 0)
+    respond_asked(state, delivery, body, Vec::new(), 0)
 }
 
-/// `respond` for a lookup that named `asked` ids, `found` of which exist:
-/// the guard counts both (an enumerator asks for ids that do not exist).
-fn respond_asked(state: &ApiState, delivery: &Delivery, body: Vec<u8>, asked: usize, found: usize) -> Response {
+/// `respond` for a lookup that named the ids `asked`, `found` of which
+/// exist: the guard counts both (an enumerator asks for ids in sequence, or
+/// for ids that do not exist).
+fn respond_asked(state: &ApiState, delivery: &Delivery, body: Vec<u8>, asked: Vec<u64>, found: usize) -> Response {
     let mut response =
         ([(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
     usage_headers(&mut response, state, delivery);
@@ -397,7 +398,6 @@ async fn lookup(
     let order: IdMap<PostId, usize> = ids.iter().enumerate().rev().map(|(i, id)| (*id, i)).collect();
     found.sort_by_key(|post| order.get(&post.id).copied().unwrap_or(usize::MAX));
     let found_ids: IdSet<PostId> = found.iter().map(|p| p.id).collect();
-    let asked = ids.iter().collect::<IdSet<_>>().len();
     let delivery = deliver_posts(state, ctx, endpoint, found, expand(&f)).await?;
 
     let parameter = if single { "id" } else { "ids" };
@@ -431,6 +431,7 @@ async fn lookup(
         }
         Ok(())
     })?;
+    let asked = if crate::GUARD_WIRED { ids.iter().map(|id| id.0).collect() } else { Vec::new() };
     Ok(respond_asked(state, &delivery, body, asked, found_ids.len()))
 }
 

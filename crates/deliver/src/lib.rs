@@ -149,15 +149,17 @@ pub struct Served {
     /// The released posts and their distinct authors.
     pub posts: Vec<PostId>,
     pub authors: Vec<AccountId>,
-    /// Ids the request named (a lookup) and how many of them exist.
-    pub asked: usize,
+    /// The ids the request named (a lookup), in its order, and how many of
+    /// them exist: an enumerator asks for ids in sequence, or for ids that
+    /// do not exist.
+    pub asked: Vec<u64>,
     pub found: usize,
 }
 
 impl Delivery {
-    /// What this delivery released, for the guard, when `asked` ids were
-    /// named and `found` of them exist.
-    pub fn served(&self, asked: usize, found: usize) -> Served {
+    /// What this delivery released, for the guard, when the ids `asked`
+    /// were named and `found` of them exist.
+    pub fn served(&self, asked: Vec<u64>, found: usize) -> Served {
         let posts: Vec<PostId> = self.posts.iter().chain(&self.referenced).map(|p| p.id).collect();
         let mut authors: Vec<AccountId> = self.posts.iter().chain(&self.referenced).map(|p| p.author_id).collect();
         authors.sort_unstable();

@@ -334,7 +334,7 @@ async fn post_page(state: &PagesState, ctx: &Ctx, handle: &str, id: &str) -> Res
     };
     // What the guard counts: one id asked, whether it exists, what was released.
     let exists = usize::from(!delivery.posts.is_empty() || !delivery.withheld.is_empty());
-    response.extensions_mut().insert(delivery.served(1, exists));
+    response.extensions_mut().insert(delivery.served(vec![id.0], exists));
     Ok(response)
 }
 
@@ -419,7 +419,7 @@ async fn profile_page(state: &PagesState, ctx: &Ctx, handle: &str, query: Option
     let frame = Frame { canonical: Some(&canonical), ..ctx.frame(state, &title, terms) };
     let page = render::ProfilePage { owner, posts: &posts, next: next.as_deref(), first: before.is_none() };
     let mut response = respond(state, StatusCode::OK, terms, render::profile(&frame, &page));
-    response.extensions_mut().insert(posts.served(0, 0));
+    response.extensions_mut().insert(posts.served(Vec::new(), 0));
     Ok(response)
 }
 

@@ -11,6 +11,13 @@
 //! middleware calls it, answers with what the guard policy chose, and
 //! records `GuardFacts` in the ledger.
 
+pub mod actors;
+pub mod counters;
 pub mod identity;
+pub mod signals;
+pub mod sketch;
 
+pub use actors::{ActorId, ActorKind, Basis};
+pub use counters::{CounterKey, Counters, LocalCounters, LocalSizes, Ns, Window};
 pub use identity::{Client, Prefix, Verified, VerifiedBy};
+pub use signals::{Access, Guard, Observation, QuotaUse, SignalConfig};

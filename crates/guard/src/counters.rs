@@ -96,6 +96,21 @@ pub enum Ns {
     QuotaStreak,
 }
 
+impl Ns {
+    /// The namespace's group and its place in it: counters of one id in
+    /// one group are counted in one cache line of a sketch (and never in
+    /// the same cell), since they are always counted together.
+    pub fn group(self) -> (Ns, u8) {
+        match self {
+            Ns::FpCookies => (Ns::FpRequests, 1),
+            Ns::Tail => (Ns::Served, 1),
+            Ns::Misses => (Ns::Asked, 1),
+            Ns::WalkSteps => (Ns::Asked, 2),
+            ns => (ns, 0),
+        }
+    }
+}
+
 /// A counter's key: a namespace and a 64-bit id (an id, or a hash of
 /// several).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -126,9 +141,33 @@ pub trait Counters: Send + Sync {
         }
     }
 
+    /// A hint that `key` is about to be counted in `window`: an in-process
+    /// implementation loads its memory now, so that the loads of several
+    /// keys overlap; a shared store ignores it.
+    fn prefetch(&self, _key: CounterKey, _window: Window, _now_secs: u64) {}
+
+    /// The same hint for `mark` and `marked`.
+    fn prefetch_flags(&self, _key: CounterKey, _window: Window, _now_secs: u64) {}
+
     /// Adds `item` (a hash) to the distinct items of `key` in the fixed
     /// window of `now_secs`, and returns the estimated number of them.
     fn add_distinct(&self, key: CounterKey, window: Window, now_secs: u64, item: u64) -> u32;
+
+    /// `add_distinct` of several items at once, returning the estimate
+    /// after the last (one round trip, one estimate).
+    fn add_distinct_many(
+        &self,
+        key: CounterKey,
+        window: Window,
+        now_secs: u64,
+        items: &mut dyn Iterator<Item = u64>,
+    ) -> u32 {
+        let mut estimate = 0;
+        for item in items {
+            estimate = self.add_distinct(key, window, now_secs, item);
+        }
+        estimate
+    }
 
     /// Sets `bits` in the flags of `key` for the fixed window of `now_secs`,
     /// and returns that window's flags as they were before.
@@ -155,7 +194,8 @@ pub struct LocalSizes {
     pub sketch_lines_log2: u32,
     /// HyperLogLog slots (1 KiB each): 2^12 is 4 MiB.
     pub distinct_slots_log2: u32,
-    /// Flag buckets (64 bytes each): 2^16 is 4 MiB.
+    /// Flag buckets (64 bytes each, 8 entries: a key's entries of all its
+    /// windows share its bucket): 2^16 is 4 MiB.
     pub flag_buckets_log2: u32,
     /// Value entries (16 bytes each): 2^16 is 1 MiB.
     pub value_entries_log2: u32,
@@ -210,6 +250,14 @@ impl LocalCounters {
         mix2(key.id ^ self.seed, key.ns as u64)
     }
 
+    /// A key's hash in a sketch: its group's line and cells, turned by its
+    /// place in the group (`CountMin::cells_of`).
+    fn sketch_hash(&self, key: CounterKey) -> u64 {
+        let (group, place) = key.ns.group();
+        let h = mix2(key.id ^ self.seed, group as u64);
+        (h & !(0xff << 32)) | (u64::from(place) << 32)
+    }
+
     fn sketch(&self, window: Window) -> &CountMin {
         match window {
             Window::Minute => &self.minute,
@@ -218,14 +266,38 @@ impl LocalCounters {
         }
     }
 
-    fn flag_hash(&self, key: CounterKey, window: Window, idx: u64) -> u64 {
-        mix2(self.hash(key), idx.wrapping_mul(4) + window as u64)
+    /// A key's bucket in the flag table (the same for all its windows) and
+    /// its tag for window `idx`.
+    fn flag_hashes(&self, key: CounterKey, window: Window, idx: u64) -> (u64, u64) {
+        let h = self.hash(key);
+        (mix2(h, window as u64), mix2(h, idx.wrapping_mul(4) + window as u64))
     }
 }
 
 impl Counters for LocalCounters {
     fn add(&self, key: CounterKey, window: Window, now_secs: u64, n: u32) -> u32 {
-        self.sketch(window).add(self.hash(key), now_secs, n)
+        self.sketch(window).add(self.sketch_hash(key), now_secs, n)
+    }
+
+    fn add_many(&self, adds: &[(CounterKey, u32)], window: Window, now_secs: u64, out: &mut [u32]) {
+        let sketch = self.sketch(window);
+        let mut sink = 0;
+        for (key, _) in adds {
+            sink ^= sketch.touch(self.sketch_hash(*key));
+        }
+        std::hint::black_box(sink);
+        for ((key, n), o) in adds.iter().zip(out.iter_mut()) {
+            *o = sketch.add(self.sketch_hash(*key), now_secs, *n);
+        }
+    }
+
+    fn prefetch(&self, key: CounterKey, window: Window, _now_secs: u64) {
+        std::hint::black_box(self.sketch(window).touch(self.sketch_hash(key)));
+    }
+
+    fn prefetch_flags(&self, key: CounterKey, window: Window, now_secs: u64) {
+        let (bucket, _) = self.flag_hashes(key, window, window.index(now_secs));
+        std::hint::black_box(self.flags.touch(bucket));
     }
 
     fn add_distinct(&self, key: CounterKey, window: Window, now_secs: u64, item: u64) -> u32 {
@@ -233,15 +305,29 @@ impl Counters for LocalCounters {
         self.distinct.add(self.hash(key), idx, mix(item ^ self.seed))
     }
 
+    fn add_distinct_many(
+        &self,
+        key: CounterKey,
+        window: Window,
+        now_secs: u64,
+        items: &mut dyn Iterator<Item = u64>,
+    ) -> u32 {
+        let idx = window.index(now_secs) * 4 + window as u64;
+        let seed = self.seed;
+        self.distinct.add_many(self.hash(key), idx, &mut items.map(|i| mix(i ^ seed)))
+    }
+
     fn mark(&self, key: CounterKey, window: Window, now_secs: u64, bits: u32) -> u32 {
-        self.flags.set(self.flag_hash(key, window, window.index(now_secs)), bits)
+        let (bucket, tag) = self.flag_hashes(key, window, window.index(now_secs));
+        self.flags.set(bucket, tag, bits)
     }
 
     fn marked(&self, key: CounterKey, window: Window, now_secs: u64) -> u32 {
         let idx = window.index(now_secs);
-        let cur = self.flags.get(self.flag_hash(key, window, idx));
-        let prev = if idx > 0 { self.flags.get(self.flag_hash(key, window, idx - 1)) } else { 0 };
-        cur | prev
+        let (bucket, cur) = self.flag_hashes(key, window, idx);
+        // Window 0 has no previous one; its own tag stands in.
+        let (_, prev) = self.flag_hashes(key, window, idx.saturating_sub(1));
+        self.flags.get(bucket, cur, prev)
     }
 
     fn swap(&self, key: CounterKey, value: u64) -> Option<u64> {

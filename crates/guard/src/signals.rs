@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
+use memchr::memmem;
 use sha2::Sha256;
 use tollgate_domain::{AccountId, ClientKind, GuardAction, GuardClass, NetClass, PostId, Resource, Signal, SignalSet};
 use tollgate_ledger::GuardFacts;
@@ -262,7 +263,7 @@ pub struct Guard {
     counters: Arc<dyn Counters>,
     secret: [u8; 32],
     /// `config.verifying_crawlers`, lower case.
-    crawler_tokens: Vec<Vec<u8>>,
+    crawler_tokens: Vec<memmem::Finder<'static>>,
 }
 
 impl std::fmt::Debug for Guard {
@@ -277,7 +278,7 @@ impl Guard {
             .verifying_crawlers
             .iter()
             .filter(|t| !t.is_empty())
-            .map(|t| t.to_ascii_lowercase().into_bytes())
+            .map(|t| memmem::Finder::new(t.to_ascii_lowercase().as_bytes()).into_owned())
             .collect();
         Guard { config, counters, secret, crawler_tokens }
     }
@@ -293,8 +294,29 @@ impl Guard {
         let cfg = &self.config;
         let mut signals = SignalSet::EMPTY;
 
-        // The fingerprint's cookie return rate: a fleet of fresh clients.
+        // Every counter this request touches is known up front but the
+        // actor's (which may turn out to be the fingerprint's): their memory
+        // is loaded at once, not one counter after the other.
         let fp = client.fingerprint;
+        let ip_key = CounterKey::new(Ns::Ip, ip_bits(client.ip));
+        let prefix_key = CounterKey::new(Ns::Prefix, prefix_bits(client.prefix));
+        let asn_key = client.asn.map(|asn| CounterKey::new(Ns::Asn, u64::from(asn)));
+        let key_key = client.key.map(|(_, key)| CounterKey::new(Ns::Key, key.0));
+        let (likely, _) = attribute(client, false);
+        for k in [Some(ip_key), Some(prefix_key), asn_key, key_key, Some(CounterKey::new(Ns::Actor, likely.0))]
+            .into_iter()
+            .flatten()
+        {
+            c.prefetch(k, Window::Minute, now);
+        }
+        c.prefetch_flags(CounterKey::new(Ns::ActorFlags, likely.0), Window::Day, now);
+        if fp != 0 {
+            c.prefetch(CounterKey::new(Ns::FpRequests, fp), Window::Hour, now);
+        }
+        // For `served`, which follows.
+        c.prefetch(CounterKey::new(Ns::Served, likely.0), Window::Day, now);
+
+        // The fingerprint's cookie return rate: a fleet of fresh clients.
         let mut fleet = false;
         if fp != 0 && client.key.is_none() && client.verified.is_none() {
             let mut out = [0u32; 2];
@@ -319,27 +341,27 @@ impl Guard {
 
         // Rates.
         let scale = cfg.scale(client.network);
-        let over = |ns, id, limit: u32| c.add(CounterKey::new(ns, id), Window::Minute, now, 1) > limit;
-        if let Some((_, key)) = client.key
-            && over(Ns::Key, key.0, cfg.rate_key_per_minute)
+        let over = |key, limit: u32| c.add(key, Window::Minute, now, 1) > limit;
+        if let Some(k) = key_key
+            && over(k, cfg.rate_key_per_minute)
         {
             signals.insert(Signal::RateKey);
         }
-        if over(Ns::Ip, ip_bits(client.ip), cfg.rate_ip_per_minute.saturating_mul(scale)) {
+        if over(ip_key, cfg.rate_ip_per_minute.saturating_mul(scale)) {
             signals.insert(Signal::RateIp);
         }
-        if over(Ns::Prefix, prefix_bits(client.prefix), cfg.rate_prefix_per_minute.saturating_mul(scale)) {
+        if over(prefix_key, cfg.rate_prefix_per_minute.saturating_mul(scale)) {
             signals.insert(Signal::RatePrefix);
         }
-        if let Some(asn) = client.asn
-            && over(Ns::Asn, u64::from(asn), cfg.rate_asn_per_minute.saturating_mul(scale))
+        if let Some(k) = asn_key
+            && over(k, cfg.rate_asn_per_minute.saturating_mul(scale))
         {
             signals.insert(Signal::RateAsn);
         }
         // An actor standing for many people (one fingerprint on one
         // network, or one address) gets the network's scale too.
         let actor_scale = if matches!(kind, ActorKind::Group | ActorKind::Address) { scale } else { 1 };
-        if over(Ns::Actor, actor.0, cfg.rate_actor_per_minute.saturating_mul(actor_scale)) {
+        if over(CounterKey::new(Ns::Actor, actor.0), cfg.rate_actor_per_minute.saturating_mul(actor_scale)) {
             signals.insert(Signal::RateActor);
         }
 
@@ -433,6 +455,10 @@ impl Guard {
         let mut bits = 0;
 
         // Volume and the long tail.
+        for p in posts.iter().take(32) {
+            c.prefetch(CounterKey::new(Ns::PostReads, p.0), Window::Day, now);
+        }
+        c.prefetch(CounterKey::new(Ns::Served, actor), Window::Day, now);
         let mut tail = 0u32;
         for p in posts {
             if c.add(CounterKey::new(Ns::PostReads, p.0), Window::Day, now, 1) <= cfg.breadth_tail_reads {
@@ -457,14 +483,19 @@ impl Guard {
             bits |= flag::BREADTH;
         }
         // Breadth: distinct posts and authors, for actors past the gate.
-        if volume >= cfg.breadth_gate_posts {
-            let (mut dp, mut da) = (0, 0);
-            for p in posts {
-                dp = c.add_distinct(CounterKey::new(Ns::DistinctPosts, actor), Window::Day, now, p.0);
-            }
-            for a in authors {
-                da = c.add_distinct(CounterKey::new(Ns::DistinctAuthors, actor), Window::Day, now, a.0);
-            }
+        if volume >= cfg.breadth_gate_posts && !posts.is_empty() {
+            let dp = c.add_distinct_many(
+                CounterKey::new(Ns::DistinctPosts, actor),
+                Window::Day,
+                now,
+                &mut posts.iter().map(|p| p.0),
+            );
+            let da = c.add_distinct_many(
+                CounterKey::new(Ns::DistinctAuthors, actor),
+                Window::Day,
+                now,
+                &mut authors.iter().map(|a| a.0),
+            );
             if dp > cfg.breadth_posts_per_day || da > cfg.breadth_authors_per_day {
                 bits |= flag::BREADTH;
             }
@@ -555,17 +586,14 @@ impl Guard {
         mac
     }
 
-    /// The user agent names a crawler that verifies itself.
+    /// The user agent names a crawler that verifies itself: the user agent
+    /// in lower case (on the stack: user agents are cut to 256 bytes) is
+    /// searched for each token.
     fn claims_verifying_crawler(&self, ua: &str) -> bool {
-        let ua = ua.as_bytes();
-        for (i, b) in ua.iter().enumerate() {
-            let b = b.to_ascii_lowercase();
-            for t in &self.crawler_tokens {
-                if t[0] == b && ua.len() - i >= t.len() && ua[i..i + t.len()].eq_ignore_ascii_case(t) {
-                    return true;
-                }
-            }
-        }
-        false
+        let mut buf = [0u8; 256];
+        let n = ua.len().min(buf.len());
+        buf[..n].copy_from_slice(&ua.as_bytes()[..n]);
+        buf[..n].make_ascii_lowercase();
+        self.crawler_tokens.iter().any(|t| t.find(&buf[..n]).is_some())
     }
 }

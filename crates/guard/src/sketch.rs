@@ -73,7 +73,7 @@ impl CountMin {
     /// A sketch of `2^lines_log2` blocks (128 bytes each) over windows of
     /// `window_secs`.
     pub fn new(window_secs: u64, lines_log2: u32) -> CountMin {
-        let lines = 1usize << lines_log2;
+        let lines = 1usize << lines_log2.min(31);
         CountMin {
             window_secs: window_secs.max(1),
             mask: lines - 1,
@@ -115,9 +115,22 @@ impl CountMin {
         true
     }
 
+    /// The cells of `h`: its line from its low 32 bits, its cell in each
+    /// row from bits 40 and up, turned by the offset in bits 32 to 34 (keys
+    /// of one group, with one line and one offset each, never share a
+    /// cell).
     fn cells_of(&self, h: u64, g: usize) -> [&AtomicU32; ROWS] {
-        let base = (h as usize & self.mask) * 2 * LINE + g * LINE;
-        std::array::from_fn(|row| &self.cells[base + row * 4 + ((h >> (40 + 2 * row)) & 3) as usize])
+        let base = (h as u32 as usize & self.mask) * 2 * LINE + g * LINE;
+        let off = h >> 32;
+        std::array::from_fn(|row| &self.cells[base + row * 4 + (((h >> (40 + 2 * row)) + off) & 3) as usize])
+    }
+
+    /// Loads the cache lines of `h`, so that a following `add` finds them:
+    /// the loads of several keys touched in a row overlap, where the adds
+    /// themselves would wait for memory one after the other.
+    pub fn touch(&self, h: u64) -> u32 {
+        let base = (h as u32 as usize & self.mask) * 2 * LINE;
+        self.cells[base].load(RELAXED) ^ self.cells[base + LINE].load(RELAXED)
     }
 
     /// Adds `n` to `h` in the window of `now_secs`, and returns the sliding
@@ -242,17 +255,24 @@ impl HllTable {
     /// Adds `item` (a hash) to the distinct count of `key` in `window`, and
     /// returns the estimate.
     pub fn add(&self, key: u64, window: u64, item: u64) -> u32 {
+        self.add_many(key, window, &mut std::iter::once(item))
+    }
+
+    /// Adds `items` (hashes) to the distinct count of `key` in `window`,
+    /// and returns the estimate: one slot lookup and one estimate for all.
+    pub fn add_many(&self, key: u64, window: u64, items: &mut dyn Iterator<Item = u64>) -> u32 {
         let Some(slot) = self.slot(key, window) else { return 0 };
-        let j = (item >> (64 - HLL_P)) as usize;
-        let rank = ((item << HLL_P) | (1 << (HLL_P - 1))).leading_zeros() as u8 + 1;
-        let rank = rank.min(31);
-        let reg = &slot.regs[j];
-        if reg.load(RELAXED) < rank {
-            let old = reg.fetch_max(rank, RELAXED);
-            if old < rank {
-                slot.sum.fetch_sub((ONE >> old) - (ONE >> rank), RELAXED);
-                if old == 0 {
-                    slot.zeros.fetch_sub(1, RELAXED);
+        for item in items {
+            let j = (item >> (64 - HLL_P)) as usize;
+            let rank = (((item << HLL_P) | (1 << (HLL_P - 1))).leading_zeros() as u8 + 1).min(31);
+            let reg = &slot.regs[j];
+            if reg.load(RELAXED) < rank {
+                let old = reg.fetch_max(rank, RELAXED);
+                if old < rank {
+                    slot.sum.fetch_sub((ONE >> old) - (ONE >> rank), RELAXED);
+                    if old == 0 {
+                        slot.zeros.fetch_sub(1, RELAXED);
+                    }
                 }
             }
         }
@@ -281,26 +301,41 @@ impl FlagTable {
         self.words.len() * 8
     }
 
-    fn bucket(&self, h: u64) -> (&[AtomicU64], u64) {
-        let base = (h as usize & self.mask) * BUCKET;
-        ((&self.words[base..base + BUCKET]), ((h >> 32) | 1) << 32)
+    fn bucket(&self, key: u64) -> &[AtomicU64] {
+        let base = (key as usize & self.mask) * BUCKET;
+        &self.words[base..base + BUCKET]
     }
 
-    /// The flags of `h` (a hash of key and window).
-    pub fn get(&self, h: u64) -> u32 {
-        let (bucket, tag) = self.bucket(h);
-        for w in bucket {
+    fn tag(h: u64) -> u64 {
+        ((h >> 32) | 1) << 32
+    }
+
+    /// Loads the bucket of `key` (see `CountMin::touch`).
+    pub fn touch(&self, key: u64) -> u64 {
+        self.words[(key as usize & self.mask) * BUCKET].load(RELAXED)
+    }
+
+    /// The flags of `key` under the tags `a` and `b` (hashes of the key and
+    /// two windows), or-ed: one bucket holds all windows of a key, so that
+    /// this is one cache line.
+    pub fn get(&self, key: u64, a: u64, b: u64) -> u32 {
+        let (a, b) = (Self::tag(a), Self::tag(b));
+        let mut flags = 0;
+        for w in self.bucket(key) {
             let v = w.load(RELAXED);
-            if v & !0xffff_ffff == tag {
-                return v as u32;
+            let t = v & !0xffff_ffff;
+            if t == a || t == b {
+                flags |= v as u32;
             }
         }
-        0
+        flags
     }
 
-    /// Sets `bits` in the flags of `h`, and returns the flags as they were.
-    pub fn set(&self, h: u64, bits: u32) -> u32 {
-        let (bucket, tag) = self.bucket(h);
+    /// Sets `bits` in the flags of `key` under tag `h`, and returns the
+    /// flags as they were.
+    pub fn set(&self, key: u64, h: u64, bits: u32) -> u32 {
+        let bucket = self.bucket(key);
+        let tag = Self::tag(h);
         for w in bucket {
             let v = w.load(RELAXED);
             if v & !0xffff_ffff == tag {
@@ -426,10 +461,12 @@ mod tests {
     #[test]
     fn flags_are_kept_per_key() {
         let f = FlagTable::new(2);
-        assert_eq!(f.set(mix(1), 0b01), 0);
-        assert_eq!(f.set(mix(1), 0b10), 0b01);
-        assert_eq!(f.get(mix(1)), 0b11);
-        assert_eq!(f.get(mix(2)), 0);
+        assert_eq!(f.set(mix(1), mix(10), 0b01), 0);
+        assert_eq!(f.set(mix(1), mix(10), 0b10), 0b01);
+        assert_eq!(f.set(mix(1), mix(11), 0b100), 0);
+        assert_eq!(f.get(mix(1), mix(10), mix(12)), 0b11);
+        assert_eq!(f.get(mix(1), mix(10), mix(11)), 0b111);
+        assert_eq!(f.get(mix(2), mix(20), mix(21)), 0);
     }
 
     #[test]

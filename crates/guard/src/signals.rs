@@ -315,6 +315,17 @@ impl Guard {
         }
         // For `served`, which follows.
         c.prefetch(CounterKey::new(Ns::Served, likely.0), Window::Day, now);
+        let group = group_of(client);
+        let key_flags = client.key.map(|(_, key)| CounterKey::new(Ns::KeyFlags, key.0));
+        let key_net_seen =
+            client.key.map(|(_, key)| CounterKey::new(Ns::KeyNetSeen, mix2(key.0, prefix_bits(client.prefix))));
+        let group_app_seen = client.key.map(|(app, _)| CounterKey::new(Ns::GroupAppSeen, mix2(app.0, group)));
+        if let (Some(kf), Some(kn), Some(ga)) = (key_flags, key_net_seen, group_app_seen) {
+            c.prefetch_flags(kf, Window::Day, now);
+            c.prefetch_flags(kn, Window::Hour, now);
+            c.prefetch_flags(ga, Window::Day, now);
+            c.prefetch(CounterKey::new(Ns::GroupApps, group), Window::Day, now);
+        }
 
         // The fingerprint's cookie return rate: a fleet of fresh clients.
         let mut fleet = false;
@@ -337,7 +348,6 @@ impl Guard {
             }
         }
         let (actor, kind) = attribute(client, fleet);
-        let group = group_of(client);
 
         // Rates.
         let scale = cfg.scale(client.network);
@@ -384,25 +394,21 @@ impl Guard {
         flags |= new;
 
         // Keys: networks, farms, quota pacing.
-        if let Some((app, key)) = client.key {
-            let net_seen = c.mark(
-                CounterKey::new(Ns::KeyNetSeen, mix2(key.0, prefix_bits(client.prefix))),
-                Window::Hour,
-                now,
-                flag::SEEN,
-            );
+        if let (Some((app, key)), Some(key_net_seen), Some(group_app_seen), Some(key_flags)) =
+            (client.key, key_net_seen, group_app_seen, key_flags)
+        {
+            let net_seen = c.mark(key_net_seen, Window::Hour, now, flag::SEEN);
             let nets = c.add(CounterKey::new(Ns::KeyNets, key.0), Window::Hour, now, u32::from(net_seen == 0));
             if nets > cfg.key_networks_per_hour {
                 signals.insert(Signal::KeyManyNetworks);
             }
             let key_seen = c.mark(CounterKey::new(Ns::AppKeySeen, mix2(app.0, key.0)), Window::Day, now, flag::SEEN);
             let keys = c.add(CounterKey::new(Ns::AppKeys, app.0), Window::Day, now, u32::from(key_seen == 0));
-            let app_seen = c.mark(CounterKey::new(Ns::GroupAppSeen, mix2(app.0, group)), Window::Day, now, flag::SEEN);
+            let app_seen = c.mark(group_app_seen, Window::Day, now, flag::SEEN);
             let apps = c.add(CounterKey::new(Ns::GroupApps, group), Window::Day, now, u32::from(app_seen == 0));
             if keys >= cfg.key_farm_keys_per_app || apps >= cfg.key_farm_apps_per_group {
                 signals.insert(Signal::KeyFarm);
             }
-            let key_flags = CounterKey::new(Ns::KeyFlags, key.0);
             let mut kf = c.marked(key_flags, Window::Day, now);
             if let Some(q) = access.quota
                 && q.limit > 0

@@ -138,7 +138,19 @@ impl CountMin {
     /// weighted by the share of the previous window still inside the last
     /// `window_secs`.
     pub fn add(&self, h: u64, now_secs: u64, n: u32) -> u32 {
-        let idx = now_secs / self.window_secs;
+        // The usual windows by constants, so that the divisions below are
+        // multiplications: they were a third of the time of an add.
+        match self.window_secs {
+            60 => self.add_in(60, h, now_secs, n),
+            3_600 => self.add_in(3_600, h, now_secs, n),
+            86_400 => self.add_in(86_400, h, now_secs, n),
+            w => self.add_in(w, h, now_secs, n),
+        }
+    }
+
+    #[inline(always)]
+    fn add_in(&self, window_secs: u64, h: u64, now_secs: u64, n: u32) -> u32 {
+        let idx = now_secs / window_secs;
         if !self.ensure(idx) {
             return 0;
         }
@@ -159,8 +171,8 @@ impl CountMin {
         } else {
             0
         };
-        let left = self.window_secs - now_secs % self.window_secs;
-        let weighted = u64::from(prev) * left / self.window_secs;
+        let left = window_secs - now_secs % window_secs;
+        let weighted = u64::from(prev) * left / window_secs;
         target.saturating_add(weighted.min(u64::from(u32::MAX)) as u32)
     }
 }

@@ -584,6 +584,17 @@ impl Guard {
         Some(ActorId(actor))
     }
 
+    /// A hidden link was followed with `token`: marks the actor the page
+    /// was served to (`hidden-link` fires for it from its next request on,
+    /// as for the actor that followed it, which the caller flags with
+    /// `Access::hidden_link`), and returns it. A fleet that hands the links
+    /// its parsers find to other clients is caught at both ends.
+    pub fn trap_followed(&self, token: &str, now: u64) -> Option<ActorId> {
+        let actor = self.check_trap(token)?;
+        self.counters.mark(CounterKey::new(Ns::ActorFlags, actor.0), Window::Day, now, flag::HIDDEN_LINK);
+        Some(actor)
+    }
+
     fn trap_mac(&self, actor: u64, nonce: u64) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
         mac.update(b"tollgate-guard-trap\0");

@@ -23,7 +23,9 @@
 //! Writes are relaxed and some are racy by design (a load then a store): two
 //! threads adding to one cell at once may lose one of the adds. A sketch
 //! already approximates; a lost add is one request out of many, and no lock
-//! or read-modify-write instruction on the hot path is worth that much.
+//! or read-modify-write instruction on the hot path is worth that much. The
+//! one lock of a sketch is taken when a window begins, to clear the
+//! generation it reuses.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -99,11 +101,12 @@ impl CountMin {
             return false;
         }
         // INVARIANT (one-rotation): only the thread holding `rotating`
-        // clears a generation; the others count into it meanwhile and may
-        // lose those counts to the clearing, once per window.
-        if let Ok(_guard) = self.rotating.try_lock()
-            && self.gens[g].load(Ordering::Acquire) < idx + 1
-        {
+        // clears a generation, and it marks it as counting the new window
+        // only once cleared; the other threads reaching the new window wait
+        // for it (once per window and sketch, a fraction of a millisecond)
+        // rather than count into cells about to be cleared.
+        let _guard = self.rotating.lock().unwrap_or_else(|e| e.into_inner());
+        if self.gens[g].load(Ordering::Acquire) < idx + 1 {
             for block in 0..=self.mask {
                 let base = block * 2 * LINE + g * LINE;
                 for cell in &self.cells[base..base + LINE] {
@@ -112,7 +115,7 @@ impl CountMin {
             }
             self.gens[g].store(idx + 1, Ordering::Release);
         }
-        true
+        self.gens[g].load(Ordering::Acquire) == idx + 1
     }
 
     /// The cells of `h`: its line from its low 32 bits, its cell in each

@@ -184,6 +184,54 @@ fn hidden_link_fires_for_the_actor_that_follows_it() {
 }
 
 #[test]
+fn a_followed_trap_marks_the_actor_the_page_was_served_to() {
+    let g = guard();
+    let mut reader = client("192.0.2.1", NetClass::Hosting);
+    reader.cookie = Some(1);
+    let page = g.observe(&reader, &PLAIN, T0);
+    let token = g.trap_token(page.actor, 42);
+    assert!(!fires(g.observe(&reader, &PLAIN, T0 + 1), Signal::HiddenLink));
+    assert_eq!(g.trap_followed("00", T0 + 2), None);
+    assert!(!fires(g.observe(&reader, &PLAIN, T0 + 2), Signal::HiddenLink), "a bad token marks nobody");
+    assert_eq!(g.trap_followed(&token, T0 + 3), Some(page.actor));
+    assert!(fires(g.observe(&reader, &PLAIN, T0 + 4), Signal::HiddenLink));
+}
+
+#[test]
+fn the_guard_is_shared_between_threads() {
+    fn shared<T: Send + Sync>(_: &T) {}
+    let g = Arc::new(guard());
+    shared(&*g);
+    // Four actors, one per thread, each over the actor rate; counts of one
+    // key from several threads at once may lose an add (docs/guard.md), so
+    // each thread counts its own actor.
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let g = Arc::clone(&g);
+            std::thread::spawn(move || {
+                let mut c = client("192.0.2.1", NetClass::Hosting);
+                c.cookie = Some(100 + t);
+                for i in 0..121 {
+                    let obs = g.observe(&c, &PLAIN, T0);
+                    g.served(&obs, &[PostId(t * 1_000 + i)], &[AccountId(1)], &[], 0, T0);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for t in 0..4 {
+        let mut c = client("192.0.2.1", NetClass::Hosting);
+        c.cookie = Some(100 + t);
+        assert!(fires(g.observe(&c, &PLAIN, T0), Signal::RateActor), "actor {t}");
+    }
+    let mut other = client("192.0.2.1", NetClass::Hosting);
+    other.cookie = Some(5);
+    assert!(!fires(g.observe(&other, &PLAIN, T0), Signal::RateActor));
+}
+
+#[test]
 fn trap_tokens_are_unique_and_unforgeable() {
     let g = guard();
     let a = ActorId(0x1234);

@@ -111,19 +111,23 @@ const GROUP_PREFIX: u64 = 5;
 const GROUP_ASN: u64 = 6;
 const ADDRESS: u64 = 7;
 
-/// An address or prefix folded to 64 bits.
+/// An address as the guard counts it, in 64 bits: an IPv4 address, or the
+/// /64 of an IPv6 one (one host or one home's subnet, whose interface bits
+/// the client chooses freely: counting them apart would let one client
+/// spread over 2^64 addresses).
 pub fn ip_bits(ip: IpAddr) -> u64 {
     match ip {
         IpAddr::V4(v4) => u64::from(u32::from(v4)),
-        IpAddr::V6(v6) => {
-            let b = u128::from(v6);
-            mix((b >> 64) as u64) ^ b as u64
-        }
+        IpAddr::V6(v6) => mix((u128::from(v6) >> 64) as u64),
     }
 }
 
 pub fn prefix_bits(p: Prefix) -> u64 {
-    mix2(ip_bits(p.addr), u64::from(p.len))
+    let addr = match p.addr {
+        IpAddr::V4(v4) => u64::from(u32::from(v4)),
+        IpAddr::V6(v6) => mix((u128::from(v6) >> 64) as u64) ^ u128::from(v6) as u64,
+    };
+    mix2(addr, u64::from(p.len))
 }
 
 /// The fingerprint on the client's prefix: where the keys of a key farm

@@ -101,6 +101,20 @@ fn rate_ip_fires_for_one_hosting_address_but_not_a_mobile_nat() {
 }
 
 #[test]
+fn rate_ip_counts_an_ipv6_slash_64_as_one_address() {
+    let g = guard();
+    for i in 0..120u32 {
+        let mut c = client(&format!("2001:db8:1:2::{i:x}"), NetClass::Hosting);
+        c.cookie = Some(u64::from(i));
+        assert!(!fires(g.observe(&c, &PLAIN, T0), Signal::RateIp), "request {i}");
+    }
+    let c = client("2001:db8:1:2:ffff::1", NetClass::Hosting);
+    assert!(fires(g.observe(&c, &PLAIN, T0), Signal::RateIp));
+    let next = client("2001:db8:1:3::1", NetClass::Hosting);
+    assert!(!fires(g.observe(&next, &PLAIN, T0), Signal::RateIp), "the next /64 is another address");
+}
+
+#[test]
 fn rate_prefix_fires_for_a_hosting_slash_24() {
     let g = guard();
     let base = u32::from(std::net::Ipv4Addr::new(192, 0, 2, 0));

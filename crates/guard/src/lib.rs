@@ -11,8 +11,15 @@
 //! middleware calls it, answers with what the guard policy chose, and
 //! records `GuardFacts` in the ledger.
 
+pub mod actors;
+pub mod counters;
 pub mod identity;
+pub mod signals;
+pub mod sketch;
 
 pub use identity::{
     Cidr, Client, CrawlerConfig, CrawlerKind, IdentityConfig, Prefix, PrefixTable, Resolver, Verified, VerifiedBy,
 };
+pub use actors::{ActorId, ActorKind, Basis};
+pub use counters::{CounterKey, Counters, LocalCounters, LocalSizes, Ns, Window};
+pub use signals::{Access, Guard, Observation, QuotaUse, SignalConfig};

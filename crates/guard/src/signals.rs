@@ -1,0 +1,616 @@
+//! Signals of harvesting: for each request, the actor it is counted
+//! against and the `tollgate_domain::Signal`s that fire for it.
+//!
+//! `Guard::observe` is called once per guarded request, before the guard
+//! policy decides; `Guard::served` once the request was served, with what
+//! it received. Signals that depend on what was served (breadth, volume,
+//! enumeration, key farms walking ids) are kept as per-actor flags for the
+//! day and fire from the actor's next request on. Every rule, its default
+//! threshold and its configuration name are in docs/guard.md, "Actors and
+//! signals".
+//!
+//! The event path allocates nothing and takes no global lock: every count
+//! lives in `Counters`, keyed by hashes; time is always passed in.
+
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
+use memchr::memmem;
+use sha2::Sha256;
+use tollgate_domain::{AccountId, ClientKind, GuardAction, GuardClass, NetClass, PostId, Resource, Signal, SignalSet};
+use tollgate_ledger::GuardFacts;
+
+use crate::actors::{ActorId, ActorKind, attribute, basis_strings, group_of, ip_bits, prefix_bits};
+use crate::counters::{CounterKey, Counters, Ns, Window};
+use crate::identity::Client;
+use crate::sketch::mix2;
+
+/// Thresholds of the signals. Rates are per minute (sliding), distinct
+/// counts per UTC day unless named otherwise. Address, prefix and
+/// autonomous-system thresholds are multiplied by the network's scale
+/// (`scale_*`): one mobile /24 is shared by thousands of people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalConfig {
+    pub rate_key_per_minute: u32,
+    pub rate_ip_per_minute: u32,
+    pub rate_prefix_per_minute: u32,
+    pub rate_asn_per_minute: u32,
+    pub rate_actor_per_minute: u32,
+    pub scale_unknown: u32,
+    pub scale_residential: u32,
+    pub scale_mobile: u32,
+    pub scale_hosting: u32,
+    pub scale_vpn: u32,
+    /// A fingerprint is a fleet's when it made at least this many requests
+    /// in the last hour ...
+    pub fleet_min_requests_per_hour: u32,
+    /// ... and fewer than this percent of them sent a cookie back.
+    pub fleet_cookie_return_percent: u32,
+    pub breadth_posts_per_day: u32,
+    pub breadth_authors_per_day: u32,
+    /// Distinct posts and authors are counted only for actors served at
+    /// least this many posts today (below it, they cannot be over).
+    pub breadth_gate_posts: u32,
+    /// A post is in the long tail when it was asked for at most this many
+    /// times today, by anyone ...
+    pub breadth_tail_reads: u32,
+    /// ... and an actor is broad when at least this percent of its posts
+    /// were, over at least `breadth_tail_min_posts`.
+    pub breadth_tail_percent: u32,
+    pub breadth_tail_min_posts: u32,
+    /// Ids asked by id that did not exist, per actor per hour, and their
+    /// least share of the ids asked.
+    pub enumeration_misses_per_hour: u32,
+    pub enumeration_miss_percent: u32,
+    /// Successive ids asked at most this far apart are a step of a walk ...
+    pub enumeration_walk_max_step: u64,
+    /// ... and this many steps per hour, this share of the ids asked, a walk.
+    pub enumeration_walk_steps_per_hour: u32,
+    pub enumeration_walk_percent: u32,
+    /// Distinct /24 (or /48) prefixes one key is used from in an hour.
+    pub key_networks_per_hour: u32,
+    /// Distinct keys of one app used in a day.
+    pub key_farm_keys_per_app: u32,
+    /// Distinct apps whose keys are used by one fingerprint on one prefix
+    /// in a day.
+    pub key_farm_apps_per_group: u32,
+    /// Distinct apps walking ids from one fingerprint on one prefix in a day.
+    pub key_farm_walking_apps: u32,
+    /// A key's day counts toward pacing when its use in a quota window
+    /// reached this percent of the quota ...
+    pub quota_pacing_percent: u32,
+    /// ... and the signal fires after this many such days in a row.
+    pub quota_pacing_days: u32,
+    /// Posts served to one actor in 24 hours (sliding).
+    pub volume_posts_per_day: u32,
+    /// User-agent tokens of crawlers that verify themselves (by published
+    /// ranges or Web Bot Auth); matched without case.
+    pub verifying_crawlers: Vec<String>,
+}
+
+impl Default for SignalConfig {
+    fn default() -> SignalConfig {
+        SignalConfig {
+            rate_key_per_minute: 600,
+            rate_ip_per_minute: 120,
+            rate_prefix_per_minute: 600,
+            rate_asn_per_minute: 6_000,
+            rate_actor_per_minute: 120,
+            scale_unknown: 4,
+            scale_residential: 2,
+            scale_mobile: 32,
+            scale_hosting: 1,
+            scale_vpn: 8,
+            fleet_min_requests_per_hour: 500,
+            fleet_cookie_return_percent: 5,
+            breadth_posts_per_day: 20_000,
+            breadth_authors_per_day: 5_000,
+            breadth_gate_posts: 2_000,
+            breadth_tail_reads: 2,
+            breadth_tail_percent: 80,
+            breadth_tail_min_posts: 2_000,
+            enumeration_misses_per_hour: 200,
+            enumeration_miss_percent: 50,
+            enumeration_walk_max_step: 1_000,
+            enumeration_walk_steps_per_hour: 100,
+            enumeration_walk_percent: 80,
+            key_networks_per_hour: 50,
+            key_farm_keys_per_app: 5,
+            key_farm_apps_per_group: 3,
+            key_farm_walking_apps: 2,
+            quota_pacing_percent: 90,
+            quota_pacing_days: 3,
+            volume_posts_per_day: 1_000_000,
+            verifying_crawlers: ["Googlebot", "bingbot", "Applebot", "DuckDuckBot", "YandexBot"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+impl SignalConfig {
+    /// The multiplier of address, prefix and autonomous-system thresholds
+    /// for a network class.
+    pub fn scale(&self, network: NetClass) -> u32 {
+        match network {
+            NetClass::Unknown => self.scale_unknown,
+            NetClass::Residential => self.scale_residential,
+            NetClass::Mobile => self.scale_mobile,
+            NetClass::Hosting => self.scale_hosting,
+            NetClass::Vpn => self.scale_vpn,
+        }
+        .max(1)
+    }
+}
+
+/// A key's use of its quota in its current quota window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QuotaUse {
+    pub used: u64,
+    pub limit: u64,
+}
+
+/// What the caller knows of a request beyond its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Access {
+    /// The request fetches robots.txt.
+    pub robots_fetch: bool,
+    /// Robots.txt disallows the request's path for the client's agent.
+    pub disallowed: bool,
+    /// The request follows a hidden link (`/_tg/l/<token>` with a token
+    /// `Guard::check_trap` accepts).
+    pub hidden_link: bool,
+    /// The key's quota use, for keyed requests.
+    pub quota: Option<QuotaUse>,
+}
+
+/// The guard's view of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observation {
+    pub actor: ActorId,
+    /// Which rule attributed the request; `ActorKind::basis` is the basis.
+    pub kind: ActorKind,
+    pub signals: SignalSet,
+    /// The client's fingerprint on its prefix (`actors::group_of`).
+    pub group: u64,
+}
+
+impl Observation {
+    /// The class the guard policy decides: this observation's signals, the
+    /// client's kind, network and challenge pass, and the request's facts.
+    pub fn class(&self, client: &Client, resource: Resource, disallowed: bool, offers_price: bool) -> GuardClass {
+        GuardClass {
+            signals: self.signals,
+            kind: client.kind,
+            network: client.network,
+            resource,
+            disallowed,
+            offers_price,
+            passed_challenge: client.passed_challenge,
+        }
+    }
+
+    /// The facts the ledger records for the request: `request` is its
+    /// method and target (cut to 512 bytes here), `action` what it was
+    /// answered, `rule` the guard policy that chose it, `charged` the price
+    /// of a pay-per-crawl request (the action is then recorded as
+    /// `charge`).
+    pub fn facts(
+        &self,
+        client: &Client,
+        request: &str,
+        action: GuardAction,
+        rule: Option<String>,
+        charged: Option<String>,
+    ) -> GuardFacts {
+        GuardFacts {
+            actor: self.actor.to_string(),
+            basis: basis_strings(self.kind, client),
+            ip: client.ip.to_string(),
+            prefix: client.prefix.to_string(),
+            asn: client.asn,
+            network: (client.network != NetClass::Unknown).then(|| client.network.as_str().to_owned()),
+            user_agent: cut(&client.user_agent, 256).to_owned(),
+            request: cut(request, 512).to_owned(),
+            signals: self.signals.iter().map(|s| s.as_str().to_owned()).collect(),
+            action: action.as_str().to_owned(),
+            rule,
+            charged,
+        }
+    }
+}
+
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Per-actor flags for the day (`Ns::ActorFlags`).
+mod flag {
+    pub const ROBOTS_FETCHED: u32 = 1 << 0;
+    pub const ROBOTS_IGNORED: u32 = 1 << 1;
+    pub const HIDDEN_LINK: u32 = 1 << 2;
+    pub const BREADTH: u32 = 1 << 3;
+    pub const ENUMERATION: u32 = 1 << 4;
+    pub const VOLUME: u32 = 1 << 5;
+    pub const KEY_FARM: u32 = 1 << 6;
+    /// Per key (`Ns::KeyFlags`).
+    pub const QUOTA_PACING: u32 = 1 << 0;
+    pub const SEEN: u32 = 1 << 0;
+}
+
+const FLAG_SIGNALS: [(u32, Signal); 6] = [
+    (flag::ROBOTS_IGNORED, Signal::RobotsIgnored),
+    (flag::HIDDEN_LINK, Signal::HiddenLink),
+    (flag::BREADTH, Signal::Breadth),
+    (flag::ENUMERATION, Signal::Enumeration),
+    (flag::VOLUME, Signal::Volume),
+    (flag::KEY_FARM, Signal::KeyFarm),
+];
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The guard's signal engine: configuration, counters and the secret of
+/// hidden-link tokens.
+pub struct Guard {
+    config: SignalConfig,
+    counters: Arc<dyn Counters>,
+    secret: [u8; 32],
+    /// `config.verifying_crawlers`, lower case.
+    crawler_tokens: Vec<memmem::Finder<'static>>,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Guard {
+    pub fn new(config: SignalConfig, counters: Arc<dyn Counters>, secret: [u8; 32]) -> Guard {
+        let crawler_tokens = config
+            .verifying_crawlers
+            .iter()
+            .filter(|t| !t.is_empty())
+            .map(|t| memmem::Finder::new(t.to_ascii_lowercase().as_bytes()).into_owned())
+            .collect();
+        Guard { config, counters, secret, crawler_tokens }
+    }
+
+    pub fn config(&self) -> &SignalConfig {
+        &self.config
+    }
+
+    /// Attributes a request to its actor, counts it, and returns the
+    /// signals that fire for it.
+    pub fn observe(&self, client: &Client, access: &Access, now: u64) -> Observation {
+        let c = &*self.counters;
+        let cfg = &self.config;
+        let mut signals = SignalSet::EMPTY;
+
+        // Every counter this request touches is known up front but the
+        // actor's (which may turn out to be the fingerprint's): their memory
+        // is loaded at once, not one counter after the other.
+        let fp = client.fingerprint;
+        let ip_key = CounterKey::new(Ns::Ip, ip_bits(client.ip));
+        let prefix_key = CounterKey::new(Ns::Prefix, prefix_bits(client.prefix));
+        let asn_key = client.asn.map(|asn| CounterKey::new(Ns::Asn, u64::from(asn)));
+        let key_key = client.key.map(|(_, key)| CounterKey::new(Ns::Key, key.0));
+        let (likely, _) = attribute(client, false);
+        for k in [Some(ip_key), Some(prefix_key), asn_key, key_key, Some(CounterKey::new(Ns::Actor, likely.0))]
+            .into_iter()
+            .flatten()
+        {
+            c.prefetch(k, Window::Minute, now);
+        }
+        c.prefetch_flags(CounterKey::new(Ns::ActorFlags, likely.0), Window::Day, now);
+        if fp != 0 {
+            c.prefetch(CounterKey::new(Ns::FpRequests, fp), Window::Hour, now);
+        }
+        // For `served`, which follows.
+        c.prefetch(CounterKey::new(Ns::Served, likely.0), Window::Day, now);
+        let group = group_of(client);
+        let key_flags = client.key.map(|(_, key)| CounterKey::new(Ns::KeyFlags, key.0));
+        let key_net_seen =
+            client.key.map(|(_, key)| CounterKey::new(Ns::KeyNetSeen, mix2(key.0, prefix_bits(client.prefix))));
+        let group_app_seen = client.key.map(|(app, _)| CounterKey::new(Ns::GroupAppSeen, mix2(app.0, group)));
+        if let (Some(kf), Some(kn), Some(ga)) = (key_flags, key_net_seen, group_app_seen) {
+            c.prefetch_flags(kf, Window::Day, now);
+            c.prefetch_flags(kn, Window::Hour, now);
+            c.prefetch_flags(ga, Window::Day, now);
+            c.prefetch(CounterKey::new(Ns::GroupApps, group), Window::Day, now);
+        }
+
+        // The fingerprint's cookie return rate: a fleet of fresh clients.
+        let mut fleet = false;
+        if fp != 0 && client.key.is_none() && client.verified.is_none() {
+            let mut out = [0u32; 2];
+            c.add_many(
+                &[
+                    (CounterKey::new(Ns::FpRequests, fp), 1),
+                    (CounterKey::new(Ns::FpCookies, fp), u32::from(client.cookie.is_some())),
+                ],
+                Window::Hour,
+                now,
+                &mut out,
+            );
+            let [total, returned] = out;
+            fleet = total >= cfg.fleet_min_requests_per_hour
+                && u64::from(returned) * 100 < u64::from(total) * u64::from(cfg.fleet_cookie_return_percent);
+            if fleet && client.cookie.is_none() {
+                signals.insert(Signal::CookiesNeverReused);
+            }
+        }
+        let (actor, kind) = attribute(client, fleet);
+
+        // Rates.
+        let scale = cfg.scale(client.network);
+        let over = |key, limit: u32| c.add(key, Window::Minute, now, 1) > limit;
+        if let Some(k) = key_key
+            && over(k, cfg.rate_key_per_minute)
+        {
+            signals.insert(Signal::RateKey);
+        }
+        if over(ip_key, cfg.rate_ip_per_minute.saturating_mul(scale)) {
+            signals.insert(Signal::RateIp);
+        }
+        if over(prefix_key, cfg.rate_prefix_per_minute.saturating_mul(scale)) {
+            signals.insert(Signal::RatePrefix);
+        }
+        if let Some(k) = asn_key
+            && over(k, cfg.rate_asn_per_minute.saturating_mul(scale))
+        {
+            signals.insert(Signal::RateAsn);
+        }
+        // An actor standing for many people (one fingerprint on one
+        // network, or one address) gets the network's scale too.
+        let actor_scale = if matches!(kind, ActorKind::Group | ActorKind::Address) { scale } else { 1 };
+        if over(CounterKey::new(Ns::Actor, actor.0), cfg.rate_actor_per_minute.saturating_mul(actor_scale)) {
+            signals.insert(Signal::RateActor);
+        }
+
+        // Per-actor flags: robots.txt, hidden links, and what `served` found.
+        let flags_key = CounterKey::new(Ns::ActorFlags, actor.0);
+        let mut flags = c.marked(flags_key, Window::Day, now);
+        let mut new = 0;
+        if access.robots_fetch {
+            new |= flag::ROBOTS_FETCHED;
+        }
+        if access.disallowed && (flags | new) & flag::ROBOTS_FETCHED != 0 {
+            new |= flag::ROBOTS_IGNORED;
+        }
+        if access.hidden_link {
+            new |= flag::HIDDEN_LINK;
+        }
+        if new & !flags != 0 {
+            c.mark(flags_key, Window::Day, now, new);
+        }
+        flags |= new;
+
+        // Keys: networks, farms, quota pacing.
+        if let (Some((app, key)), Some(key_net_seen), Some(group_app_seen), Some(key_flags)) =
+            (client.key, key_net_seen, group_app_seen, key_flags)
+        {
+            let net_seen = c.mark(key_net_seen, Window::Hour, now, flag::SEEN);
+            let nets = c.add(CounterKey::new(Ns::KeyNets, key.0), Window::Hour, now, u32::from(net_seen == 0));
+            if nets > cfg.key_networks_per_hour {
+                signals.insert(Signal::KeyManyNetworks);
+            }
+            let key_seen = c.mark(CounterKey::new(Ns::AppKeySeen, mix2(app.0, key.0)), Window::Day, now, flag::SEEN);
+            let keys = c.add(CounterKey::new(Ns::AppKeys, app.0), Window::Day, now, u32::from(key_seen == 0));
+            let app_seen = c.mark(group_app_seen, Window::Day, now, flag::SEEN);
+            let apps = c.add(CounterKey::new(Ns::GroupApps, group), Window::Day, now, u32::from(app_seen == 0));
+            if keys >= cfg.key_farm_keys_per_app || apps >= cfg.key_farm_apps_per_group {
+                signals.insert(Signal::KeyFarm);
+            }
+            let mut kf = c.marked(key_flags, Window::Day, now);
+            if let Some(q) = access.quota
+                && q.limit > 0
+                && q.used.saturating_mul(100) >= q.limit.saturating_mul(u64::from(cfg.quota_pacing_percent))
+                && kf & flag::QUOTA_PACING == 0
+            {
+                let day = Window::Day.index(now) as u32;
+                if c.streak(CounterKey::new(Ns::QuotaStreak, key.0), day) >= cfg.quota_pacing_days {
+                    c.mark(key_flags, Window::Day, now, flag::QUOTA_PACING);
+                    kf |= flag::QUOTA_PACING;
+                }
+            }
+            if kf & flag::QUOTA_PACING != 0 {
+                signals.insert(Signal::QuotaPacing);
+            }
+        }
+
+        for (bit, signal) in FLAG_SIGNALS {
+            if flags & bit != 0 {
+                signals.insert(signal);
+            }
+        }
+        if client.declared_ai.is_some() && access.disallowed {
+            signals.insert(Signal::DeclaredAiAgent);
+        }
+        if client.stale_agent && client.kind == ClientKind::Browser {
+            signals.insert(Signal::StaleBrowser);
+        }
+        if client.verified.is_none() && self.claims_verifying_crawler(&client.user_agent) {
+            signals.insert(Signal::Impersonation);
+        }
+        Observation { actor, kind, signals, group }
+    }
+
+    /// Counts what a request was served: `posts` and their `authors`, and
+    /// for lookups by id, the ids `asked` (posts or accounts) and how many
+    /// of them existed.
+    pub fn served(
+        &self,
+        obs: &Observation,
+        posts: &[PostId],
+        authors: &[AccountId],
+        asked: &[u64],
+        found: usize,
+        now: u64,
+    ) {
+        let c = &*self.counters;
+        let cfg = &self.config;
+        let actor = obs.actor.0;
+        let mut bits = 0;
+
+        // Volume and the long tail.
+        for p in posts.iter().take(32) {
+            c.prefetch(CounterKey::new(Ns::PostReads, p.0), Window::Day, now);
+        }
+        c.prefetch(CounterKey::new(Ns::Served, actor), Window::Day, now);
+        let mut tail = 0u32;
+        for p in posts {
+            if c.add(CounterKey::new(Ns::PostReads, p.0), Window::Day, now, 1) <= cfg.breadth_tail_reads {
+                tail += 1;
+            }
+        }
+        let n = u32::try_from(posts.len()).unwrap_or(u32::MAX);
+        let mut out = [0u32; 2];
+        c.add_many(
+            &[(CounterKey::new(Ns::Served, actor), n), (CounterKey::new(Ns::Tail, actor), tail)],
+            Window::Day,
+            now,
+            &mut out,
+        );
+        let [volume, tails] = out;
+        if volume > cfg.volume_posts_per_day {
+            bits |= flag::VOLUME;
+        }
+        if volume >= cfg.breadth_tail_min_posts
+            && u64::from(tails) * 100 >= u64::from(volume) * u64::from(cfg.breadth_tail_percent)
+        {
+            bits |= flag::BREADTH;
+        }
+        // Breadth: distinct posts and authors, for actors past the gate.
+        if volume >= cfg.breadth_gate_posts && !posts.is_empty() {
+            let dp = c.add_distinct_many(
+                CounterKey::new(Ns::DistinctPosts, actor),
+                Window::Day,
+                now,
+                &mut posts.iter().map(|p| p.0),
+            );
+            let da = c.add_distinct_many(
+                CounterKey::new(Ns::DistinctAuthors, actor),
+                Window::Day,
+                now,
+                &mut authors.iter().map(|a| a.0),
+            );
+            if dp > cfg.breadth_posts_per_day || da > cfg.breadth_authors_per_day {
+                bits |= flag::BREADTH;
+            }
+        }
+
+        // Enumeration: misses, and walks of small steps.
+        if let Some(&last) = asked.last() {
+            let mut steps = 0u32;
+            let prev = c.swap(CounterKey::new(Ns::WalkLast, actor), last);
+            let mut before = prev;
+            for &id in asked {
+                if let Some(b) = before {
+                    let d = id.abs_diff(b);
+                    if d > 0 && d <= cfg.enumeration_walk_max_step {
+                        steps += 1;
+                    }
+                }
+                before = Some(id);
+            }
+            let k = u32::try_from(asked.len()).unwrap_or(u32::MAX);
+            let misses = k.saturating_sub(u32::try_from(found).unwrap_or(u32::MAX));
+            let mut out = [0u32; 3];
+            c.add_many(
+                &[
+                    (CounterKey::new(Ns::Asked, actor), k),
+                    (CounterKey::new(Ns::Misses, actor), misses),
+                    (CounterKey::new(Ns::WalkSteps, actor), steps),
+                ],
+                Window::Hour,
+                now,
+                &mut out,
+            );
+            let [total, missed, walked] = out.map(u64::from);
+            let many_misses = missed >= u64::from(cfg.enumeration_misses_per_hour)
+                && missed * 100 >= total * u64::from(cfg.enumeration_miss_percent);
+            let walk = walked >= u64::from(cfg.enumeration_walk_steps_per_hour)
+                && walked * 100 >= total * u64::from(cfg.enumeration_walk_percent);
+            if many_misses || walk {
+                bits |= flag::ENUMERATION;
+            }
+            // Key farm: several apps walking ids from one fingerprint and
+            // prefix split the id space between them.
+            if let ActorKind::App(app) = obs.kind
+                && steps > 0
+            {
+                let seen =
+                    c.mark(CounterKey::new(Ns::GroupWalkerSeen, mix2(app.0, obs.group)), Window::Day, now, flag::SEEN);
+                let walkers =
+                    c.add(CounterKey::new(Ns::GroupWalkers, obs.group), Window::Day, now, u32::from(seen == 0));
+                if walkers >= cfg.key_farm_walking_apps {
+                    bits |= flag::KEY_FARM;
+                }
+            }
+        }
+        if bits != 0 {
+            c.mark(CounterKey::new(Ns::ActorFlags, actor), Window::Day, now, bits);
+        }
+    }
+
+    /// A hidden-link token for a response to `actor`, unique per `nonce`
+    /// (give each response its own), and unforgeable: an HMAC-SHA256 of
+    /// both under the guard's secret. 64 characters, URL-safe (hex).
+    pub fn trap_token(&self, actor: ActorId, nonce: u64) -> String {
+        let tag = self.trap_mac(actor.0, nonce).finalize().into_bytes();
+        let mut raw = [0u8; 32];
+        raw[..8].copy_from_slice(&actor.0.to_be_bytes());
+        raw[8..16].copy_from_slice(&nonce.to_be_bytes());
+        raw[16..].copy_from_slice(&tag[..16]);
+        hex::encode(raw)
+    }
+
+    /// The actor a hidden-link token was made for, if the token is one of
+    /// this guard's.
+    pub fn check_trap(&self, token: &str) -> Option<ActorId> {
+        let mut raw = [0u8; 32];
+        hex::decode_to_slice(token, &mut raw).ok()?;
+        let actor = u64::from_be_bytes(raw[..8].try_into().ok()?);
+        let nonce = u64::from_be_bytes(raw[8..16].try_into().ok()?);
+        self.trap_mac(actor, nonce).verify_truncated_left(&raw[16..]).ok()?;
+        Some(ActorId(actor))
+    }
+
+    /// A hidden link was followed with `token`: marks the actor the page
+    /// was served to (`hidden-link` fires for it from its next request on,
+    /// as for the actor that followed it, which the caller flags with
+    /// `Access::hidden_link`), and returns it. A fleet that hands the links
+    /// its parsers find to other clients is caught at both ends.
+    pub fn trap_followed(&self, token: &str, now: u64) -> Option<ActorId> {
+        let actor = self.check_trap(token)?;
+        self.counters.mark(CounterKey::new(Ns::ActorFlags, actor.0), Window::Day, now, flag::HIDDEN_LINK);
+        Some(actor)
+    }
+
+    fn trap_mac(&self, actor: u64, nonce: u64) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
+        mac.update(b"tollgate-guard-trap\0");
+        mac.update(&actor.to_be_bytes());
+        mac.update(&nonce.to_be_bytes());
+        mac
+    }
+
+    /// The user agent names a crawler that verifies itself: the user agent
+    /// in lower case (on the stack: user agents are cut to 256 bytes) is
+    /// searched for each token.
+    fn claims_verifying_crawler(&self, ua: &str) -> bool {
+        let mut buf = [0u8; 256];
+        let n = ua.len().min(buf.len());
+        buf[..n].copy_from_slice(&ua.as_bytes()[..n]);
+        buf[..n].make_ascii_lowercase();
+        self.crawler_tokens.iter().any(|t| t.find(&buf[..n]).is_some())
+    }
+}

@@ -347,7 +347,7 @@ fn respond_asked(state: &ApiState, delivery: &Delivery, body: Vec<u8>, asked: Ve
     let mut response =
         ([(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
     usage_headers(&mut response, state, delivery);
-    if crate::GUARD_WIRED {
+    if state.guard.is_some() {
         response.extensions_mut().insert(delivery.served(asked, found));
     }
     response
@@ -431,7 +431,7 @@ async fn lookup(
         }
         Ok(())
     })?;
-    let asked = if crate::GUARD_WIRED { ids.iter().map(|id| id.0).collect() } else { Vec::new() };
+    let asked = if state.guard.is_some() { ids.iter().map(|id| id.0).collect() } else { Vec::new() };
     Ok(respond_asked(state, &delivery, body, asked, found_ids.len()))
 }
 

@@ -15,6 +15,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
@@ -23,17 +24,68 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use tollgate_deliver::{Request as Delivery, Served, Visitor};
 use tollgate_domain::{ClientKind, GuardAction, GuardClass, Purpose, Resource, Timestamp};
-use tollgate_ledger::{Channel, GuardFacts};
+use tollgate_guard::{Access, Observation, QuotaUse};
+use tollgate_ledger::Channel;
 
 use crate::ApiState;
-use crate::guard_response::{self, Price, Responder};
+use crate::guard_response::{ChallengeKey, GuardResponses, Price, Tarpit};
 
-/// The guard's parts, built once at startup.
+/// The guard's parts, built once at startup (`tollgate serve`).
 pub struct GuardRuntime {
     pub resolver: tollgate_guard::Resolver,
     pub signals: tollgate_guard::Guard,
     pub policy: tollgate_policy::GuardPolicy,
-    pub responder: Responder,
+    pub responses: GuardResponses,
+    pub tarpit: Tarpit,
+    pub challenge_key: ChallengeKey,
+    /// Seconds a throttled client is told to wait (`Retry-After`).
+    pub retry_after_secs: u64,
+    /// Makes each page's hidden link unique.
+    nonce: AtomicU64,
+    /// Each key's use of its quota as its last answer stated it
+    /// (`x-rate-limit-*`): what the guard's quota pacing reads.
+    quotas: std::sync::Mutex<std::collections::HashMap<u64, QuotaUse>>,
+}
+
+impl GuardRuntime {
+    pub fn new(
+        resolver: tollgate_guard::Resolver,
+        signals: tollgate_guard::Guard,
+        policy: tollgate_policy::GuardPolicy,
+        responses: GuardResponses,
+        tarpit: Tarpit,
+        challenge_key: ChallengeKey,
+    ) -> GuardRuntime {
+        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        GuardRuntime {
+            resolver,
+            signals,
+            policy,
+            responses,
+            tarpit,
+            challenge_key,
+            retry_after_secs: 60,
+            nonce: AtomicU64::new(seed as u64),
+            quotas: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn price(&self) -> &Price {
+        &self.responses.price
+    }
+
+    fn quota(&self, key: u64) -> Option<QuotaUse> {
+        self.quotas.lock().unwrap_or_else(|e| e.into_inner()).get(&key).copied()
+    }
+
+    /// Keeps the quota use a keyed answer states, for the key's next request.
+    fn note_quota(&self, key: u64, headers: &HeaderMap) {
+        let number = |name: &str| headers.get(name)?.to_str().ok()?.parse::<u64>().ok();
+        if let (Some(limit), Some(remaining)) = (number("x-rate-limit-limit"), number("x-rate-limit-remaining")) {
+            let used = limit.saturating_sub(remaining);
+            self.quotas.lock().unwrap_or_else(|e| e.into_inner()).insert(key, QuotaUse { used, limit });
+        }
+    }
 }
 
 /// What a path is, for the guard; `None`: not guarded.
@@ -77,8 +129,9 @@ fn classify(path: &str) -> Option<Guarded> {
         return Some(Guarded::HiddenLink);
     }
     if let Some(rest) = path.strip_prefix("/2/") {
-        let content = (rest == "tweets" || rest.starts_with("tweets/") || rest == "users" || rest.starts_with("users/"))
-            && !rest.ends_with("/compliance/stream");
+        let content =
+            (rest == "tweets" || rest.starts_with("tweets/") || rest == "users" || rest.starts_with("users/"))
+                && !rest.ends_with("/compliance/stream");
         return content.then_some(Guarded::Api);
     }
     let mut segments = path.strip_prefix('/')?.split('/');
@@ -102,61 +155,46 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
     let Some(g) = state.guard.as_deref() else { return next.run(request).await };
     let Some(guarded) = classify(request.uri().path()) else { return next.run(request).await };
     let now = Timestamp::now();
-    let secs = (now.as_millis() / 1000) as u64;
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let secs = (now.millis() / 1000) as u64;
+    let peer =
+        request.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip());
     let headers = request.headers();
     let key = key_of(&state, headers, now);
     let client = g.resolver.identify(peer, headers, key, secs);
     let path = request.uri().path().to_owned();
-    let target = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let request_line = cut(&format!("{} {target}", request.method()), 512);
+    let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let request_line = format!("{} {target}", request.method());
+    // A new client gets its continuity cookie with its first answer.
+    let new_cookie = client.cookie.is_none().then(|| g.resolver.new_cookie());
+    let cookie = client.cookie.or(new_cookie.as_ref().map(|(id, _)| *id)).unwrap_or(0);
 
-    if guarded == Guarded::Challenge && request.method() == Method::POST {
-        return g.responder.solve_challenge(request, &g.resolver, secs).await;
+    if guarded == Guarded::Challenge {
+        if request.method() != Method::POST {
+            return with_cookie(g.responses.challenge(&g.challenge_key, cookie, "/", secs), &new_cookie);
+        }
+        let form = match axum::body::to_bytes(request.into_body(), 4096).await {
+            Ok(form) => form,
+            Err(_) => return with_cookie(g.responses.challenge(&g.challenge_key, cookie, "/", secs), &new_cookie),
+        };
+        let issue = |id: u64| pass_value(&g.resolver.issue_pass(id, secs));
+        let answer = g.responses.challenge_answer(&g.challenge_key, &issue, cookie, &form, secs);
+        return with_cookie(answer, &new_cookie);
     }
 
     let agent = client.declared_ai.as_ref().map(|(token, _)| token.as_str());
     let disallowed = state.terms.disallows(agent, &path);
-    let access = tollgate_guard::Access {
-        resource: guarded.resource(),
-        disallowed,
-        robots_fetch: path == "/robots.txt",
-        hidden_link: guarded == Guarded::HiddenLink,
-    };
+    let hidden_link = guarded == Guarded::HiddenLink
+        && path.strip_prefix("/_tg/l/").is_some_and(|token| g.signals.trap_followed(token, secs).is_some());
+    let quota = client.key.and_then(|(_, key)| g.quota(key.0));
+    let access = Access { robots_fetch: path == "/robots.txt", disallowed, hidden_link, quota };
     let observation = g.signals.observe(&client, &access, secs);
-    let offer = guard_response::price_offer(headers);
-    let offers_price = offer.is_some_and(|o| o.covers(g.responder.price()));
-    let class = GuardClass {
-        signals: observation.signals,
-        kind: client.kind,
-        network: client.network,
-        resource: guarded.resource(),
-        disallowed,
-        offers_price,
-        passed_challenge: client.passed_challenge,
-    };
+    let offers_price = client.verified.is_some() && crate::guard_response::offers_price(headers, g.price());
+    let class = observation.class(&client, guarded.resource(), disallowed, offers_price);
     let decision = g.policy.decide(&class);
     let action = enforce(decision.action, &class, guarded);
 
-    let charged = (action == GuardAction::Charge).then(|| g.responder.price().to_string());
-    let facts = Arc::new(GuardFacts {
-        actor: observation.actor.to_string(),
-        basis: observation.basis.clone(),
-        ip: client.ip.to_string(),
-        prefix: client.prefix.to_string(),
-        asn: client.asn,
-        network: (client.network != tollgate_domain::NetClass::Unknown).then(|| client.network.as_str().to_owned()),
-        user_agent: client.user_agent.clone(),
-        request: request_line,
-        signals: observation.signals.iter().map(|s| s.as_str().to_owned()).collect(),
-        action: action.as_str().to_owned(),
-        rule: decision.policy_id.clone(),
-        charged: charged.clone(),
-    });
+    let charged = (action == GuardAction::Charge).then(|| g.price().to_string());
+    let facts = Arc::new(observation.facts(&client, &request_line, action, decision.policy_id.clone(), charged));
     let purpose = match &client.declared_ai {
         Some((_, purpose)) => *purpose,
         None if client.kind.is_verified() => Purpose::Search,
@@ -169,47 +207,76 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
         guard: Some(facts.clone()),
     };
 
-    match action {
-        GuardAction::Allow | GuardAction::Charge => {}
-        _ => {
-            let recorded = record(&state, &visitor, &path, Some(&format!("guard_{}", action.as_str())), now).await;
-            if let Err(response) = recorded {
-                return response;
-            }
-            return g.responder.respond(action, &path, client.cookie, secs).await;
-        }
-    }
-
-    // Let through: the handler records the entry, with the guard's facts.
-    if guarded == Guarded::Terms {
-        if let Err(response) = record(&state, &visitor, &path, None, now).await {
+    if !matches!(action, GuardAction::Allow | GuardAction::Charge) {
+        // INVARIANT (attempts-recorded): a refused attempt is in the ledger
+        // before it is answered.
+        let reason = format!("guard_{}", action.as_str());
+        if let Err(response) =
+            record(&state, &visitor, client.key.is_some().then_some(request.headers()), &path, Some(&reason), now).await
+        {
             return response;
         }
+        let response = match action {
+            GuardAction::Throttle => g.responses.throttle(&path, g.retry_after_secs),
+            GuardAction::License => g.responses.license(&path),
+            GuardAction::Challenge => {
+                let back = if guarded == Guarded::Page { target } else { "/" };
+                g.responses.challenge(&g.challenge_key, cookie, back, secs)
+            }
+            GuardAction::Tarpit => g.tarpit.answer(&g.responses, &path).await,
+            _ => g.responses.block(&path),
+        };
+        return with_cookie(response, &new_cookie);
     }
-    let keyed = client.key.is_some();
-    if !keyed || !observation.signals.is_empty() || action != GuardAction::Allow {
+
+    // Let through: the terms are recorded here (they release no post); the
+    // handlers of content record their own entries, with the guard's facts.
+    if guarded == Guarded::Terms
+        && let Err(response) =
+            record(&state, &visitor, client.key.is_some().then_some(request.headers()), &path, None, now).await
+    {
+        return response;
+    }
+    if client.key.is_none() || !observation.signals.is_empty() || action != GuardAction::Allow {
         crate::access::note_guard(facts);
+    }
+    if guarded == Guarded::Page {
+        let nonce = g.nonce.fetch_add(1, Ordering::Relaxed);
+        request.extensions_mut().insert(tollgate_deliver::HiddenLink(g.signals.trap_token(observation.actor, nonce)));
     }
     request.extensions_mut().insert(visitor);
     let mut response = next.run(request).await;
+    note_served(g, &observation, &mut response, secs);
+    if let Some((_, key)) = client.key {
+        g.note_quota(key.0, response.headers());
+    }
+    if action == GuardAction::Charge {
+        crate::guard_response::mark_charged(&mut response, g.price());
+    }
+    with_cookie(response, &new_cookie)
+}
+
+/// Counts what the response released against the actor.
+fn note_served(g: &GuardRuntime, observation: &Observation, response: &mut Response, secs: u64) {
     if let Some(served) = response.extensions_mut().remove::<Served>() {
-        g.signals.served(observation.actor, &served.posts, &served.authors, served.asked, served.found, secs);
+        g.signals.served(observation, &served.posts, &served.authors, &served.asked, served.found, secs);
     }
-    let h = response.headers_mut();
-    if let Some(price) = charged
-        && let Ok(v) = HeaderValue::from_str(&price)
+}
+
+/// Adds the new continuity cookie, if the client had none.
+fn with_cookie(mut response: Response, new_cookie: &Option<(u64, String)>) -> Response {
+    if let Some((_, set_cookie)) = new_cookie
+        && let Ok(v) = HeaderValue::from_str(set_cookie)
     {
-        h.insert("crawler-charged", v);
-    }
-    if client.cookie.is_none() && client.key.is_none() {
-        let (_, cookie) = g.resolver.new_cookie();
-        if let Ok(v) = HeaderValue::from_str(&format!(
-            "tg_id={cookie}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000"
-        )) {
-            h.append(header::SET_COOKIE, v);
-        }
+        response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
+}
+
+/// The value of a `tg_pass=<value>; ...` cookie header.
+fn pass_value(set_cookie: &str) -> String {
+    let pair = set_cookie.split(';').next().unwrap_or("");
+    pair.strip_prefix("tg_pass=").unwrap_or(pair).to_owned()
 }
 
 /// The action taken, after what no policy may change: the terms are never
@@ -255,11 +322,19 @@ fn key_of(
 async fn record(
     state: &ApiState,
     visitor: &Visitor,
+    headers: Option<&HeaderMap>,
     path: &str,
     refused: Option<&str>,
     now: Timestamp,
 ) -> Result<(), Response> {
-    let recipient = visitor.recipient();
+    // A keyed client is recorded as its app, as its deliveries are.
+    let recipient = match headers.and_then(|h| crate::content::authenticate_app(state, h).ok()) {
+        Some(mut r) => {
+            r.guard = visitor.guard.clone();
+            r
+        }
+        None => visitor.recipient(),
+    };
     let id = crate::access::request_id();
     let req = Delivery {
         recipient: &recipient,
@@ -293,17 +368,6 @@ fn endpoint_of(path: &str) -> &'static str {
         Some(Guarded::Page) => "GET /:handle",
         Some(Guarded::Api) | None => "GET /2/...",
     }
-}
-
-fn cut(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod compliance_jobs;
 mod content;
 mod edge;
 mod error;
+mod guard;
 pub mod guard_response;
 mod health;
 mod internal;
@@ -42,6 +43,7 @@ pub use access::{ACCESS_TARGET, RequestId};
 pub use compliance_jobs::JobLimits;
 pub use edge::HttpLimits;
 pub use error::{ApiError, Failed};
+pub use guard::GuardRuntime;
 pub use health::HealthLimits;
 pub use metrics::Metrics;
 /// The pagination tokens of `next_token` and `pagination_token`, public for
@@ -61,8 +63,6 @@ pub fn start_webhooks(state: Arc<ApiState>) -> tokio::task::JoinHandle<()> {
 }
 
 use routes::Table;
-
-const GUARD_WIRED: bool = false;
 
 /// Settings the API needs from configuration.
 #[derive(Debug, Clone)]
@@ -104,6 +104,8 @@ pub struct ApiState {
     /// The platform's terms in machine-readable forms, generated once from
     /// the policy and its defaults (`terms`).
     terms: terms::Terms,
+    /// The guard, when it is on (`with_guard`).
+    guard: Option<Arc<guard::GuardRuntime>>,
     instance: String,
     next_request: AtomicU64,
 }
@@ -133,6 +135,7 @@ impl ApiState {
             streams: streams::Hub::new(ComplianceConfig::DEFAULT),
             webhooks_wake: tokio::sync::Notify::new(),
             terms,
+            guard: None,
             instance: hex::encode(seed),
             next_request: AtomicU64::new(1),
         }
@@ -172,6 +175,18 @@ impl ApiState {
         self.terms =
             terms::Terms::new(self.deliverer.policy(), self.deliverer.defaults(), &self.config.public_url, config);
         self
+    }
+
+    /// The same state with the guard judging every request for content,
+    /// for the terms and for the guard's own paths (docs/guard.md).
+    pub fn with_guard(mut self, guard: GuardRuntime) -> ApiState {
+        self.guard = Some(Arc::new(guard));
+        self
+    }
+
+    /// The terms in force: what robots.txt disallows, and to whom.
+    pub fn terms(&self) -> &terms::Terms {
+        &self.terms
     }
 
     /// A sender of the notices' progress: whatever opens notices sends the
@@ -263,6 +278,7 @@ pub fn router_with_web(state: Arc<ApiState>, settings: Option<Router>, pages: Op
     let limits = state.config.http_limits;
     let access_log = state.config.access_log;
     let observed = state.clone();
+    let guarded = state.clone();
     let (mut routes, _) = table().finish();
     if let Some(pages) = settings {
         routes = routes
@@ -279,6 +295,7 @@ pub fn router_with_web(state: Arc<ApiState>, settings: Option<Router>, pages: Op
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn(move |request, next| guard::guard(guarded.clone(), request, next)))
         .layer(axum::middleware::from_fn(move |request, next| edge::edge(limits, request, next)))
         .layer(axum::middleware::from_fn(move |request, next| {
             access::observe(observed.clone(), access_log, request, next)

@@ -125,6 +125,28 @@ pub fn settings_session_key(config: &Config) -> Result<tollgate_web::SessionKey,
     Ok(tollgate_web::SessionKey(bytes))
 }
 
+/// The guard's key (`DATA/guard-key`, created on first use), from which its
+/// cookies', hidden links' and challenges' keys are derived. Nodes that serve
+/// one platform share it, so that a cookie or a pass from one is good on all.
+pub fn guard_key(config: &Config) -> Result<[u8; 32], Failure> {
+    let path = config.data_dir.join("guard-key");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Failure::failed(format!("cannot read `{}`: {e}", path.display())));
+        }
+        _ => {
+            let key = random_hex(32)?;
+            write_private(&path, &format!("{key}\n"))?;
+            key
+        }
+    };
+    hex::decode(&text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Failure::invalid(format!("`{}` must hold 64 hex digits", path.display())))
+}
+
 /// The settings page's configuration, as `serve` runs it.
 pub fn web_config(config: &Config) -> Result<tollgate_web::WebConfig, Failure> {
     let page = &config.settings_page;

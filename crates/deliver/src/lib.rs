@@ -79,6 +79,13 @@ impl Visitor {
     }
 }
 
+/// The token of the link unique to this response that people never see or
+/// reach (`/_tg/l/<token>`): set as a request extension by the guard, which
+/// fires the `hidden-link` signal for whoever fetches it. The pages render
+/// it inside an element with `hidden`, so it is only ever found by parsing.
+#[derive(Debug, Clone)]
+pub struct HiddenLink(pub String);
+
 /// One request's context.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {

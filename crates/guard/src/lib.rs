@@ -17,9 +17,9 @@ pub mod identity;
 pub mod signals;
 pub mod sketch;
 
+pub use actors::{ActorId, ActorKind, Basis};
+pub use counters::{CounterKey, Counters, LocalCounters, LocalSizes, Ns, Window};
 pub use identity::{
     Cidr, Client, CrawlerConfig, CrawlerKind, IdentityConfig, Prefix, PrefixTable, Resolver, Verified, VerifiedBy,
 };
-pub use actors::{ActorId, ActorKind, Basis};
-pub use counters::{CounterKey, Counters, LocalCounters, LocalSizes, Ns, Window};
 pub use signals::{Access, Guard, Observation, QuotaUse, SignalConfig};

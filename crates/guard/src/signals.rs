@@ -91,7 +91,9 @@ pub struct SignalConfig {
 impl Default for SignalConfig {
     fn default() -> SignalConfig {
         SignalConfig {
-            rate_key_per_minute: 600,
+            // Off: a key's rate is its app's quota, which the API enforces
+            // (`rate_limit_*`); set it for a ceiling of the guard's own.
+            rate_key_per_minute: 0,
             rate_ip_per_minute: 120,
             rate_prefix_per_minute: 600,
             rate_asn_per_minute: 6_000,
@@ -353,6 +355,7 @@ impl Guard {
         let scale = cfg.scale(client.network);
         let over = |key, limit: u32| c.add(key, Window::Minute, now, 1) > limit;
         if let Some(k) = key_key
+            && cfg.rate_key_per_minute > 0
             && over(k, cfg.rate_key_per_minute)
         {
             signals.insert(Signal::RateKey);

@@ -66,8 +66,14 @@ const PLAIN: Access = Access { robots_fetch: false, disallowed: false, hidden_li
 
 #[test]
 fn rate_key_fires_over_the_keys_rate() {
-    let g = guard();
+    // Off by default (a key's rate is its quota, which the API enforces)...
+    let off = guard();
     let c = keyed("192.0.2.1", 1, 10);
+    for i in 0..700 {
+        assert!(!fires(off.observe(&c, &PLAIN, T0 + i % 60), Signal::RateKey), "request {i}");
+    }
+    // ... and a ceiling of the operator's when set.
+    let g = guard_with(SignalConfig { rate_key_per_minute: 600, ..SignalConfig::default() });
     for i in 0..600 {
         assert!(!fires(g.observe(&c, &PLAIN, T0 + i % 60), Signal::RateKey), "request {i}");
     }

@@ -37,9 +37,10 @@ use axum::routing::{get, post};
 use tollgate_domain::{AccountId, ConsentDefaults, Timestamp};
 use tollgate_store::Store;
 
-pub use public::{HiddenLink, PAGE_SIZE, POST_ENDPOINT, PROFILE_ENDPOINT, PagesState, cursor, is_handle, pages_router};
+pub use public::{PAGE_SIZE, POST_ENDPOINT, PROFILE_ENDPOINT, PagesState, cursor, is_handle, pages_router};
 pub use report::{RequestKind, RequestStatus};
 pub use session::SessionKey;
+pub use tollgate_deliver::HiddenLink;
 
 /// The page's settings, from configuration.
 #[derive(Debug, Clone)]

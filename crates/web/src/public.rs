@@ -28,7 +28,9 @@ use axum::{Extension, Router};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use tollgate_cache::PlatformCache;
-use tollgate_deliver::{Deliverer, Delivery, Expand, Recipient, Request, RequestTag, Timings, UsageTerms, Visitor};
+use tollgate_deliver::{
+    Deliverer, Delivery, Expand, HiddenLink, Recipient, Request, RequestTag, Timings, UsageTerms, Visitor,
+};
 use tollgate_domain::{Account, IdMap, PostId, Reason, Timestamp};
 use tollgate_ledger::Channel;
 use tollgate_store::TimelineQuery;
@@ -41,13 +43,6 @@ pub const POST_ENDPOINT: &str = "GET /:handle/status/:id";
 pub const PROFILE_ENDPOINT: &str = "GET /:handle";
 /// Posts on a profile page.
 pub const PAGE_SIZE: usize = 20;
-
-/// The token of the link unique to this response that people never see or
-/// reach (`/_tg/l/<token>`): set as a request extension by the guard, which
-/// fires the `hidden-link` signal for whoever fetches it. The pages render
-/// it inside an element with `hidden`, so it is only ever found by parsing.
-#[derive(Debug, Clone)]
-pub struct HiddenLink(pub String);
 
 /// What the public pages share.
 pub struct PagesState {

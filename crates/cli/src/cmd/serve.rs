@@ -28,6 +28,61 @@ fn terms_config(config: &Config) -> Result<tollgate_api::terms::TermsConfig, Fai
     Ok(tollgate_api::terms::TermsConfig { ai_agents, partner_program_url: config.partner_program_url.clone() })
 }
 
+/// The guard, from its configuration keys and files, unless it is off. A
+/// file that cannot be read, an address block that is not one, or a guard
+/// policy that does not validate refuses the start, naming what is wrong.
+fn guard_runtime(config: &Config, state: &ApiState) -> Result<Option<tollgate_api::GuardRuntime>, Failure> {
+    use tollgate_api::guard_response::{ChallengeKey, GuardResponses, Tarpit};
+    let g = &config.guard;
+    // INVARIANT (valid-policy): the guard policy validates, or nothing starts.
+    let policy = runtime::load_guard_policy(config)?;
+    if !g.enabled {
+        return Ok(None);
+    }
+    let invalid = |e: &dyn std::fmt::Display| Failure::invalid(e.to_string());
+    let trusted_proxies = g
+        .trusted_proxies
+        .iter()
+        .map(|c| c.parse::<tollgate_guard::Cidr>().map_err(|e| invalid(&format!("guard_trusted_proxies: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let prefix_table = match &g.prefix_table {
+        Some(path) => tollgate_guard::PrefixTable::load(path).map_err(|e| invalid(&e))?,
+        None => tollgate_guard::PrefixTable::default(),
+    };
+    let crawlers = match &g.crawlers {
+        Some(path) => tollgate_guard::identity::load_crawlers(path).map_err(|e| invalid(&e))?,
+        None => Vec::new(),
+    };
+    let key = runtime::guard_key(config)?;
+    let derive = |label: &[u8]| -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
+        mac.update(label);
+        mac.finalize().into_bytes().into()
+    };
+    let mut identity = tollgate_guard::IdentityConfig::new(derive(b"tollgate guard cookies"));
+    identity.trusted_proxies = trusted_proxies;
+    identity.prefix_table = prefix_table;
+    identity.ai_agents = state.terms().ai_agents().map(|(token, purpose)| (token.to_owned(), purpose)).collect();
+    let mut signals = tollgate_guard::SignalConfig::default();
+    for c in &crawlers {
+        if !signals.verifying_crawlers.iter().any(|t| t.eq_ignore_ascii_case(&c.agent)) {
+            signals.verifying_crawlers.push(c.agent.clone());
+        }
+    }
+    identity.crawlers = crawlers;
+    let seed = u64::from_le_bytes(derive(b"tollgate guard counters")[..8].try_into().expect("8 bytes"));
+    let counters = Arc::new(tollgate_guard::LocalCounters::new(tollgate_guard::LocalSizes::default(), seed));
+    Ok(Some(tollgate_api::GuardRuntime::new(
+        tollgate_guard::Resolver::new(identity),
+        tollgate_guard::Guard::new(signals, counters, derive(b"tollgate guard links")),
+        policy,
+        GuardResponses::new(&config.public_url, config.partner_program_url.as_deref(), config.guard_crawl_price),
+        Tarpit::new(g.tarpit_max_concurrent, std::time::Duration::from_secs(g.tarpit_seconds)),
+        ChallengeKey::new(&derive(b"tollgate guard challenges")),
+    )))
+}
+
 /// Serves until SIGINT or SIGTERM; `ready` runs once the socket is bound.
 pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -> Result<(), Failure> {
     // INVARIANT (valid-policy): the server never starts on a policy that does not validate.
@@ -65,6 +120,10 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
         )
         .with_terms(&terms),
     );
+    let state = match guard_runtime(config, &state)? {
+        Some(guard) => Arc::new(Arc::into_inner(state).expect("the state is not shared yet").with_guard(guard)),
+        None => state,
+    };
     // A node is its ledger: it opens notices for the deliveries its own
     // ledger recorded, and is named by the ledger's key.
     let node = ledger_key.as_ref().map_or_else(|| "unrecorded".to_owned(), |key| key.hex()[..16].to_owned());

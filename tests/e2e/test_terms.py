@@ -111,8 +111,9 @@ def test_license_xml_is_rsl(server):
     content = root.find(RSL + "content")
     assert content is not None and content.get("url") == "/"
     licenses = content.findall(RSL + "license")
-    assert len(licenses) == 2
-    free, licensed = licenses
+    # Free, through the partner program, and per crawl (the guard is on).
+    assert len(licenses) == 3
+    free, licensed, per_crawl = licenses
     assert free.find(RSL + "permits").get("type") == "usage"
     assert free.find(RSL + "permits").text.split(",") == ["search"]
     assert free.find(RSL + "prohibits").text.split(",") == ["ai-input", "ai-train"]
@@ -120,6 +121,11 @@ def test_license_xml_is_rsl(server):
     assert licensed.find(RSL + "permits").text.split(",") == ["ai-input", "ai-train"]
     custom = licensed.find(RSL + "payment").find(RSL + "custom")
     assert custom.text == server.base_url + "/agreement"
+    assert per_crawl.find(RSL + "permits").text.split(",") == ["ai-input", "ai-train"]
+    payment = per_crawl.find(RSL + "payment")
+    assert payment.get("type") == "crawl"
+    amount = payment.find(RSL + "amount")
+    assert (amount.get("currency"), amount.text) == ("USD", "0.01")
 
 
 def test_content_answers_state_usage_terms(server, small_demo):

@@ -190,11 +190,14 @@ pub struct TermsConfig {
     /// Where licensable uses are licensed (`partner_program_url`); `None`:
     /// `<public_url>/agreement`.
     pub partner_program_url: Option<String>,
+    /// The price of one page to a verified crawler, when the guard sells
+    /// crawls (pay per crawl): `/license.xml` offers it as a third license.
+    pub crawl_price: Option<crate::guard_response::Price>,
 }
 
 impl Default for TermsConfig {
     fn default() -> Self {
-        TermsConfig { ai_agents: builtin_agents(), partner_program_url: None }
+        TermsConfig { ai_agents: builtin_agents(), partner_program_url: None, crawl_price: None }
     }
 }
 
@@ -289,7 +292,7 @@ impl Terms {
         } else {
             serde_json::json!([{ "location": "/*", "tdm-reservation": 0 }])
         };
-        let license_xml = license_xml(&granted, &partner_url);
+        let license_xml = license_xml(&granted, &partner_url, config.crawl_price.as_ref());
         Terms {
             robots_txt,
             tdmrep_json: format!("{tdmrep_json:#}\n"),
@@ -438,8 +441,10 @@ fn xml_escape(text: &str) -> String {
 
 /// RSL 1.0: one `<content>` for every path, with a free license for what
 /// is granted by default and, if anything is withheld, a second license for
-/// it whose terms are the partner program's.
-fn license_xml(granted: &[Purpose], partner_url: &str) -> String {
+/// it whose terms are the partner program's, and, when the guard sells
+/// crawls, a third: the same uses at a price per page (`crawl`), for a
+/// crawler that proves who it is (Web Bot Auth or published ranges).
+fn license_xml(granted: &[Purpose], partner_url: &str, crawl_price: Option<&crate::guard_response::Price>) -> String {
     let (permitted, withheld): (Vec<&UsageTerm>, Vec<&UsageTerm>) =
         RSL_USAGE_TERMS.iter().partition(|t| t.purposes.iter().all(|p| granted.contains(p)));
     let labels = |terms: &[&UsageTerm]| terms.iter().map(|t| t.label).collect::<Vec<_>>().join(",");
@@ -463,6 +468,20 @@ fn license_xml(granted: &[Purpose], partner_url: &str) -> String {
         out.push_str(&format!("        <custom>{}</custom>\n", xml_escape(partner_url)));
         out.push_str("      </payment>\n");
         out.push_str("    </license>\n");
+        if let Some(price) = crawl_price {
+            let text = price.to_string();
+            let amount = text.split_once(' ').map_or(text.as_str(), |(_, a)| a);
+            out.push_str("    <license>\n");
+            out.push_str(&format!("      <permits type=\"usage\">{}</permits>\n", labels(&withheld)));
+            out.push_str("      <payment type=\"crawl\">\n");
+            out.push_str(&format!(
+                "        <amount currency=\"{}\">{}</amount>\n",
+                xml_escape(price.currency()),
+                xml_escape(amount)
+            ));
+            out.push_str("      </payment>\n");
+            out.push_str("    </license>\n");
+        }
     }
     out.push_str("  </content>\n");
     out.push_str("</rsl>\n");
@@ -527,6 +546,25 @@ mod tests {
         assert!(terms.robots_txt().contains("Disallow: /_tg/\n"), "{}", terms.robots_txt());
         let (_, purpose) = terms.ai_agents().find(|(a, _)| *a == "GPTBot").unwrap();
         assert_eq!(purpose, Purpose::TrainGenai);
+    }
+
+    #[test]
+    fn crawls_are_offered_at_their_price_only_when_sold() {
+        let policy = PolicyEngine::builtin().unwrap();
+        let defaults = ConsentDefaults::default();
+        let unsold = Terms::new(&policy, &defaults, "http://x", &TermsConfig::default());
+        assert!(!unsold.license_xml().contains("type=\"crawl\""), "{}", unsold.license_xml());
+        let price = crate::guard_response::Price::parse("EUR 0.005").unwrap();
+        let config = TermsConfig { crawl_price: Some(price), ..TermsConfig::default() };
+        let sold = Terms::new(&policy, &defaults, "http://x", &config);
+        let xml = sold.license_xml();
+        assert!(
+            xml.contains(
+                "<permits type=\"usage\">ai-input,ai-train</permits>\n      <payment type=\"crawl\">\n        \
+                 <amount currency=\"EUR\">0.005</amount>"
+            ),
+            "{xml}"
+        );
     }
 
     #[test]

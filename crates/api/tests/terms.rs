@@ -122,7 +122,11 @@ async fn content_answers_without_a_delivery_carry_the_default_terms_and_deliveri
 fn a_robots_json_file_replaces_the_agent_list() {
     let policy = PolicyEngine::builtin().unwrap();
     let agents = parse_agents(r#"{"NewBot": {"operator": "[Newco](https://new.example)"}}"#, "robots.json").unwrap();
-    let config = TermsConfig { ai_agents: agents, partner_program_url: Some("https://partners.example/apply".into()) };
+    let config = TermsConfig {
+        ai_agents: agents,
+        partner_program_url: Some("https://partners.example/apply".into()),
+        crawl_price: None,
+    };
     let terms = Terms::new(&policy, &ConsentDefaults::default(), "http://tollgate.test", &config);
     let robots = terms.robots_txt();
     assert!(robots.contains("User-agent: NewBot\n") && robots.contains("#   NewBot: Newco, ai\n"), "{robots}");

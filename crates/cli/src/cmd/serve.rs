@@ -25,7 +25,12 @@ fn terms_config(config: &Config) -> Result<tollgate_api::terms::TermsConfig, Fai
         Some(path) => tollgate_api::terms::load_agents(path).map_err(|e| Failure::invalid(e.to_string()))?,
         None => tollgate_api::terms::builtin_agents(),
     };
-    Ok(tollgate_api::terms::TermsConfig { ai_agents, partner_program_url: config.partner_program_url.clone() })
+    Ok(tollgate_api::terms::TermsConfig {
+        ai_agents,
+        partner_program_url: config.partner_program_url.clone(),
+        // Crawls are sold only where the guard can verify who buys them.
+        crawl_price: config.guard.enabled.then_some(config.guard_crawl_price),
+    })
 }
 
 /// The guard, from its configuration keys and files, unless it is off. A

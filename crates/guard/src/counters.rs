@@ -13,7 +13,7 @@
 //! parameter of every call, never read here, so that tests are exact and
 //! nodes agree on windows.
 
-use crate::sketch::{CountMin, FlagTable, HllTable, ValueTable, mix, mix2};
+use crate::sketch::{CountMin, FlagTable, HllTable, SALTS, ValueTable, mix, mix2};
 
 /// A fixed counting window. Estimates of `add` slide over the last window's
 /// length; distinct counts and flags are per fixed window.
@@ -247,14 +247,15 @@ impl LocalCounters {
     }
 
     fn hash(&self, key: CounterKey) -> u64 {
-        mix2(key.id ^ self.seed, key.ns as u64)
+        // mix2(id ^ seed, ns), the namespace's salt from the table.
+        mix(key.id ^ self.seed ^ SALTS[key.ns as usize])
     }
 
     /// A key's hash in a sketch: its group's line and cells, turned by its
     /// place in the group (`CountMin::cells_of`).
     fn sketch_hash(&self, key: CounterKey) -> u64 {
         let (group, place) = key.ns.group();
-        let h = mix2(key.id ^ self.seed, group as u64);
+        let h = mix(key.id ^ self.seed ^ SALTS[group as usize]);
         (h & !(0xff << 32)) | (u64::from(place) << 32)
     }
 
@@ -270,7 +271,7 @@ impl LocalCounters {
     /// its tag for window `idx`.
     fn flag_hashes(&self, key: CounterKey, window: Window, idx: u64) -> (u64, u64) {
         let h = self.hash(key);
-        (mix2(h, window as u64), mix2(h, idx.wrapping_mul(4) + window as u64))
+        (mix(h ^ SALTS[window as usize]), mix2(h, idx.wrapping_mul(4) + window as u64))
     }
 }
 

@@ -37,7 +37,7 @@ const RELAXED: Ordering = Ordering::Relaxed;
 /// A 64-bit mixer (the SplitMix64 finalizer): keys are spread over the
 /// sketches by it, seeded per process so that nobody can aim collisions at
 /// another client's counters.
-pub fn mix(x: u64) -> u64 {
+pub const fn mix(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -46,8 +46,25 @@ pub fn mix(x: u64) -> u64 {
 
 /// Two values mixed into one hash, order-sensitive.
 pub fn mix2(a: u64, b: u64) -> u64 {
-    mix(a ^ mix(b).rotate_left(23))
+    mix(a ^ salt(b))
 }
+
+/// What `mix2` mixes its second value into: for small constants (a
+/// namespace, a window), `SALTS` has it ready.
+pub const fn salt(b: u64) -> u64 {
+    mix(b).rotate_left(23)
+}
+
+/// `salt` of 0 to 63.
+pub static SALTS: [u64; 64] = {
+    let mut out = [0; 64];
+    let mut i = 0;
+    while i < 64 {
+        out[i] = salt(i as u64);
+        i += 1;
+    }
+    out
+};
 
 /// Bytes hashed (FNV-1a, then mixed): for names, where there are no ids.
 pub fn hash_bytes(bytes: &[u8]) -> u64 {

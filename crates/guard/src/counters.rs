@@ -11,7 +11,8 @@
 //! `PFADD` + `PFCOUNT`, `mark` is an `OR` of bits (`BITFIELD`) with an expiry,
 //! and `swap` and `streak` are `GETSET` and a short script. Time is a
 //! parameter of every call, never read here, so that tests are exact and
-//! nodes agree on windows.
+//! nodes agree on windows. `conformance` is the suite every implementation
+//! runs.
 
 use crate::sketch::{CountMin, FlagTable, HllTable, SALTS, ValueTable, mix, mix2};
 
@@ -357,59 +358,73 @@ impl Counters for LocalCounters {
     }
 }
 
+/// The behaviour every `Counters` must have, for each implementation's own
+/// tests to run (the in-process one below; a shared store's against a
+/// scratch instance): `make` gives a fresh, empty one each call. Panics on
+/// the first difference.
+pub fn conformance(make: &dyn Fn() -> Box<dyn Counters>) {
+    // Namespaces, ids and windows are apart; estimates slide.
+    let c = make();
+    assert_eq!(c.add(CounterKey::new(Ns::Ip, 1), Window::Minute, 0, 3), 3);
+    assert_eq!(c.add(CounterKey::new(Ns::Prefix, 1), Window::Minute, 0, 1), 1);
+    assert_eq!(c.add(CounterKey::new(Ns::Ip, 1), Window::Hour, 0, 1), 1);
+    let mut out = [0; 2];
+    c.add_many(&[(CounterKey::new(Ns::Ip, 1), 1), (CounterKey::new(Ns::Ip, 2), 2)], Window::Minute, 1, &mut out);
+    assert_eq!(out, [4, 2]);
+    assert_eq!(c.add(CounterKey::new(Ns::Ip, 1), Window::Minute, 90, 0), 2, "half of the last minute's 4");
+    assert_eq!(c.add(CounterKey::new(Ns::Ip, 1), Window::Minute, 200, 0), 0);
+
+    // Flags last their window and the next.
+    let c = make();
+    let k = CounterKey::new(Ns::ActorFlags, 5);
+    assert_eq!(c.mark(k, Window::Day, 100, 1), 0);
+    assert_eq!(c.mark(k, Window::Day, 200, 2), 1);
+    assert_eq!(c.marked(k, Window::Day, 200), 3);
+    assert_eq!(c.marked(k, Window::Day, 86_400 + 5), 3, "yesterday's flags still count");
+    assert_eq!(c.mark(k, Window::Day, 86_400 + 5, 4), 0, "today's are apart");
+    assert_eq!(c.marked(k, Window::Day, 2 * 86_400 + 5), 4);
+    assert_eq!(c.marked(k, Window::Day, 3 * 86_400 + 5), 0);
+    assert_eq!(c.marked(CounterKey::new(Ns::KeyFlags, 5), Window::Day, 200), 0);
+
+    // Streaks of consecutive periods.
+    let c = make();
+    let k = CounterKey::new(Ns::QuotaStreak, 9);
+    assert_eq!(c.streak(k, 10), 1);
+    assert_eq!(c.streak(k, 10), 1);
+    assert_eq!(c.streak(k, 11), 2);
+    assert_eq!(c.streak(k, 12), 3);
+    assert_eq!(c.streak(k, 14), 1, "a day missed starts over");
+
+    // Distinct items per window; swaps.
+    let c = make();
+    let k = CounterKey::new(Ns::DistinctPosts, 1);
+    for i in 0..10 {
+        c.add_distinct(k, Window::Day, 0, i);
+    }
+    assert_eq!(c.add_distinct(k, Window::Day, 0, 3), 10);
+    assert_eq!(c.add_distinct_many(k, Window::Day, 0, &mut [3, 11, 12].into_iter()), 12);
+    assert_eq!(c.add_distinct(k, Window::Day, 86_400, 1), 1, "a new day starts empty");
+    assert_eq!(c.swap(CounterKey::new(Ns::WalkLast, 1), 5), None);
+    assert_eq!(c.swap(CounterKey::new(Ns::WalkLast, 1), 6), Some(5));
+    assert_eq!(c.swap(CounterKey::new(Ns::WalkSteps, 1), 7), None);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn counters() -> LocalCounters {
-        LocalCounters::new(
-            LocalSizes { sketch_lines_log2: 8, distinct_slots_log2: 4, flag_buckets_log2: 4, value_entries_log2: 10 },
-            42,
-        )
-    }
-
     #[test]
-    fn namespaces_and_windows_are_apart() {
-        let c = counters();
-        assert_eq!(c.add(CounterKey::new(Ns::Ip, 1), Window::Minute, 0, 3), 3);
-        assert_eq!(c.add(CounterKey::new(Ns::Prefix, 1), Window::Minute, 0, 1), 1);
-        assert_eq!(c.add(CounterKey::new(Ns::Ip, 1), Window::Hour, 0, 1), 1);
-        let mut out = [0; 2];
-        c.add_many(&[(CounterKey::new(Ns::Ip, 1), 1), (CounterKey::new(Ns::Ip, 2), 2)], Window::Minute, 1, &mut out);
-        assert_eq!(out, [4, 2]);
-    }
-
-    #[test]
-    fn marks_last_the_window_and_the_next() {
-        let c = counters();
-        let k = CounterKey::new(Ns::ActorFlags, 5);
-        assert_eq!(c.mark(k, Window::Day, 100, 1), 0);
-        assert_eq!(c.mark(k, Window::Day, 200, 2), 1);
-        assert_eq!(c.marked(k, Window::Day, 86_400 + 5), 3, "yesterday's flags still count");
-        assert_eq!(c.marked(k, Window::Day, 2 * 86_400 + 5), 0);
-        assert_eq!(c.marked(CounterKey::new(Ns::KeyFlags, 5), Window::Day, 200), 0);
-    }
-
-    #[test]
-    fn streaks_count_consecutive_periods() {
-        let c = counters();
-        let k = CounterKey::new(Ns::QuotaStreak, 9);
-        assert_eq!(c.streak(k, 10), 1);
-        assert_eq!(c.streak(k, 10), 1);
-        assert_eq!(c.streak(k, 11), 2);
-        assert_eq!(c.streak(k, 12), 3);
-        assert_eq!(c.streak(k, 14), 1, "a day missed starts over");
-    }
-
-    #[test]
-    fn distinct_counts_and_swaps() {
-        let c = counters();
-        let k = CounterKey::new(Ns::DistinctPosts, 1);
-        for i in 0..10 {
-            c.add_distinct(k, Window::Day, 0, i);
-        }
-        assert_eq!(c.add_distinct(k, Window::Day, 0, 3), 10);
-        assert_eq!(c.swap(CounterKey::new(Ns::WalkLast, 1), 5), None);
-        assert_eq!(c.swap(CounterKey::new(Ns::WalkLast, 1), 6), Some(5));
+    fn local_counters_conform() {
+        conformance(&|| {
+            Box::new(LocalCounters::new(
+                LocalSizes {
+                    sketch_lines_log2: 8,
+                    distinct_slots_log2: 4,
+                    flag_buckets_log2: 4,
+                    value_entries_log2: 10,
+                },
+                42,
+            ))
+        });
     }
 }

@@ -60,7 +60,8 @@ pub enum Ns {
     Prefix,
     Asn,
     Actor,
-    /// Requests per fingerprint, and those of them that sent a cookie back.
+    /// Requests per fingerprint that could have sent a cookie back, and
+    /// those that did.
     FpRequests,
     FpCookies,
     /// Flags per actor and per key (`signals::flag`).
@@ -80,6 +81,8 @@ pub enum Ns {
     Misses,
     WalkSteps,
     WalkLast,
+    /// First sight of a fingerprint on an address (without cookie).
+    FpIpSeen,
     /// First sight of a (key, prefix), and networks per key.
     KeyNetSeen,
     KeyNets,
@@ -98,6 +101,12 @@ pub enum Ns {
 }
 
 impl Ns {
+    /// First sights, kept apart from the actors' flags: there are many
+    /// more of them, and they must not push those out.
+    pub fn is_sight(self) -> bool {
+        matches!(self, Ns::FpIpSeen | Ns::KeyNetSeen | Ns::AppKeySeen | Ns::GroupAppSeen | Ns::GroupWalkerSeen)
+    }
+
     /// The namespace's group and its place in it: counters of one id in
     /// one group are counted in one cache line of a sketch (and never in
     /// the same cell), since they are always counted together.
@@ -198,17 +207,25 @@ pub struct LocalSizes {
     /// Flag buckets (64 bytes each, 8 entries: a key's entries of all its
     /// windows share its bucket): 2^16 is 4 MiB.
     pub flag_buckets_log2: u32,
+    /// Buckets of first sights (`Ns::is_sight`), as flags: 2^16 is 4 MiB.
+    pub sight_buckets_log2: u32,
     /// Value entries (16 bytes each): 2^16 is 1 MiB.
     pub value_entries_log2: u32,
 }
 
 impl Default for LocalSizes {
     fn default() -> LocalSizes {
-        LocalSizes { sketch_lines_log2: 16, distinct_slots_log2: 12, flag_buckets_log2: 16, value_entries_log2: 16 }
+        LocalSizes {
+            sketch_lines_log2: 16,
+            distinct_slots_log2: 12,
+            flag_buckets_log2: 16,
+            sight_buckets_log2: 16,
+            value_entries_log2: 16,
+        }
     }
 }
 
-/// The counters of one process: sketches of fixed size (about 33 MiB with
+/// The counters of one process: sketches of fixed size (about 37 MiB with
 /// the default sizes, whatever the number of clients).
 pub struct LocalCounters {
     seed: u64,
@@ -217,6 +234,7 @@ pub struct LocalCounters {
     day: CountMin,
     distinct: HllTable,
     flags: FlagTable,
+    sights: FlagTable,
     values: ValueTable,
 }
 
@@ -233,6 +251,7 @@ impl LocalCounters {
             day: CountMin::new(86_400, sizes.sketch_lines_log2),
             distinct: HllTable::new(sizes.distinct_slots_log2),
             flags: FlagTable::new(sizes.flag_buckets_log2),
+            sights: FlagTable::new(sizes.sight_buckets_log2),
             values: ValueTable::new(VALUE_SHARDS_LOG2, sizes.value_entries_log2.saturating_sub(VALUE_SHARDS_LOG2)),
         }
     }
@@ -244,6 +263,7 @@ impl LocalCounters {
             + self.day.bytes()
             + self.distinct.bytes()
             + self.flags.bytes()
+            + self.sights.bytes()
             + self.values.bytes()
     }
 
@@ -258,6 +278,10 @@ impl LocalCounters {
         let (group, place) = key.ns.group();
         let h = mix(key.id ^ self.seed ^ SALTS[group as usize]);
         (h & !(0xff << 32)) | (u64::from(place) << 32)
+    }
+
+    fn flag_table(&self, ns: Ns) -> &FlagTable {
+        if ns.is_sight() { &self.sights } else { &self.flags }
     }
 
     fn sketch(&self, window: Window) -> &CountMin {
@@ -299,7 +323,7 @@ impl Counters for LocalCounters {
 
     fn prefetch_flags(&self, key: CounterKey, window: Window, now_secs: u64) {
         let (bucket, _) = self.flag_hashes(key, window, window.index(now_secs));
-        std::hint::black_box(self.flags.touch(bucket));
+        std::hint::black_box(self.flag_table(key.ns).touch(bucket));
     }
 
     fn add_distinct(&self, key: CounterKey, window: Window, now_secs: u64, item: u64) -> u32 {
@@ -321,7 +345,7 @@ impl Counters for LocalCounters {
 
     fn mark(&self, key: CounterKey, window: Window, now_secs: u64, bits: u32) -> u32 {
         let (bucket, tag) = self.flag_hashes(key, window, window.index(now_secs));
-        self.flags.set(bucket, tag, bits)
+        self.flag_table(key.ns).set(bucket, tag, bits)
     }
 
     fn marked(&self, key: CounterKey, window: Window, now_secs: u64) -> u32 {
@@ -329,7 +353,7 @@ impl Counters for LocalCounters {
         let (bucket, cur) = self.flag_hashes(key, window, idx);
         // Window 0 has no previous one; its own tag stands in.
         let (_, prev) = self.flag_hashes(key, window, idx.saturating_sub(1));
-        self.flags.get(bucket, cur, prev)
+        self.flag_table(key.ns).get(bucket, cur, prev)
     }
 
     fn swap(&self, key: CounterKey, value: u64) -> Option<u64> {
@@ -421,6 +445,7 @@ mod tests {
                     sketch_lines_log2: 8,
                     distinct_slots_log2: 4,
                     flag_buckets_log2: 4,
+                    sight_buckets_log2: 4,
                     value_entries_log2: 10,
                 },
                 42,

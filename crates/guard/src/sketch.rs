@@ -83,6 +83,10 @@ const ROWS: usize = 4;
 /// The ways of choosing 4 distinct cells of 16.
 const COMBOS_LEN: usize = 1_820;
 
+/// How far apart in `COMBOS` the keys of one group take their cells: far,
+/// and never a multiple of `COMBOS_LEN` for offsets up to 7.
+const COMBO_STRIDE: usize = 607;
+
 /// Every set of 4 distinct cells of a line. A key's cells are one of them:
 /// a key whose line holds a heavy one is overestimated only when all four
 /// of its cells are among the heavy key's, 1 chance in 1,820 (rows of 4
@@ -112,6 +116,12 @@ const fn combos() -> [[u8; ROWS]; COMBOS_LEN] {
         a += 1;
     }
     out
+}
+
+/// The 4 cells of `h` in its line (`CountMin::cells_of`).
+fn cells_in_line(h: u64) -> &'static [u8; ROWS] {
+    let off = (h >> 32) as usize & 7;
+    &COMBOS[((h >> 40) as usize + off * COMBO_STRIDE) % COMBOS_LEN]
 }
 
 /// A windowed Count-Min sketch with conservative update: `lines` blocks of
@@ -173,15 +183,17 @@ impl CountMin {
     }
 
     /// The cells of `h`: its line from its low 32 bits, its 4 cells of the
-    /// line from bits 40 and up (`COMBOS`), turned by the offset in bits 32
-    /// to 34 (keys of one group, with one line and one set of cells, each
-    /// turned by its own offset of 0, 1 or 2: a set of 4 of 16 cells turned
-    /// by 1 or 2 is never itself, so they never share all their cells).
+    /// line from bits 40 and up (`COMBOS`), the choice moved on by the
+    /// offset in bits 32 to 34. Keys of one group share a line and differ
+    /// only in their offsets (0, 1, 2): each takes another set of 4 cells,
+    /// so no two of them share all their cells, and they share no more than
+    /// any two keys of one line do. (Turning one set by the offset instead
+    /// would keep three of its four cells: a group's small counter would
+    /// read as its large one.)
     fn cells_of(&self, h: u64, g: usize) -> [&AtomicU32; ROWS] {
         let base = (h as u32 as usize & self.mask) * 2 * LINE + g * LINE;
-        let off = (h >> 32) as usize & 7;
-        let combo = &COMBOS[(h >> 40) as usize % COMBOS_LEN];
-        std::array::from_fn(|i| &self.cells[base + ((combo[i] as usize + off) % LINE)])
+        let combo = cells_in_line(h);
+        std::array::from_fn(|i| &self.cells[base + combo[i] as usize])
     }
 
     /// Loads the cache lines of `h`, so that a following `add` finds them:
@@ -508,6 +520,28 @@ mod tests {
             assert!(c.windows(2).all(|w| w[0] < w[1]) && c[3] < LINE as u8, "{c:?}");
         }
         assert_eq!(COMBOS[COMBOS_LEN - 1], [12, 13, 14, 15]);
+        for off in 1..8 {
+            assert_ne!(off * COMBO_STRIDE % COMBOS_LEN, 0);
+        }
+    }
+
+    #[test]
+    fn keys_of_one_group_share_cells_no_more_than_any_two_keys() {
+        // Over every choice of cells, the keys of one group (offsets 0, 1,
+        // 2) have on average about one cell in common, as two keys at
+        // random do (4 x 4 / 16), and never all four.
+        for off in 1..3u64 {
+            let mut shared = 0;
+            for combo in 0..COMBOS_LEN as u64 {
+                let a = cells_in_line(combo << 40);
+                let b = cells_in_line((combo << 40) | (off << 32));
+                let n = a.iter().filter(|c| b.contains(c)).count();
+                assert!(n < 4, "combo {combo}");
+                shared += n;
+            }
+            let mean = shared as f64 / COMBOS_LEN as f64;
+            assert!(mean < 1.5, "offset {off}: {mean} cells in common on average");
+        }
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
 /// Cells in a line: 16 `u32`, one line of 64 bytes; a key counts in 4 of
 /// them.
 const LINE: usize = 16;
-const ROWS: usize = 4;
+const KEY_CELLS: usize = 4;
 
 /// The ways of choosing 4 distinct cells of 16.
 const COMBOS_LEN: usize = 1_820;
@@ -92,10 +92,10 @@ const COMBO_STRIDE: usize = 607;
 /// of its cells are among the heavy key's, 1 chance in 1,820 (rows of 4
 /// cells each, the textbook layout squeezed into a line, would make it 1 in
 /// 256).
-static COMBOS: [[u8; ROWS]; COMBOS_LEN] = combos();
+static COMBOS: [[u8; KEY_CELLS]; COMBOS_LEN] = combos();
 
-const fn combos() -> [[u8; ROWS]; COMBOS_LEN] {
-    let mut out = [[0u8; ROWS]; COMBOS_LEN];
+const fn combos() -> [[u8; KEY_CELLS]; COMBOS_LEN] {
+    let mut out = [[0u8; KEY_CELLS]; COMBOS_LEN];
     let mut n = 0;
     let mut a = 0;
     while a < LINE {
@@ -119,7 +119,7 @@ const fn combos() -> [[u8; ROWS]; COMBOS_LEN] {
 }
 
 /// The 4 cells of `h` in its line (`CountMin::cells_of`).
-fn cells_in_line(h: u64) -> &'static [u8; ROWS] {
+fn cells_in_line(h: u64) -> &'static [u8; KEY_CELLS] {
     let off = (h >> 32) as usize & 7;
     &COMBOS[((h >> 40) as usize + off * COMBO_STRIDE) % COMBOS_LEN]
 }
@@ -190,7 +190,7 @@ impl CountMin {
     /// any two keys of one line do. (Turning one set by the offset instead
     /// would keep three of its four cells: a group's small counter would
     /// read as its large one.)
-    fn cells_of(&self, h: u64, g: usize) -> [&AtomicU32; ROWS] {
+    fn cells_of(&self, h: u64, g: usize) -> [&AtomicU32; KEY_CELLS] {
         let base = (h as u32 as usize & self.mask) * 2 * LINE + g * LINE;
         let combo = cells_in_line(h);
         std::array::from_fn(|i| &self.cells[base + combo[i] as usize])

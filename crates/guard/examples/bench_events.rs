@@ -8,14 +8,15 @@
 //! (65 %), browsers without cookies on 200 fingerprints (15 %), 1,000 keys of
 //! 100 apps (15 %, timelines of 10 posts and lookups by id), and a verified
 //! crawler (5 %). Pages serve one post, API calls ten; one request in ten is
-//! a lookup of one id, one in fifty a robots.txt fetch. Simulated time runs
+//! a lookup of one id; crawlers and fleets fetch robots.txt (one request in
+//! fifty) and ask for disallowed paths (one in a hundred). Simulated time runs
 //! at 20,000 requests a second, so windows rotate during the run.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tollgate_domain::{AccountId, AppId, ClientKind, KeyId, NetClass, PostId};
+use tollgate_domain::{AccountId, AppId, ClientKind, KeyId, NetClass, PostId, Signal};
 use tollgate_guard::{
     Access, Client, Guard, LocalCounters, LocalSizes, Prefix, QuotaUse, SignalConfig, Verified, VerifiedBy,
 };
@@ -97,6 +98,7 @@ fn main() {
     let start = Instant::now();
     let cpu_start = cpu_secs();
     let mut fired = 0u64;
+    let mut by_signal = [0u64; Signal::ALL.len()];
     for i in 0..events {
         let r = next();
         let now = t0 + i / 20_000;
@@ -122,9 +124,19 @@ fn main() {
         // 5,000 autonomous systems.
         c.asn = Some(64_512 + ((r >> 8) % ADDRESSES) as u32 / 200);
         let quota = if (80..95).contains(&class) { Some(QuotaUse { used: r % 10_000, limit: 10_000 }) } else { None };
-        let access = Access { robots_fetch: r % 50 == 0, disallowed: r % 97 == 0, hidden_link: false, quota };
+        // Crawlers and fleets read robots.txt, and some ask for what it disallows.
+        let bot = class >= 65 && !(80..95).contains(&class);
+        let access = Access {
+            robots_fetch: bot && (r >> 24) % 50 == 0,
+            disallowed: bot && (r >> 30) % 100 == 0,
+            hidden_link: false,
+            quota,
+        };
         let obs = guard.observe(c, &access, now);
         fired += u64::from(!obs.signals.is_empty());
+        for s in obs.signals.iter() {
+            by_signal[s as usize] += 1;
+        }
         let at = (r >> 20) % POSTS;
         for (k, (p, a)) in posts.iter_mut().zip(authors.iter_mut()).enumerate() {
             let i = (at + k as u64) % POSTS;
@@ -147,6 +159,12 @@ fn main() {
         println!("cpu seconds: {:.3} ({:.0} events per second per core)", b - a, events as f64 / (b - a));
     }
     println!("requests with a signal: {:.1} %", fired as f64 * 100.0 / events as f64);
+    for s in Signal::ALL {
+        if by_signal[s as usize] > 0 {
+            let n = by_signal[s as usize];
+            println!("  {s}: {n} ({:.2} %)", n as f64 * 100.0 / events as f64);
+        }
+    }
     println!("counters: {:.1} MiB", counter_bytes as f64 / (1 << 20) as f64);
     if let Some(kib) = rss_kib() {
         println!("resident memory (process): {:.1} MiB", kib as f64 / 1024.0);

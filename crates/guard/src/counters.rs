@@ -11,9 +11,10 @@
 //! `PFADD` + `PFCOUNT`, `mark` is an `OR` of bits (`BITFIELD`) with an expiry,
 //! and `swap` and `streak` are `GETSET` and a short script. Time is a
 //! parameter of every call, never read here, so that tests are exact and
-//! nodes agree on windows.
+//! nodes agree on windows. `conformance` is the suite every implementation
+//! runs.
 
-use crate::sketch::{CountMin, FlagTable, HllTable, ValueTable, mix, mix2};
+use crate::sketch::{CountMin, FlagTable, HllTable, SALTS, ValueTable, mix, mix2};
 
 /// A fixed counting window. Estimates of `add` slide over the last window's
 /// length; distinct counts and flags are per fixed window.
@@ -59,7 +60,8 @@ pub enum Ns {
     Prefix,
     Asn,
     Actor,
-    /// Requests per fingerprint, and those of them that sent a cookie back.
+    /// Requests per fingerprint that could have sent a cookie back, and
+    /// those that did.
     FpRequests,
     FpCookies,
     /// Flags per actor and per key (`signals::flag`).
@@ -79,6 +81,8 @@ pub enum Ns {
     Misses,
     WalkSteps,
     WalkLast,
+    /// First sight of a fingerprint on an address (without cookie).
+    FpIpSeen,
     /// First sight of a (key, prefix), and networks per key.
     KeyNetSeen,
     KeyNets,
@@ -97,6 +101,12 @@ pub enum Ns {
 }
 
 impl Ns {
+    /// First sights, kept apart from the actors' flags: there are many
+    /// more of them, and they must not push those out.
+    pub fn is_sight(self) -> bool {
+        matches!(self, Ns::FpIpSeen | Ns::KeyNetSeen | Ns::AppKeySeen | Ns::GroupAppSeen | Ns::GroupWalkerSeen)
+    }
+
     /// The namespace's group and its place in it: counters of one id in
     /// one group are counted in one cache line of a sketch (and never in
     /// the same cell), since they are always counted together.
@@ -197,17 +207,25 @@ pub struct LocalSizes {
     /// Flag buckets (64 bytes each, 8 entries: a key's entries of all its
     /// windows share its bucket): 2^16 is 4 MiB.
     pub flag_buckets_log2: u32,
+    /// Buckets of first sights (`Ns::is_sight`), as flags: 2^16 is 4 MiB.
+    pub sight_buckets_log2: u32,
     /// Value entries (16 bytes each): 2^16 is 1 MiB.
     pub value_entries_log2: u32,
 }
 
 impl Default for LocalSizes {
     fn default() -> LocalSizes {
-        LocalSizes { sketch_lines_log2: 16, distinct_slots_log2: 12, flag_buckets_log2: 16, value_entries_log2: 16 }
+        LocalSizes {
+            sketch_lines_log2: 16,
+            distinct_slots_log2: 12,
+            flag_buckets_log2: 16,
+            sight_buckets_log2: 16,
+            value_entries_log2: 16,
+        }
     }
 }
 
-/// The counters of one process: sketches of fixed size (about 33 MiB with
+/// The counters of one process: sketches of fixed size (about 37 MiB with
 /// the default sizes, whatever the number of clients).
 pub struct LocalCounters {
     seed: u64,
@@ -216,6 +234,7 @@ pub struct LocalCounters {
     day: CountMin,
     distinct: HllTable,
     flags: FlagTable,
+    sights: FlagTable,
     values: ValueTable,
 }
 
@@ -232,6 +251,7 @@ impl LocalCounters {
             day: CountMin::new(86_400, sizes.sketch_lines_log2),
             distinct: HllTable::new(sizes.distinct_slots_log2),
             flags: FlagTable::new(sizes.flag_buckets_log2),
+            sights: FlagTable::new(sizes.sight_buckets_log2),
             values: ValueTable::new(VALUE_SHARDS_LOG2, sizes.value_entries_log2.saturating_sub(VALUE_SHARDS_LOG2)),
         }
     }
@@ -243,19 +263,25 @@ impl LocalCounters {
             + self.day.bytes()
             + self.distinct.bytes()
             + self.flags.bytes()
+            + self.sights.bytes()
             + self.values.bytes()
     }
 
     fn hash(&self, key: CounterKey) -> u64 {
-        mix2(key.id ^ self.seed, key.ns as u64)
+        // mix2(id ^ seed, ns), the namespace's salt from the table.
+        mix(key.id ^ self.seed ^ SALTS[key.ns as usize])
     }
 
     /// A key's hash in a sketch: its group's line and cells, turned by its
     /// place in the group (`CountMin::cells_of`).
     fn sketch_hash(&self, key: CounterKey) -> u64 {
         let (group, place) = key.ns.group();
-        let h = mix2(key.id ^ self.seed, group as u64);
+        let h = mix(key.id ^ self.seed ^ SALTS[group as usize]);
         (h & !(0xff << 32)) | (u64::from(place) << 32)
+    }
+
+    fn flag_table(&self, ns: Ns) -> &FlagTable {
+        if ns.is_sight() { &self.sights } else { &self.flags }
     }
 
     fn sketch(&self, window: Window) -> &CountMin {
@@ -270,7 +296,7 @@ impl LocalCounters {
     /// its tag for window `idx`.
     fn flag_hashes(&self, key: CounterKey, window: Window, idx: u64) -> (u64, u64) {
         let h = self.hash(key);
-        (mix2(h, window as u64), mix2(h, idx.wrapping_mul(4) + window as u64))
+        (mix(h ^ SALTS[window as usize]), mix2(h, idx.wrapping_mul(4) + window as u64))
     }
 }
 
@@ -297,7 +323,7 @@ impl Counters for LocalCounters {
 
     fn prefetch_flags(&self, key: CounterKey, window: Window, now_secs: u64) {
         let (bucket, _) = self.flag_hashes(key, window, window.index(now_secs));
-        std::hint::black_box(self.flags.touch(bucket));
+        std::hint::black_box(self.flag_table(key.ns).touch(bucket));
     }
 
     fn add_distinct(&self, key: CounterKey, window: Window, now_secs: u64, item: u64) -> u32 {
@@ -319,7 +345,7 @@ impl Counters for LocalCounters {
 
     fn mark(&self, key: CounterKey, window: Window, now_secs: u64, bits: u32) -> u32 {
         let (bucket, tag) = self.flag_hashes(key, window, window.index(now_secs));
-        self.flags.set(bucket, tag, bits)
+        self.flag_table(key.ns).set(bucket, tag, bits)
     }
 
     fn marked(&self, key: CounterKey, window: Window, now_secs: u64) -> u32 {
@@ -327,7 +353,7 @@ impl Counters for LocalCounters {
         let (bucket, cur) = self.flag_hashes(key, window, idx);
         // Window 0 has no previous one; its own tag stands in.
         let (_, prev) = self.flag_hashes(key, window, idx.saturating_sub(1));
-        self.flags.get(bucket, cur, prev)
+        self.flag_table(key.ns).get(bucket, cur, prev)
     }
 
     fn swap(&self, key: CounterKey, value: u64) -> Option<u64> {
@@ -356,59 +382,74 @@ impl Counters for LocalCounters {
     }
 }
 
+/// The behaviour every `Counters` must have, for each implementation's own
+/// tests to run (the in-process one below; a shared store's against a
+/// scratch instance): `make` gives a fresh, empty one each call. Panics on
+/// the first difference.
+pub fn conformance(make: &dyn Fn() -> Box<dyn Counters>) {
+    // Namespaces, ids and windows are apart; estimates slide.
+    let c = make();
+    assert_eq!(c.add(CounterKey::new(Ns::Ip, 1), Window::Minute, 0, 3), 3);
+    assert_eq!(c.add(CounterKey::new(Ns::Prefix, 1), Window::Minute, 0, 1), 1);
+    assert_eq!(c.add(CounterKey::new(Ns::Ip, 1), Window::Hour, 0, 1), 1);
+    let mut out = [0; 2];
+    c.add_many(&[(CounterKey::new(Ns::Ip, 1), 1), (CounterKey::new(Ns::Ip, 2), 2)], Window::Minute, 1, &mut out);
+    assert_eq!(out, [4, 2]);
+    assert_eq!(c.add(CounterKey::new(Ns::Ip, 1), Window::Minute, 90, 0), 2, "half of the last minute's 4");
+    assert_eq!(c.add(CounterKey::new(Ns::Ip, 1), Window::Minute, 200, 0), 0);
+
+    // Flags last their window and the next.
+    let c = make();
+    let k = CounterKey::new(Ns::ActorFlags, 5);
+    assert_eq!(c.mark(k, Window::Day, 100, 1), 0);
+    assert_eq!(c.mark(k, Window::Day, 200, 2), 1);
+    assert_eq!(c.marked(k, Window::Day, 200), 3);
+    assert_eq!(c.marked(k, Window::Day, 86_400 + 5), 3, "yesterday's flags still count");
+    assert_eq!(c.mark(k, Window::Day, 86_400 + 5, 4), 0, "today's are apart");
+    assert_eq!(c.marked(k, Window::Day, 2 * 86_400 + 5), 4);
+    assert_eq!(c.marked(k, Window::Day, 3 * 86_400 + 5), 0);
+    assert_eq!(c.marked(CounterKey::new(Ns::KeyFlags, 5), Window::Day, 200), 0);
+
+    // Streaks of consecutive periods.
+    let c = make();
+    let k = CounterKey::new(Ns::QuotaStreak, 9);
+    assert_eq!(c.streak(k, 10), 1);
+    assert_eq!(c.streak(k, 10), 1);
+    assert_eq!(c.streak(k, 11), 2);
+    assert_eq!(c.streak(k, 12), 3);
+    assert_eq!(c.streak(k, 14), 1, "a day missed starts over");
+
+    // Distinct items per window; swaps.
+    let c = make();
+    let k = CounterKey::new(Ns::DistinctPosts, 1);
+    for i in 0..10 {
+        c.add_distinct(k, Window::Day, 0, i);
+    }
+    assert_eq!(c.add_distinct(k, Window::Day, 0, 3), 10);
+    assert_eq!(c.add_distinct_many(k, Window::Day, 0, &mut [3, 11, 12].into_iter()), 12);
+    assert_eq!(c.add_distinct(k, Window::Day, 86_400, 1), 1, "a new day starts empty");
+    assert_eq!(c.swap(CounterKey::new(Ns::WalkLast, 1), 5), None);
+    assert_eq!(c.swap(CounterKey::new(Ns::WalkLast, 1), 6), Some(5));
+    assert_eq!(c.swap(CounterKey::new(Ns::WalkSteps, 1), 7), None);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn counters() -> LocalCounters {
-        LocalCounters::new(
-            LocalSizes { sketch_lines_log2: 8, distinct_slots_log2: 4, flag_buckets_log2: 4, value_entries_log2: 10 },
-            42,
-        )
-    }
-
     #[test]
-    fn namespaces_and_windows_are_apart() {
-        let c = counters();
-        assert_eq!(c.add(CounterKey::new(Ns::Ip, 1), Window::Minute, 0, 3), 3);
-        assert_eq!(c.add(CounterKey::new(Ns::Prefix, 1), Window::Minute, 0, 1), 1);
-        assert_eq!(c.add(CounterKey::new(Ns::Ip, 1), Window::Hour, 0, 1), 1);
-        let mut out = [0; 2];
-        c.add_many(&[(CounterKey::new(Ns::Ip, 1), 1), (CounterKey::new(Ns::Ip, 2), 2)], Window::Minute, 1, &mut out);
-        assert_eq!(out, [4, 2]);
-    }
-
-    #[test]
-    fn marks_last_the_window_and_the_next() {
-        let c = counters();
-        let k = CounterKey::new(Ns::ActorFlags, 5);
-        assert_eq!(c.mark(k, Window::Day, 100, 1), 0);
-        assert_eq!(c.mark(k, Window::Day, 200, 2), 1);
-        assert_eq!(c.marked(k, Window::Day, 86_400 + 5), 3, "yesterday's flags still count");
-        assert_eq!(c.marked(k, Window::Day, 2 * 86_400 + 5), 0);
-        assert_eq!(c.marked(CounterKey::new(Ns::KeyFlags, 5), Window::Day, 200), 0);
-    }
-
-    #[test]
-    fn streaks_count_consecutive_periods() {
-        let c = counters();
-        let k = CounterKey::new(Ns::QuotaStreak, 9);
-        assert_eq!(c.streak(k, 10), 1);
-        assert_eq!(c.streak(k, 10), 1);
-        assert_eq!(c.streak(k, 11), 2);
-        assert_eq!(c.streak(k, 12), 3);
-        assert_eq!(c.streak(k, 14), 1, "a day missed starts over");
-    }
-
-    #[test]
-    fn distinct_counts_and_swaps() {
-        let c = counters();
-        let k = CounterKey::new(Ns::DistinctPosts, 1);
-        for i in 0..10 {
-            c.add_distinct(k, Window::Day, 0, i);
-        }
-        assert_eq!(c.add_distinct(k, Window::Day, 0, 3), 10);
-        assert_eq!(c.swap(CounterKey::new(Ns::WalkLast, 1), 5), None);
-        assert_eq!(c.swap(CounterKey::new(Ns::WalkLast, 1), 6), Some(5));
+    fn local_counters_conform() {
+        conformance(&|| {
+            Box::new(LocalCounters::new(
+                LocalSizes {
+                    sketch_lines_log2: 8,
+                    distinct_slots_log2: 4,
+                    flag_buckets_log2: 4,
+                    sight_buckets_log2: 4,
+                    value_entries_log2: 10,
+                },
+                42,
+            ))
+        });
     }
 }

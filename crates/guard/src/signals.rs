@@ -42,7 +42,8 @@ pub struct SignalConfig {
     pub scale_hosting: u32,
     pub scale_vpn: u32,
     /// A fingerprint is a fleet's when it made at least this many requests
-    /// in the last hour ...
+    /// in the last hour that could have sent a cookie back (with a cookie,
+    /// or from an address it was seen on before in the hour) ...
     pub fleet_min_requests_per_hour: u32,
     /// ... and fewer than this percent of them sent a cookie back.
     pub fleet_cookie_return_percent: u32,
@@ -312,8 +313,12 @@ impl Guard {
             c.prefetch(k, Window::Minute, now);
         }
         c.prefetch_flags(CounterKey::new(Ns::ActorFlags, likely.0), Window::Day, now);
+        let fp_ip_seen = CounterKey::new(Ns::FpIpSeen, mix2(fp, ip_key.id));
         if fp != 0 {
             c.prefetch(CounterKey::new(Ns::FpRequests, fp), Window::Hour, now);
+            if client.cookie.is_none() {
+                c.prefetch_flags(fp_ip_seen, Window::Hour, now);
+            }
         }
         // For `served`, which follows.
         c.prefetch(CounterKey::new(Ns::Served, likely.0), Window::Day, now);
@@ -330,12 +335,20 @@ impl Guard {
         }
 
         // The fingerprint's cookie return rate: a fleet of fresh clients.
+        // Only requests that could have sent a cookie back count: those
+        // with one, and those without one from an address this fingerprint
+        // was already seen on this hour (so was given one). A first visit
+        // is no evidence: many people's first visits (a link shared widely,
+        // each reader reading one page) must not make their browser's
+        // fingerprint a fleet.
         let mut fleet = false;
         if fp != 0 && client.key.is_none() && client.verified.is_none() {
+            let could_return =
+                client.cookie.is_some() || c.mark(fp_ip_seen, Window::Hour, now, flag::SEEN) & flag::SEEN != 0;
             let mut out = [0u32; 2];
             c.add_many(
                 &[
-                    (CounterKey::new(Ns::FpRequests, fp), 1),
+                    (CounterKey::new(Ns::FpRequests, fp), u32::from(could_return)),
                     (CounterKey::new(Ns::FpCookies, fp), u32::from(client.cookie.is_some())),
                 ],
                 Window::Hour,

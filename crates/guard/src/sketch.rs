@@ -4,13 +4,15 @@
 //!
 //! - `CountMin`: a Count-Min sketch with conservative update over fixed
 //!   windows (two generations, current and previous), giving a sliding
-//!   estimate. Each key's cells lie in one 64-byte line and its two
+//!   estimate. Each key's 4 cells lie in one 64-byte line and its two
 //!   generations in adjacent lines (a "blocked" sketch): one add is one cache
 //!   miss, which is what lets the guard count millions of events per second
-//!   per core. The price is accuracy: two keys in one line collide on a row
-//!   with probability 1/4 instead of 1/width. Estimates never undercount
-//!   (except for the racy writes below); they overcount by the weight of
-//!   colliding keys.
+//!   per core. The price is accuracy: a key sharing its line with a heavy
+//!   one takes the heavy one's count when all its 4 cells are among the
+//!   heavy one's, 1 chance in 1,820 (`COMBOS`), where a textbook sketch's
+//!   rows would make that 1 in width^4. Estimates never undercount (except
+//!   for the racy writes below); they overcount by the weight of colliding
+//!   keys.
 //! - `HllTable`: HyperLogLog counters (p = 10, 1024 registers, about 3 %
 //!   standard error) in a fixed table of slots, claimed by the keys that ask
 //!   and evicted smallest first, with a running sum so that an estimate is
@@ -35,7 +37,7 @@ const RELAXED: Ordering = Ordering::Relaxed;
 /// A 64-bit mixer (the SplitMix64 finalizer): keys are spread over the
 /// sketches by it, seeded per process so that nobody can aim collisions at
 /// another client's counters.
-pub fn mix(x: u64) -> u64 {
+pub const fn mix(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -44,8 +46,25 @@ pub fn mix(x: u64) -> u64 {
 
 /// Two values mixed into one hash, order-sensitive.
 pub fn mix2(a: u64, b: u64) -> u64 {
-    mix(a ^ mix(b).rotate_left(23))
+    mix(a ^ salt(b))
 }
+
+/// What `mix2` mixes its second value into: for small constants (a
+/// namespace, a window), `SALTS` has it ready.
+pub const fn salt(b: u64) -> u64 {
+    mix(b).rotate_left(23)
+}
+
+/// `salt` of 0 to 63.
+pub static SALTS: [u64; 64] = {
+    let mut out = [0; 64];
+    let mut i = 0;
+    while i < 64 {
+        out[i] = salt(i as u64);
+        i += 1;
+    }
+    out
+};
 
 /// Bytes hashed (FNV-1a, then mixed): for names, where there are no ids.
 pub fn hash_bytes(bytes: &[u8]) -> u64 {
@@ -56,9 +75,54 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
     mix(h)
 }
 
-/// Cells in a line: 4 rows of 4 cells, one line of 64 bytes.
+/// Cells in a line: 16 `u32`, one line of 64 bytes; a key counts in 4 of
+/// them.
 const LINE: usize = 16;
-const ROWS: usize = 4;
+const KEY_CELLS: usize = 4;
+
+/// The ways of choosing 4 distinct cells of 16.
+const COMBOS_LEN: usize = 1_820;
+
+/// How far apart in `COMBOS` the keys of one group take their cells: far,
+/// and never a multiple of `COMBOS_LEN` for offsets up to 7.
+const COMBO_STRIDE: usize = 607;
+
+/// Every set of 4 distinct cells of a line. A key's cells are one of them:
+/// a key whose line holds a heavy one is overestimated only when all four
+/// of its cells are among the heavy key's, 1 chance in 1,820 (rows of 4
+/// cells each, the textbook layout squeezed into a line, would make it 1 in
+/// 256).
+static COMBOS: [[u8; KEY_CELLS]; COMBOS_LEN] = combos();
+
+const fn combos() -> [[u8; KEY_CELLS]; COMBOS_LEN] {
+    let mut out = [[0u8; KEY_CELLS]; COMBOS_LEN];
+    let mut n = 0;
+    let mut a = 0;
+    while a < LINE {
+        let mut b = a + 1;
+        while b < LINE {
+            let mut c = b + 1;
+            while c < LINE {
+                let mut d = c + 1;
+                while d < LINE {
+                    out[n] = [a as u8, b as u8, c as u8, d as u8];
+                    n += 1;
+                    d += 1;
+                }
+                c += 1;
+            }
+            b += 1;
+        }
+        a += 1;
+    }
+    out
+}
+
+/// The 4 cells of `h` in its line (`CountMin::cells_of`).
+fn cells_in_line(h: u64) -> &'static [u8; KEY_CELLS] {
+    let off = (h >> 32) as usize & 7;
+    &COMBOS[((h >> 40) as usize + off * COMBO_STRIDE) % COMBOS_LEN]
+}
 
 /// A windowed Count-Min sketch with conservative update: `lines` blocks of
 /// two lines (current and previous generation) of 16 `u32` cells.
@@ -118,14 +182,18 @@ impl CountMin {
         self.gens[g].load(Ordering::Acquire) == idx + 1
     }
 
-    /// The cells of `h`: its line from its low 32 bits, its cell in each
-    /// row from bits 40 and up, turned by the offset in bits 32 to 34 (keys
-    /// of one group, with one line and one offset each, never share a
-    /// cell).
-    fn cells_of(&self, h: u64, g: usize) -> [&AtomicU32; ROWS] {
+    /// The cells of `h`: its line from its low 32 bits, its 4 cells of the
+    /// line from bits 40 and up (`COMBOS`), the choice moved on by the
+    /// offset in bits 32 to 34. Keys of one group share a line and differ
+    /// only in their offsets (0, 1, 2): each takes another set of 4 cells,
+    /// so no two of them share all their cells, and they share no more than
+    /// any two keys of one line do. (Turning one set by the offset instead
+    /// would keep three of its four cells: a group's small counter would
+    /// read as its large one.)
+    fn cells_of(&self, h: u64, g: usize) -> [&AtomicU32; KEY_CELLS] {
         let base = (h as u32 as usize & self.mask) * 2 * LINE + g * LINE;
-        let off = h >> 32;
-        std::array::from_fn(|row| &self.cells[base + row * 4 + (((h >> (40 + 2 * row)) + off) & 3) as usize])
+        let combo = cells_in_line(h);
+        std::array::from_fn(|i| &self.cells[base + combo[i] as usize])
     }
 
     /// Loads the cache lines of `h`, so that a following `add` finds them:
@@ -444,6 +512,36 @@ mod tests {
         // A late event of a window already cleared is not counted.
         assert_eq!(cm.add(mix(1), 840, 1), 1);
         assert_eq!(cm.add(mix(1), 600, 1), 0);
+    }
+
+    #[test]
+    fn combos_are_distinct_cells() {
+        for c in COMBOS.iter() {
+            assert!(c.windows(2).all(|w| w[0] < w[1]) && c[3] < LINE as u8, "{c:?}");
+        }
+        assert_eq!(COMBOS[COMBOS_LEN - 1], [12, 13, 14, 15]);
+        for off in 1..8 {
+            assert_ne!(off * COMBO_STRIDE % COMBOS_LEN, 0);
+        }
+    }
+
+    #[test]
+    fn keys_of_one_group_share_cells_no_more_than_any_two_keys() {
+        // Over every choice of cells, the keys of one group (offsets 0, 1,
+        // 2) have on average about one cell in common, as two keys at
+        // random do (4 x 4 / 16), and never all four.
+        for off in 1..3u64 {
+            let mut shared = 0;
+            for combo in 0..COMBOS_LEN as u64 {
+                let a = cells_in_line(combo << 40);
+                let b = cells_in_line((combo << 40) | (off << 32));
+                let n = a.iter().filter(|c| b.contains(c)).count();
+                assert!(n < 4, "combo {combo}");
+                shared += n;
+            }
+            let mean = shared as f64 / COMBOS_LEN as f64;
+            assert!(mean < 1.5, "offset {off}: {mean} cells in common on average");
+        }
     }
 
     #[test]

@@ -16,8 +16,13 @@ const T0: u64 = 1_764_892_800 + 43_200;
 const DAY: u64 = 86_400;
 
 fn guard_with(config: SignalConfig) -> Guard {
-    let sizes =
-        LocalSizes { sketch_lines_log2: 14, distinct_slots_log2: 6, flag_buckets_log2: 10, value_entries_log2: 12 };
+    let sizes = LocalSizes {
+        sketch_lines_log2: 14,
+        distinct_slots_log2: 6,
+        flag_buckets_log2: 10,
+        sight_buckets_log2: 12,
+        value_entries_log2: 12,
+    };
     Guard::new(config, Arc::new(LocalCounters::new(sizes, 7)), [9; 32])
 }
 
@@ -401,31 +406,55 @@ fn stale_browsers_fire() {
 fn a_fingerprint_whose_cookies_never_come_back_is_a_fleet() {
     let g = guard();
     let base = u32::from(std::net::Ipv4Addr::new(10, 0, 0, 0));
+    // 50 clients on 50 networks, 11 requests each, never a cookie back:
+    // the first request of each is no evidence, the other 10 are.
     let mut fleet = client("10.0.0.1", NetClass::Residential);
     fleet.fingerprint = 0xf1ee7;
     let mut first = None;
-    for i in 0..499u32 {
-        fleet.ip = v4(base + i * 256).parse().unwrap();
-        fleet.prefix = Prefix::of(fleet.ip);
-        let obs = g.observe(&fleet, &PLAIN, T0 + u64::from(i));
-        assert!(!fires(obs, Signal::CookiesNeverReused), "request {i}");
-        first.get_or_insert(obs.actor);
+    for round in 0..11u64 {
+        for i in 0..50u32 {
+            fleet.ip = v4(base + i * 256).parse().unwrap();
+            fleet.prefix = Prefix::of(fleet.ip);
+            let obs = g.observe(&fleet, &PLAIN, T0 + round);
+            if round * 50 + u64::from(i) < 549 {
+                assert!(!fires(obs, Signal::CookiesNeverReused), "round {round}, client {i}");
+            }
+            first.get_or_insert(obs.actor);
+        }
     }
     let obs = g.observe(&fleet, &PLAIN, T0 + 600);
     assert!(fires(obs, Signal::CookiesNeverReused));
-    let again = g.observe(&client("172.16.0.1", NetClass::Residential), &PLAIN, T0);
     assert_ne!(obs.actor, first.unwrap(), "the fleet is now one actor, across networks");
     assert_eq!(obs.kind.basis(), [Basis::Fingerprint]);
+    let again = g.observe(&client("172.16.0.1", NetClass::Residential), &PLAIN, T0);
     assert!(!fires(again, Signal::CookiesNeverReused), "another fingerprint");
 
     // People with a popular browser keep their cookies: as many requests,
     // half of them with a cookie, are no fleet.
     let mut person = client("10.0.0.1", NetClass::Residential);
-    for i in 0..1_000u32 {
-        person.ip = v4(base + i * 256).parse().unwrap();
+    for round in 0..2u32 {
+        for i in 0..1_000u32 {
+            person.ip = v4(base + i * 256).parse().unwrap();
+            person.prefix = Prefix::of(person.ip);
+            person.cookie = (round == 1).then_some(u64::from(i));
+            assert!(!fires(g.observe(&person, &PLAIN, T0), Signal::CookiesNeverReused), "request {i}");
+        }
+    }
+}
+
+#[test]
+fn many_first_visits_are_no_fleet() {
+    // 5,000 people reading one page each, from their own addresses, with
+    // one browser: none could have sent a cookie back.
+    let g = guard();
+    let base = u32::from(std::net::Ipv4Addr::new(10, 0, 0, 0));
+    let mut person = client("10.0.0.1", NetClass::Mobile);
+    for i in 0..5_000u32 {
+        person.ip = v4(base + i * 3).parse().unwrap();
         person.prefix = Prefix::of(person.ip);
-        person.cookie = (i % 2 == 1).then_some(u64::from(i));
-        assert!(!fires(g.observe(&person, &PLAIN, T0), Signal::CookiesNeverReused), "request {i}");
+        let obs = g.observe(&person, &PLAIN, T0 + u64::from(i % 600));
+        assert!(!fires(obs, Signal::CookiesNeverReused), "visitor {i}");
+        assert_eq!(obs.kind.basis(), [Basis::Fingerprint, Basis::Ip], "visitor {i}");
     }
 }
 

@@ -50,7 +50,7 @@ fn oracle(c: &GuardClass) -> GuardAction {
         || has(Signal::HiddenLink)
         || (has(Signal::RobotsIgnored) && c.disallowed)
         || has(Signal::Enumeration)
-        || has(Signal::Volume)
+        || (has(Signal::Volume) && c.kind != ClientKind::App)
         || has(Signal::KeyFarm);
     if block && c.kind != ClientKind::VerifiedSearch {
         return GuardAction::Block;
@@ -238,6 +238,8 @@ fn harvesting_signals_are_blocked() {
         let d = guard.decide(&class(ClientKind::Browser, NetClass::Residential, &[s]));
         assert_eq!((d.action, d.policy_id.as_deref()), (GuardAction::Block, Some(id)), "{s}");
     }
+    // An app's volume is bounded by its quota and license, not blocked.
+    assert_eq!(action(&guard, &class(ClientKind::App, NetClass::Hosting, &[Signal::Volume])), GuardAction::Allow);
     let mut ignored = class(ClientKind::Tool, NetClass::Hosting, &[Signal::RobotsIgnored]);
     assert_eq!(action(&guard, &ignored), GuardAction::Allow, "robots-ignored on allowed content is not blocked");
     ignored.disallowed = true;

@@ -182,7 +182,9 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
     }
 
     let agent = client.declared_ai.as_ref().map(|(token, _)| token.as_str());
-    let disallowed = state.terms.disallows(agent, &path);
+    // The developer API is governed by keys and the agreement, not by
+    // robots.txt (which disallows it to crawlers because it needs a key).
+    let disallowed = guarded != Guarded::Api && state.terms.disallows(agent, &path);
     let hidden_link = guarded == Guarded::HiddenLink
         && path.strip_prefix("/_tg/l/").is_some_and(|token| g.signals.trap_followed(token, secs).is_some());
     let quota = client.key.and_then(|(_, key)| g.quota(key.0));
@@ -366,7 +368,25 @@ fn endpoint_of(path: &str) -> &'static str {
         Some(Guarded::Challenge) => "/_tg/challenge",
         Some(Guarded::Page) if path.contains("/status/") => "GET /:handle/status/:id",
         Some(Guarded::Page) => "GET /:handle",
-        Some(Guarded::Api) | None => "GET /2/...",
+        Some(Guarded::Api) => api_endpoint(path),
+        None => "GET /2/...",
+    }
+}
+
+/// The developer API's route template of `path`, as its handlers name their
+/// entries (`GET /2/tweets/:id`).
+fn api_endpoint(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_start_matches("/2/").split('/').collect();
+    match segments.as_slice() {
+        ["tweets"] => "GET /2/tweets",
+        ["tweets", "search", "recent"] => "GET /2/tweets/search/recent",
+        ["tweets", _] => "GET /2/tweets/:id",
+        ["users"] => "GET /2/users",
+        ["users", "by"] => "GET /2/users/by",
+        ["users", "by", "username", _] => "GET /2/users/by/username/:username",
+        ["users", _] => "GET /2/users/:id",
+        ["users", _, "tweets"] => "GET /2/users/:id/tweets",
+        _ => "GET /2/...",
     }
 }
 
@@ -394,5 +414,29 @@ mod tests {
         assert_eq!(classify("/_tg/l/abc"), Some(Guarded::HiddenLink));
         assert_eq!(classify("/_tg/challenge"), Some(Guarded::Challenge));
         assert_eq!(classify("/a_name_far_too_long_for_a_handle"), None);
+    }
+
+    #[test]
+    fn refused_api_requests_are_recorded_under_their_route() {
+        for (path, endpoint) in [
+            ("/2/tweets", "GET /2/tweets"),
+            ("/2/tweets/search/recent", "GET /2/tweets/search/recent"),
+            ("/2/tweets/19", "GET /2/tweets/:id"),
+            ("/2/users", "GET /2/users"),
+            ("/2/users/by", "GET /2/users/by"),
+            ("/2/users/by/username/alice", "GET /2/users/by/username/:username"),
+            ("/2/users/7", "GET /2/users/:id"),
+            ("/2/users/7/tweets", "GET /2/users/:id/tweets"),
+        ] {
+            assert_eq!(endpoint_of(path), endpoint, "{path}");
+        }
+        // Every route the API serves under those paths has its template here.
+        for route in crate::routes() {
+            let p = route.path;
+            if classify(&p.replace("{id}", "1").replace("{username}", "a")) == Some(Guarded::Api) {
+                let template = format!("{} {}", route.method.as_str(), p.replace('{', ":").replace('}', ""));
+                assert_eq!(endpoint_of(&p.replace("{id}", "1").replace("{username}", "a")), template);
+            }
+        }
     }
 }

@@ -119,7 +119,10 @@ impl Default for SignalConfig {
             enumeration_walk_percent: 80,
             key_networks_per_hour: 50,
             key_farm_keys_per_app: 5,
-            key_farm_apps_per_group: 3,
+            // Off: one program on one network using several apps' keys is
+            // also an integrator, or an office; apps that split an id space
+            // between them are caught walking (`key_farm_walking_apps`).
+            key_farm_apps_per_group: 0,
             key_farm_walking_apps: 2,
             quota_pacing_percent: 90,
             quota_pacing_days: 3,
@@ -422,7 +425,9 @@ impl Guard {
             let keys = c.add(CounterKey::new(Ns::AppKeys, app.0), Window::Day, now, u32::from(key_seen == 0));
             let app_seen = c.mark(group_app_seen, Window::Day, now, flag::SEEN);
             let apps = c.add(CounterKey::new(Ns::GroupApps, group), Window::Day, now, u32::from(app_seen == 0));
-            if keys >= cfg.key_farm_keys_per_app || apps >= cfg.key_farm_apps_per_group {
+            if keys >= cfg.key_farm_keys_per_app
+                || (cfg.key_farm_apps_per_group > 0 && apps >= cfg.key_farm_apps_per_group)
+            {
                 signals.insert(Signal::KeyFarm);
             }
             let mut kf = c.marked(key_flags, Window::Day, now);

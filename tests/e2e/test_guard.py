@@ -502,3 +502,190 @@ def test_a_forged_challenge_token_gets_a_fresh_challenge_and_return_stays_on_sit
     assert r.status_code == 303 and r.headers["location"] == "/"
     # The page is still challenged without a pass.
     challenge_form(requests.get(g.base + path, headers={"User-Agent": STALE_CHROME, "X-Forwarded-For": ip}, timeout=30))
+
+
+# -- robots.txt, then what it disallows -----------------------------------------------------
+
+
+@pytest.mark.parametrize("keeps_cookies", [False], ids=["without-cookies"])
+def test_an_ai_crawler_ignoring_robots_txt_is_blocked_and_the_report_shows_its_notice(guarded, keeps_cookies):
+    g = guarded
+    ip = "34.64.61.3" if keeps_cookies else "34.64.60.3"
+    ua = BYTESPIDER + (" keeps-cookies" if keeps_cookies else "")
+    session = requests.Session() if keeps_cookies else None
+    robots = get(g, "/robots.txt", ip, ua, session)
+    assert robots.status_code == 200 and "tollgate-guard" not in robots.headers
+    assert not Protego.parse(robots.text).can_fetch(g.base + g.post_path(0), "Bytespider")
+    refused = [get(g, g.post_path(i), ip, ua, session) for i in range(3)]
+    for r in refused:
+        assert r.status_code == 403, r.status_code
+        assert r.headers["tollgate-guard"] == "block"
+    entries = g.entries([robots.headers["x-request-id"]] + [r.headers["x-request-id"] for r in refused])
+    fetch, attempts = entries[0], entries[1:]
+    assert fetch["outcome"]["status"] == "served" and fetch["endpoint"] == "GET /robots.txt"
+    for e in attempts:
+        assert e["outcome"] == {"status": "refused", "reason": "guard_block"}
+        assert "robots-ignored" in e["guard"]["signals"]
+        assert e["guard"]["rule"] == "robots-ignored-on-disallowed-content-is-blocked"
+    actor = attempts[0]["guard"]["actor"]
+    assert {e["guard"]["actor"] for e in attempts} == {actor}
+
+    report = g.report("--actor", actor)
+    [a] = report["actors"]
+    assert a["totals"]["requests"] == 4 and a["totals"]["refused"] == 3 and a["totals"]["served"] == 1
+    assert a["totals"]["posts_served"] == 0
+    assert a["actions"]["values"] == {"allow": 1, "block": 3}
+    kinds = [n["kind"] for n in a["notices"]]
+    assert kinds == ["robots-txt", "block-403"], a["notices"]
+    told = a["notices"][0]
+    assert told["seq"] == fetch["seq"] and told["request"] == "GET /robots.txt"
+    assert told["after"] == {"requests": 3, "served": 0, "refused": 3, "posts_served": 0, "posts_withheld": 0}
+    blocked = a["notices"][1]
+    assert blocked["seq"] == attempts[0]["seq"]
+    assert blocked["after"]["requests"] == 2 and blocked["after"]["refused"] == 2
+    assert a["signals"]["values"]["robots-ignored"] == 3
+    assert a["user_agents"]["values"] == {ua: 4}
+    assert a["networks"]["ips"]["values"] == {ip: 4}
+    assert a["networks"]["classes"]["values"] == {"hosting": 4}
+
+
+# -- apps and the terms ---------------------------------------------------------------------
+
+
+def test_an_app_under_its_quota_is_never_throttled_by_the_guard(guarded):
+    g = guarded
+    token = next(a["token"] for a in g.credentials["apps"] if a["name"] == "demo-display")
+    ip = "34.64.70.2"
+    ids = [p["id"] for p in g.posts]
+    # More requests in a minute than one hosting address may make
+    # (`rate-ip`, 120): the guard sees a burst, and the app is still served.
+    burst = []
+    with requests.Session() as s:
+        s.headers.update({"Authorization": f"Bearer {token}", "User-Agent": "my-app/1.0", "X-Forwarded-For": ip})
+        for i in range(130):
+            burst.append(s.get(f"{g.base}/2/tweets/{ids[i % len(ids)]}", timeout=30))
+    for r in burst:
+        assert r.status_code == 200, (r.status_code, r.text[:200])
+        assert "tollgate-guard" not in r.headers
+    assert int(burst[-1].headers["x-rate-limit-remaining"]) > 0, "the burst stayed within the app's quota"
+    last = g.entry(burst[-1])
+    assert last["app_id"] == int(next(a["id"] for a in g.credentials["apps"] if a["name"] == "demo-display"))
+    assert last["guard"]["basis"] == ["key"] and last["guard"]["action"] == "allow"
+    assert "rate-ip" in last["guard"]["signals"], "the burst was one to the guard"
+
+
+def test_the_terms_are_always_served_even_to_a_blocked_client(guarded):
+    g = guarded
+    ip = "34.64.80.9"
+    blocked = get(g, g.post_path(0), ip, SEARCHBOT)  # an impersonator
+    assert blocked.status_code == 403 and blocked.headers["tollgate-guard"] == "block"
+    terms = [get(g, path, ip, SEARCHBOT) for path in ["/robots.txt", "/license.xml", "/.well-known/tdmrep.json"]]
+    for r in terms:
+        assert r.status_code == 200, r.url
+        assert "tollgate-guard" not in r.headers
+    # Each fetch is seen: recorded with the guard's facts, served.
+    for e, path in zip(g.entries([r.headers["x-request-id"] for r in terms]), ["/robots.txt", "/license.xml", "/.well-known/tdmrep.json"]):
+        assert e["endpoint"] == f"GET {path}"
+        assert e["outcome"]["status"] == "served"
+        assert e["guard"]["action"] == "allow" and "impersonation" in e["guard"]["signals"]
+    assert get(g, g.post_path(1), ip, SEARCHBOT).status_code == 403
+
+
+# -- the report's other forms, and written notices ----------------------------------------
+
+
+def test_the_report_as_csv_and_html_written_with_out(guarded, tmp_path):
+    g = guarded
+    ip = "34.64.90.4"
+    ua = "Mozilla/5.0 (compatible; GPTBot/1.2; <b>\"quoted\"</b>, =cmd)"
+    r = get(g, g.post_path(0), ip, ua)
+    assert r.status_code == 402
+    actor = g.entry(r)["guard"]["actor"]
+    g.signed_up_to_date()
+
+    out = tmp_path / "actors.csv"
+    g.cli("guard", "report", "--format", "csv", "--out", str(out))
+    rows = list(csv.DictReader(io.StringIO(out.read_text(), newline="")))
+    assert out.read_bytes().count(b"\r\n") == len(rows) + 1, "RFC 4180: CRLF line ends"
+    [row] = [row for row in rows if row["actor"] == actor]
+    assert row["requests"] == "1" and row["refused"] == "1" and row["served"] == "0"
+    assert row["action_license"] == "1" and row["action_allow"] == "0"
+    assert json.loads(row["user_agents"]) == {ua: 1}
+    assert json.loads(row["networks"]) == {"hosting": 1}
+    assert row["license_402_seq"] == str(g.entry(r)["seq"]) and row["license_402_requests_after"] == "0"
+    assert row["robots_txt_at"] == ""
+
+    page = tmp_path / "report.html"
+    g.cli("guard", "report", "--format", "html", "--actor", actor, "--out", str(page))
+    text = page.read_text()
+    assert text.lstrip().lower().startswith("<!doctype html")
+    assert "default-src 'none'" in text and "<script" not in text.lower()
+    assert actor in text
+    assert "<b>" not in text and "&lt;b&gt;" in text, "what a client sent is escaped"
+    assert "tollgate ledger prove" in text
+
+
+def test_a_written_notice_splits_what_the_actor_did_before_and_after(guarded):
+    g = guarded
+    ip = "34.64.91.4"
+    ua = "Mozilla/5.0 (compatible; GPTBot/1.2; notice-test)"
+    first = [get(g, g.post_path(i), ip, ua) for i in range(2)]
+    actor = g.entry(first[0])["guard"]["actor"]
+    today = datetime.now(timezone.utc).date()
+    yesterday = today - timedelta(days=1)
+    sent = json.loads(
+        g.cli(
+            "guard", "notice", "--actor", actor, "--date", yesterday.isoformat(),
+            "--text", "Cease and desist: your crawler takes what our license reserves.",
+            "--reference", "https://legal.example.com/letters/1.pdf", "--json",
+        ).stdout
+    )
+    assert sent["actor"] == actor and sent["counted_from"].startswith(today.isoformat() + "T00:00:00")
+    g.cli("guard", "notice", "--actor", actor, "--date", today.isoformat(), "--text", "A second letter.")
+    # A notice dated after today is refused, and nothing recorded.
+    future = g.cli("guard", "notice", "--actor", actor, "--date", (today + timedelta(days=2)).isoformat(), "--text", "x", check=False)
+    assert future.returncode == 3
+    listed = json.loads(g.cli("guard", "notices", "--actor", actor, "--json").stdout)["notices"]
+    assert [n["date"] for n in listed] == [yesterday.isoformat(), today.isoformat()]
+
+    get(g, g.post_path(2), ip, ua)
+    [a] = g.report("--actor", actor)["actors"]
+    assert a["totals"]["requests"] == 3
+    written = [n for n in a["notices"] if n["kind"] == "written"]
+    assert [n["at"] for n in written] == [yesterday.isoformat(), today.isoformat()]
+    # Yesterday's letter counts from today's start: all of today's requests
+    # were made after it. Today's counts from tomorrow: none yet.
+    assert written[0]["after"]["requests"] == 3 and written[0]["after"]["refused"] == 3
+    assert written[0]["written"]["reference"] == "https://legal.example.com/letters/1.pdf"
+    assert written[1]["after"]["requests"] == 0
+    license = next(n for n in a["notices"] if n["kind"] == "license-402")
+    assert license["after"]["requests"] == 2
+
+
+# -- the switch -----------------------------------------------------------------------------
+
+
+def test_with_the_guard_off_an_ai_crawler_gets_the_pages_as_the_content_policy_decides(tmp_path):
+    data_dir = tmp_path / "off"
+    create_demo(data_dir, free_port(), accounts=60, posts=400)
+    accounts, by_author = load_truth(data_dir)
+    handle, posts = public_author(accounts, by_author)
+    protected = next(a for a in accounts.values() if a.get("protected") and by_author.get(a["id"]))
+    server = Server(data_dir, extra_args=("--guard-enabled", "false"), name="guard-off").start()
+    try:
+        h = {"User-Agent": GPTBOT, "X-Forwarded-For": "34.64.20.9"}
+        r = requests.get(f"{server.base_url}/{handle}/status/{posts[0]['id']}", headers=h, timeout=30)
+        assert r.status_code == 200
+        assert "tollgate-guard" not in r.headers and "set-cookie" not in r.headers
+        assert posts[0]["text"].split()[0] in html.unescape(r.text)
+        assert hidden_links(r.text) == []
+        # What the content policy withholds is still withheld, with its reason.
+        r = requests.get(
+            f"{server.base_url}/{protected['handle']}/status/{by_author[protected['id']][0]['id']}", headers=h, timeout=30
+        )
+        assert r.status_code == 403 and "tollgate-guard" not in r.headers
+        assert 'data-reason="protected_account"' in r.text
+        tail = run_cli(data_dir, "ledger", "tail", "--from", "0").stdout.splitlines()
+        assert tail and all("guard" not in json.loads(line) for line in tail)
+    finally:
+        server.stop()

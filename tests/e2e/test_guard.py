@@ -507,7 +507,7 @@ def test_a_forged_challenge_token_gets_a_fresh_challenge_and_return_stays_on_sit
 # -- robots.txt, then what it disallows -----------------------------------------------------
 
 
-@pytest.mark.parametrize("keeps_cookies", [False], ids=["without-cookies"])
+@pytest.mark.parametrize("keeps_cookies", [False, True], ids=["without-cookies", "with-cookies"])
 def test_an_ai_crawler_ignoring_robots_txt_is_blocked_and_the_report_shows_its_notice(guarded, keeps_cookies):
     g = guarded
     ip = "34.64.61.3" if keeps_cookies else "34.64.60.3"
@@ -529,6 +529,18 @@ def test_an_ai_crawler_ignoring_robots_txt_is_blocked_and_the_report_shows_its_n
         assert e["guard"]["rule"] == "robots-ignored-on-disallowed-content-is-blocked"
     actor = attempts[0]["guard"]["actor"]
     assert {e["guard"]["actor"] for e in attempts} == {actor}
+    if keeps_cookies:
+        # robots.txt was its first request, made before it had a cookie: the
+        # fetch is recorded for the actor of that request, and what it was
+        # told went on with its cookie (the guard blocked it), while the
+        # report shows the notice with the first actor.
+        assert fetch["guard"]["actor"] != actor and attempts[0]["guard"]["basis"] == ["cookie"]
+        [a] = g.report("--actor", actor)["actors"]
+        assert [n["kind"] for n in a["notices"]] == ["block-403"]
+        assert a["signals"]["values"]["robots-ignored"] == 3
+        [first] = g.report("--actor", fetch["guard"]["actor"])["actors"]
+        assert [n["kind"] for n in first["notices"]] == ["robots-txt"]
+        return
 
     report = g.report("--actor", actor)
     [a] = report["actors"]

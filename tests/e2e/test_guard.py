@@ -41,10 +41,15 @@ PRICE = "USD 0.01"
 CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36"
 )
-STALE_CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/100.0.0.0 Safari/537.36"
+STALE_CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/100.0.0.0 Safari/537.36"
+)
 GPTBOT = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)"
 CLAUDEBOT = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; ClaudeBot/1.0; +claudebot@anthropic.com)"
-BYTESPIDER = "Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 (compatible; Bytespider; spider-feedback@bytedance.com)"
+BYTESPIDER = (
+    "Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 "
+    "(compatible; Bytespider; spider-feedback@bytedance.com)"
+)
 SEARCHBOT = "Mozilla/5.0 (compatible; Searchbot/2.1; +https://searchbot.example/bot.html)"
 SIGNATURE_AGENT = '"https://claudebot.example"'
 
@@ -55,6 +60,7 @@ PREFIX_TABLE = """prefix,asn,class
 34.64.0.0/12,64621,hosting
 """
 SEARCHBOT_RANGE = "66.249.64.0/20"
+TERMS = ["/robots.txt", "/license.xml", "/.well-known/tdmrep.json"]
 
 
 def b64url(data: bytes) -> str:
@@ -216,7 +222,11 @@ keys = ["{signer.x}"]
         server.stop()
 
 
-def get(g: Guarded, path: str, ip: str, ua: str, session: requests.Session | None = None, **headers) -> requests.Response:
+def get(
+    g: Guarded, path: str, ip: str, ua: str, session: requests.Session | None = None, **headers
+) -> requests.Response:
+    """GET `path` as a client at `ip` (in X-Forwarded-For) with user agent
+    `ua`; through `session` for a client that keeps cookies."""
     h = {"User-Agent": ua, "X-Forwarded-For": ip, "Accept": "text/html", **headers}
     return (session or requests).get(g.base + path, headers=h, timeout=30, allow_redirects=False)
 
@@ -261,7 +271,7 @@ def test_a_person_reads_a_profile_and_posts_keeping_one_cookie(guarded):
     tg_id = first.split(";")[0]
     assert all(r.request.headers.get("Cookie") == tg_id for r in answers[1:])
     for i, r in enumerate(answers[1:]):
-        assert g.posts[i]["text"].split()[0] in html.unescape(r.text)
+        assert g.posts[i]["text"] in html.unescape(r.text)
 
     entries = g.entries([r.headers["x-request-id"] for r in answers])
     # The profile is two releases (the account, its posts); each post page one.
@@ -326,7 +336,7 @@ def test_a_verified_ai_crawler_pays_per_crawl(guarded):
     assert paid.status_code == 200, paid.text[:300]
     assert paid.headers["crawler-charged"] == PRICE
     assert paid.headers["tollgate-guard"] == "charge"
-    assert g.posts[2]["text"].split()[0] in html.unescape(paid.text)
+    assert g.posts[2]["text"] in html.unescape(paid.text)
     e = g.entry(paid)
     assert e["outcome"]["status"] == "served"
     assert e["posts"] == [g.posts[2]["id"]]
@@ -341,9 +351,11 @@ def test_a_verified_ai_crawler_pays_per_crawl(guarded):
     assert low.status_code == 402 and "crawler-charged" not in low.headers
     assert g.entry(low)["outcome"] == {"status": "refused", "reason": "guard_license"}
 
-    # A signature made for another site does not verify here: no sale.
+    # A signature made for another site does not verify here: the client
+    # only claims to be the crawler, and is not sold to.
     forged = get(g, path, ip, CLAUDEBOT, **g.signer.headers("other.example"), **{"crawler-exact-price": PRICE})
-    assert forged.status_code in (402, 403) and "crawler-charged" not in forged.headers
+    assert forged.status_code == 403 and forged.headers["tollgate-guard"] == "block"
+    assert "crawler-charged" not in forged.headers
 
     # The same request unsigned is not the verified crawler: it names a
     # crawler that verifies itself without verifying, and is blocked as an
@@ -373,7 +385,9 @@ def test_a_verified_search_crawler_is_served_and_its_impersonator_blocked(guarde
     assert g.posts[3]["text"] not in html.unescape(fake.text)
     e = g.entry(fake)
     assert e["outcome"] == {"status": "refused", "reason": "guard_block"}
-    facts = assert_guard_facts(e, ip="34.64.40.3", prefix="34.64.40.0/24", network="hosting", ua=SEARCHBOT, action="block")
+    facts = assert_guard_facts(
+        e, ip="34.64.40.3", prefix="34.64.40.0/24", network="hosting", ua=SEARCHBOT, action="block"
+    )
     assert "impersonation" in facts["signals"]
     assert facts["rule"] == "impersonators-are-blocked"
 
@@ -407,6 +421,34 @@ def test_a_client_following_a_hidden_link_is_blocked(guarded, keeps_cookies):
     assert hidden_links(get(g, f"/{g.handle}", "24.16.11.1", CHROME).text) != links
 
 
+def test_a_hidden_link_handed_to_another_client_marks_the_client_it_was_served_to(guarded):
+    g = guarded
+    reader_ip, follower_ip = "34.64.52.7", "34.64.53.7"
+    ua = "Mozilla/5.0 (X11; Linux x86_64) Chrome/142.0.0.0 Parser/1"
+    page = get(g, f"/{g.handle}", reader_ip, ua)
+    [link] = hidden_links(page.text)
+    trap = get(g, link, follower_ip, "Mozilla/5.0 (X11; Linux x86_64) Chrome/142.0.0.0 Fetcher/1")
+    assert trap.status_code == 403 and trap.headers["tollgate-guard"] == "block"
+    after = get(g, g.post_path(0), reader_ip, ua)
+    assert after.status_code == 403 and after.headers["tollgate-guard"] == "block"
+    assert "hidden-link" in g.entry(after)["guard"]["signals"]
+
+
+def test_forwarded_addresses_are_believed_only_from_the_right(guarded):
+    g = guarded
+    # A client writes the search crawler's address into X-Forwarded-For
+    # itself; the trusted proxy (loopback) appends the address it saw.
+    r = get(g, g.post_path(0), "66.249.66.1, 34.64.54.7", SEARCHBOT)
+    assert r.status_code == 403 and r.headers["tollgate-guard"] == "block"
+    facts = g.entry(r)["guard"]
+    assert facts["ip"] == "34.64.54.7" and "impersonation" in facts["signals"]
+    # An entry may carry a port.
+    r = get(g, g.post_path(0), "198.51.100.1, 24.16.15.9:4711", CHROME)
+    assert r.status_code == 200
+    facts = g.entry(r)["guard"]
+    assert facts["ip"] == "24.16.15.9" and facts["network"] == "residential"
+
+
 def test_robots_txt_disallows_the_guards_paths_for_every_agent(guarded):
     g = guarded
     r = get(g, "/robots.txt", "24.16.12.1", CHROME)
@@ -436,8 +478,14 @@ def test_a_person_without_javascript_passes_the_challenge_by_submitting_the_form
     ip = "24.16.13.5"
     person = requests.Session()
     path = g.post_path(1)
-    form = challenge_form(get(g, path, ip, STALE_CHROME, person))
+    challenged = get(g, path, ip, STALE_CHROME, person)
+    form = challenge_form(challenged)
     assert form["return"] == path
+    assert g.posts[1]["text"] not in html.unescape(challenged.text)
+    e = g.entry(challenged)
+    assert e["outcome"] == {"status": "refused", "reason": "guard_challenge"}
+    assert e["guard"]["rule"] == "browsers-with-a-weak-signal-are-challenged"
+    assert "stale-browser" in e["guard"]["signals"]
 
     passed = person.post(
         g.base + "/_tg/challenge",
@@ -453,7 +501,7 @@ def test_a_person_without_javascript_passes_the_challenge_by_submitting_the_form
     )
     page = get(g, passed.headers["location"], ip, STALE_CHROME, person)
     assert page.status_code == 200 and "tollgate-guard" not in page.headers
-    assert g.posts[1]["text"].split()[0] in html.unescape(page.text)
+    assert g.posts[1]["text"] in html.unescape(page.text)
     facts = g.entry(page)["guard"]
     assert facts["action"] == "allow" and "stale-browser" in facts["signals"]
 
@@ -496,7 +544,7 @@ def test_a_forged_challenge_token_gets_a_fresh_challenge_and_return_stays_on_sit
         assert r.status_code == 403, (evil, r.status_code, r.headers.get("location"))
         assert challenge_form(r)["return"] == "/"
     # A genuine token for `/` with an off-site `return` sends the client home, never away.
-    home = challenge_form(person.get(g.base + "/_tg/challenge", headers={"User-Agent": STALE_CHROME, "X-Forwarded-For": ip}, timeout=30))
+    home = challenge_form(get(g, "/_tg/challenge", ip, STALE_CHROME, person))
     assert home["return"] == "/"
     r = submit({"token": home["token"], "return": "//evil.example/x"})
     assert r.status_code == 303 and r.headers["location"] == "/"
@@ -543,6 +591,8 @@ def test_an_ai_crawler_ignoring_robots_txt_is_blocked_and_the_report_shows_its_n
         return
 
     report = g.report("--actor", actor)
+    assert report["ledger"]["root_checked"] is True
+    assert report["ledger"]["head"]["size"] > fetch["seq"]
     [a] = report["actors"]
     assert a["totals"]["requests"] == 4 and a["totals"]["refused"] == 3 and a["totals"]["served"] == 1
     assert a["totals"]["posts_served"] == 0
@@ -591,12 +641,12 @@ def test_the_terms_are_always_served_even_to_a_blocked_client(guarded):
     ip = "34.64.80.9"
     blocked = get(g, g.post_path(0), ip, SEARCHBOT)  # an impersonator
     assert blocked.status_code == 403 and blocked.headers["tollgate-guard"] == "block"
-    terms = [get(g, path, ip, SEARCHBOT) for path in ["/robots.txt", "/license.xml", "/.well-known/tdmrep.json"]]
+    terms = [get(g, path, ip, SEARCHBOT) for path in TERMS]
     for r in terms:
         assert r.status_code == 200, r.url
         assert "tollgate-guard" not in r.headers
     # Each fetch is seen: recorded with the guard's facts, served.
-    for e, path in zip(g.entries([r.headers["x-request-id"] for r in terms]), ["/robots.txt", "/license.xml", "/.well-known/tdmrep.json"]):
+    for e, path in zip(g.entries([r.headers["x-request-id"] for r in terms]), TERMS):
         assert e["endpoint"] == f"GET {path}"
         assert e["outcome"]["status"] == "served"
         assert e["guard"]["action"] == "allow" and "impersonation" in e["guard"]["signals"]
@@ -655,7 +705,10 @@ def test_a_written_notice_splits_what_the_actor_did_before_and_after(guarded):
     assert sent["actor"] == actor and sent["counted_from"].startswith(today.isoformat() + "T00:00:00")
     g.cli("guard", "notice", "--actor", actor, "--date", today.isoformat(), "--text", "A second letter.")
     # A notice dated after today is refused, and nothing recorded.
-    future = g.cli("guard", "notice", "--actor", actor, "--date", (today + timedelta(days=2)).isoformat(), "--text", "x", check=False)
+    future = g.cli(
+        "guard", "notice", "--actor", actor, "--date", (today + timedelta(days=2)).isoformat(), "--text", "x",
+        check=False,
+    )
     assert future.returncode == 3
     listed = json.loads(g.cli("guard", "notices", "--actor", actor, "--json").stdout)["notices"]
     assert [n["date"] for n in listed] == [yesterday.isoformat(), today.isoformat()]
@@ -689,12 +742,11 @@ def test_with_the_guard_off_an_ai_crawler_gets_the_pages_as_the_content_policy_d
         r = requests.get(f"{server.base_url}/{handle}/status/{posts[0]['id']}", headers=h, timeout=30)
         assert r.status_code == 200
         assert "tollgate-guard" not in r.headers and "set-cookie" not in r.headers
-        assert posts[0]["text"].split()[0] in html.unescape(r.text)
+        assert posts[0]["text"] in html.unescape(r.text)
         assert hidden_links(r.text) == []
         # What the content policy withholds is still withheld, with its reason.
-        r = requests.get(
-            f"{server.base_url}/{protected['handle']}/status/{by_author[protected['id']][0]['id']}", headers=h, timeout=30
-        )
+        protected_post = by_author[protected["id"]][0]["id"]
+        r = requests.get(f"{server.base_url}/{protected['handle']}/status/{protected_post}", headers=h, timeout=30)
         assert r.status_code == 403 and "tollgate-guard" not in r.headers
         assert 'data-reason="protected_account"' in r.text
         tail = run_cli(data_dir, "ledger", "tail", "--from", "0").stdout.splitlines()

@@ -727,6 +727,32 @@ def test_a_written_notice_splits_what_the_actor_did_before_and_after(guarded):
     assert license["after"]["requests"] == 2
 
 
+# A profile page is two releases (the account, then its posts), so two ledger
+# entries with the same request id and the same guard facts; the report counts
+# entries. Known, left to the report's and the pages' owners: these fail today.
+
+
+@pytest.mark.xfail(strict=True, reason="the report counts a profile page's two ledger entries as two requests")
+def test_a_profile_page_is_one_request_in_the_report(guarded):
+    g = guarded
+    r = get(g, f"/{g.handle}", "24.16.16.3", CHROME)
+    assert r.status_code == 200
+    entries = g.entries([r.headers["x-request-id"]])
+    assert len(entries) == 2
+    [a] = g.report("--actor", entries[0]["guard"]["actor"])["actors"]
+    assert a["totals"]["requests"] == 1
+
+
+@pytest.mark.xfail(strict=True, reason="both entries of a paid profile page carry the charge: billed twice")
+def test_a_paid_profile_page_is_charged_once(guarded):
+    g = guarded
+    signed = g.signer.headers(g.authority)
+    r = get(g, f"/{g.handle}", "34.64.31.5", CLAUDEBOT, **signed, **{"crawler-exact-price": PRICE})
+    assert r.status_code == 200 and r.headers["crawler-charged"] == PRICE
+    entries = g.entries([r.headers["x-request-id"]])
+    assert [e["guard"].get("charged") for e in entries].count(PRICE) == 1, "one page sold, one charge recorded"
+
+
 # -- the switch -----------------------------------------------------------------------------
 
 

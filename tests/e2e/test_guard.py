@@ -60,6 +60,12 @@ PREFIX_TABLE = """prefix,asn,class
 34.64.0.0/12,64621,hosting
 """
 SEARCHBOT_RANGE = "66.249.64.0/20"
+SEARCHBOT_TOML = f"""[[crawler]]
+name = "Searchbot"
+agent = "Searchbot"
+kind = "search"
+ranges = ["{SEARCHBOT_RANGE}"]
+"""
 TERMS = ["/robots.txt", "/license.xml", "/.well-known/tdmrep.json"]
 
 
@@ -189,12 +195,8 @@ def guarded(tmp_path_factory):
     signer = WebBotAuth()
     (root / "prefixes.csv").write_text(PREFIX_TABLE)
     (root / "crawlers.toml").write_text(
-        f"""[[crawler]]
-name = "Searchbot"
-agent = "Searchbot"
-kind = "search"
-ranges = ["{SEARCHBOT_RANGE}"]
-
+        SEARCHBOT_TOML
+        + f"""
 [[crawler]]
 name = "ClaudeBot"
 agent = "ClaudeBot"
@@ -442,11 +444,36 @@ def test_forwarded_addresses_are_believed_only_from_the_right(guarded):
     assert r.status_code == 403 and r.headers["tollgate-guard"] == "block"
     facts = g.entry(r)["guard"]
     assert facts["ip"] == "34.64.54.7" and "impersonation" in facts["signals"]
-    # An entry may carry a port.
+    # An entry may carry a port; an IPv6 client's prefix is its /48.
     r = get(g, g.post_path(0), "198.51.100.1, 24.16.15.9:4711", CHROME)
     assert r.status_code == 200
     facts = g.entry(r)["guard"]
     assert facts["ip"] == "24.16.15.9" and facts["network"] == "residential"
+    r = get(g, g.post_path(0), "[2001:db8:1:2::5]:4711", CHROME)
+    assert r.status_code == 200
+    facts = g.entry(r)["guard"]
+    assert facts["ip"] == "2001:db8:1:2::5" and facts["prefix"] == "2001:db8:1::/48"
+    assert "network" not in facts, "the prefix table says nothing of it"
+
+
+def test_forwarded_addresses_are_not_believed_from_a_peer_that_is_not_a_trusted_proxy(tmp_path):
+    data_dir = tmp_path / "untrusted"
+    create_demo(data_dir, free_port(), accounts=30, posts=120)
+    accounts, by_author = load_truth(data_dir)
+    handle, posts = public_author(accounts, by_author)
+    crawlers = tmp_path / "crawlers.toml"
+    crawlers.write_text(SEARCHBOT_TOML)
+    # The guard on, trusting no proxy: the loopback peer is the client.
+    server = Server(data_dir, extra_args=("--guard-crawlers", str(crawlers)), name="guard-untrusted").start()
+    try:
+        h = {"User-Agent": SEARCHBOT, "X-Forwarded-For": "66.249.66.1"}
+        r = requests.get(f"{server.base_url}/{handle}/status/{posts[0]['id']}", headers=h, timeout=30)
+        assert r.status_code == 403 and r.headers["tollgate-guard"] == "block"
+        [line] = run_cli(data_dir, "ledger", "tail", "--from", "0").stdout.splitlines()
+        facts = json.loads(line)["guard"]
+        assert facts["ip"] == "127.0.0.1" and "impersonation" in facts["signals"]
+    finally:
+        server.stop()
 
 
 def test_robots_txt_disallows_the_guards_paths_for_every_agent(guarded):

@@ -638,6 +638,27 @@ def test_an_ai_crawler_ignoring_robots_txt_is_blocked_and_the_report_shows_its_n
     assert a["networks"]["classes"]["values"] == {"hosting": 4}
 
 
+def test_a_tool_that_read_robots_txt_is_blocked_on_the_api_without_a_key_in_xs_error_shape(guarded):
+    g = guarded
+    ip, ua = "34.64.62.3", "python-requests/2.34.2"
+    assert get(g, "/robots.txt", ip, ua).status_code == 200
+    # robots.txt disallows /2/ for every agent: asked without a key, it is
+    # the guard that answers (before the API's 401), in X's JSON error shape.
+    r = get(g, f"/2/tweets/{g.posts[0]['id']}", ip, ua, Authorization="Bearer not-a-token")
+    assert r.status_code == 403 and r.headers["tollgate-guard"] == "block"
+    body = r.json()
+    assert body["type"] == "https://api.x.com/2/problems/client-forbidden" and body["reason"] == "guard_block"
+    assert body["license"] == g.base + "/license.xml"
+    e = g.entry(r)
+    assert e["channel"] == "api" and e["app_id"] == 0
+    assert e["guard"]["rule"] == "robots-ignored-on-disallowed-content-is-blocked"
+    # A client that did not read robots.txt is told to authenticate. (Not
+    # on the same hosting network: with the same header shape, it would be
+    # the same actor, counted on its autonomous system.)
+    r = get(g, f"/2/tweets/{g.posts[0]['id']}", "24.16.17.3", ua, Authorization="Bearer not-a-token")
+    assert r.status_code == 401 and "tollgate-guard" not in r.headers
+
+
 # -- apps and the terms ---------------------------------------------------------------------
 
 

@@ -288,6 +288,23 @@ def test_a_person_reads_a_profile_and_posts_keeping_one_cookie(guarded):
     assert len({e["guard"]["actor"] for e in later}) == 1
 
 
+def test_people_on_a_mobile_carrier_share_an_address_and_are_served(guarded):
+    g = guarded
+    ip = "172.56.3.4"
+    ua = (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/142.0.0.0 Mobile Safari/537.36"
+    )
+    # Ten people behind one carrier address, each with a cookie of their own.
+    people = [requests.Session() for _ in range(10)]
+    answers = [get(g, g.post_path(i % 3), ip, ua, person) for person in people for i in range(2)]
+    assert [r.status_code for r in answers] == [200] * 20
+    assert all("tollgate-guard" not in r.headers for r in answers)
+    facts = [e["guard"] for e in g.entries([r.headers["x-request-id"] for r in answers])]
+    assert {(f["network"], f["asn"], f["prefix"]) for f in facts} == {("mobile", 64611, "172.56.3.0/24")}
+    assert len({f["actor"] for f in facts if f["basis"] == ["cookie"]}) == 10
+
+
 # -- AI crawlers ----------------------------------------------------------------------------
 
 

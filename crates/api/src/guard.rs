@@ -190,6 +190,9 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
     let quota = client.key.and_then(|(_, key)| g.quota(key.0));
     let access = Access { robots_fetch: path == "/robots.txt", disallowed, hidden_link, quota };
     let observation = g.signals.observe(&client, &access, secs);
+    if let Some((id, _)) = &new_cookie {
+        g.signals.cookie_issued(&access, *id, secs);
+    }
     let offers_price = client.verified.is_some() && crate::guard_response::offers_price(headers, g.price());
     let class = observation.class(&client, guarded.resource(), disallowed, offers_price);
     let decision = g.policy.decide(&class);

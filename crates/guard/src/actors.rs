@@ -136,6 +136,12 @@ pub fn group_of(client: &Client) -> u64 {
     mix2(client.fingerprint, prefix_bits(client.prefix))
 }
 
+/// The actor of a client that sends the continuity cookie `cookie` back
+/// (and has no key and no verified identity): what `attribute` gives it.
+pub fn cookie_actor(cookie: u64) -> ActorId {
+    ActorId(mix2(COOKIE, cookie))
+}
+
 /// Attributes `client` to an actor. `fleet` says the client's fingerprint
 /// is a fleet's (its clients never send cookies back; `signals` decides
 /// from counters).
@@ -147,7 +153,7 @@ pub fn attribute(client: &Client, fleet: bool) -> (ActorId, ActorKind) {
         return (ActorId(mix2(CRAWLER, hash_bytes(v.crawler.as_bytes()))), ActorKind::Crawler(v.by));
     }
     if let Some(cookie) = client.cookie {
-        return (ActorId(mix2(COOKIE, cookie)), ActorKind::Cookie);
+        return (cookie_actor(cookie), ActorKind::Cookie);
     }
     if client.fingerprint == 0 {
         return (ActorId(mix2(ADDRESS, ip_bits(client.ip))), ActorKind::Address);

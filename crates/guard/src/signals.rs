@@ -582,6 +582,21 @@ impl Guard {
         }
     }
 
+    /// The answer to a request of a client without continuity cookie
+    /// gives it the cookie `cookie` (`Resolver::new_cookie`): what the
+    /// request told the client is carried to the cookie's actor, which a
+    /// client that keeps cookies is from its next request on. A robots.txt
+    /// fetch marks that actor as having read robots.txt, so that a crawler
+    /// reading robots.txt first and keeping its cookie cannot leave the
+    /// notice behind with the actor of its first request (`robots-ignored`
+    /// would then never fire for it). Call it after `observe`.
+    pub fn cookie_issued(&self, access: &Access, cookie: u64, now: u64) {
+        if access.robots_fetch {
+            let key = CounterKey::new(Ns::ActorFlags, crate::actors::cookie_actor(cookie).0);
+            self.counters.mark(key, Window::Day, now, flag::ROBOTS_FETCHED);
+        }
+    }
+
     /// A hidden-link token for a response to `actor`, unique per `nonce`
     /// (give each response its own), and unforgeable: an HMAC-SHA256 of
     /// both under the guard's secret. 64 characters, URL-safe (hex).

@@ -197,6 +197,26 @@ fn robots_ignored_fires_after_a_fetch_then_a_disallowed_path() {
 }
 
 #[test]
+fn robots_txt_read_before_the_cookie_counts_for_the_cookies_actor() {
+    // A crawler without cookie reads robots.txt and is given its cookie
+    // with the answer; it keeps it, and asks for a disallowed path.
+    let g = guard();
+    let first = client("192.0.2.1", NetClass::Hosting);
+    let fetch = Access { robots_fetch: true, ..PLAIN };
+    g.observe(&first, &fetch, T0);
+    g.cookie_issued(&fetch, 7, T0);
+    let mut kept = first.clone();
+    kept.cookie = Some(7);
+    let disallowed = Access { disallowed: true, ..PLAIN };
+    assert!(fires(g.observe(&kept, &disallowed, T0 + 1), Signal::RobotsIgnored));
+    // A cookie given with any other answer carries nothing.
+    g.cookie_issued(&PLAIN, 8, T0);
+    let mut other = first.clone();
+    other.cookie = Some(8);
+    assert!(!fires(g.observe(&other, &disallowed, T0 + 1), Signal::RobotsIgnored));
+}
+
+#[test]
 fn hidden_link_fires_for_the_actor_that_follows_it() {
     let g = guard();
     let mut c = client("192.0.2.1", NetClass::Hosting);

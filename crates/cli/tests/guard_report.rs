@@ -447,3 +447,22 @@ fn written_notices_are_checked_recorded_and_listed() {
     assert_eq!((q["first_seen"].is_null(), counts(&q["totals"])), (true, (0, 0, 0, 0)));
     assert_eq!(counts(&notice(q, "written")["after"]), (0, 0, 0, 0));
 }
+
+#[test]
+fn the_entries_of_one_request_are_one_request_with_all_their_posts() {
+    let dir = DataDir(std::env::temp_dir().join(format!("tollgate-cli-guard-one-request-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    let writer = LedgerWriter::start(open_ledger(&dir.0), &dir.0).unwrap();
+    // A profile page: the profile's entry, another request between, then
+    // the page's posts under the first request's id.
+    let profile = entry("reader", "2026-11-12T10:00:00Z", "GET /alice", "allow", &[], "Firefox");
+    let other = entry("reader", "2026-11-12T10:00:01Z", "GET /bob", "allow", &[7], "Firefox");
+    let mut posts = entry("reader", "2026-11-12T10:00:02Z", "GET /alice", "allow", &[1, 2, 3], "Firefox");
+    posts.request_id = profile.request_id.clone();
+    for e in [profile, other, posts] {
+        writer.record_blocking(e).unwrap();
+    }
+    writer.shutdown();
+    let r = json_report(&dir, &[]);
+    assert_eq!(counts(&actor(&r, "reader")["totals"]), (2, 2, 0, 4));
+}

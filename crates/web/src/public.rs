@@ -400,6 +400,13 @@ async fn profile_page(state: &PagesState, ctx: &Ctx, handle: &str, query: Option
         None
     };
     let accounts: IdMap<_, Arc<Account>> = [(account.id, Arc::clone(&account))].into_iter().collect();
+    // The page's posts are a second entry of the same request: the price of
+    // a paid page is recorded once, with the first (the profile's).
+    let mut unpriced = ctx.recipient.clone();
+    if let Some(facts) = unpriced.guard.as_mut().filter(|f| f.charged.is_some()) {
+        Arc::make_mut(facts).charged = None;
+    }
+    let req = Request { recipient: &unpriced, ..req };
     let posts = state
         .deliverer
         .deliver(&req, candidates, Vec::new(), &accounts, Expand::default(), &mut Timings::default())

@@ -122,14 +122,22 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, entry: &Entry) {
-        self.requests += 1;
+    /// Counts an entry: its posts always, the request only for its first
+    /// entry (`new`): a page that releases a profile and then its posts
+    /// records two entries of one request.
+    fn add(&mut self, entry: &Entry, new: bool) {
+        if new {
+            self.requests += 1;
+        }
         match entry.outcome {
             Outcome::Served => {
-                self.served += 1;
+                if new {
+                    self.served += 1;
+                }
                 self.posts_served += entry.posts.len() as u64;
             }
-            Outcome::Refused(_) => self.refused += 1,
+            Outcome::Refused(_) if new => self.refused += 1,
+            Outcome::Refused(_) => {}
         }
         self.posts_withheld += entry.withheld.values().map(|&n| u64::from(n)).sum::<u64>();
     }
@@ -343,7 +351,15 @@ struct ActorState {
     charged: Tally,
     first: Vec<Sample>,
     last: VecDeque<Sample>,
+    /// The request ids of the actor's latest entries: an entry of a request
+    /// already counted adds its posts, not another request.
+    recent: VecDeque<String>,
 }
+
+/// How many of an actor's latest request ids are remembered: the entries of
+/// one request are written one after the other, with at most the actor's
+/// other requests in flight between them.
+const RECENT_REQUESTS: usize = 64;
 
 impl ActorState {
     fn new() -> ActorState {
@@ -362,13 +378,27 @@ impl ActorState {
             charged: Tally::default(),
             first: Vec::new(),
             last: VecDeque::new(),
+            recent: VecDeque::new(),
         }
+    }
+
+    /// Whether `entry` is the first of its request this actor has.
+    fn is_new_request(&mut self, entry: &Entry) -> bool {
+        if self.recent.iter().any(|id| *id == entry.request_id) {
+            return false;
+        }
+        if self.recent.len() == RECENT_REQUESTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(entry.request_id.clone());
+        true
     }
 
     /// Takes in one of the actor's entries. `in_window`: it is counted;
     /// otherwise it can only be a notice (one given before the window is
     /// still a notice for the requests in it).
     fn take(&mut self, seq: u64, entry: &Entry, facts: &GuardFacts, in_window: bool, samples: usize) {
+        let new = self.is_new_request(entry);
         if in_window {
             // INVARIANT (after-the-notice): an entry counts after a recorded
             // notice only if it comes later in the ledger than the entry
@@ -376,14 +406,14 @@ impl ActorState {
             // written one only if it is at or after the start of the day
             // after the notice's date.
             for g in &mut self.given {
-                g.after.add(entry);
+                g.after.add(entry, new);
             }
             for (notice, after) in &mut self.written {
                 if entry.time >= notice.counted_from() {
-                    after.add(entry);
+                    after.add(entry, new);
                 }
             }
-            self.count(seq, entry, facts, samples);
+            self.count(seq, entry, facts, samples, new);
         }
         if let Some(kind) = NoticeKind::of(facts)
             && !self.given.iter().any(|g| g.kind == kind)
@@ -398,10 +428,14 @@ impl ActorState {
         }
     }
 
-    fn count(&mut self, seq: u64, entry: &Entry, facts: &GuardFacts, samples: usize) {
+    fn count(&mut self, seq: u64, entry: &Entry, facts: &GuardFacts, samples: usize, new: bool) {
         self.first_seen = Some(self.first_seen.map_or(entry.time, |t| t.min(entry.time)));
         self.last_seen = Some(self.last_seen.map_or(entry.time, |t| t.max(entry.time)));
-        self.totals.add(entry);
+        self.totals.add(entry, new);
+        if !new {
+            // The request's facts were taken with its first entry.
+            return;
+        }
         self.actions.add(&facts.action);
         facts.signals.iter().for_each(|s| self.signals.add(s));
         facts.basis.iter().for_each(|b| self.basis.add(b));

@@ -106,30 +106,20 @@ pub fn settings_jwt_secret(config: &Config) -> Result<Option<String>, Failure> {
 /// `DATA/settings-session-key`, created on first use. Nodes that serve one
 /// platform share it, so that a session begun on one is valid on all.
 pub fn settings_session_key(config: &Config) -> Result<tollgate_web::SessionKey, Failure> {
-    let path = config.data_dir.join("settings-session-key");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(Failure::failed(format!("cannot read `{}`: {e}", path.display())));
-        }
-        _ => {
-            let key = random_hex(32)?;
-            write_private(&path, &format!("{key}\n"))?;
-            key
-        }
-    };
-    let bytes: [u8; 32] = hex::decode(&text)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| Failure::invalid(format!("`{}` must hold 64 hex digits", path.display())))?;
-    Ok(tollgate_web::SessionKey(bytes))
+    Ok(tollgate_web::SessionKey(data_key(config, "settings-session-key")?))
 }
 
 /// The guard's key (`DATA/guard-key`, created on first use), from which its
 /// cookies', hidden links' and challenges' keys are derived. Nodes that serve
 /// one platform share it, so that a cookie or a pass from one is good on all.
 pub fn guard_key(config: &Config) -> Result<[u8; 32], Failure> {
-    let path = config.data_dir.join("guard-key");
+    data_key(config, "guard-key")
+}
+
+/// A 256-bit key kept in the data directory's file `name` (64 hex digits),
+/// created at random on first use, readable by its owner only.
+fn data_key(config: &Config, name: &str) -> Result<[u8; 32], Failure> {
+    let path = config.data_dir.join(name);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

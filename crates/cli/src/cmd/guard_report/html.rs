@@ -21,21 +21,8 @@ pre{white-space:pre-wrap;font-size:9.5pt;border-left:3px solid #999;padding-left
 @media print{body{margin:0}section.actor{break-before:page}table,tr{break-inside:avoid}a{color:#000}}
 ";
 
-/// Escapes text for HTML content and attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// The pages' own escaping, for content and attribute values alike.
+pub use tollgate_web::html::esc;
 
 fn opt_time(t: Option<tollgate_domain::Timestamp>) -> String {
     t.map_or_else(|| "–".to_owned(), |t| t.to_string())

@@ -25,7 +25,10 @@
 # alike. Per endpoint: the throughput at WRK_CONNECTIONS connections (cost =
 # 1 - on / off) and its latency percentiles; and the latency with one
 # connection (no queueing: what the guard adds to one request), p50, p95
-# and p99 (wrk's distribution, read by bench/wrk_percentiles.lua).
+# and p99 (wrk's distribution, read by bench/wrk_percentiles.lua). The
+# server's CPU time per request (from /proc, around the throughput run) is
+# the steadiest figure on a shared machine: what the guard adds to it is
+# its cost whatever else the machine runs.
 #
 # It serves the data directory bench/api.sh imported ($BENCH_DIR/api-data,
 # the full-size platform); DATA=DIR serves another one, with
@@ -134,9 +137,13 @@ figure() {
         rps) awk '/^Requests\/sec:/ { print $2 }' "$2" ;;
         non2xx) awk '$1 == "non_2xx_3xx" { print $2 }' "$2" ;;
         errors) awk '$1 == "socket_errors" { print $2 }' "$2" ;;
+        requests) awk '/ requests in / { print $1 }' "$2" ;;
         p*) awk -v p="${1#p}" '$1 == "percentile_us" && $2 == p { printf "%.3f", $3 / 1000 }' "$2" ;;
     esac
 }
+
+# The server's CPU time so far, in clock ticks (user and system).
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$TG_PID/stat"; }
 
 declare -A R
 ENDPOINTS=(timeline lookup single page)
@@ -169,7 +176,10 @@ for round in $(seq 1 "$ROUNDS"); do
             for load in many one; do
                 out=$RAWOUT/$endpoint.$mode.$load.$round.txt
                 if [[ $load == many ]]; then
+                    ticks=$(cpu_ticks)
                     wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" --latency -s "$LUA" "${hdr[@]}" "$url" >"$out"
+                    ticks=$(( $(cpu_ticks) - ticks ))
+                    R[$endpoint.$mode.cpu_us]="${R[$endpoint.$mode.cpu_us]:-} $(calc '%.1f' "1e6 * $ticks / $(getconf CLK_TCK) / $(figure requests "$out")")"
                 else
                     wrk -t1 -c1 -d"$WRK_ONE_DURATION" --latency -s "$LUA" "${hdr[@]}" "$url" >"$out"
                 fi
@@ -188,7 +198,7 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 mean() { tr ' ' '\n' <<<"$1" | awk -v f="${2:-%.0f}" 'NF { s += $1; n++ } END { printf f, s / n }'; }
-each() { tr ' ' '\n' <<<"$1" | awk 'NF { printf "%s%.0f", sep, $1; sep = ", " }'; }
+each() { tr ' ' '\n' <<<"$1" | awk -v f="${2:-%.0f}" 'NF { printf "%s" f, sep, $1; sep = ", " }'; }
 name_of() {
     case $1 in
         timeline) echo "\`GET $TIMELINE_PATH?$TIMELINE_QUERY\` (key)" ;;
@@ -215,6 +225,16 @@ name_of() {
         cost=$(calc '%.1f' "100 * (1 - $on / $off)")
         verdict=$(awk -v c="$cost" 'BEGIN { print (c <= 10 ? "≤ 10 %: met" : "≤ 10 %: **missed**") }')
         echo "| $(name_of "$e") | $on ($(each "${R[$e.on.many.rps]}")) | $off ($(each "${R[$e.off.many.rps]}")) | $(calc '%.3f' "$on / $off") | $cost % | $verdict |"
+    done
+    echo
+    echo "Server CPU time per request at $WRK_CONNECTIONS connections, µs, mean of the rounds (each round)."
+    echo
+    echo "| Endpoint | Guard on | Off | Added by the guard | Added / off |"
+    echo "| --- | ---: | ---: | ---: | ---: |"
+    for e in "${ENDPOINTS[@]}"; do
+        on=$(mean "${R[$e.on.cpu_us]}" '%.1f')
+        off=$(mean "${R[$e.off.cpu_us]}" '%.1f')
+        echo "| $(name_of "$e") | $on ($(each "${R[$e.on.cpu_us]}" '%.1f')) | $off ($(each "${R[$e.off.cpu_us]}" '%.1f')) | $(calc '%+.1f' "$on - $off") | $(calc '%+.1f %%' "100 * ($on - $off) / $off") |"
     done
     for load in one many; do
         echo

@@ -34,6 +34,9 @@
 # the full-size platform); DATA=DIR serves another one, with
 # ACCOUNTS/POSTS naming the platform files the requests are picked from.
 #
+# Every request served is recorded in $DATA's ledger: a default run grows the
+# data directory by about 5 GB.
+#
 # Usage: bench/guard_cost.sh
 # Environment: DATA, ROUNDS (2), WRK_THREADS, WRK_CONNECTIONS, WRK_DURATION,
 # WRK_ONE_DURATION, WRK_WARMUP (2, 32, 10s, 10s, 3s), RECORD (as bench/api.sh).
@@ -71,6 +74,9 @@ check_recordable
 [[ -f $DATA/tollgate.db ]] || die "no data directory at $DATA: run bench/api.sh first (it imports the platform), or set DATA"
 [[ -f $DATASET/posts.jsonl ]] || die "no platform files in $DATASET to pick requests from (ACCOUNTS/POSTS/SEED name them)"
 mkdir -p "$RAWOUT"
+# Every request served is a ledger entry in $DATA: the default run (2 rounds)
+# grows it by about 5 GB.
+check_disk 8
 cd "$BENCH_DIR"
 MACHINE=$(machine_rows)
 

@@ -163,7 +163,6 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
     let client = g.resolver.identify(peer, headers, key, secs);
     let path = request.uri().path().to_owned();
     let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
-    let request_line = format!("{} {target}", request.method());
     // A new client gets its continuity cookie with its first answer.
     let new_cookie = client.cookie.is_none().then(|| g.resolver.new_cookie());
     let cookie = client.cookie.or(new_cookie.as_ref().map(|(id, _)| *id)).unwrap_or(0);
@@ -198,6 +197,21 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
     let decision = g.policy.decide(&class);
     let action = enforce(decision.action, &class, guarded);
 
+    // A keyed API request let through on which no signal fired leaves no
+    // trace of the guard (no facts in its ledger entry, no visitor: the
+    // API's handlers record the app): the facts, their dozen strings and
+    // the request line are made only for the requests that keep them.
+    if guarded == Guarded::Api && client.key.is_some() && observation.signals.is_empty() && action == GuardAction::Allow
+    {
+        let mut response = next.run(request).await;
+        note_served(g, &observation, &mut response, secs);
+        if let Some((_, key)) = client.key {
+            g.note_quota(key.0, response.headers());
+        }
+        return with_cookie(response, &new_cookie);
+    }
+
+    let request_line = format!("{} {target}", request.method());
     let charged = (action == GuardAction::Charge).then(|| g.price().to_string());
     let facts = Arc::new(observation.facts(&client, &request_line, action, decision.policy_id.clone(), charged));
     let purpose = match &client.declared_ai {

@@ -159,6 +159,14 @@ pub trait Counters: Send + Sync {
     /// The same hint for `mark` and `marked`.
     fn prefetch_flags(&self, _key: CounterKey, _window: Window, _now_secs: u64) {}
 
+    /// `prefetch` of several counters at once: a request's hints issued
+    /// together, so that their loads are in flight together.
+    fn prefetch_many(&self, keys: &[(CounterKey, Window)], now_secs: u64) {
+        for &(key, window) in keys {
+            self.prefetch(key, window, now_secs);
+        }
+    }
+
     /// Adds `item` (a hash) to the distinct items of `key` in the fixed
     /// window of `now_secs`, and returns the estimated number of them.
     fn add_distinct(&self, key: CounterKey, window: Window, now_secs: u64, item: u64) -> u32;
@@ -319,6 +327,24 @@ impl Counters for LocalCounters {
 
     fn prefetch(&self, key: CounterKey, window: Window, _now_secs: u64) {
         std::hint::black_box(self.sketch(window).touch(self.sketch_hash(key)));
+    }
+
+    fn prefetch_many(&self, keys: &[(CounterKey, Window)], _now_secs: u64) {
+        // The lines first, then the loads in a tight loop: the loads of a
+        // request then fit in the processor's reorder window together,
+        // where a call per key spreads them over more instructions than
+        // it holds.
+        let mut lines = [(&self.minute, 0u64); 16];
+        for chunk in keys.chunks(lines.len()) {
+            for (line, &(key, window)) in lines.iter_mut().zip(chunk) {
+                *line = (self.sketch(window), self.sketch_hash(key));
+            }
+            let mut sink = 0;
+            for &(sketch, h) in &lines[..chunk.len()] {
+                sink ^= sketch.touch(h);
+            }
+            std::hint::black_box(sink);
+        }
     }
 
     fn prefetch_flags(&self, key: CounterKey, window: Window, now_secs: u64) {

@@ -267,7 +267,10 @@ type HmacSha256 = Hmac<Sha256>;
 pub struct Guard {
     config: SignalConfig,
     counters: Arc<dyn Counters>,
-    secret: [u8; 32],
+    /// The HMAC of hidden links, keyed once with the guard's secret: every
+    /// page makes a token, and keying costs two of the four SHA-256 blocks
+    /// a token takes.
+    trap_key: HmacSha256,
     /// `config.verifying_crawlers`, lower case.
     crawler_tokens: Vec<memmem::Finder<'static>>,
 }
@@ -286,7 +289,8 @@ impl Guard {
             .filter(|t| !t.is_empty())
             .map(|t| memmem::Finder::new(t.to_ascii_lowercase().as_bytes()).into_owned())
             .collect();
-        Guard { config, counters, secret, crawler_tokens }
+        let trap_key = HmacSha256::new_from_slice(&secret).expect("HMAC takes keys of any length");
+        Guard { config, counters, trap_key, crawler_tokens }
     }
 
     pub fn config(&self) -> &SignalConfig {
@@ -309,23 +313,35 @@ impl Guard {
         let asn_key = client.asn.map(|asn| CounterKey::new(Ns::Asn, u64::from(asn)));
         let key_key = client.key.map(|(_, key)| CounterKey::new(Ns::Key, key.0));
         let (likely, _) = attribute(client, false);
-        for k in [Some(ip_key), Some(prefix_key), asn_key, key_key, Some(CounterKey::new(Ns::Actor, likely.0))]
-            .into_iter()
-            .flatten()
+        let mut ahead = [(ip_key, Window::Minute); 9];
+        let mut n = 0;
+        for k in [
+            Some((ip_key, Window::Minute)),
+            Some((prefix_key, Window::Minute)),
+            asn_key.map(|k| (k, Window::Minute)),
+            key_key.map(|k| (k, Window::Minute)),
+            Some((CounterKey::new(Ns::Actor, likely.0), Window::Minute)),
+            (fp != 0).then(|| (CounterKey::new(Ns::FpRequests, fp), Window::Hour)),
+            // For `served`, which follows.
+            Some((CounterKey::new(Ns::Served, likely.0), Window::Day)),
+        ]
+        .into_iter()
+        .flatten()
         {
-            c.prefetch(k, Window::Minute, now);
+            ahead[n] = k;
+            n += 1;
         }
-        c.prefetch_flags(CounterKey::new(Ns::ActorFlags, likely.0), Window::Day, now);
         let fp_ip_seen = CounterKey::new(Ns::FpIpSeen, mix2(fp, ip_key.id));
-        if fp != 0 {
-            c.prefetch(CounterKey::new(Ns::FpRequests, fp), Window::Hour, now);
-            if client.cookie.is_none() {
-                c.prefetch_flags(fp_ip_seen, Window::Hour, now);
-            }
+        if fp != 0 && client.cookie.is_none() {
+            c.prefetch_flags(fp_ip_seen, Window::Hour, now);
         }
-        // For `served`, which follows.
-        c.prefetch(CounterKey::new(Ns::Served, likely.0), Window::Day, now);
         let group = group_of(client);
+        if client.key.is_some() {
+            ahead[n] = (CounterKey::new(Ns::GroupApps, group), Window::Day);
+            n += 1;
+        }
+        c.prefetch_many(&ahead[..n], now);
+        c.prefetch_flags(CounterKey::new(Ns::ActorFlags, likely.0), Window::Day, now);
         let key_flags = client.key.map(|(_, key)| CounterKey::new(Ns::KeyFlags, key.0));
         let key_net_seen =
             client.key.map(|(_, key)| CounterKey::new(Ns::KeyNetSeen, mix2(key.0, prefix_bits(client.prefix))));
@@ -334,7 +350,6 @@ impl Guard {
             c.prefetch_flags(kf, Window::Day, now);
             c.prefetch_flags(kn, Window::Hour, now);
             c.prefetch_flags(ga, Window::Day, now);
-            c.prefetch(CounterKey::new(Ns::GroupApps, group), Window::Day, now);
         }
 
         // The fingerprint's cookie return rate: a fleet of fresh clients.
@@ -482,10 +497,11 @@ impl Guard {
         let mut bits = 0;
 
         // Volume and the long tail.
-        for p in posts.iter().take(32) {
-            c.prefetch(CounterKey::new(Ns::PostReads, p.0), Window::Day, now);
+        let mut ahead = [(CounterKey::new(Ns::Served, actor), Window::Day); 33];
+        for (a, p) in ahead[1..].iter_mut().zip(posts) {
+            *a = (CounterKey::new(Ns::PostReads, p.0), Window::Day);
         }
-        c.prefetch(CounterKey::new(Ns::Served, actor), Window::Day, now);
+        c.prefetch_many(&ahead[..1 + posts.len().min(32)], now);
         let mut tail = 0u32;
         for p in posts {
             if c.add(CounterKey::new(Ns::PostReads, p.0), Window::Day, now, 1) <= cfg.breadth_tail_reads {
@@ -632,7 +648,7 @@ impl Guard {
     }
 
     fn trap_mac(&self, actor: u64, nonce: u64) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
+        let mut mac = self.trap_key.clone();
         mac.update(b"tollgate-guard-trap\0");
         mac.update(&actor.to_be_bytes());
         mac.update(&nonce.to_be_bytes());

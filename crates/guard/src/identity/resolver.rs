@@ -5,6 +5,7 @@
 //! that `identify` does no parsing of configuration and allocates only the
 //! strings `Client` holds.
 
+use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -94,9 +95,10 @@ pub struct Resolver {
     ai: AiAgents,
     stale: StaleAgents,
     cookies: CookieKeys,
-    /// Counts cookie ids made without the system's randomness (see
-    /// `new_cookie`).
-    fallback_ids: AtomicU64,
+    /// Cookie ids: a counter under a keyed hash whose key is drawn at
+    /// random once (see `new_cookie`).
+    ids: AtomicU64,
+    id_key: RandomState,
 }
 
 impl Resolver {
@@ -111,7 +113,8 @@ impl Resolver {
             ai: AiAgents::new(config.ai_agents),
             stale: config.stale_agents,
             cookies: CookieKeys::new(&config.cookie_key),
-            fallback_ids: AtomicU64::new(0),
+            ids: AtomicU64::new(0),
+            id_key: RandomState::new(),
         }
     }
 
@@ -251,18 +254,11 @@ impl Resolver {
     /// A new continuity cookie: its id and the `Set-Cookie` header value
     /// (`tg_id=<id>.<mac>; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000`).
     pub fn new_cookie(&self) -> (u64, String) {
-        let mut bytes = [0u8; 8];
-        let id = match getrandom::fill(&mut bytes) {
-            Ok(()) => u64::from_le_bytes(bytes),
-            // Without the system's randomness, ids need only be distinct
-            // (the MAC, not the id, is what cannot be forged): a counter
-            // and the time, spread by the fingerprint hash.
-            Err(_) => {
-                let n = self.fallback_ids.fetch_add(1, Ordering::Relaxed);
-                let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-                super::fingerprint::finish(n ^ (t as u64).rotate_left(17))
-            }
-        };
+        // Ids need only be distinct, not secret: the MAC, not the id, is
+        // what cannot be forged. A counter under SipHash with a key drawn
+        // once is as unlikely to repeat as random ids, and costs no system
+        // call (every keyed API request without a cookie makes one).
+        let id = self.id_key.hash_one(self.ids.fetch_add(1, Ordering::Relaxed));
         (id, cookies::set_id_cookie(&self.cookies.id_value(id)))
     }
 

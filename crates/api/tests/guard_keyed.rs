@@ -1,0 +1,186 @@
+//! The guard in front of keyed API requests: a request on which no signal
+//! fired leaves no trace of the guard in its ledger entry (the middleware
+//! skips the facts for it), one on which a signal fired carries the guard's
+//! facts, and both are served with the continuity cookie.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
+use tollgate_api::guard_response::{ChallengeKey, GuardResponses, Price, Tarpit};
+use tollgate_api::{ApiConfig, ApiState, GuardRuntime, HttpLimits, RateLimits, router};
+use tollgate_cache::{CacheConfig, PlatformCache};
+use tollgate_deliver::Deliverer;
+use tollgate_domain::{
+    Account, AccountId, AccountStatus, Agreement, AiPreferences, ConsentDefaults, Post, PostId, Purpose, Tier,
+    Timestamp,
+};
+use tollgate_guard::{Guard, IdentityConfig, LocalCounters, LocalSizes, Resolver, SignalConfig};
+use tollgate_ledger::{Entry, LedgerDb, LedgerWriter};
+use tollgate_policy::{GuardPolicy, PolicyEngine};
+use tollgate_store::{NewApp, NewKey, Store};
+use tollgate_store_sqlite::{SqliteOptions, SqliteStore};
+use tower::ServiceExt;
+
+struct Served {
+    app: axum::Router,
+    ledger_db: Arc<LedgerDb>,
+    token: String,
+    dir: std::path::PathBuf,
+    _ledger: LedgerWriter,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One account with one post, one first-party app, and the guard on with
+/// `signals`.
+fn serve(name: &str, signals: SignalConfig) -> Served {
+    let dir = std::env::temp_dir().join(format!("tollgate-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir, &SqliteOptions::default()).unwrap());
+    store
+        .upsert_accounts(&[Account {
+            id: AccountId(1),
+            handle: "ada".into(),
+            display_name: "ADA".into(),
+            description: String::new(),
+            created_at: Timestamp::parse("2020-01-01T00:00:00Z").unwrap(),
+            region: "US".into(),
+            birth_year: None,
+            is_minor: None,
+            protected: false,
+            status: AccountStatus::Active,
+            ai_preferences: AiPreferences::default(),
+        }])
+        .unwrap();
+    store
+        .upsert_posts(&[Post {
+            id: PostId(101),
+            author_id: AccountId(1),
+            created_at: Timestamp::from_millis(1_700_000_000_000),
+            text: "hello".into(),
+            lang: "en".into(),
+            in_reply_to: None,
+            in_reply_to_user_id: None,
+            conversation_id: None,
+            no_ai: false,
+            deleted_at: None,
+        }])
+        .unwrap();
+    let now = Timestamp::now();
+    store
+        .publish_agreement(&Agreement {
+            version: 1,
+            text: "# Agreement v1".into(),
+            terms_json: "{}".into(),
+            published_at: now,
+            grace_until: now,
+        })
+        .unwrap();
+    let app = store
+        .create_app(&NewApp {
+            name: "reader".into(),
+            tier: Tier::FirstParty,
+            purposes: vec![Purpose::Display],
+            licensed_purposes: vec![],
+            agreement_version: Some(1),
+            created_at: now,
+        })
+        .unwrap();
+    let token = format!("tg_test_{}", app.id);
+    store
+        .add_key(&NewKey {
+            app_id: app.id,
+            hash: hex::encode(Sha256::digest(token.as_bytes())),
+            prefix: token[..8].into(),
+            created_at: now,
+            expires_at: None,
+        })
+        .unwrap();
+    let policy = Arc::new(PolicyEngine::builtin().unwrap());
+    let ledger_db = Arc::new(LedgerDb::open(&dir, &SqliteOptions::default()).unwrap());
+    let ledger = LedgerWriter::start(ledger_db.clone(), &dir).unwrap();
+    let deliverer = Arc::new(Deliverer::new(policy, ledger.clone(), ConsentDefaults::default()));
+    let config = ApiConfig {
+        public_url: "http://tollgate.test".into(),
+        internal_token: None,
+        rate_limits: RateLimits { window_secs: 900, standard: 0, partner: 0, first_party: 0 },
+        http_limits: HttpLimits::DEFAULT,
+        access_log: true,
+        health: tollgate_api::HealthLimits::DEFAULT,
+    };
+    let cache = Arc::new(PlatformCache::new(store.clone(), CacheConfig::DEFAULT).unwrap());
+    let counters = Arc::new(LocalCounters::new(LocalSizes::default(), 7));
+    let guard = GuardRuntime::new(
+        Resolver::new(IdentityConfig::new([1; 32])),
+        Guard::new(signals, counters, [2; 32]),
+        GuardPolicy::builtin().unwrap(),
+        GuardResponses::new("http://tollgate.test", None, Price::DEFAULT),
+        Tarpit::new(4, std::time::Duration::from_secs(1)),
+        ChallengeKey::new(&[3; 32]),
+    );
+    let state = Arc::new(ApiState::new(cache, ledger_db.clone(), deliverer, config).with_guard(guard));
+    Served { app: router(state), ledger_db, token, dir, _ledger: ledger }
+}
+
+impl Served {
+    /// Asks for the post with the app's key: the answer's status, whether
+    /// it set a continuity cookie, and the ledger entry it recorded.
+    async fn lookup(&self) -> (StatusCode, bool, Entry) {
+        let request = Request::builder()
+            .uri("/2/tweets/101")
+            .header("authorization", format!("Bearer {}", self.token))
+            .body(Body::empty())
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        assert!(response.headers().get("tollgate-guard").is_none(), "the guard answered itself");
+        let cookie =
+            response.headers().get_all("set-cookie").iter().any(|v| v.to_str().is_ok_and(|v| v.starts_with("tg_id=")));
+        response.into_body().collect().await.unwrap();
+        let entry = Entry::decode(&self.ledger_db.ledger_last().unwrap().unwrap().body).unwrap();
+        (status, cookie, entry)
+    }
+}
+
+#[tokio::test]
+async fn a_keyed_request_without_a_signal_records_no_guard_facts() {
+    let served = serve("guard-keyed-quiet", SignalConfig::default());
+    for _ in 0..3 {
+        let (status, cookie, entry) = served.lookup().await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(cookie, "a client without a tg_id cookie is given one, keyed or not");
+        assert_eq!(entry.posts, vec![PostId(101)]);
+        assert!(entry.guard.is_none(), "no signal fired, yet the entry carries {:?}", entry.guard);
+    }
+}
+
+#[tokio::test]
+async fn a_keyed_request_with_a_signal_records_the_guards_facts() {
+    // One request a minute from one address (four on a network of unknown
+    // class): the fifth fires `rate-ip`, which the built-in pack lets an
+    // app through with.
+    let signals = SignalConfig { rate_ip_per_minute: 1, ..SignalConfig::default() };
+    let served = serve("guard-keyed-signal", signals);
+    for n in 1..=6 {
+        let (status, cookie, entry) = served.lookup().await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(cookie);
+        assert_eq!(entry.posts, vec![PostId(101)]);
+        if n <= 4 {
+            assert!(entry.guard.is_none(), "request {n}: {:?}", entry.guard);
+        } else {
+            let facts = entry.guard.unwrap_or_else(|| panic!("request {n} fired rate-ip but recorded no facts"));
+            assert_eq!(facts.signals, vec!["rate-ip".to_owned()], "request {n}");
+            assert_eq!(facts.action, "allow");
+            assert_eq!(facts.basis, vec!["key".to_owned()]);
+            assert_eq!(facts.request, "GET /2/tweets/101");
+        }
+    }
+}

@@ -163,8 +163,9 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
     let client = g.resolver.identify(peer, headers, key, secs);
     let path = request.uri().path().to_owned();
     let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
-    // A new client gets its continuity cookie with its first answer.
-    let new_cookie = client.cookie.is_none().then(|| g.resolver.new_cookie());
+    // A new client gets its continuity cookie with its first answer; an
+    // app's key is its continuity (API clients keep no cookies).
+    let new_cookie = (client.cookie.is_none() && client.key.is_none()).then(|| g.resolver.new_cookie());
     let cookie = client.cookie.or(new_cookie.as_ref().map(|(id, _)| *id)).unwrap_or(0);
 
     if guarded == Guarded::Challenge {

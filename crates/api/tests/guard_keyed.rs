@@ -155,7 +155,7 @@ async fn a_keyed_request_without_a_signal_records_no_guard_facts() {
     for _ in 0..3 {
         let (status, cookie, entry) = served.lookup().await;
         assert_eq!(status, StatusCode::OK);
-        assert!(cookie, "a client without a tg_id cookie is given one, keyed or not");
+        assert!(!cookie, "a keyed client is known by its key: no continuity cookie");
         assert_eq!(entry.posts, vec![PostId(101)]);
         assert!(entry.guard.is_none(), "no signal fired, yet the entry carries {:?}", entry.guard);
     }
@@ -171,7 +171,7 @@ async fn a_keyed_request_with_a_signal_records_the_guards_facts() {
     for n in 1..=6 {
         let (status, cookie, entry) = served.lookup().await;
         assert_eq!(status, StatusCode::OK);
-        assert!(cookie);
+        assert!(!cookie);
         assert_eq!(entry.posts, vec![PostId(101)]);
         if n <= 4 {
             assert!(entry.guard.is_none(), "request {n}: {:?}", entry.guard);

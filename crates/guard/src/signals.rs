@@ -41,9 +41,13 @@ pub struct SignalConfig {
     pub scale_mobile: u32,
     pub scale_hosting: u32,
     pub scale_vpn: u32,
-    /// A fingerprint is a fleet's when it made at least this many requests
+    /// A fingerprint is a fleet's on a kind of network (people's: home,
+    /// mobile, VPN, unknown) when it made at least this many requests there
     /// in the last hour ...
     pub fleet_min_requests_per_hour: u32,
+    /// ... (on hosting networks, where people seldom browse from and a
+    /// fleet is never diluted by them: this many) ...
+    pub fleet_hosting_min_requests_per_hour: u32,
     /// ... and fewer than this percent of them sent a cookie back.
     pub fleet_cookie_return_percent: u32,
     pub breadth_posts_per_day: u32,
@@ -64,6 +68,10 @@ pub struct SignalConfig {
     pub enumeration_miss_percent: u32,
     /// Successive ids asked at most this far apart are a step of a walk ...
     pub enumeration_walk_max_step: u64,
+    /// ... as are, for actors other than apps, steps that go on in the
+    /// direction of the step before (ids asked in order, however far apart:
+    /// ids with a timestamp in them, such as posts', are far apart even
+    /// when consecutive) ...
     /// ... and this many steps per hour, this share of the ids asked, a walk.
     pub enumeration_walk_steps_per_hour: u32,
     pub enumeration_walk_percent: u32,
@@ -104,6 +112,7 @@ impl Default for SignalConfig {
             scale_hosting: 1,
             scale_vpn: 8,
             fleet_min_requests_per_hour: 500,
+            fleet_hosting_min_requests_per_hour: 10,
             fleet_cookie_return_percent: 5,
             breadth_posts_per_day: 20_000,
             breadth_authors_per_day: 5_000,
@@ -114,7 +123,7 @@ impl Default for SignalConfig {
             enumeration_misses_per_hour: 200,
             enumeration_miss_percent: 50,
             enumeration_walk_max_step: 1_000,
-            enumeration_walk_steps_per_hour: 100,
+            enumeration_walk_steps_per_hour: 50,
             enumeration_walk_percent: 80,
             key_networks_per_hour: 50,
             key_farm_keys_per_app: 5,
@@ -258,6 +267,16 @@ const FLAG_SIGNALS: [(u32, Signal); 6] = [
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The top bit of the last id an actor asked (`Ns::WalkLast`): the step to
+/// it went down.
+const WALK_DOWN: u64 = 1 << 63;
+
+/// Where a fingerprint's cookie return rate is counted: per kind of
+/// network (`NetClass`), each apart.
+fn fleet_scope(fp: u64, network: NetClass) -> u64 {
+    mix2(fp, 0x666c_6565_7400 | network as u64)
+}
+
 /// The guard's signal engine: configuration, counters and the secret of
 /// hidden-link tokens.
 pub struct Guard {
@@ -312,8 +331,9 @@ impl Guard {
             c.prefetch(k, Window::Minute, now);
         }
         c.prefetch_flags(CounterKey::new(Ns::ActorFlags, likely.0), Window::Day, now);
+        let fp_net = fleet_scope(fp, client.network);
         if fp != 0 {
-            c.prefetch(CounterKey::new(Ns::FpRequests, fp), Window::Hour, now);
+            c.prefetch(CounterKey::new(Ns::FpRequests, fp_net), Window::Hour, now);
         }
         // For `served`, which follows.
         c.prefetch(CounterKey::new(Ns::Served, likely.0), Window::Day, now);
@@ -329,21 +349,30 @@ impl Guard {
             c.prefetch(CounterKey::new(Ns::GroupApps, group), Window::Day, now);
         }
 
-        // The fingerprint's cookie return rate: a fleet of fresh clients.
+        // The fingerprint's cookie return rate on the client's kind of
+        // network: a fleet of fresh clients. Counted apart per kind of
+        // network, so that a data-centre fleet copying a popular browser's
+        // headers neither hides among the people using that browser at home
+        // nor makes suspects of them (nor they of it).
         let mut fleet = false;
         if fp != 0 && client.key.is_none() && client.verified.is_none() {
             let mut out = [0u32; 2];
             c.add_many(
                 &[
-                    (CounterKey::new(Ns::FpRequests, fp), 1),
-                    (CounterKey::new(Ns::FpCookies, fp), u32::from(client.cookie.is_some())),
+                    (CounterKey::new(Ns::FpRequests, fp_net), 1),
+                    (CounterKey::new(Ns::FpCookies, fp_net), u32::from(client.cookie.is_some())),
                 ],
                 Window::Hour,
                 now,
                 &mut out,
             );
             let [total, returned] = out;
-            fleet = total >= cfg.fleet_min_requests_per_hour
+            let least = if client.network == NetClass::Hosting {
+                cfg.fleet_hosting_min_requests_per_hour
+            } else {
+                cfg.fleet_min_requests_per_hour
+            };
+            fleet = total >= least.max(1)
                 && u64::from(returned) * 100 < u64::from(total) * u64::from(cfg.fleet_cookie_return_percent);
             if fleet && client.cookie.is_none() {
                 signals.insert(Signal::CookiesNeverReused);
@@ -510,34 +539,56 @@ impl Guard {
             }
         }
 
-        // Enumeration: misses, and walks of small steps.
+        // Enumeration: misses, and walks: small steps, or (but for apps,
+        // whose batches of ids are often sorted) steps going on in one
+        // direction.
         if let Some(&last) = asked.last() {
-            let mut steps = 0u32;
-            let prev = c.swap(CounterKey::new(Ns::WalkLast, actor), last);
-            let mut before = prev;
+            let app = matches!(obs.kind, ActorKind::App(_));
+            let (mut steps, mut onward) = (0u32, 0u32);
+            // The last id asked, and whether the step to it went down (the
+            // top bit: ids are compared in 63 bits). Stored going up first
+            // and set right below when the walk went down: a race between
+            // two requests of one actor costs a step at most.
+            let walk_key = CounterKey::new(Ns::WalkLast, actor);
+            let prev = c.swap(walk_key, last & !WALK_DOWN);
+            let mut before = prev.map(|v| v & !WALK_DOWN);
+            let mut went_down = prev.map(|v| v & WALK_DOWN != 0);
             for &id in asked {
+                let id = id & !WALK_DOWN;
                 if let Some(b) = before {
                     let d = id.abs_diff(b);
                     if d > 0 && d <= cfg.enumeration_walk_max_step {
                         steps += 1;
                     }
+                    if d > 0 {
+                        let down = id < b;
+                        if !app && went_down == Some(down) {
+                            onward += 1;
+                        }
+                        went_down = Some(down);
+                    }
                 }
                 before = Some(id);
             }
+            if went_down == Some(true) {
+                c.swap(walk_key, last | WALK_DOWN);
+            }
             let k = u32::try_from(asked.len()).unwrap_or(u32::MAX);
             let misses = k.saturating_sub(u32::try_from(found).unwrap_or(u32::MAX));
-            let mut out = [0u32; 3];
+            let mut out = [0u32; 4];
             c.add_many(
                 &[
                     (CounterKey::new(Ns::Asked, actor), k),
                     (CounterKey::new(Ns::Misses, actor), misses),
                     (CounterKey::new(Ns::WalkSteps, actor), steps),
+                    (CounterKey::new(Ns::WalkOnward, actor), onward),
                 ],
                 Window::Hour,
                 now,
                 &mut out,
             );
-            let [total, missed, walked] = out.map(u64::from);
+            let [total, missed, walked, onward] = out.map(u64::from);
+            let walked = walked.max(onward);
             let many_misses = missed >= u64::from(cfg.enumeration_misses_per_hour)
                 && missed * 100 >= total * u64::from(cfg.enumeration_miss_percent);
             let walk = walked >= u64::from(cfg.enumeration_walk_steps_per_hour)

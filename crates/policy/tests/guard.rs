@@ -50,7 +50,7 @@ fn oracle(c: &GuardClass) -> GuardAction {
         || has(Signal::HiddenLink)
         || (has(Signal::RobotsIgnored) && c.disallowed)
         || has(Signal::Enumeration)
-        || has(Signal::Volume)
+        || (has(Signal::Volume) && c.kind != ClientKind::App)
         || has(Signal::KeyFarm);
     if block && c.kind != ClientKind::VerifiedSearch {
         return GuardAction::Block;
@@ -268,6 +268,19 @@ fn disguised_fleets_are_tarpitted_when_signals_agree_and_challenged_otherwise() 
     let passed = GuardClass { passed_challenge: true, ..class(b, NetClass::Vpn, &[Signal::CookiesNeverReused]) };
     assert_eq!(action(&guard, &passed), GuardAction::Allow);
     assert_eq!(action(&guard, &GuardClass { passed_challenge: true, ..two }), GuardAction::Tarpit);
+}
+
+/// An app's volume is bounded by its quota: a partner taking millions of
+/// posts a day within it is served; anyone else taking as many is blocked.
+#[test]
+fn volume_blocks_harvesters_but_not_apps_within_their_quota() {
+    let guard = GuardPolicy::builtin().unwrap();
+    let app = class(ClientKind::App, NetClass::Hosting, &[Signal::Volume, Signal::Breadth, Signal::RateActor]);
+    assert_eq!(action(&guard, &app), GuardAction::Allow);
+    let browser = class(ClientKind::Browser, NetClass::Residential, &[Signal::Volume]);
+    assert_eq!(action(&guard, &browser), GuardAction::Block);
+    let crawler = class(ClientKind::VerifiedAi, NetClass::Hosting, &[Signal::Volume]);
+    assert_eq!(action(&guard, &crawler), GuardAction::Block);
 }
 
 #[test]

@@ -133,6 +133,15 @@ impl Counts {
         }
         self.posts_withheld += entry.withheld.values().map(|&n| u64::from(n)).sum::<u64>();
     }
+
+    /// Adds the posts of a further entry of a request already counted (a
+    /// profile page records the profile and its posts apart).
+    fn add_posts(&mut self, entry: &Entry) {
+        if let Outcome::Served = entry.outcome {
+            self.posts_served += entry.posts.len() as u64;
+        }
+        self.posts_withheld += entry.withheld.values().map(|&n| u64::from(n)).sum::<u64>();
+    }
 }
 
 /// Requests counted by value, exactly for the first `MAX_DISTINCT` values
@@ -343,6 +352,9 @@ struct ActorState {
     charged: Tally,
     first: Vec<Sample>,
     last: VecDeque<Sample>,
+    /// The request id of the actor's last entry in the window: the
+    /// entries of one request (a page's profile and posts) are one request.
+    last_request: String,
 }
 
 impl ActorState {
@@ -362,6 +374,7 @@ impl ActorState {
             charged: Tally::default(),
             first: Vec::new(),
             last: VecDeque::new(),
+            last_request: String::new(),
         }
     }
 
@@ -369,7 +382,22 @@ impl ActorState {
     /// otherwise it can only be a notice (one given before the window is
     /// still a notice for the requests in it).
     fn take(&mut self, seq: u64, entry: &Entry, facts: &GuardFacts, in_window: bool, samples: usize) {
+        if in_window && !entry.request_id.is_empty() && entry.request_id == self.last_request {
+            // INVARIANT (one-request-one-count): a further entry of a request
+            // adds its posts, never a request.
+            for g in &mut self.given {
+                g.after.add_posts(entry);
+            }
+            for (notice, after) in &mut self.written {
+                if entry.time >= notice.counted_from() {
+                    after.add_posts(entry);
+                }
+            }
+            self.totals.add_posts(entry);
+            return;
+        }
         if in_window {
+            self.last_request.clone_from(&entry.request_id);
             // INVARIANT (after-the-notice): an entry counts after a recorded
             // notice only if it comes later in the ledger than the entry
             // that gave it (which is marked below, after this), and after a
@@ -661,6 +689,59 @@ mod tests {
         assert_eq!(request_path("HEAD /robots.txt HTTP/1.1"), "/robots.txt");
         assert_eq!(request_path("GET /robots.txtx"), "/robots.txtx");
         assert_eq!(request_path("GET /a/robots.txt"), "/a/robots.txt");
+    }
+
+    fn page_entry(request_id: &str, posts: &[u64]) -> (Entry, GuardFacts) {
+        let facts = GuardFacts {
+            actor: "a1".into(),
+            basis: vec!["cookie".into()],
+            ip: "192.0.2.1".into(),
+            prefix: "192.0.2.0/24".into(),
+            asn: None,
+            network: None,
+            user_agent: "Mozilla/5.0".into(),
+            request: "GET /alice".into(),
+            signals: Vec::new(),
+            action: "allow".into(),
+            rule: None,
+            charged: None,
+        };
+        let entry = Entry {
+            v: 1,
+            time: Timestamp::now(),
+            request_id: request_id.into(),
+            channel: tollgate_ledger::Channel::Web,
+            app_id: None,
+            key_id: None,
+            client: Some("a1".into()),
+            endpoint: "GET /:handle".into(),
+            purpose: None,
+            outcome: Outcome::Served,
+            posts: posts.iter().map(|p| tollgate_domain::PostId(*p)).collect(),
+            authors: Vec::new(),
+            accounts: Vec::new(),
+            withheld: BTreeMap::new(),
+            notices: Vec::new(),
+            policy_version: "p".into(),
+            guard: Some(facts.clone()),
+        };
+        (entry, facts)
+    }
+
+    /// A profile page records two entries (the profile, then its posts)
+    /// under one request id: the report counts one request and both's posts.
+    #[test]
+    fn the_entries_of_one_request_count_as_one_request() {
+        let mut actor = ActorState::new();
+        let (profile, facts) = page_entry("r1", &[]);
+        let (posts, _) = page_entry("r1", &[5, 6, 7]);
+        let (next, _) = page_entry("r2", &[8]);
+        actor.take(1, &profile, &facts, true, 4);
+        actor.take(2, &posts, &facts, true, 4);
+        actor.take(3, &next, &facts, true, 4);
+        assert_eq!((actor.totals.requests, actor.totals.served, actor.totals.posts_served), (2, 2, 4));
+        assert_eq!(actor.actions.values["allow"], 2);
+        assert_eq!(actor.networks.ips.values["192.0.2.1"], 2);
     }
 
     #[test]

@@ -336,6 +336,10 @@ struct Given {
     after: Counts,
 }
 
+/// How many of an actor's last request ids are kept, to count the entries
+/// of one request once.
+const RECENT_REQUESTS: usize = 8;
+
 /// One actor's state during the pass: bounded whatever its requests.
 struct ActorState {
     first_seen: Option<Timestamp>,
@@ -352,9 +356,11 @@ struct ActorState {
     charged: Tally,
     first: Vec<Sample>,
     last: VecDeque<Sample>,
-    /// The request id of the actor's last entry in the window: the
-    /// entries of one request (a page's profile and posts) are one request.
-    last_request: String,
+    /// The request ids of the actor's last entries in the window (at most
+    /// `RECENT_REQUESTS`): the entries of one request (a page's profile and
+    /// posts) are one request, even when another request of the actor (a
+    /// crawler's, from two machines at once) wrote between them.
+    recent_requests: VecDeque<String>,
 }
 
 impl ActorState {
@@ -374,7 +380,7 @@ impl ActorState {
             charged: Tally::default(),
             first: Vec::new(),
             last: VecDeque::new(),
-            last_request: String::new(),
+            recent_requests: VecDeque::new(),
         }
     }
 
@@ -382,7 +388,7 @@ impl ActorState {
     /// otherwise it can only be a notice (one given before the window is
     /// still a notice for the requests in it).
     fn take(&mut self, seq: u64, entry: &Entry, facts: &GuardFacts, in_window: bool, samples: usize) {
-        if in_window && !entry.request_id.is_empty() && entry.request_id == self.last_request {
+        if in_window && !entry.request_id.is_empty() && self.recent_requests.contains(&entry.request_id) {
             // INVARIANT (one-request-one-count): a further entry of a request
             // adds its posts, never a request.
             for g in &mut self.given {
@@ -397,7 +403,10 @@ impl ActorState {
             return;
         }
         if in_window {
-            self.last_request.clone_from(&entry.request_id);
+            if self.recent_requests.len() == RECENT_REQUESTS {
+                self.recent_requests.pop_front();
+            }
+            self.recent_requests.push_back(entry.request_id.clone());
             // INVARIANT (after-the-notice): an entry counts after a recorded
             // notice only if it comes later in the ledger than the entry
             // that gave it (which is marked below, after this), and after a
@@ -742,6 +751,14 @@ mod tests {
         assert_eq!((actor.totals.requests, actor.totals.served, actor.totals.posts_served), (2, 2, 4));
         assert_eq!(actor.actions.values["allow"], 2);
         assert_eq!(actor.networks.ips.values["192.0.2.1"], 2);
+        // Another request of the actor wrote between the two entries of one.
+        let (profile, _) = page_entry("r3", &[]);
+        let (other, _) = page_entry("r4", &[9]);
+        let (posts, _) = page_entry("r3", &[10, 11]);
+        actor.take(4, &profile, &facts, true, 4);
+        actor.take(5, &other, &facts, true, 4);
+        actor.take(6, &posts, &facts, true, 4);
+        assert_eq!((actor.totals.requests, actor.totals.posts_served), (4, 7));
     }
 
     #[test]

@@ -75,8 +75,9 @@ pub enum Ns {
     /// Distinct posts and authors per actor.
     DistinctPosts,
     DistinctAuthors,
-    /// Ids asked by id, those that did not exist, and small steps between
-    /// successive ids, per actor; the last id asked.
+    /// Ids asked by id, those that did not exist, small steps between
+    /// successive ids, and steps going on in the direction of the step
+    /// before, per actor; the last id asked.
     Asked,
     Misses,
     WalkSteps,
@@ -98,6 +99,9 @@ pub enum Ns {
     GroupWalkers,
     /// A key's days near its quota.
     QuotaStreak,
+    /// Steps between successive ids that go on in the direction of the
+    /// step before (a walk in order, however far apart the ids).
+    WalkOnward,
 }
 
 impl Ns {
@@ -116,6 +120,7 @@ impl Ns {
             Ns::Tail => (Ns::Served, 1),
             Ns::Misses => (Ns::Asked, 1),
             Ns::WalkSteps => (Ns::Asked, 2),
+            Ns::WalkOnward => (Ns::Asked, 3),
             ns => (ns, 0),
         }
     }

@@ -41,10 +41,14 @@ pub struct SignalConfig {
     pub scale_mobile: u32,
     pub scale_hosting: u32,
     pub scale_vpn: u32,
-    /// A fingerprint is a fleet's when it made at least this many requests
+    /// A fingerprint is a fleet's on a kind of network (people's: home,
+    /// mobile, VPN, unknown) when it made at least this many requests there
     /// in the last hour that could have sent a cookie back (with a cookie,
     /// or from an address it was seen on before in the hour) ...
     pub fleet_min_requests_per_hour: u32,
+    /// ... (on hosting networks, where people seldom browse from and a
+    /// fleet is never diluted by them: this many) ...
+    pub fleet_hosting_min_requests_per_hour: u32,
     /// ... and fewer than this percent of them sent a cookie back.
     pub fleet_cookie_return_percent: u32,
     pub breadth_posts_per_day: u32,
@@ -65,6 +69,10 @@ pub struct SignalConfig {
     pub enumeration_miss_percent: u32,
     /// Successive ids asked at most this far apart are a step of a walk ...
     pub enumeration_walk_max_step: u64,
+    /// ... as are, for actors other than apps, steps that go on in the
+    /// direction of the step before (ids asked in order, however far apart:
+    /// ids with a timestamp in them, such as posts', are far apart even
+    /// when consecutive) ...
     /// ... and this many steps per hour, this share of the ids asked, a walk.
     pub enumeration_walk_steps_per_hour: u32,
     pub enumeration_walk_percent: u32,
@@ -105,6 +113,7 @@ impl Default for SignalConfig {
             scale_hosting: 1,
             scale_vpn: 8,
             fleet_min_requests_per_hour: 500,
+            fleet_hosting_min_requests_per_hour: 10,
             fleet_cookie_return_percent: 5,
             breadth_posts_per_day: 20_000,
             breadth_authors_per_day: 5_000,
@@ -115,7 +124,7 @@ impl Default for SignalConfig {
             enumeration_misses_per_hour: 200,
             enumeration_miss_percent: 50,
             enumeration_walk_max_step: 1_000,
-            enumeration_walk_steps_per_hour: 100,
+            enumeration_walk_steps_per_hour: 50,
             enumeration_walk_percent: 80,
             key_networks_per_hour: 50,
             key_farm_keys_per_app: 5,
@@ -262,6 +271,16 @@ const FLAG_SIGNALS: [(u32, Signal); 6] = [
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The top bit of the last id an actor asked (`Ns::WalkLast`): the step to
+/// it went down.
+const WALK_DOWN: u64 = 1 << 63;
+
+/// Where a fingerprint's cookie return rate is counted: per kind of
+/// network (`NetClass`), each apart.
+fn fleet_scope(fp: u64, network: NetClass) -> u64 {
+    mix2(fp, 0x666c_6565_7400 | network as u64)
+}
+
 /// The guard's signal engine: configuration, counters and the secret of
 /// hidden-link tokens.
 pub struct Guard {
@@ -313,6 +332,7 @@ impl Guard {
         let asn_key = client.asn.map(|asn| CounterKey::new(Ns::Asn, u64::from(asn)));
         let key_key = client.key.map(|(_, key)| CounterKey::new(Ns::Key, key.0));
         let (likely, _) = attribute(client, false);
+        let fp_net = fleet_scope(fp, client.network);
         let mut ahead = [(ip_key, Window::Minute); 9];
         let mut n = 0;
         for k in [
@@ -321,7 +341,7 @@ impl Guard {
             asn_key.map(|k| (k, Window::Minute)),
             key_key.map(|k| (k, Window::Minute)),
             Some((CounterKey::new(Ns::Actor, likely.0), Window::Minute)),
-            (fp != 0).then(|| (CounterKey::new(Ns::FpRequests, fp), Window::Hour)),
+            (fp != 0).then(|| (CounterKey::new(Ns::FpRequests, fp_net), Window::Hour)),
             // For `served`, which follows.
             Some((CounterKey::new(Ns::Served, likely.0), Window::Day)),
         ]
@@ -332,7 +352,7 @@ impl Guard {
             n += 1;
         }
         let fp_ip_seen = CounterKey::new(Ns::FpIpSeen, mix2(fp, ip_key.id));
-        if fp != 0 && client.cookie.is_none() {
+        if fp != 0 && client.cookie.is_none() && client.network != NetClass::Hosting {
             c.prefetch_flags(fp_ip_seen, Window::Hour, now);
         }
         let group = group_of(client);
@@ -352,29 +372,40 @@ impl Guard {
             c.prefetch_flags(ga, Window::Day, now);
         }
 
-        // The fingerprint's cookie return rate: a fleet of fresh clients.
-        // Only requests that could have sent a cookie back count: those
-        // with one, and those without one from an address this fingerprint
-        // was already seen on this hour (so was given one). A first visit
-        // is no evidence: many people's first visits (a link shared widely,
+        // The fingerprint's cookie return rate on the client's kind of
+        // network: a fleet of fresh clients. Counted apart per kind of
+        // network, so that a data-centre fleet copying a popular browser's
+        // headers neither hides among the people using that browser at home
+        // nor makes suspects of them (nor they of it). On people's networks
+        // only requests that could have sent a cookie back count: those with
+        // one, and those without one from an address this fingerprint was
+        // already seen on this hour (so was given one). A first visit is no
+        // evidence there: many people's first visits (a link shared widely,
         // each reader reading one page) must not make their browser's
-        // fingerprint a fleet.
+        // fingerprint a fleet. People seldom browse from hosting networks,
+        // where every request counts.
         let mut fleet = false;
         if fp != 0 && client.key.is_none() && client.verified.is_none() {
-            let could_return =
-                client.cookie.is_some() || c.mark(fp_ip_seen, Window::Hour, now, flag::SEEN) & flag::SEEN != 0;
+            let could_return = client.network == NetClass::Hosting
+                || client.cookie.is_some()
+                || c.mark(fp_ip_seen, Window::Hour, now, flag::SEEN) & flag::SEEN != 0;
             let mut out = [0u32; 2];
             c.add_many(
                 &[
-                    (CounterKey::new(Ns::FpRequests, fp), u32::from(could_return)),
-                    (CounterKey::new(Ns::FpCookies, fp), u32::from(client.cookie.is_some())),
+                    (CounterKey::new(Ns::FpRequests, fp_net), u32::from(could_return)),
+                    (CounterKey::new(Ns::FpCookies, fp_net), u32::from(client.cookie.is_some())),
                 ],
                 Window::Hour,
                 now,
                 &mut out,
             );
             let [total, returned] = out;
-            fleet = total >= cfg.fleet_min_requests_per_hour
+            let least = if client.network == NetClass::Hosting {
+                cfg.fleet_hosting_min_requests_per_hour
+            } else {
+                cfg.fleet_min_requests_per_hour
+            };
+            fleet = total >= least.max(1)
                 && u64::from(returned) * 100 < u64::from(total) * u64::from(cfg.fleet_cookie_return_percent);
             if fleet && client.cookie.is_none() {
                 signals.insert(Signal::CookiesNeverReused);
@@ -544,34 +575,56 @@ impl Guard {
             }
         }
 
-        // Enumeration: misses, and walks of small steps.
+        // Enumeration: misses, and walks: small steps, or (but for apps,
+        // whose batches of ids are often sorted) steps going on in one
+        // direction.
         if let Some(&last) = asked.last() {
-            let mut steps = 0u32;
-            let prev = c.swap(CounterKey::new(Ns::WalkLast, actor), last);
-            let mut before = prev;
+            let app = matches!(obs.kind, ActorKind::App(_));
+            let (mut steps, mut onward) = (0u32, 0u32);
+            // The last id asked, and whether the step to it went down (the
+            // top bit: ids are compared in 63 bits). Stored going up first
+            // and set right below when the walk went down: a race between
+            // two requests of one actor costs a step at most.
+            let walk_key = CounterKey::new(Ns::WalkLast, actor);
+            let prev = c.swap(walk_key, last & !WALK_DOWN);
+            let mut before = prev.map(|v| v & !WALK_DOWN);
+            let mut went_down = prev.map(|v| v & WALK_DOWN != 0);
             for &id in asked {
+                let id = id & !WALK_DOWN;
                 if let Some(b) = before {
                     let d = id.abs_diff(b);
                     if d > 0 && d <= cfg.enumeration_walk_max_step {
                         steps += 1;
                     }
+                    if d > 0 {
+                        let down = id < b;
+                        if !app && went_down == Some(down) {
+                            onward += 1;
+                        }
+                        went_down = Some(down);
+                    }
                 }
                 before = Some(id);
             }
+            if went_down == Some(true) {
+                c.swap(walk_key, last | WALK_DOWN);
+            }
             let k = u32::try_from(asked.len()).unwrap_or(u32::MAX);
             let misses = k.saturating_sub(u32::try_from(found).unwrap_or(u32::MAX));
-            let mut out = [0u32; 3];
+            let mut out = [0u32; 4];
             c.add_many(
                 &[
                     (CounterKey::new(Ns::Asked, actor), k),
                     (CounterKey::new(Ns::Misses, actor), misses),
                     (CounterKey::new(Ns::WalkSteps, actor), steps),
+                    (CounterKey::new(Ns::WalkOnward, actor), onward),
                 ],
                 Window::Hour,
                 now,
                 &mut out,
             );
-            let [total, missed, walked] = out.map(u64::from);
+            let [total, missed, walked, onward] = out.map(u64::from);
+            let walked = walked.max(onward);
             let many_misses = missed >= u64::from(cfg.enumeration_misses_per_hour)
                 && missed * 100 >= total * u64::from(cfg.enumeration_miss_percent);
             let walk = walked >= u64::from(cfg.enumeration_walk_steps_per_hour)

@@ -392,12 +392,56 @@ fn enumeration_fires_on_a_monotone_walk() {
     c.cookie = Some(1);
     let obs = g.observe(&c, &PLAIN, T0);
     let start = 1_800_000_000_000_000_000u64;
-    for i in 0..100u64 {
+    for i in 0..50u64 {
         g.served(&obs, &[PostId(start + i * 7)], &[], &[start + i * 7], 1, T0);
     }
-    assert!(!fires(g.observe(&c, &PLAIN, T0), Signal::Enumeration), "100 lookups are 99 steps");
+    assert!(!fires(g.observe(&c, &PLAIN, T0), Signal::Enumeration), "50 lookups are 49 steps");
     g.served(&obs, &[PostId(start + 700)], &[], &[start + 700], 1, T0);
     assert!(fires(g.observe(&c, &PLAIN, T0), Signal::Enumeration));
+}
+
+/// Post ids carry a timestamp: consecutive posts' ids are billions apart.
+/// A script walking them in order (down here) is a walk all the same; a
+/// reader asking for posts in no order is not, nor is an app whose batches
+/// of ids are sorted.
+#[test]
+fn enumeration_fires_on_a_walk_in_order_of_ids_far_apart() {
+    let g = guard();
+    let gap = 6_000_000_000u64;
+    let start = 1_900_000_000_000_000_000u64;
+    let mut c = client("192.0.2.1", NetClass::Hosting);
+    c.cookie = Some(1);
+    let obs = g.observe(&c, &PLAIN, T0);
+    // The first step sets the direction; the 50 after it go on in it.
+    for i in 0..52u64 {
+        let id = start - i * gap - (i % 3) * 1_000_000;
+        g.served(&obs, &[PostId(id)], &[], &[id], 1, T0);
+        if i == 50 {
+            assert!(!fires(g.observe(&c, &PLAIN, T0), Signal::Enumeration), "49 steps");
+        }
+    }
+    assert!(fires(g.observe(&c, &PLAIN, T0), Signal::Enumeration));
+
+    // A reader: the same ids in no order.
+    let mut reader = client("198.51.100.7", NetClass::Residential);
+    reader.cookie = Some(2);
+    let obs = g.observe(&reader, &PLAIN, T0);
+    for i in 0..1_000u64 {
+        let id = start - (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) % 200_000) * gap;
+        g.served(&obs, &[PostId(id)], &[], &[id], 1, T0);
+    }
+    assert!(!fires(g.observe(&reader, &PLAIN, T0), Signal::Enumeration));
+
+    // An app hydrating timelines: sorted batches of ids, the batches in no order.
+    let app = keyed("203.0.113.5", 40, 41);
+    let obs = g.observe(&app, &PLAIN, T0);
+    for b in 0..200u64 {
+        let top = start - (b.wrapping_mul(0x9e37_79b9_7f4a_7c15) % 20_000) * 10 * gap;
+        let ids: Vec<u64> = (0..10).map(|i| top - i * gap).collect();
+        let posts: Vec<PostId> = ids.iter().map(|i| PostId(*i)).collect();
+        g.served(&obs, &posts, &[], &ids, 10, T0);
+    }
+    assert!(!fires(g.observe(&app, &PLAIN, T0), Signal::Enumeration));
 }
 
 #[test]
@@ -476,6 +520,43 @@ fn many_first_visits_are_no_fleet() {
         assert!(!fires(obs, Signal::CookiesNeverReused), "visitor {i}");
         assert_eq!(obs.kind.basis(), [Basis::Fingerprint, Basis::Ip], "visitor {i}");
     }
+}
+
+/// A fleet in data centres sharing a popular browser's fingerprint with
+/// people: it is a fleet after a few requests there, and makes no suspects of
+/// the people with that browser at home or on a VPN, whose cookies come back.
+#[test]
+fn a_fleet_in_data_centres_is_told_apart_from_people_with_its_browser() {
+    let g = guard();
+    let base = u32::from(std::net::Ipv4Addr::new(34, 64, 0, 0));
+    let mut fleet = client("34.64.0.1", NetClass::Hosting);
+    for i in 0..9u32 {
+        fleet.ip = v4(base + i * 7).parse().unwrap();
+        fleet.prefix = Prefix::of(fleet.ip);
+        assert!(!fires(g.observe(&fleet, &PLAIN, T0), Signal::CookiesNeverReused), "request {i}");
+    }
+    let obs = g.observe(&fleet, &PLAIN, T0);
+    assert!(fires(obs, Signal::CookiesNeverReused), "ten requests from data centres, no cookie back");
+    for i in 0..2_000u32 {
+        fleet.ip = v4(base + i * 7).parse().unwrap();
+        fleet.prefix = Prefix::of(fleet.ip);
+        assert!(fires(g.observe(&fleet, &PLAIN, T0 + 1), Signal::CookiesNeverReused));
+    }
+    // People with the same browser at home and on a VPN: a first request
+    // without a cookie, then their cookie back.
+    for network in [NetClass::Residential, NetClass::Vpn, NetClass::Mobile] {
+        let mut person = client("185.220.0.9", network);
+        for i in 0..40u64 {
+            person.cookie = (i % 20 != 0).then_some(1_000 + i / 20);
+            let obs = g.observe(&person, &PLAIN, T0 + 2);
+            assert!(!fires(obs, Signal::CookiesNeverReused), "{network:?} request {i}");
+        }
+    }
+    // People on a hosting network (a cloud desktop) with their cookie are
+    // their own actors, never the fleet.
+    let mut person = client("34.64.9.9", NetClass::Hosting);
+    person.cookie = Some(77);
+    assert!(!fires(g.observe(&person, &PLAIN, T0 + 3), Signal::CookiesNeverReused));
 }
 
 #[test]

@@ -72,6 +72,9 @@ fn oracle(c: &GuardClass) -> GuardAction {
     if fleet && agreeing >= 2 && !verified {
         return GuardAction::Tarpit;
     }
+    if c.kind == ClientKind::Tool && content && has(Signal::CookiesNeverReused) {
+        return GuardAction::Tarpit;
+    }
     let weak = browser
         && (has(Signal::StaleBrowser)
             || (has(Signal::RateIp) && matches!(c.network, NetClass::Residential | NetClass::Mobile)));
@@ -267,6 +270,40 @@ fn disguised_fleets_are_tarpitted_when_signals_agree_and_challenged_otherwise() 
     let passed = GuardClass { passed_challenge: true, ..class(b, NetClass::Vpn, &[Signal::CookiesNeverReused]) };
     assert_eq!(action(&guard, &passed), GuardAction::Allow);
     assert_eq!(action(&guard, &GuardClass { passed_challenge: true, ..two }), GuardAction::Tarpit);
+}
+
+/// An app's volume is bounded by its quota: a partner taking millions of
+/// posts a day within it is served; anyone else taking as many is blocked.
+#[test]
+fn volume_blocks_harvesters_but_not_apps_within_their_quota() {
+    let guard = GuardPolicy::builtin().unwrap();
+    let app = class(ClientKind::App, NetClass::Hosting, &[Signal::Volume, Signal::Breadth, Signal::RateActor]);
+    assert_eq!(action(&guard, &app), GuardAction::Allow);
+    let browser = class(ClientKind::Browser, NetClass::Residential, &[Signal::Volume]);
+    assert_eq!(action(&guard, &browser), GuardAction::Block);
+    let crawler = class(ClientKind::VerifiedAi, NetClass::Hosting, &[Signal::Volume]);
+    assert_eq!(action(&guard, &crawler), GuardAction::Block);
+}
+
+#[test]
+fn automation_whose_cookies_never_come_back_is_tarpitted_even_with_a_pass() {
+    let guard = GuardPolicy::builtin().unwrap();
+    // A headless browser fleet passes challenges with a fresh cookie jar per
+    // page: it is tarpitted, pass or not.
+    let tool = class(ClientKind::Tool, NetClass::Hosting, &[Signal::CookiesNeverReused]);
+    let d = guard.decide(&tool);
+    assert_eq!((d.action, d.reason.as_deref()), (GuardAction::Tarpit, Some("automation_fleet")));
+    assert_eq!(action(&guard, &GuardClass { passed_challenge: true, ..tool }), GuardAction::Tarpit);
+    assert_eq!(
+        action(&guard, &class(ClientKind::Tool, NetClass::Residential, &[Signal::CookiesNeverReused])),
+        GuardAction::Tarpit
+    );
+    // A tool without the signal is served; the terms are still served to the fleet.
+    assert_eq!(action(&guard, &class(ClientKind::Tool, NetClass::Hosting, &[])), GuardAction::Allow);
+    assert_eq!(action(&guard, &GuardClass { resource: Resource::Terms, ..tool }), GuardAction::Allow);
+    // Verified crawlers are never tarpitted.
+    let verified = class(ClientKind::VerifiedAi, NetClass::Hosting, &[Signal::CookiesNeverReused]);
+    assert_ne!(action(&guard, &verified), GuardAction::Tarpit);
 }
 
 #[test]

@@ -122,22 +122,23 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Counts an entry: its posts always, the request only for its first
-    /// entry (`new`): a page that releases a profile and then its posts
-    /// records two entries of one request.
-    fn add(&mut self, entry: &Entry, new: bool) {
-        if new {
-            self.requests += 1;
-        }
+    fn add(&mut self, entry: &Entry) {
+        self.requests += 1;
         match entry.outcome {
             Outcome::Served => {
-                if new {
-                    self.served += 1;
-                }
+                self.served += 1;
                 self.posts_served += entry.posts.len() as u64;
             }
-            Outcome::Refused(_) if new => self.refused += 1,
-            Outcome::Refused(_) => {}
+            Outcome::Refused(_) => self.refused += 1,
+        }
+        self.posts_withheld += entry.withheld.values().map(|&n| u64::from(n)).sum::<u64>();
+    }
+
+    /// Adds the posts of a further entry of a request already counted (a
+    /// profile page records the profile and its posts apart).
+    fn add_posts(&mut self, entry: &Entry) {
+        if let Outcome::Served = entry.outcome {
+            self.posts_served += entry.posts.len() as u64;
         }
         self.posts_withheld += entry.withheld.values().map(|&n| u64::from(n)).sum::<u64>();
     }
@@ -335,6 +336,10 @@ struct Given {
     after: Counts,
 }
 
+/// How many of an actor's last request ids are kept, to count the entries
+/// of one request once.
+const RECENT_REQUESTS: usize = 8;
+
 /// One actor's state during the pass: bounded whatever its requests.
 struct ActorState {
     first_seen: Option<Timestamp>,
@@ -351,15 +356,12 @@ struct ActorState {
     charged: Tally,
     first: Vec<Sample>,
     last: VecDeque<Sample>,
-    /// The request ids of the actor's latest entries: an entry of a request
-    /// already counted adds its posts, not another request.
-    recent: VecDeque<String>,
+    /// The request ids of the actor's last entries in the window (at most
+    /// `RECENT_REQUESTS`): the entries of one request (a page's profile and
+    /// posts) are one request, even when another request of the actor (a
+    /// crawler's, from two machines at once) wrote between them.
+    recent_requests: VecDeque<String>,
 }
-
-/// How many of an actor's latest request ids are remembered: the entries of
-/// one request are written one after the other, with at most the actor's
-/// other requests in flight between them.
-const RECENT_REQUESTS: usize = 64;
 
 impl ActorState {
     fn new() -> ActorState {
@@ -378,42 +380,47 @@ impl ActorState {
             charged: Tally::default(),
             first: Vec::new(),
             last: VecDeque::new(),
-            recent: VecDeque::new(),
+            recent_requests: VecDeque::new(),
         }
-    }
-
-    /// Whether `entry` is the first of its request this actor has.
-    fn is_new_request(&mut self, entry: &Entry) -> bool {
-        if self.recent.iter().any(|id| *id == entry.request_id) {
-            return false;
-        }
-        if self.recent.len() == RECENT_REQUESTS {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(entry.request_id.clone());
-        true
     }
 
     /// Takes in one of the actor's entries. `in_window`: it is counted;
     /// otherwise it can only be a notice (one given before the window is
     /// still a notice for the requests in it).
     fn take(&mut self, seq: u64, entry: &Entry, facts: &GuardFacts, in_window: bool, samples: usize) {
-        let new = self.is_new_request(entry);
+        if in_window && !entry.request_id.is_empty() && self.recent_requests.contains(&entry.request_id) {
+            // INVARIANT (one-request-one-count): a further entry of a request
+            // adds its posts, never a request.
+            for g in &mut self.given {
+                g.after.add_posts(entry);
+            }
+            for (notice, after) in &mut self.written {
+                if entry.time >= notice.counted_from() {
+                    after.add_posts(entry);
+                }
+            }
+            self.totals.add_posts(entry);
+            return;
+        }
         if in_window {
+            if self.recent_requests.len() == RECENT_REQUESTS {
+                self.recent_requests.pop_front();
+            }
+            self.recent_requests.push_back(entry.request_id.clone());
             // INVARIANT (after-the-notice): an entry counts after a recorded
             // notice only if it comes later in the ledger than the entry
             // that gave it (which is marked below, after this), and after a
             // written one only if it is at or after the start of the day
             // after the notice's date.
             for g in &mut self.given {
-                g.after.add(entry, new);
+                g.after.add(entry);
             }
             for (notice, after) in &mut self.written {
                 if entry.time >= notice.counted_from() {
-                    after.add(entry, new);
+                    after.add(entry);
                 }
             }
-            self.count(seq, entry, facts, samples, new);
+            self.count(seq, entry, facts, samples);
         }
         if let Some(kind) = NoticeKind::of(facts)
             && !self.given.iter().any(|g| g.kind == kind)
@@ -428,14 +435,10 @@ impl ActorState {
         }
     }
 
-    fn count(&mut self, seq: u64, entry: &Entry, facts: &GuardFacts, samples: usize, new: bool) {
+    fn count(&mut self, seq: u64, entry: &Entry, facts: &GuardFacts, samples: usize) {
         self.first_seen = Some(self.first_seen.map_or(entry.time, |t| t.min(entry.time)));
         self.last_seen = Some(self.last_seen.map_or(entry.time, |t| t.max(entry.time)));
-        self.totals.add(entry, new);
-        if !new {
-            // The request's facts were taken with its first entry.
-            return;
-        }
+        self.totals.add(entry);
         self.actions.add(&facts.action);
         facts.signals.iter().for_each(|s| self.signals.add(s));
         facts.basis.iter().for_each(|b| self.basis.add(b));
@@ -695,6 +698,67 @@ mod tests {
         assert_eq!(request_path("HEAD /robots.txt HTTP/1.1"), "/robots.txt");
         assert_eq!(request_path("GET /robots.txtx"), "/robots.txtx");
         assert_eq!(request_path("GET /a/robots.txt"), "/a/robots.txt");
+    }
+
+    fn page_entry(request_id: &str, posts: &[u64]) -> (Entry, GuardFacts) {
+        let facts = GuardFacts {
+            actor: "a1".into(),
+            basis: vec!["cookie".into()],
+            ip: "192.0.2.1".into(),
+            prefix: "192.0.2.0/24".into(),
+            asn: None,
+            network: None,
+            user_agent: "Mozilla/5.0".into(),
+            request: "GET /alice".into(),
+            signals: Vec::new(),
+            action: "allow".into(),
+            rule: None,
+            charged: None,
+        };
+        let entry = Entry {
+            v: 1,
+            time: Timestamp::now(),
+            request_id: request_id.into(),
+            channel: tollgate_ledger::Channel::Web,
+            app_id: None,
+            key_id: None,
+            client: Some("a1".into()),
+            endpoint: "GET /:handle".into(),
+            purpose: None,
+            outcome: Outcome::Served,
+            posts: posts.iter().map(|p| tollgate_domain::PostId(*p)).collect(),
+            authors: Vec::new(),
+            accounts: Vec::new(),
+            withheld: BTreeMap::new(),
+            notices: Vec::new(),
+            policy_version: "p".into(),
+            guard: Some(facts.clone()),
+        };
+        (entry, facts)
+    }
+
+    /// A profile page records two entries (the profile, then its posts)
+    /// under one request id: the report counts one request and both's posts.
+    #[test]
+    fn the_entries_of_one_request_count_as_one_request() {
+        let mut actor = ActorState::new();
+        let (profile, facts) = page_entry("r1", &[]);
+        let (posts, _) = page_entry("r1", &[5, 6, 7]);
+        let (next, _) = page_entry("r2", &[8]);
+        actor.take(1, &profile, &facts, true, 4);
+        actor.take(2, &posts, &facts, true, 4);
+        actor.take(3, &next, &facts, true, 4);
+        assert_eq!((actor.totals.requests, actor.totals.served, actor.totals.posts_served), (2, 2, 4));
+        assert_eq!(actor.actions.values["allow"], 2);
+        assert_eq!(actor.networks.ips.values["192.0.2.1"], 2);
+        // Another request of the actor wrote between the two entries of one.
+        let (profile, _) = page_entry("r3", &[]);
+        let (other, _) = page_entry("r4", &[9]);
+        let (posts, _) = page_entry("r3", &[10, 11]);
+        actor.take(4, &profile, &facts, true, 4);
+        actor.take(5, &other, &facts, true, 4);
+        actor.take(6, &posts, &facts, true, 4);
+        assert_eq!((actor.totals.requests, actor.totals.posts_served), (4, 7));
     }
 
     #[test]

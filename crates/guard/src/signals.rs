@@ -128,10 +128,9 @@ impl Default for SignalConfig {
             enumeration_walk_percent: 80,
             key_networks_per_hour: 50,
             key_farm_keys_per_app: 5,
-            // Off: one program on one network using several apps' keys is
-            // also an integrator, or an office; apps that split an id space
-            // between them are caught walking (`key_farm_walking_apps`).
-            key_farm_apps_per_group: 0,
+            // One program on one network using a few apps' keys is also an
+            // integrator, or an office: ten a day is a farm.
+            key_farm_apps_per_group: 10,
             key_farm_walking_apps: 2,
             quota_pacing_percent: 90,
             quota_pacing_days: 3,

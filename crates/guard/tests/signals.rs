@@ -585,12 +585,13 @@ fn key_farm_fires_for_many_keys_of_one_app() {
 
 #[test]
 fn key_farm_fires_for_apps_sharing_fingerprint_and_prefix() {
-    // Off by default: several apps from one program on one network are also
-    // an integrator's, or an office's.
-    let off = guard();
+    // By default a few apps from one program on one network are not a farm
+    // (an integrator's, an office's); ten are.
+    let default = guard();
     for app in 1..10 {
-        assert!(!fires(off.observe(&keyed("192.0.2.1", app, app), &PLAIN, T0), Signal::KeyFarm), "app {app}");
+        assert!(!fires(default.observe(&keyed("192.0.2.1", app, app), &PLAIN, T0), Signal::KeyFarm), "app {app}");
     }
+    assert!(fires(default.observe(&keyed("192.0.2.1", 10, 10), &PLAIN, T0), Signal::KeyFarm));
     let g = guard_with(SignalConfig { key_farm_apps_per_group: 3, ..SignalConfig::default() });
     assert!(!fires(g.observe(&keyed("192.0.2.1", 1, 1), &PLAIN, T0), Signal::KeyFarm));
     assert!(!fires(g.observe(&keyed("192.0.2.2", 2, 2), &PLAIN, T0), Signal::KeyFarm));

@@ -540,6 +540,10 @@ def test_a_person_without_javascript_passes_the_challenge_by_submitting_the_form
     )
     assert passed.status_code == 303, passed.text[:300]
     assert passed.headers["location"] == path
+    # The answer is an attempt too, in the ledger: a pass given.
+    answered = g.entry(passed)
+    assert answered["outcome"] == {"status": "served"} and answered["endpoint"] == "POST /_tg/challenge"
+    assert answered["guard"]["action"] == "allow" and answered["guard"]["request"] == "POST /_tg/challenge"
     assert re.fullmatch(
         r"tg_pass=[^;]+; Path=/; HttpOnly; SameSite=Lax; Max-Age=3600", passed.headers["set-cookie"]
     )
@@ -570,6 +574,8 @@ def test_a_forged_challenge_token_gets_a_fresh_challenge_and_return_stays_on_sit
     forged_mac = ("A" if mac[0] != "A" else "B") + mac[1:]
     for token in [f"{expiry}.{forged_mac}", f"{int(expiry) + 3600}.{mac}", ""]:
         again = submit({"token": token, "return": path})
+        refused = g.entry(again)
+        assert refused["outcome"] == {"status": "refused", "reason": "guard_challenge"}, refused
         fresh = challenge_form(again)
         assert "tg_pass" not in again.headers.get("set-cookie", "")
         assert fresh["return"] == path and fresh["token"] != token

@@ -169,15 +169,34 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
     let cookie = client.cookie.or(new_cookie.as_ref().map(|(id, _)| *id)).unwrap_or(0);
 
     if guarded == Guarded::Challenge {
-        if request.method() != Method::POST {
-            return with_cookie(g.responses.challenge(&g.challenge_key, cookie, "/", secs), &new_cookie);
-        }
-        let form = match axum::body::to_bytes(request.into_body(), 4096).await {
-            Ok(form) => form,
-            Err(_) => return with_cookie(g.responses.challenge(&g.challenge_key, cookie, "/", secs), &new_cookie),
+        let request_line = format!("{} {target}", request.method());
+        let answer = if request.method() != Method::POST {
+            g.responses.challenge(&g.challenge_key, cookie, "/", secs)
+        } else {
+            match axum::body::to_bytes(request.into_body(), 4096).await {
+                Ok(form) => {
+                    let issue = |id: u64| pass_value(&g.resolver.issue_pass(id, secs));
+                    g.responses.challenge_answer(&g.challenge_key, &issue, cookie, &form, secs)
+                }
+                Err(_) => g.responses.challenge(&g.challenge_key, cookie, "/", secs),
+            }
         };
-        let issue = |id: u64| pass_value(&g.resolver.issue_pass(id, secs));
-        let answer = g.responses.challenge_answer(&g.challenge_key, &issue, cookie, &form, secs);
+        // INVARIANT (attempts-recorded): an answer to the challenge is an
+        // attempt too: a pass given (served) or a fresh challenge (refused).
+        let passed = answer.status() == axum::http::StatusCode::SEE_OTHER;
+        let observation = g.signals.observe(&client, &Access::default(), secs);
+        let action = if passed { GuardAction::Allow } else { GuardAction::Challenge };
+        let facts = observation.facts(&client, &request_line, action, None, None);
+        let visitor = Visitor {
+            client: observation.actor.to_string(),
+            purpose: Purpose::Display,
+            licensed: false,
+            guard: Some(Arc::new(facts)),
+        };
+        let refused = (!passed).then_some("guard_challenge");
+        if let Err(response) = record(&state, &visitor, None, &path, refused, now).await {
+            return response;
+        }
         return with_cookie(answer, &new_cookie);
     }
 
@@ -383,7 +402,7 @@ fn endpoint_of(path: &str) -> &'static str {
             _ => "GET /agreement",
         },
         Some(Guarded::HiddenLink) => "GET /_tg/l/:token",
-        Some(Guarded::Challenge) => "/_tg/challenge",
+        Some(Guarded::Challenge) => "POST /_tg/challenge",
         Some(Guarded::Page) if path.contains("/status/") => "GET /:handle/status/:id",
         Some(Guarded::Page) => "GET /:handle",
         Some(Guarded::Api) => api_endpoint(path),

@@ -109,26 +109,24 @@ pub fn serve(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(&str)) -
         .transpose()?;
     let cache = tollgate_cache::PlatformCache::new(store, config.cache)
         .map_err(|e| Failure::failed(format!("cannot read the store's change log: {e}")))?;
-    let state = Arc::new(
-        ApiState::new(
-            Arc::new(cache),
-            ledger_db,
-            deliverer,
-            ApiConfig {
-                public_url: config.public_url.clone(),
-                internal_token: Some(internal_token),
-                rate_limits: config.rate_limits,
-                http_limits: config.http_limits,
-                access_log: config.log.access,
-                health: config.health,
-            },
-        )
-        .with_terms(&terms),
-    );
-    let state = match guard_runtime(config, &state)? {
-        Some(guard) => Arc::new(Arc::into_inner(state).expect("the state is not shared yet").with_guard(guard)),
+    let state = ApiState::new(
+        Arc::new(cache),
+        ledger_db,
+        deliverer,
+        ApiConfig {
+            public_url: config.public_url.clone(),
+            internal_token: Some(internal_token),
+            rate_limits: config.rate_limits,
+            http_limits: config.http_limits,
+            access_log: config.log.access,
+            health: config.health,
+        },
+    )
+    .with_terms(&terms);
+    let state = Arc::new(match guard_runtime(config, &state)? {
+        Some(guard) => state.with_guard(guard),
         None => state,
-    };
+    });
     // A node is its ledger: it opens notices for the deliveries its own
     // ledger recorded, and is named by the ledger's key.
     let node = ledger_key.as_ref().map_or_else(|| "unrecorded".to_owned(), |key| key.hex()[..16].to_owned());

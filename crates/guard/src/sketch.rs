@@ -124,12 +124,19 @@ fn cells_in_line(h: u64) -> &'static [u8; KEY_CELLS] {
     &COMBOS[((h >> 40) as usize + off * COMBO_STRIDE) % COMBOS_LEN]
 }
 
+/// A key's block: its line of each generation. Aligned to the pair of
+/// cache lines it fills, so that each generation's cells are one cache line
+/// (an allocator's alignment for `u32` cells would split most lines over
+/// two) and the processor's fetch of a line's pair brings the other.
+#[repr(C, align(128))]
+struct Block([[AtomicU32; LINE]; 2]);
+
 /// A windowed Count-Min sketch with conservative update: `lines` blocks of
 /// two lines (current and previous generation) of 16 `u32` cells.
 pub struct CountMin {
     window_secs: u64,
     mask: usize,
-    cells: Box<[AtomicU32]>,
+    blocks: Box<[Block]>,
     /// The window index (+ 1; 0 is "never") each generation counts.
     gens: [AtomicU64; 2],
     rotating: Mutex<()>,
@@ -143,14 +150,14 @@ impl CountMin {
         CountMin {
             window_secs: window_secs.max(1),
             mask: lines - 1,
-            cells: (0..lines * 2 * LINE).map(|_| AtomicU32::new(0)).collect(),
+            blocks: (0..lines).map(|_| Block(Default::default())).collect(),
             gens: [AtomicU64::new(0), AtomicU64::new(0)],
             rotating: Mutex::new(()),
         }
     }
 
     pub fn bytes(&self) -> usize {
-        self.cells.len() * 4
+        std::mem::size_of_val(&*self.blocks)
     }
 
     /// Makes the generation of window `idx` count that window; false when
@@ -171,9 +178,8 @@ impl CountMin {
         // rather than count into cells about to be cleared.
         let _guard = self.rotating.lock().unwrap_or_else(|e| e.into_inner());
         if self.gens[g].load(Ordering::Acquire) < idx + 1 {
-            for block in 0..=self.mask {
-                let base = block * 2 * LINE + g * LINE;
-                for cell in &self.cells[base..base + LINE] {
+            for block in self.blocks.iter() {
+                for cell in &block.0[g] {
                     cell.store(0, RELAXED);
                 }
             }
@@ -191,17 +197,17 @@ impl CountMin {
     /// would keep three of its four cells: a group's small counter would
     /// read as its large one.)
     fn cells_of(&self, h: u64, g: usize) -> [&AtomicU32; KEY_CELLS] {
-        let base = (h as u32 as usize & self.mask) * 2 * LINE + g * LINE;
+        let line = &self.blocks[h as u32 as usize & self.mask].0[g];
         let combo = cells_in_line(h);
-        std::array::from_fn(|i| &self.cells[base + combo[i] as usize])
+        std::array::from_fn(|i| &line[combo[i] as usize])
     }
 
     /// Loads the cache lines of `h`, so that a following `add` finds them:
     /// the loads of several keys touched in a row overlap, where the adds
     /// themselves would wait for memory one after the other.
     pub fn touch(&self, h: u64) -> u32 {
-        let base = (h as u32 as usize & self.mask) * 2 * LINE;
-        self.cells[base].load(RELAXED) ^ self.cells[base + LINE].load(RELAXED)
+        let block = &self.blocks[h as u32 as usize & self.mask].0;
+        block[0][0].load(RELAXED) ^ block[1][0].load(RELAXED)
     }
 
     /// Adds `n` to `h` in the window of `now_secs`, and returns the sliding
@@ -370,23 +376,26 @@ const BUCKET: usize = 8;
 /// entry, so under pressure a flag may be forgotten (never invented, but for
 /// a tag collision: 2^-32 per lookup).
 pub struct FlagTable {
-    words: Box<[AtomicU64]>,
+    buckets: Box<[Bucket]>,
     mask: usize,
 }
+
+/// A bucket, aligned to the cache line it fills.
+#[repr(C, align(64))]
+struct Bucket([AtomicU64; BUCKET]);
 
 impl FlagTable {
     pub fn new(buckets_log2: u32) -> FlagTable {
         let n = 1usize << buckets_log2;
-        FlagTable { words: (0..n * BUCKET).map(|_| AtomicU64::new(0)).collect(), mask: n - 1 }
+        FlagTable { buckets: (0..n).map(|_| Bucket(Default::default())).collect(), mask: n - 1 }
     }
 
     pub fn bytes(&self) -> usize {
-        self.words.len() * 8
+        std::mem::size_of_val(&*self.buckets)
     }
 
     fn bucket(&self, key: u64) -> &[AtomicU64] {
-        let base = (key as usize & self.mask) * BUCKET;
-        &self.words[base..base + BUCKET]
+        &self.buckets[key as usize & self.mask].0
     }
 
     fn tag(h: u64) -> u64 {
@@ -395,7 +404,7 @@ impl FlagTable {
 
     /// Loads the bucket of `key` (see `CountMin::touch`).
     pub fn touch(&self, key: u64) -> u64 {
-        self.words[(key as usize & self.mask) * BUCKET].load(RELAXED)
+        self.buckets[key as usize & self.mask].0[0].load(RELAXED)
     }
 
     /// The flags of `key` under the tags `a` and `b` (hashes of the key and

@@ -12,6 +12,20 @@ use crate::{ParseError, Timestamp};
 /// X's snowflake epoch, 2010-11-04T01:42:54.657Z, in Unix milliseconds.
 pub const SNOWFLAKE_EPOCH_MS: i64 = 1_288_834_974_657;
 
+/// `n` in decimal, written into the end of `buf`.
+pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[at..]).expect("ASCII digits")
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
@@ -21,7 +35,13 @@ macro_rules! id_type {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
+                // Without padding or width (ids are written plainly, many to
+                // a response), the digits straight from `decimal`.
+                if f.width().is_none() && f.precision().is_none() {
+                    f.write_str(decimal(self.0, &mut [0; 20]))
+                } else {
+                    self.0.fmt(f)
+                }
             }
         }
 
@@ -82,6 +102,14 @@ impl PostId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_display_as_their_number() {
+        for n in [0, 1, 9, 10, 99, 1_800_000_000_000_000_000, u64::MAX] {
+            assert_eq!(PostId(n).to_string(), n.to_string());
+        }
+        assert_eq!(format!("{:>4}", AccountId(7)), "   7");
+    }
 
     #[test]
     fn snowflake_round_trips_its_time() {

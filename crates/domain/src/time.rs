@@ -121,8 +121,42 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The UTC form of an instant with a four-digit year, written without
+    /// the formatting machinery (responses carry one per post).
+    fn utc_bytes(self, buf: &mut [u8; 24]) -> Option<&str> {
+        if !(FIRST_MILLIS..=LAST_MILLIS).contains(&self.0) {
+            return None;
+        }
+        let days = self.0.div_euclid(86_400_000);
+        let ms_of_day = self.0.rem_euclid(86_400_000);
+        let (y, m, d) = civil_from_days(days);
+        let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
+        let (min, rest) = (rest / 60_000, rest % 60_000);
+        let (s, ms) = (rest / 1000, rest % 1000);
+        *buf = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, digits: usize, mut v: i64| {
+            for i in (at..at + digits).rev() {
+                buf[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, i64::from(y));
+        put(5, 2, i64::from(m));
+        put(8, 2, i64::from(d));
+        put(11, 2, h);
+        put(14, 2, min);
+        put(17, 2, s);
+        put(20, 3, ms);
+        std::str::from_utf8(buf).ok()
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(s) = self.utc_bytes(&mut [0; 24]) {
+            return f.write_str(s);
+        }
         let days = self.0.div_euclid(86_400_000);
         let ms_of_day = self.0.rem_euclid(86_400_000);
         let (y, m, d) = civil_from_days(days);
@@ -135,7 +169,10 @@ impl fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        match self.utc_bytes(&mut [0; 24]) {
+            Some(utc) => s.serialize_str(utc),
+            None => s.collect_str(self),
+        }
     }
 }
 
@@ -196,6 +233,34 @@ mod tests {
     fn formats_like_x() {
         assert_eq!(Timestamp::from_millis(0).to_string(), "1970-01-01T00:00:00.000Z");
         assert_eq!(Timestamp::from_millis(1_717_243_200_123).to_string(), "2024-06-01T12:00:00.123Z");
+    }
+
+    /// The direct form is the formatted one, at the ends of the four-digit
+    /// years, inside them, and past them (where the formatted one is used).
+    #[test]
+    fn direct_utc_form_matches_the_formatted_one() {
+        let formatted = |t: Timestamp| {
+            let days = t.0.div_euclid(86_400_000);
+            let ms_of_day = t.0.rem_euclid(86_400_000);
+            let (y, m, d) = civil_from_days(days);
+            let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
+            let (min, rest) = (rest / 60_000, rest % 60_000);
+            let (s, ms) = (rest / 1000, rest % 1000);
+            format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z")
+        };
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut all = vec![FIRST_MILLIS, LAST_MILLIS, FIRST_MILLIS - 1, LAST_MILLIS + 1, 0, -1, 86_399_999];
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            all.push(FIRST_MILLIS + (x % (LAST_MILLIS - FIRST_MILLIS + 1) as u64) as i64);
+        }
+        for ms in all {
+            let t = Timestamp::from_millis(ms);
+            assert_eq!(t.to_string(), formatted(t), "{ms}");
+            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{}\"", formatted(t)), "{ms}");
+        }
     }
 
     #[test]

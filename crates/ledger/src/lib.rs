@@ -194,6 +194,31 @@ impl Ledger {
         Ok(signed.latest().cloned().zip(signed.key))
     }
 
+    /// Brings the store's copy of the entries (`ledger.db`) up to the segment
+    /// files, when no writer runs. The copy follows the segment files off
+    /// the responses' path, so a crash (`kill -9`) can leave it behind them,
+    /// by the entries of the last few milliseconds; a writer's start copies
+    /// them, and so does this, for the readers of the copy outside a server
+    /// (`ledger tail`, the audit questions, proofs, the guard's report) that
+    /// run before the next start. With a writer running, its own copy
+    /// follows within milliseconds, and nothing is done. Refuses, as the
+    /// writer's start does, a copy holding entries the segment files do not.
+    /// True if the copy is now up to date.
+    pub fn catch_up_copy(&self) -> Result<bool, LedgerError> {
+        if !self.files.segments_dir().is_dir() {
+            return Ok(true);
+        }
+        let _lock = match self.files.lock_writer() {
+            Ok(lock) => lock,
+            Err(LedgerError::Busy(..)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if let Some(tail) = segments::tail(&self.files.segments_dir())? {
+            writer::copy_into_store(self.store.as_ref(), &tail)?;
+        }
+        Ok(true)
+    }
+
     /// Recomputes everything and checks it against every signed record.
     pub fn verify(&self, options: &VerifyOptions) -> Result<VerifyReport, LedgerError> {
         let first = self.store.ledger_read(0, 1)?.first().map(|r| r.seq);

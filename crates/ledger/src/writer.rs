@@ -846,7 +846,7 @@ fn copy_entries(store: &LedgerDb, rx: mpsc::Receiver<Committed>, indexer: mpsc::
 /// Copies into the store the entries of the segment files it lacks (those
 /// of commits a crash interrupted after their frame was written). Refuses a
 /// store holding entries the segment files do not.
-fn copy_into_store(store: &LedgerDb, tail: &Tail) -> Result<(), LedgerError> {
+pub(crate) fn copy_into_store(store: &LedgerDb, tail: &Tail) -> Result<(), LedgerError> {
     let last = store.ledger_last()?;
     let (stored_end, mut chain) = last.map_or((0, GENESIS), |r| (r.seq + 1, r.hash));
     if stored_end > tail.end {

@@ -181,6 +181,24 @@ fn a_restart_copies_into_the_store_what_a_crash_left_in_the_segment_files_only()
 }
 
 #[test]
+fn readers_outside_a_server_catch_the_store_up_to_the_segment_files() {
+    let f = Fixture::filled("catch-up", 100, 50);
+    let cut = f.frame_boundary_near(50);
+    f.exec(&format!("DELETE FROM ledger WHERE seq >= {cut}"));
+    // While a writer runs (here: holds the lock), its own copy is left alone.
+    let w = f.writer(1000);
+    f.exec(&format!("DELETE FROM ledger WHERE seq >= {cut}"));
+    assert!(!f.ledger().catch_up_copy().unwrap());
+    assert_eq!(f.store.ledger_last().unwrap().unwrap().seq, cut - 1);
+    drop(w);
+    assert!(f.ledger().catch_up_copy().unwrap());
+    assert_eq!(f.store.ledger_last().unwrap().unwrap().seq, 99, "copied from the segment files");
+    assert!(f.ledger().catch_up_copy().unwrap(), "and again: nothing to do");
+    let r = f.ledger().verify(&VerifyOptions::default()).unwrap();
+    assert!(r.ok() && r.notes.is_empty(), "{:?} {:?}", r.breaks, r.notes);
+}
+
+#[test]
 fn after_a_crash_mid_checkpoint_the_ledger_verifies_and_the_writer_cuts_the_torn_line() {
     let f = Fixture::filled("crash", 200, 50);
     let path = f.files().checkpoints_path();

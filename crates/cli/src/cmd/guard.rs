@@ -225,6 +225,7 @@ fn report(config: &Config, a: &ReportArgs) -> Result<(), Failure> {
     // running server's writer waits for (`LedgerDb`'s readers are WAL
     // readers), so the report is built while `serve` runs.
     let ledger = Ledger::new(db.clone(), &config.data_dir);
+    ledger.catch_up_copy().map_err(|e| Failure::failed(format!("bringing ledger.db up to the segment files: {e}")))?;
     let head = ledger
         .latest_checkpoint()
         .map_err(|e| Failure::failed(format!("reading the ledger's signed head: {e}")))?

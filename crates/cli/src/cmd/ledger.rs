@@ -118,6 +118,15 @@ fn failure(e: LedgerError) -> Failure {
 pub fn run(config: &Config, command: LedgerCommand) -> Result<(), Failure> {
     let store = runtime::open_ledger_db(config)?;
     let ledger = Ledger::new(store.clone(), &config.data_dir);
+    // The commands that read entries from the store's copy see every durable
+    // one, even right after a crash (`Ledger::catch_up_copy`); `verify`
+    // compares the copy with the segment files as it stands.
+    if matches!(
+        command,
+        LedgerCommand::Tail(_) | LedgerCommand::Query(_) | LedgerCommand::Reindex(_) | LedgerCommand::Prove(_)
+    ) {
+        ledger.catch_up_copy().map_err(failure)?;
+    }
     match command {
         LedgerCommand::Verify(a) => verify(&ledger, &a),
         LedgerCommand::Tail(a) => {

@@ -295,9 +295,9 @@ def raw_http(base_url: str, request: bytes) -> tuple[int, dict, bytes]:
 OWN_ADDRESS = ("X-Forwarded-For", "192.0.2.77")
 
 
-def get_request(target: bytes, headers: list[tuple[str, str]] = ()) -> bytes:
+def get_request(target: bytes, headers: list[tuple[str, str]] = (), method: bytes = b"GET") -> bytes:
     extra = "".join(f"{k}: {v}\r\n" for k, v in [*headers, OWN_ADDRESS]).encode()
-    return b"GET " + target + b" HTTP/1.1\r\nHost: tollgate\r\n" + extra + b"Connection: close\r\n\r\n"
+    return method + b" " + target + b" HTTP/1.1\r\nHost: tollgate\r\n" + extra + b"Connection: close\r\n\r\n"
 
 
 def test_hostile_requests_get_precise_json_errors_and_change_nothing(platform):
@@ -314,7 +314,7 @@ def test_hostile_requests_get_precise_json_errors_and_change_nothing(platform):
                                          [auth, ("Tollgate-Purpose", "display"), ("Tollgate-Purpose", "search")]),
          400, "only once"),
         ("repeated token", get_request(f"/2/tweets/{post_id}".encode(), [auth, auth]), 400, "only once"),
-        ("wrong method", b"DELETE /2/tweets/1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 405, "DELETE"),
+        ("wrong method", get_request(b"/2/tweets/1", method=b"DELETE"), 405, "DELETE"),
         ("path not UTF-8", get_request(b"/2/tweets/%FF", [auth]), 400, "UTF-8"),
         ("long query", get_request(b"/2/tweets/search/recent?query=" + b"a" * 20000, [auth]), 414,
          "max_query_bytes"),

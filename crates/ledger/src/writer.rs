@@ -51,7 +51,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -128,16 +128,8 @@ impl Default for CheckpointPolicy {
 
 /// The most entries one commit takes.
 const MAX_BATCH: usize = 4096;
-/// The longest the writer holds entries back while a sync is under way: a
-/// sync taking longer is not waited for (its frame and the next are then
-/// synced together).
-const SYNC_PATIENCE: Duration = Duration::from_millis(50);
 /// The most entries the copying thread puts into one transaction.
 const COPY_BATCH: usize = 16_384;
-/// The shortest time between two of the copying thread's transactions. The
-/// store's readers wait for the copy of what was released before them, so
-/// this is also the most a read waits for it beyond the copy itself.
-const COPY_PACE: Duration = Duration::from_millis(5);
 /// Rows read at a time while catching up at start.
 const READ_BATCH: usize = 8192;
 
@@ -151,39 +143,6 @@ enum Msg {
     Record(Box<Job>),
     /// Finish what is queued, sign a final checkpoint and stop.
     Close,
-}
-
-/// Whether a frame handed to the sync thread is not yet durable. The writer
-/// waits here, not on its queue, while one is: the records sent meanwhile
-/// gather in the queue without waking it one by one.
-#[derive(Default)]
-struct InFlight {
-    busy: Mutex<bool>,
-    done: Condvar,
-}
-
-impl InFlight {
-    fn start(&self) {
-        *self.busy.lock().unwrap_or_else(PoisonError::into_inner) = true;
-    }
-
-    fn finish(&self) {
-        *self.busy.lock().unwrap_or_else(PoisonError::into_inner) = false;
-        self.done.notify_one();
-    }
-
-    /// Waits until no frame is in flight, or `until`; true if none is.
-    fn wait_idle(&self, until: Instant) -> bool {
-        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        while *busy {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            busy = self.done.wait_timeout(busy, left).unwrap_or_else(PoisonError::into_inner).0;
-        }
-        true
-    }
 }
 
 struct Shared {
@@ -343,14 +302,11 @@ impl LedgerWriter {
         counters.signed.store(f.size(), Ordering::Relaxed);
         counters.signed_at_ms.store(now_ms(), Ordering::Relaxed);
         counters.running.store(true, Ordering::Relaxed);
-        let (jobs, rx) = mpsc::channel::<Msg>();
         let (heads, head_rx) = mpsc::channel::<SyncJob>();
         let sync_counters = counters.clone();
-        let in_flight = Arc::new(InFlight::default());
-        let synced = in_flight.clone();
         let head_thread = thread::Builder::new()
             .name("ledger-sync".into())
-            .spawn(move || sync_frames(head_rx, &sync_counters, &synced))
+            .spawn(move || sync_frames(head_rx, &sync_counters))
             .map_err(|e| LedgerError::Io(format!("cannot start the sync thread: {e}")))?;
         let (indexer, indexer_thread) = indexer::start(store.clone(), head.frontier.size())?;
         store.copied(head.frontier.size());
@@ -373,6 +329,7 @@ impl LedgerWriter {
             .name("ledger-signer".into())
             .spawn(move || sign_checkpoints(file_key, log, &head_path, snapshot_rx))
             .map_err(|e| LedgerError::Io(format!("cannot start the signing thread: {e}")))?;
+        let (jobs, rx) = mpsc::channel::<Msg>();
         let writer = Writer {
             counters: counters.clone(),
             key,
@@ -380,7 +337,6 @@ impl LedgerWriter {
             store,
             head,
             heads,
-            in_flight,
             filed_size,
             logged_size: signed.logged_size,
             policy,
@@ -561,8 +517,6 @@ struct Writer {
     /// Where each commit's segment file goes, with its responses, to be
     /// synced before they are released.
     heads: mpsc::Sender<SyncJob>,
-    /// Whether the last frame handed to the sync thread is durable yet.
-    in_flight: Arc<InFlight>,
     /// The size of the latest checkpoint handed to the signer for `head.json`.
     filed_size: u64,
     /// The size of the latest checkpoint handed to the signer for the history.
@@ -594,8 +548,6 @@ impl Writer {
         // When the last commit started, and how many entries it took.
         let mut last_commit: Option<Instant> = None;
         let mut last_batch = 0;
-        // Since when a frame handed to the sync thread is not yet durable.
-        let mut syncing: Option<Instant> = None;
         while !closing {
             let deadline = [
                 unfiled_since.map(|t| t + self.policy.head_file_interval),
@@ -604,68 +556,50 @@ impl Writer {
             .into_iter()
             .flatten()
             .min();
-            let msg = if let Some(since) = syncing.filter(|t| t.elapsed() < SYNC_PATIENCE) {
-                // The records sent meanwhile wait in the queue, for the drain
-                // below. (Past its patience, the writer waits on the queue
-                // again, and commits the next record at once.)
-                let until = deadline.map_or(since + SYNC_PATIENCE, |d| d.min(since + SYNC_PATIENCE));
-                if self.in_flight.wait_idle(until) {
-                    syncing = None;
-                }
-                None
-            } else {
-                match deadline {
-                    Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                        Ok(m) => Some(m),
-                        Err(RecvTimeoutError::Timeout) => None,
-                        Err(RecvTimeoutError::Disconnected) => Some(Msg::Close),
-                    },
-                    None => Some(rx.recv().unwrap_or(Msg::Close)),
-                }
+            let msg = match deadline {
+                Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => Some(Msg::Close),
+                },
+                None => Some(rx.recv().unwrap_or(Msg::Close)),
             };
             match msg {
-                Some(Msg::Record(job)) => batch.push(*job),
+                Some(Msg::Record(job)) => {
+                    batch.push(*job);
+                    // Under concurrent load (the last commit held more than
+                    // one entry), wait until the pace allows the next commit,
+                    // asleep, so that the entries arriving meanwhile neither
+                    // wake the writer one by one; a lone client never waits.
+                    if self.policy.commit_pace > Duration::ZERO
+                        && last_batch > 1
+                        && let Some(until) = last_commit.map(|t: Instant| t + self.policy.commit_pace)
+                    {
+                        thread::sleep(until.saturating_duration_since(Instant::now()));
+                    }
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(Msg::Record(job)) => batch.push(*job),
+                            Ok(Msg::Close) => {
+                                closing = true;
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    last_commit = Some(Instant::now());
+                    last_batch = batch.len();
+                    self.commit(&mut batch);
+                    let size = self.head.frontier.size();
+                    if size > self.filed_size && unfiled_since.is_none() {
+                        unfiled_since = Some(Instant::now());
+                    }
+                    if size > self.logged_size && unlogged_since.is_none() {
+                        unlogged_since = Some(Instant::now());
+                    }
+                }
                 Some(Msg::Close) => closing = true,
                 None => {}
-            }
-            // Under concurrent load (the last commit held more than one
-            // entry), wait until the pace allows the next commit, asleep, so
-            // that the entries arriving meanwhile neither wake the writer one
-            // by one; a lone client never waits.
-            if !batch.is_empty()
-                && self.policy.commit_pace > Duration::ZERO
-                && last_batch > 1
-                && let Some(until) = last_commit.map(|t: Instant| t + self.policy.commit_pace)
-            {
-                thread::sleep(until.saturating_duration_since(Instant::now()));
-            }
-            while batch.len() < MAX_BATCH && !closing {
-                match rx.try_recv() {
-                    Ok(Msg::Record(job)) => batch.push(*job),
-                    Ok(Msg::Close) => closing = true,
-                    Err(_) => break,
-                }
-            }
-            // One frame per sync: while the sync thread makes the last frame
-            // durable, the entries arriving gather into the next, which is
-            // written when it is done. A response waits no longer (its entry
-            // would wait for that sync's end anyway), and the commits, their
-            // signatures and the wake-ups are fewer. A full batch, a close,
-            // or a sync that takes too long (`SYNC_PATIENCE`) do not wait.
-            let sync_idle = syncing.is_none_or(|t| t.elapsed() >= SYNC_PATIENCE) || batch.len() >= MAX_BATCH || closing;
-            if !batch.is_empty() && sync_idle {
-                last_commit = Some(Instant::now());
-                last_batch = batch.len();
-                if self.commit(&mut batch) {
-                    syncing = Some(Instant::now());
-                }
-                let size = self.head.frontier.size();
-                if size > self.filed_size && unfiled_since.is_none() {
-                    unfiled_since = Some(Instant::now());
-                }
-                if size > self.logged_size && unlogged_since.is_none() {
-                    unlogged_since = Some(Instant::now());
-                }
             }
             let size = self.head.frontier.size();
             let unlogged = size - self.logged_size;
@@ -705,9 +639,8 @@ impl Writer {
     /// Commits `batch`: one frame, holding its entries and the head signed
     /// over them, appended to the segment file, whose sync (on the sync
     /// thread) releases the responses; meanwhile the entries are copied into
-    /// the store. A batch that fails is answered here. True when a frame
-    /// went to the sync thread (which then says when it is durable).
-    fn commit(&mut self, batch: &mut Vec<Job>) -> bool {
+    /// the store. A batch that fails is answered here.
+    fn commit(&mut self, batch: &mut Vec<Job>) {
         if self.broken.is_none()
             && let Some(why) = self.store.copy_failure()
         {
@@ -718,7 +651,7 @@ impl Writer {
             for job in batch.drain(..) {
                 let _ = job.done.send(Err(err.clone()));
             }
-            return false;
+            return;
         }
         let start = self.head.frontier.size();
         let mut frontier = self.head.frontier.clone();
@@ -747,7 +680,7 @@ impl Writer {
             jobs.push(job);
         }
         if jobs.is_empty() {
-            return false;
+            return;
         }
         // INVARIANT (signed-head): every commit's frame carries the head
         // signed over it, and its responses wait for the frame's sync, so
@@ -763,7 +696,7 @@ impl Writer {
                     let _ = job.done.send(Err(e.clone()));
                 }
                 self.broken = Some(format!("a segment file could not be written ({e}); restart Tollgate"));
-                return false;
+                return;
             }
         };
         self.head = Head { frontier, chain };
@@ -777,17 +710,12 @@ impl Writer {
         self.store.expect_copies(end);
         let waiting =
             jobs.into_iter().enumerate().map(|(i, job)| (job.done, Receipt { seq: start + i as u64 })).collect();
-        self.in_flight.start();
-        let handed = match self.heads.send(SyncJob { file, end, waiting }) {
-            Ok(()) => true,
-            Err(mpsc::SendError(job)) => {
-                // The sync thread is gone (it panicked): nothing can be released.
-                for (done, _) in job.waiting {
-                    let _ = done.send(Err(LedgerError::Stopped));
-                }
-                false
+        if let Err(mpsc::SendError(job)) = self.heads.send(SyncJob { file, end, waiting }) {
+            // The sync thread is gone (it panicked): nothing can be released.
+            for (done, _) in job.waiting {
+                let _ = done.send(Err(LedgerError::Stopped));
             }
-        };
+        }
         // INVARIANT (head-matches-store): the store's copy follows the
         // segment files, off the responses' path; if it cannot, the writer
         // stops, and its next start copies what the store lacks.
@@ -796,7 +724,6 @@ impl Writer {
             entries: std::mem::take(&mut self.entries),
             posts: std::mem::take(&mut self.posts),
         });
-        handed
     }
 }
 
@@ -806,16 +733,7 @@ impl Writer {
 /// writer hangs up. A copy the store refuses stops it: the writer refuses
 /// every later record, and its next start copies what the store lacks.
 fn copy_entries(store: &LedgerDb, rx: mpsc::Receiver<Committed>, indexer: mpsc::Sender<Committed>) {
-    let mut last_copy: Option<Instant> = None;
     while let Ok(mut batch) = rx.recv() {
-        // At most one transaction per `COPY_PACE`: under load the commits of
-        // that time go into one (each transaction rewrites the pages it
-        // ends on, of the table and of each index); a lone commit is copied
-        // at once.
-        if let Some(until) = last_copy.map(|t| t + COPY_PACE) {
-            thread::sleep(until.saturating_duration_since(Instant::now()));
-        }
-        last_copy = Some(Instant::now());
         while batch.rows.len() < COPY_BATCH
             && let Ok(more) = rx.try_recv()
         {
@@ -922,7 +840,7 @@ fn copy_into_segments(store: &LedgerDb, dir: &Path, end: u64) -> Result<Appender
 /// INVARIANT (signed-head): a response is released only after the frame
 /// holding its entry and the head signed over it is durable; if the file
 /// cannot be synced, the responses fail.
-fn sync_frames(rx: mpsc::Receiver<SyncJob>, counters: &Counters, in_flight: &InFlight) {
+fn sync_frames(rx: mpsc::Receiver<SyncJob>, counters: &Counters) {
     while let Ok(job) = rx.recv() {
         let mut jobs = vec![job];
         while let Ok(newer) = rx.try_recv() {
@@ -956,7 +874,6 @@ fn sync_frames(rx: mpsc::Receiver<SyncJob>, counters: &Counters, in_flight: &InF
                 let _ = done.send(outcome.clone().map(|()| receipt));
             }
         }
-        in_flight.finish();
     }
 }
 

@@ -197,11 +197,11 @@ impl Ledger {
     /// Brings the store's copy of the entries (`ledger.db`) up to the segment
     /// files, when no writer runs. The copy follows the segment files off
     /// the responses' path, so a crash (`kill -9`) can leave it behind them,
-    /// by the entries of the last few milliseconds; a writer's start copies
-    /// them, and so does this, for the readers of the copy outside a server
+    /// by the entries of the last commits; a writer's start copies them,
+    /// and so does this, for the readers of the copy outside a server
     /// (`ledger tail`, the audit questions, proofs, the guard's report) that
     /// run before the next start. With a writer running, its own copy
-    /// follows within milliseconds, and nothing is done. Refuses, as the
+    /// follows within moments, and nothing is done. Refuses, as the
     /// writer's start does, a copy holding entries the segment files do not.
     /// True if the copy is now up to date.
     pub fn catch_up_copy(&self) -> Result<bool, LedgerError> {

@@ -122,18 +122,23 @@ impl Timestamp {
 }
 
 impl Timestamp {
+    /// Year, month, day, hour, minute, second and millisecond, in UTC.
+    fn utc_parts(self) -> (i32, u32, u32, i64, i64, i64, i64) {
+        let days = self.0.div_euclid(86_400_000);
+        let ms_of_day = self.0.rem_euclid(86_400_000);
+        let (y, m, d) = civil_from_days(days);
+        let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
+        let (min, rest) = (rest / 60_000, rest % 60_000);
+        (y, m, d, h, min, rest / 1000, rest % 1000)
+    }
+
     /// The UTC form of an instant with a four-digit year, written without
     /// the formatting machinery (responses carry one per post).
     fn utc_bytes(self, buf: &mut [u8; 24]) -> Option<&str> {
         if !(FIRST_MILLIS..=LAST_MILLIS).contains(&self.0) {
             return None;
         }
-        let days = self.0.div_euclid(86_400_000);
-        let ms_of_day = self.0.rem_euclid(86_400_000);
-        let (y, m, d) = civil_from_days(days);
-        let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
-        let (min, rest) = (rest / 60_000, rest % 60_000);
-        let (s, ms) = (rest / 1000, rest % 1000);
+        let (y, m, d, h, min, s, ms) = self.utc_parts();
         *buf = *b"0000-00-00T00:00:00.000Z";
         let mut put = |at: usize, digits: usize, mut v: i64| {
             for i in (at..at + digits).rev() {
@@ -157,12 +162,7 @@ impl fmt::Display for Timestamp {
         if let Some(s) = self.utc_bytes(&mut [0; 24]) {
             return f.write_str(s);
         }
-        let days = self.0.div_euclid(86_400_000);
-        let ms_of_day = self.0.rem_euclid(86_400_000);
-        let (y, m, d) = civil_from_days(days);
-        let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
-        let (min, rest) = (rest / 60_000, rest % 60_000);
-        let (s, ms) = (rest / 1000, rest % 1000);
+        let (y, m, d, h, min, s, ms) = self.utc_parts();
         write!(f, "{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z")
     }
 }
@@ -240,12 +240,7 @@ mod tests {
     #[test]
     fn direct_utc_form_matches_the_formatted_one() {
         let formatted = |t: Timestamp| {
-            let days = t.0.div_euclid(86_400_000);
-            let ms_of_day = t.0.rem_euclid(86_400_000);
-            let (y, m, d) = civil_from_days(days);
-            let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
-            let (min, rest) = (rest / 60_000, rest % 60_000);
-            let (s, ms) = (rest / 1000, rest % 1000);
+            let (y, m, d, h, min, s, ms) = t.utc_parts();
             format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z")
         };
         let mut x = 0x9e37_79b9_7f4a_7c15u64;

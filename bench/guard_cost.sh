@@ -74,9 +74,10 @@ check_recordable
 [[ -f $DATA/tollgate.db ]] || die "no data directory at $DATA: run bench/api.sh first (it imports the platform), or set DATA"
 [[ -f $DATASET/posts.jsonl ]] || die "no platform files in $DATASET to pick requests from (ACCOUNTS/POSTS/SEED name them)"
 mkdir -p "$RAWOUT"
-# Every request served is a ledger entry in $DATA: the default run (2 rounds)
-# grows it by about 5 GB.
-check_disk 8
+# Every request served is a ledger entry in $DATA (about 2.7 KB of it on disk,
+# `ledger.db` and the segment files): the default run (2 rounds) grows it by
+# about 10 GB, and the access log in $RAWOUT/serve.log by about 1 GB.
+check_disk 12
 cd "$BENCH_DIR"
 MACHINE=$(machine_rows)
 

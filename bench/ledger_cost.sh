@@ -44,6 +44,9 @@ trap cleanup EXIT
 
 need_tools wrk curl jq
 check_recordable
+# Every request served with the ledger is an entry in $DATA (about 2.7 KB of
+# it on disk): the default run (2 rounds) grows it by about 6 GB.
+check_disk 8
 [[ -f $DATA/tollgate.db ]] || die "no data directory at $DATA: run bench/api.sh first (it imports the platform), or set DATA"
 [[ -f $DATASET/posts.jsonl ]] || die "no platform files in $DATASET to pick requests from (ACCOUNTS/POSTS/SEED name them)"
 mkdir -p "$RAWOUT"

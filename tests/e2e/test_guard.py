@@ -517,6 +517,17 @@ def challenge_form(r: requests.Response) -> dict[str, str]:
     return {k: html.unescape(v) for k, v in fields.items()}
 
 
+def answer_challenge(g, session, ip: str, data: dict[str, str]) -> requests.Response:
+    """Submits the challenge's form `data` as a stale Chrome at `ip`, in `session` (its cookies)."""
+    return session.post(
+        g.base + "/_tg/challenge",
+        data=data,
+        headers={"User-Agent": STALE_CHROME, "X-Forwarded-For": ip},
+        allow_redirects=False,
+        timeout=30,
+    )
+
+
 def test_a_person_without_javascript_passes_the_challenge_by_submitting_the_form(guarded):
     g = guarded
     ip = "24.16.13.5"
@@ -531,13 +542,7 @@ def test_a_person_without_javascript_passes_the_challenge_by_submitting_the_form
     assert e["guard"]["rule"] == "browsers-with-a-weak-signal-are-challenged"
     assert "stale-browser" in e["guard"]["signals"]
 
-    passed = person.post(
-        g.base + "/_tg/challenge",
-        data=form,
-        headers={"User-Agent": STALE_CHROME, "X-Forwarded-For": ip},
-        allow_redirects=False,
-        timeout=30,
-    )
+    passed = answer_challenge(g, person, ip, form)
     assert passed.status_code == 303, passed.text[:300]
     assert passed.headers["location"] == path
     # The answer is an attempt too, in the ledger: a pass given.
@@ -562,13 +567,7 @@ def test_a_forged_challenge_token_gets_a_fresh_challenge_and_return_stays_on_sit
     form = challenge_form(get(g, path, ip, STALE_CHROME, person))
 
     def submit(data):
-        return person.post(
-            g.base + "/_tg/challenge",
-            data=data,
-            headers={"User-Agent": STALE_CHROME, "X-Forwarded-For": ip},
-            allow_redirects=False,
-            timeout=30,
-        )
+        return answer_challenge(g, person, ip, data)
 
     expiry, mac = form["token"].split(".", 1)
     forged_mac = ("A" if mac[0] != "A" else "B") + mac[1:]
@@ -580,13 +579,7 @@ def test_a_forged_challenge_token_gets_a_fresh_challenge_and_return_stays_on_sit
         assert "tg_pass" not in again.headers.get("set-cookie", "")
         assert fresh["return"] == path and fresh["token"] != token
     # Another client's token (without its cookie) is worth nothing either.
-    stranger = requests.post(
-        g.base + "/_tg/challenge",
-        data=form,
-        headers={"User-Agent": STALE_CHROME, "X-Forwarded-For": ip},
-        allow_redirects=False,
-        timeout=30,
-    )
+    stranger = answer_challenge(g, requests.Session(), ip, form)
     challenge_form(stranger)
     # An open redirect: a genuine token, but a `return` off this site.
     for evil in ["https://evil.example/", "//evil.example/x", "/\\evil.example"]:

@@ -94,6 +94,15 @@ impl Price {
         self.micros
     }
 
+    /// The amount in decimal (`0.01`): at least two decimals, no trailing
+    /// zeros beyond them.
+    pub fn amount(&self) -> String {
+        let fraction = format!("{:06}", self.micros % 1_000_000);
+        let trimmed = fraction.trim_end_matches('0');
+        let shown = if trimmed.len() < 2 { &fraction[..2] } else { trimmed };
+        format!("{}.{shown}", self.micros / 1_000_000)
+    }
+
     /// The value of `crawler-price` and `crawler-charged`.
     pub fn header_value(&self) -> HeaderValue {
         // Upper-case letters, digits, a space and a dot: always a valid value.
@@ -109,12 +118,9 @@ impl std::str::FromStr for Price {
 }
 
 impl fmt::Display for Price {
-    /// `USD 0.01`: at least two decimals, no trailing zeros beyond them.
+    /// `USD 0.01`: the currency and the amount.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let fraction = format!("{:06}", self.micros % 1_000_000);
-        let trimmed = fraction.trim_end_matches('0');
-        let shown = if trimmed.len() < 2 { &fraction[..2] } else { trimmed };
-        write!(f, "{} {}.{shown}", self.currency(), self.micros / 1_000_000)
+        write!(f, "{} {}", self.currency(), self.amount())
     }
 }
 

@@ -469,15 +469,13 @@ fn license_xml(granted: &[Purpose], partner_url: &str, crawl_price: Option<&crat
         out.push_str("      </payment>\n");
         out.push_str("    </license>\n");
         if let Some(price) = crawl_price {
-            let text = price.to_string();
-            let amount = text.split_once(' ').map_or(text.as_str(), |(_, a)| a);
             out.push_str("    <license>\n");
             out.push_str(&format!("      <permits type=\"usage\">{}</permits>\n", labels(&withheld)));
             out.push_str("      <payment type=\"crawl\">\n");
             out.push_str(&format!(
                 "        <amount currency=\"{}\">{}</amount>\n",
                 xml_escape(price.currency()),
-                xml_escape(amount)
+                xml_escape(&price.amount())
             ));
             out.push_str("      </payment>\n");
             out.push_str("    </license>\n");

@@ -63,6 +63,12 @@ fn v4(a: u32) -> String {
     IpAddr::from(std::net::Ipv4Addr::from(a)).to_string()
 }
 
+/// Moves `c` to the IPv4 address `a`, with its prefix.
+fn move_to(c: &mut Client, a: u32) {
+    c.ip = IpAddr::from(std::net::Ipv4Addr::from(a));
+    c.prefix = Prefix::of(c.ip);
+}
+
 fn fires(obs: Observation, s: Signal) -> bool {
     obs.signals.contains(s)
 }
@@ -477,8 +483,7 @@ fn a_fingerprint_whose_cookies_never_come_back_is_a_fleet() {
     let mut first = None;
     for round in 0..11u64 {
         for i in 0..50u32 {
-            fleet.ip = v4(base + i * 256).parse().unwrap();
-            fleet.prefix = Prefix::of(fleet.ip);
+            move_to(&mut fleet, base + i * 256);
             let obs = g.observe(&fleet, &PLAIN, T0 + round);
             if round * 50 + u64::from(i) < 549 {
                 assert!(!fires(obs, Signal::CookiesNeverReused), "round {round}, client {i}");
@@ -498,8 +503,7 @@ fn a_fingerprint_whose_cookies_never_come_back_is_a_fleet() {
     let mut person = client("10.0.0.1", NetClass::Residential);
     for round in 0..2u32 {
         for i in 0..1_000u32 {
-            person.ip = v4(base + i * 256).parse().unwrap();
-            person.prefix = Prefix::of(person.ip);
+            move_to(&mut person, base + i * 256);
             person.cookie = (round == 1).then_some(u64::from(i));
             assert!(!fires(g.observe(&person, &PLAIN, T0), Signal::CookiesNeverReused), "request {i}");
         }
@@ -514,8 +518,7 @@ fn many_first_visits_are_no_fleet() {
     let base = u32::from(std::net::Ipv4Addr::new(10, 0, 0, 0));
     let mut person = client("10.0.0.1", NetClass::Mobile);
     for i in 0..5_000u32 {
-        person.ip = v4(base + i * 3).parse().unwrap();
-        person.prefix = Prefix::of(person.ip);
+        move_to(&mut person, base + i * 3);
         let obs = g.observe(&person, &PLAIN, T0 + u64::from(i % 600));
         assert!(!fires(obs, Signal::CookiesNeverReused), "visitor {i}");
         assert_eq!(obs.kind.basis(), [Basis::Fingerprint, Basis::Ip], "visitor {i}");
@@ -531,15 +534,13 @@ fn a_fleet_in_data_centres_is_told_apart_from_people_with_its_browser() {
     let base = u32::from(std::net::Ipv4Addr::new(34, 64, 0, 0));
     let mut fleet = client("34.64.0.1", NetClass::Hosting);
     for i in 0..9u32 {
-        fleet.ip = v4(base + i * 7).parse().unwrap();
-        fleet.prefix = Prefix::of(fleet.ip);
+        move_to(&mut fleet, base + i * 7);
         assert!(!fires(g.observe(&fleet, &PLAIN, T0), Signal::CookiesNeverReused), "request {i}");
     }
     let obs = g.observe(&fleet, &PLAIN, T0);
     assert!(fires(obs, Signal::CookiesNeverReused), "ten requests from data centres, no cookie back");
     for i in 0..2_000u32 {
-        fleet.ip = v4(base + i * 7).parse().unwrap();
-        fleet.prefix = Prefix::of(fleet.ip);
+        move_to(&mut fleet, base + i * 7);
         assert!(fires(g.observe(&fleet, &PLAIN, T0 + 1), Signal::CookiesNeverReused));
     }
     // People with the same browser at home and on a VPN: a first request

@@ -125,13 +125,10 @@ impl Counts {
     fn add(&mut self, entry: &Entry) {
         self.requests += 1;
         match entry.outcome {
-            Outcome::Served => {
-                self.served += 1;
-                self.posts_served += entry.posts.len() as u64;
-            }
+            Outcome::Served => self.served += 1,
             Outcome::Refused(_) => self.refused += 1,
         }
-        self.posts_withheld += entry.withheld.values().map(|&n| u64::from(n)).sum::<u64>();
+        self.add_posts(entry);
     }
 
     /// Adds the posts of a further entry of a request already counted (a

@@ -92,6 +92,11 @@ class Platform:
     def ledger_entries(self) -> int:
         return self.server.health()["ledger_entries"]
 
+    def refused_since(self, before: int) -> list[str]:
+        """The reasons of the refused attempts recorded from entry `before` on,
+        each checked to have released nothing (`support.refused_attempts`)."""
+        return support.refused_attempts(self.server, self.data_dir, before)
+
     def claim_author(self, accept) -> int:
         """An author no other test has claimed, for which `accept(account, posts)`
         holds. Tests that change an author's state, or that compare an author's

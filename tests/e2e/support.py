@@ -90,6 +90,26 @@ def run_cli(data_dir: Path, *args: str, check: bool = True, timeout: float = 120
     return proc
 
 
+def refused_attempts(server: "Server", data_dir: Path, before: int) -> list[str]:
+    """The reasons of the ledger entries recorded from entry `before` on, each
+    checked to be a refused attempt that released nothing: what a request
+    refused before anything was decided leaves (docs/guard.md, "Evidence").
+    Read with `ledger tail`, from the store's copy, which may trail the
+    server's count by a moment: read again (bounded) until it holds them all."""
+    want = server.health()["ledger_entries"] - before
+    for _ in range(100):
+        out = run_cli(data_dir, "ledger", "tail", "--from", str(before), "--limit", "100000").stdout
+        entries = [json.loads(line) for line in out.splitlines() if line.strip()]
+        if len(entries) >= want:
+            break
+        time.sleep(0.05)
+    assert len(entries) == want, f"{len(entries)} entries from {before} on, the server counts {want}"
+    for e in entries:
+        assert e["outcome"]["status"] == "refused", e
+        assert not (e.get("posts") or e.get("accounts")), f"a refused attempt released something: {e}"
+    return [e["outcome"]["reason"] for e in entries]
+
+
 def create_demo(data_dir: Path, port: int, accounts: int, posts: int) -> dict:
     data_dir.mkdir(parents=True, exist_ok=True)
     run_cli(

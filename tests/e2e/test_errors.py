@@ -1,7 +1,8 @@
 """Bad input, authentication, rate limits and an invalid policy, over plain HTTP.
 
 Every bad request gets a 400 that names the parameter and the offending value
-in X's problem shape, and changes nothing: no ledger entry, no stored state.
+in X's problem shape, and changes nothing: no stored state, no release; the
+guard records the attempt in the ledger, refused (docs/guard.md, "Evidence").
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from support import (
     free_port,
     none_deleted,
     public_author,
+    refused_attempts,
     run_cli,
     tollgate_bin,
 )
@@ -154,7 +156,7 @@ def test_bad_input_gets_a_precise_400_and_changes_nothing(platform, bad_request_
     assert error["parameters"] == {parameter: [value]}, body
     assert words in error["message"], error["message"]
     assert "data" not in body
-    assert platform.ledger_entries() == before, "a refused bad request records no release"
+    assert platform.refused_since(before) == ["invalid_request"], "a refused bad request is an attempt, no release"
 
 
 def test_names_of_both_generations_of_x_naming_are_a_400_naming_both(platform):
@@ -171,7 +173,7 @@ def test_names_of_both_generations_of_x_naming_are_a_400_naming_both(platform):
     [error] = body["errors"]
     assert error["parameters"] == {"tweet.fields": ["created_at"], "expansions": ["referenced_posts"]}, body
     assert "before 2.167" in error["message"] and "`referenced_posts` in `expansions`" in error["message"], error
-    assert platform.ledger_entries() == before, "a refused bad request records no release"
+    assert platform.refused_since(before) == ["invalid_request"], "a refused bad request is an attempt, no release"
     # Each generation alone is answered, under its own property names.
     for params, edit_history in [
         ({"tweet.fields": "created_at", "expansions": "author_id,referenced_tweets.id"}, "edit_history_tweet_ids"),
@@ -329,7 +331,9 @@ def test_hostile_requests_get_precise_json_errors_and_change_nothing(platform):
         assert error["title"] and error["type"], f"{case}: {error}"
         text = error["detail"] + " " + " ".join(e.get("message", "") for e in error.get("errors", []))
         assert words in text, f"{case}: {error}"
-    assert platform.ledger_entries() == before, "no hostile request records a release"
+    # The requests the guard saw (the API's paths) are attempts, refused;
+    # the others were cut off before it (the limits), or are not content.
+    assert platform.refused_since(before) == ["invalid_request"] * 6 + ["method_not_allowed", "invalid_request"]
 
     big = "[" + ",".join(['{"id": 1}'] * 300_000) + "]"
     r = platform.internal("PUT", "/internal/posts", data=big)
@@ -374,7 +378,7 @@ def test_requests_without_a_usable_bearer_token_get_401(platform):
         body = r.json()
         assert body["title"] == "Unauthorized" and words in body["detail"], body
         assert "data" not in body
-    assert platform.ledger_entries() == before
+    assert platform.refused_since(before) == ["unauthorized"] * 4
 
 
 def test_revoked_key_is_refused_from_the_next_request(platform):
@@ -441,7 +445,7 @@ def test_rate_limit_headers_count_down_and_the_next_request_gets_429(tmp_path):
         assert body["type"] == "https://api.x.com/2/problems/usage-capped" and body["status"] == 429
         entries = server.health()["ledger_entries"]
         assert requests.get(f"{server.base_url}/2/tweets/20", headers=bearer(token), timeout=30).status_code == 429
-        assert server.health()["ledger_entries"] == entries, "a rate-limited request releases nothing"
+        assert refused_attempts(server, data_dir, entries) == ["rate_limited"], "a rate-limited request releases nothing"
 
         # Limits are per endpoint: user lookups still have their own three requests.
         client = tweepy.Client(bearer_token=token)

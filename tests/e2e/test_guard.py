@@ -662,6 +662,12 @@ def test_the_api_is_governed_by_keys_not_robots_txt_and_its_refusals_are_in_xs_e
     # that read it and asks without one is told to authenticate, as any is.
     r = get(g, f"/2/tweets/{g.posts[0]['id']}", ip, ua, Authorization="Bearer not-a-token")
     assert r.status_code == 401 and "tollgate-guard" not in r.headers
+    # Refused by the API, not by the guard: an attempt all the same, in the
+    # ledger with the guard's facts.
+    e = g.entry(r)
+    assert e["outcome"] == {"status": "refused", "reason": "unauthorized"}
+    assert e["app_id"] == 0 and e["endpoint"] == "GET /2/tweets/:id"
+    assert_guard_facts(e, ip=ip, prefix="34.64.62.0/24", network="hosting", ua=ua, action="allow")
     # A client the guard refuses on the API is answered in X's JSON error
     # shape: here one that claims to be a verifying crawler and is not.
     r = get(g, f"/2/tweets/{g.posts[0]['id']}", "34.64.62.4", "Mozilla/5.0 (compatible; Searchbot/2.1)",
@@ -673,6 +679,20 @@ def test_the_api_is_governed_by_keys_not_robots_txt_and_its_refusals_are_in_xs_e
     e = g.entry(r)
     assert e["channel"] == "api" and e["app_id"] == 0 and e["endpoint"] == "GET /2/tweets/:id"
     assert e["guard"]["rule"] == "impersonators-are-blocked"
+
+
+def test_malformed_page_addresses_are_attempts_in_the_ledger(guarded):
+    g = guarded
+    ip = "24.16.10.9"
+    for path, status, reason in [
+        (f"/{g.handle}/status/not-an-id", 404, "not_found"),
+        (f"/{g.handle}?cursor=not-a-cursor", 400, "invalid_request"),
+    ]:
+        r = get(g, path, ip, CHROME)
+        assert r.status_code == status, (path, r.text[:200])
+        e = g.entry(r)
+        assert e["channel"] == "web" and e["outcome"] == {"status": "refused", "reason": reason}, e
+        assert e["guard"]["request"] == f"GET {path}"
 
 
 # -- apps and the terms ---------------------------------------------------------------------

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -162,6 +162,7 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
     let key = key_of(&state, headers, now);
     let client = g.resolver.identify(peer, headers, key, secs);
     let path = request.uri().path().to_owned();
+    let method = request.method().clone();
     let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
     // A new client gets its continuity cookie with its first answer; an
     // app's key is its continuity (API clients keep no cookies).
@@ -183,7 +184,7 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
         };
         // INVARIANT (attempts-recorded): an answer to the challenge is an
         // attempt too: a pass given (served) or a fresh challenge (refused).
-        let passed = answer.status() == axum::http::StatusCode::SEE_OTHER;
+        let passed = answer.status() == StatusCode::SEE_OTHER;
         let observation = g.signals.observe(&client, &Access::default(), secs);
         let action = if passed { GuardAction::Allow } else { GuardAction::Challenge };
         let facts = observation.facts(&client, &request_line, action, None, None);
@@ -194,7 +195,7 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
             guard: Some(Arc::new(facts)),
         };
         let refused = (!passed).then_some("guard_challenge");
-        if let Err(response) = record(&state, &visitor, None, &path, refused, now).await {
+        if let Err(response) = record(&state, &visitor, None, (&method, &path), refused, now).await {
             return response;
         }
         return with_cookie(answer, &new_cookie);
@@ -223,7 +224,19 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
     // the request line are made only for the requests that keep them.
     if guarded == Guarded::Api && client.key.is_some() && observation.signals.is_empty() && action == GuardAction::Allow
     {
-        let mut response = next.run(request).await;
+        let credentials = Credentials::of(request.headers());
+        let (response, recorded) = tollgate_deliver::recording(next.run(request)).await;
+        let mut response = if recorded {
+            response
+        } else {
+            let visitor = Visitor {
+                client: observation.actor.to_string(),
+                purpose: Purpose::Display,
+                licensed: false,
+                guard: None,
+            };
+            record_answer(&state, &visitor, &credentials, (&method, &path), response, now).await
+        };
         note_served(g, &observation, &mut response, secs);
         if let Some((_, key)) = client.key {
             g.note_quota(key.0, response.headers());
@@ -250,8 +263,15 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
         // INVARIANT (attempts-recorded): a refused attempt is in the ledger
         // before it is answered.
         let reason = format!("guard_{}", action.as_str());
-        if let Err(response) =
-            record(&state, &visitor, client.key.is_some().then_some(request.headers()), &path, Some(&reason), now).await
+        if let Err(response) = record(
+            &state,
+            &visitor,
+            client.key.is_some().then_some(request.headers()),
+            (&method, &path),
+            Some(&reason),
+            now,
+        )
+        .await
         {
             return response;
         }
@@ -272,7 +292,8 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
     // handlers of content record their own entries, with the guard's facts.
     if guarded == Guarded::Terms
         && let Err(response) =
-            record(&state, &visitor, client.key.is_some().then_some(request.headers()), &path, None, now).await
+            record(&state, &visitor, client.key.is_some().then_some(request.headers()), (&method, &path), None, now)
+                .await
     {
         return response;
     }
@@ -283,8 +304,14 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
         let nonce = g.nonce.fetch_add(1, Ordering::Relaxed);
         request.extensions_mut().insert(tollgate_deliver::HiddenLink(g.signals.trap_token(observation.actor, nonce)));
     }
-    request.extensions_mut().insert(visitor);
-    let mut response = next.run(request).await;
+    let credentials = if client.key.is_some() { Credentials::of(request.headers()) } else { Credentials::default() };
+    request.extensions_mut().insert(visitor.clone());
+    let (response, recorded) = tollgate_deliver::recording(next.run(request)).await;
+    let mut response = if recorded {
+        response
+    } else {
+        record_answer(&state, &visitor, &credentials, (&method, &path), response, now).await
+    };
     note_served(g, &observation, &mut response, secs);
     if let Some((_, key)) = client.key {
         g.note_quota(key.0, response.headers());
@@ -356,30 +383,103 @@ fn key_of(
     Some((credentials.app.as_ref()?.id, credentials.key.id))
 }
 
-/// Records an attempt the guard answered itself, or a fetch of the terms;
-/// an answer that cannot be recorded is not given.
+/// The headers that name a keyed request's app and purpose, kept from a
+/// request the handler takes, in case its answer must be recorded after it.
+#[derive(Default)]
+struct Credentials {
+    authorization: Option<HeaderValue>,
+    purpose: Option<HeaderValue>,
+}
+
+impl Credentials {
+    fn of(headers: &HeaderMap) -> Credentials {
+        Credentials {
+            authorization: headers.get(header::AUTHORIZATION).cloned(),
+            purpose: headers.get(crate::content::PURPOSE_HEADER).cloned(),
+        }
+    }
+
+    fn headers(&self) -> Option<HeaderMap> {
+        let authorization = self.authorization.clone()?;
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, authorization);
+        if let Some(purpose) = &self.purpose {
+            headers.insert(crate::content::PURPOSE_HEADER, purpose.clone());
+        }
+        Some(headers)
+    }
+}
+
+/// An answer a handler gave without recording it in the ledger: refused
+/// before anything was decided (a malformed parameter or page address, an
+/// unknown or revoked key, an app over its quota). INVARIANT
+/// (attempts-recorded): it is recorded here, as a refused attempt with a
+/// reason named after its status, before it is sent; an answer that cannot
+/// be recorded is not given. A success a handler did not record released
+/// nothing (a stream's rules; a stream records what it sends as it sends
+/// it) and is not an attempt at content.
+async fn record_answer(
+    state: &ApiState,
+    visitor: &Visitor,
+    credentials: &Credentials,
+    request: (&Method, &str),
+    response: Response,
+    now: Timestamp,
+) -> Response {
+    let Some(reason) = unrecorded_reason(response.status()) else { return response };
+    let headers = credentials.headers();
+    match record(state, visitor, headers.as_ref(), request, Some(&reason), now).await {
+        Ok(()) => response,
+        Err(failed) => failed,
+    }
+}
+
+/// The reason code of an unrecorded answer, from its status; `None` for a
+/// success or a redirect.
+fn unrecorded_reason(status: StatusCode) -> Option<std::borrow::Cow<'static, str>> {
+    let code = match status {
+        s if !(s.is_client_error() || s.is_server_error()) => return None,
+        StatusCode::BAD_REQUEST => "invalid_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        s if s.is_server_error() => "server_error",
+        s => return Some(format!("http_{}", s.as_u16()).into()),
+    };
+    Some(code.into())
+}
+
+/// Records an attempt the guard answered itself, a fetch of the terms, or
+/// an answer a handler gave without recording it; an answer that cannot be
+/// recorded is not given.
 async fn record(
     state: &ApiState,
     visitor: &Visitor,
     headers: Option<&HeaderMap>,
-    path: &str,
+    (method, path): (&Method, &str),
     refused: Option<&str>,
     now: Timestamp,
 ) -> Result<(), Response> {
-    // A keyed client is recorded as its app, as its deliveries are.
-    let recipient = match headers.and_then(|h| crate::content::authenticate_app(state, h).ok()) {
-        Some(mut r) => {
+    // A keyed client is recorded as its app, as its deliveries are, for the
+    // purpose it asked for where the header names one.
+    let keyed = headers.and_then(|h| Some((crate::content::authenticate_app(state, h).ok()?, h)));
+    let (recipient, purpose) = match keyed {
+        Some((mut r, h)) => {
             r.guard = visitor.guard.clone();
-            r
+            let asked = h.get(crate::content::PURPOSE_HEADER).and_then(|v| v.to_str().ok()?.trim().parse().ok());
+            let purpose = asked.or_else(|| r.app.purposes.first().copied()).unwrap_or(visitor.purpose);
+            (r, purpose)
         }
-        None => visitor.recipient(),
+        None => (visitor.recipient(), visitor.purpose),
     };
     let id = crate::access::request_id();
     let req = Delivery {
         recipient: &recipient,
-        purpose: visitor.purpose,
+        purpose,
         channel: if path.starts_with("/2/") { Channel::Api } else { Channel::Web },
-        endpoint: endpoint_of(path),
+        endpoint: &endpoint(method, path),
         request_id: id.as_ref().map(|i| i.as_str()).unwrap_or(""),
         now,
     };
@@ -389,6 +489,16 @@ async fn record(
             Ok(())
         }
         Err(e) => Err(crate::ApiError::ledger(e).into_response()),
+    }
+}
+
+/// The endpoint a request to a guarded path is recorded under: its method
+/// and the path's route template (`DELETE /2/tweets/:id`).
+fn endpoint(method: &Method, path: &str) -> std::borrow::Cow<'static, str> {
+    let template = endpoint_of(path);
+    match template.split_once(' ') {
+        Some((m, route)) if m != method.as_str() => format!("{method} {route}").into(),
+        _ => template.into(),
     }
 }
 
@@ -467,6 +577,10 @@ mod tests {
         ] {
             assert_eq!(endpoint_of(path), endpoint, "{path}");
         }
+        // Under the method it was sent with.
+        assert_eq!(endpoint(&Method::DELETE, "/2/tweets/19"), "DELETE /2/tweets/:id");
+        assert_eq!(endpoint(&Method::GET, "/_tg/challenge"), "GET /_tg/challenge");
+        assert_eq!(endpoint(&Method::POST, "/_tg/challenge"), "POST /_tg/challenge");
         // Every route the API serves under those paths has its template here.
         for route in crate::routes() {
             let p = route.path;

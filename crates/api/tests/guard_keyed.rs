@@ -1,7 +1,9 @@
 //! The guard in front of keyed API requests: a request on which no signal
 //! fired leaves no trace of the guard in its ledger entry (the middleware
 //! skips the facts for it), one on which a signal fired carries the guard's
-//! facts, and both are served with the continuity cookie.
+//! facts, and both are served with the continuity cookie. An answer the
+//! handler gave without recording it (an unknown key, a malformed
+//! parameter) is recorded by the guard, as a refused attempt.
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use tollgate_domain::{
     Timestamp,
 };
 use tollgate_guard::{Guard, IdentityConfig, LocalCounters, LocalSizes, Resolver, SignalConfig};
-use tollgate_ledger::{Entry, LedgerDb, LedgerWriter};
+use tollgate_ledger::{Entry, LedgerDb, LedgerWriter, Outcome};
 use tollgate_policy::{GuardPolicy, PolicyEngine};
 use tollgate_store::{NewApp, NewKey, Store};
 use tollgate_store_sqlite::{SqliteOptions, SqliteStore};
@@ -147,6 +149,69 @@ impl Served {
         let entry = Entry::decode(&self.ledger_db.ledger_last().unwrap().unwrap().body).unwrap();
         (status, cookie, entry)
     }
+}
+
+impl Served {
+    /// Sends `uri` with `headers`: the answer's status, and the entries the
+    /// ledger recorded for it.
+    async fn send(&self, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, Vec<Entry>) {
+        let before = self.ledger_db.ledger_last().unwrap().map_or(0, |r| r.seq + 1);
+        let mut request = Request::builder().uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self.app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        response.into_body().collect().await.unwrap();
+        let rows = self.ledger_db.ledger_read(before, 10).unwrap();
+        (status, rows.iter().map(|r| Entry::decode(&r.body).unwrap()).collect())
+    }
+}
+
+#[tokio::test]
+async fn answers_the_handler_did_not_record_are_recorded_as_refused_attempts() {
+    let served = serve("guard-unrecorded", SignalConfig::default());
+    let bearer = format!("Bearer {}", served.token);
+
+    // An unknown key: the client is anonymous to the guard, and recorded
+    // as the actor it was attributed to, with the guard's facts.
+    let (status, entries) = served.send("/2/tweets/101", &[("authorization", "Bearer tg_not_a_key")]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let [entry] = entries.as_slice() else { panic!("one entry for one answer, got {entries:?}") };
+    assert_eq!(entry.outcome, Outcome::Refused("unauthorized".into()));
+    assert_eq!(entry.endpoint, "GET /2/tweets/:id");
+    assert!(entry.posts.is_empty());
+    let facts = entry.guard.as_ref().expect("an anonymous attempt carries the guard's facts");
+    assert_eq!(entry.client.as_deref(), Some(facts.actor.as_str()));
+    assert_eq!(facts.request, "GET /2/tweets/101");
+
+    // No key at all.
+    let (status, entries) = served.send("/2/tweets/101", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].outcome, Outcome::Refused("unauthorized".into()));
+
+    // A keyed request with a malformed id: recorded as its app, for the
+    // purpose it asked for.
+    let (status, entries) = served.send("/2/tweets/abc", &[("authorization", &bearer)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let [entry] = entries.as_slice() else { panic!("one entry for one answer, got {entries:?}") };
+    assert_eq!(entry.outcome, Outcome::Refused("invalid_request".into()));
+    assert_eq!(entry.app_id.map(|a| a.0), Some(1));
+    assert!(entry.key_id.is_some());
+    assert_eq!(entry.purpose, Some(Purpose::Display));
+    let (status, entries) =
+        served.send("/2/tweets/abc", &[("authorization", &bearer), ("tollgate-purpose", "search")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].purpose, Some(Purpose::Search));
+
+    // A served request is recorded once, by its handler.
+    let (status, entries) = served.send("/2/tweets/101", &[("authorization", &bearer)]).await;
+    assert_eq!(status, StatusCode::OK);
+    let [entry] = entries.as_slice() else { panic!("one entry for one answer, got {entries:?}") };
+    assert_eq!(entry.outcome, Outcome::Served);
+    assert_eq!(entry.posts, vec![PostId(101)]);
 }
 
 #[tokio::test]

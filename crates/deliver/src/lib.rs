@@ -268,15 +268,34 @@ enum Recorder {
 
 impl Recorder {
     async fn record(&self, entry: Entry) -> Result<Receipt, LedgerError> {
-        match self {
-            Recorder::Ledger(writer) => writer.record(entry).await,
+        let receipt = match self {
+            Recorder::Ledger(writer) => writer.record(entry).await?,
             #[cfg(feature = "unrecorded")]
             Recorder::Unrecorded => {
                 drop(entry);
-                Ok(Receipt { seq: 0 })
+                Receipt { seq: 0 }
             }
-        }
+        };
+        let _ = RECORDED.try_with(|r| r.set(true));
+        Ok(receipt)
     }
+}
+
+tokio::task_local! {
+    static RECORDED: std::cell::Cell<bool>;
+}
+
+/// Runs a request's handler and says whether it recorded a ledger entry
+/// (any of the deliverer's records, in the handler's own task): how the
+/// guard knows an answer needs an entry of its own, so that every attempt
+/// is in the ledger, however a channel answered it.
+pub async fn recording<F: std::future::Future>(handler: F) -> (F::Output, bool) {
+    RECORDED
+        .scope(std::cell::Cell::new(false), async {
+            let out = handler.await;
+            (out, RECORDED.with(std::cell::Cell::get))
+        })
+        .await
 }
 
 impl Deliverer {

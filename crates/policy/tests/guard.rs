@@ -93,6 +93,7 @@ fn oracle(c: &GuardClass) -> GuardAction {
     );
     let app = c.kind == ClientKind::App;
     if (content && crawler && any(&rates))
+        || (browser && has(Signal::Breadth))
         || (app && any(&[Signal::RateKey, Signal::QuotaPacing]))
         || (app && has(Signal::KeyManyNetworks) && any(&rates))
     {
@@ -317,6 +318,25 @@ fn a_single_weak_signal_gets_a_challenge_until_passed() {
         GuardAction::Challenge
     );
     assert_eq!(action(&guard, &GuardClass { passed_challenge: true, ..c }), GuardAction::Allow);
+}
+
+#[test]
+fn a_browser_reading_more_than_a_person_reads_is_throttled_pass_or_not() {
+    let guard = GuardPolicy::builtin().unwrap();
+    let c = GuardClass {
+        resource: Resource::Content,
+        passed_challenge: true,
+        ..class(ClientKind::Browser, NetClass::Residential, &[Signal::Breadth])
+    };
+    let d = guard.decide(&c);
+    assert_eq!((d.action, d.reason.as_deref()), (GuardAction::Throttle, Some("breadth")));
+    assert_eq!(d.policy_id.as_deref(), Some("broad-readers-are-throttled"));
+    assert_eq!(action(&guard, &GuardClass { passed_challenge: false, ..c.clone() }), GuardAction::Throttle);
+    // Only content: the terms and the guard's own paths are not slowed.
+    assert_eq!(action(&guard, &GuardClass { resource: Resource::Terms, ..c.clone() }), GuardAction::Allow);
+    assert_eq!(action(&guard, &GuardClass { resource: Resource::Other, ..c.clone() }), GuardAction::Allow);
+    // A person reading without the signal is served.
+    assert_eq!(action(&guard, &GuardClass { signals: SignalSet::default(), ..c }), GuardAction::Allow);
 }
 
 #[test]

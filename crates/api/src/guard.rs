@@ -307,7 +307,8 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
     let credentials = if client.key.is_some() { Credentials::of(request.headers()) } else { Credentials::default() };
     request.extensions_mut().insert(visitor.clone());
     let (response, recorded) = tollgate_deliver::recording(next.run(request)).await;
-    let mut response = if recorded {
+    // A fetch of the terms was recorded above, whatever its answer.
+    let mut response = if recorded || guarded == Guarded::Terms {
         response
     } else {
         record_answer(&state, &visitor, &credentials, (&method, &path), response, now).await

@@ -735,6 +735,10 @@ def test_the_terms_are_always_served_even_to_a_blocked_client(guarded):
         assert e["outcome"]["status"] == "served"
         assert e["guard"]["action"] == "allow" and "impersonation" in e["guard"]["signals"]
     assert get(g, g.post_path(1), ip, SEARCHBOT).status_code == 403
+    # A fetch of the terms that finds nothing is still one entry, not two.
+    missing = get(g, "/agreement/999999", ip, SEARCHBOT)
+    assert missing.status_code == 404
+    assert g.entry(missing)["endpoint"] == "GET /agreement"
 
 
 # -- the report's other forms, and written notices ----------------------------------------

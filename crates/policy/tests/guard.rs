@@ -331,10 +331,10 @@ fn a_browser_reading_more_than_a_person_reads_is_throttled_pass_or_not() {
     let d = guard.decide(&c);
     assert_eq!((d.action, d.reason.as_deref()), (GuardAction::Throttle, Some("breadth")));
     assert_eq!(d.policy_id.as_deref(), Some("broad-readers-are-throttled"));
-    assert_eq!(action(&guard, &GuardClass { passed_challenge: false, ..c.clone() }), GuardAction::Throttle);
+    assert_eq!(action(&guard, &GuardClass { passed_challenge: false, ..c }), GuardAction::Throttle);
     // Only content: the terms and the guard's own paths are not slowed.
-    assert_eq!(action(&guard, &GuardClass { resource: Resource::Terms, ..c.clone() }), GuardAction::Allow);
-    assert_eq!(action(&guard, &GuardClass { resource: Resource::Other, ..c.clone() }), GuardAction::Allow);
+    assert_eq!(action(&guard, &GuardClass { resource: Resource::Terms, ..c }), GuardAction::Allow);
+    assert_eq!(action(&guard, &GuardClass { resource: Resource::Other, ..c }), GuardAction::Allow);
     // A person reading without the signal is served.
     assert_eq!(action(&guard, &GuardClass { signals: SignalSet::default(), ..c }), GuardAction::Allow);
 }

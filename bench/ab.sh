@@ -27,6 +27,12 @@ ROUNDS=${ROUNDS:-2}
 WRK_DURATION=${WRK_DURATION:-8s}
 PORT=${PORT:-18190}
 need_tools wrk curl jq python3
+# Every answered request adds a ledger entry to DATA (about 2.7 KB in the
+# segment files and ledger.db): up to 20,000 a second, for two binaries,
+# three endpoints and a 2 s warm-up plus WRK_DURATION each, per round.
+secs=${WRK_DURATION%s}
+[[ $secs =~ ^[0-9]+$ ]] || secs=8
+check_disk $(( ROUNDS * 2 * 3 * (secs + 2) * 20000 * 27 / 10 / 1000000 + 1 ))
 [[ -f $DATA/demo-credentials.json && -f $DATA/generated/posts.jsonl ]] || die "$DATA is not a demo data directory"
 
 PID=

@@ -126,13 +126,21 @@ class Guarded:
         return f"/{self.handle}/status/{self.posts[i]['id']}"
 
     def entries(self, request_ids: list[str]) -> list[dict]:
-        """The ledger entries of these requests (by `x-request-id`), in order."""
-        out = self.cli("ledger", "tail", "--from", "0", "--limit", "100000").stdout
+        """The ledger entries of these requests (by `x-request-id`), in order.
+        Read from the store's copy of the ledger, which the server makes a few
+        milliseconds after the responses: read again (bounded) until it holds
+        every entry the server has recorded."""
+        recorded = self.server.health()["ledger_entries"]
+        for _ in range(40):
+            lines = [line for line in self.cli("ledger", "tail", "--from", "0", "--limit", "100000").stdout.splitlines()
+                     if line.strip()]
+            if len(lines) >= recorded:
+                break
+            time.sleep(0.05)
         by_id = {}
-        for line in out.splitlines():
-            if line.strip():
-                e = json.loads(line)
-                by_id.setdefault(e["request_id"], []).append(e)
+        for line in lines:
+            e = json.loads(line)
+            by_id.setdefault(e["request_id"], []).append(e)
         found = []
         for rid in request_ids:
             assert rid in by_id, f"no ledger entry for request {rid}"

@@ -252,12 +252,13 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
         None if client.kind.is_verified() => Purpose::Search,
         None => Purpose::Display,
     };
-    let visitor = Visitor {
+    let visitor_with = |facts: Arc<tollgate_ledger::GuardFacts>| Visitor {
         client: observation.actor.to_string(),
         purpose,
         licensed: action == GuardAction::Charge,
-        guard: Some(facts.clone()),
+        guard: Some(facts),
     };
+    let visitor = visitor_with(facts.clone());
 
     if !matches!(action, GuardAction::Allow | GuardAction::Charge) {
         // INVARIANT (attempts-recorded): a refused attempt is in the ledger
@@ -298,20 +299,21 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
         return response;
     }
     if client.key.is_none() || !observation.signals.is_empty() || action != GuardAction::Allow {
-        crate::access::note_guard(facts);
+        crate::access::note_guard(facts.clone());
     }
     if guarded == Guarded::Page {
         let nonce = g.nonce.fetch_add(1, Ordering::Relaxed);
         request.extensions_mut().insert(tollgate_deliver::HiddenLink(g.signals.trap_token(observation.actor, nonce)));
     }
     let credentials = if client.key.is_some() { Credentials::of(request.headers()) } else { Credentials::default() };
-    request.extensions_mut().insert(visitor.clone());
+    request.extensions_mut().insert(visitor);
     let (response, recorded) = tollgate_deliver::recording(next.run(request)).await;
-    // A fetch of the terms was recorded above, whatever its answer.
+    // A fetch of the terms was recorded above, whatever its answer. The
+    // visitor went to the handler: the rare answer to record gets its own.
     let mut response = if recorded || guarded == Guarded::Terms {
         response
     } else {
-        record_answer(&state, &visitor, &credentials, (&method, &path), response, now).await
+        record_answer(&state, &visitor_with(facts), &credentials, (&method, &path), response, now).await
     };
     note_served(g, &observation, &mut response, secs);
     if let Some((_, key)) = client.key {

@@ -130,7 +130,9 @@ impl Default for CheckpointPolicy {
 const MAX_BATCH: usize = 4096;
 /// The most entries the copying thread puts into one transaction.
 const COPY_BATCH: usize = 16_384;
-/// The shortest time between two of the copying thread's transactions.
+/// The shortest time between two of the copying thread's transactions. The
+/// store's readers wait for the copy of what was released before them, so
+/// this is also the most a read waits for it beyond the copy itself.
 const COPY_PACE: Duration = Duration::from_millis(5);
 /// Rows read at a time while catching up at start.
 const READ_BATCH: usize = 8192;

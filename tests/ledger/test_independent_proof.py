@@ -47,6 +47,26 @@ def platform(tmp_path_factory) -> dict:
     return {"dir": data_dir, "key": published}
 
 
+def stored_bodies(data_dir: Path) -> list[bytes]:
+    """Every entry's body as ledger.db keeps it: in the row, or (for entries
+    written to the segment files) read at the row's place there, by the
+    layout docs/ledger.md gives."""
+    segments = data_dir / "ledger" / "segments"
+    files: dict[int, bytes] = {}
+    out = []
+    with sqlite3.connect(data_dir / "ledger.db") as db:
+        for body, file, at in db.execute("SELECT body, body_file, body_at FROM ledger ORDER BY seq"):
+            body = bytes(body)
+            if not body and file is not None:
+                if file not in files:
+                    files[file] = (segments / f"{file:020}.seg").read_bytes()
+                data = files[file]
+                length = int.from_bytes(data[at : at + 4], "big")
+                body = data[at + 4 : at + 4 + length]
+            out.append(body)
+    return out
+
+
 def prove(data_dir: Path, entry: int, checkpoint: str = "latest") -> dict:
     return json.loads(cli(data_dir, "ledger", "prove", "--entry", str(entry), "--checkpoint", checkpoint, "--json").stdout)
 
@@ -164,10 +184,12 @@ def test_an_edited_database_is_located_and_a_torn_checkpoint_line_is_not_tamperi
     assert report["ok"] is True, report
     assert any("interrupted write" in n for n in report["notes"])
 
+    # The body put into the row, which then takes it instead of the one at
+    # its place in the segment files.
+    body = stored_bodies(copy_dir)[11]
+    edited = body.replace(b'"channel":"api"', b'"channel":"web"')
+    assert edited != body
     with sqlite3.connect(copy_dir / "ledger.db") as db:
-        body = db.execute("SELECT body FROM ledger WHERE seq = 11").fetchone()[0]
-        edited = bytes(body).replace(b'"channel":"api"', b'"channel":"web"')
-        assert edited != bytes(body)
         db.execute("UPDATE ledger SET body = ? WHERE seq = 11", (edited,))
     result = cli(copy_dir, "ledger", "verify", "--json", check=False)
     assert result.returncode == 4, result.stdout + result.stderr
@@ -182,9 +204,7 @@ def test_the_segment_files_verify_independently_and_hold_the_stored_entries(plat
     total = REQUESTS_FIRST_RUN + REQUESTS_SECOND_RUN
     assert len(bodies) == total
     assert heads >= 2, "a head per commit, and one at each start"
-    with sqlite3.connect(platform["dir"] / "ledger.db") as db:
-        stored = [bytes(b) for (b,) in db.execute("SELECT body FROM ledger ORDER BY seq")]
-    assert stored == bodies
+    assert stored_bodies(platform["dir"]) == bodies
     run = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("verify_segments.py")), str(segments), key.hex()],
         capture_output=True,
@@ -204,4 +224,7 @@ def test_the_segment_files_verify_independently_and_hold_the_stored_entries(plat
         check_segments(copy_dir / "ledger" / "segments", key)
     result = cli(copy_dir, "ledger", "verify", "--json", check=False)
     assert result.returncode == 4, result.stdout + result.stderr
-    assert "damaged" in json.loads(result.stdout)["first_break"]["reason"]
+    report = json.loads(result.stdout)
+    # The entry read from there no longer matches its hash, and the frame is damaged.
+    assert report["first_break"]["kind"] == "modified", report
+    assert any("damaged" in b["reason"] for b in report["breaks"]), report

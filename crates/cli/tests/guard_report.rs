@@ -343,11 +343,13 @@ fn a_report_that_fails_leaves_the_previous_one_whole_and_no_partial_file() {
 fn no_report_is_built_from_entries_the_signed_head_does_not_cover() {
     let dir = data_dir("altered");
     assert_eq!(json_report(&dir, &[])["ledger"]["root_checked"], true);
-    // An entry rewritten in place, still well-formed: another actor.
+    // An entry rewritten in ledger.db, still well-formed: another actor.
+    let body = open_ledger(&dir.0).ledger_rows(&[9]).unwrap().remove(0).body;
+    let body = String::from_utf8(body).unwrap();
+    let edited = body.replace("person-b", "person-c");
+    assert_ne!(edited, body);
     let conn = rusqlite::Connection::open(dir.0.join("ledger.db")).unwrap();
-    let sql =
-        "UPDATE ledger SET body = CAST(replace(CAST(body AS TEXT), 'person-b', 'person-c') AS BLOB) WHERE seq = 9";
-    assert_eq!(conn.execute(sql, []).unwrap(), 1);
+    assert_eq!(conn.execute("UPDATE ledger SET body = ?1 WHERE seq = 9", [edited.as_bytes()]).unwrap(), 1);
     drop(conn);
     let out = dir.0.join("altered.json");
     let err = tollgate(&dir, &["guard", "report", "--out", out.to_str().unwrap()]).unwrap_err();

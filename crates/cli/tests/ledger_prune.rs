@@ -75,7 +75,7 @@ fn data_dir(name: &str) -> DataDir {
                 posts: 1,
                 ..EntryIndex::default()
             });
-            rows.push(LedgerRow { seq: i, time: entry.time, app_id: entry.app_id, body, hash: chain });
+            rows.push(LedgerRow { seq: i, time: entry.time, app_id: entry.app_id, body, hash: chain, place: None });
         }
         store.ledger_append(&rows, &index).unwrap();
     }

@@ -139,7 +139,7 @@ fn one_per_commit(seconds: f64) -> (u64, f64) {
         chain = chain_hash(&chain, &leaf_hash(&body));
         store
             .ledger_append(
-                &[LedgerRow { seq: n, time: e.time, app_id: e.app_id, body, hash: chain }],
+                &[LedgerRow { seq: n, time: e.time, app_id: e.app_id, body, hash: chain, place: None }],
                 &[EntryIndex::default()],
             )
             .unwrap();

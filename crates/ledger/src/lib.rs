@@ -65,7 +65,7 @@ use tollgate_store::StoreError;
 
 pub use checkpoint::{CHECKPOINT_MAGIC, CHECKPOINT_MESSAGE_LEN, Checkpoint};
 pub use db::{
-    AuthorDeliveries, DAY_MILLIS, DaySummary, EntryColumns, EntryIndex, LEDGER_BLOCK, LEDGER_FILE,
+    AuthorDeliveries, BodyPlace, DAY_MILLIS, DaySummary, EntryColumns, EntryIndex, LEDGER_BLOCK, LEDGER_FILE,
     LEDGER_SCHEMA_VERSION, LedgerCounts, LedgerCursor, LedgerDb, LedgerIndex, LedgerRemoval, LedgerRow, LedgerSelect,
     PostFilter, StoredColumns, StoredColumnsPage,
 };

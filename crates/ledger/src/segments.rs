@@ -36,6 +36,10 @@
 //! Frames without a head are written only when a ledger kept in the store
 //! alone (before segment files existed) is copied into them, and a frame
 //! with a head closes the copy.
+//!
+//! The store's copy of an entry written here keeps the body's place (its
+//! file and the offset of its length field, `BodyPlace`) instead of its
+//! bytes, and its readers take the bytes from here (`read_placed`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Read};
@@ -46,6 +50,7 @@ use sha2::{Digest, Sha256};
 
 use crate::LedgerError;
 use crate::checkpoint::{CHECKPOINT_RECORD_LEN, Checkpoint};
+use crate::db::{BodyPlace, LedgerRow};
 use crate::files::sync_dir;
 use crate::prune::SEGMENT_SIZE;
 
@@ -114,6 +119,21 @@ pub(crate) fn encode_frame<'a>(
     f.extend_from_slice(&sum);
     debug_assert_eq!(f.len(), len);
     f
+}
+
+/// The places of the bodies of a frame written at `offset` of the file
+/// starting at entry `file`, in the frame's order.
+pub(crate) fn body_places<'a>(
+    file: u64,
+    offset: u64,
+    bodies: impl Iterator<Item = &'a [u8]>,
+) -> impl Iterator<Item = BodyPlace> {
+    let mut at = offset + FRAME_FIXED as u64;
+    bodies.map(move |body| {
+        let place = BodyPlace { file, offset: at };
+        at += 4 + body.len() as u64;
+        place
+    })
 }
 
 /// One frame as read.
@@ -382,14 +402,14 @@ fn altered(path: &Path, offset: u64, why: &str) -> LedgerError {
     ))
 }
 
-/// Calls `each(seq, body)` for every entry of the segment files from `from`
-/// up to `until`, in order. Fails on anything but whole frames that follow
-/// each other (an interrupted write at the very end is the end).
+/// Calls `each(seq, body, place)` for every entry of the segment files from
+/// `from` up to `until`, in order. Fails on anything but whole frames that
+/// follow each other (an interrupted write at the very end is the end).
 pub(crate) fn read_entries(
     files: &[SegmentFile],
     from: u64,
     until: u64,
-    mut each: impl FnMut(u64, Vec<u8>) -> Result<(), LedgerError>,
+    mut each: impl FnMut(u64, Vec<u8>, BodyPlace) -> Result<(), LedgerError>,
 ) -> Result<(), LedgerError> {
     let start = files.iter().rposition(|f| f.first <= from).unwrap_or(0);
     let mut next = files.get(start).map_or(from, |f| f.first);
@@ -402,12 +422,14 @@ pub(crate) fn read_entries(
                         let why = format!("the frame holds entries from {}, expected {next}", frame.first);
                         return Err(altered(&file.path, frame.offset, &why));
                     }
-                    for body in frame.bodies {
+                    let places: Vec<BodyPlace> =
+                        body_places(file.first, frame.offset, frame.bodies.iter().map(Vec::as_slice)).collect();
+                    for (body, place) in frame.bodies.into_iter().zip(places) {
                         if next >= until {
                             return Ok(());
                         }
                         if next >= from {
-                            each(next, body)?;
+                            each(next, body, place)?;
                         }
                         next += 1;
                     }
@@ -421,6 +443,57 @@ pub(crate) fn read_entries(
         }
     }
     Ok(())
+}
+
+/// Places further apart than this in one file are read separately.
+const READ_GAP: u64 = 64 << 10;
+
+/// Reads from the segment files in `dir` the bodies of `rows` that the store
+/// keeps there (a place and an empty body), those of one file close together
+/// in one read. A place that holds no body (its file gone, its length field
+/// past the end of the file, or a length that runs past it) leaves the body
+/// empty, which nothing accepts: `verify` locates the entry, and decoding
+/// refuses it.
+pub(crate) fn read_placed(dir: &Path, rows: &mut [LedgerRow]) -> Result<(), LedgerError> {
+    let mut wanted: Vec<(BodyPlace, usize)> =
+        (rows.iter().enumerate()).filter_map(|(i, r)| r.place.filter(|_| r.body.is_empty()).map(|p| (p, i))).collect();
+    wanted.sort_unstable_by_key(|&(p, i)| (p.file, p.offset, i));
+    let mut buf = Vec::new();
+    for group in wanted.chunk_by(|a, b| a.0.file == b.0.file) {
+        let path = dir.join(file_name(group[0].0.file));
+        let io = |e: std::io::Error| LedgerError::Io(format!("reading {}: {e}", path.display()));
+        let file = match File::open(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            file => file.map_err(io)?,
+        };
+        let len = file.metadata().map_err(io)?.len();
+        let readable: Vec<(BodyPlace, usize)> =
+            group.iter().copied().filter(|(p, _)| p.offset.checked_add(4).is_some_and(|e| e <= len)).collect();
+        for run in readable.chunk_by(|a, b| b.0.offset - a.0.offset <= READ_GAP) {
+            let (start, last) = (run[0].0.offset, run[run.len() - 1].0.offset);
+            // Up to the last length field, then the last body.
+            buf.resize((last + 4 - start) as usize, 0);
+            read_exact_at(&file, &mut buf, start).map_err(io)?;
+            let last_len = u64::from(length_at(&buf, (last - start) as usize).unwrap_or(0));
+            let end = (last + 4 + last_len).min(len);
+            let have = buf.len();
+            buf.resize((end - start) as usize, 0);
+            read_exact_at(&file, &mut buf[have..], start + have as u64).map_err(io)?;
+            for &(place, i) in run {
+                let at = (place.offset - start) as usize;
+                let body = length_at(&buf, at).and_then(|n| buf.get(at + 4..at + 4 + n as usize));
+                if let Some(body) = body {
+                    rows[i].body = body.to_vec();
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The big-endian length field at `at` of `buf`, if it is there.
+fn length_at(buf: &[u8], at: usize) -> Option<u32> {
+    buf.get(at..at + 4).map(|b| u32::from_be_bytes(b.try_into().unwrap_or_else(|_| unreachable!("four bytes"))))
 }
 
 /// Appends frames to the last segment file.
@@ -494,9 +567,10 @@ impl Appender {
     }
 
     /// Writes one frame of `count` entries starting at `self.end()`, in a
-    /// new file if the current one is full, and returns the file to sync.
-    /// Not durable until that file is synced.
-    pub fn write(&mut self, frame: &[u8], count: u64) -> Result<Arc<File>, LedgerError> {
+    /// new file if the current one is full, and returns the file to sync
+    /// and where the frame went (the file's first entry and the frame's
+    /// offset: `body_places`). Not durable until that file is synced.
+    pub fn write(&mut self, frame: &[u8], count: u64) -> Result<(Arc<File>, u64, u64), LedgerError> {
         let len = frame.len() as u64;
         let full = self.end - self.file_first >= FILE_ENTRIES && count > 0;
         if full || self.offset + len > self.capacity {
@@ -505,9 +579,10 @@ impl Appender {
         write_all_at(&self.file, frame, self.offset).map_err(|e| {
             LedgerError::Io(format!("writing into the segment file {}: {e}", file_name(self.file_first)))
         })?;
+        let at = self.offset;
         self.offset += len;
         self.end += count;
-        Ok(self.file.clone())
+        Ok((self.file.clone(), self.file_first, at))
     }
 
     /// Closes the current file, cut to its frames, and moves on to the next
@@ -768,7 +843,7 @@ mod tests {
         let closed = fs::metadata(&files[0].path).unwrap().len();
         assert_eq!(closed, SEGMENT_HEADER_LEN as u64 + 700_000 + 17 + 4 + 182 + 32);
         let mut seen = 0;
-        read_entries(&files, 0, u64::MAX, |_, body| {
+        read_entries(&files, 0, u64::MAX, |_, body, _| {
             assert_eq!(body, big);
             seen += 1;
             Ok(())
@@ -789,7 +864,7 @@ mod tests {
         assert_eq!(files.iter().map(|f| f.first).collect::<Vec<_>>(), [0, FILE_ENTRIES]);
         assert!(strays.is_empty());
         let mut seen = Vec::new();
-        read_entries(&files, FILE_ENTRIES - 1, u64::MAX, |seq, _| {
+        read_entries(&files, FILE_ENTRIES - 1, u64::MAX, |seq, _, _| {
             seen.push(seq);
             Ok(())
         })

@@ -25,6 +25,7 @@ use crate::index::{FILTER_BLOCK, entry_index};
 use crate::key::PublicKey;
 use crate::merkle::{Frontier, Hash, leaf_hash};
 use crate::prune::{PruneRecord, SEGMENT_HEIGHT, SEGMENT_SIZE, SegmentSeal};
+use crate::segments;
 use crate::slots::{Slot, SlotsFile, read_slots};
 use crate::{Entry, GENESIS, LedgerError, chain_hash};
 
@@ -928,6 +929,19 @@ impl<'a> Verifier<'a> {
                 format!("entries {pos}..{} are missing", row.seq - 1)
             };
             self.fail(pos, BreakKind::Missing, why);
+            return Ok(false);
+        }
+        if let Some(place) = row.place.filter(|_| row.body.is_empty()) {
+            self.fail(
+                pos,
+                BreakKind::Missing,
+                format!(
+                    "the body of entry {pos} is not at its place in the segment files (offset {} of {}): the file \
+                     is gone, or the place kept for it in ledger.db was changed",
+                    place.offset,
+                    segments::file_name(place.file)
+                ),
+            );
             return Ok(false);
         }
         let leaf = leaf_hash(&row.body);

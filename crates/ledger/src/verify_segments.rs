@@ -204,7 +204,7 @@ pub(crate) fn check(store: &LedgerDb, files: &LedgerFiles, signed: &Signed) -> R
                             break 'files;
                         }
                     };
-                    out.tail.push(LedgerRow { seq, time, app_id, body: body.clone(), hash });
+                    out.tail.push(LedgerRow { seq, time, app_id, body: body.clone(), hash, place: None });
                     continue;
                 }
                 match rows.get(seq)? {

@@ -66,7 +66,7 @@ use crate::indexer::{self, Committed};
 use crate::key::{LedgerKey, PublicKey};
 use crate::merkle::{Frontier, Hash, leaf_hash};
 use crate::prune::SEGMENT_HEIGHT;
-use crate::segments::{self, Appender, COPY_FRAME, Tail, encode_frame};
+use crate::segments::{self, Appender, COPY_FRAME, Tail, body_places, encode_frame};
 use crate::verify::{Signed, load_signed_with};
 use crate::{Entry, GENESIS, LedgerError, chain_hash};
 
@@ -261,6 +261,17 @@ impl LedgerWriter {
         let key = files.load_or_create_key()?;
         let public_key = key.public();
         let segments_dir = files.segments_dir();
+        // The store reads the bodies of what this writer copies into it from
+        // its own data directory's segment files.
+        if segments_dir != store.segments_dir() {
+            return Err(LedgerError::Invalid(format!(
+                "the ledger's files are in {}, but ledger.db in {} reads its entries from {}: keep both in one data \
+                 directory",
+                files.dir().display(),
+                store.dir().display(),
+                store.segments_dir().display()
+            )));
+        }
         let tail = segments::tail(&segments_dir)?;
         if let Some(t) = &tail {
             copy_into_store(store.as_ref(), t)?;
@@ -290,6 +301,7 @@ impl LedgerWriter {
             let frame = encode_frame(f.size(), std::iter::empty(), Some(&sign()));
             appender
                 .write(&frame, 0)?
+                .0
                 .sync_data()
                 .map_err(|e| LedgerError::Io(format!("syncing the segment file of the head: {e}")))?;
         }
@@ -679,7 +691,14 @@ impl Writer {
             let leaf = leaf_hash(&body);
             chain = chain_hash(&chain, &leaf);
             frontier.push_leaf(leaf);
-            self.rows.push(LedgerRow { seq, time: job.entry.time, app_id: job.entry.app_id, body, hash: chain });
+            self.rows.push(LedgerRow {
+                seq,
+                time: job.entry.time,
+                app_id: job.entry.app_id,
+                body,
+                hash: chain,
+                place: None,
+            });
             self.posts.push(std::mem::take(&mut job.entry.posts));
             jobs.push(job);
         }
@@ -692,7 +711,14 @@ impl Writer {
         let cp = Checkpoint::sign(&self.key, frontier.size(), Timestamp::now(), frontier.root(), chain);
         let frame = encode_frame(start, self.rows.iter().map(|r| r.body.as_slice()), Some(&cp));
         let file = match self.appender.write(&frame, self.rows.len() as u64) {
-            Ok(file) => file,
+            Ok((file, file_first, offset)) => {
+                let places: Vec<_> =
+                    body_places(file_first, offset, self.rows.iter().map(|r| r.body.as_slice())).collect();
+                for (row, place) in self.rows.iter_mut().zip(places) {
+                    row.place = Some(place);
+                }
+                file
+            }
             Err(e) => {
                 // Part of the frame may be in the file: only a restart, which
                 // cuts off an unfinished frame, can append after it.
@@ -814,12 +840,12 @@ pub(crate) fn copy_into_store(store: &LedgerDb, tail: &Tail) -> Result<(), Ledge
         }
         Ok(())
     };
-    segments::read_entries(&tail.files, stored_end, tail.end, |seq, body| {
+    segments::read_entries(&tail.files, stored_end, tail.end, |seq, body, place| {
         let entry = Entry::decode(&body)
             .map_err(|e| LedgerError::Altered(format!("entry {seq} of the segment files does not decode: {e}")))?;
         chain = chain_hash(&chain, &leaf_hash(&body));
         entries.push(entry_index(&entry));
-        rows.push(LedgerRow { seq, time: entry.time, app_id: entry.app_id, body, hash: chain });
+        rows.push(LedgerRow { seq, time: entry.time, app_id: entry.app_id, body, hash: chain, place: Some(place) });
         if rows.len() == COPY_FRAME { flush(&mut rows, &mut entries) } else { Ok(()) }
     })?;
     flush(&mut rows, &mut entries)
@@ -843,7 +869,7 @@ fn copy_into_segments(store: &LedgerDb, dir: &Path, end: u64) -> Result<Appender
         }
         next = last.seq + 1;
         let frame = encode_frame(rows[0].seq, rows.iter().map(|r| r.body.as_slice()), None);
-        file = Some(appender.write(&frame, rows.len() as u64)?);
+        file = Some(appender.write(&frame, rows.len() as u64)?.0);
     }
     if let Some(file) = file {
         file.sync_data().map_err(|e| LedgerError::Io(format!("syncing the first segment file: {e}")))?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tollgate_domain::{AccountId, AppId, Post, PostId, Purpose, Timestamp};
 use tollgate_ledger::{
-    AuthorDeliveries, DAY_MILLIS, DaySummary, EntryColumns, EntryIndex, LEDGER_BLOCK, LEDGER_FILE,
+    AuthorDeliveries, BodyPlace, DAY_MILLIS, DaySummary, EntryColumns, EntryIndex, LEDGER_BLOCK, LEDGER_FILE,
     LEDGER_SCHEMA_VERSION, LedgerCounts, LedgerCursor, LedgerDb, LedgerIndex, LedgerRemoval, LedgerRow, LedgerSelect,
     PostFilter, StoredColumns,
 };
@@ -53,6 +53,7 @@ fn ledger_row(seq: u64) -> LedgerRow {
         app_id: if seq.is_multiple_of(2) { Some(AppId(seq + 1)) } else { None },
         body: vec![0, 1, 2, 0xfe, seq as u8, 0],
         hash,
+        place: None,
     }
 }
 
@@ -617,7 +618,7 @@ fn open(dir: &Path) -> LedgerDb {
 }
 
 fn row(seq: u64) -> LedgerRow {
-    LedgerRow { seq, time: Timestamp::from_millis(1), app_id: None, body: vec![1], hash: [7; 32] }
+    LedgerRow { seq, time: Timestamp::from_millis(1), app_id: None, body: vec![1], hash: [7; 32], place: None }
 }
 
 fn pragma<T: rusqlite::types::FromSql>(path: &Path, name: &str) -> T {
@@ -685,6 +686,8 @@ fn a_version_2_ledger_drops_its_bloom_filters() {
     let conn = Connection::open(d.0.join(LEDGER_FILE)).unwrap();
     conn.execute_batch(
         "DROP TABLE ledger_blocks;
+         ALTER TABLE ledger DROP COLUMN body_file;
+         ALTER TABLE ledger DROP COLUMN body_at;
          INSERT INTO ledger_filters (shard, block, bits) VALUES (0, 0, x'ffffffffffffffff'), (1, 0, x'00');
          PRAGMA user_version = 2;",
     )
@@ -696,6 +699,55 @@ fn a_version_2_ledger_drops_its_bloom_filters() {
     assert!(store.ledger_post_filters(1, 0, 10).unwrap().is_empty());
     assert_eq!(store.ledger_indexed_end().unwrap(), 3, "the rest of the index stays");
     assert_eq!(store.ledger_entry_columns(&[0, 1, 2]).unwrap().len(), 3);
+}
+
+/// Rows stored before bodies stayed in the segment files keep theirs, and
+/// read as before; a row with a place reads its body from there, unless
+/// its own `body` is set.
+#[test]
+fn a_version_3_ledger_keeps_its_bodies_and_placed_rows_read_theirs_from_the_segment_files() {
+    let d = dir("v3");
+    let store = open(&d.0);
+    store.ledger_append(&(0..2).map(row).collect::<Vec<_>>(), &vec![EntryIndex::default(); 2]).unwrap();
+    drop(store);
+    let conn = Connection::open(d.0.join(LEDGER_FILE)).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE ledger DROP COLUMN body_file;
+         ALTER TABLE ledger DROP COLUMN body_at;
+         PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = open(&d.0);
+    assert_eq!(pragma::<u32>(&d.0.join(LEDGER_FILE), "user_version"), LEDGER_SCHEMA_VERSION);
+    assert_eq!(store.ledger_read(0, 10).unwrap(), (0..2).map(row).collect::<Vec<_>>());
+
+    // A row placed in a segment file: the store keeps the place, not the bytes.
+    let segments = store.segments_dir().to_owned();
+    std::fs::create_dir_all(&segments).unwrap();
+    let mut file = vec![0u8; 100];
+    file[60..64].copy_from_slice(&5u32.to_be_bytes());
+    file[64..69].copy_from_slice(b"hello");
+    std::fs::write(segments.join(format!("{:020}.seg", 2)), &file).unwrap();
+    let placed =
+        |seq, offset| LedgerRow { body: b"hello".to_vec(), place: Some(BodyPlace { file: 2, offset }), ..row(seq) };
+    store.ledger_append(&[placed(2, 60), placed(3, 60)], &vec![EntryIndex::default(); 2]).unwrap();
+    let raw = Connection::open(d.0.join(LEDGER_FILE)).unwrap();
+    let stored: Vec<u8> = raw.query_row("SELECT body FROM ledger WHERE seq = 2", [], |r| r.get(0)).unwrap();
+    assert!(stored.is_empty(), "the body stays in the segment file");
+    assert_eq!(store.ledger_rows(&[2, 3]).unwrap(), vec![placed(2, 60), placed(3, 60)]);
+    assert_eq!(store.ledger_last().unwrap(), Some(placed(3, 60)));
+    // A place that holds no body reads as an empty body, which no check
+    // accepts; a body set in the row is the row's.
+    raw.execute_batch(
+        "UPDATE ledger SET body_at = 98 WHERE seq = 2;
+         UPDATE ledger SET body = x'0102' WHERE seq = 3;",
+    )
+    .unwrap();
+    let rows = store.ledger_read(2, 2).unwrap();
+    assert_eq!((rows[0].body.as_slice(), rows[1].body.as_slice()), (&[][..], &[1, 2][..]));
+    raw.execute_batch("UPDATE ledger SET body_file = 7 WHERE seq = 2").unwrap();
+    assert!(store.ledger_read(2, 1).unwrap()[0].body.is_empty(), "no such segment file");
 }
 
 /// A bulk load holds the platform's writer for as long as it runs; ledger

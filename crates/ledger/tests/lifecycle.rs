@@ -153,7 +153,7 @@ fn a_new_ledger_has_its_head_before_its_first_entry() {
     let e = common::entry(0, time(0));
     let body = e.encode().unwrap();
     let chain = tollgate_ledger::chain_hash(&tollgate_ledger::GENESIS, &leaf_hash(&body));
-    let row = tollgate_ledger::LedgerRow { seq: 0, time: e.time, app_id: e.app_id, body, hash: chain };
+    let row = tollgate_ledger::LedgerRow { seq: 0, time: e.time, app_id: e.app_id, body, hash: chain, place: None };
     f.store.ledger_append(&[row], &[tollgate_ledger::EntryIndex::default()]).unwrap();
     let r = f.ledger().verify(&VerifyOptions::default()).unwrap();
     let b = r.breaks.iter().find(|b| b.kind == tollgate_ledger::BreakKind::Missing).expect("a finding");
@@ -262,6 +262,7 @@ fn the_writer_refuses_segment_files_damaged_before_their_end() {
 fn a_ledger_kept_in_the_store_alone_is_copied_into_segment_files_when_the_writer_starts() {
     // As a data directory written before segment files existed.
     let f = Fixture::filled("migrate", 300, 100);
+    f.bodies_into_rows();
     std::fs::remove_dir_all(f.files().segments_dir()).unwrap();
     let r = f.ledger().verify(&VerifyOptions::default()).unwrap();
     assert!(r.breaks.iter().any(|b| b.reason.contains("no segment file")), "{:?}", r.breaks);

@@ -68,7 +68,7 @@ fn append(f: &Fixture, from: u64, to: u64) {
                 posts: e.posts.len() as u32,
                 authors: e.authors.clone(),
             });
-            rows.push(LedgerRow { seq: i, time: e.time, app_id: e.app_id, body, hash: chain });
+            rows.push(LedgerRow { seq: i, time: e.time, app_id: e.app_id, body, hash: chain, place: None });
         }
         f.store.ledger_append(&rows, &index).unwrap();
     }

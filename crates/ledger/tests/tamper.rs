@@ -173,6 +173,41 @@ fn swapped_bodies_are_located() {
 }
 
 #[test]
+fn an_edited_place_of_a_body_is_located() {
+    let f = Fixture::filled("place", N, EVERY);
+    // Pointed at another entry's body: the body no longer matches the hash.
+    f.exec(
+        "UPDATE ledger SET body_file = (SELECT body_file FROM ledger WHERE seq = 612),
+                           body_at = (SELECT body_at FROM ledger WHERE seq = 612) WHERE seq = 437",
+    );
+    assert_break(&verify(&f), 437, BreakKind::Modified);
+    // Pointed where no body is.
+    f.exec("UPDATE ledger SET body_at = 1 << 40 WHERE seq = 437");
+    let r = verify(&f);
+    assert_break(&r, 437, BreakKind::Missing);
+    assert!(r.first_break().unwrap().reason.contains("not at its place"), "{}", r.first_break().unwrap().reason);
+    // Into the middle of a body: what is read there is not the entry.
+    f.exec(
+        "UPDATE ledger SET body_file = (SELECT body_file FROM ledger WHERE seq = 612),
+                              body_at = (SELECT body_at + 9 FROM ledger WHERE seq = 612) WHERE seq = 437",
+    );
+    let r = verify(&f);
+    assert_eq!(r.first_break().map(|b| b.entry), Some(Some(437)), "{:?}", r.breaks);
+}
+
+#[test]
+fn swapped_places_of_bodies_are_located() {
+    let f = Fixture::filled("swap-places", N, EVERY);
+    f.exec(
+        "UPDATE ledger SET body_at = CASE seq
+             WHEN 437 THEN (SELECT body_at FROM ledger WHERE seq = 612)
+             ELSE (SELECT body_at FROM ledger WHERE seq = 437) END
+         WHERE seq IN (437, 612)",
+    );
+    assert_eq!(verify(&f).first_break().unwrap().entry, Some(437));
+}
+
+#[test]
 fn a_truncated_tail_is_located_against_the_latest_checkpoint() {
     let f = Fixture::filled("truncate", N, EVERY);
     // Cut from the store alone, the entries are still in the segment files.
@@ -220,9 +255,11 @@ fn the_tail_replaced_after_the_last_checkpoint_shows_against_the_segment_files_a
     // The segment files hold the entries as they were, and a head over them.
     let r = verify(&f);
     assert!(r.breaks.iter().any(|b| b.entry == Some(990) && b.kind == BreakKind::Modified), "{:?}", r.breaks);
-    // Cutting the segment files before the rewritten entries leaves these
-    // in the store alone: in no segment file.
+    // Cutting the segment files before the rewritten entries (their bodies
+    // first put into the rows, which would otherwise read them from there)
+    // leaves these in the store alone: in no segment file.
     let cut = f.frame_boundary_near(990);
+    f.bodies_into_rows();
     f.cut_segments_from(cut);
     let r = verify(&f);
     assert!(
@@ -287,25 +324,33 @@ fn a_missing_head_or_history_with_entries_stored_fails() {
     assert!(b.reason.contains("head.json"), "{}", b.reason);
     std::fs::rename(&aside, &head).unwrap();
 
-    // The segment files gone, `head.json` there.
+    // The segment files gone, `head.json` there: the entries' bodies, kept
+    // there, are gone with them, and so are the heads.
     let segments = f.files().segments_dir();
     let segments_aside = f.dir.join("segments.aside");
     std::fs::rename(&segments, &segments_aside).unwrap();
     let r = verify(&f);
     let b = r.first_break().unwrap_or_else(|| panic!("missing segment files went unnoticed: {r:?}"));
-    assert_eq!((b.entry, b.kind), (None, BreakKind::MissingCheckpoint), "{}", b.reason);
-    assert!(b.reason.contains("no segment file"), "{}", b.reason);
+    assert_eq!((b.entry, b.kind), (Some(0), BreakKind::Missing), "{}", b.reason);
+    assert!(b.reason.contains("not at its place in the segment files"), "{}", b.reason);
+    assert!(
+        r.breaks.iter().any(|b| b.kind == BreakKind::MissingCheckpoint && b.reason.contains("no segment file")),
+        "{:?}",
+        r.breaks
+    );
 
     // Every checkpoint gone: the heads in `head.json` and in the segment
     // files, and the history.
     std::fs::rename(&head, &aside).unwrap();
     std::fs::write(&log, "").unwrap();
+    let no_checkpoint = |r: &VerifyReport| {
+        r.breaks.iter().any(|b| b.kind == BreakKind::MissingCheckpoint && b.reason.contains("no checkpoint"))
+    };
     let r = verify(&f);
-    let b = r.first_break().unwrap_or_else(|| panic!("no checkpoint at all went unnoticed: {r:?}"));
-    assert_eq!(b.kind, BreakKind::MissingCheckpoint, "{}", b.reason);
-    assert!(b.reason.contains("no checkpoint"), "{}", b.reason);
+    assert!(no_checkpoint(&r), "no checkpoint at all went unnoticed: {:?}", r.breaks);
     std::fs::remove_file(&log).unwrap();
-    assert_eq!(verify(&f).first_break().unwrap().kind, BreakKind::MissingCheckpoint);
+    assert!(no_checkpoint(&verify(&f)));
+    std::fs::rename(&segments_aside, &segments).unwrap();
 
     // The store-only check has no checkpoints to miss.
     assert!(tollgate_ledger::verify(f.store.as_ref()).unwrap().ok());

@@ -9,7 +9,9 @@
 //! behind a mutex and a pool of readers. Its durable record is the segment
 //! files (`segments`); this copy is not synced per commit
 //! (`SqliteOptions::ledger_synchronous`), and the writer copies into it at
-//! start whatever a crash kept from it.
+//! start whatever a crash kept from it. A row written from the segment files
+//! keeps its body's place there (`BodyPlace`), not the bytes, and every read
+//! of rows here takes them from that place (`segments::read_placed`).
 
 mod blocks;
 mod index;
@@ -70,6 +72,8 @@ pub struct LedgerDb {
     /// How far the copy of the entries whose responses were released has come.
     copies: Copies,
     dir: PathBuf,
+    /// The segment files, where the bodies of placed rows are read.
+    segments: PathBuf,
     /// Declared last so that it is dropped after every connection is closed.
     _temp: Option<TempDir>,
 }
@@ -106,6 +110,7 @@ impl LedgerDb {
             readers: ReadPool::new(readers),
             copies: Copies::default(),
             dir: dir.to_owned(),
+            segments: crate::files::LedgerFiles::in_data_dir(dir).segments_dir(),
             _temp: None,
         })
     }
@@ -122,6 +127,18 @@ impl LedgerDb {
     /// The directory holding `ledger.db`.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The segment files the bodies of its rows are read from: those of the
+    /// data directory `ledger.db` is in.
+    pub fn segments_dir(&self) -> &Path {
+        &self.segments
+    }
+
+    /// Fills in the bodies the rows keep in the segment files.
+    fn with_bodies(&self, mut rows: Vec<LedgerRow>) -> Result<Vec<LedgerRow>> {
+        crate::segments::read_placed(&self.segments, &mut rows).map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(rows)
     }
 
     /// The number of entries the store's copy ends at (its last seq plus one;
@@ -215,7 +232,8 @@ impl LedgerDb {
 
     /// Appends rows whose `seq` continue the ledger exactly, with their
     /// indexable columns (`entries`, one per row, for `ledger_select` and
-    /// `ledger_count`), in one transaction; visible to every reader on
+    /// `ledger_count`), in one transaction; a row with a place is stored
+    /// with the place instead of its body. Visible to every reader on
     /// return, and as durable as the backend is configured to make it (the
     /// ledger crate's segment files are the ledger's durable record, and its
     /// writer copies back what a crash kept from the store). The summaries
@@ -241,7 +259,7 @@ impl LedgerDb {
             let mut insert = tx
                 .prepare_cached(&format!(
                     "INSERT INTO ledger ({LEDGER_COLUMNS}, client, purpose, refused, posts, policy_version)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
                 ))
                 .ctx("preparing the ledger insert")?;
             for (i, (row, e)) in rows.iter().zip(entries).enumerate() {
@@ -254,13 +272,21 @@ impl LedgerDb {
                 }
                 let seq = id_to_sql(row.seq, "seq")?;
                 let app = row.app_id.map(|a| id_to_sql(a.0, "app_id")).transpose()?;
+                // A body in the segment files is kept there: the row holds its place.
+                let body: &[u8] = if row.place.is_some() { &[] } else { &row.body };
+                let place = row
+                    .place
+                    .map(|p| Ok::<_, StoreError>((id_to_sql(p.file, "body_file")?, id_to_sql(p.offset, "body_at")?)))
+                    .transpose()?;
                 insert
                     .execute(params![
                         seq,
                         row.time.millis(),
                         app,
-                        row.body,
+                        body,
                         row.hash.as_slice(),
+                        place.map(|p| p.0),
+                        place.map(|p| p.1),
                         e.client.as_deref(),
                         e.purpose.map(tollgate_domain::Purpose::as_str),
                         e.refused,
@@ -273,26 +299,30 @@ impl LedgerDb {
         })
     }
 
-    /// Rows from `from_seq` on, at most `limit`.
+    /// Rows from `from_seq` on, at most `limit`, with their bodies (those
+    /// of rows with a place read from the segment files, as by every read
+    /// of rows here).
     pub fn ledger_read(&self, from_seq: u64, limit: usize) -> Result<Vec<LedgerRow>> {
         let Some(from) = lookup_id(from_seq) else { return Ok(Vec::new()) };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read(|conn| {
+        let rows = self.read(|conn| {
             conn.prepare_cached(&format!(
                 "SELECT {LEDGER_COLUMNS} FROM ledger.ledger WHERE seq >= ?1 ORDER BY seq LIMIT ?2"
             ))
             .and_then(|mut s| s.query_map([from, limit], ledger_from_row)?.collect())
             .ctx(format_args!("reading the ledger from seq {from_seq}"))
-        })
+        })?;
+        self.with_bodies(rows)
     }
 
     /// The last row, if any.
     pub fn ledger_last(&self) -> Result<Option<LedgerRow>> {
-        self.read(|conn| {
+        let row = self.read(|conn| {
             conn.prepare_cached(&format!("SELECT {LEDGER_COLUMNS} FROM ledger.ledger ORDER BY seq DESC LIMIT 1"))
                 .and_then(|mut s| s.query_row([], ledger_from_row).optional())
                 .ctx("reading the last ledger row")
-        })
+        })?;
+        Ok(self.with_bodies(row.into_iter().collect())?.pop())
     }
 
     /// Deletes the ledger rows with `seq < removal.before` (retention), and
@@ -377,7 +407,7 @@ impl LedgerDb {
         let mut seqs: Vec<i64> = seqs.iter().filter_map(|s| lookup_id(*s)).collect();
         seqs.sort_unstable();
         seqs.dedup();
-        self.read_many(|conn| {
+        let rows = self.read_many(|conn| {
             let mut s = conn
                 .prepare_cached(&format!("SELECT {LEDGER_COLUMNS} FROM ledger.ledger WHERE seq = ?1"))
                 .ctx("preparing the ledger row read")?;
@@ -388,7 +418,8 @@ impl LedgerDb {
                 );
             }
             Ok(out)
-        })
+        })?;
+        self.with_bodies(rows)
     }
 
     /// The indexable columns of the stored rows among `seqs` (in any order,
@@ -425,7 +456,8 @@ impl LedgerDb {
         after: Option<LedgerCursor>,
         limit: usize,
     ) -> Result<Vec<LedgerRow>> {
-        self.read(|conn| index::select(conn, select, after, limit))
+        let rows = self.read(|conn| index::select(conn, select, after, limit))?;
+        self.with_bodies(rows)
     }
 
     /// The counts of a whole selection. For `Policy`, `refused` counts the
@@ -435,7 +467,7 @@ impl LedgerDb {
     }
 }
 
-pub(crate) const LEDGER_COLUMNS: &str = "seq, time, app_id, body, hash";
+pub(crate) const LEDGER_COLUMNS: &str = "seq, time, app_id, body, hash, body_file, body_at";
 
 /// A hash column that is not 32 bytes long.
 #[derive(Debug, thiserror::Error)]
@@ -451,5 +483,9 @@ pub(crate) fn ledger_from_row(row: &Row<'_>) -> rusqlite::Result<LedgerRow> {
         app_id: row.get::<_, Option<i64>>(2)?.map(|v| AppId(id_from_sql(v))),
         body: row.get(3)?,
         hash: hash.try_into().map_err(|_| conversion(4, Type::Blob, BadHash(len)))?,
+        place: match (row.get::<_, Option<i64>>(5)?, row.get::<_, Option<i64>>(6)?) {
+            (Some(file), Some(offset)) => Some(BodyPlace { file: id_from_sql(file), offset: id_from_sql(offset) }),
+            _ => None,
+        },
     })
 }

@@ -99,4 +99,15 @@ CREATE TABLE ledger_blocks (
 );
 "#,
     ),
+    // An entry's body stays in the segment files, where the writer put it:
+    // a row written from now on has an empty `body` and the place of its
+    // body (the segment file, named by the seq of its first entry, and the
+    // offset of the body's length field). Rows stored before keep theirs.
+    (
+        4,
+        r#"
+ALTER TABLE ledger ADD COLUMN body_file INTEGER;
+ALTER TABLE ledger ADD COLUMN body_at INTEGER;
+"#,
+    ),
 ];

@@ -14,6 +14,18 @@ pub struct LedgerRow {
     pub body: Vec<u8>,
     /// The chained hash (see the ledger crate).
     pub hash: [u8; 32],
+    /// Where the body lies in the segment files, if it was written there.
+    /// The store then keeps this place instead of the bytes, and reads them
+    /// from there (`LedgerDb::ledger_read` and the other row reads).
+    pub place: Option<BodyPlace>,
+}
+
+/// The place of an entry's body in the segment files: the file (named by the
+/// seq of its first entry) and the offset of the body's length field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyPlace {
+    pub file: u64,
+    pub offset: u64,
 }
 
 /// What the ledger writer extracts from one entry for the store's indexes.

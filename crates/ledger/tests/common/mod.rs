@@ -170,8 +170,12 @@ impl Fixture {
         self.raw().execute_batch(sql).unwrap();
     }
 
+    /// The body of entry `seq`, as the store reads it (from its place in
+    /// the segment files, or from the row for a row that keeps its body).
     pub fn body(&self, seq: u64) -> Vec<u8> {
-        self.raw().query_row("SELECT body FROM ledger WHERE seq = ?1", [seq as i64], |r| r.get(0)).unwrap()
+        let rows = self.store.ledger_rows(&[seq]).unwrap();
+        assert_eq!(rows.len(), 1, "entry {seq} is stored");
+        rows[0].body.clone()
     }
 
     pub fn hash(&self, seq: u64) -> [u8; 32] {
@@ -180,23 +184,37 @@ impl Fixture {
         v.try_into().unwrap()
     }
 
+    /// Puts every body into its row, as a Tollgate before segment files
+    /// stored them.
+    pub fn bodies_into_rows(&self) {
+        let rows = self.store.ledger_read(0, usize::MAX).unwrap();
+        let conn = self.raw();
+        conn.execute_batch("BEGIN").unwrap();
+        for row in rows {
+            conn.execute(
+                "UPDATE ledger SET body = ?1, body_file = NULL, body_at = NULL WHERE seq = ?2",
+                rusqlite::params![row.body, row.seq as i64],
+            )
+            .unwrap();
+        }
+        conn.execute_batch("COMMIT").unwrap();
+    }
+
     /// Recomputes and stores every chain hash from `from` on, as an attacker
     /// who knows the scheme would after an edit.
     pub fn rewrite_chain(&self, from: u64) {
         let conn = self.raw();
         let mut chain = if from == 0 { [0u8; 32] } else { self.hash(from - 1) };
-        let rows: Vec<(i64, Vec<u8>)> = conn
-            .prepare("SELECT seq, body FROM ledger WHERE seq >= ?1 ORDER BY seq")
-            .unwrap()
-            .query_map([from as i64], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let rows = self.store.ledger_read(from, usize::MAX).unwrap();
         // One transaction: a sealed segment is 65,536 rows.
         conn.execute_batch("BEGIN").unwrap();
-        for (seq, body) in rows {
-            chain = chain_hash(&chain, &leaf_hash(&body));
-            conn.execute("UPDATE ledger SET hash = ?1 WHERE seq = ?2", rusqlite::params![chain.to_vec(), seq]).unwrap();
+        for row in rows {
+            chain = chain_hash(&chain, &leaf_hash(&row.body));
+            conn.execute(
+                "UPDATE ledger SET hash = ?1 WHERE seq = ?2",
+                rusqlite::params![chain.to_vec(), row.seq as i64],
+            )
+            .unwrap();
         }
         conn.execute_batch("COMMIT").unwrap();
     }

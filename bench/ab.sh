@@ -12,7 +12,10 @@
 # (`tollgate demo --accounts 10000 --posts 200000 --no-serve`).
 #
 # Usage: bench/ab.sh BIN_A BIN_B
-# Environment: DATA (required), ROUNDS (2), WRK_DURATION (8s), PORT (18190).
+# Environment: DATA (required), DATA_B (B serves this copy of DATA instead,
+# for builds whose data directories differ: a schema one of them cannot
+# open; make it with the same `tollgate demo` command), ROUNDS (2),
+# WRK_DURATION (8s), PORT (18190).
 # Prints, per round, binary and endpoint: req/s, p99 and server CPU ms per
 # request (user + system time of the server over the requests completed).
 set -euo pipefail
@@ -34,6 +37,11 @@ secs=${WRK_DURATION%s}
 [[ $secs =~ ^[0-9]+$ ]] || secs=8
 check_disk $(( ROUNDS * 2 * 3 * (secs + 2) * 20000 * 27 / 10 / 1000000 + 1 ))
 [[ -f $DATA/demo-credentials.json && -f $DATA/generated/posts.jsonl ]] || die "$DATA is not a demo data directory"
+DATA_B=${DATA_B:-$DATA}
+if [[ $DATA_B != "$DATA" ]]; then
+    cmp -s "$DATA/generated/posts.jsonl" "$DATA_B/generated/posts.jsonl" \
+        || die "$DATA_B does not hold the platform of $DATA: make both with the same \`tollgate demo\` command"
+fi
 
 PID=
 cleanup() {
@@ -64,22 +72,24 @@ random.seed(1)
 print(author, ",".join(map(str, random.sample(posts, 100))))
 PY
 )
-TOKEN=$(jq -r '.apps[] | select(.name=="demo-first-party") | .token' "$DATA/demo-credentials.json")
+# Each data directory has keys of its own.
+token_of() { jq -r '.apps[] | select(.name=="demo-first-party") | .token' "$1/demo-credentials.json"; }
 ENDPOINTS=("timeline /2/users/$AUTHOR/tweets?max_results=100" "lookup /2/tweets?ids=$IDS" "single /2/tweets/${IDS%%,*}")
 
 measure() {
-    local name=$1 bin=$2 ep label path n t0 t1
-    (cd "$DATA" && exec "$bin" --data-dir "$DATA" --listen "127.0.0.1:$PORT" --rate-limit-first-party 0 serve) \
+    local name=$1 bin=$2 data=$3 ep label path n t0 t1 token
+    token=$(token_of "$data")
+    (cd "$data" && exec "$bin" --data-dir "$data" --listen "127.0.0.1:$PORT" --rate-limit-first-party 0 serve) \
         2>"$BENCH_DIR/ab-$name.stderr" &
     PID=$!
     for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.1; done
     for ep in "${ENDPOINTS[@]}"; do
         label=${ep%% *}
         path=${ep#* }
-        wrk -t2 -c32 -d2s -H "Authorization: Bearer $TOKEN" -H "Tollgate-Purpose: display" \
+        wrk -t2 -c32 -d2s -H "Authorization: Bearer $token" -H "Tollgate-Purpose: display" \
             "http://127.0.0.1:$PORT$path" >/dev/null
         t0=$(awk '{print $14 + $15}' "/proc/$PID/stat")
-        wrk -t2 -c32 -d"$WRK_DURATION" --latency -H "Authorization: Bearer $TOKEN" -H "Tollgate-Purpose: display" \
+        wrk -t2 -c32 -d"$WRK_DURATION" --latency -H "Authorization: Bearer $token" -H "Tollgate-Purpose: display" \
             "http://127.0.0.1:$PORT$path" >"$BENCH_DIR/ab-wrk.txt"
         t1=$(awk '{print $14 + $15}' "/proc/$PID/stat")
         n=$(awk '/requests in/ {print $1}' "$BENCH_DIR/ab-wrk.txt")
@@ -95,6 +105,6 @@ measure() {
 
 for round in $(seq "$ROUNDS"); do
     log "round $round"
-    measure A "$A"
-    measure B "$B"
+    measure A "$A" "$DATA"
+    measure B "$B" "$DATA_B"
 done

@@ -770,18 +770,15 @@ impl Writer {
 fn copy_entries(store: &LedgerDb, rx: mpsc::Receiver<Committed>, indexer: mpsc::Sender<Committed>) {
     let mut last = Instant::now();
     while let Ok(mut batch) = rx.recv() {
-        let until = last + COPY_PACE;
+        // Asleep, not waiting on the channel, until the pace allows the next
+        // transaction: the commits sent meanwhile queue up without waking
+        // this thread, and without costing the writer a wake-up each.
+        let wait = (last + COPY_PACE).saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            thread::sleep(wait);
+        }
         while batch.rows.len() < COPY_BATCH {
-            let more = match rx.try_recv() {
-                Ok(more) => more,
-                Err(mpsc::TryRecvError::Disconnected) => break,
-                Err(mpsc::TryRecvError::Empty) => {
-                    match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                        Ok(more) => more,
-                        Err(_) => break,
-                    }
-                }
-            };
+            let Ok(more) = rx.try_recv() else { break };
             batch.rows.extend(more.rows);
             batch.entries.extend(more.entries);
             batch.posts.extend(more.posts);

@@ -22,9 +22,29 @@ pub const KEY_ID_LEN: usize = 8;
 /// verifier holding several keys (after a rotation) can pick the right one.
 pub type KeyId = [u8; KEY_ID_LEN];
 
-/// An Ed25519 public key (the 32-byte encoding of RFC 8032 §5.1.2).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PublicKey([u8; 32]);
+/// An Ed25519 public key (the 32-byte encoding of RFC 8032 §5.1.2), kept
+/// decoded, with its id: verifying millions of signed heads decodes the
+/// key and hashes its id once, not per signature.
+#[derive(Clone, Copy)]
+pub struct PublicKey {
+    bytes: [u8; 32],
+    key: VerifyingKey,
+    id: KeyId,
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &PublicKey) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl std::hash::Hash for PublicKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes.hash(state);
+    }
+}
 
 impl std::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,8 +55,16 @@ impl std::fmt::Debug for PublicKey {
 impl PublicKey {
     /// Accepts only encodings of a valid curve point.
     pub fn from_bytes(bytes: [u8; 32]) -> Result<PublicKey, LedgerError> {
-        VerifyingKey::from_bytes(&bytes).map_err(|_| LedgerError::Key("not an ed25519 public key".into()))?;
-        Ok(PublicKey(bytes))
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| LedgerError::Key("not an ed25519 public key".into()))?;
+        Ok(PublicKey::of(key))
+    }
+
+    fn of(key: VerifyingKey) -> PublicKey {
+        let bytes = key.to_bytes();
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        let mut id = [0u8; KEY_ID_LEN];
+        id.copy_from_slice(&digest[..KEY_ID_LEN]);
+        PublicKey { bytes, key, id }
     }
 
     pub fn from_hex(text: &str) -> Result<PublicKey, LedgerError> {
@@ -48,27 +76,23 @@ impl PublicKey {
     }
 
     pub fn bytes(&self) -> [u8; 32] {
-        self.0
+        self.bytes
     }
 
     pub fn hex(&self) -> String {
-        hex::encode(self.0)
+        hex::encode(self.bytes)
     }
 
     /// `SHA-256(public key)[0..8]`.
     pub fn key_id(&self) -> KeyId {
-        let digest: [u8; 32] = Sha256::digest(self.0).into();
-        let mut id = [0u8; KEY_ID_LEN];
-        id.copy_from_slice(&digest[..KEY_ID_LEN]);
-        id
+        self.id
     }
 
     /// Strict RFC 8032 verification: rejects non-canonical and small-order
     /// encodings that lenient verifiers accept, so a signature cannot be
     /// malleated into a second valid one.
     pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> bool {
-        let Ok(key) = VerifyingKey::from_bytes(&self.0) else { return false };
-        key.verify_strict(message, &Signature::from_bytes(signature)).is_ok()
+        self.key.verify_strict(message, &Signature::from_bytes(signature)).is_ok()
     }
 
     /// The document `GET /.well-known/tollgate-ledger-key` and
@@ -107,7 +131,7 @@ impl LedgerKey {
     }
 
     pub fn public(&self) -> PublicKey {
-        PublicKey(self.signing.verifying_key().to_bytes())
+        PublicKey::of(self.signing.verifying_key())
     }
 
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {

@@ -358,7 +358,8 @@ impl<'a> Audit<'a> {
             seqs.push(c.seq);
         }
         for (seq, e) in &found.searched {
-            count(e.app_id, &e.client, e.purpose, e.time);
+            // As the columns name it: the public's app 0 is no app.
+            count(e.app_id.filter(|a| a.0 != 0), &e.client, e.purpose, e.time);
             seqs.push(*seq);
         }
         seqs.sort_unstable();

@@ -1,16 +1,19 @@
 //! Verification of the segment files (`segments`) against the store's copy
 //! of the entries: every frame whole and in sequence, every entry the same
-//! bytes as the store's row, every head's signature valid and its chain hash
-//! that of the entry it ends at; no stored entry missing from the files.
+//! bytes as the store's row, every head's chain hash that of the entry it
+//! ends at and the newest head's signature valid (every head's, on request);
+//! no stored entry missing from the files.
 //!
 //! Entries at the end of the files that the store lacks (a crash after a
 //! commit's frame was written, before the store took its copy, or a verify
 //! racing a live writer) are handed back, so that the main pass checks them
 //! with the stored ones against every signed checkpoint.
 
-use crate::db::{LedgerDb, LedgerRow};
+use crate::checkpoint::Checkpoint;
+use crate::db::{BodyPlace, LedgerDb, LedgerRow};
 
 use crate::files::LedgerFiles;
+use crate::key::PublicKey;
 use crate::merkle::{Hash, leaf_hash};
 use crate::segments::{self, FrameReader, Next};
 use crate::verify::{Break, BreakKind, Signed};
@@ -18,6 +21,39 @@ use crate::{Entry, GENESIS, LedgerError, chain_hash};
 
 /// Rows read from the store at a time.
 const READ_BATCH: usize = 8192;
+/// Signed heads whose signatures are checked together, on every core: a
+/// ledger under load has a head every few entries, and checking millions of
+/// signatures one after the other is most of what verifying it takes.
+const HEAD_BATCH: usize = 4096;
+
+/// A frame's signed head, its signature not checked yet.
+struct PendingHead {
+    /// The index of its file in the list, and its frame's offset there.
+    file: usize,
+    offset: u64,
+    /// The seq after its frame's last entry.
+    end: u64,
+    head: Checkpoint,
+}
+
+/// The first of `heads` (in the files' order) whose signature does not
+/// verify against `key`, and why; the heads are checked on every core.
+fn first_bad_head(key: &PublicKey, heads: &[PendingHead]) -> Option<(usize, String)> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get).min(8);
+    let chunk = heads.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let checks: Vec<_> = (heads.chunks(chunk).enumerate())
+            .map(|(c, part)| {
+                s.spawn(move || {
+                    part.iter().enumerate().find_map(|(i, h)| h.head.verify(key).err().map(|why| (c * chunk + i, why)))
+                })
+            })
+            .collect();
+        (checks.into_iter())
+            .filter_map(|c| c.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .min_by_key(|(i, _)| *i)
+    })
+}
 
 /// What the pass found.
 #[derive(Debug, Default)]
@@ -51,7 +87,9 @@ impl Rows<'_> {
             if self.done {
                 return Ok(None);
             }
-            self.batch = self.store.ledger_read(self.next.max(seq), READ_BATCH)?;
+            // Without the bodies kept in the segment files: their places
+            // are compared instead (`check`).
+            self.batch = self.store.ledger_read_unfilled(self.next.max(seq), READ_BATCH)?;
             self.at = 0;
             match self.batch.last() {
                 Some(last) => self.next = last.seq + 1,
@@ -64,7 +102,15 @@ impl Rows<'_> {
     }
 }
 
-pub(crate) fn check(store: &LedgerDb, files: &LedgerFiles, signed: &Signed) -> Result<SegmentFindings, LedgerError> {
+/// Checks the segment files against the store. The signature of every
+/// head is checked with `all_heads`, else the newest head's only (each
+/// head's chain hash is checked either way: `VerifyOptions::all_heads`).
+pub(crate) fn check(
+    store: &LedgerDb,
+    files: &LedgerFiles,
+    signed: &Signed,
+    all_heads: bool,
+) -> Result<SegmentFindings, LedgerError> {
     let mut out = SegmentFindings::default();
     let dir = files.segments_dir();
     let (list, strays) = segments::list(&dir)?;
@@ -107,6 +153,16 @@ pub(crate) fn check(store: &LedgerDb, files: &LedgerFiles, signed: &Signed) -> R
     // store alone, before the first frame with one.
     let mut signed_before = false;
     let finding = |entry: Option<u64>, kind: BreakKind, reason: String| Break { entry, kind, reason };
+    let bad_head = |list: &[segments::SegmentFile], h: &PendingHead, why: &str| {
+        let name = list[h.file].path.display();
+        finding(
+            None,
+            BreakKind::BadCheckpoint,
+            format!("the head signed in the frame at offset {} of {name} does not verify: {why}", h.offset),
+        )
+    };
+    let mut pending: Vec<PendingHead> = Vec::new();
+    let before_files = out.breaks.len();
     'files: for (i, file) in list.iter().enumerate() {
         let is_last = i + 1 == list.len();
         let name = file.path.display();
@@ -173,7 +229,9 @@ pub(crate) fn check(store: &LedgerDb, files: &LedgerFiles, signed: &Signed) -> R
                 ));
                 break 'files;
             }
-            for body in &frame.bodies {
+            let places: Vec<BodyPlace> =
+                segments::body_places(file.first, offset, frame.bodies.iter().map(Vec::as_slice)).collect();
+            for (body, place) in frame.bodies.iter().zip(places) {
                 let seq = next;
                 next += 1;
                 if seq < first_row.unwrap_or(stored_end) {
@@ -207,8 +265,13 @@ pub(crate) fn check(store: &LedgerDb, files: &LedgerFiles, signed: &Signed) -> R
                     out.tail.push(LedgerRow { seq, time, app_id, body: body.clone(), hash, place: None });
                     continue;
                 }
+                // A row that keeps its body's place reads these very bytes
+                // if the place is this one; a row with a body of its own
+                // must hold these bytes.
+                let holds =
+                    |row: &LedgerRow| if row.body.is_empty() { row.place == Some(place) } else { row.body == *body };
                 match rows.get(seq)? {
-                    Some(row) if row.body == *body => chain = Some(row.hash),
+                    Some(row) if holds(row) => chain = Some(row.hash),
                     Some(_) => {
                         out.breaks.push(finding(
                             Some(seq),
@@ -230,17 +293,30 @@ pub(crate) fn check(store: &LedgerDb, files: &LedgerFiles, signed: &Signed) -> R
                 }
             }
             if let Some(head) = &frame.head {
-                let problem = match &signed.key {
-                    None => Some("there is no ledger key to verify it with".to_string()),
-                    Some(key) => head.verify(key).err(),
-                };
-                if let Some(why) = problem {
+                let Some(key) = &signed.key else {
                     out.breaks.push(finding(
                         None,
                         BreakKind::BadCheckpoint,
-                        format!("the head signed in the frame at offset {offset} of {name} does not verify: {why}"),
+                        format!(
+                            "the head signed in the frame at offset {offset} of {name} does not verify: there is no \
+                             ledger key to verify it with"
+                        ),
                     ));
                     break 'files;
+                };
+                if !all_heads {
+                    // Superseded by this one, whose signature covers the
+                    // same entries.
+                    pending.clear();
+                }
+                pending.push(PendingHead { file: i, offset, end: frame.end(), head: head.clone() });
+                if pending.len() >= HEAD_BATCH {
+                    if let Some((at, why)) = first_bad_head(key, &pending) {
+                        out.breaks.push(bad_head(&list, &pending[at], &why));
+                        pending.clear();
+                        break 'files;
+                    }
+                    pending.clear();
                 }
                 if frame.end() > cut && chain.is_some_and(|c| c != head.chain) {
                     out.breaks.push(finding(
@@ -256,6 +332,17 @@ pub(crate) fn check(store: &LedgerDb, files: &LedgerFiles, signed: &Signed) -> R
                 }
             }
         }
+    }
+    // The heads not checked yet all come before whatever the pass stopped
+    // at: a bad one among them is the first finding, as a check of each
+    // head in turn would have found it.
+    if let (Some(key), false) = (&signed.key, pending.is_empty())
+        && let Some((at, why)) = first_bad_head(key, &pending)
+    {
+        out.breaks.truncate(before_files);
+        out.breaks.push(bad_head(&list, &pending[at], &why));
+        let end = pending[at].end;
+        out.tail.retain(|r| r.seq < end);
     }
     if out.breaks.is_empty() && next < stored_end {
         out.breaks.push(finding(
@@ -273,4 +360,33 @@ pub(crate) fn check(store: &LedgerDb, files: &LedgerFiles, signed: &Signed) -> R
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use tollgate_domain::Timestamp;
+
+    use super::*;
+    use crate::key::LedgerKey;
+
+    #[test]
+    fn the_first_bad_head_is_found_whichever_core_checks_it() {
+        let key = LedgerKey::from_seed([9; 32]);
+        let heads = |bad: &[usize]| -> Vec<PendingHead> {
+            (0..10)
+                .map(|i| {
+                    let mut head = Checkpoint::sign(&key, i as u64 + 1, Timestamp::from_millis(1), [1; 32], [2; 32]);
+                    if bad.contains(&i) {
+                        head.signature[0] ^= 1;
+                    }
+                    PendingHead { file: 0, offset: i as u64, end: i as u64 + 1, head }
+                })
+                .collect()
+        };
+        let public = key.public();
+        assert_eq!(first_bad_head(&public, &heads(&[])), None);
+        assert_eq!(first_bad_head(&public, &heads(&[7])).map(|(i, _)| i), Some(7));
+        assert_eq!(first_bad_head(&public, &heads(&[7, 3])).map(|(i, _)| i), Some(3));
+        assert_eq!(first_bad_head(&public, &heads(&[9, 0])).map(|(i, _)| i), Some(0));
+    }
 }

@@ -273,3 +273,44 @@ fn missing_post_data_is_searched_and_corrupt_post_data_refused() {
     audit.reindex(|_| {}).unwrap();
     check(&f);
 }
+
+/// A web visitor's entries name the public's app 0 and the visitor's
+/// client; the index keeps app 0 as no app. Across a block whose columns
+/// are packed and the entries after it, the visitor is one recipient, and
+/// `verify` finds the packed copy matching the entries.
+#[test]
+fn the_publics_app_0_is_one_recipient_across_packed_and_unpacked_blocks() {
+    const VISITS: u64 = 1500;
+    let f = Fixture::new("audit-public");
+    let w = f.writer(u64::MAX);
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(async {
+        for chunk in (0..VISITS).collect::<Vec<_>>().chunks(300) {
+            let tasks: Vec<_> = chunk
+                .iter()
+                .map(|&i| {
+                    let mut e = entry(i);
+                    e.channel = Channel::Web;
+                    e.app_id = Some(AppId(0));
+                    e.client = Some("visitor-1".into());
+                    e.purpose = Some(Purpose::Display);
+                    e.outcome = Outcome::Served;
+                    e.posts = vec![PostId(77)];
+                    e.authors = vec![AccountId(1)];
+                    let w = w.clone();
+                    tokio::spawn(async move { w.record(e).await })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+        }
+    });
+    w.shutdown();
+    let r = f.ledger().verify(&tollgate_ledger::VerifyOptions::default()).unwrap();
+    assert!(r.ok(), "{:?}", r.breaks);
+    let answer = Audit::new(f.store.as_ref()).post_recipients(PostId(77), None, 10).unwrap();
+    assert_eq!(answer.recipients.len(), 1, "{:?}", answer.recipients);
+    let visitor = &answer.recipients[0];
+    assert_eq!((visitor.app_id, visitor.client.as_deref(), visitor.deliveries), (None, Some("visitor-1"), VISITS));
+}

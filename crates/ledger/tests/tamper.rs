@@ -268,7 +268,7 @@ fn the_tail_replaced_after_the_last_checkpoint_shows_against_the_segment_files_a
         r.breaks
     );
     // And against a checkpoint kept elsewhere.
-    let options = VerifyOptions { key: Some(key), extra_checkpoints: vec![escrowed] };
+    let options = VerifyOptions { key: Some(key), extra_checkpoints: vec![escrowed], all_heads: false };
     let r = f.ledger().verify(&options).unwrap();
     assert_eq!(r.first_break().unwrap().kind, BreakKind::Diverged, "{:?}", r.breaks);
 }
@@ -307,7 +307,10 @@ fn a_forged_or_reordered_checkpoint_fails_but_an_interrupted_last_line_does_not(
 fn checkpoints_signed_with_another_key_fail() {
     let f = Fixture::filled("other-key", 200, EVERY);
     let other = tollgate_ledger::LedgerKey::from_seed([9u8; 32]).public();
-    let r = f.ledger().verify(&VerifyOptions { key: Some(other), extra_checkpoints: Vec::new() }).unwrap();
+    let r = f
+        .ledger()
+        .verify(&VerifyOptions { key: Some(other), extra_checkpoints: Vec::new(), all_heads: false })
+        .unwrap();
     assert_eq!(r.first_break().unwrap().kind, BreakKind::BadCheckpoint);
     assert!(r.breaks.iter().all(|b| b.kind == BreakKind::BadCheckpoint));
 }
@@ -471,4 +474,40 @@ fn a_frame_with_a_valid_checksum_and_a_forged_head_fails() {
     std::fs::write(&frame.path, &bytes).unwrap();
     let r = verify(&f);
     assert!(r.breaks.iter().any(|b| b.reason.contains("is not a segment file")), "{:?}", r.breaks);
+}
+
+/// With every head's signature checked (`all_heads`), in batches after the
+/// frames that hold them are read: a forged head is still the finding,
+/// ahead of damage in a later frame, as checking each head in turn would
+/// have found it. By default only the newest head's signature is checked:
+/// the forged one, superseded, is not found, but the damage after it is.
+#[test]
+fn a_forged_head_is_found_before_damage_after_it() {
+    let f = Fixture::new("forged-then-damaged");
+    let w = frames_only_writer(&f);
+    for i in 0..6 {
+        w.record_blocking(common::entry(i, 1_750_000_000_000 + i as i64)).unwrap();
+    }
+    drop(w);
+    let frames: Vec<_> = f.frames().into_iter().filter(|fr| fr.head.is_some() && fr.count > 0).collect();
+    let (early, late) = (&frames[1], frames.last().unwrap());
+    assert_eq!(early.path, late.path);
+    let mut bytes = std::fs::read(&early.path).unwrap();
+    let (start, end) = (early.offset as usize, (early.offset + early.len) as usize);
+    bytes[end - 32 - 182 + 50] ^= 1;
+    let sum: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes[start..end - 32]).into();
+    bytes[end - 32..end].copy_from_slice(&sum);
+    bytes[(late.offset + 30) as usize] ^= 1;
+    std::fs::write(&early.path, &bytes).unwrap();
+    let options = VerifyOptions { all_heads: true, ..Default::default() };
+    let r = f.ledger().verify(&options).unwrap();
+    let segment_findings: Vec<_> = r.breaks.iter().filter(|b| b.reason.contains("offset")).collect();
+    assert_eq!(segment_findings.len(), 1, "{:?}", r.breaks);
+    assert_eq!(segment_findings[0].kind, BreakKind::BadCheckpoint, "{:?}", r.breaks);
+    assert!(segment_findings[0].reason.contains(&format!("offset {}", early.offset)), "{:?}", r.breaks);
+    // (The damaged frame ends the files: read as an interrupted write, its
+    // entry is in the store alone.)
+    let r = verify(&f);
+    assert!(r.breaks.iter().all(|b| b.kind != BreakKind::BadCheckpoint), "{:?}", r.breaks);
+    assert_eq!(r.first_break().map(|b| b.entry), Some(Some(late.first)), "{:?}", r.breaks);
 }

@@ -57,6 +57,11 @@ pub struct VerifyArgs {
     /// ledger must still match; repeatable.
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Vec<PathBuf>,
+    /// Check the signature of every commit's head in the segment files, not
+    /// only the newest (which covers every entry before it): slower, and
+    /// finds only superseded heads forged apart from their chain hash.
+    #[arg(long)]
+    pub all_heads: bool,
 }
 
 #[derive(Debug, Args)]
@@ -255,7 +260,8 @@ fn verify(ledger: &Ledger, a: &VerifyArgs) -> Result<(), Failure> {
         let doc = value.get("checkpoint").unwrap_or(&value);
         extra.push(Checkpoint::from_json(doc).map_err(|e| Failure::invalid(format!("{}: {e}", path.display())))?);
     }
-    let report = ledger.verify(&VerifyOptions { key, extra_checkpoints: extra }).map_err(failure)?;
+    let options = VerifyOptions { key, extra_checkpoints: extra, all_heads: a.all_heads };
+    let report = ledger.verify(&options).map_err(failure)?;
     if a.json {
         print_json(&report_json(&report));
     } else {

@@ -223,7 +223,7 @@ pub(crate) fn entry_columns(conn: &Connection, seqs: &[u64]) -> Result<Vec<Entry
                     Ok(EntryColumns {
                         seq,
                         time: Timestamp::from_millis(r.get(0)?),
-                        app_id: r.get::<_, Option<i64>>(1)?.map(|a| AppId(a as u64)),
+                        app_id: r.get::<_, Option<i64>>(1)?.filter(|&a| a != 0).map(|a| AppId(a as u64)),
                         client: r.get(2)?,
                         purpose: r.get::<_, Option<String>>(3)?.as_deref().and_then(purpose_from_sql),
                         refused: r.get(4)?,

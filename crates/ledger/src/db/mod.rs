@@ -303,16 +303,22 @@ impl LedgerDb {
     /// of rows with a place read from the segment files, as by every read
     /// of rows here).
     pub fn ledger_read(&self, from_seq: u64, limit: usize) -> Result<Vec<LedgerRow>> {
+        let rows = self.ledger_read_unfilled(from_seq, limit)?;
+        self.with_bodies(rows)
+    }
+
+    /// As `ledger_read`, but the rows that keep their bodies' places are
+    /// returned with an empty body: for a reader that needs only the places.
+    pub(crate) fn ledger_read_unfilled(&self, from_seq: u64, limit: usize) -> Result<Vec<LedgerRow>> {
         let Some(from) = lookup_id(from_seq) else { return Ok(Vec::new()) };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self.read(|conn| {
+        self.read(|conn| {
             conn.prepare_cached(&format!(
                 "SELECT {LEDGER_COLUMNS} FROM ledger.ledger WHERE seq >= ?1 ORDER BY seq LIMIT ?2"
             ))
             .and_then(|mut s| s.query_map([from, limit], ledger_from_row)?.collect())
             .ctx(format_args!("reading the ledger from seq {from_seq}"))
-        })?;
-        self.with_bodies(rows)
+        })
     }
 
     /// The last row, if any.

@@ -72,6 +72,8 @@ pub struct PostFilter {
 pub struct EntryColumns {
     pub seq: u64,
     pub time: Timestamp,
+    /// `None` for an entry without an app, and for app 0 (the public, whose
+    /// visitors the entry names by `client`): the index keeps both as 0.
     pub app_id: Option<AppId>,
     pub client: Option<String>,
     pub purpose: Option<Purpose>,

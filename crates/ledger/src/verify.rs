@@ -18,6 +18,7 @@
 use std::sync::mpsc;
 
 use crate::db::{EntryColumns, LedgerDb, LedgerRow, StoredColumns, StoredColumnsPage};
+use crate::verify_segments::SegmentFindings;
 
 use crate::checkpoint::{Checkpoint, CheckpointRecord};
 use crate::files::{LedgerFiles, read_log};
@@ -518,13 +519,25 @@ pub(crate) fn verify_with(
     options: &VerifyOptions,
 ) -> Result<VerifyReport, LedgerError> {
     let signed = load_signed(files, options.key, &options.extra_checkpoints)?;
-    let segments = match files {
-        Some(f) => crate::verify_segments::check(store, f, &signed, options.all_heads)?,
-        None => Default::default(),
-    };
     let mut v = Verifier::new(&signed);
-    v.tail = segments.tail;
-    let result = v.run(store);
+    // The segment files are checked on a thread of their own, beside the
+    // stored rows; the main pass takes the entries they hold beyond the
+    // store's copy when it reaches them, or the findings are taken after it.
+    let (segments, result) = std::thread::scope(|s| -> Result<_, LedgerError> {
+        let mut pass = files.map(|f| s.spawn(|| crate::verify_segments::check(store, f, &signed, options.all_heads)));
+        let mut found: Option<SegmentFindings> = None;
+        let result = v.run(store, || {
+            let mut findings = joined(pass.take())?;
+            let tail = std::mem::take(&mut findings.tail);
+            found = Some(findings);
+            Ok(tail)
+        });
+        let segments = match found {
+            Some(findings) => findings,
+            None => joined(pass.take())?,
+        };
+        Ok((segments, result))
+    })?;
     let mut report = VerifyReport {
         entries: v.frontier.size(),
         stored: v.stored,
@@ -608,6 +621,16 @@ pub(crate) fn verify_with(
         reason,
     }));
     Ok(report)
+}
+
+/// What the pass over the segment files found (nothing without files).
+fn joined(
+    pass: Option<std::thread::ScopedJoinHandle<'_, Result<SegmentFindings, LedgerError>>>,
+) -> Result<SegmentFindings, LedgerError> {
+    match pass {
+        None => Ok(SegmentFindings::default()),
+        Some(pass) => pass.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+    }
 }
 
 /// Rows read together, with what the audit index keeps of them.
@@ -755,9 +778,8 @@ struct Verifier<'a> {
     /// The largest size at which the ledger is known to match what was signed.
     last_match: u64,
     found: Option<Break>,
-    /// Entries of the segment files after the store's last row, checked
-    /// after the stored ones.
-    tail: Vec<LedgerRow>,
+    /// How many entries of the segment files after the store's last row
+    /// were checked after the stored ones.
     tail_len: usize,
 }
 
@@ -780,7 +802,6 @@ impl<'a> Verifier<'a> {
             unchecked: 0,
             last_match: 0,
             found: None,
-            tail: Vec::new(),
             tail_len: 0,
         }
     }
@@ -793,7 +814,13 @@ impl<'a> Verifier<'a> {
         self.found.get_or_insert(Break { entry: Some(entry), kind, reason });
     }
 
-    fn run(&mut self, store: &LedgerDb) -> Result<(), LedgerError> {
+    /// The main pass; `tail` gives the entries of the segment files beyond
+    /// the store's copy, called once the stored rows are checked.
+    fn run(
+        &mut self,
+        store: &LedgerDb,
+        tail: impl FnOnce() -> Result<Vec<LedgerRow>, LedgerError>,
+    ) -> Result<(), LedgerError> {
         let first = store.ledger_read(0, 1)?.first().map(|r| r.seq);
         if !self.check_checkpoints() {
             return Ok(());
@@ -840,7 +867,7 @@ impl<'a> Verifier<'a> {
         if self.found.is_some() {
             return Ok(());
         }
-        let tail = std::mem::take(&mut self.tail);
+        let tail = tail()?;
         self.tail_len = tail.len();
         let unindexed = IndexCopies { stored: None, indexed_end: 0, copy: None };
         // The store may have taken copies of some of them since the segment

@@ -77,6 +77,10 @@ struct Facts {
     /// What the guard knew of the client, for the ledger entries the
     /// request's handler records (`crate::guard`).
     guard: Option<std::sync::Arc<tollgate_ledger::GuardFacts>>,
+    /// The credentials the guard looked up for this request's bearer token
+    /// (the `Authorization` value it read), which the handler takes instead
+    /// of hashing and looking up the same token again.
+    credentials: Option<(HeaderValue, Arc<tollgate_cache::Credentials>)>,
 }
 
 tokio::task_local! {
@@ -136,6 +140,23 @@ pub(crate) fn note_guard(facts: std::sync::Arc<tollgate_ledger::GuardFacts>) {
 /// What the guard noted of this request's client (`None` if nothing).
 pub(crate) fn guard_facts() -> Option<std::sync::Arc<tollgate_ledger::GuardFacts>> {
     FACTS.try_with(|cell| cell.borrow().guard.clone()).ok().flatten()
+}
+
+/// Notes the credentials the guard looked up for the `Authorization` value
+/// `authorization`, at the start of this request.
+pub(crate) fn note_credentials(authorization: HeaderValue, credentials: Arc<tollgate_cache::Credentials>) {
+    update(|f| f.credentials = Some((authorization, credentials)));
+}
+
+/// The credentials noted for exactly this `Authorization` value, if any.
+pub(crate) fn noted_credentials(authorization: &HeaderValue) -> Option<Arc<tollgate_cache::Credentials>> {
+    FACTS
+        .try_with(|cell| match &cell.borrow().credentials {
+            Some((noted, credentials)) if noted == authorization => Some(Arc::clone(credentials)),
+            _ => None,
+        })
+        .ok()
+        .flatten()
 }
 
 /// Notes that no route matched (the fallback answers).

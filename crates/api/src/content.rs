@@ -100,13 +100,17 @@ fn app_of_token(
 ) -> Result<(App, tollgate_domain::KeyId, AgreementState), ApiError> {
     let token = params::bearer_token(headers)?
         .ok_or_else(|| ApiError::Unauthorized("Unauthorized: send `Authorization: Bearer <token>`".into()))?;
-    let hash = hex::encode(Sha256::digest(token.as_bytes()));
     let store_err = |e: tollgate_store::StoreError| ApiError::store(format!("authentication: {e}"));
-    let credentials = state
-        .cache
-        .credentials(&hash)
-        .map_err(store_err)?
-        .ok_or_else(|| ApiError::Unauthorized("Unauthorized: the bearer token is not known".into()))?;
+    // The guard looked this token up at the start of the request already.
+    let noted = headers.get(axum::http::header::AUTHORIZATION).and_then(crate::access::noted_credentials);
+    let credentials = match noted {
+        Some(credentials) => credentials,
+        None => state
+            .cache
+            .credentials(&hex::encode(Sha256::digest(token.as_bytes())))
+            .map_err(store_err)?
+            .ok_or_else(|| ApiError::Unauthorized("Unauthorized: the bearer token is not known".into()))?,
+    };
     if let Some(why) = credentials.key.unusable_at(now) {
         return Err(ApiError::Unauthorized(format!("Unauthorized: the bearer token was {why}; use a current key")));
     }

@@ -380,6 +380,9 @@ fn key_of(
     let token = crate::params::bearer_token(headers).ok().flatten()?;
     let hash = hex::encode(Sha256::digest(token.as_bytes()));
     let credentials = state.cache.credentials(&hash).ok().flatten()?;
+    if let Some(authorization) = headers.get(header::AUTHORIZATION) {
+        crate::access::note_credentials(authorization.clone(), Arc::clone(&credentials));
+    }
     if credentials.key.unusable_at(now).is_some() {
         return None;
     }

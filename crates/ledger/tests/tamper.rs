@@ -395,6 +395,18 @@ fn frames_only_writer(f: &Fixture) -> tollgate_ledger::LedgerWriter {
     tollgate_ledger::LedgerWriter::start_with(f.store.clone(), &f.files(), policy).unwrap()
 }
 
+/// A ledger of `n` entries recorded one commit each, their frames the only
+/// heads (the history and `head.json` left behind).
+fn one_frame_per_entry(name: &str, n: u64) -> Fixture {
+    let f = Fixture::new(name);
+    let w = frames_only_writer(&f);
+    for i in 0..n {
+        w.record_blocking(common::entry(i, 1_750_000_000_000 + i as i64)).unwrap();
+    }
+    drop(w);
+    f
+}
+
 #[test]
 fn a_torn_last_frame_is_ignored_but_damage_anywhere_in_the_segment_files_is_located() {
     let f = Fixture::new("torn-frame");
@@ -447,23 +459,22 @@ fn a_torn_last_frame_is_ignored_but_damage_anywhere_in_the_segment_files_is_loca
     assert!(verify(&f).ok());
 }
 
-#[test]
-fn a_frame_with_a_valid_checksum_and_a_forged_head_fails() {
-    let f = Fixture::new("forged-frame");
-    let w = frames_only_writer(&f);
-    for i in 0..3 {
-        w.record_blocking(common::entry(i, 1_750_000_000_000 + i as i64)).unwrap();
-    }
-    drop(w);
-    // The head's time changed and the checksum recomputed: not something a
-    // crash does, and the signature no longer verifies.
-    let frame = f.frames().into_iter().rfind(|fr| fr.head.is_some() && fr.count > 0).unwrap();
-    let mut bytes = std::fs::read(&frame.path).unwrap();
+/// Changes a byte of the signed fields of `frame`'s head (in the bytes of
+/// its file) and recomputes the frame's checksum: not something a crash
+/// does, and the signature no longer verifies.
+fn forge_head(bytes: &mut [u8], frame: &common::RawFrame) {
     let (start, end) = (frame.offset as usize, (frame.offset + frame.len) as usize);
-    let head = end - 32 - 182;
-    bytes[head + 50] ^= 1;
+    bytes[end - 32 - 182 + 50] ^= 1;
     let sum: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes[start..end - 32]).into();
     bytes[end - 32..end].copy_from_slice(&sum);
+}
+
+#[test]
+fn a_frame_with_a_valid_checksum_and_a_forged_head_fails() {
+    let f = one_frame_per_entry("forged-frame", 3);
+    let frame = f.frames().into_iter().rfind(|fr| fr.head.is_some() && fr.count > 0).unwrap();
+    let mut bytes = std::fs::read(&frame.path).unwrap();
+    forge_head(&mut bytes, &frame);
     std::fs::write(&frame.path, &bytes).unwrap();
     let r = verify(&f);
     let b = r.first_break().unwrap_or_else(|| panic!("a forged head went unnoticed: {r:?}"));
@@ -483,20 +494,12 @@ fn a_frame_with_a_valid_checksum_and_a_forged_head_fails() {
 /// the forged one, superseded, is not found, but the damage after it is.
 #[test]
 fn a_forged_head_is_found_before_damage_after_it() {
-    let f = Fixture::new("forged-then-damaged");
-    let w = frames_only_writer(&f);
-    for i in 0..6 {
-        w.record_blocking(common::entry(i, 1_750_000_000_000 + i as i64)).unwrap();
-    }
-    drop(w);
+    let f = one_frame_per_entry("forged-then-damaged", 6);
     let frames: Vec<_> = f.frames().into_iter().filter(|fr| fr.head.is_some() && fr.count > 0).collect();
     let (early, late) = (&frames[1], frames.last().unwrap());
     assert_eq!(early.path, late.path);
     let mut bytes = std::fs::read(&early.path).unwrap();
-    let (start, end) = (early.offset as usize, (early.offset + early.len) as usize);
-    bytes[end - 32 - 182 + 50] ^= 1;
-    let sum: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes[start..end - 32]).into();
-    bytes[end - 32..end].copy_from_slice(&sum);
+    forge_head(&mut bytes, early);
     bytes[(late.offset + 30) as usize] ^= 1;
     std::fs::write(&early.path, &bytes).unwrap();
     let options = VerifyOptions { all_heads: true, ..Default::default() };

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::db::{DAY_MILLIS, LedgerCursor, LedgerDb, LedgerRow, LedgerSelect};
+use crate::db::{DAY_MILLIS, LedgerCursor, LedgerDb, LedgerRow, LedgerSelect, indexed_app};
 use serde::Serialize;
 use tollgate_domain::{AccountId, AppId, PostId, Purpose, Timestamp};
 
@@ -358,8 +358,7 @@ impl<'a> Audit<'a> {
             seqs.push(c.seq);
         }
         for (seq, e) in &found.searched {
-            // As the columns name it: the public's app 0 is no app.
-            count(e.app_id.filter(|a| a.0 != 0), &e.client, e.purpose, e.time);
+            count(indexed_app(e.app_id), &e.client, e.purpose, e.time);
             seqs.push(*seq);
         }
         seqs.sort_unstable();

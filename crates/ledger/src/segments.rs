@@ -496,6 +496,16 @@ fn length_at(buf: &[u8], at: usize) -> Option<u32> {
     buf.get(at..at + 4).map(|b| u32::from_be_bytes(b.try_into().unwrap_or_else(|_| unreachable!("four bytes"))))
 }
 
+/// Where `Appender::write` put a frame.
+pub(crate) struct Written {
+    /// The file to sync.
+    pub file: Arc<File>,
+    /// The seq that names the file, and the frame's offset in it (for
+    /// `body_places`).
+    pub file_first: u64,
+    pub offset: u64,
+}
+
 /// Appends frames to the last segment file.
 ///
 /// Files are created at their full size, `SEGMENT_CAPACITY` bytes of zeros
@@ -567,10 +577,9 @@ impl Appender {
     }
 
     /// Writes one frame of `count` entries starting at `self.end()`, in a
-    /// new file if the current one is full, and returns the file to sync
-    /// and where the frame went (the file's first entry and the frame's
-    /// offset: `body_places`). Not durable until that file is synced.
-    pub fn write(&mut self, frame: &[u8], count: u64) -> Result<(Arc<File>, u64, u64), LedgerError> {
+    /// new file if the current one is full, and returns where it went. Not
+    /// durable until that file is synced.
+    pub fn write(&mut self, frame: &[u8], count: u64) -> Result<Written, LedgerError> {
         let len = frame.len() as u64;
         let full = self.end - self.file_first >= FILE_ENTRIES && count > 0;
         if full || self.offset + len > self.capacity {
@@ -582,7 +591,7 @@ impl Appender {
         let at = self.offset;
         self.offset += len;
         self.end += count;
-        Ok((self.file.clone(), self.file_first, at))
+        Ok(Written { file: self.file.clone(), file_first: self.file_first, offset: at })
     }
 
     /// Closes the current file, cut to its frames, and moves on to the next

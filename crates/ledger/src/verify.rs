@@ -17,7 +17,7 @@
 
 use std::sync::mpsc;
 
-use crate::db::{EntryColumns, LedgerDb, LedgerRow, StoredColumns, StoredColumnsPage};
+use crate::db::{EntryColumns, LedgerDb, LedgerRow, StoredColumns, StoredColumnsPage, indexed_app};
 use crate::verify_segments::SegmentFindings;
 
 use crate::checkpoint::{Checkpoint, CheckpointRecord};
@@ -741,8 +741,7 @@ fn index_disagrees(entry: &Entry, row: &LedgerRow, index: &IndexCopies<'_>) -> O
         let wanted = EntryColumns {
             seq,
             time: entry.time,
-            // The index keeps the public's app 0 as no app.
-            app_id: entry.app_id.filter(|a| a.0 != 0),
+            app_id: indexed_app(entry.app_id),
             client: entry.client.clone(),
             purpose: entry.purpose,
             refused: expected.refused,

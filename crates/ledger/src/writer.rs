@@ -66,7 +66,7 @@ use crate::indexer::{self, Committed};
 use crate::key::{LedgerKey, PublicKey};
 use crate::merkle::{Frontier, Hash, leaf_hash};
 use crate::prune::SEGMENT_HEIGHT;
-use crate::segments::{self, Appender, COPY_FRAME, Tail, body_places, encode_frame};
+use crate::segments::{self, Appender, COPY_FRAME, Tail, Written, body_places, encode_frame};
 use crate::verify::{Signed, load_signed_with};
 use crate::{Entry, GENESIS, LedgerError, chain_hash};
 
@@ -301,7 +301,7 @@ impl LedgerWriter {
             let frame = encode_frame(f.size(), std::iter::empty(), Some(&sign()));
             appender
                 .write(&frame, 0)?
-                .0
+                .file
                 .sync_data()
                 .map_err(|e| LedgerError::Io(format!("syncing the segment file of the head: {e}")))?;
         }
@@ -711,7 +711,7 @@ impl Writer {
         let cp = Checkpoint::sign(&self.key, frontier.size(), Timestamp::now(), frontier.root(), chain);
         let frame = encode_frame(start, self.rows.iter().map(|r| r.body.as_slice()), Some(&cp));
         let file = match self.appender.write(&frame, self.rows.len() as u64) {
-            Ok((file, file_first, offset)) => {
+            Ok(Written { file, file_first, offset }) => {
                 let places: Vec<_> =
                     body_places(file_first, offset, self.rows.iter().map(|r| r.body.as_slice())).collect();
                 for (row, place) in self.rows.iter_mut().zip(places) {
@@ -866,7 +866,7 @@ fn copy_into_segments(store: &LedgerDb, dir: &Path, end: u64) -> Result<Appender
         }
         next = last.seq + 1;
         let frame = encode_frame(rows[0].seq, rows.iter().map(|r| r.body.as_slice()), None);
-        file = Some(appender.write(&frame, rows.len() as u64)?.0);
+        file = Some(appender.write(&frame, rows.len() as u64)?.file);
     }
     if let Some(file) = file {
         file.sync_data().map_err(|e| LedgerError::Io(format!("syncing the first segment file: {e}")))?;

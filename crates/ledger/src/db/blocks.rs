@@ -23,7 +23,7 @@ use tollgate_store::{Result, StoreError};
 use tollgate_store_sqlite::plumbing::{Ctx, lookup_id};
 
 use super::index::{purpose_from_sql, purpose_sql, recipient_id};
-use super::{EntryColumns, LEDGER_BLOCK};
+use super::{EntryColumns, LEDGER_BLOCK, indexed_app};
 
 const FORMAT: u8 = 1;
 
@@ -168,8 +168,7 @@ fn recipient(conn: &Connection, cache: &mut HashMap<i64, Recipient>, id: i64, bl
             "the column copy of ledger block {block} names recipient {id}, which does not exist; run `tollgate ledger reindex`"
         )));
     };
-    let r =
-        ((app != 0).then_some(AppId(app as u64)), (!client.is_empty()).then_some(client), purpose_from_sql(&purpose));
+    let r = (indexed_app(Some(AppId(app as u64))), (!client.is_empty()).then_some(client), purpose_from_sql(&purpose));
     cache.insert(id, r.clone());
     Ok(r)
 }
@@ -223,7 +222,7 @@ pub(crate) fn entry_columns(conn: &Connection, seqs: &[u64]) -> Result<Vec<Entry
                     Ok(EntryColumns {
                         seq,
                         time: Timestamp::from_millis(r.get(0)?),
-                        app_id: r.get::<_, Option<i64>>(1)?.filter(|&a| a != 0).map(|a| AppId(a as u64)),
+                        app_id: indexed_app(r.get::<_, Option<i64>>(1)?.map(|a| AppId(a as u64))),
                         client: r.get(2)?,
                         purpose: r.get::<_, Option<String>>(3)?.as_deref().and_then(purpose_from_sql),
                         refused: r.get(4)?,

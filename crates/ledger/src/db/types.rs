@@ -72,12 +72,18 @@ pub struct PostFilter {
 pub struct EntryColumns {
     pub seq: u64,
     pub time: Timestamp,
-    /// `None` for an entry without an app, and for app 0 (the public, whose
-    /// visitors the entry names by `client`): the index keeps both as 0.
+    /// As the index names it (`indexed_app`).
     pub app_id: Option<AppId>,
     pub client: Option<String>,
     pub purpose: Option<Purpose>,
     pub refused: bool,
+}
+
+/// An entry's app as the audit index names it: none for an entry without
+/// one and for the public's app 0 (whose visitors the entry names by
+/// `client`), which the index keeps alike, as 0.
+pub(crate) fn indexed_app(app: Option<AppId>) -> Option<AppId> {
+    app.filter(|a| a.0 != 0)
 }
 
 /// The audit-index columns stored beside one ledger row, exactly as stored:

@@ -3,24 +3,24 @@
 //!
 //! Objects are serialized from the domain types straight into the response
 //! body: no intermediate `serde_json::Value`, and ids and times are written
-//! with `collect_str`, without a `String` each. Fields come in the order X
-//! documents them (id, text, edit history, then the optional fields). The
-//! properties 2.167 renamed are written under the names of the request's
-//! generation (`x_names::Property`), picked per property, not rewritten after.
+//! as strings from stack buffers (`Str`), without a `String` or a formatter
+//! each. Fields come in the order X documents them (id, text, edit history,
+//! then the optional fields). The properties 2.167 renamed are written under
+//! the names of the request's generation (`x_names::Property`), picked per
+//! property, not rewritten after.
 //!
 //! The renderers take only `Released` items, which only the deliverer
 //! constructs: a post or a profile the policy did not allow for this request,
 //! or that the ledger did not record, cannot be rendered.
 
 use std::collections::BTreeMap;
-use std::fmt::Display;
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
 pub use serde::ser::SerializeMap as Members;
 use tollgate_deliver::Released;
-use tollgate_domain::{Account, Post, Reason};
+use tollgate_domain::{Account, AccountId, Post, PostId, Reason, Timestamp};
 
 use crate::x_names::{self, Generation, Part};
 
@@ -60,19 +60,51 @@ impl Fields {
     }
 }
 
-/// A value written with its `Display` form as a JSON string (ids, times).
+/// A value X writes as a JSON string: ids (their decimal digits) and times.
 pub struct Str<T>(pub T);
 
-impl<T: Display> Serialize for Str<T> {
+/// What `Str` can hold, and how it is written: straight into the body as one
+/// string, without going through `Display` and a formatter (a response of
+/// 100 posts writes 200 ids or more).
+pub trait AsStr {
+    fn write<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error>;
+}
+
+macro_rules! id_as_str {
+    ($($id:ty),*) => {$(
+        impl AsStr for $id {
+            fn write<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(itoa::Buffer::new().format(self.0))
+            }
+        }
+    )*};
+}
+
+id_as_str!(PostId, AccountId);
+
+impl AsStr for Timestamp {
+    fn write<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // A timestamp serializes as the string X writes (RFC 3339, ms).
+        self.serialize(s)
+    }
+}
+
+impl<T: AsStr + ?Sized> AsStr for &T {
+    fn write<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).write(s)
+    }
+}
+
+impl<T: AsStr> Serialize for Str<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
+        self.0.write(s)
     }
 }
 
 /// X's `referenced_tweets` (`referenced_posts`) entry of a reply.
 struct RepliedTo<T>(T);
 
-impl<T: Display> Serialize for RepliedTo<T> {
+impl<T: AsStr> Serialize for RepliedTo<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(1))?;
         seq.serialize_element(&ReplyRef(&self.0))?;
@@ -82,7 +114,7 @@ impl<T: Display> Serialize for RepliedTo<T> {
 
 struct ReplyRef<'a, T>(&'a T);
 
-impl<T: Display> Serialize for ReplyRef<'_, T> {
+impl<T: AsStr> Serialize for ReplyRef<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(2))?;
         map.serialize_entry("type", "replied_to")?;

@@ -12,20 +12,6 @@ use crate::{ParseError, Timestamp};
 /// X's snowflake epoch, 2010-11-04T01:42:54.657Z, in Unix milliseconds.
 pub const SNOWFLAKE_EPOCH_MS: i64 = 1_288_834_974_657;
 
-/// `n` in decimal, written into the end of `buf`.
-pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buf[at..]).expect("ASCII digits")
-}
-
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
@@ -36,9 +22,9 @@ macro_rules! id_type {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 // Without padding or width (ids are written plainly, many to
-                // a response), the digits straight from `decimal`.
+                // a response), the digits straight from `itoa`.
                 if f.width().is_none() && f.precision().is_none() {
-                    f.write_str(decimal(self.0, &mut [0; 20]))
+                    f.write_str(itoa::Buffer::new().format(self.0))
                 } else {
                     self.0.fmt(f)
                 }

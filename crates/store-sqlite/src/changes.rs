@@ -13,8 +13,15 @@
 //! does not read the table: a dedicated connection asks SQLite whether the
 //! file changed since it last looked (`PRAGMA data_version`, which sees
 //! commits by any connection of any process) and reads the table's end only
-//! when it did.
+//! when it did. Before even that (a read transaction: a lock and its file
+//! locks), it reads the header of the WAL index (`tollgate.db-shm`), which
+//! every commit of any connection rewrites before it returns
+//! (<https://www.sqlite.org/walformat.html>, "The WAL-Index Header"): an
+//! unchanged header means no commit since the last look.
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -171,22 +178,47 @@ pub(crate) fn since(conn: &Connection, after: u64, limit: usize) -> Result<Chang
 /// The connection that watches the file for commits, and what it last saw.
 pub(crate) struct Watch {
     state: Mutex<WatchState>,
+    /// The WAL index of the watched file, if it could be opened: its header
+    /// says, without a transaction, whether anything was committed.
+    shm: Option<File>,
 }
+
+/// The bytes of the WAL index's header that a commit changes: the first of
+/// its two copies (48 bytes: the change counter, the WAL's last frame and
+/// salts, the checksums).
+const WAL_INDEX_HEADER: usize = 48;
+/// The header's "initialized" byte: a header without it says nothing.
+const WAL_INDEX_IS_INIT: usize = 12;
 
 struct WatchState {
     conn: Connection,
     /// `PRAGMA data_version` when `seq` was read.
     version: Option<i64>,
+    /// The WAL index's header as read before `seq` was.
+    header: Option<[u8; WAL_INDEX_HEADER]>,
     seq: u64,
+    /// How many times `seq` asked SQLite (not answered by the header alone).
+    asked: u64,
 }
 
 impl Watch {
-    pub(crate) fn new(conn: Connection) -> Watch {
-        Watch { state: Mutex::new(WatchState { conn, version: None, seq: 0 }) }
+    /// Watches the file `path` is open on, with `conn`.
+    pub(crate) fn new(path: &Path, conn: Connection) -> Watch {
+        let mut shm = path.as_os_str().to_owned();
+        shm.push("-shm");
+        let shm = File::open(shm).ok();
+        Watch { state: Mutex::new(WatchState { conn, version: None, header: None, seq: 0, asked: 0 }), shm }
     }
 
     pub(crate) fn seq(&self) -> Result<u64> {
+        // The header first: a commit after this read changes what it read,
+        // so a sequence read after it is never older than the header says.
+        let header = self.header();
         let mut w = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if header.is_some() && header == w.header {
+            return Ok(w.seq);
+        }
+        w.asked += 1;
         let version: i64 = w
             .conn
             .prepare_cached("PRAGMA main.data_version")
@@ -198,6 +230,82 @@ impl Watch {
             w.seq = last_seq(&w.conn)?;
             w.version = Some(version);
         }
+        w.header = header;
         Ok(w.seq)
+    }
+
+    /// The WAL index's header now, if it can be read and is initialized.
+    fn header(&self) -> Option<[u8; WAL_INDEX_HEADER]> {
+        let mut header = [0; WAL_INDEX_HEADER];
+        self.shm.as_ref()?.read_exact_at(&mut header, 0).ok()?;
+        (header[WAL_INDEX_IS_INIT] != 0).then_some(header)
+    }
+
+    /// How many calls of `seq` asked SQLite.
+    #[cfg(test)]
+    fn asked(&self) -> u64 {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).asked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::{open_reader, open_writer};
+    use crate::{Synchronous, TempDir};
+
+    fn log(dir: &TempDir) -> (std::path::PathBuf, Connection) {
+        let path = dir.path().join("watched.db");
+        let writer = open_writer(&path, Synchronous::Full, 1).unwrap();
+        writer
+            .execute_batch(
+                "CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL);
+                 INSERT INTO changes (kind) VALUES (1);",
+            )
+            .unwrap();
+        (path, writer)
+    }
+
+    /// While nothing is committed the WAL index's header answers, without a
+    /// transaction; a commit by another connection (another process, a CLI
+    /// command) is seen by the very next call, which asks SQLite once.
+    #[test]
+    fn an_unchanged_wal_index_answers_and_a_commit_is_seen_by_the_next_call() {
+        let dir = TempDir::new().unwrap();
+        let (path, _writer) = log(&dir);
+        let watch = Watch::new(&path, open_reader(&path, &[], 1).unwrap());
+        assert!(watch.shm.is_some(), "the WAL index is readable");
+        assert_eq!(watch.seq().unwrap(), 1);
+        let asked = watch.asked();
+        for _ in 0..10 {
+            assert_eq!(watch.seq().unwrap(), 1);
+        }
+        assert_eq!(watch.asked(), asked, "nothing was committed: the header answered");
+
+        let other = Connection::open(&path).unwrap();
+        other.execute("INSERT INTO changes (kind) VALUES (2)", []).unwrap();
+        assert_eq!(watch.seq().unwrap(), 2, "the commit is seen at once");
+        assert_eq!(watch.seq().unwrap(), 2);
+        assert_eq!(watch.asked(), asked + 1, "asked once for the commit");
+
+        // A checkpoint that restarts the WAL rewrites the header: asked
+        // again, the same answer.
+        other.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        other.execute("INSERT INTO changes (kind) VALUES (3)", []).unwrap();
+        assert_eq!(watch.seq().unwrap(), 3);
+    }
+
+    /// Without a WAL index to read, every call asks SQLite.
+    #[test]
+    fn without_a_wal_index_every_call_asks() {
+        let dir = TempDir::new().unwrap();
+        let (path, writer) = log(&dir);
+        let mut watch = Watch::new(&path, open_reader(&path, &[], 1).unwrap());
+        watch.shm = None;
+        assert_eq!(watch.seq().unwrap(), 1);
+        assert_eq!(watch.seq().unwrap(), 1);
+        assert_eq!(watch.asked(), 2);
+        writer.execute("INSERT INTO changes (kind) VALUES (2)", []).unwrap();
+        assert_eq!(watch.seq().unwrap(), 2);
     }
 }

@@ -151,7 +151,7 @@ impl SqliteStore {
         let readers = (0..options.read_connections.max(1))
             .map(|_| open_reader(&platform_path, &[], options.cache_mib).and_then(|c| register(&c).map(|()| c)))
             .collect::<Result<Vec<_>>>()?;
-        let watch = changes::Watch::new(open_reader(&platform_path, &[], 1)?);
+        let watch = changes::Watch::new(&platform_path, open_reader(&platform_path, &[], 1)?);
         Ok(SqliteStore {
             platform: Mutex::new(platform),
             readers: ReadPool::new(readers),

@@ -985,6 +985,13 @@ fn sync_frames(rx: mpsc::Receiver<SyncJob>, counters: &Counters, gate: &SyncGate
             counters.signed.fetch_max(end, Ordering::Relaxed);
             counters.signed_at_ms.store(now_ms(), Ordering::Relaxed);
         }
+        // The writer first, so that the next frame is on its way while the
+        // responses are released.
+        if gate.in_flight.fetch_sub(jobs_taken, Ordering::SeqCst) == jobs_taken
+            && gate.waiting.swap(false, Ordering::SeqCst)
+        {
+            let _ = wake.send(Msg::Synced);
+        }
         for job in jobs {
             let outcome = failed.clone().map_or(Ok(()), Err);
             if let Err(e) = &outcome {
@@ -993,11 +1000,6 @@ fn sync_frames(rx: mpsc::Receiver<SyncJob>, counters: &Counters, gate: &SyncGate
             for (done, receipt) in job.waiting {
                 let _ = done.send(outcome.clone().map(|()| receipt));
             }
-        }
-        if gate.in_flight.fetch_sub(jobs_taken, Ordering::SeqCst) == jobs_taken
-            && gate.waiting.swap(false, Ordering::SeqCst)
-        {
-            let _ = wake.send(Msg::Synced);
         }
     }
 }

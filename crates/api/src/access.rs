@@ -169,7 +169,11 @@ pub(crate) fn note_unrouted() {
 const UNROUTED: &str = "none";
 
 /// Runs the request in its span, with its id, and writes its access log line.
-pub async fn observe(state: Arc<ApiState>, access_log: bool, request: Request, next: Next) -> Response {
+pub async fn observe<F, Fut>(state: Arc<ApiState>, access_log: bool, request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let started = Instant::now();
     let id = state.request_id();
     let span = tracing::info_span!(
@@ -186,7 +190,7 @@ pub async fn observe(state: Arc<ApiState>, access_log: bool, request: Request, n
     let method = request.method().clone();
     let (mut response, facts) = FACTS
         .scope(RefCell::new(Facts { id: Some(id), ..Facts::default() }), async move {
-            let response = next.run(request).await;
+            let response = next(request).await;
             (response, FACTS.with(RefCell::take))
         })
         .instrument(span.clone())

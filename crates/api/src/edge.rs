@@ -19,7 +19,6 @@
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
@@ -64,12 +63,16 @@ impl Default for HttpLimits {
 
 /// Checks the limits, runs the request, and gives any error answer that is
 /// not JSON X's shape.
-pub async fn edge(limits: HttpLimits, request: Request, next: Next) -> Response {
+pub async fn edge<F, Fut>(limits: HttpLimits, request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     if let Some(error) = over_limit(&limits, &request) {
         return error.into_response();
     }
     let method = request.method().clone();
-    let response = next.run(request).await;
+    let response = next(request).await;
     let status = response.status();
     // JSON is the API's own shape; HTML is the settings pages' own error page.
     let is_own = response

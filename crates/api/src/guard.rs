@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use tollgate_deliver::{Request as Delivery, Served, Visitor};
@@ -149,11 +148,16 @@ fn classify(path: &str) -> Option<Guarded> {
     }
 }
 
-/// The middleware (an axum layer inside the access log's, so that the
-/// request's id and facts are known).
-pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next) -> Response {
-    let Some(g) = state.guard.as_deref() else { return next.run(request).await };
-    let Some(guarded) = classify(request.uri().path()) else { return next.run(request).await };
+/// The middleware, run inside the access log's (`router_with_web`'s front
+/// layer), so that the request's id and facts are known; `next` runs the
+/// rest of the request.
+pub(crate) async fn guard<F, Fut>(state: Arc<ApiState>, mut request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
+    let Some(g) = state.guard.as_deref() else { return next(request).await };
+    let Some(guarded) = classify(request.uri().path()) else { return next(request).await };
     let now = Timestamp::now();
     let secs = (now.millis() / 1000) as u64;
     let peer =
@@ -225,7 +229,7 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
     if guarded == Guarded::Api && client.key.is_some() && observation.signals.is_empty() && action == GuardAction::Allow
     {
         let credentials = Credentials::of(request.headers());
-        let (response, recorded) = tollgate_deliver::recording(next.run(request)).await;
+        let (response, recorded) = tollgate_deliver::recording(next(request)).await;
         let mut response = if recorded {
             response
         } else {
@@ -307,7 +311,7 @@ pub(crate) async fn guard(state: Arc<ApiState>, mut request: Request, next: Next
     }
     let credentials = if client.key.is_some() { Credentials::of(request.headers()) } else { Credentials::default() };
     request.extensions_mut().insert(visitor);
-    let (response, recorded) = tollgate_deliver::recording(next.run(request)).await;
+    let (response, recorded) = tollgate_deliver::recording(next(request)).await;
     // A fetch of the terms was recorded above, whatever its answer. The
     // visitor went to the handler: the rare answer to record gets its own.
     let mut response = if recorded || guarded == Guarded::Terms {

@@ -277,8 +277,7 @@ pub fn router_with_settings(state: Arc<ApiState>, settings: Option<Router>) -> R
 pub fn router_with_web(state: Arc<ApiState>, settings: Option<Router>, pages: Option<Router>) -> Router {
     let limits = state.config.http_limits;
     let access_log = state.config.access_log;
-    let observed = state.clone();
-    let guarded = state.clone();
+    let front = state.clone();
     let (mut routes, _) = table().finish();
     if let Some(pages) = settings {
         routes = routes
@@ -295,10 +294,17 @@ pub fn router_with_web(state: Arc<ApiState>, settings: Option<Router>, pages: Op
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(axum::middleware::from_fn(move |request, next| guard::guard(guarded.clone(), request, next)))
-        .layer(axum::middleware::from_fn(move |request, next| edge::edge(limits, request, next)))
-        .layer(axum::middleware::from_fn(move |request, next| {
-            access::observe(observed.clone(), access_log, request, next)
+        // The access log, then the edge's limits, then the guard: one layer
+        // calling the three in turn, not three layers (each of axum's
+        // `from_fn` layers boxes the request's future and clones the service
+        // inside it on every request).
+        .layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let state = front.clone();
+            access::observe(state.clone(), access_log, request, move |request| {
+                edge::edge(limits, request, move |request| {
+                    guard::guard(state, request, move |request| next.run(request))
+                })
+            })
         }))
         .with_state(state)
 }

@@ -5,12 +5,11 @@
 //! arrive while a sync runs wait for it to end and then share one frame, one
 //! signature and the next sync; an entry that arrives while no sync runs is
 //! committed at once (commits can also be paced, `COMMIT_PACE`, off by
-//! default). The store's copy of the entries
-//! (`LedgerDb`) is written by a copying thread off the responses' path, every
-//! commit queued meanwhile in one transaction; the store's readers in this
-//! process wait for it (`INVARIANT (released-is-readable)`). The copied
-//! entries then go to the indexer thread (`indexer`), which maintains the
-//! audit index.
+//! default). The store's copy of the entries (`LedgerDb`) is written by a
+//! copying thread off the responses' path, every commit queued meanwhile in
+//! one transaction; the store's readers in this process wait for it
+//! (`INVARIANT (released-is-readable)`). The copied entries then go to the
+//! indexer thread (`indexer`), which maintains the audit index.
 //!
 //! The writer also keeps the Merkle tree's frontier as it appends, and
 //! signs checkpoints of it at three tempos:

@@ -383,6 +383,11 @@ fn key_of(
 ) -> Option<(tollgate_domain::AppId, tollgate_domain::KeyId)> {
     let token = crate::params::bearer_token(headers).ok().flatten()?;
     let hash = hex::encode(Sha256::digest(token.as_bytes()));
+    // Every change acknowledged before this request is in force for it: the
+    // handler takes this lookup instead of its own (`note_credentials`), so
+    // it must not be older than the handler's would be. (A failure to read
+    // the changes leaves the key to the handler, whose own read fails too.)
+    state.cache.sync().ok()?;
     let credentials = state.cache.credentials(&hash).ok().flatten()?;
     if let Some(authorization) = headers.get(header::AUTHORIZATION) {
         crate::access::note_credentials(authorization.clone(), Arc::clone(&credentials));

@@ -30,6 +30,8 @@ struct Served {
     app: axum::Router,
     ledger_db: Arc<LedgerDb>,
     token: String,
+    store: Arc<dyn Store>,
+    app_id: tollgate_domain::AppId,
     dir: std::path::PathBuf,
     _ledger: LedgerWriter,
 }
@@ -128,7 +130,7 @@ fn serve(name: &str, signals: SignalConfig) -> Served {
         ChallengeKey::new(&[3; 32]),
     );
     let state = Arc::new(ApiState::new(cache, ledger_db.clone(), deliverer, config).with_guard(guard));
-    Served { app: router(state), ledger_db, token, dir, _ledger: ledger }
+    Served { app: router(state), ledger_db, token, store, app_id: app.id, dir, _ledger: ledger }
 }
 
 impl Served {
@@ -166,6 +168,21 @@ impl Served {
         let rows = self.ledger_db.ledger_read(before, 10).unwrap();
         (status, rows.iter().map(|r| Entry::decode(&r.body).unwrap()).collect())
     }
+}
+
+/// The guard looks the key up before the handler does, and the handler
+/// takes its lookup: a key revoked before the request began must be refused
+/// all the same, though the guard's lookup came first.
+#[tokio::test]
+async fn a_key_revoked_before_the_request_is_refused_though_the_guard_looked_it_up_first() {
+    let served = serve("guard-revoked", SignalConfig::default());
+    let bearer = format!("Bearer {}", served.token);
+    let (status, _) = served.send("/2/tweets/101", &[("authorization", &bearer)]).await;
+    assert_eq!(status, StatusCode::OK, "the key works, and the cache holds it");
+    served.store.revoke_keys(served.app_id, None, Timestamp::now()).unwrap();
+    let (status, entries) = served.send("/2/tweets/101", &[("authorization", &bearer)]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(entries.iter().all(|e| e.posts.is_empty()), "nothing released: {entries:?}");
 }
 
 #[tokio::test]

@@ -153,12 +153,12 @@ pub(crate) fn check(
     // store alone, before the first frame with one.
     let mut signed_before = false;
     let finding = |entry: Option<u64>, kind: BreakKind, reason: String| Break { entry, kind, reason };
-    let bad_head = |list: &[segments::SegmentFile], h: &PendingHead, why: &str| {
-        let name = list[h.file].path.display();
+    let bad_head = |list: &[segments::SegmentFile], file: usize, offset: u64, why: &str| {
+        let name = list[file].path.display();
         finding(
             None,
             BreakKind::BadCheckpoint,
-            format!("the head signed in the frame at offset {} of {name} does not verify: {why}", h.offset),
+            format!("the head signed in the frame at offset {offset} of {name} does not verify: {why}"),
         )
     };
     let mut pending: Vec<PendingHead> = Vec::new();
@@ -294,14 +294,7 @@ pub(crate) fn check(
             }
             if let Some(head) = &frame.head {
                 let Some(key) = &signed.key else {
-                    out.breaks.push(finding(
-                        None,
-                        BreakKind::BadCheckpoint,
-                        format!(
-                            "the head signed in the frame at offset {offset} of {name} does not verify: there is no \
-                             ledger key to verify it with"
-                        ),
-                    ));
+                    out.breaks.push(bad_head(&list, i, offset, "there is no ledger key to verify it with"));
                     break 'files;
                 };
                 if !all_heads {
@@ -312,7 +305,7 @@ pub(crate) fn check(
                 pending.push(PendingHead { file: i, offset, end: frame.end(), head: head.clone() });
                 if pending.len() >= HEAD_BATCH {
                     if let Some((at, why)) = first_bad_head(key, &pending) {
-                        out.breaks.push(bad_head(&list, &pending[at], &why));
+                        out.breaks.push(bad_head(&list, pending[at].file, pending[at].offset, &why));
                         pending.clear();
                         break 'files;
                     }
@@ -340,7 +333,7 @@ pub(crate) fn check(
         && let Some((at, why)) = first_bad_head(key, &pending)
     {
         out.breaks.truncate(before_files);
-        out.breaks.push(bad_head(&list, &pending[at], &why));
+        out.breaks.push(bad_head(&list, pending[at].file, pending[at].offset, &why));
         let end = pending[at].end;
         out.tail.retain(|r| r.seq < end);
     }

@@ -604,6 +604,8 @@ impl Writer {
                 },
                 None => Some(rx.recv().unwrap_or(Msg::Close)),
             };
+            // Whether the writer may cut a frame now, if a sync is not running.
+            let mut cut = false;
             match msg {
                 Some(Msg::Record(job)) => {
                     batch.push(*job);
@@ -628,33 +630,27 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    // While a sync runs, the entries wait for it to end and
-                    // then share one frame (one signature, one write): they
-                    // could not be synced before it ends anyway.
-                    if closing || batch.len() >= MAX_BATCH || self.sync_idle() {
-                        last_commit = Some(Instant::now());
-                        last_batch = batch.len();
-                        self.commit(&mut batch);
-                    }
-                    self.note_unfiled(&mut unfiled_since, &mut unlogged_since);
+                    cut = true;
                 }
-                Some(Msg::Synced) => {
-                    if !batch.is_empty() && self.sync_idle() {
-                        last_commit = Some(Instant::now());
-                        last_batch = batch.len();
-                        self.commit(&mut batch);
-                    }
-                    self.note_unfiled(&mut unfiled_since, &mut unlogged_since);
-                }
-                Some(Msg::Close) => {
-                    closing = true;
-                    // What waited for a sync is committed before the end.
-                    if !batch.is_empty() {
-                        self.commit(&mut batch);
-                        self.note_unfiled(&mut unfiled_since, &mut unlogged_since);
-                    }
-                }
+                Some(Msg::Synced) => cut = true,
+                Some(Msg::Close) => closing = true,
                 None => {}
+            }
+            // While a sync runs, the entries wait for it to end and then
+            // share one frame (one signature, one write): they could not be
+            // synced before it ends anyway. What waits is committed before
+            // the end.
+            if !batch.is_empty() && (closing || batch.len() >= MAX_BATCH || (cut && self.sync_idle())) {
+                last_commit = Some(Instant::now());
+                last_batch = batch.len();
+                self.commit(&mut batch);
+                let size = self.head.frontier.size();
+                if size > self.filed_size && unfiled_since.is_none() {
+                    unfiled_since = Some(Instant::now());
+                }
+                if size > self.logged_size && unlogged_since.is_none() {
+                    unlogged_since = Some(Instant::now());
+                }
             }
             let size = self.head.frontier.size();
             let unlogged = size - self.logged_size;
@@ -708,18 +704,6 @@ impl Writer {
             return true;
         }
         false
-    }
-
-    /// Starts the clocks of `head.json` and the history if the ledger grew
-    /// past them.
-    fn note_unfiled(&self, unfiled_since: &mut Option<Instant>, unlogged_since: &mut Option<Instant>) {
-        let size = self.head.frontier.size();
-        if size > self.filed_size && unfiled_since.is_none() {
-            *unfiled_since = Some(Instant::now());
-        }
-        if size > self.logged_size && unlogged_since.is_none() {
-            *unlogged_since = Some(Instant::now());
-        }
     }
 
     /// Commits `batch`: one frame, holding its entries and the head signed

@@ -399,24 +399,25 @@ async fn lookup(
     ctx.check_refusal(state, endpoint).await?;
     let mut found = state.cache.posts(&ids).map_err(store_error)?;
     // Answer in the order asked, once per id.
-    let order: IdMap<PostId, usize> = ids.iter().enumerate().rev().map(|(i, id)| (*id, i)).collect();
-    found.sort_by_key(|post| order.get(&post.id).copied().unwrap_or(usize::MAX));
+    if found.len() > 1 {
+        let order: IdMap<PostId, usize> = ids.iter().enumerate().rev().map(|(i, id)| (*id, i)).collect();
+        found.sort_by_key(|post| order.get(&post.id).copied().unwrap_or(usize::MAX));
+    }
     let found_ids: IdSet<PostId> = found.iter().map(|p| p.id).collect();
     let delivery = deliver_posts(state, ctx, endpoint, found, expand(&f)).await?;
 
     let parameter = if single { "id" } else { "ids" };
     let withheld: IdMap<PostId, Reason> = delivery.withheld.iter().copied().collect();
     let mut errors = Vec::new();
-    let mut seen = IdSet::default();
+    let mut seen = IdSet::with_capacity_and_hasher(ids.len(), Default::default());
     for id in &ids {
         if !seen.insert(*id) {
             continue;
         }
-        let id_s = id.to_string();
         if let Some(reason) = withheld.get(id) {
-            errors.push(withheld_item("tweet", parameter, &id_s, reason.as_str()));
+            errors.push(withheld_item("tweet", parameter, &id.to_string(), reason.as_str()));
         } else if !found_ids.contains(id) {
-            errors.push(not_found_item("tweet", parameter, &id_s));
+            errors.push(not_found_item("tweet", parameter, &id.to_string()));
         }
     }
     let body = render::object(size_hint(&delivery) + 300 * errors.len(), |o| {

@@ -240,6 +240,9 @@ pub fn decode_query(raw: &str) -> Result<Vec<(String, String)>, ApiError> {
 /// One percent-encoded component, `+` standing for a space.
 fn decode_component(text: &str) -> Result<String, String> {
     let bytes = text.as_bytes();
+    if memchr::memchr2(b'%', b'+', bytes).is_none() {
+        return Ok(text.to_owned());
+    }
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {

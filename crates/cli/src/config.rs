@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde::Deserialize;
-use tollgate_domain::{ConsentDefaults, Tri};
+use tollgate_domain::{ConsentDefaults, RegionSet, Tri};
 use tollgate_policy::PolicyMode;
 
 /// Every key, as flags and environment variables; `None` where not given.
@@ -391,18 +391,14 @@ impl Settings {
         };
         let defaults = ConsentDefaults::default();
         let restricted_regions = match self.restricted_regions {
-            None => defaults.restricted_regions.clone(),
+            None => defaults.restricted_regions,
             Some(list) => {
-                let codes: Vec<String> =
-                    list.split(',').map(|c| c.trim().to_ascii_uppercase()).filter(|c| !c.is_empty()).collect();
-                if let Some(bad) = codes.iter().find(|c| c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic())) {
-                    return Err(ConfigError::Invalid {
-                        key: "restricted_regions",
-                        value: bad.clone(),
-                        expected: "a comma-separated list of ISO 3166-1 alpha-2 codes such as `DE,FR`",
-                    });
-                }
-                codes
+                let codes = list.split(',').map(str::trim).filter(|c| !c.is_empty());
+                RegionSet::of(codes).map_err(|bad| ConfigError::Invalid {
+                    key: "restricted_regions",
+                    value: bad.to_owned(),
+                    expected: "a comma-separated list of ISO 3166-1 alpha-2 codes such as `DE,FR`",
+                })?
             }
         };
         let consent = ConsentDefaults {
@@ -657,6 +653,12 @@ mod tests {
         assert!(bad.resolve().unwrap_err().to_string().contains("restricted_default"));
         let bad = Settings { max_body_bytes: Some(0), ..Settings::default() };
         assert!(bad.resolve().unwrap_err().to_string().contains("max_body_bytes"));
+        let bad = Settings { restricted_regions: Some("DE, F1,US".into()), ..Settings::default() };
+        let err = bad.resolve().unwrap_err().to_string();
+        assert!(err.contains("restricted_regions") && err.contains("`F1`"), "{err}");
+        let good = Settings { restricted_regions: Some(" de,US ,".into()), ..Settings::default() };
+        let regions = good.resolve().unwrap().consent.restricted_regions;
+        assert_eq!(regions.codes().collect::<Vec<_>>(), ["DE", "US"]);
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -34,12 +34,19 @@ macro_rules! id_type {
         impl FromStr for $name {
             type Err = ParseError;
             fn from_str(s: &str) -> Result<Self, ParseError> {
-                if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(ParseError::new($what, s, "a decimal number of 1 to 19 digits"));
+                let bad = || ParseError::new($what, s, "a decimal number of 1 to 19 digits");
+                if s.is_empty() || s.len() > 19 {
+                    return Err(bad());
                 }
-                s.parse::<u64>()
-                    .map($name)
-                    .map_err(|_| ParseError::new($what, s, "a decimal number of 1 to 19 digits"))
+                // Nineteen digits never overflow a u64.
+                let mut n = 0u64;
+                for b in s.bytes() {
+                    if !b.is_ascii_digit() {
+                        return Err(bad());
+                    }
+                    n = n * 10 + u64::from(b - b'0');
+                }
+                Ok($name(n))
             }
         }
     };

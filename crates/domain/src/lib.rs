@@ -24,7 +24,7 @@ pub use event::{Event, EventChange, Notice, NoticeReason, NoticeState};
 pub use guard::{ClientKind, GuardAction, GuardClass, NetClass, Resource, Signal, SignalSet};
 pub use ids::{AccountId, AppId, IdHash, IdHasher, IdMap, IdSet, KeyId, PostId};
 pub use post::Post;
-pub use prefs::{AiPreferences, ConsentDefaults, Preference, PreferenceChange, RegionGroup, Tri};
+pub use prefs::{AiPreferences, ConsentDefaults, Preference, PreferenceChange, RegionGroup, RegionSet, Tri};
 pub use purpose::{AIPREF_TERMS, CONTENT_SIGNAL_TERMS, Category, Purpose, RSL_USAGE_TERMS, Scope, UsageTerm};
 pub use time::Timestamp;
 

@@ -125,9 +125,9 @@ pub struct PreferenceChange {
 /// What "unset" means, by region group and age; from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentDefaults {
-    /// ISO 3166-1 alpha-2 codes (upper case) whose residents default to
+    /// ISO 3166-1 alpha-2 codes whose residents default to
     /// `restricted_default`: out of the box the EU, the EEA and the UK.
-    pub restricted_regions: Vec<String>,
+    pub restricted_regions: RegionSet,
     /// The default for unset preferences inside `restricted_regions`.
     pub restricted_default: Tri,
     /// The default for unset preferences everywhere else.
@@ -145,11 +145,57 @@ pub const EU_EEA_UK: [&str; 31] = [
 impl Default for ConsentDefaults {
     fn default() -> Self {
         ConsentDefaults {
-            restricted_regions: EU_EEA_UK.iter().map(|s| (*s).to_owned()).collect(),
+            restricted_regions: RegionSet::of(EU_EEA_UK).expect("the built-in regions are two-letter codes"),
             restricted_default: Tri::Deny,
             default: Tri::Allow,
             adult_age: 18,
         }
+    }
+}
+
+/// A set of ISO 3166-1 alpha-2 codes, one bit per code: every post of a page
+/// asks whether its author's region is in it.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct RegionSet([u64; 11]);
+
+impl RegionSet {
+    /// The set of `codes`, each two ASCII letters in either case; the first
+    /// code that is not is the error.
+    pub fn of<'a>(codes: impl IntoIterator<Item = &'a str>) -> Result<RegionSet, &'a str> {
+        let mut set = RegionSet::default();
+        for code in codes {
+            let bit = Self::bit(code).ok_or(code)?;
+            set.0[bit / 64] |= 1 << (bit % 64);
+        }
+        Ok(set)
+    }
+
+    /// Whether `code` (two ASCII letters, either case) is in the set; any
+    /// other text never is.
+    pub fn contains(&self, code: &str) -> bool {
+        Self::bit(code).is_some_and(|bit| self.0[bit / 64] & (1 << (bit % 64)) != 0)
+    }
+
+    /// The codes in the set, upper case, in alphabetical order.
+    pub fn codes(&self) -> impl Iterator<Item = String> + '_ {
+        (0..26 * 26).filter(|bit| self.0[bit / 64] & (1 << (bit % 64)) != 0).map(|bit| {
+            let letter = |i: usize| char::from(b'A' + i as u8);
+            [letter(bit / 26), letter(bit % 26)].iter().collect()
+        })
+    }
+
+    fn bit(code: &str) -> Option<usize> {
+        let letter = |b: u8| b.is_ascii_alphabetic().then(|| usize::from(b.to_ascii_uppercase() - b'A'));
+        match code.as_bytes() {
+            &[a, b] => Some(letter(a)? * 26 + letter(b)?),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for RegionSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.codes()).finish()
     }
 }
 
@@ -171,11 +217,7 @@ impl RegionGroup {
 
 impl ConsentDefaults {
     pub fn region_group(&self, region: &str) -> RegionGroup {
-        if self.restricted_regions.iter().any(|r| r.eq_ignore_ascii_case(region)) {
-            RegionGroup::Restricted
-        } else {
-            RegionGroup::Default
-        }
+        if self.restricted_regions.contains(region) { RegionGroup::Restricted } else { RegionGroup::Default }
     }
 
     /// The value that stands in for an unset preference of an adult in `group`.
@@ -225,6 +267,24 @@ mod tests {
         p.set(c, s, Tri::Allow, Timestamp::from_millis(2));
         assert!(d.effective(&p, d.region_group("FR"), false, c, s));
         assert!(!d.effective(&p, d.region_group("FR"), true, c, s), "minors are always denied");
+    }
+
+    #[test]
+    fn a_region_set_holds_two_letter_codes_in_either_case_and_nothing_else() {
+        let set = RegionSet::of(["de", "FR", "Gb"]).unwrap();
+        for code in ["DE", "de", "fr", "GB", "gB"] {
+            assert!(set.contains(code), "{code}");
+        }
+        for code in ["US", "D", "DEU", "", "d\u{e9}", "@E", "[E"] {
+            assert!(!set.contains(code), "{code}");
+        }
+        assert_eq!(set.codes().collect::<Vec<_>>(), ["DE", "FR", "GB"]);
+        assert_eq!(format!("{set:?}"), r#"{"DE", "FR", "GB"}"#);
+        assert_eq!(RegionSet::of(["DE", "D1", "US"]), Err("D1"));
+        assert_eq!(RegionSet::of(["ZZ", "AA"]).unwrap().codes().collect::<Vec<_>>(), ["AA", "ZZ"]);
+        let eu = ConsentDefaults::default().restricted_regions;
+        assert_eq!(eu.codes().count(), EU_EEA_UK.len());
+        assert!(EU_EEA_UK.iter().all(|c| eu.contains(c)));
     }
 
     #[test]

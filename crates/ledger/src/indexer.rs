@@ -1,10 +1,11 @@
 //! Maintenance of the audit index, off the path a response waits on.
 //!
-//! The writer's commit stores each entry with its per-entry columns (all that
-//! the selections by app, client and policy version need), then hands the
-//! committed rows to the indexer thread. The indexer adds them to the
-//! summaries and the post filters in batches of up to `INDEX_INTERVAL` (1 s)
-//! or `INDEX_BATCH` entries, written in transactions of `INDEX_CHUNK`.
+//! The copy (`writer::copy_entries`) stores each entry with its per-entry
+//! columns (all that the selections by app, client and policy version need),
+//! then hands the stored rows to the indexer thread. The indexer adds them to
+//! the summaries and the post filters in batches of up to `INDEX_INTERVAL`
+//! (1 s) or `INDEX_BATCH` entries, written in transactions of `INDEX_CHUNK`,
+//! without writing the columns again (`LedgerDb::ledger_index_copied`).
 //!
 //! Why not in the commit: a page of 100 posts by 100 authors is 100 upserts
 //! into the per-author summary, each on a random page of its B-tree. Done in
@@ -41,11 +42,13 @@ pub const INDEX_INTERVAL: Duration = Duration::from_secs(1);
 /// The most entries indexed in one transaction.
 pub const INDEX_BATCH: usize = 16_384;
 /// The most held entries indexed in one transaction. The index shares the
-/// ledger file's one writer with the appends every response waits for, so a
-/// second's worth of entries is indexed in transactions of this many, the
-/// writer lock released in between: an append waits for one chunk (a few
-/// milliseconds), never for the whole second's worth.
-pub const INDEX_CHUNK: usize = 512;
+/// ledger file's one writer with the copy (`writer::copy_entries`), which the
+/// store's readers wait for, so a second's worth of entries is indexed in
+/// transactions of this many, the writer lock released in between: the copy
+/// waits for one chunk (a few milliseconds), never for the whole second's
+/// worth. Each transaction rewrites the pages it touches (the summaries'
+/// leaves, the index state) into the WAL, so fewer, larger chunks write less.
+pub const INDEX_CHUNK: usize = 2048;
 /// Held entries beyond this are dropped (and read back from the store).
 const MAX_PENDING: usize = 4 * INDEX_BATCH;
 
@@ -288,7 +291,8 @@ impl Indexer {
             for (row, posts) in self.rows[..n].iter().zip(&self.posts[..n]) {
                 acc.add(row.seq, posts, &mut index.filters);
             }
-            match store.ledger_index_rows(&self.rows[..n], &index) {
+            // The held rows are the copy's, stored with these entries' columns.
+            match store.ledger_index_copied(&self.rows[..n], &index) {
                 Ok(()) => {
                     self.filters = Some((first + n as u64, acc));
                     self.rows.drain(..n);

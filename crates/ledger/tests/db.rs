@@ -544,6 +544,49 @@ fn ledger_index_columns_as_stored(store: &LedgerDb) {
     assert!(store.ledger_index_columns(u64::MAX, 10).unwrap().rows.is_empty());
 }
 
+/// The indexer's own path (`ledger_index_copied`): rows the append stored
+/// with their columns are indexed without rewriting them, and rows a clear
+/// emptied after their append (a `reindex` racing the indexer) get them back.
+fn ledger_index_copied_keeps_or_restores_the_columns(store: &LedgerDb) {
+    let (rows, index) = indexed_rows(0..12);
+    let part = |r: std::ops::Range<usize>| LedgerIndex { entries: index.entries[r].to_vec(), filters: Vec::new() };
+    let stored = |range: std::ops::Range<u64>| {
+        range
+            .map(|i| {
+                let e = &index.entries[i as usize];
+                StoredColumns {
+                    seq: i,
+                    client: e.client.clone(),
+                    purpose: e.purpose.map(|p| p.as_str().to_owned()),
+                    refused: Some(i64::from(e.refused)),
+                    posts: Some(i64::from(e.posts)),
+                    policy_version: Some(e.policy_version.clone()),
+                    wrong_type: None,
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    store.ledger_append(&rows[..6], &index.entries[..6]).unwrap();
+    store.ledger_index_copied(&rows[..6], &part(0..6)).unwrap();
+    let page = store.ledger_index_columns(0, 100).unwrap();
+    assert_eq!((page.indexed_end, page.rows), (6, stored(0..6)));
+    // Appended, then cleared before the indexer reached them.
+    store.ledger_append(&rows[6..], &index.entries[6..]).unwrap();
+    store.ledger_index_clear().unwrap();
+    store.ledger_index_rows(&rows[..6], &part(0..6)).unwrap();
+    store.ledger_index_copied(&rows[6..], &part(6..12)).unwrap();
+    let page = store.ledger_index_columns(0, 100).unwrap();
+    assert_eq!((page.indexed_end, page.rows), (12, stored(0..12)));
+    let mut fresh = LedgerDb::open_temporary().unwrap();
+    append_indexed(&fresh, &rows, &index);
+    assert_eq!(index_view(store), index_view(&fresh), "the summaries are those of the plain path");
+    // Rows not stored cannot be indexed, on this path either.
+    let (more, more_index) = indexed_rows(12..13);
+    assert!(matches!(store.ledger_index_copied(&more, &more_index), Err(StoreError::NotFound(_))));
+    fresh = LedgerDb::open_temporary().unwrap();
+    assert!(matches!(fresh.ledger_index_copied(&rows[..1], &part(0..1)), Err(StoreError::NotFound(_))));
+}
+
 // -- the checks, each on a fresh database ------------------------------------------
 
 #[test]
@@ -589,6 +632,11 @@ fn ledger_delete_before_drops_the_data_of_cut_blocks_on_a_fresh_database() {
 #[test]
 fn ledger_rows_and_columns_by_seq_on_a_fresh_database() {
     ledger_rows_and_columns_by_seq(&LedgerDb::open_temporary().unwrap());
+}
+
+#[test]
+fn ledger_index_copied_keeps_or_restores_the_columns_on_a_fresh_database() {
+    ledger_index_copied_keeps_or_restores_the_columns(&LedgerDb::open_temporary().unwrap());
 }
 
 #[test]

@@ -85,6 +85,20 @@ pub(crate) fn set_columns(tx: &Transaction<'_>, rows: &[LedgerRow], index: &Ledg
             ])
             .ctx(format_args!("indexing ledger row {}", row.seq))?;
     }
+    Ok(())
+}
+
+/// Whether the row `seq` holds its index columns (a clear unsets them all).
+pub(crate) fn columns_set(tx: &Transaction<'_>, seq: u64) -> Result<bool> {
+    let seq = id_to_sql(seq, "seq")?;
+    tx.prepare_cached("SELECT policy_version IS NOT NULL FROM ledger WHERE seq = ?1")
+        .and_then(|mut s| s.query_row([seq], |r| r.get(0)).optional())
+        .ctx(format_args!("reading the index columns of ledger row {seq}"))
+        .map(|set| set.unwrap_or(false))
+}
+
+/// Refuses to index `rows` unless they are stored.
+pub(crate) fn check_stored(tx: &Transaction<'_>, rows: &[LedgerRow]) -> Result<()> {
     // The ledger is contiguous: if the last row is stored, all of them are.
     if let Some(last) = rows.last() {
         let stored: i64 = tx

@@ -385,6 +385,20 @@ impl LedgerDb {
     /// summaries, stores `index.filters`, and rewrites the rows' indexable
     /// columns where they differ from `index.entries` (after a clear).
     pub fn ledger_index_rows(&self, rows: &[LedgerRow], index: &LedgerIndex) -> Result<()> {
+        self.index_rows(rows, index, true)
+    }
+
+    /// `ledger_index_rows` for rows that `ledger_append` stored with these
+    /// very `index.entries` (the copy the indexer is handed): their columns
+    /// are as the append wrote them, so they are not compared row by row
+    /// again (a seek per entry), unless a clear (`ledger_index_clear`, a
+    /// `reindex`) emptied them since: then the first row's are unset, and
+    /// every row's are set as `ledger_index_rows` sets them.
+    pub fn ledger_index_copied(&self, rows: &[LedgerRow], index: &LedgerIndex) -> Result<()> {
+        self.index_rows(rows, index, false)
+    }
+
+    fn index_rows(&self, rows: &[LedgerRow], index: &LedgerIndex, always_set: bool) -> Result<()> {
         index::check_shape(rows, &index.entries)?;
         let Some(first) = rows.first() else { return Ok(()) };
         self.write(|tx| {
@@ -395,7 +409,12 @@ impl LedgerDb {
                     first.seq
                 )));
             }
-            index::set_columns(tx, rows, index)?;
+            // A clear empties every row's columns at once, and rows are
+            // appended in order: if the first row's are set, all are.
+            if always_set || !index::columns_set(tx, first.seq)? {
+                index::set_columns(tx, rows, index)?;
+            }
+            index::check_stored(tx, rows)?;
             index::add_to_summaries(tx, rows, index)?;
             blocks::store_completed(tx, first.seq, end + rows.len() as u64)
         })

@@ -48,7 +48,7 @@ fn entry(actor: &str, time: &str, request: &str, action: &str, posts: &[u64], ua
         withheld: Default::default(),
         notices: Vec::new(),
         policy_version: "p1".into(),
-        guard: Some(GuardFacts {
+        guard: Some(std::sync::Arc::new(GuardFacts {
             actor: actor.into(),
             basis: vec!["cookie".into(), "ip".into()],
             ip: "198.51.100.7".into(),
@@ -61,7 +61,7 @@ fn entry(actor: &str, time: &str, request: &str, action: &str, posts: &[u64], ua
             action: action.into(),
             rule: Some("default".into()),
             charged: None,
-        }),
+        })),
     }
 }
 
@@ -71,7 +71,7 @@ fn entries() -> Vec<Entry> {
     let mut withheld = a("2026-11-03T10:00:00Z", "GET /alice", "allow", &[3]);
     withheld.withheld.insert("no-ai".into(), 2);
     let mut hidden = a("2026-11-13T10:00:00Z", "GET /dave", "allow", &[10, 11]);
-    hidden.guard.as_mut().unwrap().signals = vec!["hidden-link".into()];
+    std::sync::Arc::make_mut(hidden.guard.as_mut().unwrap()).signals = vec!["hidden-link".into()];
     let mut keyed = entry("x", "2026-11-03T11:00:00Z", "GET /2/tweets", "allow", &[1], "");
     keyed.guard = None;
     keyed.app_id = Some(tollgate_domain::AppId(1));

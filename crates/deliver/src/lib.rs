@@ -380,7 +380,7 @@ impl Deliverer {
             withheld: BTreeMap::new(),
             notices,
             policy_version: self.policy.version().to_owned(),
-            guard: recipient.guard.as_deref().cloned(),
+            guard: recipient.guard.clone(),
         };
         Ok(self.ledger.record(entry).await?)
     }
@@ -633,7 +633,7 @@ impl Deliverer {
             withheld,
             notices: Vec::new(),
             policy_version: self.policy.version().to_owned(),
-            guard: req.recipient.guard.as_deref().cloned(),
+            guard: req.recipient.guard.clone(),
         }
     }
 }

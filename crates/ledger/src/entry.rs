@@ -74,7 +74,7 @@ pub struct Entry {
     /// request without an API key, and for a keyed one the guard did more
     /// than allow or on which a signal fired (a key is its own basis).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub guard: Option<GuardFacts>,
+    pub guard: Option<std::sync::Arc<GuardFacts>>,
 }
 
 /// The guard's view of one request: who made it, on what basis, and what it
@@ -355,7 +355,7 @@ mod tests {
         let body = String::from_utf8(plain.encode().unwrap()).unwrap();
         assert!(!body.contains("guard"), "{body}");
         let mut guarded = plain.clone();
-        guarded.guard = Some(GuardFacts {
+        guarded.guard = Some(std::sync::Arc::new(GuardFacts {
             actor: "a1".into(),
             basis: vec!["cookie".into(), "ip".into()],
             ip: "198.51.100.7".into(),
@@ -368,7 +368,7 @@ mod tests {
             action: "block".into(),
             rule: Some("declared-ai-crawlers-are-refused".into()),
             charged: None,
-        });
+        }));
         let encoded = guarded.encode().unwrap();
         assert_ne!(encoded, plain.encode().unwrap());
         assert_eq!(Entry::decode(&encoded).unwrap(), guarded);

@@ -729,7 +729,7 @@ mod tests {
             withheld: BTreeMap::new(),
             notices: Vec::new(),
             policy_version: "p".into(),
-            guard: Some(facts.clone()),
+            guard: Some(std::sync::Arc::new(facts.clone())),
         };
         (entry, facts)
     }

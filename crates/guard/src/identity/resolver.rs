@@ -7,6 +7,7 @@
 
 use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::header::USER_AGENT;
@@ -18,7 +19,7 @@ use super::botauth::{self, Keyring};
 use super::cidr::Cidr;
 use super::cookies::{self, CookieKeys};
 use super::crawlers::{CrawlerConfig, CrawlerKind};
-use super::fingerprint::fingerprint;
+use super::fingerprint::{fingerprint, finish, mix_bytes};
 use super::prefixes::PrefixTable;
 use super::{Client, Prefix, Verified, VerifiedBy};
 
@@ -84,6 +85,52 @@ impl IdentityConfig {
     }
 }
 
+/// What `identify` reads from a user-agent string (`Resolver::read_agent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AgentReading {
+    family: String,
+    version: Option<u32>,
+    stale: bool,
+    declared_ai: Option<(String, Purpose)>,
+    tool: bool,
+}
+
+/// Slots of `AgentMemo`.
+const AGENT_SLOTS: usize = 256;
+
+/// The readings of the user-agent strings seen last, one slot per hash, the
+/// newest string taking its slot: most requests repeat a string seen moments
+/// before (a browser's, a crawler's), and reading one (its family and
+/// version, a search for every AI token) costs more than a hash and a
+/// comparison, which is all a string that changes every request (a fleet
+/// rotating agents) costs besides its reading. A reading depends on the
+/// string and the resolver's configuration alone, so a kept one is exact.
+#[derive(Debug)]
+struct AgentMemo {
+    slots: Box<[Mutex<Option<(Box<str>, AgentReading)>>]>,
+}
+
+impl AgentMemo {
+    fn new() -> AgentMemo {
+        AgentMemo { slots: (0..AGENT_SLOTS).map(|_| Mutex::new(None)).collect() }
+    }
+
+    fn get_or_read(&self, user_agent: &str, read: impl FnOnce() -> AgentReading) -> AgentReading {
+        let slot = &self.slots[finish(mix_bytes(0, user_agent.as_bytes())) as usize % AGENT_SLOTS];
+        {
+            let held = slot.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((agent, reading)) = held.as_ref()
+                && **agent == *user_agent
+            {
+                return reading.clone();
+            }
+        }
+        let reading = read();
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some((user_agent.into(), reading.clone()));
+        reading
+    }
+}
+
 /// Turns requests into `Client`s.
 #[derive(Debug)]
 pub struct Resolver {
@@ -94,6 +141,7 @@ pub struct Resolver {
     keyring: Keyring,
     ai: AiAgents,
     stale: StaleAgents,
+    agents: AgentMemo,
     cookies: CookieKeys,
     /// Cookie ids: a counter under a keyed hash whose key is drawn at
     /// random once (see `new_cookie`).
@@ -112,6 +160,7 @@ impl Resolver {
             crawlers: config.crawlers,
             ai: AiAgents::new(config.ai_agents),
             stale: config.stale_agents,
+            agents: AgentMemo::new(),
             cookies: CookieKeys::new(&config.cookie_key),
             ids: AtomicU64::new(0),
             id_key: RandomState::new(),
@@ -132,27 +181,13 @@ impl Resolver {
         let net = self.prefixes.lookup(ip);
         let raw_agent = headers.get(USER_AGENT).map_or(&b""[..], |v| v.as_bytes());
         let user_agent = cut_user_agent(raw_agent);
-        let (parsed, browser_stale) = agent::parse(&user_agent, &self.stale);
-        let ai = self.ai.find(&user_agent);
-        // A declared AI crawler is that crawler, whatever browser its string
-        // also names: its family and version are its token's.
-        let agent_version = ai.map_or(parsed.version, |(_, version)| version);
-        let stale_agent = browser_stale && ai.is_none();
-        let declared_ai = ai.map(|(agent, _)| agent.clone());
+        let reading = self.agents.get_or_read(&user_agent, || self.read_agent(&user_agent));
         let verified = self
             .verify_crawler(ip, &user_agent, headers, now_unix_secs)
             .and_then(|(index, by)| Some((self.crawlers.get(index)?, by)));
         let (cookie, passed_challenge) = self.cookies.read(headers, now_unix_secs);
-        let agent_family = match (&declared_ai, parsed.family) {
-            (Some((token, _)), _) => token.to_ascii_lowercase(),
-            (None, Family::Known(family)) => family.to_owned(),
-            (None, Family::Word(start, end)) => {
-                let mut word = user_agent[start..end].to_ascii_lowercase();
-                word.truncate(floor_char_boundary(&word, MAX_FAMILY));
-                word
-            }
-            (None, Family::None) => String::new(),
-        };
+        let AgentReading { family: agent_family, version: agent_version, stale: stale_agent, declared_ai, tool } =
+            reading;
         let kind = if key.is_some() {
             ClientKind::App
         } else if let Some((crawler, _)) = verified {
@@ -162,7 +197,7 @@ impl Resolver {
             }
         } else if declared_ai.is_some() {
             ClientKind::AiCrawler
-        } else if parsed.tool {
+        } else if tool {
             ClientKind::Tool
         } else {
             ClientKind::Browser
@@ -184,6 +219,28 @@ impl Resolver {
             cookie,
             passed_challenge,
         }
+    }
+
+    /// What a user-agent string says (`identify` keeps it in `agents`).
+    fn read_agent(&self, user_agent: &str) -> AgentReading {
+        let (parsed, browser_stale) = agent::parse(user_agent, &self.stale);
+        let ai = self.ai.find(user_agent);
+        // A declared AI crawler is that crawler, whatever browser its string
+        // also names: its family and version are its token's.
+        let version = ai.map_or(parsed.version, |(_, version)| version);
+        let stale = browser_stale && ai.is_none();
+        let declared_ai = ai.map(|(agent, _)| agent.clone());
+        let family = match (&declared_ai, parsed.family) {
+            (Some((token, _)), _) => token.to_ascii_lowercase(),
+            (None, Family::Known(family)) => family.to_owned(),
+            (None, Family::Word(start, end)) => {
+                let mut word = user_agent[start..end].to_ascii_lowercase();
+                word.truncate(floor_char_boundary(&word, MAX_FAMILY));
+                word
+            }
+            (None, Family::None) => String::new(),
+        };
+        AgentReading { family, version, stale, declared_ai, tool: parsed.tool }
     }
 
     /// The client's address: the peer's, unless the peer is a trusted proxy;
@@ -352,6 +409,39 @@ mod tests {
 
     fn resolver() -> Resolver {
         Resolver::new(config())
+    }
+
+    /// A kept reading is the reading: whatever the strings seen before (more
+    /// than the memo has slots, so that they evict each other), every client
+    /// is identified as a resolver that never saw another string reads it.
+    #[test]
+    fn a_kept_reading_of_a_user_agent_is_the_reading() {
+        let named = [
+            CHROME,
+            GOOGLEBOT,
+            "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/90.0.0.0 Safari/537.36",
+            "curl/8.5.0",
+            "python-requests/2.31",
+            "",
+        ];
+        let strings: Vec<String> = named
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain((0..3 * AGENT_SLOTS).map(|i| format!("Tool{i}/1.{i}")))
+            .collect();
+        let identify = |r: &Resolver, ua: &str| {
+            let c = r.identify(ip("198.51.100.7"), &headers(&[("user-agent", ua)]), None, NOW);
+            (c.agent_family, c.agent_version, c.stale_agent, c.declared_ai, c.kind)
+        };
+        let busy = resolver();
+        for round in 0..2 {
+            for ua in strings.iter().rev().chain(&strings) {
+                assert_eq!(identify(&busy, ua), identify(&resolver(), ua), "{ua:?}, round {round}");
+            }
+        }
+        let (family, _, _, ai, kind) = identify(&busy, named[2]);
+        assert_eq!((family.as_str(), ai.map(|a| a.1), kind), ("gptbot", Some(Purpose::TrainAi), ClientKind::AiCrawler));
     }
 
     #[test]

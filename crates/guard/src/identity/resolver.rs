@@ -107,8 +107,11 @@ const AGENT_SLOTS: usize = 256;
 /// string and the resolver's configuration alone, so a kept one is exact.
 #[derive(Debug)]
 struct AgentMemo {
-    slots: Box<[Mutex<Option<(Box<str>, AgentReading)>>]>,
+    slots: Box<[Mutex<Option<Kept>>]>,
 }
+
+/// A string and its reading, in one slot of `AgentMemo`.
+type Kept = (Box<str>, AgentReading);
 
 impl AgentMemo {
     fn new() -> AgentMemo {

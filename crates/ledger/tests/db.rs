@@ -516,18 +516,9 @@ fn ledger_rows_and_columns_by_seq(store: &LedgerDb) {
 fn ledger_index_columns_as_stored(store: &LedgerDb) {
     let (rows, index) = indexed_rows(0..12);
     store.ledger_append(&rows, &index.entries).unwrap();
-    let stored = |e: &EntryIndex, seq: u64| StoredColumns {
-        seq,
-        client: e.client.clone(),
-        purpose: e.purpose.map(|p| p.as_str().to_owned()),
-        refused: Some(i64::from(e.refused)),
-        posts: Some(i64::from(e.posts)),
-        policy_version: Some(e.policy_version.clone()),
-        wrong_type: None,
-    };
     let page = store.ledger_index_columns(3, 5).unwrap();
     assert_eq!(page.indexed_end, 0);
-    assert_eq!(page.rows, (3..8).map(|i| stored(&index.entries[i as usize], i)).collect::<Vec<_>>());
+    assert_eq!(page.rows, (3..8).map(|i| stored_columns(&index.entries[i as usize], i)).collect::<Vec<_>>());
     store
         .ledger_index_rows(&rows[..6], &LedgerIndex { entries: index.entries[..6].to_vec(), filters: Vec::new() })
         .unwrap();
@@ -539,9 +530,22 @@ fn ledger_index_columns_as_stored(store: &LedgerDb) {
     store.ledger_index_rows(&rows, &index).unwrap();
     let page = store.ledger_index_columns(0, 100).unwrap();
     assert_eq!(page.indexed_end, 12);
-    assert_eq!(page.rows, (0..12).map(|i| stored(&index.entries[i as usize], i)).collect::<Vec<_>>());
+    assert_eq!(page.rows, (0..12).map(|i| stored_columns(&index.entries[i as usize], i)).collect::<Vec<_>>());
     assert!(store.ledger_index_columns(12, 10).unwrap().rows.is_empty());
     assert!(store.ledger_index_columns(u64::MAX, 10).unwrap().rows.is_empty());
+}
+
+/// The columns `ledger_index_columns` reads for row `seq` indexed with `e`.
+fn stored_columns(e: &EntryIndex, seq: u64) -> StoredColumns {
+    StoredColumns {
+        seq,
+        client: e.client.clone(),
+        purpose: e.purpose.map(|p| p.as_str().to_owned()),
+        refused: Some(i64::from(e.refused)),
+        posts: Some(i64::from(e.posts)),
+        policy_version: Some(e.policy_version.clone()),
+        wrong_type: None,
+    }
 }
 
 /// The indexer's own path (`ledger_index_copied`): rows the append stored
@@ -550,22 +554,8 @@ fn ledger_index_columns_as_stored(store: &LedgerDb) {
 fn ledger_index_copied_keeps_or_restores_the_columns(store: &LedgerDb) {
     let (rows, index) = indexed_rows(0..12);
     let part = |r: std::ops::Range<usize>| LedgerIndex { entries: index.entries[r].to_vec(), filters: Vec::new() };
-    let stored = |range: std::ops::Range<u64>| {
-        range
-            .map(|i| {
-                let e = &index.entries[i as usize];
-                StoredColumns {
-                    seq: i,
-                    client: e.client.clone(),
-                    purpose: e.purpose.map(|p| p.as_str().to_owned()),
-                    refused: Some(i64::from(e.refused)),
-                    posts: Some(i64::from(e.posts)),
-                    policy_version: Some(e.policy_version.clone()),
-                    wrong_type: None,
-                }
-            })
-            .collect::<Vec<_>>()
-    };
+    let stored =
+        |range: std::ops::Range<u64>| range.map(|i| stored_columns(&index.entries[i as usize], i)).collect::<Vec<_>>();
     store.ledger_append(&rows[..6], &index.entries[..6]).unwrap();
     store.ledger_index_copied(&rows[..6], &part(0..6)).unwrap();
     let page = store.ledger_index_columns(0, 100).unwrap();

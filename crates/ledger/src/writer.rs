@@ -644,15 +644,16 @@ impl Writer {
                 last_commit = Some(Instant::now());
                 last_batch = batch.len();
                 self.commit(&mut batch);
-                let size = self.head.frontier.size();
-                if size > self.filed_size && unfiled_since.is_none() {
-                    unfiled_since = Some(Instant::now());
-                }
-                if size > self.logged_size && unlogged_since.is_none() {
-                    unlogged_since = Some(Instant::now());
-                }
             }
+            // The clocks of `head.json` and the history start when the
+            // ledger grows past them.
             let size = self.head.frontier.size();
+            if size > self.filed_size && unfiled_since.is_none() {
+                unfiled_since = Some(Instant::now());
+            }
+            if size > self.logged_size && unlogged_since.is_none() {
+                unlogged_since = Some(Instant::now());
+            }
             let unlogged = size - self.logged_size;
             let log = unlogged > 0
                 && (closing

@@ -86,7 +86,7 @@ impl IdentityConfig {
 }
 
 /// What `identify` reads from a user-agent string (`Resolver::read_agent`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct AgentReading {
     family: String,
     version: Option<u32>,

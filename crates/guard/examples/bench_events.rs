@@ -2,12 +2,13 @@
 //! realistic mix of requests, printing events per second and the memory
 //! used.
 //!
-//! `cargo run --release -p tollgate-guard --example bench_events [events] [sketch_lines_log2]`
+//! `cargo run --release -p tollgate-guard --example bench_events [events] [sketch_lines_log2] [api_posts]`
 //!
 //! The mix: 1,000,000 distinct addresses; 10,000 browsers keeping a cookie
 //! (65 %), browsers without cookies on 200 fingerprints (15 %), 1,000 keys of
 //! 100 apps (15 %, timelines of 10 posts and lookups by id), and a verified
-//! crawler (5 %). Pages serve one post, API calls ten; one request in ten is
+//! crawler (5 %). Pages serve one post, API calls ten (`api_posts`: up to
+//! 100, a full timeline or lookup); one request in ten is
 //! a lookup of one id; crawlers and fleets fetch robots.txt (one request in
 //! fifty) and ask for disallowed paths (one in a hundred). Simulated time runs
 //! at 20,000 requests a second, so windows rotate during the run.
@@ -67,6 +68,7 @@ fn main() {
     if let Some(lines) = std::env::args().nth(2).and_then(|a| a.parse().ok()) {
         sizes.sketch_lines_log2 = lines;
     }
+    let api_posts: usize = std::env::args().nth(3).and_then(|a| a.parse().ok()).unwrap_or(10).clamp(1, 100);
     let counters = Arc::new(LocalCounters::new(sizes, 0x5eed));
     let counter_bytes = counters.bytes();
     let guard = Guard::new(SignalConfig::default(), counters, [7; 32]);
@@ -84,8 +86,8 @@ fn main() {
 
     // The posts of a response are made on the stack, so that the benchmark's
     // own data costs no memory traffic.
-    let mut posts = [PostId(0); 10];
-    let mut authors = [AccountId(0); 10];
+    let mut posts = [PostId(0); 100];
+    let mut authors = [AccountId(0); 100];
 
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
@@ -138,7 +140,7 @@ fn main() {
             by_signal[s as usize] += 1;
         }
         let at = (r >> 20) % POSTS;
-        for (k, (p, a)) in posts.iter_mut().zip(authors.iter_mut()).enumerate() {
+        for (k, (p, a)) in posts[..api_posts].iter_mut().zip(authors.iter_mut()).enumerate() {
             let i = (at + k as u64) % POSTS;
             *p = PostId(1_800_000_000_000_000_000 + i * 4_194_304);
             *a = AccountId(i % 50_000);
@@ -147,7 +149,7 @@ fn main() {
             let id = posts[0].0;
             guard.served(&obs, &posts[..1], &authors[..1], &[id], 1, now);
         } else if (80..95).contains(&class) {
-            guard.served(&obs, &posts, &authors, &[], 0, now);
+            guard.served(&obs, &posts[..api_posts], &authors[..api_posts], &[], 0, now);
         } else {
             guard.served(&obs, &posts[..1], &authors[..1], &[], 0, now);
         }

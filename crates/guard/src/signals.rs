@@ -274,6 +274,10 @@ type HmacSha256 = Hmac<Sha256>;
 /// it went down.
 const WALK_DOWN: u64 = 1 << 63;
 
+/// Posts whose counters `Guard::served` loads ahead together: their 32
+/// blocks of 128 bytes fit the first-level cache together.
+const READS_BATCH: usize = 32;
+
 /// Where a fingerprint's cookie return rate is counted: per kind of
 /// network (`NetClass`), each apart.
 fn fleet_scope(fp: u64, network: NetClass) -> u64 {
@@ -526,16 +530,23 @@ impl Guard {
         let actor = obs.actor.0;
         let mut bits = 0;
 
-        // Volume and the long tail.
-        let mut ahead = [(CounterKey::new(Ns::Served, actor), Window::Day); 33];
-        for (a, p) in ahead[1..].iter_mut().zip(posts) {
-            *a = (CounterKey::new(Ns::PostReads, p.0), Window::Day);
+        // Volume and the long tail. Each batch's lines are loaded together
+        // before its adds (the actor's own with the first batch), so that a
+        // page of 100 posts waits for memory a few times, not 100.
+        let mut ahead = [(CounterKey::new(Ns::Served, actor), Window::Day); 1 + READS_BATCH];
+        if posts.is_empty() {
+            c.prefetch_many(&ahead[..1], now);
         }
-        c.prefetch_many(&ahead[..1 + posts.len().min(32)], now);
         let mut tail = 0u32;
-        for p in posts {
-            if c.add(CounterKey::new(Ns::PostReads, p.0), Window::Day, now, 1) <= cfg.breadth_tail_reads {
-                tail += 1;
+        for (i, batch) in posts.chunks(READS_BATCH).enumerate() {
+            for (a, p) in ahead[1..].iter_mut().zip(batch) {
+                *a = (CounterKey::new(Ns::PostReads, p.0), Window::Day);
+            }
+            c.prefetch_many(&ahead[usize::from(i > 0)..1 + batch.len()], now);
+            for p in batch {
+                if c.add(CounterKey::new(Ns::PostReads, p.0), Window::Day, now, 1) <= cfg.breadth_tail_reads {
+                    tail += 1;
+                }
             }
         }
         let n = u32::try_from(posts.len()).unwrap_or(u32::MAX);

@@ -27,7 +27,9 @@
 # MAX_REQUESTS (the simulator's budget; 300 s and 400,000, or 60 s and
 # 30,000 with --quick), CONNECTIONS (64), SIM_BIN_DIR (a directory holding
 # already built `tollgate` and `tollgate-simulate`: skips the build, e.g.
-# target/debug for the end-to-end test), PORT (18190).
+# target/debug for the end-to-end test), PORT (18190), MIX (another mix
+# file, in the format of bench/guard_sim.toml: other classes' sizes and
+# parameters, to see that the targets hold beyond the recorded mix).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -45,12 +47,14 @@ CONNECTIONS=${CONNECTIONS:-64}
 if (( QUICK )); then
     SIM_ACCOUNTS=1000 SIM_POSTS=10000
     DURATION=${DURATION:-60} MAX_REQUESTS=${MAX_REQUESTS:-30000}
-    MIX_FILE=$ROOT/bench/guard_sim_quick.toml
+    MIX_FILE=${MIX:-$ROOT/bench/guard_sim_quick.toml}
 else
     SIM_ACCOUNTS=10000 SIM_POSTS=200000
     DURATION=${DURATION:-300} MAX_REQUESTS=${MAX_REQUESTS:-400000}
-    MIX_FILE=$ROOT/bench/guard_sim.toml
+    MIX_FILE=${MIX:-$ROOT/bench/guard_sim.toml}
 fi
+[[ -f $MIX_FILE ]] || die "no mix file at $MIX_FILE (MIX names one)"
+MIX_FILE=$(cd "$(dirname "$MIX_FILE")" && pwd)/$(basename "$MIX_FILE")
 
 if [[ -n ${SIM_BIN_DIR:-} ]]; then
     BIN=$(cd "$SIM_BIN_DIR" && pwd)

@@ -415,7 +415,10 @@ impl Deliverer {
         timings: &mut Timings,
     ) -> Result<Delivery, DeliverError> {
         let started = Instant::now();
-        let mut facts: IdMap<AccountId, AuthorFacts> = IdMap::with_capacity_and_hasher(4, Default::default());
+        // Sized for the authors at once: one for a timeline, up to a
+        // hundred for a lookup, which would otherwise grow it five times.
+        let authors = accounts.len().min(candidates.len());
+        let mut facts: IdMap<AccountId, AuthorFacts> = IdMap::with_capacity_and_hasher(authors, Default::default());
         let mut class_of = |p: &Post| {
             let author = match facts.get(&p.author_id) {
                 Some(f) => *f,

@@ -414,7 +414,9 @@ TOTAL_MINUTES=$(calc '%.1f' "($(now) - $started) / 60")
 
 # $1's requests/s over $2's.
 ratio() { calc '%.3f' "${R[$1.rps]} / ${R[$2.rps]}"; }
-# `met` if the awk condition $1 holds, `**missed**` otherwise.
+# `met` if the awk condition $1 holds, `**missed**` otherwise. Ratios are
+# judged on the figures they are made of, not on their rounded print
+# (12609 / 50440 prints 0.250 and misses 0.25).
 verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo '**missed**'; fi; }
 for e in timeline lookup single; do
     R[$e.vs_nginx]=$(ratio "$e.tollgate" "$e.nginx")
@@ -455,9 +457,9 @@ FULL_SIZE=0
     echo
     echo "| Figure | Measured | Target | |"
     echo "| --- | ---: | --- | --- |"
-    echo "| timeline \`GET /2/users/:id/tweets?max_results=100\`, Tollgate req/s ÷ nginx req/s | ${R[timeline.vs_nginx]} (${R[timeline.tollgate.rps]} / ${R[timeline.nginx.rps]}) | ≥ 0.25 | $(verdict "${R[timeline.vs_nginx]} >= 0.25") |"
-    echo "| 100-id lookup \`GET /2/tweets?ids=\`, Tollgate req/s ÷ nginx req/s | ${R[lookup.vs_nginx]} (${R[lookup.tollgate.rps]} / ${R[lookup.nginx.rps]}) | ≥ 0.20 | $(verdict "${R[lookup.vs_nginx]} >= 0.20") |"
-    echo "| single-post lookup \`GET /2/tweets/:id\`, Tollgate req/s ÷ nginx req/s | ${R[single.vs_nginx]} (${R[single.tollgate.rps]} / ${R[single.nginx.rps]}) | ≥ 0.30 | $(verdict "${R[single.vs_nginx]} >= 0.30") |"
+    echo "| timeline \`GET /2/users/:id/tweets?max_results=100\`, Tollgate req/s ÷ nginx req/s | ${R[timeline.vs_nginx]} (${R[timeline.tollgate.rps]} / ${R[timeline.nginx.rps]}) | ≥ 0.25 | $(verdict "${R[timeline.tollgate.rps]} >= 0.25 * ${R[timeline.nginx.rps]}") |"
+    echo "| 100-id lookup \`GET /2/tweets?ids=\`, Tollgate req/s ÷ nginx req/s | ${R[lookup.vs_nginx]} (${R[lookup.tollgate.rps]} / ${R[lookup.nginx.rps]}) | ≥ 0.20 | $(verdict "${R[lookup.tollgate.rps]} >= 0.20 * ${R[lookup.nginx.rps]}") |"
+    echo "| single-post lookup \`GET /2/tweets/:id\`, Tollgate req/s ÷ nginx req/s | ${R[single.vs_nginx]} (${R[single.tollgate.rps]} / ${R[single.nginx.rps]}) | ≥ 0.30 | $(verdict "${R[single.tollgate.rps]} >= 0.30 * ${R[single.nginx.rps]}") |"
     echo "| server CPU per request, timeline | ${R[timeline.tollgate.cpu_ms]} ms | ≤ 0.04 ms | $(verdict "${R[timeline.tollgate.cpu_ms]} <= 0.04") |"
     echo "| server CPU per request, lookup | ${R[lookup.tollgate.cpu_ms]} ms | ≤ 0.06 ms | $(verdict "${R[lookup.tollgate.cpu_ms]} <= 0.06") |"
     if [[ $WRK_CONNECTIONS -eq 32 ]]; then

@@ -157,15 +157,16 @@ pub trait Counters: Send + Sync {
     }
 
     /// A hint that `key` is about to be counted in `window`: an in-process
-    /// implementation loads its memory now, so that the loads of several
-    /// keys overlap; a shared store ignores it.
+    /// implementation asks for its memory now (a prefetch, which does not
+    /// wait), so that the misses of several keys overlap with each other
+    /// and with the work before the counts; a shared store ignores it.
     fn prefetch(&self, _key: CounterKey, _window: Window, _now_secs: u64) {}
 
     /// The same hint for `mark` and `marked`.
     fn prefetch_flags(&self, _key: CounterKey, _window: Window, _now_secs: u64) {}
 
     /// `prefetch` of several counters at once: a request's hints issued
-    /// together, so that their loads are in flight together.
+    /// together, so that their misses are in flight together.
     fn prefetch_many(&self, keys: &[(CounterKey, Window)], now_secs: u64) {
         for &(key, window) in keys {
             self.prefetch(key, window, now_secs);
@@ -320,41 +321,27 @@ impl Counters for LocalCounters {
 
     fn add_many(&self, adds: &[(CounterKey, u32)], window: Window, now_secs: u64, out: &mut [u32]) {
         let sketch = self.sketch(window);
-        let mut sink = 0;
         for (key, _) in adds {
-            sink ^= sketch.touch(self.sketch_hash(*key));
+            sketch.touch(self.sketch_hash(*key));
         }
-        std::hint::black_box(sink);
         for ((key, n), o) in adds.iter().zip(out.iter_mut()) {
             *o = sketch.add(self.sketch_hash(*key), now_secs, *n);
         }
     }
 
     fn prefetch(&self, key: CounterKey, window: Window, _now_secs: u64) {
-        std::hint::black_box(self.sketch(window).touch(self.sketch_hash(key)));
+        self.sketch(window).touch(self.sketch_hash(key));
     }
 
     fn prefetch_many(&self, keys: &[(CounterKey, Window)], _now_secs: u64) {
-        // The lines first, then the loads in a tight loop: the loads of a
-        // request then fit in the processor's reorder window together,
-        // where a call per key spreads them over more instructions than
-        // it holds.
-        let mut lines = [(&self.minute, 0u64); 16];
-        for chunk in keys.chunks(lines.len()) {
-            for (line, &(key, window)) in lines.iter_mut().zip(chunk) {
-                *line = (self.sketch(window), self.sketch_hash(key));
-            }
-            let mut sink = 0;
-            for &(sketch, h) in &lines[..chunk.len()] {
-                sink ^= sketch.touch(h);
-            }
-            std::hint::black_box(sink);
+        for &(key, window) in keys {
+            self.sketch(window).touch(self.sketch_hash(key));
         }
     }
 
     fn prefetch_flags(&self, key: CounterKey, window: Window, now_secs: u64) {
         let (bucket, _) = self.flag_hashes(key, window, window.index(now_secs));
-        std::hint::black_box(self.flag_table(key.ns).touch(bucket));
+        self.flag_table(key.ns).touch(bucket);
     }
 
     fn add_distinct(&self, key: CounterKey, window: Window, now_secs: u64, item: u64) -> u32 {

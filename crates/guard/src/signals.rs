@@ -274,7 +274,7 @@ type HmacSha256 = Hmac<Sha256>;
 /// it went down.
 const WALK_DOWN: u64 = 1 << 63;
 
-/// Posts whose counters `Guard::served` loads ahead together: their 32
+/// Posts whose counters `Guard::served` asks for ahead together: their 32
 /// blocks of 128 bytes fit the first-level cache together.
 const READS_BATCH: usize = 32;
 
@@ -328,7 +328,7 @@ impl Guard {
 
         // Every counter this request touches is known up front but the
         // actor's (which may turn out to be the fingerprint's): their memory
-        // is loaded at once, not one counter after the other.
+        // is asked for at once, not one counter after the other.
         let fp = client.fingerprint;
         let ip_key = CounterKey::new(Ns::Ip, ip_bits(client.ip));
         let prefix_key = CounterKey::new(Ns::Prefix, prefix_bits(client.prefix));
@@ -530,7 +530,7 @@ impl Guard {
         let actor = obs.actor.0;
         let mut bits = 0;
 
-        // Volume and the long tail. Each batch's lines are loaded together
+        // Volume and the long tail. Each batch's lines are asked for together
         // before its adds (the actor's own with the first batch), so that a
         // page of 100 posts waits for memory a few times, not 100.
         let mut ahead = [(CounterKey::new(Ns::Served, actor), Window::Day); 1 + READS_BATCH];

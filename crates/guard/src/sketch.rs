@@ -30,6 +30,8 @@
 //! generation it reuses.
 
 use std::sync::Mutex;
+
+use prefetch_index::prefetch_index;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 const RELAXED: Ordering = Ordering::Relaxed;
@@ -202,12 +204,14 @@ impl CountMin {
         std::array::from_fn(|i| &line[combo[i] as usize])
     }
 
-    /// Loads the cache lines of `h`, so that a following `add` finds them:
-    /// the loads of several keys touched in a row overlap, where the adds
-    /// themselves would wait for memory one after the other.
-    pub fn touch(&self, h: u64) -> u32 {
+    /// Asks for the cache lines of `h` ahead of an `add`: a prefetch hint,
+    /// which neither waits for the lines nor holds the processor's reorder
+    /// window while they come, so that the lines of several keys are in
+    /// flight together and the work between overlaps them.
+    pub fn touch(&self, h: u64) {
         let block = &self.blocks[h as u32 as usize & self.mask].0;
-        block[0][0].load(RELAXED) ^ block[1][0].load(RELAXED)
+        prefetch_index(block, 0);
+        prefetch_index(block, 1);
     }
 
     /// Adds `n` to `h` in the window of `now_secs`, and returns the sliding
@@ -402,9 +406,9 @@ impl FlagTable {
         ((h >> 32) | 1) << 32
     }
 
-    /// Loads the bucket of `key` (see `CountMin::touch`).
-    pub fn touch(&self, key: u64) -> u64 {
-        self.buckets[key as usize & self.mask].0[0].load(RELAXED)
+    /// Asks for the bucket of `key` ahead of use (see `CountMin::touch`).
+    pub fn touch(&self, key: u64) {
+        prefetch_index(&*self.buckets, key as usize & self.mask);
     }
 
     /// The flags of `key` under the tags `a` and `b` (hashes of the key and

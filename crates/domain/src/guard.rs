@@ -43,6 +43,10 @@ pub enum Signal {
     StaleBrowser,
     /// An actor's cookies are never sent back: a fleet of fresh clients.
     CookiesNeverReused,
+    /// One fingerprint on one address keeps coming back without the cookie
+    /// it was given: a client that drops its cookies, where people's
+    /// browsers keep them.
+    CookiesDropped,
     /// One API key used from many networks at once.
     KeyManyNetworks,
     /// Several keys that split one id space between them, or that share
@@ -58,7 +62,7 @@ pub enum Signal {
 }
 
 impl Signal {
-    pub const ALL: [Signal; 17] = [
+    pub const ALL: [Signal; 18] = [
         Signal::RateKey,
         Signal::RateIp,
         Signal::RatePrefix,
@@ -71,6 +75,7 @@ impl Signal {
         Signal::DeclaredAiAgent,
         Signal::StaleBrowser,
         Signal::CookiesNeverReused,
+        Signal::CookiesDropped,
         Signal::KeyManyNetworks,
         Signal::KeyFarm,
         Signal::QuotaPacing,
@@ -93,6 +98,7 @@ impl Signal {
             Signal::DeclaredAiAgent => "declared-ai-agent",
             Signal::StaleBrowser => "stale-browser",
             Signal::CookiesNeverReused => "cookies-never-reused",
+            Signal::CookiesDropped => "cookies-dropped",
             Signal::KeyManyNetworks => "key-many-networks",
             Signal::KeyFarm => "key-farm",
             Signal::QuotaPacing => "quota-pacing",
@@ -274,26 +280,35 @@ pub struct GuardClass {
 }
 
 impl GuardClass {
-    /// The class as one integer: signals in bits 0..17, then the kind (3
-    /// bits), the network (3), the resource (2) and the three flags.
+    /// The class as one integer: a bit per signal (`SIGNAL_BITS`), then the
+    /// kind (3 bits), the network (3), the resource (2) and the three flags.
     pub fn bits(&self) -> u64 {
         let mut b = u64::from(self.signals.0);
-        b |= (self.kind as u64) << 17;
-        b |= (self.network as u64) << 20;
-        b |= (self.resource as u64) << 23;
-        b |= u64::from(self.disallowed) << 25;
-        b |= u64::from(self.offers_price) << 26;
-        b |= u64::from(self.passed_challenge) << 27;
+        b |= (self.kind as u64) << Self::KIND;
+        b |= (self.network as u64) << Self::NETWORK;
+        b |= (self.resource as u64) << Self::RESOURCE;
+        b |= u64::from(self.disallowed) << Self::DISALLOWED;
+        b |= u64::from(self.offers_price) << Self::OFFERS_PRICE;
+        b |= u64::from(self.passed_challenge) << Self::PASSED;
         b
     }
 
+    /// Where each part of `bits` starts.
+    const SIGNAL_BITS: u32 = Signal::ALL.len() as u32;
+    const KIND: u32 = Self::SIGNAL_BITS;
+    const NETWORK: u32 = Self::KIND + 3;
+    const RESOURCE: u32 = Self::NETWORK + 3;
+    const DISALLOWED: u32 = Self::RESOURCE + 2;
+    const OFFERS_PRICE: u32 = Self::DISALLOWED + 1;
+    const PASSED: u32 = Self::OFFERS_PRICE + 1;
+
     /// The class `bits` was made from; `None` for bits no class gives.
     pub fn from_bits(b: u64) -> Option<GuardClass> {
-        let signals = (b & ((1 << 17) - 1)) as u32;
-        let kind = *ClientKind::ALL.get(((b >> 17) & 7) as usize)?;
-        let network = *NetClass::ALL.get(((b >> 20) & 7) as usize)?;
-        let resource = *Resource::ALL.get(((b >> 23) & 3) as usize)?;
-        if b >> 28 != 0 {
+        let signals = (b & ((1 << Self::SIGNAL_BITS) - 1)) as u32;
+        let kind = *ClientKind::ALL.get(((b >> Self::KIND) & 7) as usize)?;
+        let network = *NetClass::ALL.get(((b >> Self::NETWORK) & 7) as usize)?;
+        let resource = *Resource::ALL.get(((b >> Self::RESOURCE) & 3) as usize)?;
+        if b >> (Self::PASSED + 1) != 0 {
             return None;
         }
         Some(GuardClass {
@@ -301,9 +316,9 @@ impl GuardClass {
             kind,
             network,
             resource,
-            disallowed: b >> 25 & 1 == 1,
-            offers_price: b >> 26 & 1 == 1,
-            passed_challenge: b >> 27 & 1 == 1,
+            disallowed: b >> Self::DISALLOWED & 1 == 1,
+            offers_price: b >> Self::OFFERS_PRICE & 1 == 1,
+            passed_challenge: b >> Self::PASSED & 1 == 1,
         })
     }
 }

@@ -102,6 +102,10 @@ pub enum Ns {
     /// Steps between successive ids that go on in the direction of the
     /// step before (a walk in order, however far apart the ids).
     WalkOnward,
+    /// Requests per fingerprint on one address that could have sent a
+    /// cookie back, and those that did.
+    FpIpRequests,
+    FpIpCookies,
 }
 
 impl Ns {
@@ -121,6 +125,7 @@ impl Ns {
             Ns::Misses => (Ns::Asked, 1),
             Ns::WalkSteps => (Ns::Asked, 2),
             Ns::WalkOnward => (Ns::Asked, 3),
+            Ns::FpIpCookies => (Ns::FpIpRequests, 1),
             ns => (ns, 0),
         }
     }

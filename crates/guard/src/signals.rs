@@ -49,8 +49,14 @@ pub struct SignalConfig {
     /// ... (on hosting networks, where people seldom browse from and a
     /// fleet is never diluted by them: this many) ...
     pub fleet_hosting_min_requests_per_hour: u32,
-    /// ... and fewer than this percent of them sent a cookie back.
+    /// ... and fewer than this percent of them sent a cookie back (this
+    /// share also judges `cookies_dropped_min_requests_per_hour`).
     pub fleet_cookie_return_percent: u32,
+    /// One fingerprint on one address drops its cookies when it made at
+    /// least this many requests there in the last hour (times the network's
+    /// scale) that could have sent a cookie back, and fewer than
+    /// `fleet_cookie_return_percent` of them did.
+    pub cookies_dropped_min_requests_per_hour: u32,
     pub breadth_posts_per_day: u32,
     pub breadth_authors_per_day: u32,
     /// Distinct posts and authors are counted only for actors served at
@@ -115,6 +121,7 @@ impl Default for SignalConfig {
             fleet_min_requests_per_hour: 500,
             fleet_hosting_min_requests_per_hour: 10,
             fleet_cookie_return_percent: 5,
+            cookies_dropped_min_requests_per_hour: 10,
             breadth_posts_per_day: 20_000,
             breadth_authors_per_day: 5_000,
             breadth_gate_posts: 2_000,
@@ -354,9 +361,15 @@ impl Guard {
             ahead[n] = k;
             n += 1;
         }
-        let fp_ip_seen = CounterKey::new(Ns::FpIpSeen, mix2(fp, ip_key.id));
-        if fp != 0 && client.cookie.is_none() && client.network != NetClass::Hosting {
-            c.prefetch_flags(fp_ip_seen, Window::Hour, now);
+        let fp_ip = mix2(fp, ip_key.id);
+        let fp_ip_seen = CounterKey::new(Ns::FpIpSeen, fp_ip);
+        let anonymous = fp != 0 && client.key.is_none() && client.verified.is_none();
+        if anonymous {
+            ahead[n] = (CounterKey::new(Ns::FpIpRequests, fp_ip), Window::Hour);
+            n += 1;
+            if client.cookie.is_none() {
+                c.prefetch_flags(fp_ip_seen, Window::Hour, now);
+            }
         }
         let group = group_of(client);
         if client.key.is_some() {
@@ -387,11 +400,38 @@ impl Guard {
         // each reader reading one page) must not make their browser's
         // fingerprint a fleet. People seldom browse from hosting networks,
         // where every request counts.
+        //
+        // The same on one address, for one fingerprint: people's browsers
+        // send back the cookie they were given, so requests that could have
+        // and did not, over and over from one address, are a client that
+        // drops its cookies (a scraper passing for a person's first visit
+        // at each request), whatever the people sharing its browser do
+        // elsewhere. Scaled by the network: many people behind one carrier
+        // address each make a first visit, and each visit after the first
+        // person's could have returned a cookie.
         let mut fleet = false;
-        if fp != 0 && client.key.is_none() && client.verified.is_none() {
-            let could_return = client.network == NetClass::Hosting
-                || client.cookie.is_some()
-                || c.mark(fp_ip_seen, Window::Hour, now, flag::SEEN) & flag::SEEN != 0;
+        let scale = cfg.scale(client.network);
+        if anonymous {
+            let seen_here =
+                client.cookie.is_none() && c.mark(fp_ip_seen, Window::Hour, now, flag::SEEN) & flag::SEEN != 0;
+            let could_return = client.network == NetClass::Hosting || client.cookie.is_some() || seen_here;
+            let mut out = [0u32; 2];
+            c.add_many(
+                &[
+                    (CounterKey::new(Ns::FpIpRequests, fp_ip), u32::from(client.cookie.is_some() || seen_here)),
+                    (CounterKey::new(Ns::FpIpCookies, fp_ip), u32::from(client.cookie.is_some())),
+                ],
+                Window::Hour,
+                now,
+                &mut out,
+            );
+            let [here, returned_here] = out;
+            if client.cookie.is_none()
+                && here >= cfg.cookies_dropped_min_requests_per_hour.saturating_mul(scale).max(1)
+                && u64::from(returned_here) * 100 < u64::from(here) * u64::from(cfg.fleet_cookie_return_percent)
+            {
+                signals.insert(Signal::CookiesDropped);
+            }
             let mut out = [0u32; 2];
             c.add_many(
                 &[
@@ -417,7 +457,6 @@ impl Guard {
         let (actor, kind) = attribute(client, fleet);
 
         // Rates.
-        let scale = cfg.scale(client.network);
         let over = |key, limit: u32| c.add(key, Window::Minute, now, 1) > limit;
         if let Some(k) = key_key
             && cfg.rate_key_per_minute > 0

@@ -560,6 +560,62 @@ fn a_fleet_in_data_centres_is_told_apart_from_people_with_its_browser() {
     assert!(!fires(g.observe(&person, &PLAIN, T0 + 3), Signal::CookiesNeverReused));
 }
 
+/// A client passing for a person's first visit at every request: one
+/// browser fingerprint on one home address that never sends back the cookie
+/// it was given. The people sharing its browser elsewhere keep theirs, so the
+/// fingerprint is no fleet; the address is where it shows.
+#[test]
+fn an_address_that_drops_its_cookies_fires_and_people_behind_one_do_not() {
+    let g = guard();
+    let home = client("203.0.113.9", NetClass::Residential);
+    // Its first request could not have returned a cookie; the next 19 could
+    // have (10 a home address, times 2) and did not.
+    for i in 0..20 {
+        assert!(!fires(g.observe(&home, &PLAIN, T0), Signal::CookiesDropped), "request {i}");
+    }
+    let obs = g.observe(&home, &PLAIN, T0);
+    assert!(fires(obs, Signal::CookiesDropped), "20 requests that could have returned a cookie, none did");
+    assert!(!fires(obs, Signal::CookiesNeverReused), "the fingerprint is no fleet");
+    // Not on another address, nor for another fingerprint on this one.
+    assert!(!fires(g.observe(&client("203.0.113.10", NetClass::Residential), &PLAIN, T0), Signal::CookiesDropped));
+    let mut other = home.clone();
+    other.fingerprint = 0xbeef;
+    assert!(!fires(g.observe(&other, &PLAIN, T0), Signal::CookiesDropped));
+    // Nor once the window has passed.
+    assert!(!fires(g.observe(&home, &PLAIN, T0 + 2 * 3_600), Signal::CookiesDropped));
+
+    // A household: five people, each a first visit, then their cookie back.
+    let house = client("203.0.113.20", NetClass::Residential);
+    for person in 0..5u64 {
+        for i in 0..30 {
+            let mut c = house.clone();
+            c.cookie = (i > 0).then_some(500 + person);
+            assert!(!fires(g.observe(&c, &PLAIN, T0), Signal::CookiesDropped), "person {person}, request {i}");
+        }
+    }
+    // A carrier address: 300 people reading one page each (a link shared
+    // widely), the same browser, none with a cookie yet: under the mobile
+    // scale (10 times 32).
+    let carrier = client("198.18.0.1", NetClass::Mobile);
+    for i in 0..300 {
+        assert!(!fires(g.observe(&carrier, &PLAIN, T0), Signal::CookiesDropped), "reader {i}");
+    }
+    // And 2,000 more, each reading on with their cookie: no share of them
+    // drops it.
+    for person in 0..2_000u64 {
+        for i in 0..3 {
+            let mut c = carrier.clone();
+            c.cookie = (i > 0).then_some(10_000 + person);
+            assert!(!fires(g.observe(&c, &PLAIN, T0), Signal::CookiesDropped), "person {person}, request {i}");
+        }
+    }
+    // An app's key or a verified crawler is never judged by its cookies.
+    let app = keyed("203.0.113.30", 1, 1);
+    for _ in 0..100 {
+        assert!(!fires(g.observe(&app, &PLAIN, T0), Signal::CookiesDropped));
+    }
+}
+
 #[test]
 fn a_key_used_from_many_networks_fires() {
     let g = guard();

@@ -76,7 +76,7 @@ fn oracle(c: &GuardClass) -> GuardAction {
         return GuardAction::Tarpit;
     }
     let weak = browser
-        && (has(Signal::StaleBrowser)
+        && (any(&[Signal::StaleBrowser, Signal::CookiesDropped])
             || (has(Signal::RateIp) && matches!(c.network, NetClass::Residential | NetClass::Mobile)));
     if (fleet || weak) && !c.passed_challenge {
         return GuardAction::Challenge;

@@ -93,7 +93,7 @@ fn oracle(c: &GuardClass) -> GuardAction {
     );
     let app = c.kind == ClientKind::App;
     if (content && crawler && any(&rates))
-        || (browser && has(Signal::Breadth))
+        || (browser && any(&[Signal::Breadth, Signal::RateActor]))
         || (app && any(&[Signal::RateKey, Signal::QuotaPacing]))
         || (app && has(Signal::KeyManyNetworks) && any(&rates))
     {

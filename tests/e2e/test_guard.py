@@ -313,6 +313,45 @@ def test_people_on_a_mobile_carrier_share_an_address_and_are_served(guarded):
     assert len({f["actor"] for f in facts if f["basis"] == ["cookie"]}) == 10
 
 
+def test_a_browser_dropping_its_cookie_on_one_home_address_is_challenged(guarded):
+    g = guarded
+    ip = "24.16.11.9"
+    ua = CHROME
+    # A client passing for a person's first visit at every request: no cookie
+    # kept. Its first request could not have returned one; 20 more that could
+    # have and did not are more than people behind a home address drop.
+    answers = [get(g, g.post_path(i % 3), ip, ua) for i in range(21)]
+    assert [r.status_code for r in answers[:20]] == [200] * 20
+    challenge_form(answers[20])
+    e = g.entry(answers[20])
+    assert e["outcome"] == {"status": "refused", "reason": "guard_challenge"}
+    assert "cookies-dropped" in e["guard"]["signals"] and "cookies-never-reused" not in e["guard"]["signals"]
+    assert e["guard"]["rule"] == "browsers-with-a-weak-signal-are-challenged"
+    # A person with the same browser at the next address is served.
+    assert get(g, g.post_path(0), "24.16.11.10", ua, requests.Session()).status_code == 200
+
+
+def test_a_browser_keeping_its_cookie_but_reading_faster_than_a_person_is_slowed(guarded):
+    g = guarded
+    ip = "24.16.12.9"
+    reader = requests.Session()
+    answers = []
+    for i in range(140):
+        r = get(g, g.post_path(i % 3), ip, CHROME, reader)
+        answers.append(r)
+        if r.status_code != 200:
+            break
+    # One client by its cookie: 120 requests a minute are more than any
+    # person reads; past them, 429 with Retry-After.
+    assert len(answers) > 120 and all(r.status_code == 200 for r in answers[:120])
+    slowed = answers[-1]
+    assert slowed.status_code == 429, slowed.status_code
+    assert slowed.headers["tollgate-guard"] == "throttle" and int(slowed.headers["retry-after"]) > 0
+    e = g.entry(slowed)
+    assert e["guard"]["basis"] == ["cookie"] and "rate-actor" in e["guard"]["signals"]
+    assert e["guard"]["rule"] == "fast-readers-are-throttled"
+
+
 # -- AI crawlers ----------------------------------------------------------------------------
 
 

@@ -364,12 +364,14 @@ impl Guard {
         let fp_ip = mix2(fp, ip_key.id);
         let fp_ip_seen = CounterKey::new(Ns::FpIpSeen, fp_ip);
         let anonymous = fp != 0 && client.key.is_none() && client.verified.is_none();
-        if anonymous {
+        // Only browsers are expected to keep a cookie.
+        let browser = anonymous && client.kind == ClientKind::Browser;
+        if browser {
             ahead[n] = (CounterKey::new(Ns::FpIpRequests, fp_ip), Window::Hour);
             n += 1;
-            if client.cookie.is_none() {
-                c.prefetch_flags(fp_ip_seen, Window::Hour, now);
-            }
+        }
+        if anonymous && client.cookie.is_none() {
+            c.prefetch_flags(fp_ip_seen, Window::Hour, now);
         }
         let group = group_of(client);
         if client.key.is_some() {
@@ -408,29 +410,32 @@ impl Guard {
         // at each request), whatever the people sharing its browser do
         // elsewhere. Scaled by the network: many people behind one carrier
         // address each make a first visit, and each visit after the first
-        // person's could have returned a cookie.
+        // person's could have returned a cookie. Browsers only: a tool is
+        // not expected to keep cookies (its fleets are the fingerprint's).
         let mut fleet = false;
         let scale = cfg.scale(client.network);
         if anonymous {
             let seen_here =
                 client.cookie.is_none() && c.mark(fp_ip_seen, Window::Hour, now, flag::SEEN) & flag::SEEN != 0;
             let could_return = client.network == NetClass::Hosting || client.cookie.is_some() || seen_here;
-            let mut out = [0u32; 2];
-            c.add_many(
-                &[
-                    (CounterKey::new(Ns::FpIpRequests, fp_ip), u32::from(client.cookie.is_some() || seen_here)),
-                    (CounterKey::new(Ns::FpIpCookies, fp_ip), u32::from(client.cookie.is_some())),
-                ],
-                Window::Hour,
-                now,
-                &mut out,
-            );
-            let [here, returned_here] = out;
-            if client.cookie.is_none()
-                && here >= cfg.cookies_dropped_min_requests_per_hour.saturating_mul(scale).max(1)
-                && u64::from(returned_here) * 100 < u64::from(here) * u64::from(cfg.fleet_cookie_return_percent)
-            {
-                signals.insert(Signal::CookiesDropped);
+            if browser {
+                let mut out = [0u32; 2];
+                c.add_many(
+                    &[
+                        (CounterKey::new(Ns::FpIpRequests, fp_ip), u32::from(client.cookie.is_some() || seen_here)),
+                        (CounterKey::new(Ns::FpIpCookies, fp_ip), u32::from(client.cookie.is_some())),
+                    ],
+                    Window::Hour,
+                    now,
+                    &mut out,
+                );
+                let [here, returned_here] = out;
+                if client.cookie.is_none()
+                    && here >= cfg.cookies_dropped_min_requests_per_hour.saturating_mul(scale).max(1)
+                    && u64::from(returned_here) * 100 < u64::from(here) * u64::from(cfg.fleet_cookie_return_percent)
+                {
+                    signals.insert(Signal::CookiesDropped);
+                }
             }
             let mut out = [0u32; 2];
             c.add_many(

@@ -609,10 +609,14 @@ fn an_address_that_drops_its_cookies_fires_and_people_behind_one_do_not() {
             assert!(!fires(g.observe(&c, &PLAIN, T0), Signal::CookiesDropped), "person {person}, request {i}");
         }
     }
-    // An app's key or a verified crawler is never judged by its cookies.
+    // Nor an app's key, nor a tool (an HTTP library is not expected to keep
+    // cookies; its fleets are judged by their fingerprint).
     let app = keyed("203.0.113.30", 1, 1);
+    let mut tool = client("203.0.113.31", NetClass::Residential);
+    tool.kind = ClientKind::Tool;
     for _ in 0..100 {
         assert!(!fires(g.observe(&app, &PLAIN, T0), Signal::CookiesDropped));
+        assert!(!fires(g.observe(&tool, &PLAIN, T0), Signal::CookiesDropped));
     }
 }
 

@@ -23,7 +23,7 @@ use tollgate_ledger::GuardFacts;
 use crate::actors::{ActorId, ActorKind, attribute, basis_strings, group_of, ip_bits, prefix_bits};
 use crate::counters::{CounterKey, Counters, Ns, Window};
 use crate::identity::Client;
-use crate::sketch::mix2;
+use crate::sketch::{mix, mix2};
 
 /// Thresholds of the signals. Rates are per minute (sliding), distinct
 /// counts per UTC day unless named otherwise. Address, prefix and
@@ -281,6 +281,10 @@ type HmacSha256 = Hmac<Sha256>;
 /// it went down.
 const WALK_DOWN: u64 = 1 << 63;
 
+/// One in this many of a browser's requests with a cookie is counted on its
+/// address, for this many (`cookies-dropped`).
+const RETURN_SAMPLE: u32 = 8;
+
 /// Posts whose counters `Guard::served` asks for ahead together: their 32
 /// blocks of 128 bytes fit the first-level cache together.
 const READS_BATCH: usize = 32;
@@ -364,8 +368,15 @@ impl Guard {
         let fp_ip = mix2(fp, ip_key.id);
         let fp_ip_seen = CounterKey::new(Ns::FpIpSeen, fp_ip);
         let anonymous = fp != 0 && client.key.is_none() && client.verified.is_none();
-        // Only browsers are expected to keep a cookie.
-        let browser = anonymous && client.kind == ClientKind::Browser;
+        // Only browsers are expected to keep a cookie. Their requests with
+        // one are counted on the address one in `RETURN_SAMPLE` (by the
+        // cookie and the second), each for `RETURN_SAMPLE`: people's returned
+        // cookies are many wherever their first visits add up, so the
+        // estimate of their share holds, and most people's requests touch
+        // one counter fewer.
+        let browser = anonymous
+            && client.kind == ClientKind::Browser
+            && client.cookie.is_none_or(|id| mix(id ^ now).is_multiple_of(u64::from(RETURN_SAMPLE)));
         if browser {
             ahead[n] = (CounterKey::new(Ns::FpIpRequests, fp_ip), Window::Hour);
             n += 1;
@@ -422,8 +433,11 @@ impl Guard {
                 let mut out = [0u32; 2];
                 c.add_many(
                     &[
-                        (CounterKey::new(Ns::FpIpRequests, fp_ip), u32::from(client.cookie.is_some() || seen_here)),
-                        (CounterKey::new(Ns::FpIpCookies, fp_ip), u32::from(client.cookie.is_some())),
+                        (
+                            CounterKey::new(Ns::FpIpRequests, fp_ip),
+                            if client.cookie.is_some() { RETURN_SAMPLE } else { u32::from(seen_here) },
+                        ),
+                        (CounterKey::new(Ns::FpIpCookies, fp_ip), RETURN_SAMPLE * u32::from(client.cookie.is_some())),
                     ],
                     Window::Hour,
                     now,

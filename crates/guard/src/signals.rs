@@ -368,16 +368,19 @@ impl Guard {
         let fp_ip = mix2(fp, ip_key.id);
         let fp_ip_seen = CounterKey::new(Ns::FpIpSeen, fp_ip);
         let anonymous = fp != 0 && client.key.is_none() && client.verified.is_none();
-        // Only browsers are expected to keep a cookie. Their requests with
+        // Only browsers are expected to keep a cookie: clients whose user
+        // agent names a browser and its version (an unknown string is
+        // `Browser` by default, but may be any script). Their requests with
         // one are counted on the address one in `RETURN_SAMPLE` (by the
         // cookie and the second), each for `RETURN_SAMPLE`: people's returned
         // cookies are many wherever their first visits add up, so the
         // estimate of their share holds, and most people's requests touch
         // one counter fewer.
-        let browser = anonymous
+        let count_here = anonymous
             && client.kind == ClientKind::Browser
+            && client.agent_version.is_some()
             && client.cookie.is_none_or(|id| mix(id ^ now).is_multiple_of(u64::from(RETURN_SAMPLE)));
-        if browser {
+        if count_here {
             ahead[n] = (CounterKey::new(Ns::FpIpRequests, fp_ip), Window::Hour);
             n += 1;
         }
@@ -429,7 +432,7 @@ impl Guard {
             let seen_here =
                 client.cookie.is_none() && c.mark(fp_ip_seen, Window::Hour, now, flag::SEEN) & flag::SEEN != 0;
             let could_return = client.network == NetClass::Hosting || client.cookie.is_some() || seen_here;
-            if browser {
+            if count_here {
                 let mut out = [0u32; 2];
                 c.add_many(
                     &[

@@ -30,9 +30,9 @@
 //! generation it reuses.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use prefetch_index::prefetch_index;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 const RELAXED: Ordering = Ordering::Relaxed;
 

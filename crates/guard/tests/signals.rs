@@ -610,13 +610,19 @@ fn an_address_that_drops_its_cookies_fires_and_people_behind_one_do_not() {
         }
     }
     // Nor an app's key, nor a tool (an HTTP library is not expected to keep
-    // cookies; its fleets are judged by their fingerprint).
+    // cookies; its fleets are judged by their fingerprint), nor a user agent
+    // that names no browser (a script the guard cannot place).
     let app = keyed("203.0.113.30", 1, 1);
     let mut tool = client("203.0.113.31", NetClass::Residential);
     tool.kind = ClientKind::Tool;
+    let mut script = client("203.0.113.32", NetClass::Residential);
+    script.user_agent = "schemathesis/4.1".into();
+    script.agent_family = String::new();
+    script.agent_version = None;
     for _ in 0..100 {
         assert!(!fires(g.observe(&app, &PLAIN, T0), Signal::CookiesDropped));
         assert!(!fires(g.observe(&tool, &PLAIN, T0), Signal::CookiesDropped));
+        assert!(!fires(g.observe(&script, &PLAIN, T0), Signal::CookiesDropped));
     }
 }
 

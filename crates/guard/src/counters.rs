@@ -338,12 +338,6 @@ impl Counters for LocalCounters {
         self.sketch(window).touch(self.sketch_hash(key));
     }
 
-    fn prefetch_many(&self, keys: &[(CounterKey, Window)], _now_secs: u64) {
-        for &(key, window) in keys {
-            self.sketch(window).touch(self.sketch_hash(key));
-        }
-    }
-
     fn prefetch_flags(&self, key: CounterKey, window: Window, now_secs: u64) {
         let (bucket, _) = self.flag_hashes(key, window, window.index(now_secs));
         self.flag_table(key.ns).touch(bucket);

@@ -384,7 +384,11 @@ impl Guard {
             ahead[n] = (CounterKey::new(Ns::FpIpRequests, fp_ip), Window::Hour);
             n += 1;
         }
-        if anonymous && client.cookie.is_none() {
+        // Whether the fingerprint was seen on this address before: asked by
+        // the fleet's count on people's networks (on hosting networks every
+        // request counts) and by the address's count.
+        let ask_seen = anonymous && client.cookie.is_none() && (client.network != NetClass::Hosting || count_here);
+        if ask_seen {
             c.prefetch_flags(fp_ip_seen, Window::Hour, now);
         }
         let group = group_of(client);
@@ -429,8 +433,7 @@ impl Guard {
         let mut fleet = false;
         let scale = cfg.scale(client.network);
         if anonymous {
-            let seen_here =
-                client.cookie.is_none() && c.mark(fp_ip_seen, Window::Hour, now, flag::SEEN) & flag::SEEN != 0;
+            let seen_here = ask_seen && c.mark(fp_ip_seen, Window::Hour, now, flag::SEEN) & flag::SEEN != 0;
             let could_return = client.network == NetClass::Hosting || client.cookie.is_some() || seen_here;
             if count_here {
                 let mut out = [0u32; 2];

@@ -58,6 +58,7 @@ mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tollgate_domain::Timestamp;
@@ -106,6 +107,9 @@ pub fn chain_hash(previous: &Hash, leaf: &Hash) -> Hash {
 
 /// What the first entry chains from.
 pub const GENESIS: Hash = [0u8; 32];
+
+/// How often `Ledger::copy_through` looks at a running writer's copy.
+const COPY_POLL: Duration = Duration::from_millis(10);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LedgerError {
@@ -217,6 +221,31 @@ impl Ledger {
             writer::copy_into_store(self.store.as_ref(), &tail)?;
         }
         Ok(true)
+    }
+
+    /// Brings the store's copy up to `end` entries, for a reader that must
+    /// see every entry a signed head covers (the guard's report, a proof):
+    /// copies them itself when no writer runs (`catch_up_copy`), and with a
+    /// writer running, in this process or another, waits for its copy, at
+    /// most `patience`. A copy that stays short with no writer running is
+    /// left to the reader's own check (the head then does not match).
+    pub fn copy_through(&self, end: u64, patience: Duration) -> Result<(), LedgerError> {
+        let deadline = Instant::now() + patience;
+        loop {
+            let writer_runs = !self.catch_up_copy()?;
+            let at = self.store.ledger_end()?;
+            if at >= end || !writer_runs {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(LedgerError::Io(format!(
+                    "the store's copy of the ledger (ledger.db) holds entries up to {at} and the signed head covers \
+                     {end}; the running server's copy did not catch up within {} s: try again when it is less busy",
+                    patience.as_secs()
+                )));
+            }
+            std::thread::sleep(COPY_POLL);
+        }
     }
 
     /// Recomputes everything and checks it against every signed record.

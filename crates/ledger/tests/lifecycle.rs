@@ -181,6 +181,28 @@ fn a_restart_copies_into_the_store_what_a_crash_left_in_the_segment_files_only()
 }
 
 #[test]
+fn a_reader_of_a_signed_head_waits_for_a_running_writers_copy() {
+    let f = Fixture::filled("copy-through", 100, 50);
+    let w = f.writer(1000);
+    let patience = std::time::Duration::from_millis(200);
+    f.ledger().copy_through(100, patience).unwrap();
+    // As a server leaves it between signing its head and copying the entries.
+    let cut = f.frame_boundary_near(50);
+    f.exec(&format!("DELETE FROM ledger WHERE seq >= {cut}"));
+    let err = f.ledger().copy_through(100, patience).unwrap_err().to_string();
+    assert!(err.contains(&format!("up to {cut}")) && err.contains("covers 100"), "{err}");
+    // The writer's copy is waited for; here the writer stops, and the reader
+    // copies the rest itself.
+    let stop = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(w);
+    });
+    f.ledger().copy_through(100, std::time::Duration::from_secs(10)).unwrap();
+    stop.join().unwrap();
+    assert_eq!(f.store.ledger_last().unwrap().unwrap().seq, 99);
+}
+
+#[test]
 fn readers_outside_a_server_catch_the_store_up_to_the_segment_files() {
     let f = Fixture::filled("catch-up", 100, 50);
     let cut = f.frame_boundary_near(50);

@@ -230,6 +230,12 @@ fn report(config: &Config, a: &ReportArgs) -> Result<(), Failure> {
         .latest_checkpoint()
         .map_err(|e| Failure::failed(format!("reading the ledger's signed head: {e}")))?
         .map(|(cp, key)| Head { size: cp.size, root: hex::encode(cp.root), time: cp.time, public_key: key.hex() });
+    // A running server signs its head when its entries are durable in the
+    // segment files and copies them into ledger.db just after: the report
+    // waits for that copy, so that it counts every entry the head signs.
+    if let Some(h) = &head {
+        ledger.copy_through(h.size, runtime::COPY_PATIENCE).map_err(|e| Failure::failed(e.to_string()))?;
+    }
     let notices = store.guard_notices(a.actor.as_deref())?;
     let options = Options { since, until, actor: a.actor.clone(), samples: a.samples };
     let report = guard_report::build(&db, head, notices, &options).map_err(|e| match e {

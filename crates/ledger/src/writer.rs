@@ -35,8 +35,9 @@
 //! (the frame to the sync thread, its end back to the writer) and the
 //! writer a wake for each record arriving meanwhile, only to hold it for
 //! the next frame, which cannot be synced before the running sync ends
-//! anyway; on one thread the API benchmark's requests cost 3 to 8 % less
-//! CPU, with about half the ledger's thread switches. Why
+//! anyway; on one thread the API benchmark's requests cost 0 to 9 % less
+//! CPU and served 2 to 8 % more (BENCHMARKS.md, "Reading the API
+//! results"), with about half the ledger's thread switches. Why
 //! not a frame as soon as records arrive, as before: the frames written
 //! during one sync were synced together anyway (2 to 2.4 frames a sync
 //! under the API benchmark), and each cost a signature (about 31 µs here)

@@ -90,19 +90,28 @@ def run_cli(data_dir: Path, *args: str, check: bool = True, timeout: float = 120
     return proc
 
 
-def refused_attempts(server: "Server", data_dir: Path, before: int) -> list[str]:
-    """The reasons of the ledger entries recorded from entry `before` on, each
-    checked to be a refused attempt that released nothing: what a request
-    refused before anything was decided leaves (docs/guard.md, "Evidence").
-    Read with `ledger tail`, from the store's copy, which may trail the
-    server's count by a moment: read again (bounded) until it holds them all."""
-    want = server.health()["ledger_entries"] - before
+def recorded_entries(server: "Server", data_dir: Path, start: int = 0) -> list[dict]:
+    """The ledger entries from entry `start` on, every one the server has
+    recorded so far. Read with `ledger tail`, from the store's copy, which a
+    running server makes a few milliseconds after the responses: read again
+    (bounded) until it holds them all."""
+    want = server.health()["ledger_entries"] - start
     for _ in range(100):
-        out = run_cli(data_dir, "ledger", "tail", "--from", str(before), "--limit", "100000").stdout
+        out = run_cli(data_dir, "ledger", "tail", "--from", str(start), "--limit", "1000000").stdout
         entries = [json.loads(line) for line in out.splitlines() if line.strip()]
         if len(entries) >= want:
             break
         time.sleep(0.05)
+    assert len(entries) >= want, f"{len(entries)} entries from {start} on, the server counts {want}"
+    return entries
+
+
+def refused_attempts(server: "Server", data_dir: Path, before: int) -> list[str]:
+    """The reasons of the ledger entries recorded from entry `before` on, each
+    checked to be a refused attempt that released nothing: what a request
+    refused before anything was decided leaves (docs/guard.md, "Evidence")."""
+    want = server.health()["ledger_entries"] - before
+    entries = recorded_entries(server, data_dir, before)
     assert len(entries) == want, f"{len(entries)} entries from {before} on, the server counts {want}"
     for e in entries:
         assert e["outcome"]["status"] == "refused", e

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from protego import Protego
 
-from support import Server, create_demo, free_port, run_cli
+from support import Server, create_demo, free_port, recorded_entries, run_cli
 
 PRICE = "USD 0.01"
 
@@ -126,20 +126,9 @@ class Guarded:
         return f"/{self.handle}/status/{self.posts[i]['id']}"
 
     def entries(self, request_ids: list[str]) -> list[dict]:
-        """The ledger entries of these requests (by `x-request-id`), in order.
-        Read from the store's copy of the ledger, which the server makes a few
-        milliseconds after the responses: read again (bounded) until it holds
-        every entry the server has recorded."""
-        recorded = self.server.health()["ledger_entries"]
-        for _ in range(40):
-            lines = [line for line in self.cli("ledger", "tail", "--from", "0", "--limit", "100000").stdout.splitlines()
-                     if line.strip()]
-            if len(lines) >= recorded:
-                break
-            time.sleep(0.05)
+        """The ledger entries of these requests (by `x-request-id`), in order."""
         by_id = {}
-        for line in lines:
-            e = json.loads(line)
+        for e in recorded_entries(self.server, self.data_dir):
             by_id.setdefault(e["request_id"], []).append(e)
         found = []
         for rid in request_ids:
@@ -535,8 +524,8 @@ def test_forwarded_addresses_are_not_believed_from_a_peer_that_is_not_a_trusted_
         h = {"User-Agent": SEARCHBOT, "X-Forwarded-For": "66.249.66.1"}
         r = requests.get(f"{server.base_url}/{handle}/status/{posts[0]['id']}", headers=h, timeout=30)
         assert r.status_code == 403 and r.headers["tollgate-guard"] == "block"
-        [line] = run_cli(data_dir, "ledger", "tail", "--from", "0").stdout.splitlines()
-        facts = json.loads(line)["guard"]
+        [entry] = recorded_entries(server, data_dir)
+        facts = entry["guard"]
         assert facts["ip"] == "127.0.0.1" and "impersonation" in facts["signals"]
     finally:
         server.stop()
@@ -910,7 +899,7 @@ def test_with_the_guard_off_an_ai_crawler_gets_the_pages_as_the_content_policy_d
         r = requests.get(f"{server.base_url}/{protected['handle']}/status/{protected_post}", headers=h, timeout=30)
         assert r.status_code == 403 and "tollgate-guard" not in r.headers
         assert 'data-reason="protected_account"' in r.text
-        tail = run_cli(data_dir, "ledger", "tail", "--from", "0").stdout.splitlines()
-        assert tail and all("guard" not in json.loads(line) for line in tail)
+        tail = recorded_entries(server, data_dir)
+        assert tail and all("guard" not in e for e in tail)
     finally:
         server.stop()

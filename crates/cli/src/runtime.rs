@@ -13,10 +13,6 @@ use tollgate_store_sqlite::{SqliteOptions, SqliteStore};
 use crate::Failure;
 use crate::config::Config;
 
-/// How long a reader that needs every entry a signed head covers waits for
-/// a running server's copy of them into ledger.db (`Ledger::copy_through`).
-pub const COPY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// The agreement every new data directory starts with.
 pub const BUILT_IN_AGREEMENT: &str = include_str!("agreement-v1.md");
 pub const BUILT_IN_TERMS: &str = include_str!("agreement-v1.terms.json");

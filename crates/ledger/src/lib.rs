@@ -111,6 +111,11 @@ pub const GENESIS: Hash = [0u8; 32];
 /// How often `Ledger::copy_through` looks at a running writer's copy.
 const COPY_POLL: Duration = Duration::from_millis(10);
 
+/// How long a reader outside the server that needs every entry a signed
+/// head covers (a proof, the guard's report) waits for a running server's
+/// copy of them into ledger.db (`Ledger::copy_through`).
+pub const COPY_PATIENCE: Duration = Duration::from_secs(10);
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LedgerError {
     #[error("the ledger store failed: {0}")]
@@ -260,10 +265,15 @@ impl Ledger {
         Ok(report)
     }
 
-    /// An inclusion proof of entry `seq` against a signed checkpoint.
+    /// An inclusion proof of entry `seq` against a signed checkpoint. The
+    /// entries it signs are read from the store's copy, which a running
+    /// server makes just after signing them: they are waited for
+    /// (`copy_through`, at most `COPY_PATIENCE`).
     pub fn prove(&self, seq: u64, target: ProofTarget) -> Result<InclusionProof, LedgerError> {
         let signed = load_signed(Some(&self.files), None, &[])?;
-        prove::prove(self.store.as_ref(), &signed, seq, target)
+        let checkpoint = prove::checkpoint(&signed, target)?;
+        self.copy_through(checkpoint.size, COPY_PATIENCE)?;
+        prove::prove(self.store.as_ref(), &signed, checkpoint, seq)
     }
 
     /// Seals every whole segment, from the first unsealed one on, whose

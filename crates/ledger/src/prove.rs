@@ -77,16 +77,9 @@ impl InclusionProof {
     }
 }
 
-/// Builds the proof of entry `seq` against the chosen checkpoint.
-pub(crate) fn prove(
-    store: &LedgerDb,
-    signed: &Signed,
-    seq: u64,
-    target: ProofTarget,
-) -> Result<InclusionProof, LedgerError> {
-    let key =
-        signed.key.ok_or_else(|| LedgerError::Invalid("the ledger has no key, so nothing is signed yet".into()))?;
-    let checkpoint = match target {
+/// The checkpoint `target` names.
+pub(crate) fn checkpoint(signed: &Signed, target: ProofTarget) -> Result<Checkpoint, LedgerError> {
+    match target {
         ProofTarget::Latest => signed.latest(),
         ProofTarget::Size(size) => signed.checkpoints.iter().filter(|c| c.size == size).max_by_key(|c| c.time),
     }
@@ -96,7 +89,18 @@ pub(crate) fn prove(
             ProofTarget::Latest => "there is no signed checkpoint yet".into(),
             ProofTarget::Size(size) => format!("there is no signed checkpoint of size {size}"),
         })
-    })?;
+    })
+}
+
+/// Builds the proof of entry `seq` against `checkpoint`, one of `signed`'s.
+pub(crate) fn prove(
+    store: &LedgerDb,
+    signed: &Signed,
+    checkpoint: Checkpoint,
+    seq: u64,
+) -> Result<InclusionProof, LedgerError> {
+    let key =
+        signed.key.ok_or_else(|| LedgerError::Invalid("the ledger has no key, so nothing is signed yet".into()))?;
     let size = checkpoint.size;
     if seq >= size {
         return Err(LedgerError::Invalid(format!(

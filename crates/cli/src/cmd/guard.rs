@@ -234,7 +234,7 @@ fn report(config: &Config, a: &ReportArgs) -> Result<(), Failure> {
     // segment files and copies them into ledger.db just after: the report
     // waits for that copy, so that it counts every entry the head signs.
     if let Some(h) = &head {
-        ledger.copy_through(h.size, runtime::COPY_PATIENCE).map_err(|e| Failure::failed(e.to_string()))?;
+        ledger.copy_through(h.size, tollgate_ledger::COPY_PATIENCE).map_err(|e| Failure::failed(e.to_string()))?;
     }
     let notices = store.guard_notices(a.actor.as_deref())?;
     let options = Options { since, until, actor: a.actor.clone(), samples: a.samples };

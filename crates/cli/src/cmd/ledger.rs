@@ -202,17 +202,6 @@ pub fn run(config: &Config, command: LedgerCommand) -> Result<(), Failure> {
                     Failure::invalid(format!("`--checkpoint {size}`: expected `latest` or a tree size"))
                 })?),
             };
-            // The entries the checkpoint signs, copied by a running server
-            // just after it signed them, are waited for.
-            let covered = match target {
-                ProofTarget::Latest => ledger.latest_checkpoint().map_err(failure)?.map(|(cp, _)| cp.size),
-                ProofTarget::Size(size) => {
-                    ledger.checkpoints().map_err(failure)?.iter().any(|c| c.size == size).then_some(size)
-                }
-            };
-            if let Some(size) = covered {
-                ledger.copy_through(size, runtime::COPY_PATIENCE).map_err(failure)?;
-            }
             let proof = ledger.prove(a.entry, target).map_err(failure)?;
             if a.json {
                 print_json(&proof.to_json());

@@ -145,6 +145,15 @@ const COPY_BATCH: usize = 16_384;
 /// store's readers wait for the copy of what was released before them, so
 /// this is also the most a read waits for it beyond the copy itself.
 const COPY_PACE: Duration = Duration::from_millis(5);
+/// The shortest time between two checkpoints of `ledger.db`'s WAL by the
+/// copying thread (`LedgerDb::checkpoint`). A checkpoint syncs the WAL and
+/// the database file, on the disk that syncs the segment files: the
+/// checkpoint of a second of copies and index pages, once a pass of the
+/// indexer, synced for 20 to 25 ms, and the segment file's sync that every
+/// response of the moment waits for took 15 to 20 ms behind it; small
+/// checkpoints this often keep each sync short (BENCHMARKS.md, "Latency:
+/// the checkpoints of `ledger.db`").
+const CHECKPOINT_PACE: Duration = Duration::from_millis(25);
 /// Rows read at a time while catching up at start.
 const READ_BATCH: usize = 8192;
 
@@ -774,9 +783,10 @@ fn take_queued(rx: &mpsc::Receiver<Msg>, batch: &mut Vec<Job>) -> bool {
 
 /// The copying thread: copies the written entries into the store, the
 /// commits of up to `COPY_PACE` in one transaction, tells the store's readers
-/// (`LedgerDb::copied`), and hands the entries on to the indexer, until the
-/// writer hangs up. A copy the store refuses stops it: the writer refuses
-/// every later record, and its next start copies what the store lacks.
+/// (`LedgerDb::copied`), hands the entries on to the indexer and, every
+/// `CHECKPOINT_PACE`, checkpoints the store's WAL, until the writer hangs
+/// up. A copy the store refuses stops it: the writer refuses every later
+/// record, and its next start copies what the store lacks.
 ///
 /// Why paced: a transaction rewrites whole pages into the WAL (the table's
 /// last leaf and one leaf of each index), whether it adds three entries or
@@ -784,6 +794,7 @@ fn take_queued(rx: &mpsc::Receiver<Msg>, batch: &mut Vec<Job>) -> bool {
 /// the bytes per entry; nothing a response waits for reads the copy.
 fn copy_entries(store: &LedgerDb, rx: mpsc::Receiver<Committed>, indexer: mpsc::Sender<Committed>) {
     let mut last = Instant::now();
+    let mut checkpointed = Instant::now();
     while let Ok(mut batch) = rx.recv() {
         // Asleep, not waiting on the channel, until the pace allows the next
         // transaction: the commits sent meanwhile queue up without waking
@@ -805,6 +816,14 @@ fn copy_entries(store: &LedgerDb, rx: mpsc::Receiver<Committed>, indexer: mpsc::
                 store.copied(end);
                 // The rows are stored: the index can only lag behind them.
                 let _ = indexer.send(batch);
+                if checkpointed.elapsed() >= CHECKPOINT_PACE {
+                    // A checkpoint that fails leaves the WAL longer, no more:
+                    // the next one, or the indexer's, takes it.
+                    if let Err(e) = store.checkpoint() {
+                        tracing::warn!("{e}");
+                    }
+                    checkpointed = Instant::now();
+                }
             }
             Err(e) => {
                 let why = format!(

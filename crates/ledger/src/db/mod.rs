@@ -154,8 +154,10 @@ impl LedgerDb {
 
     /// Copies what the WAL holds into the database file and syncs it, beside
     /// the appends (a passive checkpoint takes no lock they wait for). The
-    /// indexer calls it after each pass, about once a second, so that the
-    /// appends a response waits for never run a checkpoint themselves.
+    /// writer's copying thread calls it every few tens of milliseconds
+    /// (`writer::CHECKPOINT_PACE`), so that each sync is short, and the
+    /// indexer after each pass, so that the appends never run a checkpoint
+    /// themselves.
     pub fn checkpoint(&self) -> Result<()> {
         let conn = lock_writer(&self.checkpointer);
         conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).ctx("checkpointing ledger.db")

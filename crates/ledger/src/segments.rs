@@ -555,7 +555,7 @@ impl Appender {
                 fs::create_dir_all(dir)
                     .map_err(|e| LedgerError::Io(format!("creating the directory {}: {e}", dir.display())))?;
                 let capacity = *SEGMENT_CAPACITY.start();
-                let file = place(prepare(dir, capacity)?, dir, end)?;
+                let file = place(prepare(dir, capacity, Fill::Whole)?, dir, end)?;
                 Appender {
                     dir: dir.to_owned(),
                     file: Arc::new(file),
@@ -604,7 +604,7 @@ impl Appender {
         let prepared = match self.next.take().map(std::thread::JoinHandle::join) {
             Some(Ok(Ok(file))) => file,
             // Not prepared, or the preparation failed: done here instead.
-            _ => prepare(&self.dir, self.next_capacity())?,
+            _ => prepare(&self.dir, self.next_capacity(), Fill::Whole)?,
         };
         let file = place(prepared, &self.dir, self.end)?;
         let io = |e: std::io::Error| LedgerError::Io(format!("sizing a segment file: {e}"));
@@ -625,8 +625,10 @@ impl Appender {
     fn prepare_next(&mut self) {
         let dir = self.dir.clone();
         let capacity = self.next_capacity();
-        self.next =
-            std::thread::Builder::new().name("ledger-prepare".into()).spawn(move || prepare(&dir, capacity)).ok();
+        self.next = std::thread::Builder::new()
+            .name("ledger-prepare".into())
+            .spawn(move || prepare(&dir, capacity, Fill::Paced))
+            .ok();
     }
 
     fn next_capacity(&self) -> u64 {
@@ -637,12 +639,41 @@ impl Appender {
 /// The file a segment file is prepared in before it is named.
 const PREPARED: &str = ".next.seg.tmp";
 
+/// How `prepare` writes a file's zeros.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fill {
+    /// At once: for a file needed now.
+    Whole,
+    /// Ahead of need, on a thread of its own: `FILL_CHUNK` at a time, each
+    /// synced, then a pause as long as the chunk took. Written at once, the
+    /// zeros of a file of 64 MiB went to the disk in one flush, beside the
+    /// syncs of the current file that every response waits for, which then
+    /// took 20 to 40 ms, several times in the second after each new file
+    /// (BENCHMARKS.md, "Latency: the checkpoints of `ledger.db`"); paced, the
+    /// disk takes the current file's syncs between chunks.
+    Paced,
+}
+
+/// The zeros `Fill::Paced` writes and syncs at a time.
+const FILL_CHUNK: u64 = 4 << 20;
+
 /// A file of `capacity` zeros, synced, under a temporary name in `dir`.
-fn prepare(dir: &Path, capacity: u64) -> Result<File, LedgerError> {
+fn prepare(dir: &Path, capacity: u64, fill: Fill) -> Result<File, LedgerError> {
     let path = dir.join(PREPARED);
     let io = |e: std::io::Error| LedgerError::Io(format!("preparing {}: {e}", path.display()));
     let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).map_err(io)?;
-    zero_fill(&file, 0, capacity).map_err(io)?;
+    let chunk = if fill == Fill::Paced { FILL_CHUNK } else { capacity.max(1) };
+    let mut at = 0;
+    while at < capacity {
+        let started = std::time::Instant::now();
+        let to = (at + chunk).min(capacity);
+        zero_fill(&file, at, to).map_err(io)?;
+        at = to;
+        if fill == Fill::Paced {
+            file.sync_data().map_err(io)?;
+            std::thread::sleep(started.elapsed());
+        }
+    }
     file.sync_all().map_err(io)?;
     Ok(file)
 }
@@ -859,6 +890,21 @@ mod tests {
         })
         .unwrap();
         assert_eq!(seen, 6);
+    }
+
+    #[test]
+    fn a_file_prepared_in_paced_chunks_is_zeros_to_its_capacity() {
+        let dir = Scratch::new("paced");
+        fs::create_dir_all(dir.path()).unwrap();
+        // Two whole chunks and part of a third, over stale bytes left by an
+        // earlier preparation that did not finish.
+        fs::write(dir.path().join(PREPARED), vec![9u8; 1000]).unwrap();
+        let capacity = 2 * FILL_CHUNK + 12_345;
+        let file = prepare(dir.path(), capacity, Fill::Paced).unwrap();
+        assert_eq!(file.metadata().unwrap().len(), capacity);
+        let bytes = fs::read(dir.path().join(PREPARED)).unwrap();
+        assert_eq!(bytes.len() as u64, capacity);
+        assert!(bytes.iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -649,7 +649,7 @@ enum Fill {
     /// zeros of a file of 64 MiB went to the disk in one flush, beside the
     /// syncs of the current file that every response waits for, which then
     /// took 20 to 40 ms, several times in the second after each new file
-    /// (BENCHMARKS.md, "Latency: the checkpoints of `ledger.db`"); paced, the
+    /// (BENCHMARKS.md, "The next segment file's zeros, paced"); paced, the
     /// disk takes the current file's syncs between chunks.
     Paced,
 }

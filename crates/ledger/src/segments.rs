@@ -45,6 +45,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -525,7 +526,7 @@ pub(crate) struct Appender {
     offset: u64,
     capacity: u64,
     /// The next file, being zero-filled.
-    next: Option<std::thread::JoinHandle<Result<File, LedgerError>>>,
+    next: Option<Preparing>,
 }
 
 impl Appender {
@@ -601,7 +602,10 @@ impl Appender {
         let io = |e: std::io::Error| LedgerError::Io(format!("closing the segment file {name}: {e}"));
         self.file.set_len(self.offset).map_err(io)?;
         self.file.sync_all().map_err(io)?;
-        let prepared = match self.next.take().map(std::thread::JoinHandle::join) {
+        let prepared = match self.next.take().map(|next| {
+            next.hurry.store(true, Ordering::Relaxed);
+            next.thread.join()
+        }) {
             Some(Ok(Ok(file))) => file,
             // Not prepared, or the preparation failed: done here instead.
             _ => prepare(&self.dir, self.next_capacity(), Fill::Whole)?,
@@ -625,10 +629,13 @@ impl Appender {
     fn prepare_next(&mut self) {
         let dir = self.dir.clone();
         let capacity = self.next_capacity();
+        let hurry = Arc::new(AtomicBool::new(false));
+        let flag = hurry.clone();
         self.next = std::thread::Builder::new()
             .name("ledger-prepare".into())
-            .spawn(move || prepare(&dir, capacity, Fill::Paced))
-            .ok();
+            .spawn(move || prepare(&dir, capacity, Fill::Paced(&flag)))
+            .ok()
+            .map(|thread| Preparing { thread, hurry });
     }
 
     fn next_capacity(&self) -> u64 {
@@ -636,12 +643,18 @@ impl Appender {
     }
 }
 
+/// The thread preparing the next file, and the flag that tells it to finish
+/// without pauses (the writer waits for the file).
+struct Preparing {
+    thread: std::thread::JoinHandle<Result<File, LedgerError>>,
+    hurry: Arc<AtomicBool>,
+}
+
 /// The file a segment file is prepared in before it is named.
 const PREPARED: &str = ".next.seg.tmp";
 
 /// How `prepare` writes a file's zeros.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Fill {
+enum Fill<'a> {
     /// At once: for a file needed now.
     Whole,
     /// Ahead of need, on a thread of its own: `FILL_CHUNK` at a time, each
@@ -650,26 +663,30 @@ enum Fill {
     /// syncs of the current file that every response waits for, which then
     /// took 20 to 40 ms, several times in the second after each new file
     /// (BENCHMARKS.md, "The next segment file's zeros, paced"); paced, the
-    /// disk takes the current file's syncs between chunks.
-    Paced,
+    /// disk takes the current file's syncs between chunks. Once the flag is
+    /// set (the writer waits for the file), the rest is written at once.
+    Paced(&'a AtomicBool),
 }
 
 /// The zeros `Fill::Paced` writes and syncs at a time.
 const FILL_CHUNK: u64 = 4 << 20;
 
 /// A file of `capacity` zeros, synced, under a temporary name in `dir`.
-fn prepare(dir: &Path, capacity: u64, fill: Fill) -> Result<File, LedgerError> {
+fn prepare(dir: &Path, capacity: u64, fill: Fill<'_>) -> Result<File, LedgerError> {
     let path = dir.join(PREPARED);
     let io = |e: std::io::Error| LedgerError::Io(format!("preparing {}: {e}", path.display()));
     let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).map_err(io)?;
-    let chunk = if fill == Fill::Paced { FILL_CHUNK } else { capacity.max(1) };
+    let at_once = || match fill {
+        Fill::Whole => true,
+        Fill::Paced(hurry) => hurry.load(Ordering::Relaxed),
+    };
     let mut at = 0;
     while at < capacity {
         let started = std::time::Instant::now();
-        let to = (at + chunk).min(capacity);
+        let to = if at_once() { capacity } else { (at + FILL_CHUNK).min(capacity) };
         zero_fill(&file, at, to).map_err(io)?;
         at = to;
-        if fill == Fill::Paced {
+        if at < capacity {
             file.sync_data().map_err(io)?;
             std::thread::sleep(started.elapsed());
         }
@@ -900,11 +917,15 @@ mod tests {
         // earlier preparation that did not finish.
         fs::write(dir.path().join(PREPARED), vec![9u8; 1000]).unwrap();
         let capacity = 2 * FILL_CHUNK + 12_345;
-        let file = prepare(dir.path(), capacity, Fill::Paced).unwrap();
-        assert_eq!(file.metadata().unwrap().len(), capacity);
-        let bytes = fs::read(dir.path().join(PREPARED)).unwrap();
-        assert_eq!(bytes.len() as u64, capacity);
-        assert!(bytes.iter().all(|&b| b == 0));
+        // Paced all along, then told at once that the file is needed now.
+        for hurry in [false, true] {
+            let file = prepare(dir.path(), capacity, Fill::Paced(&AtomicBool::new(hurry))).unwrap();
+            assert_eq!(file.metadata().unwrap().len(), capacity);
+            let bytes = fs::read(dir.path().join(PREPARED)).unwrap();
+            assert_eq!(bytes.len() as u64, capacity);
+            assert!(bytes.iter().all(|&b| b == 0));
+            fs::write(dir.path().join(PREPARED), vec![9u8; 1000]).unwrap();
+        }
     }
 
     #[test]

@@ -16,8 +16,9 @@
 //!
 //! - the **head** of every commit, signed on the writer thread into the
 //!   commit's frame (`segments`: one `write`, one `fdatasync`, on the
-//!   writer thread too) before the commit's responses are released, so that every
-//!   released entry is covered by a signature, even after `kill -9`;
+//!   writer thread too) before the commit's responses are released, so
+//!   that every released entry is covered by a signature, even after
+//!   `kill -9`;
 //! - **`head.json`**, the same head readable, replaced atomically by the
 //!   signing thread `HEAD_FILE_INTERVAL` after the first entry it lacks;
 //! - the **history** (`checkpoints.log`, append-only), also on the signing
